@@ -1,0 +1,64 @@
+"""Where the vendored data lives.
+
+The repository ships its data under ``<repo root>/data`` (see ``data/README.md``).
+The package is used from a source checkout or an editable install, so that folder is
+found relative to this file; ``LEPTON_TF_DATA`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "LEPTON_TF_DATA"
+
+# lepton_tf/data/paths.py -> parents[2] is the repository root.
+_REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def data_dir() -> Path:
+    """Return the folder holding the vendored data.
+
+    Returns:
+        ``$LEPTON_TF_DATA`` if that variable is set and non-empty, else
+        ``<repo root>/data`` located relative to this module.
+
+    Raises:
+        FileNotFoundError: if the chosen folder does not exist. The message says
+            to set ``LEPTON_TF_DATA`` to the folder that holds ``sgd/``,
+            ``banking77/`` and ``stackfaq/``.
+    """
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        path = Path(env).expanduser()
+        origin = f"{ENV_VAR}={env}"
+    else:
+        path = _REPO_DATA
+        origin = "the repository's data/ folder"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"lepton-tf data folder not found: {path} ({origin}). Set {ENV_VAR} to "
+            "the folder that holds sgd/, banking77/ and stackfaq/ (the repository's data/)."
+        )
+    return path
+
+
+def data_file(*parts: str) -> Path:
+    """Return the path of one vendored file, checking that it exists.
+
+    Args:
+        *parts: path components below the data folder, e.g. ``"sgd", "sgd_dev.jsonl.gz"``.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        FileNotFoundError: if the data folder or the file is missing.
+    """
+    path = data_dir().joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"lepton-tf data file not found: {path}. Set {ENV_VAR} to the folder that "
+            "holds sgd/, banking77/ and stackfaq/ (the repository's data/)."
+        )
+    return path
