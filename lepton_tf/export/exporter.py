@@ -111,6 +111,7 @@ def export_servable(module: tf.Module, *, name: str,
             compare_outputs(expected, run_in_fresh_process(tmp, examples), atol=atol)
         if os.path.exists(final):  # another exporter won the race meanwhile
             raise VersionExistsError(f"{final} appeared during the export.")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; servers may run as another user
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

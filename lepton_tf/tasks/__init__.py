@@ -1,0 +1,1 @@
+"""Tasks: a model and its data for the `Trainer`, one per servable."""
