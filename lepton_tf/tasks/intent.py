@@ -79,3 +79,24 @@ class IntentTask:
             return None
         features, labels = self._arrays(config, self.validation)
         return tf.data.Dataset.from_tensor_slices((features, labels)).batch(256)
+
+
+def _make_task(config: TrainConfig) -> IntentTask:
+    return IntentTask()
+
+
+def _export(model, task: IntentTask, config: TrainConfig, base_dir: str, version) -> str:
+    from lepton_tf.models.intent_servable import export_intent
+    return export_intent(model, task._tokenizer(config), task.labels, base_dir=base_dir,
+                         name=config.name, version=version)
+
+
+def _trainable():
+    import os
+
+    from lepton_tf.commands.train import Trainable
+    return Trainable(config=os.path.join("configs", "intent.yaml"), make_task=_make_task,
+                     export=_export)
+
+
+TRAINABLE = _trainable()

@@ -1,0 +1,1 @@
+"""Evaluations behind `lepton-tf eval`: each module has a `register(subparsers)`."""

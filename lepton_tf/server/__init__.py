@@ -1,0 +1,1 @@
+"""Embedded server speaking the TF Serving API (gRPC + REST)."""
