@@ -57,8 +57,23 @@ def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=Fals
     weights = os.path.join(config.output_dir, "final.weights.h5")
     model.save_weights(weights)
     print(f"Trained {name}: weights in {weights}")
-    if not export:
-        return None
+    return export_run(name, config.output_dir, base_dir, version) if export else None
+
+
+def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
+               version: int | None = None) -> str:
+    """Exports a finished run's `final.weights.h5` into a fresh model.
+
+    Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
+    the weights for Adam) out of the SavedModel.
+    """
+    from lepton_tf.training import load_config
+
+    trainable = load(name)
+    config = load_config(os.path.join(run_dir, "config.yaml"))
+    task = trainable.make_task(config)
+    model = task.build_model(config)
+    model.load_weights(os.path.join(run_dir, "final.weights.h5"))
     path = trainable.export(model, task, config, base_dir, version)
     print(f"Exported {name} -> {path}")
     return path
@@ -72,15 +87,7 @@ def run_train(args) -> int:
 
 
 def run_export(args) -> int:
-    from lepton_tf.training import load_config
-
-    trainable = load(args.model)
-    config = load_config(os.path.join(args.run, "config.yaml"))
-    task = trainable.make_task(config)
-    model = task.build_model(config)
-    model.load_weights(os.path.join(args.run, "final.weights.h5"))
-    print(f"Exported {args.model} -> "
-          f"{trainable.export(model, task, config, args.base_dir, args.version)}")
+    export_run(args.model, args.run, args.base_dir, args.version)
     return 0
 
 

@@ -12,16 +12,6 @@ from lepton_tf.text import MiniLMTokenizer
 from lepton_tf.training.config import TrainConfig
 
 
-def tokenize_fixed(tokenizer: MiniLMTokenizer, texts: list[str], length: int,
-                   batch: int = 2048) -> dict[str, np.ndarray]:
-    """Tokenizes texts to fixed-length `token_ids` / `padding_mask` arrays."""
-    ids = np.zeros((len(texts), length), np.int32)
-    for start in range(0, len(texts), batch):
-        out = tokenizer(tf.constant(texts[start:start + batch]))["token_ids"].numpy()
-        ids[start:start + len(out), :out.shape[1]] = out
-    return {"token_ids": ids, "padding_mask": ids != tokenizer.pad_id}
-
-
 class IntentTask:
     """Trains `IntentClassifier` on intent examples.
 
@@ -53,8 +43,7 @@ class IntentTask:
 
     def _arrays(self, config, examples):
         tokenizer = self._tokenizer(config)
-        features = tokenize_fixed(tokenizer, [e.text for e in examples],
-                                  tokenizer.sequence_length)
+        features = tokenizer.tokenize_fixed([e.text for e in examples])
         labels = np.array([self._index[e.label] for e in examples], np.int32)
         return features, labels
 

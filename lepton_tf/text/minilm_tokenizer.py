@@ -139,6 +139,24 @@ class MiniLMTokenizer(keras.layers.Layer):
         padding_mask = tf.ones_like(rows, dtype=tf.bool).to_tensor(default_value=False)
         return {"token_ids": token_ids, "padding_mask": padding_mask}
 
+    def tokenize_fixed(self, texts, batch_size=2048):
+        """Tokenizes Python strings to numpy arrays of exactly `sequence_length`.
+
+        For building training arrays outside the graph: rows are padded to
+        the full length (not the batch's longest), so every batch has one
+        static shape.
+
+        Returns:
+            `{"token_ids": int32 [N, sequence_length], "padding_mask": bool [...]}`.
+        """
+        import numpy as np
+
+        ids = np.full((len(texts), self.sequence_length), self.pad_id, np.int32)
+        for start in range(0, len(texts), batch_size):
+            out = self(tf.constant(list(texts[start:start + batch_size])))["token_ids"].numpy()
+            ids[start:start + len(out), :out.shape[1]] = out
+        return {"token_ids": ids, "padding_mask": ids != self.pad_id}
+
     def compute_output_spec(self, strings):
         shape = (strings.shape[0], None)
         return {

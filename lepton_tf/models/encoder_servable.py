@@ -1,0 +1,67 @@
+"""The `encoder` servable: raw text in, L2-normalised embeddings out."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from lepton_tf.models.retrieval import DualEncoder
+from lepton_tf.text import MiniLMTokenizer
+
+SAMPLE_TEXTS = np.array([b"How do I delete my Facebook account?",
+                         "Où est le café? S\u00e3o Paulo".encode()])
+
+
+class EncoderServable(tf.Module):
+    """Both towers of a `DualEncoder` behind string-in signatures.
+
+    Signatures: `encode_query` and `encode_document` take `text` (string
+    `[B]`) and return `embedding` (float32 `[B, D]`, unit length);
+    `serving_default` is `encode_query`. Tokenization (MiniLM WordPiece,
+    truncation) runs in the graph, so TF Serving needs no Python.
+
+    Args:
+        model: the trained `DualEncoder`.
+        query_length: token budget of a query, `[CLS]`/`[SEP]` included.
+        document_length: token budget of a document (256 as MiniLM).
+    """
+
+    def __init__(self, model: DualEncoder, query_length: int = 128,
+                 document_length: int = 256):
+        super().__init__()
+        self.model = model
+        self.query_tokenizer = MiniLMTokenizer(sequence_length=query_length)
+        self.document_tokenizer = MiniLMTokenizer(sequence_length=document_length)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def encode_query(self, text):
+        tokens = self.query_tokenizer(text)
+        return {"embedding": self.model.encode_queries(tokens["token_ids"],
+                                                       tokens["padding_mask"])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def encode_document(self, text):
+        tokens = self.document_tokenizer(text)
+        return {"embedding": self.model.encode_documents(tokens["token_ids"],
+                                                         tokens["padding_mask"])}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.encode_query, "encode_query": self.encode_query,
+                "encode_document": self.encode_document}
+
+
+def export_encoder(model: DualEncoder, *, base_dir: str = "saved_models", name: str = "encoder",
+                   version: int | None = None, query_length: int = 128,
+                   document_length: int = 256) -> str:
+    """Exports a dual encoder as a validated TF Serving version.
+
+    Returns:
+        The version folder written.
+    """
+    from lepton_tf.export import export_servable
+
+    servable = EncoderServable(model, query_length, document_length)
+    examples = {"encode_query": {"text": SAMPLE_TEXTS},
+                "encode_document": {"text": SAMPLE_TEXTS}}
+    return export_servable(servable, name=name, signatures=servable.signatures(),
+                           examples=examples, base_dir=base_dir, version=version, atol=1e-4)

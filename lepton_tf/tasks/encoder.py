@@ -1,0 +1,135 @@
+"""Fine-tuning the dual encoder on (query, positive[, negative]) pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from lepton_tf.data.pairs import RetrievalPair, read_pairs
+from lepton_tf.data.stream import epoch_shuffled_stream
+from lepton_tf.models.retrieval import DualEncoder
+from lepton_tf.models.sentence_encoder import SentenceEncoder
+from lepton_tf.text import MiniLMTokenizer
+from lepton_tf.training.config import TrainConfig
+
+BUILTIN_PAIRS = ("stackfaq", "sgd")
+
+
+def load_training_pairs(source: str) -> list[RetrievalPair]:
+    """Pairs from a JSONL file, or a built-in converter (`stackfaq`, `sgd`).
+
+    `stackfaq` uses only the train queries of the shipped BEIR split, so the
+    test queries stay unseen.
+    """
+    if source == "stackfaq":
+        from lepton_tf.data.beir import beir_training_pairs, read_beir
+        from lepton_tf.data.paths import data_dir
+        return beir_training_pairs(read_beir(os.path.join(data_dir(), "beir", "stackfaq"),
+                                             "train"))
+    if source == "sgd":
+        from lepton_tf.data.pairs import sgd_intent_pairs
+        return sgd_intent_pairs("train")
+    return read_pairs(source)
+
+
+def _key(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+class EncoderTask:
+    """Trains a `DualEncoder` from pairs.
+
+    Config `model`: `init` (`minilm` or `scratch`), `shared` (one tower for
+    both sides, default true), `temperature`, `learn_temperature`,
+    `query_length`, `document_length`; for `scratch` also `num_layers`,
+    `hidden_dim`, `num_heads`. Config `data`: `pairs` (a list of JSONL paths
+    or built-in names), `hard_negatives` (use the pairs' `negative`).
+
+    Args:
+        pairs: training pairs; default: read from `config.data["pairs"]`.
+    """
+
+    def __init__(self, pairs: list[RetrievalPair] | None = None):
+        self.pairs = pairs
+        self._tokenizers: dict[int, MiniLMTokenizer] = {}
+        self._cached = None
+
+    def tokenizer(self, length: int) -> MiniLMTokenizer:
+        """The MiniLM tokenizer truncating at `length` tokens."""
+        if length not in self._tokenizers:
+            self._tokenizers[length] = MiniLMTokenizer(sequence_length=length)
+        return self._tokenizers[length]
+
+    def _pairs(self, config: TrainConfig) -> list[RetrievalPair]:
+        if self.pairs is None:
+            sources = config.data.get("pairs", ["stackfaq"])
+            self.pairs = [p for s in sources for p in load_training_pairs(s)]
+        if not self.pairs:
+            raise ValueError("No training pairs.")
+        return self.pairs
+
+    def _tower(self, config: TrainConfig, name: str) -> SentenceEncoder:
+        m = config.model
+        if m.get("init", "minilm") == "minilm":
+            return SentenceEncoder.from_minilm(name=name)
+        return SentenceEncoder.from_scratch(
+            self.tokenizer(2).vocabulary_size, num_layers=m.get("num_layers", 2),
+            hidden_dim=m.get("hidden_dim", 128), num_heads=m.get("num_heads", 2), name=name)
+
+    def build_model(self, config: TrainConfig) -> DualEncoder:
+        m = config.model
+        query = self._tower(config, "query_encoder")
+        document = None if m.get("shared", True) else self._tower(config, "document_encoder")
+        model = DualEncoder(query, document, temperature=m.get("temperature", 0.05),
+                            learn_temperature=m.get("learn_temperature", False))
+        sample = {k: v[:2] for k, v in self._features(config).items()}
+        model(sample)  # creates the variables
+        return model
+
+    def compile_args(self, config: TrainConfig) -> dict:
+        return {}  # DualEncoder.compute_loss holds the in-batch softmax
+
+    def _features(self, config: TrainConfig) -> dict[str, np.ndarray]:
+        if self._cached is not None:
+            return self._cached
+        pairs = self._pairs(config)
+        queries = self.tokenizer(config.model.get("query_length", 32))
+        documents = self.tokenizer(config.model.get("document_length", 128))
+        q = queries.tokenize_fixed([p.query for p in pairs])
+        d = documents.tokenize_fixed([p.positive for p in pairs])
+        features = {"query_token_ids": q["token_ids"], "query_padding_mask": q["padding_mask"],
+                    "document_token_ids": d["token_ids"],
+                    "document_padding_mask": d["padding_mask"],
+                    "document_key": np.array([_key(p.positive) for p in pairs], np.int64)}
+        if config.data.get("hard_negatives") and all(p.negative for p in pairs):
+            n = documents.tokenize_fixed([p.negative for p in pairs])
+            features["negative_token_ids"] = n["token_ids"]
+            features["negative_padding_mask"] = n["padding_mask"]
+        self._cached = features
+        return features
+
+    def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
+        return epoch_shuffled_stream(self._features(config), batch_size=config.batch_size,
+                                     seed=config.seed)
+
+    def validation_dataset(self, config: TrainConfig):
+        return None
+
+
+def _export(model, task: EncoderTask, config: TrainConfig, base_dir: str, version) -> str:
+    from lepton_tf.models.encoder_servable import export_encoder
+    return export_encoder(model, base_dir=base_dir, name=config.name, version=version,
+                          query_length=config.model.get("query_export_length", 128),
+                          document_length=config.model.get("document_export_length", 256))
+
+
+def _trainable():
+    from lepton_tf.commands.train import Trainable
+    return Trainable(config=os.path.join("configs", "encoder.yaml"),
+                     make_task=lambda config: EncoderTask(), export=_export)
+
+
+TRAINABLE = _trainable()
