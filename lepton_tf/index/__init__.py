@@ -1,0 +1,11 @@
+"""Corpus -> embeddings -> ScaNN index, versioned beside a document store."""
+
+from lepton_tf.index.builder import IndexBuilder, IndexConfig
+from lepton_tf.index.documents import Document, read_documents, write_documents
+from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.search_index import EncoderInfo, ExactIndex, SearchIndex
+from lepton_tf.index.storage import list_index_versions, load_index, save_index
+
+__all__ = ["Document", "EncoderInfo", "ExactIndex", "IndexBuilder", "IndexConfig",
+           "IndexFormatError", "IndexMismatchError", "SearchIndex", "list_index_versions",
+           "load_index", "read_documents", "save_index", "write_documents"]

@@ -1,0 +1,45 @@
+"""Build an index version from a corpus file and an encoder SavedModel."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from lepton_tf.index.documents import Document, read_documents
+from lepton_tf.index.search_index import SearchIndex
+from lepton_tf.index.storage import save_index
+
+
+def read_corpus(path: str) -> list[Document]:
+    """Documents from a BEIR folder (`corpus.jsonl[.gz]`) or a JSONL file of
+    `{"_id", "title", "text", "metadata"}`."""
+    if os.path.isdir(path):
+        for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+            if os.path.exists(os.path.join(path, name)):
+                return read_documents(os.path.join(path, name))
+        raise FileNotFoundError(f"{path} has no corpus.jsonl[.gz].")
+    return read_documents(path)
+
+
+def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
+                version: int | None = None, encoder=None) -> str:
+    """Encodes every document, builds ScaNN (auto config), saves a version.
+
+    Returns:
+        The new index version folder.
+    """
+    from lepton_tf.index.encoding import SavedModelEncoder
+
+    start = time.time()
+    documents = read_corpus(corpus)
+    if not documents:
+        raise ValueError(f"{corpus} holds no documents.")
+    encoder = encoder or SavedModelEncoder(encoder_path)
+    vectors = encoder.encode_documents([d.embedding_text() for d in documents])
+    from lepton_tf.index.builder import IndexBuilder
+    config = IndexBuilder(*vectors.shape).auto().config(k=k)
+    index = SearchIndex.build(vectors, documents, config, encoder=encoder.info)
+    path = save_index(index, out_dir, version)
+    print(f"Indexed {len(documents)} documents ({index.config.kind}) with "
+          f"{encoder.info.name} v{encoder.info.version} in {time.time() - start:.0f} s -> {path}")
+    return path

@@ -1,0 +1,67 @@
+"""Text -> embeddings through an exported `encoder` servable."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from lepton_tf.index.search_index import EncoderInfo
+
+
+class SavedModelEncoder:
+    """Calls the `encode_query` / `encode_document` signatures of an encoder
+    SavedModel in process (the same graph TF Serving runs).
+
+    Args:
+        path: a version folder (`saved_models/encoder/3`) or the model base
+            folder (its latest version is used).
+
+    Raises:
+        FileNotFoundError: if there is no encoder version there.
+    """
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+        from lepton_tf.export.layout import list_versions
+
+        if not os.path.exists(os.path.join(path, "saved_model.pb")):
+            versions = list_versions(os.path.dirname(path.rstrip("/")) or ".",
+                                     os.path.basename(path.rstrip("/")))
+            if not versions:
+                raise FileNotFoundError(
+                    f"No encoder SavedModel at {path}: run `lepton-tf main` or "
+                    "`lepton-tf train encoder --export`.")
+            path = os.path.join(path, str(versions[-1]))
+        self.path = path
+        self._tf = tf
+        self.model = tf.saved_model.load(path)
+        fingerprint = tf.saved_model.experimental.read_fingerprint(path)
+        self.info = EncoderInfo(name=os.path.basename(os.path.dirname(path)),
+                                version=int(os.path.basename(path)),
+                                fingerprint=str(fingerprint.saved_model_checksum))
+
+    def _run(self, signature: str, texts, batch_size: int, progress: bool) -> np.ndarray:
+        fn = self.model.signatures[signature]
+        batches = range(0, len(texts), batch_size)
+        if progress:
+            from tqdm import tqdm
+            batches = tqdm(batches, desc=f"{signature} ({len(texts)} texts)", unit="batch",
+                           disable=None)  # None: no bar when not on a terminal
+        out = [fn(text=self._tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
+               for i in batches]
+        if not out:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.signatures["encode_query"].structured_outputs["embedding"].shape[-1])
+
+    def encode_queries(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        return self._run("encode_query", texts, batch_size, progress)
+
+    def encode_documents(self, texts, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+        return self._run("encode_document", texts, batch_size, progress)

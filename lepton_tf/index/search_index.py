@@ -1,0 +1,237 @@
+"""Nearest-neighbour search over document embeddings: ScaNN, or exact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lepton_tf.index.builder import IndexBuilder, IndexConfig
+from lepton_tf.index.documents import Document, check_unique
+
+TUNING_QUERIES = 500
+
+
+def _as_matrix(vectors, dimension: int | None, what: str) -> np.ndarray:
+    array = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D [N, D] array, got shape {array.shape}.")
+    if dimension is not None and array.shape[1] != dimension:
+        raise ValueError(f"{what} have dimension {array.shape[1]}; the index has {dimension}.")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} contain NaN or infinity.")
+    return array
+
+
+class ExactIndex:
+    """Exact maximum-inner-product search in NumPy: the baseline ScaNN is
+    measured against, with the same `search` / `search_batched` signatures."""
+
+    def __init__(self, embeddings: np.ndarray, doc_ids: list[str]):
+        self.embeddings = _as_matrix(embeddings, None, "embeddings")
+        self.doc_ids = list(doc_ids)
+        if len(self.doc_ids) != len(self.embeddings):
+            raise ValueError("One id per embedding row is needed.")
+
+    @property
+    def dimension(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def search(self, query, k: int = 10):
+        ids, scores = self.search_batched(np.asarray(query)[None], k)
+        return ids[0], scores[0]
+
+    def search_batched(self, queries, k: int = 10):
+        queries = _as_matrix(queries, self.dimension, "queries")
+        k = min(k, len(self.doc_ids))
+        scores = queries @ self.embeddings.T
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        return ([[self.doc_ids[j] for j in row] for row in top],
+                np.take_along_axis(top_scores, order, axis=1))
+
+
+@dataclasses.dataclass
+class EncoderInfo:
+    """Which encoder made the embeddings (checked when an index is loaded)."""
+
+    name: str = ""
+    version: int = 0
+    fingerprint: str = ""
+
+
+class SearchIndex:
+    """A ScaNN searcher over document embeddings, with its documents.
+
+    Example:
+
+    ```python
+    index = SearchIndex.build(embeddings, documents)        # auto config
+    ids, scores = index.search_batched(query_vectors, k=10)
+    index.upsert([Document("new", "text")], new_vectors)    # no rebuild
+    index.delete(["old-id"])
+    ```
+
+    Use `SearchIndex.build`, or `lepton_tf.index.storage.load_index`.
+    """
+
+    def __init__(self, searcher, config: IndexConfig, documents: list[Document],
+                 embeddings: np.ndarray, encoder: EncoderInfo | None = None):
+        self.searcher = searcher
+        self.config = config
+        self.documents = {d.doc_id: d for d in documents}
+        self.embeddings = embeddings
+        self.row_ids = [d.doc_id for d in documents]  # embedding row -> id
+        self.encoder = encoder or EncoderInfo()
+
+    @property
+    def dimension(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    @staticmethod
+    def scann_builder(embeddings: np.ndarray, config: IndexConfig):
+        import scann
+
+        builder = scann.scann_ops_pybind.builder(embeddings, config.k, "dot_product")
+        if config.kind == "brute_force":
+            return builder.score_brute_force()
+        return (builder.tree(num_leaves=config.num_leaves,
+                             num_leaves_to_search=config.num_leaves_to_search,
+                             training_sample_size=config.training_sample_size)
+                .score_ah(config.dimensions_per_block,
+                          anisotropic_quantization_threshold=config.anisotropic_threshold)
+                .reorder(config.reorder))
+
+    @classmethod
+    def build(cls, embeddings, documents: list[Document], config: IndexConfig | None = None,
+              encoder: EncoderInfo | None = None, num_threads: int = 0) -> "SearchIndex":
+        """Builds the searcher.
+
+        Args:
+            embeddings: float32 `[N, D]`, row `i` for `documents[i]`.
+            documents: the documents (unique ids).
+            config: an `IndexConfig`; default `IndexBuilder(...).auto()`.
+            encoder: which encoder made the embeddings.
+            num_threads: ScaNN search threads (0: all cores).
+
+        Raises:
+            ValueError: for mismatched sizes, duplicate ids, NaNs, or an
+                invalid configuration.
+        """
+        embeddings = _as_matrix(embeddings, None, "embeddings")
+        documents = list(documents)
+        if len(documents) != len(embeddings):
+            raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
+        check_unique(documents)
+        config = config or IndexBuilder(*embeddings.shape).auto().config()
+        searcher = cls.scann_builder(embeddings, config).build(
+            docids=[d.doc_id for d in documents])
+        if num_threads:
+            searcher.set_num_threads(num_threads)
+        index = cls(searcher, config, documents, embeddings, encoder)
+        if config.kind == "tree_ah" and config.target_recall:
+            index.tune_leaves(config.target_recall)
+        return index
+
+    def tune_leaves(self, target_recall: float, num_queries: int = TUNING_QUERIES) -> int:
+        """Finds the fewest leaves to search that reach `target_recall`@k.
+
+        Queries are database vectors (a seeded sample): what a search must
+        find for them is known exactly, at no labelling cost.
+
+        Returns:
+            The chosen `num_leaves_to_search` (also stored in `config`).
+        """
+        rng = np.random.default_rng(0)
+        sample = rng.choice(len(self.embeddings), min(num_queries, len(self.embeddings)),
+                            replace=False)
+        queries = self.embeddings[sample]
+        k = self.config.k
+        truth, _ = ExactIndex(self.embeddings, self.row_ids).search_batched(queries, k)
+        leaves = max(1, self.config.num_leaves // 100)
+        while True:
+            found, _ = self.searcher.search_batched(queries, k, leaves_to_search=leaves)
+            recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
+            if recall >= target_recall or leaves >= self.config.num_leaves:
+                break
+            leaves = min(self.config.num_leaves, max(leaves + 1, int(leaves * 1.25)))
+        self.config = dataclasses.replace(self.config, num_leaves_to_search=leaves)
+        return leaves
+
+    def _leaves(self):
+        return self.config.num_leaves_to_search if self.config.kind == "tree_ah" else None
+
+    def search(self, query, k: int | None = None):
+        """Top-k documents for one query vector: `(doc_ids, scores)`."""
+        query = _as_matrix(np.asarray(query)[None], self.dimension, "query")[0]
+        k = self._k(k)
+        ids, scores = self.searcher.search(query, k, max(k, self.config.reorder) if
+                                           self.config.kind == "tree_ah" else -1,
+                                           self._leaves() or -1)
+        return list(ids), np.asarray(scores)
+
+    def search_batched(self, queries, k: int | None = None, parallel: bool = True):
+        """Top-k for each row of `queries`: `(list of id lists, scores [B, k])`."""
+        queries = _as_matrix(queries, self.dimension, "queries")
+        k = self._k(k)
+        pre = max(k, self.config.reorder) if self.config.kind == "tree_ah" else None
+        search = self.searcher.search_batched_parallel if parallel else \
+            self.searcher.search_batched
+        ids, scores = search(queries, k, pre, self._leaves())
+        return [list(row) for row in ids], np.asarray(scores)
+
+    def _k(self, k):
+        k = self.config.k if k is None else int(k)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}.")
+        return min(k, len(self.row_ids))
+
+    def upsert(self, documents: list[Document], embeddings) -> None:
+        """Adds documents, or replaces those whose id exists, without a rebuild.
+
+        The tree's partitions stay as trained: after many additions from a
+        new distribution, rebuild (see README) for the best recall.
+        """
+        embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
+        documents = list(documents)
+        if len(documents) != len(embeddings):
+            raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
+        check_unique(documents)
+        self.searcher.upsert([d.doc_id for d in documents], embeddings)
+        rows = {doc_id: i for i, doc_id in enumerate(self.row_ids)}
+        new_rows = []
+        for d, vector in zip(documents, embeddings):
+            if d.doc_id in rows:
+                self.embeddings[rows[d.doc_id]] = vector
+            else:
+                self.row_ids.append(d.doc_id)
+                new_rows.append(vector)
+            self.documents[d.doc_id] = d
+        if new_rows:
+            self.embeddings = np.concatenate([self.embeddings, np.stack(new_rows)])
+
+    def delete(self, doc_ids: list[str]) -> None:
+        """Removes documents by id.
+
+        Raises:
+            KeyError: naming an id that is not in the index (nothing deleted).
+        """
+        missing = [i for i in doc_ids if i not in self.documents]
+        if missing:
+            raise KeyError(f"Not in the index: {missing[:5]}")
+        self.searcher.delete(list(doc_ids))
+        gone = set(doc_ids)
+        keep = [i for i, doc_id in enumerate(self.row_ids) if doc_id not in gone]
+        self.embeddings = self.embeddings[keep]
+        self.row_ids = [self.row_ids[i] for i in keep]
+        for doc_id in gone:
+            del self.documents[doc_id]
+
+    def exact(self) -> ExactIndex:
+        """The exact baseline over the same vectors."""
+        return ExactIndex(self.embeddings, self.row_ids)

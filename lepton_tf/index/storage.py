@@ -1,0 +1,188 @@
+"""Versioned, checksummed, atomic index folders.
+
+    <base>/<version>/manifest.json      config, dimension, encoder, sha256 of every file
+                     documents.jsonl.gz the document store
+                     embeddings.npy     the vectors (exact search, rebuilds)
+                     scann/             the serialized ScaNN searcher, asset paths relative
+                     scann/docids.json  row -> doc id (instead of ScaNN's pickle)
+
+Like model versions, an index version is written to a hidden temp folder
+and renamed into place: a crash leaves no half-written version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from lepton_tf.index.builder import IndexConfig
+from lepton_tf.index.documents import documents_path, read_documents, write_documents
+from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.search_index import EncoderInfo, SearchIndex
+
+FORMAT = 1
+_ASSET_PATH = re.compile(r'asset_path: "([^"]*)"')
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(root: str) -> list[str]:
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            rel = os.path.relpath(os.path.join(folder, name), root)
+            if rel != "manifest.json":
+                found.append(rel)
+    return sorted(found)
+
+
+def relativize_scann_assets(scann_dir: str) -> None:
+    """Rewrites `scann_assets.pbtxt` paths to bare file names, so the folder
+    can move (ScaNN's `serialize()` stores paths as given)."""
+    path = os.path.join(scann_dir, "scann_assets.pbtxt")
+    with open(path) as f:
+        text = f.read()
+    text = _ASSET_PATH.sub(lambda m: f'asset_path: "{os.path.basename(m.group(1))}"', text)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def list_index_versions(base_dir: str) -> list[int]:
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(d) for d in os.listdir(base_dir)
+                  if d.isdigit() and os.path.exists(os.path.join(base_dir, d, "manifest.json")))
+
+
+def save_index(index: SearchIndex, base_dir: str, version: int | None = None) -> str:
+    """Writes `index` as a new version under `base_dir`; returns its folder.
+
+    Raises:
+        FileExistsError: if that version exists (versions are immutable).
+    """
+    os.makedirs(base_dir, exist_ok=True)
+    existing = list_index_versions(base_dir)
+    version = version or (existing[-1] + 1 if existing else 1)
+    final = os.path.join(base_dir, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} exists; index versions are immutable.")
+    tmp = tempfile.mkdtemp(prefix=f".tmp-index-v{version}-", dir=base_dir)
+    try:
+        scann_dir = os.path.join(tmp, "scann")
+        os.makedirs(scann_dir)
+        index.searcher.serialize(scann_dir, relative_path=True)
+        relativize_scann_assets(scann_dir)
+        pickle_path = os.path.join(scann_dir, "scann_docids.pkl")
+        if os.path.exists(pickle_path):
+            os.remove(pickle_path)  # ids go in JSON: loading must not unpickle
+        with open(os.path.join(scann_dir, "docids.json"), "w") as f:
+            json.dump(list(index.searcher.docids), f)
+        # Documents and vectors in the searcher's row order.
+        order = list(index.searcher.docids)
+        rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
+        write_documents([index.documents[d] for d in order], documents_path(tmp))
+        np.save(os.path.join(tmp, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+        manifest = {"format": FORMAT, "version": version, "created": time.time(),
+                    "count": len(order), "dimension": index.dimension,
+                    "config": index.config.to_dict(),
+                    "encoder": dataclasses.asdict(index.encoder),
+                    "sha256": {f: _sha256(os.path.join(tmp, f)) for f in _files(tmp)}}
+        with open(os.path.join(tmp, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def resolve_index_dir(path: str) -> str:
+    """`path` itself if it is a version folder, else its latest version."""
+    if os.path.exists(os.path.join(path, "manifest.json")):
+        return path
+    versions = list_index_versions(path)
+    if not versions:
+        raise FileNotFoundError(f"No index at {path}: build one with `lepton-tf index`.")
+    return os.path.join(path, str(versions[-1]))
+
+
+def load_index(path: str, *, expected_dimension: int | None = None,
+               expected_encoder: EncoderInfo | None = None, verify: bool = True,
+               num_threads: int = 0) -> SearchIndex:
+    """Loads an index version (or the latest under a base folder).
+
+    Args:
+        path: a version folder, or the base folder holding versions.
+        expected_dimension: refuse an index of another dimension.
+        expected_encoder: refuse an index built by another encoder (its
+            fingerprint, when both have one).
+        verify: check every file's sha256 against the manifest.
+        num_threads: ScaNN search threads (0: all cores).
+
+    Raises:
+        FileNotFoundError: no index there.
+        IndexFormatError: corrupt, incomplete or unknown format.
+        IndexMismatchError: wrong dimension or encoder.
+    """
+    import scann
+    from scann.scann_ops.py.scann_ops_pybind import ScannSearcher
+
+    path = resolve_index_dir(path)
+    try:
+        with open(os.path.join(path, "manifest.json")) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise IndexFormatError(f"{path}: unreadable manifest.json ({e}).") from None
+    if manifest.get("format") != FORMAT:
+        raise IndexFormatError(f"{path}: index format {manifest.get('format')!r}, "
+                               f"this lepton-tf reads {FORMAT}. Rebuild the index.")
+    if verify:
+        for rel, digest in manifest["sha256"].items():
+            full = os.path.join(path, rel)
+            if not os.path.exists(full):
+                raise IndexFormatError(f"{path}: {rel} is missing. Rebuild the index.")
+            if _sha256(full) != digest:
+                raise IndexFormatError(f"{path}: {rel} is corrupt (checksum mismatch). "
+                                       "Rebuild the index.")
+    if expected_dimension is not None and manifest["dimension"] != expected_dimension:
+        raise IndexMismatchError(
+            f"{path}: index dimension {manifest['dimension']} but the encoder gives "
+            f"{expected_dimension}. Rebuild the index with this encoder.")
+    encoder = EncoderInfo(**manifest.get("encoder", {}))
+    if (expected_encoder and expected_encoder.fingerprint and encoder.fingerprint
+            and expected_encoder.fingerprint != encoder.fingerprint):
+        raise IndexMismatchError(
+            f"{path}: built with encoder {encoder.name} v{encoder.version} "
+            f"(fingerprint {encoder.fingerprint[:12]}), but the serving encoder is "
+            f"{expected_encoder.name} v{expected_encoder.version} "
+            f"({expected_encoder.fingerprint[:12]}). Rebuild the index: `lepton-tf index`.")
+    scann_dir = os.path.join(path, "scann")
+    with open(os.path.join(scann_dir, "docids.json")) as f:
+        docids = json.load(f)
+    with open(os.path.join(scann_dir, "scann_assets.pbtxt")) as f:
+        assets = f.read()
+    searcher = ScannSearcher(scann.scann_ops_pybind.scann_pybind.ScannNumpy(scann_dir, assets),
+                             docids=docids)
+    if num_threads:
+        searcher.set_num_threads(num_threads)
+    documents = read_documents(documents_path(path))
+    embeddings = np.load(os.path.join(path, "embeddings.npy"))
+    if [d.doc_id for d in documents] != docids or len(embeddings) != len(docids):
+        raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
+    return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
+                       encoder)
