@@ -1,0 +1,269 @@
+"""The chat model: an encoder-decoder Transformer from keras-hub layers.
+
+The encoder reads the dialogue so far (last turns, speaker-marked, left
+truncated), the decoder writes the next system turn. Besides the functional
+forward pass used for teacher-forced training, the model exposes the pieces
+that in-graph decoding needs (`call_encoder`, `call_decoder_with_cache`,
+`init_cache`), following `keras_hub.models.BartSeq2SeqLM`.
+
+The context format (the `chat` servable's contract): a string of turns, each
+opened by a speaker marker, `"[USER] I need a bus. [SYSTEM] Where to? [USER]
+Fresno."`. Text that does not start with a marker is one user turn.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras import ops
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID, SEP_ID, USER_ID, SYSTEM_ID = 0, 1, 2, 3, 4, 5, 6
+SPEAKER_MARKERS = {"USER": "[USER]", "SYSTEM": "[SYSTEM]"}
+
+
+def format_context(turns, speakers) -> str:
+    """Joins dialogue turns into the context string the model reads.
+
+    Example:
+
+    >>> format_context(["Hi", "Hello, how can I help?"], ["USER", "SYSTEM"])
+    '[USER] Hi [SYSTEM] Hello, how can I help?'
+
+    Args:
+        turns: utterances, oldest first.
+        speakers: `"USER"` or `"SYSTEM"` for each turn.
+
+    Returns:
+        The turns, each prefixed by `[USER]` or `[SYSTEM]`, joined by spaces.
+
+    Raises:
+        KeyError: for a speaker that is neither.
+    """
+    return " ".join(f"{SPEAKER_MARKERS[s]} {t}" for t, s in zip(turns, speakers))
+
+
+def pack_context(token_ids: tf.RaggedTensor, max_turns: int, length: int) -> tf.Tensor:
+    """Keeps the last `max_turns` turns and the last `length` tokens, padded.
+
+    Turns are counted by their speaker markers; a row that does not start
+    with one is treated as one user turn (a `[USER]` id is put in front), so
+    training data and served text go through exactly the same packing.
+
+    Example:
+
+    >>> ids = tf.ragged.constant([[5, 10, 6, 11, 12, 5, 13]])
+    >>> pack_context(ids, max_turns=2, length=4).numpy().tolist()
+    [[11, 12, 5, 13]]
+
+    Args:
+        token_ids: int32 ragged `[B, None]` ids from `ChatTokenizer`.
+        max_turns: turns kept, counted from the end.
+        length: tokens kept, counted from the end (left truncation).
+
+    Returns:
+        int32 `[B, length]` ids, left-aligned, padded with `[PAD]` (0).
+    """
+    token_ids = tf.cast(token_ids, tf.int32)
+    first = token_ids[:, :1].to_tensor(default_value=PAD_ID, shape=[None, 1])[:, 0]
+    starts_marked = (first == USER_ID) | (first == SYSTEM_ID)
+    prefix = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(~starts_marked, tf.int32))], USER_ID),
+        tf.cast(~starts_marked, tf.int64))
+    token_ids = tf.concat([prefix, token_ids], axis=1)
+    marker = tf.cast((token_ids == USER_ID) | (token_ids == SYSTEM_ID), tf.int32)
+    turn = tf.math.cumsum(marker, axis=1)  # 1-based turn of each token
+    turns = tf.reduce_sum(marker, axis=1, keepdims=True)
+    token_ids = tf.ragged.boolean_mask(token_ids, turn > turns - max_turns)
+    # Left truncation: the newest tokens matter most for the next reply.
+    lengths = token_ids.row_lengths()
+    starts = tf.maximum(lengths - length, 0)
+    token_ids = tf.RaggedTensor.from_row_lengths(
+        tf.gather(token_ids.flat_values,
+                  tf.ragged.range(token_ids.row_starts() + starts,
+                                  token_ids.row_limits()).flat_values),
+        lengths - starts)
+    return token_ids.to_tensor(default_value=PAD_ID, shape=[None, length])
+
+
+@keras.saving.register_keras_serializable(package="lepton_tf")
+class ChatModel(keras.Model):
+    """Encoder-decoder Transformer: context ids -> next-reply logits.
+
+    One `TokenAndPositionEmbedding` is shared by encoder, decoder and the
+    output projection (tied, `reverse=True`), which keeps a small model under
+    the 25 MB the committed SavedModel may take; encoder and decoder each
+    have their own embedding layer norm.
+
+    Example:
+
+    ```python
+    model = ChatModel(vocabulary_size=100, context_length=16, reply_length=8,
+                      hidden_dim=32, intermediate_dim=64, num_heads=2)
+    logits = model({"encoder_token_ids": np.ones((2, 16), "int32"),
+                    "encoder_padding_mask": np.ones((2, 16), bool),
+                    "decoder_token_ids": np.ones((2, 8), "int32"),
+                    "decoder_padding_mask": np.ones((2, 8), bool)})
+    logits.shape  # (2, 8, 100)
+    ```
+
+    Args:
+        vocabulary_size: chat tokenizer vocabulary size.
+        context_length: encoder tokens (context, left-truncated).
+        reply_length: decoder tokens (`[BOS]` + reply, or reply + `[EOS]`).
+        hidden_dim: model width.
+        intermediate_dim: feed-forward width.
+        num_encoder_layers: encoder layers.
+        num_decoder_layers: decoder layers.
+        num_heads: attention heads (must divide `hidden_dim`).
+        dropout: dropout rate.
+        max_context_turns: turns of context kept (read by the packing code).
+        max_length: decoder positions available when generating (`[BOS]` +
+            up to `max_length - 1` new tokens); positions past
+            `reply_length` are untrained but let benchmarks decode long.
+    """
+
+    def __init__(self, vocabulary_size: int, context_length: int = 96,
+                 reply_length: int = 48, hidden_dim: int = 256,
+                 intermediate_dim: int = 512, num_encoder_layers: int = 2,
+                 num_decoder_layers: int = 2, num_heads: int = 4,
+                 dropout: float = 0.1, max_context_turns: int = 5,
+                 max_length: int = 129, **kwargs):
+        if hidden_dim % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide hidden_dim={hidden_dim}.")
+        embedding = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size, max(context_length, reply_length, max_length), hidden_dim,
+            tie_weights=True, name="embedding")
+        encoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")
+        decoder_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")
+        encoder_dropout = keras.layers.Dropout(dropout, name="encoder_dropout")
+        decoder_dropout = keras.layers.Dropout(dropout, name="decoder_dropout")
+        encoder_layers = [keras_hub.layers.TransformerEncoder(
+            intermediate_dim, num_heads, dropout=dropout, name=f"encoder_{i}")
+            for i in range(num_encoder_layers)]
+        decoder_layers = [keras_hub.layers.TransformerDecoder(
+            intermediate_dim, num_heads, dropout=dropout, name=f"decoder_{i}")
+            for i in range(num_decoder_layers)]
+
+        inputs = {
+            "encoder_token_ids": keras.Input((context_length,), dtype="int32",
+                                             name="encoder_token_ids"),
+            "encoder_padding_mask": keras.Input((context_length,), dtype="bool",
+                                                name="encoder_padding_mask"),
+            "decoder_token_ids": keras.Input((reply_length,), dtype="int32",
+                                             name="decoder_token_ids"),
+            "decoder_padding_mask": keras.Input((reply_length,), dtype="bool",
+                                                name="decoder_padding_mask"),
+        }
+        x = encoder_dropout(encoder_norm(embedding(inputs["encoder_token_ids"])))
+        for layer in encoder_layers:
+            x = layer(x, padding_mask=inputs["encoder_padding_mask"])
+        encoded = x
+        y = decoder_dropout(decoder_norm(embedding(inputs["decoder_token_ids"])))
+        for layer in decoder_layers:
+            y = layer(y, encoded, decoder_padding_mask=inputs["decoder_padding_mask"],
+                      encoder_padding_mask=inputs["encoder_padding_mask"])
+        logits = embedding.token_embedding(y, reverse=True)
+        logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        self.embedding = embedding
+        self.encoder_norm, self.decoder_norm = encoder_norm, decoder_norm
+        self.encoder_layers, self.decoder_layers = encoder_layers, decoder_layers
+        self.vocabulary_size = vocabulary_size
+        self.context_length = context_length
+        self.reply_length = reply_length
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.num_encoder_layers = num_encoder_layers
+        self.num_decoder_layers = num_decoder_layers
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.max_context_turns = max_context_turns
+        self.max_length = max(reply_length, max_length)
+
+    # -- pieces for cached decoding (inference only: no dropout) -------------
+
+    def call_encoder(self, token_ids, padding_mask):
+        """Encodes context ids `[B, S]` -> hidden states `[B, S, H]`."""
+        x = self.encoder_norm(self.embedding(token_ids))
+        for layer in self.encoder_layers:
+            x = layer(x, padding_mask=padding_mask, training=False)
+        return x
+
+    def init_cache(self, batch_size, encoder_length, max_length):
+        """Zero caches: self-attention `[B, L, 2, max_length, heads, head_dim]`
+        and cross-attention `[B, L, 2, encoder_length, heads, head_dim]`."""
+        head_dim = self.hidden_dim // self.num_heads
+        shape = [batch_size, self.num_decoder_layers, 2, max_length, self.num_heads, head_dim]
+        self_cache = ops.zeros(shape, dtype=self.compute_dtype)
+        shape[3] = encoder_length
+        return self_cache, ops.zeros(shape, dtype=self.compute_dtype)
+
+    def call_decoder_with_cache(self, encoder_hidden_states, encoder_padding_mask,
+                                decoder_token_ids, self_attention_cache,
+                                self_attention_cache_update_index,
+                                cross_attention_cache,
+                                cross_attention_cache_update_index=None):
+        """One decoding step (or a prefix) using key/value caches.
+
+        As `BartSeq2SeqLM.call_decoder_with_cache`: new tokens' keys/values
+        are written into `self_attention_cache` at the update index; the
+        cross-attention cache is computed once (update index 0) and then
+        reused (update index None), so the encoder output is projected once
+        per request instead of once per generated token.
+
+        Args:
+            encoder_hidden_states: `[B, S, H]` from `call_encoder`.
+            encoder_padding_mask: bool `[B, S]`.
+            decoder_token_ids: int `[B, T]` tokens at positions `index..index+T`.
+            self_attention_cache: `[B, L, 2, max_length, heads, head_dim]`.
+            self_attention_cache_update_index: position of the first token.
+            cross_attention_cache: `[B, L, 2, S, heads, head_dim]`.
+            cross_attention_cache_update_index: 0 to fill it, None to reuse.
+
+        Returns:
+            `(logits [B, T, V] float32, self_attention_cache,
+            cross_attention_cache)`.
+        """
+        x = self.embedding(decoder_token_ids, start_index=self_attention_cache_update_index)
+        x = self.decoder_norm(x)
+        self_caches, cross_caches = [], []
+        for i, layer in enumerate(self.decoder_layers):
+            x, next_self, next_cross = layer(
+                decoder_sequence=x, encoder_sequence=encoder_hidden_states,
+                encoder_padding_mask=encoder_padding_mask,
+                self_attention_cache=self_attention_cache[:, i, ...],
+                self_attention_cache_update_index=self_attention_cache_update_index,
+                cross_attention_cache=cross_attention_cache[:, i, ...],
+                cross_attention_cache_update_index=cross_attention_cache_update_index,
+                training=False)
+            self_caches.append(next_self)
+            cross_caches.append(next_cross)
+        self_attention_cache = ops.stack(self_caches, axis=1)
+        if cross_attention_cache_update_index is not None:
+            cross_attention_cache = ops.stack(cross_caches, axis=1)
+        logits = ops.cast(self.embedding.token_embedding(x, reverse=True), "float32")
+        return logits, self_attention_cache, cross_attention_cache
+
+    def call_decoder(self, encoder_hidden_states, encoder_padding_mask, decoder_token_ids):
+        """Full decoder pass without cache (the no-cache baseline): `[B, T, V]`."""
+        y = self.decoder_norm(self.embedding(decoder_token_ids))
+        for layer in self.decoder_layers:
+            y = layer(y, encoder_hidden_states, encoder_padding_mask=encoder_padding_mask,
+                      training=False)
+        return ops.cast(self.embedding.token_embedding(y, reverse=True), "float32")
+
+    def get_config(self):
+        return {"vocabulary_size": self.vocabulary_size,
+                "context_length": self.context_length, "reply_length": self.reply_length,
+                "hidden_dim": self.hidden_dim, "intermediate_dim": self.intermediate_dim,
+                "num_encoder_layers": self.num_encoder_layers,
+                "num_decoder_layers": self.num_decoder_layers,
+                "num_heads": self.num_heads, "dropout": self.dropout,
+                "max_context_turns": self.max_context_turns,
+                "max_length": self.max_length, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
