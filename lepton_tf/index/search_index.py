@@ -141,8 +141,10 @@ class SearchIndex:
     def tune_leaves(self, target_recall: float, num_queries: int = TUNING_QUERIES) -> int:
         """Finds the fewest leaves to search that reach `target_recall`@k.
 
-        Queries are database vectors (a seeded sample): what a search must
-        find for them is known exactly, at no labelling cost.
+        Queries are database vectors (a seeded sample), each searched for
+        k + 1 neighbours with itself then dropped: what a search must find
+        is known exactly, at no labelling cost, and dropping the trivial
+        self-match keeps the estimate honest for unseen queries.
 
         Returns:
             The chosen `num_leaves_to_search` (also stored in `config`).
@@ -152,14 +154,20 @@ class SearchIndex:
                             replace=False)
         queries = self.embeddings[sample]
         k = self.config.k
-        truth, _ = ExactIndex(self.embeddings, self.row_ids).search_batched(queries, k)
+
+        def without_self(rows):
+            return [[d for d in row if d != self.row_ids[i]][:k] for i, row in zip(sample, rows)]
+
+        exact = ExactIndex(self.embeddings, self.row_ids)
+        truth = without_self(exact.search_batched(queries, k + 1)[0])
         leaves = max(1, self.config.num_leaves // 100)
         while True:
-            found, _ = self.searcher.search_batched(queries, k, leaves_to_search=leaves)
+            found = without_self(self.searcher.search_batched(
+                queries, k + 1, max(k + 1, self.config.reorder), leaves)[0])
             recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
             if recall >= target_recall or leaves >= self.config.num_leaves:
                 break
-            leaves = min(self.config.num_leaves, max(leaves + 1, int(leaves * 1.25)))
+            leaves = min(self.config.num_leaves, max(leaves + 1, int(leaves * 1.15)))
         self.config = dataclasses.replace(self.config, num_leaves_to_search=leaves)
         return leaves
 
