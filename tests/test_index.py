@@ -129,3 +129,15 @@ def test_beir_reader_and_metrics(tmp_path):
     (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tzz\t1\n")
     with pytest.raises(DataFormatError, match="test.tsv:2: unknown corpus id"):
         read_beir(tmp_path)
+
+
+def test_pairs_jsonl_round_trip_and_errors(tmp_path):
+    from lepton_tf.data.errors import DataFormatError
+    from lepton_tf.data.pairs import RetrievalPair, read_pairs, write_pairs
+
+    pairs = [RetrievalPair("q", "p", "n"), RetrievalPair("q2", "p2")]
+    write_pairs(pairs, tmp_path / "p.jsonl")
+    assert read_pairs(tmp_path / "p.jsonl") == pairs
+    (tmp_path / "bad.jsonl").write_text('{"query": "q", "positive": "p"}\n{"query": "x"}\n')
+    with pytest.raises(DataFormatError, match="bad.jsonl:2: expected a non-empty string 'positive'"):
+        read_pairs(tmp_path / "bad.jsonl")

@@ -47,3 +47,28 @@ def open_text(path: str | os.PathLike) -> TextIO:
         FileNotFoundError: naming the file if it does not exist.
     """
     return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+
+
+def iter_json_objects(path: str | os.PathLike):
+    """Yields `(line_number, dict)` for each non-blank line of a JSONL file.
+
+    Raises:
+        FileNotFoundError: naming the file if it does not exist.
+        DataFormatError: naming the file and line of invalid JSON or a
+            line that is not a JSON object.
+    """
+    import json
+
+    from lepton_tf.data.errors import DataFormatError
+
+    with open_text(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFormatError(path, line_no, f"invalid JSON ({e.msg})") from None
+            if not isinstance(record, dict):
+                raise DataFormatError(path, line_no, "expected a JSON object")
+            yield line_no, record

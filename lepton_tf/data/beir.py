@@ -14,7 +14,7 @@ import json
 import os
 import random
 
-from lepton_tf.data._io import open_text
+from lepton_tf.data._io import iter_json_objects, open_text
 from lepton_tf.data.errors import DataFormatError
 
 
@@ -43,17 +43,10 @@ def _find(directory: str, name: str) -> str:
 
 def _read_jsonl(path: str) -> list[dict]:
     records = []
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFormatError(path, line_no, f"invalid JSON ({e.msg})") from None
-            if not isinstance(record, dict) or "_id" not in record:
-                raise DataFormatError(path, line_no, "expected an object with '_id'")
-            records.append(record)
+    for line_no, record in iter_json_objects(path):
+        if "_id" not in record:
+            raise DataFormatError(path, line_no, "expected an object with '_id'")
+        records.append(record)
     return records
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import random
 
-from lepton_tf.data._io import open_text
+from lepton_tf.data._io import iter_json_objects
 from lepton_tf.data.errors import DataFormatError
 
 
@@ -32,23 +32,14 @@ def read_pairs(path: str | os.PathLike) -> list[RetrievalPair]:
         DataFormatError: naming the file and line of a bad record.
     """
     pairs = []
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataFormatError(path, line_no, f"invalid JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise DataFormatError(path, line_no, "expected a JSON object")
-            for key in ("query", "positive"):
-                if not isinstance(record.get(key), str) or not record[key].strip():
-                    raise DataFormatError(path, line_no, f"expected a non-empty string '{key}'")
-            negative = record.get("negative")
-            if negative is not None and not isinstance(negative, str):
-                raise DataFormatError(path, line_no, "'negative' must be a string")
-            pairs.append(RetrievalPair(record["query"], record["positive"], negative or None))
+    for line_no, record in iter_json_objects(path):
+        for key in ("query", "positive"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise DataFormatError(path, line_no, f"expected a non-empty string '{key}'")
+        negative = record.get("negative")
+        if negative is not None and not isinstance(negative, str):
+            raise DataFormatError(path, line_no, "'negative' must be a string")
+        pairs.append(RetrievalPair(record["query"], record["positive"], negative or None))
     return pairs
 
 
