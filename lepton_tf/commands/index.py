@@ -1,4 +1,9 @@
-"""`lepton-tf index`: corpus -> embeddings -> a new ScaNN index version."""
+"""`lepton-tf index`: corpus -> embeddings -> a new ScaNN index version.
+
+    lepton-tf index                              # build from the default corpus
+    lepton-tf index --add more.jsonl             # new version: latest + these documents
+    lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
+"""
 
 import os
 
@@ -7,7 +12,30 @@ DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
 DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
 
 
+def update_index(index_dir: str, encoder_path: str, add: str | None = None,
+                 delete: list[str] | None = None) -> str:
+    """Writes a new index version: the latest one with documents added
+    (upserted by id) and/or deleted, without rebuilding the searcher."""
+    from lepton_tf.index.build import read_corpus
+    from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.storage import load_index, save_index
+
+    encoder = SavedModelEncoder(encoder_path)
+    index = load_index(index_dir, expected_encoder=encoder.info)
+    if delete:
+        index.delete(delete)
+    if add:
+        documents = read_corpus(add)
+        index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
+    path = save_index(index, index_dir)
+    print(f"Index now {len(index)} documents -> {path}")
+    return path
+
+
 def run(args) -> int:
+    if args.add or args.delete:
+        update_index(args.out, args.encoder, args.add, args.delete)
+        return 0
     from lepton_tf.index.build import build_index
 
     build_index(args.corpus, args.encoder, args.out, k=args.k, version=args.version)
@@ -15,7 +43,7 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="build a ScaNN index version for a corpus")
+    p = sub.add_parser("index", help="build or update a ScaNN index version")
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help="BEIR folder or JSONL of {_id, title, text, metadata}")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
@@ -23,4 +51,6 @@ def register(sub) -> None:
     p.add_argument("--out", default=DEFAULT_INDEX_DIR, help="index base folder")
     p.add_argument("--k", type=int, default=10, help="default number of results")
     p.add_argument("--version", type=int)
+    p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
+    p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
     p.set_defaults(fn=run)
