@@ -86,6 +86,36 @@ def pack_context(token_ids: tf.RaggedTensor, max_turns: int, length: int) -> tf.
     return token_ids.to_tensor(default_value=PAD_ID, shape=[None, length])
 
 
+def pack_reply(token_ids: tf.RaggedTensor, length: int):
+    """Teacher-forcing decoder inputs and labels for reply ids.
+
+    Example:
+
+    >>> ids = tf.ragged.constant([[10, 11], [12, 13, 14, 15]])
+    >>> inputs, labels = pack_reply(ids, length=4)
+    >>> inputs.numpy().tolist(), labels.numpy().tolist()
+    ([[2, 10, 11, 0], [2, 12, 13, 14]], [[10, 11, 3, 0], [12, 13, 14, 0]])
+
+    Args:
+        token_ids: int32 ragged `[B, None]` reply ids (no special tokens).
+        length: decoder length.
+
+    Returns:
+        `(decoder_token_ids, labels)`, int32 `[B, length]`: `[BOS]` + reply,
+        and reply + `[EOS]`, `[PAD]`-padded. A reply cut at `length - 1`
+        tokens gets no `[EOS]`: the model must not learn to stop there.
+    """
+    reply = tf.cast(token_ids, tf.int32)[:, :length - 1]
+    n = reply.nrows()
+    inputs = tf.concat([tf.fill([n, 1], BOS_ID), reply], axis=1)
+    full = reply.row_lengths() < length - 1
+    eos = tf.RaggedTensor.from_row_lengths(
+        tf.fill([tf.reduce_sum(tf.cast(full, tf.int32))], EOS_ID), tf.cast(full, tf.int64))
+    labels = tf.concat([reply, eos], axis=1)
+    return (inputs.to_tensor(PAD_ID, shape=[None, length]),
+            labels.to_tensor(PAD_ID, shape=[None, length]))
+
+
 @keras.saving.register_keras_serializable(package="lepton_tf")
 class ChatModel(keras.Model):
     """Encoder-decoder Transformer: context ids -> next-reply logits.

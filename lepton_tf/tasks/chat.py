@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from lepton_tf.data import iter_response_pairs, read_sgd_dialogues
 from lepton_tf.data.stream import epoch_shuffled_stream
-from lepton_tf.models.chat import (BOS_ID, EOS_ID, PAD_ID, ChatModel, format_context,
-                                   pack_context)
+from lepton_tf.models.chat import (PAD_ID, ChatModel, format_context, pack_context,
+                                   pack_reply)
 from lepton_tf.text import ChatTokenizer
 from lepton_tf.text.vocab_io import load_vocab
 from lepton_tf.training.config import TrainConfig
@@ -91,16 +91,10 @@ def encode_pairs(tokenizer: ChatTokenizer, pairs, context_length: int,
     for i in range(0, len(pairs), batch):
         ids = tokenizer.tokenize(tf.constant(contexts[i:i + batch]))
         enc.append(pack_context(ids, max_turns, context_length).numpy())
-        reply = tokenizer.tokenize(tf.constant(replies[i:i + batch]))[:, :reply_length - 1]
-        n = int(reply.nrows())
-        bos = tf.fill([n, 1], BOS_ID)
-        eos = tf.fill([n, 1], EOS_ID)
-        dec.append(tf.concat([bos, reply], 1).to_tensor(PAD_ID, shape=[None, reply_length]).numpy())
-        # Cut replies end without [EOS]: the model must not learn to stop early.
-        full = reply.row_lengths() < reply_length - 1
-        eos = tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(tf.cast(full, tf.int32))],
-                                                       EOS_ID), tf.cast(full, tf.int64))
-        lab.append(tf.concat([reply, eos], 1).to_tensor(PAD_ID, shape=[None, reply_length]).numpy())
+        inputs, labels = pack_reply(tokenizer.tokenize(tf.constant(replies[i:i + batch])),
+                                    reply_length)
+        dec.append(inputs.numpy())
+        lab.append(labels.numpy())
     enc, dec, lab = (np.concatenate(a).astype(np.int32) for a in (enc, dec, lab))
     features = {"encoder_token_ids": enc, "encoder_padding_mask": enc != PAD_ID,
                 "decoder_token_ids": dec, "decoder_padding_mask": dec != PAD_ID}

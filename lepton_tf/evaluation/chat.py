@@ -1,0 +1,232 @@
+"""`lepton-tf eval chat`: the chat SavedModel against a BM25 retrieval baseline.
+
+On sampled SGD dev and test system turns: perplexity (model only), corpus
+BLEU (sacrebleu) and distinct-1/2 for the model's replies and for the
+baseline's (the response of the BM25-nearest training context, last 3
+turns), side by side; test is also split into services seen in training
+and unseen ones.
+
+Example:
+
+```bash
+lepton-tf eval chat --limit 500                 # a few minutes on 2 cores
+lepton-tf eval chat --splits test --limit 5000 --json runs/chat/eval.json
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import numpy as np
+
+BASELINE_TURNS = 3  # the issue's baseline: last 3 turns as the query
+
+
+def distinct_n(texts, n: int) -> float:
+    """Distinct-n: unique word n-grams / all word n-grams over `texts`.
+
+    Example:
+
+    >>> distinct_n(["a b a b"], 1), distinct_n(["a b a b"], 2)
+    (0.5, 0.6666666666666666)
+    """
+    grams = [tuple(w[i:i + n]) for w in (t.split() for t in texts)
+             for i in range(len(w) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def bleu(hypotheses, references) -> float:
+    """Corpus BLEU (sacrebleu defaults: 13a tokenization, cased)."""
+    import sacrebleu
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+class Bm25Baseline:
+    """Replies with the response of the most similar training context (BM25).
+
+    Args:
+        train_pairs: `ResponsePair`s to retrieve from.
+        turns: context turns used for indexing and querying.
+    """
+
+    def __init__(self, train_pairs, turns: int = BASELINE_TURNS):
+        import logging
+
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        self.turns = turns
+        self.responses = [p.response for p in train_pairs]
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize([self._text(p) for p in train_pairs],
+                                            stopwords="en", show_progress=False),
+                             show_progress=False)
+
+    def _text(self, pair) -> str:
+        return " ".join(pair.context[-self.turns:]) or "."
+
+    def reply(self, pairs) -> list[str]:
+        import bm25s
+        queries = bm25s.tokenize([self._text(p) for p in pairs], stopwords="en",
+                                 show_progress=False)
+        rows, _ = self.retriever.retrieve(queries, k=1, show_progress=False, n_threads=1)
+        return [self.responses[r[0]] for r in rows]
+
+
+class ModelReplies:
+    """Replies and perplexity from a chat SavedModel (plain TF, as served)."""
+
+    def __init__(self, path: str, num_beams: int = 1, max_new_tokens: int = 40):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401 - registers the tokenizer ops
+
+        self.tf = tf
+        self.model = tf.saved_model.load(path)
+        self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
+
+    def reply(self, contexts, batch_size: int = 64) -> list[str]:
+        tf, out = self.tf, []
+        fn = self.model.signatures["generate"]
+        for i in range(0, len(contexts), batch_size):
+            r = fn(context=tf.constant(contexts[i:i + batch_size]),
+                   max_new_tokens=tf.constant(self.max_new_tokens),
+                   temperature=tf.constant(0.0), top_p=tf.constant(1.0),
+                   top_k=tf.constant(0), num_beams=tf.constant(self.num_beams),
+                   seed=tf.constant(0))
+            out += [s.decode() for s in r["reply"].numpy()]
+        return out
+
+    def perplexity(self, contexts, references, batch_size: int = 128) -> float:
+        tf, nll, tokens = self.tf, 0.0, 0
+        fn = self.model.signatures["score"]
+        for i in range(0, len(contexts), batch_size):
+            r = fn(context=tf.constant(contexts[i:i + batch_size]),
+                   reply=tf.constant(references[i:i + batch_size]))
+            nll += float(r["nll"].numpy().sum())
+            tokens += int(r["tokens"].numpy().sum())
+        return float(np.exp(nll / max(tokens, 1)))
+
+
+def _metrics(hyps, refs) -> dict:
+    return {"bleu": bleu(hyps, refs), "distinct_1": distinct_n(hyps, 1),
+            "distinct_2": distinct_n(hyps, 2)}
+
+
+def evaluate(model_path: str, splits=("dev", "test"), limit: int | None = 500,
+             seed: int = 0, num_beams: int = 1, samples: int = 0,
+             max_new_tokens: int = 40) -> dict:
+    """Evaluates the model and the baseline on sampled SGD system turns.
+
+    Args:
+        model_path: a chat SavedModel version folder.
+        splits: SGD splits to evaluate.
+        limit: system turns sampled per split (None: all).
+        seed: sampling seed.
+        num_beams: 1 greedy, more for beam search.
+        max_new_tokens: reply budget.
+        samples: also return this many (context, model, baseline, reference)
+            examples per split, unseen services first.
+
+    Returns:
+        split -> {"n", "model": metrics, "baseline": metrics, and for test
+        "seen"/"unseen" subsets}; metrics hold bleu, distinct_1/2 and (model)
+        perplexity.
+    """
+    from lepton_tf.data import iter_response_pairs, read_sgd_dialogues
+    from lepton_tf.models.chat import format_context
+
+    train = read_sgd_dialogues("train")
+    train_services = {s for d in train for s in d.services}
+    baseline = Bm25Baseline(list(iter_response_pairs(train)))
+    model = ModelReplies(model_path, num_beams=num_beams, max_new_tokens=max_new_tokens)
+    results = {}
+    for split in splits:
+        pairs = [p for p in iter_response_pairs(read_sgd_dialogues(split)) if p.context]
+        if limit and limit < len(pairs):
+            pairs = random.Random(seed).sample(pairs, limit)
+        contexts = [format_context(p.context, p.speakers) for p in pairs]
+        refs = [p.response for p in pairs]
+        start = time.time()
+        hyps = model.reply(contexts)
+        decode_s = time.time() - start
+        base = baseline.reply(pairs)
+        unseen = [any(s not in train_services for s in p.services) for p in pairs]
+        res = {"n": len(pairs), "decode_seconds": decode_s,
+               "model": {**_metrics(hyps, refs), "perplexity": model.perplexity(contexts, refs)},
+               "baseline": _metrics(base, refs)}
+        for name, keep in (("seen", [not u for u in unseen]), ("unseen", unseen)):
+            idx = [i for i, k in enumerate(keep) if k]
+            if idx and any(unseen):
+                pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
+                res[name] = {"n": len(idx), "model": _metrics(pick(hyps), pick(refs)),
+                             "baseline": _metrics(pick(base), pick(refs))}
+        if samples:
+            order = sorted(range(len(pairs)), key=lambda i: not unseen[i])[:samples]
+            res["samples"] = [{"context": contexts[i], "services": list(pairs[i].services),
+                               "unseen": unseen[i], "model": hyps[i], "baseline": base[i],
+                               "reference": refs[i]} for i in order]
+        results[split] = res
+    return results
+
+
+def format_table(results: dict) -> str:
+    """The results as a plain-text table, model and baseline side by side."""
+    lines = [f"{'split':<14}{'n':>6}  {'system':<9}{'BLEU':>7}{'dist-1':>8}{'dist-2':>8}"
+             f"{'ppl':>8}"]
+    for split, res in results.items():
+        for subset in ("", "seen", "unseen"):
+            part = res if not subset else res.get(subset)
+            if part is None:
+                continue
+            label = split + (f"/{subset}" if subset else "")
+            for system in ("model", "baseline"):
+                m = part[system]
+                ppl = f"{m['perplexity']:8.2f}" if "perplexity" in m else f"{'-':>8}"
+                lines.append(f"{label:<14}{part['n']:>6}  {system:<9}{m['bleu']:7.2f}"
+                             f"{m['distinct_1']:8.3f}{m['distinct_2']:8.3f}{ppl}")
+    return "\n".join(lines)
+
+
+def _latest(base_dir: str) -> str:
+    versions = sorted(int(v) for v in os.listdir(base_dir) if v.isdigit())
+    if not versions:
+        raise FileNotFoundError(f"No chat version under {base_dir}.")
+    return os.path.join(base_dir, str(versions[-1]))
+
+
+def run(args) -> int:
+    path = args.model or _latest(os.path.join(args.base_dir, "chat"))
+    results = evaluate(path, splits=args.splits, limit=args.limit or None, seed=args.seed,
+                       num_beams=args.num_beams, samples=args.samples,
+                       max_new_tokens=args.max_new_tokens)
+    print(f"chat model {path} (num_beams={args.num_beams}) vs BM25 nearest-context reply")
+    print(format_table(results))
+    for split, res in results.items():
+        for s in res.get("samples", []):
+            print(f"\n[{split}{' unseen' if s['unseen'] else ''} {','.join(s['services'])}] "
+                  f"{s['context'][-300:]}\n  model:     {s['model']}\n"
+                  f"  baseline:  {s['baseline']}\n  reference: {s['reference']}")
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("chat", help="chat model vs BM25 baseline: perplexity, BLEU, distinct")
+    p.add_argument("--model", help="SavedModel version folder (default: latest chat version)")
+    p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"])
+    p.add_argument("--limit", type=int, default=500,
+                   help="system turns sampled per split (0: all); 500 takes a few minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--samples", type=int, default=0, help="print N sample replies per split")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.set_defaults(fn=run)

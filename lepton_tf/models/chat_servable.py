@@ -1,0 +1,220 @@
+"""The `chat` servable: dialogue text in, the next system turn out.
+
+Signatures (`serving_default` and `generate` return `reply`: string `[B]` and
+`tokens_generated`: int32 `[B]`, new tokens per row counting a closing `[EOS]`):
+
+- `serving_default(context)`: decodes with the exported defaults (greedy,
+  `DEFAULT_MAX_NEW_TOKENS`, unless `export_chat` was told otherwise);
+- `score(context, reply)`: `nll` and `tokens` of a reply (perplexity);
+- `generate_tokens`: `generate` plus the raw token ids (tests, debugging);
+- `generate(context, max_new_tokens, temperature, top_p, top_k, num_beams,
+  seed)`: scalars; `temperature == 0` or `top_k == 1` is greedy, `top_p <
+  1` nucleus sampling, `top_k > 0` top-k sampling, `num_beams > 1` beam
+  search with a length penalty (sampling options then ignored).
+
+`context` (string `[B]`): the dialogue so far, each turn opened by a speaker
+marker, `"[USER] I need a bus. [SYSTEM] Where to? [USER] Fresno."`; text not
+starting with a marker is one user turn. The model reads the last
+`max_context_turns` turns, left-truncated to `context_length` tokens.
+
+Input checks (each fails the request with `INVALID_ARGUMENT` and a message
+naming the input): empty or all-blank context; context that is not valid
+UTF-8; `max_new_tokens` outside `[1, max_new_tokens_limit]`; `top_p` outside
+`(0, 1]`; negative or non-finite `temperature`; negative `top_k`;
+`num_beams` outside `[1, MAX_BEAMS]`. Documented clamps: only the last
+`MAX_CONTEXT_CHARS` characters of a context are read (a 100 kB context
+works; the model sees ~100 tokens anyway) and `top_k` above the vocabulary
+size means the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from lepton_tf.models.chat import pack_context, pack_reply
+from lepton_tf.models.chat_generation import MAX_BEAMS, ChatDecoder
+
+DEFAULT_MAX_NEW_TOKENS = 40
+MAX_CONTEXT_CHARS = 4096
+_SCALARS = (("max_new_tokens", tf.int32), ("temperature", tf.float32),
+            ("top_p", tf.float32), ("top_k", tf.int32), ("num_beams", tf.int32),
+            ("seed", tf.int32))
+
+
+class ChatServable(tf.Module):
+    """Tokenizer + `ChatModel` + in-graph decoding behind string signatures.
+
+    Example:
+
+    ```python
+    servable = ChatServable(model, tokenizer)
+    servable.generate(tf.constant(["[USER] Find me a bus to Fresno."]),
+                      20, 0.0, 1.0, 0, 1, 0)["reply"]
+    ```
+
+    Args:
+        model: a trained `ChatModel`.
+        tokenizer: the `ChatTokenizer` it was trained with.
+        max_new_tokens: `serving_default`'s reply budget.
+        num_beams: `serving_default`'s beams (1: greedy).
+        length_penalty_alpha: beam-search length penalty exponent.
+        use_cache: False exports the no-cache decoder (benchmark baseline).
+        stop_at_eos: False always decodes `max_new_tokens` (benchmarks).
+    """
+
+    def __init__(self, model, tokenizer, *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 num_beams: int = 1, length_penalty_alpha: float = 0.6,
+                 use_cache: bool = True, stop_at_eos: bool = True):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.decoder = ChatDecoder(model, length_penalty_alpha, stop_at_eos=stop_at_eos)
+        self.use_cache = use_cache
+        # Positions past `max_length - 1` have no embedding.
+        self.max_new_tokens_limit = int(model.max_length) - 1
+        self.defaults = {"max_new_tokens": min(int(max_new_tokens), self.max_new_tokens_limit),
+                         "temperature": 0.0, "top_p": 1.0, "top_k": 0,
+                         "num_beams": int(num_beams), "seed": 0}
+
+    @staticmethod
+    def _check_text(text, name):
+        """Fails on blank or non-UTF-8 strings; keeps the last MAX_CONTEXT_CHARS."""
+        blank = tf.equal(tf.strings.strip(text), "")
+        # Transcoding valid UTF-8 to itself changes nothing; invalid bytes
+        # become U+FFFD, so a difference means the input was not UTF-8.
+        valid = tf.equal(tf.strings.unicode_transcode(
+            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
+        checks = [tf.debugging.assert_equal(tf.reduce_any(blank), False,
+                                            message=f"{name} must not be empty or blank"),
+                  tf.debugging.assert_equal(tf.reduce_all(valid), True,
+                                            message=f"{name} must be valid UTF-8")]
+        with tf.control_dependencies(checks):
+            chars = tf.strings.length(text, unit="UTF8_CHAR")
+            start = tf.maximum(chars - MAX_CONTEXT_CHARS, 0)
+            return tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")
+
+    def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams):
+        """Asserts with client-readable messages; returns the clamped context."""
+        limit = self.max_new_tokens_limit
+        checks = [
+            tf.debugging.assert_greater(max_new_tokens, 0,
+                                        message=f"max_new_tokens must be in [1, {limit}]"),
+            tf.debugging.assert_less_equal(max_new_tokens, limit,
+                                           message=f"max_new_tokens must be in [1, {limit}]"),
+            tf.debugging.assert_greater(top_p, 0.0, message="top_p must be in (0, 1]"),
+            tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
+            tf.debugging.assert_greater_equal(
+                temperature, 0.0, message="temperature must be >= 0 (0: greedy)"),
+            tf.debugging.assert_equal(tf.math.is_finite(temperature), True,
+                                      message="temperature must be finite"),
+            tf.debugging.assert_greater_equal(top_k, 0,
+                                              message="top_k must be >= 0 (0: no top-k cut)"),
+            tf.debugging.assert_greater(num_beams, 0,
+                                        message=f"num_beams must be in [1, {MAX_BEAMS}]"),
+            tf.debugging.assert_less_equal(num_beams, MAX_BEAMS,
+                                           message=f"num_beams must be in [1, {MAX_BEAMS}]"),
+        ]
+        with tf.control_dependencies(checks):
+            return self._check_text(context, "context")
+
+    def _encode_context(self, context):
+        ids = pack_context(self.tokenizer.tokenize(context), self.model.max_context_turns,
+                           self.model.context_length)
+        return ids, tf.not_equal(ids, 0)
+
+    def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):
+        context = self._check(context, max_new_tokens, temperature, top_p, top_k, num_beams)
+        ids, mask = self._encode_context(context)
+        hidden = self.model.call_encoder(ids, mask)
+        tokens, lengths = self.decoder.decode(hidden, mask, max_new_tokens, temperature,
+                                              top_p, top_k, num_beams, seed,
+                                              use_cache=self.use_cache)
+        return {"reply": self.tokenizer.detokenize(tokens), "tokens_generated": lengths,
+                "tokens": tokens}
+
+    # The decoding graph (6 sampler branches) is traced once, here; the
+    # other signatures call this function instead of tracing their own copy.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
+                 + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
+    def generate_tokens(self, context, max_new_tokens, temperature, top_p, top_k,
+                        num_beams, seed):
+        """`generate` plus the raw `tokens` int32 `[B, max_new_tokens]` (for tests)."""
+        return self._generate(context, max_new_tokens, temperature, top_p, top_k,
+                              num_beams, seed)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
+                 + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
+    def generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):
+        out = self.generate_tokens(context, max_new_tokens, temperature, top_p, top_k,
+                                   num_beams, seed)
+        return {"reply": out["reply"], "tokens_generated": out["tokens_generated"]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")])
+    def serve(self, context):
+        d = self.defaults
+        out = self.generate_tokens(context, *(tf.constant(d[n], dt) for n, dt in _SCALARS))
+        return {"reply": out["reply"], "tokens_generated": out["tokens_generated"]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context"),
+                                  tf.TensorSpec([None], tf.string, name="reply")])
+    def score(self, context, reply):
+        """Teacher-forced log-likelihood of `reply` after `context`.
+
+        Returns `nll` (float32 `[B]`, summed over the reply's tokens and its
+        `[EOS]`) and `tokens` (int32 `[B]`); perplexity is
+        `exp(sum(nll) / sum(tokens))`. Replies longer than the model's
+        `reply_length - 1` tokens are cut.
+        """
+        ids, mask = self._encode_context(self._check_text(context, "context"))
+        inputs, labels = pack_reply(self.tokenizer.tokenize(self._check_text(reply, "reply")),
+                                    self.model.reply_length)
+        logits = self.model({"encoder_token_ids": ids, "encoder_padding_mask": mask,
+                             "decoder_token_ids": inputs,
+                             "decoder_padding_mask": tf.not_equal(inputs, 0)}, training=False)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+        real = tf.cast(tf.not_equal(labels, 0), tf.float32)
+        nll = -tf.reduce_sum(tf.gather(log_probs, labels, batch_dims=2) * real, axis=1)
+        return {"nll": nll, "tokens": tf.cast(tf.reduce_sum(real, axis=1), tf.int32)}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.serve, "generate": self.generate,
+                "generate_tokens": self.generate_tokens, "score": self.score}
+
+
+SAMPLE_CONTEXTS = np.array([
+    b"[USER] I'm looking for a bus to Fresno on March 3rd.",
+    "[USER] Find me a restaurant in San Jose. [SYSTEM] What kind of food? "
+    "[USER] Something Italian, caf\u00e9 style.".encode(),
+])
+
+
+def export_chat(model, tokenizer, *, base_dir: str = "saved_models", name: str = "chat",
+                version: int | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                num_beams: int = 1, length_penalty_alpha: float = 0.6) -> str:
+    """Exports the chat servable as a validated TF Serving version.
+
+    The exporter reloads it in a fresh process (plain TensorFlow +
+    tensorflow_text) and checks that greedy, sampled and beam replies match.
+
+    Returns:
+        The version folder written.
+    """
+    from lepton_tf.export import export_servable
+
+    servable = ChatServable(model, tokenizer, max_new_tokens=max_new_tokens,
+                            num_beams=num_beams, length_penalty_alpha=length_penalty_alpha)
+    ctx = SAMPLE_CONTEXTS
+
+    def options(n, t, p, k, beams, seed):
+        return {"context": ctx, "max_new_tokens": np.int32(n), "temperature": np.float32(t),
+                "top_p": np.float32(p), "top_k": np.int32(k), "num_beams": np.int32(beams),
+                "seed": np.int32(seed)}
+
+    examples = {"serving_default": {"context": ctx},
+                "generate": options(24, 0.8, 0.9, 0, 1, 7),
+                "generate_tokens": options(24, 0.0, 1.0, 0, 3, 0),
+                "score": {"context": ctx, "reply": np.array([b"Where are you leaving from?",
+                                                             b"How about Il Fornaio?"])}}
+    return export_servable(servable, name=name, signatures=servable.signatures(),
+                           examples=examples, base_dir=base_dir, version=version, atol=1e-4)
