@@ -1,0 +1,62 @@
+"""`ChatClient`: multi-turn chat against the `chat` servable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lepton_tf.client.base import PredictClient
+
+TURN_SEPARATOR = "\n"
+
+
+class ChatClient(PredictClient):
+    """Replies from model `chat` (signature `serving_default`, or `generate` with options).
+
+    The dialogue is kept client side: each call sends the turns so far as
+    one `context` string (turns joined by newlines) and appends the reply.
+
+    Args:
+        model: the model name (default `chat`).
+        max_turns: turns kept in the context (older ones are dropped).
+        **kwargs: `PredictClient` options (target, timeout_s, tls, token, ...).
+    """
+
+    def __init__(self, target: str = "localhost:8500", *, model: str = "chat",
+                 max_turns: int = 8, **kwargs):
+        super().__init__(target, **kwargs)
+        self.model, self.max_turns = model, max_turns
+        self.turns: list[str] = []
+
+    def reply(self, contexts: list[str], *, max_new_tokens: int | None = None,
+              temperature: float | None = None, top_p: float | None = None,
+              top_k: int | None = None, num_beams: int | None = None,
+              seed: int | None = None) -> list[str]:
+        """One reply per context (a batch); decoding options select `generate`."""
+        inputs = {"context": np.array([c.encode("utf-8") for c in contexts], dtype=object)}
+        options = {"max_new_tokens": (max_new_tokens, np.int32),
+                   "temperature": (temperature, np.float32), "top_p": (top_p, np.float32),
+                   "top_k": (top_k, np.int32), "num_beams": (num_beams, np.int32),
+                   "seed": (seed, np.int32)}
+        given = {k: v for k, v in options.items() if v[0] is not None}
+        signature = "serving_default"
+        if given:
+            # `generate` takes every option; unset ones get the servable's defaults.
+            defaults = {"max_new_tokens": 32, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
+                        "num_beams": 1, "seed": 0}
+            for key, (value, dtype) in options.items():
+                inputs[key] = np.array(defaults[key] if value is None else value, dtype=dtype)
+            signature = "generate"
+        outputs = self.predict(self.model, inputs, signature_name=signature,
+                               output_filter=["reply"])
+        return [r.decode("utf-8", "replace") for r in np.asarray(outputs["reply"]).reshape(-1)]
+
+    def send(self, message: str, **options) -> str:
+        """Adds a user turn, gets the reply, remembers both."""
+        self.turns.append(message)
+        context = TURN_SEPARATOR.join(self.turns[-self.max_turns:])
+        answer = self.reply([context], **options)[0]
+        self.turns.append(answer)
+        return answer
+
+    def reset(self) -> None:
+        self.turns.clear()

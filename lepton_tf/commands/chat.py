@@ -1,0 +1,54 @@
+"""`lepton-tf chat`: an interactive, multi-turn chat with the `chat` servable."""
+
+from __future__ import annotations
+
+
+def run(args) -> int:
+    import grpc
+
+    from lepton_tf.client import ChatClient
+
+    client = ChatClient(args.target, model=args.model, timeout_s=args.timeout,
+                        tls=args.tls, token=args.token)
+    options = {k: v for k, v in {"max_new_tokens": args.max_new_tokens,
+                                 "temperature": args.temperature, "top_p": args.top_p,
+                                 "top_k": args.top_k, "num_beams": args.num_beams,
+                                 "seed": args.seed}.items() if v is not None}
+    print("Chat with the `chat` model; /reset starts over, /quit (or Ctrl-D) ends.")
+    while True:
+        try:
+            message = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if message in ("/quit", "/exit"):
+            return 0
+        if message == "/reset":
+            client.reset()
+            continue
+        if not message:
+            continue
+        try:
+            print(f"bot> {client.send(message, **options)}")
+        except grpc.RpcError as e:
+            print(f"error: {e.code().name}: {e.details()}")
+
+
+def add_client_args(p) -> None:
+    p.add_argument("--target", default="localhost:8500", help="gRPC HOST:PORT")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    p.add_argument("--tls", action="store_true")
+    p.add_argument("--token", help="bearer token")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("chat", help="interactive multi-turn chat over gRPC")
+    add_client_args(p)
+    p.add_argument("--model", default="chat")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--num-beams", type=int)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(fn=run)

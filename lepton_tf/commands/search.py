@@ -1,0 +1,38 @@
+"""`lepton-tf search "query"`: the top-k documents from the `search` servable."""
+
+from __future__ import annotations
+
+import json
+
+
+def run(args) -> int:
+    import grpc
+
+    from lepton_tf.client import SearchClient
+
+    client = SearchClient(args.target, model=args.model, timeout_s=args.timeout,
+                          tls=args.tls, token=args.token)
+    try:
+        hits = client.search(args.query, k=args.k)
+    except grpc.RpcError as e:
+        print(f"lepton-tf search: {e.code().name}: {e.details()}")
+        return 1
+    if args.json:
+        print(json.dumps([h.__dict__ for h in hits], ensure_ascii=False, indent=1))
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        title = f"{hit.title} " if hit.title else ""
+        print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+    return 0
+
+
+def register(sub) -> None:
+    from lepton_tf.commands.chat import add_client_args
+
+    p = sub.add_parser("search", help="one search query over gRPC")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--model", default="search")
+    p.add_argument("--json", action="store_true")
+    add_client_args(p)
+    p.set_defaults(fn=run)

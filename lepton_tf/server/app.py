@@ -1,0 +1,223 @@
+"""`ModelServer`: the model manager behind a gRPC and a REST front.
+
+Usage (what `lepton-tf serve` does):
+
+```python
+server = ModelServer(ServerOptions(model_name="half", model_base_path="/models/half",
+                                   port=0, rest_api_port=0))
+server.register_python_servable("search", my_servable)   # optional, any `Servable`
+server.start()          # loads the models, then listens
+...
+server.stop()
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from concurrent import futures
+from typing import Callable
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from lepton_tf.server import config as config_lib
+from lepton_tf.server.batching import BatchingServable
+from lepton_tf.server.errors import ServingError
+from lepton_tf.server.grpc_service import BearerTokenInterceptor, ModelService, PredictionService
+from lepton_tf.server.metrics import Metrics
+from lepton_tf.server.model_manager import ModelManager
+from lepton_tf.server.rest import RestServer
+from lepton_tf.server.saved_model_servable import SavedModelServable
+from lepton_tf.server.servable import Servable
+from lepton_tf.server.warmup_replay import replay_warmup
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """TF Serving's flags (same names and defaults) plus lepton-tf's own."""
+
+    port: int = 8500
+    rest_api_port: int = 8501
+    model_name: str | None = None
+    model_base_path: str | None = None
+    model_config_file: str | None = None
+    model_config_file_poll_wait_seconds: float = 0
+    file_system_poll_wait_seconds: float = 1
+    enable_batching: bool = False
+    batching_parameters_file: str | None = None
+    monitoring_config_file: str | None = None
+    enable_model_warmup: bool = True
+    # lepton-tf's own
+    host: str = "127.0.0.1"
+    auth_token: str | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    ssl_cert_file: str | None = None
+    ssl_key_file: str | None = None
+    grpc_max_workers: int = 32
+    loader: str = "auto"
+    metrics_path: str | None = None  # filled from monitoring_config_file
+
+
+class ModelServer:
+    """Hosts SavedModels (from a config or one base path) and Python servables.
+
+    Args:
+        options: the server's options.
+        python_servables: name -> `Servable` (or factory `server -> Servable`)
+            to host next to the SavedModels; see `register_python_servable`.
+    """
+
+    def __init__(self, options: ServerOptions, python_servables: dict | None = None):
+        self.options = options
+        options.metrics_path = config_lib.load_monitoring_config(options.monitoring_config_file)
+        self.batching = config_lib.load_batching_parameters(options.batching_parameters_file) \
+            if options.enable_batching else None
+        self.metrics = Metrics()
+        self.manager = ModelManager(
+            load=lambda path, name, version: SavedModelServable(path, name, version,
+                                                                loader=options.loader),
+            warmup=replay_warmup if options.enable_model_warmup else None,
+            wrap=self._wrap if self.batching else None)
+        self._pending_python = dict(python_servables or {})
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._config_text = None
+        self.grpc_server = self.rest_server = None
+        self.grpc_port = self.rest_port = None
+
+    def _wrap(self, servable: Servable) -> Servable:
+        return BatchingServable(servable, self.batching,
+                                self.metrics.batch_observer(servable.name, servable.version))
+
+    def register_python_servable(self, name: str, servable: Servable | Callable) -> None:
+        """Hosts a code-built servable under `name` (before or after `start`).
+
+        Args:
+            name: the model name clients use; must not be in the model config.
+            servable: a `Servable`, or a factory called with this server (so
+                it can reach other models, e.g. the encoder, in process).
+        """
+        if self.grpc_server is None:
+            self._pending_python[name] = servable
+            return
+        if callable(servable) and not isinstance(servable, Servable):
+            servable = servable(self)
+        servable.name = name
+        self.manager.add_python_servable(self._wrap(servable) if self.batching else servable)
+
+    # -- config --------------------------------------------------------
+    def _initial_config(self):
+        if self.options.model_config_file:
+            with open(self.options.model_config_file, encoding="utf-8") as f:
+                self._config_text = f.read()
+            return config_lib.load_model_server_config(self.options.model_config_file)
+        if self.options.model_base_path:
+            return config_lib.single_model_config(self.options.model_name or "default",
+                                                  self.options.model_base_path)
+        return None
+
+    def reload_config(self, config) -> None:
+        """Applies a new `ModelServerConfig` without a restart (also via gRPC)."""
+        self.manager.reload_config(config)
+
+    def _poll_config_file(self) -> None:
+        path = self.options.model_config_file
+        while not self._stop.wait(self.options.model_config_file_poll_wait_seconds):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                if text != self._config_text:
+                    self.reload_config(config_lib.load_model_server_config(path))
+                    self._config_text = text
+                    log.info("Reloaded model config %s", path)
+            except (OSError, ValueError, ServingError) as e:
+                log.error("Model config %s not reloaded: %s", path, e)
+
+    def _poll_file_system(self) -> None:
+        while not self._stop.wait(self.options.file_system_poll_wait_seconds):
+            try:
+                self.manager.poll()
+            except Exception:  # noqa: BLE001 - keep polling
+                log.exception("file system poll failed")
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- lifecycle -----------------------------------------------------
+    def start(self) -> "ModelServer":
+        """Loads the models (initial versions before listening), then serves.
+
+        Raises:
+            ValueError: a bad config file or no model and no Python servable.
+            ServingError: a config TF Serving would refuse.
+        """
+        config = self._initial_config()
+        if config is not None:
+            self.manager.reload_config(config)
+        elif not self._pending_python:
+            raise ValueError("Give --model_base_path, --model_config_file or a Python servable.")
+        self._start_grpc()
+        for name, servable in self._pending_python.items():
+            self.register_python_servable(name, servable)
+        self._pending_python.clear()
+        if self.options.rest_api_port != 0:
+            self._start_rest()
+        if self.options.file_system_poll_wait_seconds > 0 and config is not None:
+            self._spawn(self._poll_file_system, "fs-poll")
+        if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
+            self._spawn(self._poll_config_file, "config-poll")
+        return self
+
+    def _start_grpc(self) -> None:
+        opts = self.options
+        interceptors = [BearerTokenInterceptor(opts.auth_token)] if opts.auth_token else []
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=opts.grpc_max_workers),
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", opts.max_request_bytes),
+                     ("grpc.max_send_message_length", -1),
+                     ("grpc.so_reuseport", 0)])
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), server)
+        address = f"{opts.host}:{opts.port}"
+        if opts.ssl_cert_file:
+            with open(opts.ssl_key_file, "rb") as k, open(opts.ssl_cert_file, "rb") as c:
+                credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+            self.grpc_port = server.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = server.add_insecure_port(address)
+        if not self.grpc_port:
+            raise OSError(f"Could not bind gRPC to {address}")
+        server.start()
+        self.grpc_server = server
+        log.info("Running gRPC ModelServer at %s:%d", opts.host, self.grpc_port)
+
+    def _start_rest(self) -> None:
+        opts = self.options
+        self.rest_server = RestServer(self, opts.host, opts.rest_api_port, opts)
+        self.rest_server.start()
+        self.rest_port = self.rest_server.port
+        log.info("Exporting HTTP/REST API at %s:%d", opts.host, self.rest_port)
+
+    def wait(self) -> None:
+        """Blocks until `stop` (or Ctrl-C)."""
+        self._stop.wait()
+
+    def stop(self, grace: float = 1.0) -> None:
+        self._stop.set()
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace).wait()
+        if self.rest_server is not None:
+            self.rest_server.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.manager.close()

@@ -1,0 +1,78 @@
+"""Errors with TF Serving's status codes, shared by the gRPC and REST fronts.
+
+Every failure a request can meet is raised as a `ServingError` carrying the
+canonical code TF Serving would give; the gRPC front aborts with that code
+and the REST front maps it to TF Serving's HTTP status.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+# TF Serving's ToHTTPStatusCode (tensorflow_serving/model_servers/http_server.cc).
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+class ServingError(Exception):
+    """A request failure with its canonical status code.
+
+    Attributes:
+        code: a `grpc.StatusCode`.
+        message: the text clients see (TF Serving's wording where it has one).
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.code, 500)
+
+    @property
+    def code_name(self) -> str:
+        """The `tensorflow.error.Code` name, as `StatusProto.error_code` spells it."""
+        return self.code.name
+
+
+def invalid_argument(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def not_found(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def failed_precondition(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def unavailable(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.UNAVAILABLE, message)
+
+
+def internal(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.INTERNAL, message)
+
+
+def deadline_exceeded(message: str = "Deadline Exceeded") -> ServingError:
+    return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)

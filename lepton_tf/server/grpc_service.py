@@ -1,0 +1,136 @@
+"""gRPC `PredictionService` and `ModelService` on the stock TF Serving servicers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+import grpc
+from tensorflow_serving.apis import (model_management_pb2, model_service_pb2_grpc,
+                                     prediction_service_pb2_grpc)
+
+from lepton_tf.server import inference, metadata
+from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
+
+log = logging.getLogger(__name__)
+
+
+def version_choice(spec) -> tuple[int | None, str | None]:
+    """`(version, label)` of a `ModelSpec` (both None: the latest)."""
+    choice = spec.WhichOneof("version_choice")
+    if choice == "version":
+        return spec.version.value, None
+    if choice == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+class _Handler:
+    """Looks up the servable, runs the API, maps errors and records metrics."""
+
+    def __init__(self, core):
+        self.core = core
+
+    def call(self, api: str, request, context, run):
+        start, version, code = time.monotonic(), None, grpc.StatusCode.OK
+        try:
+            if context.time_remaining() is not None and context.time_remaining() <= 0:
+                raise deadline_exceeded()
+            number, label = version_choice(request.model_spec)
+            with self.core.manager.servable(request.model_spec.name, number, label) as servable:
+                version = servable.version
+                return run(servable, request)
+        except ServingError as e:
+            code = e.code
+            context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001 - never let a request kill the server
+            log.exception("%s failed", api)
+            code = grpc.StatusCode.INTERNAL
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+        finally:
+            self.core.metrics.observe(request.model_spec.name, version, api, "GRPC",
+                                      code.name, time.monotonic() - start)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """`tensorflow.serving.PredictionService` over the server's models."""
+
+    def __init__(self, core):
+        self._handler = _Handler(core)
+
+    def Predict(self, request, context):
+        return self._handler.call("Predict", request, context, inference.predict)
+
+    def Classify(self, request, context):
+        return self._handler.call("Classify", request, context, inference.classify)
+
+    def Regress(self, request, context):
+        return self._handler.call("Regress", request, context, inference.regress)
+
+    def MultiInference(self, request, context):
+        if not request.tasks:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MultiInferenceRequest has no tasks.")
+        return self._handler.call("MultiInference", _MultiAdapter(request), context,
+                                  lambda s, r: inference.multi_inference(s, r.request))
+
+    def GetModelMetadata(self, request, context):
+        return self._handler.call(
+            "GetModelMetadata", request, context,
+            lambda s, r: metadata.metadata_response(s, r.metadata_field))
+
+
+class _MultiAdapter:
+    """Gives a MultiInferenceRequest the `model_spec` of its first task for lookup."""
+
+    def __init__(self, request):
+        self.request = request
+        self.model_spec = request.tasks[0].model_spec
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    """`tensorflow.serving.ModelService`: status and config reload."""
+
+    def __init__(self, core):
+        self.core = core
+
+    def GetModelStatus(self, request, context):
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid_argument("Missing ModelSpec")
+            version, _ = version_choice(request.model_spec)
+            rows = self.core.manager.status(request.model_spec.name, version)
+            return metadata.status_response(rows)
+        except ServingError as e:
+            context.abort(e.code, e.message)
+
+    def HandleReloadConfigRequest(self, request, context):
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.core.reload_config(request.config)
+        except ServingError as e:
+            context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001
+            log.exception("config reload failed")
+            error = internal(f"{type(e).__name__}: {e}")
+            context.abort(error.code, error.message)
+        response.status.error_code = 0
+        return response
+
+
+class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED)."""
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid bearer token.")
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    def intercept_service(self, continuation, details):
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization" and hmac.compare_digest(
+                    value.encode() if isinstance(value, str) else value, self._expected):
+                return continuation(details)
+        return self._deny

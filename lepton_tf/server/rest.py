@@ -1,0 +1,201 @@
+"""TF Serving's REST API on a threaded standard-library HTTP server.
+
+`GET /v1/models/{name}[/versions/{v}|/labels/{l}]` (status), `.../metadata`,
+`POST ...:predict|:classify|:regress`, and the Prometheus endpoint. Errors
+are `{"error": "..."}` bodies with TF Serving's HTTP status for the code.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from google.protobuf import json_format
+
+from lepton_tf.server import inference, metadata, rest_json
+from lepton_tf.server.errors import ServingError, internal, invalid_argument
+
+log = logging.getLogger(__name__)
+
+_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
+                   r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+                   r"(?:(?P<meta>/metadata)|:(?P<method>[A-Za-z]+))?$")
+_APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+_MAX_VERSION = 2**63 - 1
+
+
+def parse_path(http_method: str, path: str):
+    """`(name, version, label, action)` of a `/v1/models` URL.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT "Malformed request" as TF Serving.
+    """
+    match = _PATH.match(path)
+    if path.rstrip("/") == "/v1/models" and http_method == "GET":
+        raise invalid_argument("Missing model name in request.")
+    if not match:
+        raise invalid_argument(f"Malformed request: {http_method} {path}")
+    version = match.group("version")
+    if version is not None:
+        if not version.isdigit():
+            raise invalid_argument(f"Malformed request: {http_method} {path}")
+        if int(version) > _MAX_VERSION:
+            raise invalid_argument(f"Failed to convert version: {version}")
+        version = int(version)
+    method = match.group("method")
+    if http_method == "GET" and method is None:
+        action = "metadata" if match.group("meta") else "status"
+    elif http_method == "POST" and method in _APIS and not match.group("meta"):
+        action = method
+    else:
+        raise invalid_argument(f"Malformed request: {http_method} {path}")
+    return match.group("name"), version, match.group("label"), action
+
+
+def status_json(response) -> dict:
+    """GetModelStatusResponse in TF Serving's REST spelling."""
+    rows = []
+    for item in response.model_version_status:
+        code = grpc.StatusCode.OK if not item.status.error_code else next(
+            c for c in grpc.StatusCode if c.value[0] == item.status.error_code)
+        rows.append({"version": str(item.version),
+                     "state": metadata.get_model_status_pb2.ModelVersionStatus.State.Name(
+                         item.state),
+                     "status": {"error_code": code.name,
+                                "error_message": item.status.error_message}})
+    return {"model_version_status": rows}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lepton-tf"
+    core = None       # set on the subclass made per server
+    options = None
+
+    def log_message(self, fmt, *args):  # quiet: one line per request is too much
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _send(self, status: int, body: bytes, content_type="application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, doc: dict) -> None:
+        self._send(status, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+
+    def _error(self, error: ServingError) -> None:
+        self._send_json(error.http_status, {"error": error.message})
+
+    def _authorised(self) -> bool:
+        token = self.options.auth_token
+        if not token:
+            return True
+        got = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(got, f"Bearer {token}".encode()):
+            return True
+        self._send_json(401, {"error": "Missing or invalid bearer token."})
+        return False
+
+    def do_GET(self):
+        if self.options.metrics_path and self.path == self.options.metrics_path:
+            self._send(200, self.core.metrics.exposition(), self.core.metrics.content_type)
+            return
+        if self._authorised():
+            self._dispatch("GET", b"")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.options.max_request_bytes:
+            self.close_connection = True  # do not read a body that large
+            self._send_json(413, {"error": f"Request body of {length} bytes exceeds the "
+                                           f"maximum of {self.options.max_request_bytes} bytes."})
+            return
+        body = self.rfile.read(length) if length else b""
+        if self._authorised():
+            self._dispatch("POST", body)
+
+    def _dispatch(self, http_method: str, body: bytes) -> None:
+        start, name, version, api, code = time.monotonic(), "", None, "REST", "OK"
+        try:
+            name, number, label, action = parse_path(http_method, self.path.split("?")[0])
+            api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else
+                            "GetModelStatus")
+            if action == "status":
+                rows = self.core.manager.status(name, number)
+                doc = status_json(metadata.status_response(rows))
+            else:
+                with self.core.manager.servable(name, number, label) as servable:
+                    version = servable.version
+                    doc = self._run(action, servable, body)
+            self._send_json(200, doc)
+        except ServingError as e:
+            code = e.code.name
+            self._error(e)
+        except Exception as e:  # noqa: BLE001 - never let a request kill the server
+            log.exception("REST %s %s failed", http_method, self.path)
+            code = "INTERNAL"
+            self._error(internal(f"{type(e).__name__}: {e}"))
+        finally:
+            if name:
+                self.core.metrics.observe(name, version, api, "REST", code,
+                                          time.monotonic() - start)
+
+    def _run(self, action: str, servable, body: bytes) -> dict:
+        if action == "metadata":
+            response = metadata.metadata_response(servable, [metadata.SIGNATURE_DEF_FIELD])
+            defs = metadata.signature_def_map(servable)
+            return {"model_spec": {"name": servable.name, "signature_name": "",
+                                   "version": str(response.model_spec.version.value)},
+                    "metadata": {"signature_def": json_format.MessageToDict(
+                        defs, preserving_proto_field_name=True)}}
+        doc = rest_json.parse_body(body)
+        signature_name = doc.get("signature_name", "")
+        if action == "predict":
+            name, signature = inference.resolve_signature(servable, signature_name)
+            inputs, row_format = rest_json.decode_predict(doc, signature)
+            _, outputs = inference.predict_arrays(servable, name, inputs)
+            return rest_json.encode_predict(outputs, row_format)
+        examples = rest_json.decode_examples(doc)
+        if action == "classify":
+            _, result = inference.classify_result(servable, signature_name, examples)
+            return rest_json.encode_classify(result)
+        _, result = inference.regress_result(servable, signature_name, examples)
+        return rest_json.encode_regress(result)
+
+
+class RestServer:
+    """The REST front of a server core.
+
+    Args:
+        core: has `manager` and `metrics`.
+        host, port: where to listen (port 0: any free port, see `port`).
+        options: `ServerOptions` (auth token, body limit, metrics path, TLS files).
+    """
+
+    def __init__(self, core, host: str, port: int, options):
+        handler = type("Handler", (_Handler,), {"core": core, "options": options})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        if options.ssl_cert_file:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(options.ssl_cert_file, options.ssl_key_file)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
+                                        name="rest")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

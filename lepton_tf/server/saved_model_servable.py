@@ -1,0 +1,172 @@
+"""`SavedModelServable`: any SavedModel stock TF Serving serves, TF2 or TF1.
+
+The signatures (and `GetModelMetadata`'s `signature_def`) come from the
+MetaGraphDef tagged `serve` in `saved_model.pb`, exactly what TF Serving
+reads. Running uses `tf.saved_model.load` (TF2 and most TF1 models); a graph
+it cannot restore (legacy init ops, some TF1 tables, Classify/Regress models
+built with `tf.compat.v1`) falls back to a TF1 `Session` loaded with
+`tf.compat.v1.saved_model.loader`, as TF Serving's own loader does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+
+from lepton_tf.server.servable import Servable, Signature, TensorSpec
+
+log = logging.getLogger(__name__)
+
+SERVE_TAG = "serve"
+
+
+def read_meta_graph(path: str, tag: str = SERVE_TAG) -> meta_graph_pb2.MetaGraphDef:
+    """The MetaGraphDef of a SavedModel folder carrying `tag`.
+
+    Raises:
+        FileNotFoundError: no `saved_model.pb`/`.pbtxt` in `path`.
+        ValueError: no MetaGraphDef with that tag.
+    """
+    proto = saved_model_pb2.SavedModel()
+    pb, pbtxt = os.path.join(path, "saved_model.pb"), os.path.join(path, "saved_model.pbtxt")
+    if os.path.exists(pb):
+        with open(pb, "rb") as f:
+            proto.ParseFromString(f.read())
+    elif os.path.exists(pbtxt):
+        with open(pbtxt, encoding="utf-8") as f:
+            text_format.Parse(f.read(), proto)
+    else:
+        raise FileNotFoundError(f"No saved_model.pb or saved_model.pbtxt in {path}")
+    for meta_graph in proto.meta_graphs:
+        if tag in meta_graph.meta_info_def.tags:
+            return meta_graph
+    raise ValueError(f"SavedModel {path} has no MetaGraphDef with tag '{tag}'.")
+
+
+def _spec(alias: str, info) -> TensorSpec:
+    dtype = tf.dtypes.as_dtype(info.dtype)
+    shape = None if info.tensor_shape.unknown_rank else tuple(
+        None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    return TensorSpec(alias, "string" if dtype == tf.string else dtype.name, shape)
+
+
+def signatures_from_meta_graph(meta_graph) -> dict[str, Signature]:
+    """`Signature`s (inputs, outputs, method) of every signature_def but `__saved_model_init_op`."""
+    return {name: Signature({a: _spec(a, i) for a, i in sig.inputs.items()},
+                            {a: _spec(a, i) for a, i in sig.outputs.items()},
+                            sig.method_name)
+            for name, sig in meta_graph.signature_def.items()
+            if name != "__saved_model_init_op"}
+
+
+class _Tf2Runner:
+    """Calls the signature functions of `tf.saved_model.load`."""
+
+    def __init__(self, path: str):
+        self.loaded = tf.saved_model.load(path, tags=[SERVE_TAG])
+        self.functions = dict(self.loaded.signatures)
+
+    def run(self, name, inputs, outputs):
+        fn = self.functions[name]
+        result = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: result[k].numpy() for k in outputs}
+
+    def close(self):
+        self.functions.clear()
+        self.loaded = None
+
+
+class _SessionRunner:
+    """TF1 path: a `Session` over the graph, fed and fetched by tensor name."""
+
+    def __init__(self, path: str, meta_graph):
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], path)
+        self.defs = meta_graph.signature_def
+
+    def run(self, name, inputs, outputs):
+        sig = self.defs[name]
+        feed = {sig.inputs[k].name: v for k, v in inputs.items()}
+        fetch = {k: sig.outputs[k].name for k in outputs}
+        return self.session.run(fetch, feed_dict=feed)
+
+    def close(self):
+        self.session.close()
+
+
+class SavedModelServable(Servable):
+    """One loaded version of a SavedModel.
+
+    Args:
+        path: the version folder (`<base_path>/<version>`).
+        name: the model name clients send.
+        version: the version number (default: the folder's name).
+        loader: `auto` (TF2, falling back to TF1), `tf2` or `session`.
+
+    Raises:
+        FileNotFoundError, ValueError: no SavedModel, or no `serve` graph.
+        Exception: whatever TensorFlow raises if no loader can restore it.
+    """
+
+    accepts_output_names = True  # TF1 sessions fetch only what the filter asks for
+
+    def __init__(self, path: str, name: str, version: int | None = None, loader: str = "auto"):
+        self.path = path
+        self.name = name
+        self.version = int(os.path.basename(os.path.normpath(path))) if version is None \
+            else version
+        self.meta_graph = read_meta_graph(path)
+        self._signatures = signatures_from_meta_graph(self.meta_graph)
+        self._runner = self._load(loader)
+
+    def _load(self, loader: str):
+        if loader in ("auto", "tf2"):
+            try:
+                runner = _Tf2Runner(self.path)
+                missing = set(self._signatures) - set(runner.functions)
+                if not missing:
+                    return runner
+                raise ValueError(f"tf.saved_model.load lost signatures {sorted(missing)}")
+            except Exception as e:  # noqa: BLE001 - any TF2 failure -> try TF1 session
+                if loader == "tf2":
+                    raise
+                log.info("%s: TF2 loading failed (%s); using a TF1 session", self.path, e)
+        return _SessionRunner(self.path, self.meta_graph)
+
+    @property
+    def backend(self) -> str:
+        return "tf2" if isinstance(self._runner, _Tf2Runner) else "session"
+
+    @property
+    def signatures(self) -> dict[str, Signature]:
+        return self._signatures
+
+    @property
+    def signature_defs(self):
+        """Signature name -> `SignatureDef` proto, as TF Serving's metadata gives it."""
+        return self.meta_graph.signature_def
+
+    def run(self, signature_name: str, inputs: dict[str, np.ndarray],
+            output_names=None) -> dict[str, np.ndarray]:
+        """Runs a signature; `output_names` restricts what is fetched (TF1 prunes)."""
+        outputs = list(output_names or self._signatures[signature_name].outputs)
+        try:
+            return self._runner.run(signature_name, inputs, outputs)
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as e:
+            # The graph refused the input (shape or value); the client's fault.
+            raise ValueError(_first_line(e)) from None
+
+    def close(self) -> None:
+        self._runner.close()
+
+
+def _first_line(error: Exception) -> str:
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__

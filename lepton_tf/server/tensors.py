@@ -1,0 +1,130 @@
+"""`TensorProto` <-> numpy, and the request checks TF Serving makes.
+
+Inputs may come as `tensor_content` or typed fields; outputs are written as
+typed fields (TF Serving's default `AsProtoField`), so clients reading
+`float_val`/`string_val` work as they do against TF Serving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+from lepton_tf.server.errors import invalid_argument
+from lepton_tf.server.servable import Signature, TensorSpec
+
+_TYPED_FIELDS = {
+    types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_INT32: "int_val", types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT8: "int_val", types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val", types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_UINT32: "uint32_val", types_pb2.DT_UINT64: "uint64_val",
+    types_pb2.DT_BOOL: "bool_val", types_pb2.DT_STRING: "string_val",
+}
+
+
+def dtype_name(array: np.ndarray) -> str:
+    """The `TensorSpec.dtype` spelling of an array's type (`string` for bytes)."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        return "string"
+    return array.dtype.name
+
+
+def tf_type_name(name: str) -> str:
+    """`float32` -> `float`, as TensorFlow's error messages spell types."""
+    return tf.as_dtype(name).name if name != "string" else "string"
+
+
+def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
+    """Decodes one request tensor.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT "tensor parsing error: alias".
+    """
+    try:
+        array = tf.make_ndarray(proto)
+    except Exception:  # noqa: BLE001 - any decoding failure is the client's input
+        raise invalid_argument(f"tensor parsing error: {alias}") from None
+    if array.dtype.kind == "S":
+        array = array.astype(object)
+    return array
+
+
+def to_proto(array: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProto:
+    """Encodes one output, as typed fields unless `as_content` (or no field fits)."""
+    array = np.asarray(array)
+    if array.dtype.kind == "U":
+        array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
+    dtype = tf.as_dtype(tf.string if array.dtype == object else array.dtype)
+    field = _TYPED_FIELDS.get(dtype.as_datatype_enum)
+    if as_content or field is None:
+        return tf.make_tensor_proto(array)
+    proto = tensor_pb2.TensorProto(
+        dtype=dtype.as_datatype_enum,
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+    getattr(proto, field).extend(array.ravel().tolist())
+    return proto
+
+
+def _shape_ok(spec: TensorSpec, shape: tuple) -> bool:
+    if spec.shape is None:
+        return True
+    if len(spec.shape) != len(shape):
+        return False
+    return all(want is None or want < 0 or want == got for want, got in zip(spec.shape, shape))
+
+
+def shape_text(shape) -> str:
+    return "<unknown>" if shape is None else \
+        "[" + ",".join("?" if d is None or d < 0 else str(d) for d in shape) + "]"
+
+
+def check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
+    """TF Serving's Predict checks: input names, count, dtypes and shapes.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT with TF Serving's wording.
+    """
+    expected = signature.inputs
+    if set(inputs) != set(expected):
+        extra = sorted(set(inputs) - set(expected))
+        missing = sorted(set(expected) - set(inputs))
+        if len(inputs) == len(expected) and extra:
+            raise invalid_argument(
+                f"input tensor alias not found in signature: {extra[0]}. Inputs expected "
+                f"to be in the set {{{','.join(sorted(expected))}}}.")
+        raise invalid_argument(
+            f"input size does not match signature: {len(inputs)}!={len(expected)} "
+            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+    for index, alias in enumerate(sorted(expected)):
+        spec, array = expected[alias], inputs[alias]
+        got = dtype_name(array)
+        if got != spec.dtype:
+            raise invalid_argument(
+                f"Expects arg[{index}] to be {tf_type_name(spec.dtype)} but "
+                f"{tf_type_name(got)} is provided (input '{alias}').")
+        if not _shape_ok(spec, array.shape):
+            raise invalid_argument(
+                f"Input '{alias}' has shape {shape_text(array.shape)} but the signature "
+                f"expects {shape_text(spec.shape)}.")
+
+
+def check_output_filter(signature: Signature, output_filter) -> list[str]:
+    """The output aliases to return, in request order (all if none given).
+
+    Raises:
+        ServingError: INVALID_ARGUMENT for an unknown or duplicate alias.
+    """
+    seen: list[str] = []
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs expected "
+                f"to be in the set {{{','.join(sorted(signature.outputs))}}}.")
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.append(alias)
+    return seen or list(signature.outputs)

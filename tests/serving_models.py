@@ -1,0 +1,95 @@
+"""Tiny models for the server tests: TF2 half-plus-two and a TF1 classify/regress model.
+
+Saved straight with `tf.saved_model.save` / the TF1 `Builder` into a temp
+folder renamed into place, so a polling server never sees half a version.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+
+class HalfPlusTwo(tf.Module):
+    """y = a*x + b (a=0.5, b=2 by default); also a `[None, 1]` signature."""
+
+    def __init__(self, a=0.5, b=2.0):
+        super().__init__()
+        self.a, self.b = tf.Variable(a), tf.Variable(b)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": self.a * x + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+    def serve_column(self, x):
+        return {"y": self.a * x + self.b, "x_squared": x * x}
+
+
+def _place(base_dir, version, save):
+    os.makedirs(base_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=base_dir)
+    path = os.path.join(tmp, "model")
+    save(path)
+    final = os.path.join(base_dir, str(version))
+    os.rename(path, final)
+    os.rmdir(tmp)
+    return final
+
+
+def export_half_plus_two(base_dir, version=1, a=0.5, b=2.0, warmup=True):
+    """Writes `<base_dir>/<version>` (with warmup requests) and returns it."""
+    from lepton_tf.export import write_warmup_requests
+
+    def save(path):
+        m = HalfPlusTwo(a, b)
+        tf.saved_model.save(m, path, signatures={"serving_default": m.serve,
+                                                 "column": m.serve_column})
+        if warmup:
+            write_warmup_requests(path, "half", {"serving_default": {
+                "x": np.array([1.0, 2.0], np.float32)}})
+    return _place(base_dir, version, save)
+
+
+def export_tf1_classifier(base_dir, version=1):
+    """A TF1 graph SavedModel with predict, classify and regress signatures.
+
+    tf.Example feature `x` (float); regress: 0.5*x+2; classify: classes
+    ["negative", "positive"], scores [1-s, s] with s = sigmoid(x).
+    """
+    tf1 = tf.compat.v1
+
+    def save(path):
+        graph = tf.Graph()
+        with graph.as_default():
+            a = tf1.Variable(0.5, name="a")
+            b = tf1.Variable(2.0, name="b")
+            serialized = tf1.placeholder(tf.string, [None], name="tf_example")
+            x_example = tf1.parse_example(
+                serialized, {"x": tf1.FixedLenFeature([1], tf.float32)})["x"]
+            y_example = a * x_example + b
+            s = tf.sigmoid(x_example)
+            scores = tf.concat([1.0 - s, s], axis=1)
+            classes = tf.tile(tf.constant([["negative", "positive"]]),
+                              [tf.shape(serialized)[0], 1])
+            x = tf1.placeholder(tf.float32, [None], name="x")
+            y = a * x + b
+            with tf1.Session(graph=graph) as session:
+                session.run(tf1.global_variables_initializer())
+                builder = tf1.saved_model.Builder(path)
+                builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
+                    "serving_default": tf1.saved_model.predict_signature_def({"x": x}, {"y": y}),
+                    "classify_x_to_y": tf1.saved_model.classification_signature_def(
+                        serialized, classes, scores),
+                    "regress_x_to_y": tf1.saved_model.regression_signature_def(
+                        serialized, y_example)})
+                builder.save()
+    return _place(base_dir, version, save)
+
+
+def example(x: float):
+    from tensorflow.core.example import example_pb2
+    e = example_pb2.Example()
+    e.features.feature["x"].float_list.value.append(x)
+    return e
