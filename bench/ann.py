@@ -203,6 +203,8 @@ def glove_benchmark(quick: bool):
 
 
 def build_scaling(quick: bool):
+    import scann  # noqa: F401  (imported before measuring memory)
+
     from lepton_tf.index import Document, IndexBuilder, SearchIndex
 
     x = load_glove()
@@ -223,8 +225,10 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--only-scaling", action="store_true")
     args = parser.parse_args(argv)
-    glove_benchmark(args.quick)
+    if not args.only_scaling:
+        glove_benchmark(args.quick)
     if not args.skip_scaling:
         build_scaling(args.quick)
 
