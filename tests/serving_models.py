@@ -93,3 +93,51 @@ def example(x: float):
     e = example_pb2.Example()
     e.features.feature["x"].float_list.value.append(x)
     return e
+
+
+MODELS_CONFIG = """
+model_config_list {{
+  config {{
+    name: "half"
+    base_path: "{base}/half"
+    model_platform: "tensorflow"
+    model_version_policy {{ specific {{ versions: 1 versions: 2 }} }}
+    version_labels {{ key: "stable" value: 1 }}
+    version_labels {{ key: "canary" value: 2 }}
+  }}
+  config {{ name: "tf1" base_path: "{base}/tf1" model_platform: "tensorflow" }}
+  config {{ name: "words" base_path: "{base}/words" model_platform: "tensorflow" }}
+}}
+"""
+
+
+def start_test_server(base, **options):
+    """A started `ModelServer` on free ports hosting half (v1, v2, labels), tf1,
+    words, and the fake encoder/search/chat Python servables.
+    """
+    from conftest import free_port
+    from fake_servables import FakeChat, FakeEncoder, FakeSearch
+    import string_model
+    from lepton_tf.server.app import ModelServer, ServerOptions
+    from lepton_tf.server.search_wiring import local_embedder
+
+    base = str(base)
+    export_half_plus_two(os.path.join(base, "half"), 1)
+    export_half_plus_two(os.path.join(base, "half"), 2, b=3.0)
+    export_tf1_classifier(os.path.join(base, "tf1"), 1)
+    string_model.export(base, version=1, validate=False)
+    with open(os.path.join(base, "models.config"), "w") as f:
+        f.write(MODELS_CONFIG.format(base=base))
+    with open(os.path.join(base, "monitoring.config"), "w") as f:
+        f.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
+    defaults = dict(port=0, rest_api_port=free_port(),
+                    model_config_file=os.path.join(base, "models.config"),
+                    monitoring_config_file=os.path.join(base, "monitoring.config"),
+                    max_request_bytes=1 << 20, file_system_poll_wait_seconds=0)
+    defaults.update(options)
+    server = ModelServer(ServerOptions(**defaults))
+    server.register_python_servable("encoder", FakeEncoder())
+    server.register_python_servable("chat", FakeChat())
+    server.register_python_servable(
+        "search", lambda srv: FakeSearch(local_embedder(srv.manager)))
+    return server.start()

@@ -32,8 +32,9 @@ def dtype_name(array: np.ndarray) -> str:
 
 
 def tf_type_name(name: str) -> str:
-    """`float32` -> `float`, as TensorFlow's error messages spell types."""
-    return tf.as_dtype(name).name if name != "string" else "string"
+    """`float32` -> `float`, as TensorFlow's error messages (DataTypeString) spell types."""
+    enum = tf.as_dtype("string" if name == "string" else name).as_datatype_enum
+    return types_pb2.DataType.Name(enum)[len("DT_"):].lower()
 
 
 def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
