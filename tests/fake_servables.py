@@ -1,5 +1,7 @@
 """Python `Servable`s standing in for encoder, search and chat in server/client tests."""
 
+import time
+
 import numpy as np
 
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
@@ -78,6 +80,8 @@ class FakeChat(Servable):
 
     def run(self, signature_name, inputs):
         replies = []
+        if any(b"slow" in c for c in inputs["context"]):
+            time.sleep(0.5)  # lets tests hit a deadline
         for context in inputs["context"]:
             turns = context.decode("utf-8").split("\n")
             text = f"you said: {turns[-1]} (turn {len(turns)})"
