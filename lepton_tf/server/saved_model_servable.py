@@ -20,6 +20,11 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
+try:  # TF Serving links TF Text's ops in; register them before any SavedModel loads.
+    import tensorflow_text  # noqa: F401
+except ImportError:  # pragma: no cover - tensorflow-text is an install requirement
+    tensorflow_text = None
+
 log = logging.getLogger(__name__)
 
 SERVE_TAG = "serve"
