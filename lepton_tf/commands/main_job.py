@@ -1,4 +1,12 @@
-"""`lepton-tf main`: build whatever is missing, then run the product end to end."""
+"""`lepton-tf main`: build whatever is missing, serve it, and use it over gRPC.
+
+1. the chat vocabulary, the `encoder` (MiniLM fine-tuned on StackFAQ), the
+   ScaNN index of the StackFAQ answers, the `intent` classifier and the
+   `chat` model: each only if missing (the `chat` model ships in git);
+2. the embedded server on its defaults (gRPC 127.0.0.1:8500, REST 8501)
+   hosting `chat`, `encoder`, `intent` and `search`;
+3. a chat turn and a search through the stock TF Serving gRPC stubs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,11 @@ import time
 
 from lepton_tf.commands.index import DEFAULT_CORPUS, DEFAULT_INDEX_DIR
 from lepton_tf.commands.train import DEFAULT_BASE_DIR
+
+SERVABLES = ("encoder", "intent", "chat")
+DEMO_CHAT = ["Hi, I'd like to find a restaurant in San Jose.", "Something Italian, please."]
+DEMO_QUERIES = ["How can I delete my Facebook account?",
+                "strikethrough text in github markdown"]
 
 
 def _step(title: str) -> float:
@@ -47,21 +60,75 @@ def ensure_index(index_dir: str, encoder_path: str, corpus: str) -> str:
     return index_dir
 
 
+def write_models_config(base_dir: str, names, path: str) -> str:
+    """A TF Serving `models.config` for the given servables of `base_dir`."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        model = config.model_config_list.config.add()
+        model.name = name
+        model.base_path = os.path.abspath(os.path.join(base_dir, name))
+        model.model_platform = "tensorflow"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    return path
+
+
+def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int) -> None:
+    """Starts the embedded server, chats and searches over gRPC, stops it."""
+    from lepton_tf.client import ChatClient, SearchClient
+    from lepton_tf.server.app import ModelServer, ServerOptions
+    from lepton_tf.server.search_wiring import search_factory
+
+    start = _step(f"serving {', '.join(SERVABLES)} and search on 127.0.0.1:{port} "
+                  f"(REST {rest_port})")
+    config = write_models_config(base_dir, SERVABLES, os.path.join("runs", "main", "models.config"))
+    server = ModelServer(ServerOptions(model_config_file=config, port=port,
+                                       rest_api_port=rest_port, file_system_poll_wait_seconds=0),
+                         python_servables={"search": search_factory(index_dir)})
+    server.start()
+    print(f"server up in {time.time() - start:.0f} s: gRPC {server.grpc_port}, "
+          f"REST {server.rest_port}")
+    target = f"127.0.0.1:{server.grpc_port}"
+    try:
+        _step("chat over gRPC (model `chat`)")
+        chat = ChatClient(target, timeout_s=60)
+        for message in DEMO_CHAT:
+            print(f"user:   {message}")
+            print(f"system: {chat.send(message)}")
+        _step("search over gRPC (model `search`, ScaNN)")
+        search = SearchClient(target, timeout_s=60)
+        for query in DEMO_QUERIES:
+            print(f"query: {query}")
+            for rank, hit in enumerate(search.search(query, k=3), 1):
+                text = " ".join(hit.text.split())
+                print(f"  {rank}. [{hit.score:.3f}] {hit.doc_id} {hit.title}: {text[:90]}")
+    finally:
+        server.stop()
+
+
 def run(args) -> int:
     from lepton_tf.commands.vocab import build_chat_vocab_file
 
     start = time.time()
     build_chat_vocab_file()
-    encoder = ensure_servable("encoder", args.base_dir)
-    ensure_index(args.index_dir, encoder, args.corpus)
-    ensure_servable("intent", args.base_dir)
+    paths = {name: ensure_servable(name, args.base_dir) for name in SERVABLES}
+    ensure_index(args.index_dir, paths["encoder"], args.corpus)
+    if not args.no_serve:
+        serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port)
     print(f"\nMain job done in {time.time() - start:.0f} s.")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("main", help="build every missing model, then run the product")
+    p = sub.add_parser("main", help="build every missing model, serve them, chat and search")
     p.add_argument("--base-dir", default=DEFAULT_BASE_DIR)
     p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
     p.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: any free)")
+    p.add_argument("--no-serve", action="store_true", help="only build what is missing")
     p.set_defaults(fn=run)
