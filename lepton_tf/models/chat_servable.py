@@ -211,9 +211,10 @@ def export_chat(model, tokenizer, *, base_dir: str = "saved_models", name: str =
                 "top_p": np.float32(p), "top_k": np.int32(k), "num_beams": np.int32(beams),
                 "seed": np.int32(seed)}
 
+    n = min(24, servable.max_new_tokens_limit)
     examples = {"serving_default": {"context": ctx},
-                "generate": options(24, 0.8, 0.9, 0, 1, 7),
-                "generate_tokens": options(24, 0.0, 1.0, 0, 3, 0),
+                "generate": options(n, 0.8, 0.9, 0, 1, 7),
+                "generate_tokens": options(n, 0.0, 1.0, 0, 3, 0),
                 "score": {"context": ctx, "reply": np.array([b"Where are you leaving from?",
                                                              b"How about Il Fornaio?"])}}
     return export_servable(servable, name=name, signatures=servable.signatures(),
