@@ -8,6 +8,7 @@ import os
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 
@@ -141,3 +142,11 @@ def start_test_server(base, **options):
     server.register_python_servable(
         "search", lambda srv: FakeSearch(local_embedder(srv.manager)))
     return server.start()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`start_test_server` for one test module (import it into the module)."""
+    srv = start_test_server(tmp_path_factory.mktemp("models"))
+    yield srv
+    srv.stop()

@@ -12,14 +12,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving_models import example, start_test_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_test_server(tmp_path_factory.mktemp("models"))
-    yield srv
-    srv.stop()
+from serving_models import example, server  # noqa: F401 (module fixture)
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,7 @@ import json
 import pytest
 import requests
 
-from serving_models import start_test_server
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_test_server(tmp_path_factory.mktemp("models"))
-    yield srv
-    srv.stop()
+from serving_models import server  # noqa: F401 (module fixture)
 
 
 @pytest.fixture(scope="module")

@@ -119,6 +119,15 @@ def _is_b64(value) -> bool:
     return isinstance(value, dict) and set(value) == {"b64"}
 
 
+def _only_input(specs, value, refusal: str) -> dict[str, np.ndarray]:
+    """An unnamed value is the signature's one input; refused when it has several."""
+    if len(specs) > 1:
+        raise invalid_argument(f"{refusal} as multiple input tensors required as per "
+                               "tensorinfo_map")
+    alias, spec = next(iter(specs.items()))
+    return {alias: to_array(value, spec.dtype)}
+
+
 def decode_predict(doc: dict, signature: Signature) -> tuple[dict[str, np.ndarray], bool]:
     """`(inputs, row_format)` of a `:predict` body for `signature`."""
     specs = signature.inputs
@@ -133,12 +142,8 @@ def decode_predict(doc: dict, signature: Signature) -> tuple[dict[str, np.ndarra
             raise invalid_argument("No values in 'instances' array")
         named = isinstance(instances[0], dict) and not _is_b64(instances[0])
         if not named:
-            if len(specs) > 1:
-                raise invalid_argument(
-                    "instances is a plain list, but expecting list of objects as multiple "
-                    "input tensors required as per tensorinfo_map")
-            alias, spec = next(iter(specs.items()))
-            return {alias: to_array(instances, spec.dtype)}, True
+            return _only_input(specs, instances, "instances is a plain list, but expecting "
+                               "list of objects"), True
         columns: dict[str, list] = {name: [] for name in specs}
         for index, item in enumerate(instances):
             if not isinstance(item, dict) or _is_b64(item):
@@ -155,12 +160,8 @@ def decode_predict(doc: dict, signature: Signature) -> tuple[dict[str, np.ndarra
     if "inputs" in doc:
         value = doc["inputs"]
         if not isinstance(value, dict) or _is_b64(value):
-            if len(specs) > 1:
-                raise invalid_argument(
-                    "inputs is a plain value/list, but expecting an object as multiple input "
-                    "tensors required as per tensorinfo_map")
-            alias, spec = next(iter(specs.items()))
-            return {alias: to_array(value, spec.dtype)}, False
+            return _only_input(specs, value, "inputs is a plain value/list, but expecting "
+                               "an object"), False
         for name in specs:
             if name not in value:
                 raise invalid_argument(f"Missing named input: {name} in 'inputs' object.")
