@@ -107,6 +107,8 @@ def test_predict_strings_and_empty_batch(stubs):
      "output tensor alias not found in signature: w"),
     (dict(name="search", inputs={"query": np.array([b"card"]), "k": np.int32(50)},
           signature="search"), grpc.StatusCode.INVALID_ARGUMENT, "k must be in [1, 3], got 50."),
+    (dict(name="chat", inputs={"context": np.array([b"crash"])}), grpc.StatusCode.INTERNAL,
+     "RuntimeError: servable bug"),
 ])
 def test_predict_errors_have_tf_serving_codes(stubs, request_kwargs, code, text):
     predict, _ = stubs

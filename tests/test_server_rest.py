@@ -119,6 +119,20 @@ def test_oversized_body_is_refused(url):
     assert post(url, "/v1/models/half:predict", {"instances": [1.0]}).status_code == 200
 
 
+def test_bad_content_length_and_unknown_paths(server):
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+    connection.putrequest("POST", "/v1/models/half:predict")
+    connection.putheader("Content-Length", "abc")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 400 and b"Content-Length" in response.read()
+    connection.close()
+    r = requests.get(f"http://127.0.0.1:{server.rest_port}/v1/foo", timeout=10)
+    assert r.status_code == 400 and "Malformed request" in r.json()["error"]
+
+
 def test_prometheus_metrics(url):
     post(url, "/v1/models/half/versions/1:predict", {"instances": [1.0]})
     text = requests.get(url + "/monitoring/prometheus/metrics", timeout=10).text

@@ -76,6 +76,7 @@ def status_json(response) -> dict:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lepton-tf"
+    timeout = 60  # seconds a client may stall mid-request before its thread is freed
     core = None       # set on the subclass made per server
     options = None
 
@@ -113,7 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._dispatch("GET", b"")
 
     def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send_json(400, {"error": "Malformed request: bad Content-Length header."})
+            return
         if length > self.options.max_request_bytes:
             self.close_connection = True  # do not read a body that large
             self._send_json(413, {"error": f"Request body of {length} bytes exceeds the "
