@@ -7,7 +7,8 @@
 
 1. Latency at batch 1: p50/p99 of `encode_query` called in process on the
    loaded SavedModel, against gRPC Predict to `lepton-tf serve` (a separate
-   process, same machine); the overhead is the p50 ratio minus one.
+   process, same machine), in alternating rounds; the overhead is the p50
+   ratio minus one.
 2. Throughput: 32 client threads sending batch-1 Predicts for `--seconds`,
    against the server with `--enable_batching` off and on.
 The server runs as `lepton-tf serve` in a child process so client and server
@@ -41,18 +42,32 @@ def percentiles(seconds: list[float]) -> dict:
             "p99_ms": round(float(np.percentile(ms, 99)), 3), "n": len(ms)}
 
 
-def in_process_latency(version_dir: str, signature: str, input_name: str, calls: int) -> dict:
+def in_process_caller(version_dir: str, signature: str, input_name: str):
+    """A batch-1 call of the SavedModel signature in this process."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 - registers the tokenizer ops
 
     fn = tf.saved_model.load(version_dir).signatures[signature]
-    times = []
-    for i in range(calls + 20):
-        start = time.perf_counter()
-        fn(**{input_name: tf.constant([QUERIES[i % len(QUERIES)]])})
-        if i >= 20:  # the first calls trace and warm caches
-            times.append(time.perf_counter() - start)
-    return percentiles(times)
+    return lambda i: fn(**{input_name: tf.constant([QUERIES[i % len(QUERIES)]])})
+
+
+def interleaved_latency(callers: dict, calls: int, rounds: int = 5) -> dict:
+    """Batch-1 latency of each caller, measured in alternating rounds.
+
+    Alternating cancels most of the drift of a shared machine (other
+    processes, CPU frequency) that would bias one side measured after the other.
+    """
+    times = {name: [] for name in callers}
+    for name, call in callers.items():  # warm up: tracing, caches, connections
+        for i in range(20):
+            call(i)
+    for _ in range(rounds):
+        for name, call in callers.items():
+            for i in range(max(1, calls // rounds)):
+                start = time.perf_counter()
+                call(i)
+                times[name].append(time.perf_counter() - start)
+    return {name: percentiles(t) for name, t in times.items()}
 
 
 def free_port() -> int:
@@ -109,16 +124,6 @@ class ServerProcess:
         self.proc.wait(timeout=30)
 
 
-def grpc_latency(client, requests_, calls: int) -> dict:
-    times = []
-    for i in range(calls + 20):
-        start = time.perf_counter()
-        client.call("Predict", requests_[i % len(requests_)])
-        if i >= 20:
-            times.append(time.perf_counter() - start)
-    return percentiles(times)
-
-
 def throughput(client, requests_, clients: int, seconds: float) -> dict:
     stop, counts, errors, latencies = threading.Event(), [0] * clients, [0] * clients, []
     lock = threading.Lock()
@@ -172,8 +177,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"No SavedModel versions in {args.model_base_path}")
     report = {"model": args.model_name, "version": max(versions), "cpus": os.cpu_count(),
               "signature": args.signature}
-    report["in_process_batch1"] = in_process_latency(versions[max(versions)], args.signature,
-                                                     args.input, args.latency_calls)
+    local = in_process_caller(versions[max(versions)], args.signature, args.input)
     with tempfile.TemporaryDirectory() as workdir:
         for batching in (False, True):
             server = ServerProcess(args, batching, workdir)
@@ -184,7 +188,11 @@ def main(argv=None) -> int:
                              for q in QUERIES]
                 key = "batching_on" if batching else "batching_off"
                 if not batching:
-                    report["grpc_batch1"] = grpc_latency(client, requests_, args.latency_calls)
+                    latency = interleaved_latency(
+                        {"in_process_batch1": local,
+                         "grpc_batch1": lambda i: client.call("Predict", requests_[i % 4])},
+                        args.latency_calls)
+                    report.update(latency)
                 report[f"throughput_{args.clients}_clients_{key}"] = throughput(
                     client, requests_, args.clients, args.seconds)
                 client.close()
