@@ -66,6 +66,7 @@ class FakeChat(Servable):
 
     def __init__(self, name="chat", version=1):
         self.name, self.version = name, version
+        self.seen = []  # contexts run, for tests that check what was (not) executed
         ctx = {"context": TensorSpec("context", "string", (None,))}
         reply = {"reply": TensorSpec("reply", "string", (None,))}
         options = {"max_new_tokens": "int32", "temperature": "float32", "top_p": "float32",
@@ -80,6 +81,7 @@ class FakeChat(Servable):
 
     def run(self, signature_name, inputs):
         replies = []
+        self.seen.extend(inputs["context"])
         if any(b"crash" in c for c in inputs["context"]):
             raise RuntimeError("servable bug")  # the server must answer INTERNAL and go on
         if any(b"slow" in c for c in inputs["context"]):

@@ -119,3 +119,32 @@ def test_enable_batching_over_grpc(tmp_path):
     finally:
         channel.close()
         server.stop()
+
+
+def test_requests_that_expire_in_the_batch_queue_are_not_run(tmp_path):
+    import time
+
+    from fake_servables import FakeChat
+    from lepton_tf.client import ChatClient
+    from lepton_tf.server.app import ModelServer, ServerOptions
+
+    params = tmp_path / "batching.txt"
+    params.write_text("max_batch_size { value: 4 }\nnum_batch_threads { value: 1 }\n")
+    chat = FakeChat()
+    server = ModelServer(ServerOptions(port=0, rest_api_port=0, enable_batching=True,
+                                       batching_parameters_file=str(params)),
+                         python_servables={"chat": chat}).start()
+    try:
+        target = f"127.0.0.1:{server.grpc_port}"
+        slow = threading.Thread(target=lambda: ChatClient(target, timeout_s=5).reply(["slow"]))
+        slow.start()
+        time.sleep(0.1)  # the one batch thread is busy with "slow" for 0.5 s
+        with pytest.raises(grpc.RpcError) as info:
+            ChatClient(target, timeout_s=0.2, retries=0).reply(["late", "late"])
+        assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        slow.join()
+        time.sleep(0.2)
+        assert chat.seen == [b"slow"]  # "late" expired in the queue and never ran
+        assert ChatClient(target).reply(["ok"]) == ["you said: ok (turn 1)"]
+    finally:
+        server.stop()

@@ -33,7 +33,8 @@ def options_from_args(args):
         enable_batching=args.enable_batching,
         batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file,
-        enable_model_warmup=args.enable_model_warmup, host=args.host,
+        enable_model_warmup=args.enable_model_warmup,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, host=args.host,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -101,6 +102,8 @@ def register(sub) -> None:
     tf.add_argument("--monitoring_config_file",
                     help="MonitoringConfig text proto (enables Prometheus metrics)")
     tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                    help="deadline of a REST request (0: none)")
     own = p.add_argument_group("lepton-tf options")
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")

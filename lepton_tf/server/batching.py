@@ -17,16 +17,18 @@ from typing import Callable
 
 import numpy as np
 
+from lepton_tf.server import deadline
 from lepton_tf.server.config import BatchingOptions
-from lepton_tf.server.errors import ServingError, internal, unavailable
+from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, unavailable
 from lepton_tf.server.servable import Servable
 
 
 class _Task:
-    __slots__ = ("key", "inputs", "rows", "done", "outputs", "error", "enqueued")
+    __slots__ = ("key", "inputs", "rows", "done", "outputs", "error", "enqueued", "deadline")
 
     def __init__(self, key, inputs, rows):
         self.key, self.inputs, self.rows = key, inputs, rows
+        self.deadline = deadline.current()
         self.done = threading.Event()
         self.outputs = self.error = None
         self.enqueued = time.monotonic()
@@ -107,6 +109,7 @@ class BatchingServable(Servable):
             while True:
                 if self._closed and not self._queue:
                     return None
+                self._drop_expired()
                 if not self._queue:
                     self._cond.wait()
                     continue
@@ -126,6 +129,14 @@ class BatchingServable(Servable):
             for task in batch:
                 self._queue.remove(task)
             return batch
+
+    def _drop_expired(self) -> None:
+        """Answers queued requests whose deadline passed (called under the lock)."""
+        now = time.monotonic()
+        for task in [t for t in self._queue if t.deadline is not None and t.deadline <= now]:
+            self._queue.remove(task)
+            task.error = deadline_exceeded()
+            task.done.set()
 
     def _worker(self) -> None:
         while True:

@@ -10,7 +10,7 @@ import grpc
 from tensorflow_serving.apis import (model_management_pb2, model_service_pb2_grpc,
                                      prediction_service_pb2_grpc)
 
-from lepton_tf.server import inference, metadata
+from lepton_tf.server import deadline, inference, metadata
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,12 @@ class _Handler:
     def call(self, api: str, request, context, run):
         start, version, code = time.monotonic(), None, grpc.StatusCode.OK
         try:
-            if context.time_remaining() is not None and context.time_remaining() <= 0:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
                 raise deadline_exceeded()
             number, label = version_choice(request.model_spec)
-            with self.core.manager.servable(request.model_spec.name, number, label) as servable:
+            with deadline.scope(remaining), self.core.manager.servable(
+                    request.model_spec.name, number, label) as servable:
                 version = servable.version
                 return run(servable, request)
         except ServingError as e:

@@ -10,7 +10,7 @@ import numpy as np
 from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      regression_pb2)
 
-from lepton_tf.server import tensors
+from lepton_tf.server import deadline, tensors
 from lepton_tf.server.errors import ServingError, failed_precondition, internal, invalid_argument
 from lepton_tf.server.servable import (CLASSIFY_METHOD, REGRESS_METHOD, Servable, Signature)
 
@@ -36,6 +36,7 @@ def run_signature(servable: Servable, name: str, inputs: dict, outputs: list[str
     A servable's ValueError is the client's input (INVALID_ARGUMENT); anything
     else is a server bug reported as INTERNAL, never a crashed server.
     """
+    deadline.check()  # do not start work nobody waits for
     try:
         if getattr(servable, "accepts_output_names", False):
             result = servable.run(name, inputs, output_names=outputs)

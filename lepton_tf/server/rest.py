@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 from google.protobuf import json_format
 
-from lepton_tf.server import inference, metadata, rest_json
+from lepton_tf.server import deadline, inference, metadata, rest_json
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
                 rows = self.core.manager.status(name, number)
                 doc = status_json(metadata.status_response(rows))
             else:
-                with self.core.manager.servable(name, number, label) as servable:
+                timeout_ms = self.options.rest_api_timeout_in_ms
+                with deadline.scope(timeout_ms / 1e3 if timeout_ms > 0 else None), \
+                        self.core.manager.servable(name, number, label) as servable:
                     version = servable.version
                     doc = self._run(action, servable, body)
             self._send_json(200, doc)
