@@ -1,0 +1,56 @@
+"""SavedModelServable: signatures from the MetaGraphDef, TF2 loading and the TF1 session path."""
+
+import numpy as np
+import pytest
+from tensorflow_serving.apis import classification_pb2
+
+from lepton_tf.server import inference
+from lepton_tf.server.saved_model_servable import SavedModelServable, _Tf2Runner
+from serving_models import example, export_half_plus_two, export_tf1_classifier
+
+
+@pytest.fixture(scope="module")
+def tf1_path(tmp_path_factory):
+    return export_tf1_classifier(str(tmp_path_factory.mktemp("m") / "tf1"), 3)
+
+
+def _classify(servable):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name, request.model_spec.signature_name = "tf1", "classify_x_to_y"
+    request.input.example_list.examples.extend([example(0.0)])
+    return inference.classify(servable, request).result.classifications[0].classes
+
+
+@pytest.mark.parametrize("loader", ["tf2", "session"])
+def test_tf1_model_on_both_loaders(tf1_path, loader):
+    servable = SavedModelServable(tf1_path, "tf1", loader=loader)
+    assert servable.backend == loader and servable.version == 3
+    sigs = servable.signatures
+    assert sigs["classify_x_to_y"].method_name == "tensorflow/serving/classify"
+    assert sigs["regress_x_to_y"].inputs["inputs"].dtype == "string"
+    assert sigs["serving_default"].inputs["x"].shape == (None,)
+    _, out = inference.predict_arrays(servable, "", {"x": np.array([2.0], np.float32)})
+    np.testing.assert_allclose(out["y"], [3.0])
+    assert [(c.label, round(c.score, 5)) for c in _classify(servable)] == [
+        ("negative", 0.5), ("positive", 0.5)]
+    servable.close()
+
+
+def test_auto_falls_back_to_a_session_when_tf2_loading_fails(tf1_path, monkeypatch):
+    def refuse(self, path):
+        raise ValueError("cannot restore this graph")
+    monkeypatch.setattr(_Tf2Runner, "__init__", refuse)
+    servable = SavedModelServable(tf1_path, "tf1")
+    assert servable.backend == "session"
+    assert _classify(servable)[1].label == "positive"
+    with pytest.raises(ValueError, match="cannot restore"):
+        SavedModelServable(tf1_path, "tf1", loader="tf2")
+
+
+def test_graph_errors_are_the_clients(tmp_path):
+    servable = SavedModelServable(export_half_plus_two(str(tmp_path / "h"), 1), "half")
+    assert servable.backend == "tf2" and set(servable.signatures) == {"serving_default", "column"}
+    with pytest.raises(ValueError):
+        servable.run("serving_default", {"x": np.array([b"one"], object)})
+    with pytest.raises(FileNotFoundError):
+        SavedModelServable(str(tmp_path), "half", version=1)
