@@ -10,6 +10,8 @@ import tempfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+from tensorflow_serving.apis import predict_pb2
 
 
 class HalfPlusTwo(tf.Module):
@@ -87,6 +89,21 @@ def export_tf1_classifier(base_dir, version=1):
                         serialized, y_example)})
                 builder.save()
     return _place(base_dir, version, save)
+
+
+def predict_request(name, inputs, signature="", version=None, label=None, output_filter=()):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    if label is not None:
+        request.model_spec.version_label = label
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
+                                     else tf.make_tensor_proto(value))
+    request.output_filter.extend(output_filter)
+    return request
 
 
 def example(x: float):

@@ -12,8 +12,7 @@ from conftest import free_port
 from fake_servables import FakeEncoder
 from lepton_tf.server.batching import BatchingServable, batch_key
 from lepton_tf.server.config import BatchingOptions, load_batching_parameters
-from serving_models import export_half_plus_two
-from test_server_grpc import predict_request
+from serving_models import export_half_plus_two, predict_request
 
 
 class Recorder(FakeEncoder):

@@ -7,12 +7,12 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, inference_pb2, model_management_pb2,
-                                     model_service_pb2_grpc, predict_pb2,
+                                     model_service_pb2_grpc,
                                      prediction_service_pb2_grpc, regression_pb2)
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving_models import example, server  # noqa: F401 (module fixture)
+from serving_models import example, predict_request, server  # noqa: F401 (module fixture)
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +21,6 @@ def stubs(server):
     yield (prediction_service_pb2_grpc.PredictionServiceStub(channel),
            model_service_pb2_grpc.ModelServiceStub(channel))
     channel.close()
-
-
-def predict_request(name, inputs, signature="", version=None, label=None, output_filter=()):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(value if isinstance(value, tensor_pb2.TensorProto)
-                                     else tf.make_tensor_proto(value))
-    request.output_filter.extend(output_filter)
-    return request
 
 
 def rpc_error(call, request):

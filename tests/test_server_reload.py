@@ -16,8 +16,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, prediction_service_pb2_grpc
 
 from conftest import free_port
-from serving_models import export_half_plus_two
-from test_server_grpc import predict_request
+from serving_models import export_half_plus_two, predict_request
 
 DURATION_S = float(os.environ.get("LEPTON_RELOAD_TEST_SECONDS", "8"))
 State = get_model_status_pb2.ModelVersionStatus.State
