@@ -11,7 +11,6 @@ import time
 
 import grpc
 import numpy as np
-import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, prediction_service_pb2_grpc
 
