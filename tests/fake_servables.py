@@ -1,5 +1,6 @@
 """Python `Servable`s standing in for encoder, search and chat in server/client tests."""
 
+import re
 import time
 
 import numpy as np
@@ -62,7 +63,8 @@ class FakeSearch(Servable):
 
 
 class FakeChat(Servable):
-    """`serving_default`: context -> "you said: <last line>"; `generate` echoes its options."""
+    """`serving_default`: context -> "you said: <last turn> (turn n)"; `generate` echoes
+    max_new_tokens. Turns are opened by `[USER]`/`[SYSTEM]`, like the real chat servable."""
 
     def __init__(self, name="chat", version=1):
         self.name, self.version = name, version
@@ -87,7 +89,8 @@ class FakeChat(Servable):
         if any(b"slow" in c for c in inputs["context"]):
             time.sleep(0.5)  # lets tests hit a deadline
         for context in inputs["context"]:
-            turns = context.decode("utf-8").split("\n")
+            turns = [t.strip() for t in re.split(r"\[(?:USER|SYSTEM)\]", context.decode())]
+            turns = [t for t in turns if t] or [""]
             text = f"you said: {turns[-1]} (turn {len(turns)})"
             if signature_name == "generate":
                 text += f" max_new_tokens={int(inputs['max_new_tokens'])}"

@@ -6,14 +6,20 @@ import numpy as np
 
 from lepton_tf.client.base import PredictClient
 
-TURN_SEPARATOR = "\n"
+USER, SYSTEM = "[USER]", "[SYSTEM]"
+# The chat servable's own defaults (lepton_tf/models/chat_servable.py), sent for the
+# `generate` options a caller leaves unset: TF Serving signatures need every input.
+GENERATE_DEFAULTS = {"max_new_tokens": 40, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
+                     "num_beams": 1, "seed": 0}
 
 
 class ChatClient(PredictClient):
     """Replies from model `chat` (signature `serving_default`, or `generate` with options).
 
     The dialogue is kept client side: each call sends the turns so far as
-    one `context` string (turns joined by newlines) and appends the reply.
+    one `context` string, each turn opened by its speaker marker
+    (`"[USER] I need a bus. [SYSTEM] Where to? [USER] Fresno."`, the chat
+    servable's format), and remembers the reply as a `[SYSTEM]` turn.
 
     Args:
         model: the model name (default `chat`).
@@ -40,11 +46,9 @@ class ChatClient(PredictClient):
         given = {k: v for k, v in options.items() if v[0] is not None}
         signature = "serving_default"
         if given:
-            # `generate` takes every option; unset ones get the servable's defaults.
-            defaults = {"max_new_tokens": 32, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
-                        "num_beams": 1, "seed": 0}
             for key, (value, dtype) in options.items():
-                inputs[key] = np.array(defaults[key] if value is None else value, dtype=dtype)
+                inputs[key] = np.array(GENERATE_DEFAULTS[key] if value is None else value,
+                                       dtype=dtype)
             signature = "generate"
         outputs = self.predict(self.model, inputs, signature_name=signature,
                                output_filter=["reply"])
@@ -52,10 +56,10 @@ class ChatClient(PredictClient):
 
     def send(self, message: str, **options) -> str:
         """Adds a user turn, gets the reply, remembers both."""
-        self.turns.append(message)
-        context = TURN_SEPARATOR.join(self.turns[-self.max_turns:])
+        self.turns.append(f"{USER} {message.strip()}")
+        context = " ".join(self.turns[-self.max_turns:])
         answer = self.reply([context], **options)[0]
-        self.turns.append(answer)
+        self.turns.append(f"{SYSTEM} {answer.strip()}")
         return answer
 
     def reset(self) -> None:
