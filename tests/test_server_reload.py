@@ -11,6 +11,7 @@ import time
 
 import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2, prediction_service_pb2_grpc
 
@@ -135,5 +136,26 @@ def test_config_file_polling_adds_and_removes_models(tmp_path):
         config.write_text("model_config_list { this is not a config }")
         time.sleep(0.3)  # a bad file is logged and ignored: b keeps serving
         assert server.manager.available() == [("b", 1)]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_warmup_runs_before_available(tmp_path, warmup):
+    from lepton_tf.export import write_warmup_requests
+
+    base = str(tmp_path / "half")
+    path = export_half_plus_two(base, 1, warmup=False)
+    # A warmup record the version cannot answer: with warmup on, it never becomes AVAILABLE.
+    write_warmup_requests(path, "half", {"serving_default": {"z": np.ones(1, np.float32)}})
+    server = _server(model_name="half", model_base_path=base, enable_model_warmup=warmup,
+                     file_system_poll_wait_seconds=0)
+    try:
+        version, state, error = server.manager.status("half")[0]
+        if warmup:
+            assert state == State.END and "warmup record 0 (predict_log) failed" in error.message
+            assert "input tensor alias not found" in error.message
+        else:
+            assert state == State.AVAILABLE and error is None
     finally:
         server.stop()
