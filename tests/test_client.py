@@ -1,5 +1,6 @@
 """ChatClient, SearchClient and the serve/chat/search commands against an in-process server."""
 
+import os
 import subprocess
 import time
 
@@ -116,17 +117,23 @@ def test_serve_flags_are_tf_servings(tmp_path):
         build_server(build_parser().parse_args(["serve", "--search-only"]))
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory):
-    """A real ScaNN index of the fake documents, embedded by the fake encoder."""
+def _save_index(base: str, title_prefix: str = "") -> int:
+    """Saves a new version of a real ScaNN index of the fake documents; returns it."""
     import numpy as np
     from fake_servables import DOCS
     from lepton_tf.index import Document, SearchIndex, save_index
 
     vectors = FakeEncoder().run("encode_query", {"text": np.array([d[2] for d in DOCS], object)})
-    docs = [Document(d[0].decode(), d[2].decode(), title=d[1].decode()) for d in DOCS]
-    path = str(tmp_path_factory.mktemp("index"))
-    save_index(SearchIndex.build(vectors["embedding"], docs), path)
+    docs = [Document(d[0].decode(), d[2].decode(), title=title_prefix + d[1].decode())
+            for d in DOCS]
+    path = save_index(SearchIndex.build(vectors["embedding"], docs), base)
+    return int(os.path.basename(path))
+
+
+@pytest.fixture
+def index_dir(tmp_path):
+    path = str(tmp_path / "index")
+    _save_index(path)
     return path
 
 
@@ -138,9 +145,10 @@ def test_serve_search_index_in_process_and_search_only(server, target, index_dir
     from lepton_tf.client import SearchClient
     from lepton_tf.commands.serve import build_server
 
-    flags = ["serve", "--port=0", "--rest_api_port=0", f"--search_index={index_dir}"]
+    flags = ["serve", "--port=0", "--rest_api_port=0", f"--search_index={index_dir}",
+             "--file_system_poll_wait_seconds=0.1"]
     flags += ["--search-only", f"--tf-serving={target}"] if remote else [
-        f"--model_base_path={index_dir}/none", "--file_system_poll_wait_seconds=0"]
+        f"--model_base_path={index_dir}/none"]
     search_server = build_server(build_parser().parse_args(flags))
     if not remote:  # the encoder lives in this server
         search_server.register_python_servable("encoder", FakeEncoder())
@@ -149,5 +157,12 @@ def test_serve_search_index_in_process_and_search_only(server, target, index_dir
         client = SearchClient(f"127.0.0.1:{search_server.grpc_port}")
         hits = client.search("forgot my password", k=2)
         assert [h.doc_id for h in hits][0] == "d1" and hits[0].title == "Reset a password"
+        # A new index version (as `lepton-tf index --add` writes) is served without a restart.
+        new_version = _save_index(index_dir, title_prefix="v2: ")
+        end = time.monotonic() + 20
+        while ("search", new_version) not in search_server.manager.available():
+            assert time.monotonic() < end, "new index version not loaded"
+            time.sleep(0.05)
+        assert client.search("forgot my password", k=1)[0].title == "v2: Reset a password"
     finally:
         search_server.stop()

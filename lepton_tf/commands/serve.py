@@ -46,7 +46,7 @@ def build_server(args):
         ValueError: inconsistent flags.
     """
     from lepton_tf.server.app import ModelServer
-    from lepton_tf.server.search_wiring import search_factory
+    from lepton_tf.server.search_wiring import search_index_source
 
     if args.search_only and not (args.search_index and args.tf_serving):
         raise ValueError("--search-only needs --search_index and --tf-serving HOST:PORT.")
@@ -62,7 +62,7 @@ def build_server(args):
         if args.tf_serving_ca_file:
             with open(args.tf_serving_ca_file, "rb") as f:
                 root = f.read()
-        server.register_python_servable("search", search_factory(
+        server.register_polled_python_servable("search", *search_index_source(
             args.search_index, remote=args.tf_serving if args.search_only else None,
             **({"tls": True, "root_certificates": root} if root else {})))
     return server

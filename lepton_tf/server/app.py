@@ -65,6 +65,11 @@ class ServerOptions:
     metrics_path: str | None = None  # filled from monitoring_config_file
 
 
+def _named(servable: Servable, name: str) -> Servable:
+    servable.name = name
+    return servable
+
+
 class ModelServer:
     """Hosts SavedModels (from a config or one base path) and Python servables.
 
@@ -89,6 +94,7 @@ class ModelServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._config_text = None
+        self._polled_python = False
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
 
@@ -111,6 +117,21 @@ class ModelServer:
             servable = servable(self)
         servable.name = name
         self.manager.add_python_servable(self._wrap(servable) if self.batching else servable)
+
+    def register_polled_python_servable(self, name: str, lister: Callable,
+                                        loader: Callable) -> None:
+        """Hosts a code-built model with versions on disk, polled like a SavedModel.
+
+        Args:
+            name: the model name clients use.
+            lister: `() -> {version: path}` of the versions that exist now.
+            loader: `(server, path, version) -> Servable`, e.g. a `SearchServable`
+                over one index version; new versions are loaded (and old ones
+                unloaded) every `--file_system_poll_wait_seconds`.
+        """
+        self.manager.add_polled_python_model(
+            name, lister, lambda path, model, version: _named(loader(self, path, version), model))
+        self._polled_python = True
 
     # -- config --------------------------------------------------------
     def _initial_config(self):
@@ -163,7 +184,9 @@ class ModelServer:
         config = self._initial_config()
         if config is not None:
             self.manager.reload_config(config)
-        elif not self._pending_python:
+        if self._polled_python:
+            self.manager.poll()
+        if config is None and not self._pending_python and not self._polled_python:
             raise ValueError("Give --model_base_path, --model_config_file or a Python servable.")
         self._start_grpc()
         for name, servable in self._pending_python.items():
@@ -171,7 +194,8 @@ class ModelServer:
         self._pending_python.clear()
         if self.options.rest_api_port != 0:
             self._start_rest()
-        if self.options.file_system_poll_wait_seconds > 0 and config is not None:
+        if self.options.file_system_poll_wait_seconds > 0 and (
+                config is not None or self._polled_python):
             self._spawn(self._poll_file_system, "fs-poll")
         if self.options.model_config_file and self.options.model_config_file_poll_wait_seconds > 0:
             self._spawn(self._poll_config_file, "config-poll")

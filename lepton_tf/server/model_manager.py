@@ -18,6 +18,8 @@ from typing import Callable
 
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.config.file_system_storage_path_source_pb2 import (
+    FileSystemStoragePathSourceConfig)
 
 from lepton_tf.server.config import validate_model_server_config
 from lepton_tf.server.errors import ServingError, failed_precondition, invalid_argument, not_found
@@ -48,7 +50,9 @@ class ManagedModel:
     policy: object = None
     labels: dict = dataclasses.field(default_factory=dict)
     versions: dict = dataclasses.field(default_factory=dict)
-    python: bool = False
+    python: bool = False      # registered in code: not part of the model config
+    lister: Callable | None = None  # () -> {version: path} instead of the base path
+    loader: Callable | None = None  # (path, name, version) -> Servable for `lister` models
 
 
 class ModelManager:
@@ -116,17 +120,35 @@ class ModelManager:
             model = self._models.setdefault(servable.name, ManagedModel(servable.name, python=True))
             model.versions[servable.version] = VersionRecord(State.AVAILABLE, servable=servable)
 
+    def add_polled_python_model(self, name: str, lister: Callable, loader: Callable) -> None:
+        """Hosts a code-built model whose versions come and go (a versioned index).
+
+        Args:
+            name: the model name.
+            lister: `() -> {version: path}` of the versions that exist now.
+            loader: `(path, name, version) -> Servable`.
+
+        The latest version is served and polled like a SavedModel's (load and
+        warmup before AVAILABLE, the old one unloaded after); call `poll()`.
+        """
+        with self._lock:
+            if name in self._models:
+                raise ValueError(f"Model {name} is already hosted.")
+            self._models[name] = ManagedModel(
+                name, policy=FileSystemStoragePathSourceConfig.ServableVersionPolicy(),
+                python=True, lister=lister, loader=loader)
+
     # -- polling -------------------------------------------------------
     def poll(self) -> None:
         """Loads new wanted versions and unloads unwanted ones, for every model."""
         with self._poll_lock:
             with self._lock:
-                models = [m for m in self._models.values() if not m.python]
+                models = [m for m in self._models.values() if not m.python or m.lister]
             for model in models:
                 self._poll_model(model)
 
     def _poll_model(self, model: ManagedModel) -> None:
-        on_disk = version_dirs(model.base_path)
+        on_disk = model.lister() if model.lister else version_dirs(model.base_path)
         wanted = aspired_versions(model.policy, on_disk)
         for version in sorted(wanted, reverse=True):
             record = model.versions.get(version)
@@ -148,7 +170,7 @@ class ModelManager:
         with self._lock:
             model.versions[version] = record
         try:
-            servable = self._load(path, model.name, version)
+            servable = (model.loader or self._load)(path, model.name, version)
             if self._wrap is not None:
                 servable = self._wrap(servable)
             if self._warmup is not None:

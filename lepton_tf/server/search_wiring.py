@@ -8,6 +8,7 @@ way `SearchServable(index_dir, embed_queries)` sees the same function.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -63,3 +64,30 @@ def search_factory(index_dir: str, remote: str | None = None, **client_options):
             local_embedder(server.manager)
         return SearchServable(index_dir, embed)
     return build
+
+
+def search_index_source(index_dir: str, remote: str | None = None, **client_options):
+    """`(lister, loader)` for `ModelServer.register_polled_python_servable`.
+
+    Every index version under `index_dir` (or just `index_dir` when it is a
+    version folder) is a version of `search`: a new one written by `lepton-tf
+    index` is loaded and served without a restart, the old one unloaded.
+    """
+    embedders: dict = {}  # one embedder (one gRPC channel) shared by all versions
+
+    def lister() -> dict[int, str]:
+        from lepton_tf.index.search_servable import SearchServable
+
+        if os.path.exists(os.path.join(index_dir, "manifest.json")):
+            return {int(os.path.basename(os.path.normpath(index_dir))): index_dir}
+        return {v: os.path.join(index_dir, str(v))
+                for v in SearchServable.available_versions(index_dir)}
+
+    def loader(server, path: str, version: int):
+        from lepton_tf.index.search_servable import SearchServable
+
+        if "embed" not in embedders:
+            embedders["embed"] = remote_embedder(remote, **client_options) if remote else \
+                local_embedder(server.manager)
+        return SearchServable(path, embedders["embed"])
+    return lister, loader
