@@ -200,17 +200,16 @@ class ChatModel(keras.Model):
         self.embedding = embedding
         self.encoder_norm, self.decoder_norm = encoder_norm, decoder_norm
         self.encoder_layers, self.decoder_layers = encoder_layers, decoder_layers
-        self.vocabulary_size = vocabulary_size
-        self.context_length = context_length
-        self.reply_length = reply_length
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.num_encoder_layers = num_encoder_layers
-        self.num_decoder_layers = num_decoder_layers
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.max_context_turns = max_context_turns
-        self.max_length = max(reply_length, max_length)
+        # The constructor arguments, readable as attributes (`model.context_length`,
+        # used by the servable) and returned by `get_config`.
+        self._arguments = dict(
+            vocabulary_size=vocabulary_size, context_length=context_length,
+            reply_length=reply_length, hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim, num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers, num_heads=num_heads, dropout=dropout,
+            max_context_turns=max_context_turns, max_length=max(reply_length, max_length))
+        for key, value in self._arguments.items():
+            setattr(self, key, value)
 
     # -- pieces for cached decoding (inference only: no dropout) -------------
 
@@ -285,14 +284,7 @@ class ChatModel(keras.Model):
         return ops.cast(self.embedding.token_embedding(y, reverse=True), "float32")
 
     def get_config(self):
-        return {"vocabulary_size": self.vocabulary_size,
-                "context_length": self.context_length, "reply_length": self.reply_length,
-                "hidden_dim": self.hidden_dim, "intermediate_dim": self.intermediate_dim,
-                "num_encoder_layers": self.num_encoder_layers,
-                "num_decoder_layers": self.num_decoder_layers,
-                "num_heads": self.num_heads, "dropout": self.dropout,
-                "max_context_turns": self.max_context_turns,
-                "max_length": self.max_length, "name": self.name}
+        return {**self._arguments, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
