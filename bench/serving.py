@@ -81,9 +81,13 @@ class ServerProcess:
     """`lepton-tf serve` in a child process, waited on until the model is AVAILABLE."""
 
     def __init__(self, args, batching: bool, workdir: str):
-        self.port = free_port()
+        self.port, self.rest_port = free_port(), free_port()
+        monitoring = os.path.join(workdir, "monitoring.config")
+        with open(monitoring, "w") as f:
+            f.write("prometheus_config { enable: true }\n")
         cmd = [sys.executable, "-m", "lepton_tf.cli", "serve", f"--port={self.port}",
-               "--rest_api_port=0", f"--model_name={args.model_name}",
+               f"--rest_api_port={self.rest_port}", f"--monitoring_config_file={monitoring}",
+               f"--model_name={args.model_name}",
                f"--model_base_path={os.path.abspath(args.model_base_path)}",
                "--file_system_poll_wait_seconds=0"]
         if batching:
@@ -118,6 +122,19 @@ class ServerProcess:
                 pass
             time.sleep(0.5)
         raise TimeoutError("server did not load the model")
+
+    def mean_batch_size(self) -> float | None:
+        """Mean rows per batch run, from the server's Prometheus metrics."""
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.rest_port}/monitoring/prometheus/metrics"
+        values = {}
+        for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+            for kind in ("sum", "count"):
+                if line.startswith(f":tensorflow:serving:batching_session:processed_batch_size_"
+                                   f"{kind}{{"):
+                    values[kind] = values.get(kind, 0.0) + float(line.split()[-1])
+        return round(values["sum"] / values["count"], 2) if values.get("count") else None
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -164,8 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="per throughput run")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--max-batch-size", type=int, default=32)
-    p.add_argument("--batch-timeout-micros", type=int, default=2000)
-    p.add_argument("--num-batch-threads", type=int, default=2)
+    p.add_argument("--batch-timeout-micros", type=int, default=10000)
+    p.add_argument("--num-batch-threads", type=int, default=1)
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -193,8 +210,10 @@ def main(argv=None) -> int:
                          "grpc_batch1": lambda i: client.call("Predict", requests_[i % 4])},
                         args.latency_calls)
                     report.update(latency)
-                report[f"throughput_{args.clients}_clients_{key}"] = throughput(
-                    client, requests_, args.clients, args.seconds)
+                result = throughput(client, requests_, args.clients, args.seconds)
+                if batching:
+                    result["mean_batch_size"] = server.mean_batch_size()
+                report[f"throughput_{args.clients}_clients_{key}"] = result
                 client.close()
             finally:
                 server.stop()
