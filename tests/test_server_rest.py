@@ -61,6 +61,8 @@ def test_status_and_metadata(url):
     r = requests.get(url + "/v1/models/half/versions/1", timeout=10)
     assert r.json() == {"model_version_status": [{"version": "1", "state": "AVAILABLE", "status": {
         "error_code": "OK", "error_message": ""}}]}
+    r = requests.get(url + "/v1/models/half/labels/canary", timeout=10)
+    assert [row["version"] for row in r.json()["model_version_status"]] == ["2"]
     r = requests.get(url + "/v1/models/tf1/metadata", timeout=10)
     doc = r.json()
     assert doc["model_spec"] == {"name": "tf1", "signature_name": "", "version": "1"}

@@ -255,6 +255,18 @@ class ModelManager:
                 if record.refs == 0:
                     self._lock.notify_all()
 
+    def label_version(self, name: str, label: str) -> int:
+        """The version a label names.
+
+        Raises:
+            ServingError: INVALID_ARGUMENT for an unknown label (TF Serving's text).
+        """
+        with self._lock:
+            model = self._models.get(name)
+            if model is None or label not in model.labels:
+                raise invalid_argument(f"Unrecognized servable version label: {label}")
+            return model.labels[label]
+
     def status(self, name: str, version: int | None = None) -> list[tuple[int, int, object]]:
         """`(version, state, ServingError or None)` rows, as GetModelStatus reports.
 

@@ -138,6 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
             api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else
                             "GetModelStatus")
             if action == "status":
+                if label:
+                    number = self.core.manager.label_version(name, label)
                 rows = self.core.manager.status(name, number)
                 doc = status_json(metadata.status_response(rows))
             else:
