@@ -34,7 +34,8 @@ def options_from_args(args):
         batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file,
         enable_model_warmup=args.enable_model_warmup,
-        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms, host=args.host,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        grpc_max_threads=args.grpc_max_threads, host=args.host,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -104,6 +105,9 @@ def register(sub) -> None:
     tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                     help="deadline of a REST request (0: none)")
+    tf.add_argument("--grpc_max_threads", type=int, default=64,
+                    help="gRPC worker threads (default 64: every request in flight, also "
+                         "one waiting for a batch, holds one)")
     own = p.add_argument_group("lepton-tf options")
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")

@@ -60,7 +60,7 @@ class ServerOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
-    grpc_max_workers: int = 32
+    grpc_max_threads: int = 64  # each in-flight request holds one (a batch waits in them)
     loader: str = "auto"
     metrics_path: str | None = None  # filled from monitoring_config_file
 
@@ -205,7 +205,7 @@ class ModelServer:
         opts = self.options
         interceptors = [BearerTokenInterceptor(opts.auth_token)] if opts.auth_token else []
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=opts.grpc_max_workers),
+            futures.ThreadPoolExecutor(max_workers=opts.grpc_max_threads),
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", opts.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
