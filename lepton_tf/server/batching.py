@@ -165,6 +165,9 @@ class BatchingServable(Servable):
             outputs = self.inner.run(signature, inputs)
             if self.on_batch is not None:
                 self.on_batch(total)
+            if len(batch) == 1:  # nothing to split (outputs need not be batched)
+                batch[0].outputs = outputs
+                return
             offset = 0
             for task in batch:
                 task.outputs = {}
