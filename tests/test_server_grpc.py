@@ -104,6 +104,14 @@ def test_predict_errors_have_tf_serving_codes(stubs, request_kwargs, code, text)
     assert ok.model_spec.version.value == 2
 
 
+def test_tensor_that_would_expand_beyond_memory_is_refused(stubs):
+    predict, _ = stubs
+    huge = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.0])
+    huge.tensor_shape.dim.add(size=10**12)
+    code, details = rpc_error(predict.Predict, predict_request("half", {"x": huge}))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "tensor parsing error: x" in details
+
+
 def test_non_utf8_strings_and_oversized_request(stubs):
     predict, _ = stubs
     out = predict.Predict(predict_request("words", {"text": np.array([b"\xff\xfe ok"])}),

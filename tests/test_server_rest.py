@@ -85,6 +85,8 @@ def test_status_and_metadata(url):
     ("POST", "/v1/models/half:predict", {"instances": ["x", "y"]}, 400,
      "is not of expected type: float"),
     ("POST", "/v1/models/half:predict", {"instances": []}, 400, "No values in 'instances' array"),
+    ("POST", "/v1/models/half:predict", '{"instances": ' + "[" * 100000 + "]" * 100000 + "}",
+     400, "JSON Parse error"),
     ("POST", "/v1/models/half:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400,
      "Encountered list at unexpected size"),
     ("POST", "/v1/models/half:predict", {"signature_name": 100}, 400,

@@ -46,6 +46,8 @@ def parse_body(body: bytes) -> dict:
         raise invalid_argument("JSON Parse error: Invalid encoding in string.") from None
     except ValueError as e:
         raise invalid_argument(f"JSON Parse error: Invalid value. {e}") from None
+    except RecursionError:
+        raise invalid_argument("JSON Parse error: nested too deeply") from None
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {json.dumps(doc)[:200]} Is not object")
     name = doc.get("signature_name", "")

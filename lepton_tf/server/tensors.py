@@ -37,12 +37,21 @@ def tf_type_name(name: str) -> str:
     return types_pb2.DataType.Name(enum)[len("DT_"):].lower()
 
 
+# A typed-field tensor may state a huge shape with one value that TensorFlow
+# broadcasts; refuse expansions past this many elements instead of exhausting memory.
+MAX_ELEMENTS = 1 << 27
+
+
 def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     """Decodes one request tensor.
 
     Raises:
         ServingError: INVALID_ARGUMENT "tensor parsing error: alias".
     """
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.float64)) > MAX_ELEMENTS:
+        raise invalid_argument(f"tensor parsing error: {alias} (shape {dims} is negative "
+                               f"or has more than {MAX_ELEMENTS} elements)")
     try:
         array = tf.make_ndarray(proto)
     except Exception:  # noqa: BLE001 - any decoding failure is the client's input
