@@ -84,6 +84,10 @@ def to_array(value, dtype: str) -> np.ndarray:
     Raises:
         ServingError: INVALID_ARGUMENT for a wrong leaf type or ragged lists.
     """
+    if dtype != "string":
+        fast = _numeric_fast_path(value, dtype)
+        if fast is not None:
+            return fast
     shape, node = [], value
     while isinstance(node, list):
         shape.append(len(node))
@@ -115,6 +119,30 @@ def to_array(value, dtype: str) -> np.ndarray:
         return np.array(flat, dtype=np.dtype(dtype)).reshape(shape)
     except OverflowError:
         raise invalid_argument(f"JSON value out of range for {tf_type_name(dtype)}") from None
+
+
+def _numeric_fast_path(value, dtype: str) -> np.ndarray | None:
+    """numpy's own conversion when the JSON is a dense array of the right kind of number.
+
+    None sends the value through the element-wise path, which also words the
+    errors (ragged lists, strings, bools where numbers are expected).
+    """
+    try:
+        array = np.asarray(value)
+    except (ValueError, OverflowError):
+        return None
+    target = np.dtype(dtype)
+    allowed = {"b": "b", "i": "i", "u": "i", "f": "if", "c": "if"}.get(target.kind, "")
+    if array.dtype.kind not in allowed or array.size == 0:
+        return None
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            converted = array.astype(target)
+    except (FloatingPointError, OverflowError, ValueError):
+        return None
+    if target.kind in "iu" and not np.array_equal(converted, array):
+        return None  # out of range for the type: let the slow path refuse it
+    return converted
 
 
 def _is_b64(value) -> bool:
