@@ -95,6 +95,7 @@ class ModelServer:
         self._threads: list[threading.Thread] = []
         self._config_text = None
         self._polled_python = False
+        self._started = False
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
 
@@ -110,7 +111,7 @@ class ModelServer:
             servable: a `Servable`, or a factory called with this server (so
                 it can reach other models, e.g. the encoder, in process).
         """
-        if self.grpc_server is None:
+        if not self._started:
             self._pending_python[name] = servable
             return
         if callable(servable) and not isinstance(servable, Servable):
@@ -188,10 +189,11 @@ class ModelServer:
             self.manager.poll()
         if config is None and not self._pending_python and not self._polled_python:
             raise ValueError("Give --model_base_path, --model_config_file or a Python servable.")
-        self._start_grpc()
+        self._started = True  # factories run now: the SavedModels they may use are loaded
         for name, servable in self._pending_python.items():
             self.register_python_servable(name, servable)
         self._pending_python.clear()
+        self._start_grpc()
         if self.options.rest_api_port != 0:
             self._start_rest()
         if self.options.file_system_poll_wait_seconds > 0 and (
