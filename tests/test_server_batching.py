@@ -147,3 +147,30 @@ def test_requests_that_expire_in_the_batch_queue_are_not_run(tmp_path):
         assert ChatClient(target).reply(["ok"]) == ["you said: ok (turn 1)"]
     finally:
         server.stop()
+
+
+def test_full_queue_is_unavailable():
+    import time
+
+    from fake_servables import FakeChat
+    from lepton_tf.server.errors import ServingError
+
+    servable = BatchingServable(FakeChat(), BatchingOptions(
+        max_batch_size=1, batch_timeout_micros=0, num_batch_threads=1, max_enqueued_batches=1))
+    try:
+        ask = lambda text: servable.run("serving_default",  # noqa: E731
+                                        {"context": np.array([text], object)})
+        running = threading.Thread(target=ask, args=(b"slow",))
+        running.start()
+        time.sleep(0.1)                      # "slow" runs; the queue holds one batch
+        queued = threading.Thread(target=ask, args=(b"queued",))
+        queued.start()
+        time.sleep(0.1)
+        with pytest.raises(ServingError) as info:
+            ask(b"one too many")
+        assert info.value.code == grpc.StatusCode.UNAVAILABLE
+        assert "queue" in info.value.message
+        running.join()
+        queued.join()
+    finally:
+        servable.close()
