@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 
 import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
@@ -211,14 +210,8 @@ def _json_value(array: np.ndarray, alias: str):
                 return {"b64": base64.b64encode(raw).decode()}
         return np.vectorize(text, otypes=[object])(array).tolist() if array.size else \
             array.tolist()
-    if array.dtype.kind == "f":
-        return [_json_value(a, alias) for a in array] if array.ndim else _float(array.item())
+    # NaN and infinities are written bare (NaN, Infinity), as TF Serving's rapidjson does.
     return array.tolist()
-
-
-def _float(value: float):
-    return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
-                                               ("Infinity" if value > 0 else "-Infinity"))
 
 
 def encode_predict(outputs: dict[str, np.ndarray], row_format: bool) -> dict:
