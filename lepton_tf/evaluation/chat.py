@@ -129,7 +129,7 @@ def evaluate(model_path: str, splits=("dev", "test"), limit: int | None = 500,
         num_beams: 1 greedy, more for beam search.
         max_new_tokens: reply budget.
         samples: also return this many (context, model, baseline, reference)
-            examples per split, unseen services first.
+            examples per split, two thirds from unseen services.
 
     Returns:
         split -> {"n", "model": metrics, "baseline": metrics, and for test
@@ -165,7 +165,9 @@ def evaluate(model_path: str, splits=("dev", "test"), limit: int | None = 500,
                 res[name] = {"n": len(idx), "model": _metrics(pick(hyps), pick(refs)),
                              "baseline": _metrics(pick(base), pick(refs))}
         if samples:
-            order = sorted(range(len(pairs)), key=lambda i: not unseen[i])[:samples]
+            # Mostly unseen services (the harder case), some seen ones.
+            seen_idx = [i for i, u in enumerate(unseen) if not u][:samples // 3]
+            order = [i for i, u in enumerate(unseen) if u][:samples - len(seen_idx)] + seen_idx
             res["samples"] = [{"context": contexts[i], "services": list(pairs[i].services),
                                "unseen": unseen[i], "model": hyps[i], "baseline": base[i],
                                "reference": refs[i]} for i in order]
