@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import os
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from lepton_tf.server.errors import ServingError
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 try:  # TF Serving links TF Text's ops in; register them before any SavedModel loads.
@@ -167,6 +169,12 @@ class SavedModelServable(Servable):
         except (tf.errors.InvalidArgumentError, TypeError, ValueError) as e:
             # The graph refused the input (shape or value); the client's fault.
             raise ValueError(_first_line(e)) from None
+        except tf.errors.OpError as e:
+            # Any other TensorFlow error keeps its canonical code, as in TF Serving
+            # (e.g. RESOURCE_EXHAUSTED for an allocation that failed).
+            code = next((c for c in grpc.StatusCode if c.value[0] == e.error_code),
+                        grpc.StatusCode.INTERNAL)
+            raise ServingError(code, _first_line(e)) from None
 
     def close(self) -> None:
         self._runner.close()
