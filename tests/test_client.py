@@ -77,7 +77,7 @@ def test_tls(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    srv = ModelServer(ServerOptions(port=0, rest_api_port=0, ssl_cert_file=str(cert),
+    srv = ModelServer(ServerOptions(port=0, rest_api_port=free_port(), ssl_cert_file=str(cert),
                                     ssl_key_file=str(key)),
                       python_servables={"chat": FakeChat()}).start()
     try:
@@ -85,6 +85,10 @@ def test_tls(tmp_path):
         assert client.reply(["hi"]) == ["you said: hi (turn 1)"]
         with pytest.raises(grpc.RpcError):
             ChatClient(f"localhost:{srv.grpc_port}", retries=0, timeout_s=2).reply(["hi"])
+        import requests
+        r = requests.post(f"https://localhost:{srv.rest_port}/v1/models/chat:predict",
+                          json={"instances": ["hi"]}, verify=str(cert), timeout=10)
+        assert r.json() == {"predictions": ["you said: hi (turn 1)"]}
     finally:
         srv.stop()
 
