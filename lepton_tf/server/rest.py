@@ -80,6 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
     core = None       # set on the subclass made per server
     options = None
 
+    def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            # The TLS handshake runs here, in this connection's thread, so a client
+            # that stalls it cannot hold up the accept loop.
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+        super().setup()
+
     def log_message(self, fmt, *args):  # quiet: one line per request is too much
         log.debug("%s " + fmt, self.address_string(), *args)
 
@@ -200,7 +208,10 @@ class RestServer:
         if options.ssl_cert_file:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(options.ssl_cert_file, options.ssl_key_file)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
+                                                    do_handshake_on_connect=False)
+        self.httpd.handle_error = lambda request, address: log.info(
+            "REST connection from %s dropped", address)  # e.g. a failed TLS handshake
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
                                         name="rest")
