@@ -159,3 +159,27 @@ def test_warmup_runs_before_available(tmp_path, warmup):
             assert state == State.AVAILABLE and error is None
     finally:
         server.stop()
+
+
+def test_version_policy_changes_load_and_unload(tmp_path):
+    from lepton_tf.server.config import single_model_config
+
+    base = str(tmp_path / "half")
+    export_half_plus_two(base, 1)
+    export_half_plus_two(base, 2, b=3.0)
+    server = _server(model_name="half", model_base_path=base, file_system_poll_wait_seconds=0)
+    try:
+        assert server.manager.available() == [("half", 2)]      # default: latest 1
+        config = single_model_config("half", base)
+        policy = config.model_config_list.config[0].model_version_policy
+        policy.all.SetInParent()
+        server.reload_config(config)
+        assert server.manager.available() == [("half", 1), ("half", 2)]
+        policy.specific.versions.append(1)
+        server.reload_config(config)
+        assert server.manager.available() == [("half", 1)]
+        policy.latest.num_versions = 1                           # unloaded v2 comes back
+        server.reload_config(config)
+        assert server.manager.available() == [("half", 2)]
+    finally:
+        server.stop()

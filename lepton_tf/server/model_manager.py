@@ -145,7 +145,10 @@ class ModelManager:
             with self._lock:
                 models = [m for m in self._models.values() if not m.python or m.lister]
             for model in models:
-                self._poll_model(model)
+                try:
+                    self._poll_model(model)
+                except Exception:  # noqa: BLE001 - one model's trouble must not stop the rest
+                    log.exception("polling model %s failed", model.name)
 
     def _poll_model(self, model: ManagedModel) -> None:
         on_disk = model.lister() if model.lister else version_dirs(model.base_path)
@@ -153,8 +156,10 @@ class ModelManager:
         for version in sorted(wanted, reverse=True):
             record = model.versions.get(version)
             mtime = _mtime(on_disk[version])
-            if record is None or (record.state == State.END and record.error is not None
-                                  and record.mtime != mtime):
+            # Load what is new, what was unloaded and is wanted again, and a failed
+            # version whose folder changed since (not the same broken files again).
+            if record is None or (record.state == State.END and (
+                    record.error is None or record.mtime != mtime)):
                 self._load_version(model, version, on_disk[version], mtime)
         with self._lock:
             serving = any(model.versions[v].state == State.AVAILABLE
@@ -169,6 +174,7 @@ class ModelManager:
         record = VersionRecord(State.LOADING, path=path, mtime=mtime)
         with self._lock:
             model.versions[version] = record
+        servable = None
         try:
             servable = (model.loader or self._load)(path, model.name, version)
             if self._wrap is not None:
@@ -177,6 +183,8 @@ class ModelManager:
                 self._warmup(servable, path)
         except Exception as e:  # noqa: BLE001 - a bad version must not stop the server
             log.error("Loading servable %s version %d failed: %s", model.name, version, e)
+            if servable is not None:
+                _close_quietly(servable)
             with self._lock:
                 record.state = State.END
                 record.error = ServingError(grpc.StatusCode.UNKNOWN if not isinstance(
@@ -293,6 +301,13 @@ class ModelManager:
         with self._lock:
             return sorted((m.name, v) for m in self._models.values()
                           for v, r in m.versions.items() if r.state == State.AVAILABLE)
+
+
+def _close_quietly(servable: Servable) -> None:
+    try:
+        servable.close()
+    except Exception:  # noqa: BLE001 - the load already failed; report that, not this
+        log.exception("closing %s after a failed load", servable.name)
 
 
 def _mtime(path: str) -> float:
