@@ -1,0 +1,226 @@
+"""`lepton-tf eval intent`: accuracy, macro-F1 and out-of-scope detection of an
+exported `intent` servable on any CSV/JSONL of (text, label).
+
+Test examples whose label is not one of the model's labels (e.g. intents held
+out of training with `data.holdout_labels`) are out of scope; so are the texts
+of each `--oos` source (`sgd`: SGD user turns outside banking and payments,
+`stackfaq`: StackFAQ queries, or a CSV/JSONL file whose labels are ignored).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+OOS_LIMIT = 1000
+
+
+def macro_f1(y_true, y_pred) -> float:
+    """Unweighted mean of the per-class F1 over the classes in `y_true` or `y_pred`.
+
+    A class never predicted (or never true) has F1 0, as in scikit-learn's
+    `f1_score(average="macro")`.
+
+    Args:
+        y_true: true class ids (or names) `[N]`.
+        y_pred: predicted class ids (or names) `[N]`.
+
+    Returns:
+        The macro-F1 in [0, 1].
+
+    Raises:
+        ValueError: for inputs of different lengths or no examples.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ValueError(f"need equal, non-empty label arrays; got {y_true.shape}, "
+                         f"{y_pred.shape}")
+    scores = []
+    for c in np.union1d(y_true, y_pred):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        fn = np.sum((y_pred != c) & (y_true == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def auroc(positive_scores, negative_scores) -> float:
+    """Probability that a random positive scores above a random negative (ties 1/2)."""
+    pos, neg = np.asarray(positive_scores, float), np.asarray(negative_scores, float)
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).mean()
+    ties = (pos[:, None] == neg[None, :]).mean()
+    return float(greater + ties / 2)
+
+
+def intent_metrics(labels, y_true, predicted, probabilities, out_of_scope,
+                   oos_sets: dict | None = None) -> dict:
+    """The evaluation's numbers from the servable's outputs.
+
+    Args:
+        labels: the model's labels (names).
+        y_true: true label names of the in-scope test examples `[N]`.
+        predicted: predicted label names `[N]` (argmax, threshold ignored).
+        probabilities: `[N, C]` probabilities of the in-scope examples.
+        out_of_scope: `[N]` bool flags of the in-scope examples.
+        oos_sets: name -> `(probabilities [M, C], out_of_scope [M])` of
+            out-of-scope texts.
+
+    Returns:
+        `{"in_scope": {examples, accuracy, macro_f1, accepted,
+        in_scope_accuracy}, "oos": {name: {examples, recall, auroc}}}`;
+        `accuracy`/`macro_f1` ignore the threshold, `in_scope_accuracy`
+        counts a rejected example as wrong, `auroc` separates in-scope from
+        out-of-scope by max probability (threshold-free).
+    """
+    y_true, predicted = np.asarray(y_true), np.asarray(predicted)
+    out_of_scope = np.asarray(out_of_scope, bool)
+    correct = y_true == predicted
+    in_msp = np.asarray(probabilities).max(axis=1) if len(y_true) else np.zeros(0)
+    result = {"labels": len(labels), "in_scope": {
+        "examples": int(len(y_true)),
+        "accuracy": float(np.mean(correct)) if len(y_true) else float("nan"),
+        "macro_f1": macro_f1(y_true, predicted) if len(y_true) else float("nan"),
+        "accepted": float(np.mean(~out_of_scope)) if len(y_true) else float("nan"),
+        "in_scope_accuracy": float(np.mean(correct & ~out_of_scope)) if len(y_true)
+        else float("nan")}, "oos": {}}
+    for name, (oos_probabilities, flags) in (oos_sets or {}).items():
+        flags = np.asarray(flags, bool)
+        result["oos"][name] = {
+            "examples": int(flags.size),
+            "recall": float(np.mean(flags)) if flags.size else float("nan"),
+            "auroc": auroc(in_msp, np.asarray(oos_probabilities).max(axis=1))
+            if flags.size else float("nan")}
+    return result
+
+
+class _SavedIntent:
+    """An exported `intent` servable, run in batches."""
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+        self.tf = tf
+        self.module = tf.saved_model.load(path)
+        self.fn = self.module.signatures["serving_default"]
+        out = self.fn(text=tf.constant(["hello"]))
+        self.labels = [x.decode() for x in out["labels"].numpy()[0]]
+        threshold = getattr(self.module, "oos_threshold", None)
+        self.threshold = float(threshold.numpy()) if threshold is not None else None
+
+    def __call__(self, texts, batch_size: int = 128):
+        intents, probabilities, flags = [], [], []
+        for start in range(0, len(texts), batch_size):
+            out = self.fn(text=self.tf.constant(list(texts[start:start + batch_size])))
+            intents += [x.decode() for x in out["intent"].numpy()]
+            probabilities.append(out["probabilities"].numpy())
+            flags.append(out["out_of_scope"].numpy())
+        width = len(self.labels)
+        return (np.array(intents, dtype=object),
+                np.concatenate(probabilities) if probabilities else np.zeros((0, width)),
+                np.concatenate(flags) if flags else np.zeros(0, bool))
+
+
+def builtin_oos_texts(source: str, limit: int = OOS_LIMIT, seed: int = 0) -> list[str]:
+    """Out-of-domain texts: `sgd`, `stackfaq`, or a CSV/JSONL file's texts.
+
+    `sgd` takes the test-split user turns of services other than banking and
+    payments (those could be in scope for a banking model).
+
+    Raises:
+        FileNotFoundError, DataFormatError, ValueError: for a bad file.
+    """
+    if source == "sgd":
+        from lepton_tf.data import read_sgd_dialogues
+        texts = sorted({t.utterance for d in read_sgd_dialogues("test") for t in d.turns
+                        if t.speaker == "USER" and t.utterance.strip()
+                        and not any(s.startswith(("Banks", "Payment")) for s in t.services)})
+    elif source == "stackfaq":
+        from lepton_tf.data import read_stackfaq
+        texts = sorted({q for thread in read_stackfaq() for q in thread.queries})
+    else:
+        from lepton_tf.data.labeled_text import read_labeled_text
+        return [e.text for e in read_labeled_text(source)][:limit]
+    rng = np.random.RandomState(seed)
+    return [texts[i] for i in sorted(rng.permutation(len(texts))[:limit])]
+
+
+def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd", "stackfaq"),
+                    oos_limit: int = OOS_LIMIT, limit: int | None = None) -> dict:
+    """Evaluates an exported `intent` servable.
+
+    Args:
+        model_path: a version folder (`saved_models/intent/N`).
+        test: a CSV/JSONL of (text, label); default Banking77 test.
+        oos_sources: out-of-scope text sources (see `builtin_oos_texts`).
+        oos_limit: texts per out-of-scope source.
+        limit: use only the first N test examples.
+
+    Returns:
+        `intent_metrics`' dict plus `model`, `test` and `threshold`.
+    """
+    from lepton_tf.data import read_banking77
+    from lepton_tf.data.labeled_text import read_labeled_text
+
+    examples = read_labeled_text(test) if test else read_banking77("test")
+    examples = examples[:limit] if limit else examples
+    model = _SavedIntent(model_path)
+    known = set(model.labels)
+    in_scope = [e for e in examples if e.label in known]
+    held_out = [e.text for e in examples if e.label not in known]
+    predicted, probabilities, flags = model([e.text for e in in_scope])
+    oos_sets = {}
+    if held_out:
+        oos_sets["held-out intents (test)"] = model(held_out)[1:]
+    for source in oos_sources or ():
+        oos_sets[source] = model(builtin_oos_texts(source, oos_limit))[1:]
+    result = intent_metrics(model.labels, [e.label for e in in_scope], predicted,
+                            probabilities, flags, oos_sets)
+    return {"model": model_path, "test": test or "banking77 test",
+            "threshold": model.threshold, **result}
+
+
+def format_table(result: dict) -> str:
+    """The result as a Markdown table, one row for in-scope and one a OOS set."""
+    s = result["in_scope"]
+    pct = lambda x: "-" if x is None or x != x else f"{100 * x:.2f}"
+    rows = [f"model {result['model']} ({result['labels']} labels, OOS threshold "
+            f"{result['threshold'] if result['threshold'] is None else round(result['threshold'], 4)}"
+            f"), test {result['test']}", "",
+            "| set | examples | accuracy % | macro-F1 % | in-scope accuracy % | accepted % "
+            "| OOS recall % | OOS AUROC |", "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| in scope | {s['examples']} | {pct(s['accuracy'])} | {pct(s['macro_f1'])} | "
+            f"{pct(s['in_scope_accuracy'])} | {pct(s['accepted'])} | - | - |"]
+    for name, o in result["oos"].items():
+        rows.append(f"| OOS: {name} | {o['examples']} | - | - | - | {pct(1 - o['recall'])} | "
+                    f"{pct(o['recall'])} | {o['auroc']:.4f} |")
+    return "\n".join(rows)
+
+
+def run(args) -> int:
+    from lepton_tf.export import latest_version_path
+
+    path = args.model or latest_version_path(args.base_dir, "intent")
+    if not path:
+        raise FileNotFoundError(f"no intent servable in {args.base_dir}/intent; train one "
+                                "with `lepton-tf train intent --export` or pass --model.")
+    result = evaluate_intent(path, args.test, args.oos, args.oos_limit, args.limit)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("intent", help="intent accuracy, macro-F1 and out-of-scope detection")
+    p.add_argument("--model", help="servable version folder (default: latest in --base-dir)")
+    p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--test", help="CSV/JSONL of (text, label); default Banking77 test")
+    p.add_argument("--oos", nargs="*", default=["sgd", "stackfaq"],
+                   help="out-of-scope sources: sgd, stackfaq or CSV/JSONL files")
+    p.add_argument("--oos-limit", type=int, default=OOS_LIMIT, help="texts per OOS source")
+    p.add_argument("--limit", type=int, help="first N test examples only")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(fn=run)
+
