@@ -7,6 +7,7 @@ import keras_hub
 from keras import ops
 
 from lepton_tf.models.masked_mean_pooling import MaskedMeanPooling
+from lepton_tf.models.sentence_encoder import SentenceEncoder
 
 
 @keras.saving.register_keras_serializable(package="lepton_tf")
@@ -169,8 +170,6 @@ class BertIntentClassifier(keras.Model):
         Raises:
             ImportError: if the MiniLM package is missing (says how to install it).
         """
-        from lepton_tf.models.sentence_encoder import SentenceEncoder
-
         backbone = SentenceEncoder.from_minilm(model_dir).backbone
         return cls(backbone, num_classes, name=kwargs.pop("name", "minilm_intent"), **kwargs)
 
@@ -192,11 +191,8 @@ class BertIntentClassifier(keras.Model):
                 "dropout": self.dropout, "head_lr_multiplier": self.head_lr_multiplier,
                 "name": self.name}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+    # The same deserialization as the sentence encoder's (backbone + kwargs).
+    from_config = classmethod(SentenceEncoder.from_config.__func__)
 
 
 def build_intent_model(model_config: dict, vocabulary_size: int, num_classes: int,
