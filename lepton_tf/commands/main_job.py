@@ -129,6 +129,6 @@ def register(sub) -> None:
     p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
     p.add_argument("--corpus", default=DEFAULT_CORPUS)
     p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
-    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: any free)")
+    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: no REST, as TF Serving)")
     p.add_argument("--no-serve", action="store_true", help="only build what is missing")
     p.set_defaults(fn=run)
