@@ -98,6 +98,8 @@ class ModelServer:
         self._started = False
         self.grpc_server = self.rest_server = None
         self.grpc_port = self.rest_port = None
+        self._grpc_handlers: list = []
+        self.rest_routes: dict = {}  # (HTTP method, path) -> (handler fn, public)
 
     def _wrap(self, servable: Servable) -> Servable:
         return BatchingServable(servable, self.batching,
@@ -133,6 +135,20 @@ class ModelServer:
         self.manager.add_polled_python_model(
             name, lister, lambda path, model, version: _named(loader(self, path, version), model))
         self._polled_python = True
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        """Extra gRPC services (`grpc.GenericRpcHandler`s, e.g. the assistant's
+        streaming method), served beside TF Serving's; call before `start`."""
+        if self._started:
+            raise RuntimeError("add gRPC handlers before start()")
+        self._grpc_handlers.extend(handlers)
+
+    def add_rest_route(self, method: str, path: str, handler: Callable,
+                       public: bool = False) -> None:
+        """An extra REST route: `handler(request_handler, body: bytes)` writes the
+        whole response itself (it may stream). `public` routes skip the bearer
+        token (a static web page a browser opens)."""
+        self.rest_routes[(method.upper(), path)] = (handler, public)
 
     # -- config --------------------------------------------------------
     def _initial_config(self):
@@ -215,6 +231,8 @@ class ModelServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), server)
+        if self._grpc_handlers:
+            server.add_generic_rpc_handlers(tuple(self._grpc_handlers))
         address = f"{opts.host}:{opts.port}"
         if opts.ssl_cert_file:
             with open(opts.ssl_key_file, "rb") as k, open(opts.ssl_cert_file, "rb") as c:

@@ -114,9 +114,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(401, {"error": "Missing or invalid bearer token."})
         return False
 
+    def _extra_route(self, method: str, body: bytes | None = None) -> bool:
+        """Runs a route added by `ModelServer.add_rest_route`; False if none matches."""
+        route = getattr(self.core, "rest_routes", {}).get((method, self.path.split("?")[0]))
+        if route is None:
+            return False
+        handler, public = route
+        if public or self._authorised():
+            try:
+                handler(self, body if body is not None else b"")
+            except Exception:  # noqa: BLE001 - never let a request kill the server
+                log.exception("REST %s %s failed", method, self.path)
+                self.close_connection = True
+        return True
+
     def do_GET(self):
         if self.options.metrics_path and self.path == self.options.metrics_path:
             self._send(200, self.core.metrics.exposition(), self.core.metrics.content_type)
+            return
+        if self._extra_route("GET"):
             return
         if self._authorised():
             self._dispatch("GET", b"")
@@ -136,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
                                            f"maximum of {self.options.max_request_bytes} bytes."})
             return
         body = self.rfile.read(length) if length else b""
+        if self._extra_route("POST", body):
+            return
         if self._authorised():
             self._dispatch("POST", body)
 
