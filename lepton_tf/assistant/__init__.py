@@ -1,0 +1,13 @@
+"""The grounded assistant: intent routing, search, chat with citations, streaming, a web page.
+
+- `sessions`: per-session state with an LRU bound and a TTL;
+- `routing`: the search / chat / out-of-scope rule and its thresholds;
+- `grounding`: passages into the chat context, citations and related questions out;
+- `backends`: the other servables of the server, called in process;
+- `engine`: one turn as events (sources, reply chunks, final);
+- `servable`: the `assistant` Python servable (Predict);
+- `streaming`: the server-streaming gRPC method and the NDJSON REST endpoint;
+- `mount`: hosting all of it (and the web page `static/index.html`) in a `ModelServer`;
+- `client`, `demo`: the gRPC client and the scripted conversation of `lepton-tf main`;
+- `calibration`: the routing thresholds measured on data.
+"""

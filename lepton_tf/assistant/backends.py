@@ -1,0 +1,137 @@
+"""How the assistant reaches `intent`, `search`, `chat` and `encoder`: in process.
+
+`ServerBackends` calls the other servables of the same lepton-tf server
+through its model manager (`inference.predict_arrays`, as
+`server/search_wiring.py` does for the encoder), so a turn costs no network
+hop and every call gets the server's checks. A servable that is not hosted
+(e.g. no `intent` model) is a missing signal, not an error: the router
+works without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+import numpy as np
+
+from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.routing import IntentResult
+from lepton_tf.server.errors import ServingError
+
+log = logging.getLogger(__name__)
+DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
+
+
+def _strings(values) -> np.ndarray:
+    batch = np.empty(len(values), dtype=object)
+    batch[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
+    return batch
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def sgd_user_turns(n: int = DIALOGUE_SAMPLE, split: str = "train", seed: int = 0) -> list[str]:
+    """A fixed random sample of Schema-Guided Dialogue user turns."""
+    from lepton_tf.data.sgd import read_sgd_dialogues
+
+    turns = sorted({t.utterance for d in read_sgd_dialogues(split) for t in d.turns
+                    if t.speaker == "USER"})
+    return random.Random(seed).sample(turns, min(n, len(turns)))
+
+
+class ServerBackends:
+    """The servables of one `ModelServer`, called in process.
+
+    Args:
+        manager: the server's `ModelManager`.
+        names: model names: `intent`, `search`, `chat`, `encoder`.
+        dialogue_turns: reference user turns for the dialogue score (None:
+            a sample of SGD train user turns, embedded on first use; []: no
+            dialogue score).
+        chat_signature, max_new_tokens: how `chat` is asked (None: its
+            `serving_default` defaults).
+    """
+
+    def __init__(self, manager, names: dict | None = None, dialogue_turns: list | None = None,
+                 max_new_tokens: int | None = None):
+        self.manager = manager
+        self.names = {"intent": "intent", "search": "search", "chat": "chat",
+                      "encoder": "encoder", **(names or {})}
+        self.max_new_tokens = max_new_tokens
+        self._dialogue_turns = dialogue_turns
+        self._dialogue_vectors = None
+        self._lock = threading.Lock()
+
+    def _predict(self, model: str, signature: str, inputs: dict, outputs: list) -> dict:
+        from lepton_tf.server import inference
+
+        with self.manager.servable(self.names[model]) as servable:
+            _, result = inference.predict_arrays(servable, signature, inputs, outputs)
+        return result
+
+    def has(self, model: str) -> bool:
+        try:
+            with self.manager.servable(self.names[model]):
+                return True
+        except ServingError:
+            return False
+
+    def intent(self, text: str) -> IntentResult | None:
+        try:
+            out = self._predict("intent", "serving_default", {"text": _strings([text])},
+                                ["intent", "probabilities", "out_of_scope"])
+        except ServingError as e:
+            log.debug("intent unavailable: %s", e.message)
+            return None
+        return IntentResult(_text(out["intent"].reshape(-1)[0]),
+                            float(np.max(out["probabilities"][0])),
+                            bool(out["out_of_scope"].reshape(-1)[0]))
+
+    def search(self, query: str, k: int) -> list[Passage]:
+        out = self._predict("search", "search", {"query": _strings([query]),
+                                                 "k": np.array(k, np.int32)},
+                            ["doc_ids", "scores", "texts", "titles"])
+        return [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
+                zip(out["doc_ids"][0], out["titles"][0], out["texts"][0], out["scores"][0])]
+
+    def chat(self, context: str) -> str:
+        inputs = {"context": _strings([context])}
+        signature = "serving_default"
+        if self.max_new_tokens is not None:
+            from lepton_tf.client.chat import GENERATE_DEFAULTS
+
+            signature = "generate"
+            for key, value in dict(GENERATE_DEFAULTS, max_new_tokens=self.max_new_tokens).items():
+                inputs[key] = np.array(value, np.float32 if isinstance(value, float)
+                                       else np.int32)
+        out = self._predict("chat", signature, inputs, ["reply"])
+        return _text(out["reply"].reshape(-1)[0])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = self._predict("encoder", "encode_query", {"text": _strings(texts)}, ["embedding"])
+        return np.asarray(out["embedding"], np.float32)
+
+    def _reference(self) -> np.ndarray | None:
+        with self._lock:
+            if self._dialogue_vectors is None:
+                turns = sgd_user_turns() if self._dialogue_turns is None else self._dialogue_turns
+                if not turns:
+                    return None
+                self._dialogue_vectors = np.concatenate(
+                    [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)])
+            return self._dialogue_vectors
+
+    def dialogue_score(self, text: str) -> float | None:
+        """Max cosine between `text` and the SGD reference turns (None: no encoder)."""
+        try:
+            reference = self._reference()
+            if reference is None:
+                return None
+            return float(np.max(reference @ self.embed([text])[0]))
+        except ServingError as e:
+            log.debug("encoder unavailable: %s", e.message)
+            return None

@@ -1,0 +1,58 @@
+"""`AssistantClient`: the assistant over gRPC (Predict, or the streaming method)."""
+
+from __future__ import annotations
+
+import numpy as np
+from google.protobuf import json_format, struct_pb2
+
+from lepton_tf.client.base import PredictClient
+from lepton_tf.assistant.streaming import stream_call
+
+_LISTS = ("citation_ids", "citation_titles", "citation_snippets", "citation_numbers",
+          "citation_scores", "related_questions")
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class AssistantClient(PredictClient):
+    """Turns of one conversation with the `assistant` servable.
+
+    Args:
+        session_id: the conversation's id (the server keeps its state).
+        model: the model name (default `assistant`).
+        **kwargs: `PredictClient` options (timeout_s, tls, token, ...).
+    """
+
+    def __init__(self, target: str = "localhost:8500", session_id: str = "default", *,
+                 model: str = "assistant", **kwargs):
+        super().__init__(target, **kwargs)
+        self.session_id, self.model = session_id, model
+        self._stream = stream_call(self.channel)
+
+    def ask(self, message: str) -> dict:
+        """One turn by Predict: reply, route, intent, citations, related questions."""
+        out = self.predict(self.model, {"session_id": np.array([self.session_id.encode()],
+                                                               object),
+                                        "message": np.array([message.encode("utf-8")], object)})
+        answer = {k: _text(np.asarray(out[k]).reshape(-1)[0])
+                  for k in ("reply", "route", "intent", "cited_by")}
+        lists = {k: [_text(v) if isinstance(v, bytes) else v.item()
+                     for v in np.asarray(out[k]).reshape(-1)] for k in _LISTS}
+        answer["citations"] = [
+            {"n": n, "doc_id": i, "title": t, "snippet": s, "score": sc}
+            for n, i, t, s, sc in zip(lists["citation_numbers"], lists["citation_ids"],
+                                      lists["citation_titles"], lists["citation_snippets"],
+                                      lists["citation_scores"])]
+        answer["related_questions"] = lists["related_questions"]
+        answer["timings_ms"] = dict(zip(("intent", "search", "chat", "total"),
+                                        np.asarray(out["timings_ms"]).reshape(-1).tolist()))
+        return answer
+
+    def stream(self, message: str):
+        """Yields the turn's events (dicts): `sources`, `delta`s, `final`."""
+        request = struct_pb2.Struct()
+        request.update({"session_id": self.session_id, "message": message})
+        for event in self._stream(request, timeout=self.timeout_s, metadata=self.metadata):
+            yield json_format.MessageToDict(event)

@@ -1,0 +1,49 @@
+"""The scripted conversation `lepton-tf main` ends with: the assistant over gRPC."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+
+DEMO_TURNS = ("Hi there!",
+              "How can I delete my Facebook account?",
+              "How do I make strikethrough text in GitHub markdown?",
+              "What's my bank card's PIN?")
+
+
+def run_scripted_conversation(target: str, turns=DEMO_TURNS, stream: bool = True,
+                              timeout_s: float = 60.0) -> None:
+    """Runs `turns` through the `assistant` at `target` (HOST:PORT) and prints them.
+
+    Each answer is streamed (sources first, then the reply as it comes) with
+    `stream=True`, else asked by Predict; citations and related questions follow.
+    """
+    from lepton_tf.assistant.client import AssistantClient
+
+    client = AssistantClient(target, session_id=f"demo-{uuid.uuid4().hex[:8]}",
+                             timeout_s=timeout_s)
+    for message in turns:
+        print(f"user:      {message}", flush=True)
+        if stream:
+            final = None
+            print("assistant: ", end="", flush=True)
+            for event in client.stream(message):
+                if event["type"] == "delta":
+                    print(event["text"], end="", flush=True)
+                elif event["type"] == "final":
+                    final = event
+            print()
+        else:
+            final = client.ask(message)
+            print(f"assistant: {final['reply']}")
+        timings = final.get("timings_ms", {})
+        print(f"           [route {final['route']}"
+              + (f", intent {final['intent']}" if final["intent"] else "")
+              + f", {timings.get('total', 0):.0f} ms]")
+        for c in final["citations"]:
+            snippet = textwrap.shorten(c["snippet"], 90)
+            print(f"           [{int(c['n'])}] {c['title']} ({c['doc_id']}, "
+                  f"score {float(c['score']):.3f}): {snippet}")
+        if final["related_questions"]:
+            print("           related: " + " | ".join(final["related_questions"]))
+        print(flush=True)

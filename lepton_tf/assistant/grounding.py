@@ -1,0 +1,126 @@
+"""Grounding: retrieved passages into the chat context, citations out of the reply.
+
+The chat model reads one context string. Passages go first, marked and
+numbered, then the dialogue:
+
+    [DOC] [1] How do I delete my account?: Go to Settings ... [DOC] [2] ...
+    [USER] how do i delete my facebook account
+
+Citations are honest: when the reply contains `[n]` markers for shown
+passages, those are the citations (`cited_by="model"`); otherwise the
+assistant cites the shown passages it actually relied on, ranked by word
+overlap with the reply (and the top passage when the reply shares no words
+with any, since it was answered from that context: `cited_by="retrieval"`).
+Either way every citation is a passage that was shown to the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+DOC_MARKER = "[DOC]"
+SNIPPET_CHARS = 240
+PASSAGE_CHARS = 400  # of each passage in the chat context (the model reads ~64 tokens)
+_CITE = re.compile(r"\[(\d{1,2})\]")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("""a an and are as at be by can do does for from how i if in is it its
+me my of on or so that the this to was what when where which who will with you your""".split())
+
+
+@dataclasses.dataclass(frozen=True)
+class Passage:
+    """One retrieved document."""
+
+    doc_id: str
+    title: str
+    text: str
+    score: float
+
+    def snippet(self, chars: int = SNIPPET_CHARS) -> str:
+        text = " ".join(self.text.split())
+        return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " ..."
+
+
+def _clean(text: str) -> str:
+    # A passage must not open a fake turn or citation in the context.
+    text = " ".join(text.split())
+    return re.sub(r"\[(USER|SYSTEM|DOC)\]", r"(\1)", text)
+
+
+def build_context(passages: list[Passage], turns: list[tuple[str, str]]) -> str:
+    """The chat model's `context`: numbered passages, then the dialogue turns."""
+    parts = [f"{DOC_MARKER} [{i}] {_clean(p.title)}: {_clean(p.text)[:PASSAGE_CHARS]}"
+             for i, p in enumerate(passages, 1)]
+    parts += [f"[{speaker}] {_clean(text)}" for speaker, text in turns]
+    return " ".join(parts)
+
+
+def dialogue_context(turns: list[tuple[str, str]]) -> str:
+    """The chat model's `context` without passages."""
+    return build_context([], turns)
+
+
+def model_citations(reply: str, n_passages: int) -> list[int]:
+    """1-based passage numbers the reply cites with `[n]`, in order, deduplicated."""
+    seen: list[int] = []
+    for match in _CITE.finditer(reply):
+        n = int(match.group(1))
+        if 1 <= n <= n_passages and n not in seen:
+            seen.append(n)
+    return seen
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def used_passages(reply: str, passages: list[Passage], max_citations: int = 2) -> list[int]:
+    """1-based numbers of the passages the reply draws on (word overlap), best first.
+
+    A passage counts when it shares at least one content word with the
+    reply; with none, the top-ranked passage (the reply was generated from it).
+    """
+    reply_words = _words(_CITE.sub(" ", reply))
+    overlaps = [(len(reply_words & _words(p.title + " " + p.text)), i)
+                for i, p in enumerate(passages, 1)]
+    used = [i for overlap, i in sorted(overlaps, key=lambda x: (-x[0], x[1])) if overlap > 0]
+    return used[:max_citations] or ([1] if passages else [])
+
+
+def cite(reply: str, passages: list[Passage]) -> tuple[list[int], str]:
+    """`(passage numbers cited, "model" | "retrieval")` for a grounded reply."""
+    numbers = model_citations(reply, len(passages))
+    if numbers:
+        return numbers, "model"
+    return used_passages(reply, passages), "retrieval"
+
+
+def with_markers(reply: str, numbers: list[int], cited_by: str) -> str:
+    """The reply with `[n]` appended for retrieval citations (model ones are inline)."""
+    if cited_by == "model" or not numbers:
+        return reply
+    return reply.rstrip() + " " + "".join(f"[{n}]" for n in numbers)
+
+
+def related_questions(passages: list[Passage], exclude: int | None, limit: int = 3,
+                      asked: str = "") -> list[str]:
+    """Up to `limit` titles of the retrieved passages, not the one cited first.
+
+    StackFAQ titles are questions; duplicates and the question just asked
+    are skipped.
+    """
+    out: list[str] = []
+    seen = {" ".join(asked.lower().split())}
+    if exclude is not None and 1 <= exclude <= len(passages):
+        seen.add(" ".join(passages[exclude - 1].title.split()).lower())
+    for i, passage in enumerate(passages, 1):
+        title = " ".join(passage.title.split())
+        key = title.lower()
+        if i == exclude or not title or key in seen:
+            continue
+        seen.add(key)
+        out.append(title)
+        if len(out) == limit:
+            break
+    return out

@@ -1,0 +1,110 @@
+"""Per-session dialogue state with a memory bound (LRU) and an expiry (TTL).
+
+A session holds the last turns (user and assistant), the last intent and
+the last search results, so a follow-up ("and on mobile?") is searched with
+the previous question and the chat model sees the dialogue so far. The
+store never holds more than `max_sessions` sessions (the least recently
+used is dropped) nor a session idle for more than `ttl_s` seconds (dropped
+on the next access of the store), so memory stays bounded whatever clients
+do. Thread-safe: the server runs requests in parallel.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+from typing import Callable
+
+DEFAULT_MAX_SESSIONS = 10_000
+DEFAULT_TTL_S = 30 * 60.0
+DEFAULT_MAX_TURNS = 8  # user + assistant turns kept per session
+
+
+@dataclasses.dataclass
+class Session:
+    """The state of one conversation.
+
+    Attributes:
+        session_id: the client's id.
+        turns: `(speaker, text)` pairs, speaker `USER` or `SYSTEM`, oldest first.
+        last_intent: the intent of the last user turn (`""` before the first).
+        last_route: `search`, `chat` or `out_of_scope`.
+        last_results: the passages retrieved for the last turn (may be empty).
+        last_used: monotonic time of the last access.
+    """
+
+    session_id: str
+    turns: list = dataclasses.field(default_factory=list)
+    last_intent: str = ""
+    last_route: str = ""
+    last_results: list = dataclasses.field(default_factory=list)
+    last_used: float = 0.0
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def add_turn(self, speaker: str, text: str, max_turns: int) -> None:
+        self.turns.append((speaker, text))
+        del self.turns[:-max_turns]
+
+    def last_user_turn(self) -> str:
+        return next((t for s, t in reversed(self.turns) if s == "USER"), "")
+
+
+class SessionStore:
+    """Sessions by id, at most `max_sessions`, each expiring after `ttl_s` idle.
+
+    Args:
+        max_sessions: the memory bound; the least recently used session goes first.
+        ttl_s: idle seconds after which a session is forgotten.
+        max_turns: turns kept per session.
+        clock: monotonic seconds (tests pass a fake clock).
+    """
+
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS, ttl_s: float = DEFAULT_TTL_S,
+                 max_turns: int = DEFAULT_MAX_TURNS, clock: Callable[[], float] = time.monotonic):
+        if max_sessions < 1 or ttl_s <= 0 or max_turns < 2:
+            raise ValueError("max_sessions >= 1, ttl_s > 0 and max_turns >= 2 are required")
+        self.max_sessions, self.ttl_s, self.max_turns = max_sessions, ttl_s, max_turns
+        self.clock = clock
+        self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.evicted = 0  # sessions dropped by the LRU bound
+        self.expired = 0  # sessions dropped by the TTL
+
+    def _expire(self, now: float) -> None:
+        # Oldest first: stop at the first session still alive.
+        while self._sessions:
+            session = next(iter(self._sessions.values()))
+            if now - session.last_used <= self.ttl_s:
+                break
+            self._sessions.popitem(last=False)
+            self.expired += 1
+
+    def get(self, session_id: str) -> Session:
+        """The session (a new one if unknown or expired), marked as just used."""
+        with self._lock:
+            now = self.clock()
+            self._expire(now)
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = Session(session_id)
+                self._sessions[session_id] = session
+                while len(self._sessions) > self.max_sessions:
+                    self._sessions.popitem(last=False)
+                    self.evicted += 1
+            else:
+                self._sessions.move_to_end(session_id)
+            session.last_used = now
+            return session
+
+    def peek(self, session_id: str) -> Session | None:
+        """The session if alive, without touching it (tests, debugging)."""
+        with self._lock:
+            self._expire(self.clock())
+            return self._sessions.get(session_id)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire(self.clock())
+            return len(self._sessions)
