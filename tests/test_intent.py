@@ -9,7 +9,7 @@ import pytest
 from lepton_tf.data import DataFormatError, IntentExample
 from lepton_tf.data.labeled_text import read_labeled_text
 from lepton_tf.evaluation.intent import auroc, intent_metrics, macro_f1
-from lepton_tf.models.intent_servable import calibrate_threshold, max_softmax_probability
+from lepton_tf.models.intent_servable import calibrate_threshold, in_scope_scores
 from lepton_tf.tasks.intent import choose_holdout_labels, stratified_split
 
 WORDS = {"card": ["my card has not arrived", "where is my new card", "card still not here",
@@ -67,8 +67,7 @@ def test_reader_refuses_empty_files_and_unknown_suffixes(tmp_path):
 
 
 def test_threshold_accepts_the_chosen_fraction_of_in_scope_scores():
-    probabilities = np.array([[s, 1 - s] for s in np.linspace(0.55, 1.0, 10)])
-    scores = max_softmax_probability(probabilities)
+    scores = np.linspace(0.55, 1.0, 10)
     threshold = calibrate_threshold(scores, 0.8)
     assert threshold == pytest.approx(0.65)  # the 3rd smallest: 2 of 10 rejected
     assert np.mean(scores >= threshold) == 0.8
@@ -85,19 +84,27 @@ def test_threshold_accepts_the_chosen_fraction_of_in_scope_scores():
         calibrate_threshold([0.5], 1.5)
 
 
+def test_in_scope_scores_are_energy_or_max_probability():
+    logits = np.array([[0.0, np.log(3.0)], [2.0, 2.0]])
+    np.testing.assert_allclose(in_scope_scores(logits, "energy"), [np.log(4.0), 2 + np.log(2)])
+    np.testing.assert_allclose(in_scope_scores(logits), in_scope_scores(logits, "energy"))
+    np.testing.assert_allclose(in_scope_scores(logits, "msp"), [0.75, 0.5])
+    with pytest.raises(ValueError, match="oos_score"):
+        in_scope_scores(logits, "entropy")
+
+
 def test_macro_f1_and_oos_metrics_by_hand():
     # class 0: tp 1, fp 1, fn 1 -> 0.5; class 1: tp 2, fp 1, fn 0 -> 0.8; class 2: 0.
     assert macro_f1([0, 0, 1, 1, 2], [0, 1, 1, 1, 0]) == pytest.approx((0.5 + 0.8) / 3)
     assert macro_f1(["a", "b"], ["a", "b"]) == 1.0
     assert auroc([0.9, 0.8], [0.1, 0.8]) == pytest.approx((1 + 1 + 1 + 0.5) / 4)
-    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]])
     result = intent_metrics(["a", "b"], ["a", "a", "b", "a"], ["a", "a", "b", "b"],
-                            probabilities, [False, True, False, False],
-                            {"ood": (np.array([[0.5, 0.5], [0.95, 0.05]]), [True, False])})
+                            [0.9, 0.6, 0.8, 0.7], [False, True, False, False],
+                            {"ood": ([0.5, 0.95], [True, False])})
     s = result["in_scope"]
     assert s["accuracy"] == 0.75 and s["accepted"] == 0.75 and s["in_scope_accuracy"] == 0.5
     assert result["oos"]["ood"]["recall"] == 0.5
-    # in-scope MSP 0.9, 0.6, 0.8, 0.7 each beat 0.5 and lose to 0.95: 4 of 8 pairs
+    # in-scope scores 0.9, 0.6, 0.8, 0.7 each beat 0.5 and lose to 0.95: 4 of 8 pairs
     assert result["oos"]["ood"]["auroc"] == pytest.approx(0.5)
 
 
@@ -161,8 +168,9 @@ def test_train_export_and_eval_on_own_csv(tmp_path):
     texts = [r["text"] for r in rows]
     out = loaded.signatures["serving_default"](text=tf.constant(texts))
     assert [x.decode() for x in out["labels"].numpy()[0]] == ["card", "pin", "refund"]
-    flags, msp = out["out_of_scope"].numpy(), out["probabilities"].numpy().max(1)
-    np.testing.assert_array_equal(flags, msp < threshold)
+    flags, scores = out["out_of_scope"].numpy(), out["in_scope_score"].numpy()
+    assert loaded.oos_score_kind.numpy() == b"energy"
+    np.testing.assert_array_equal(flags, scores < threshold)
     assert flags.any() and not flags.all()  # the threshold rejects some texts, not all
 
     result = evaluate_intent(path, str(test_jsonl), oos_sources=[str(test_jsonl)])

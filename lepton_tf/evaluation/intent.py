@@ -55,7 +55,7 @@ def auroc(positive_scores, negative_scores) -> float:
     return float(greater + ties / 2)
 
 
-def intent_metrics(labels, y_true, predicted, probabilities, out_of_scope,
+def intent_metrics(labels, y_true, predicted, scores, out_of_scope,
                    oos_sets: dict | None = None) -> dict:
     """The evaluation's numbers from the servable's outputs.
 
@@ -63,36 +63,35 @@ def intent_metrics(labels, y_true, predicted, probabilities, out_of_scope,
         labels: the model's labels (names).
         y_true: true label names of the in-scope test examples `[N]`.
         predicted: predicted label names `[N]` (argmax, threshold ignored).
-        probabilities: `[N, C]` probabilities of the in-scope examples.
-        out_of_scope: `[N]` bool flags of the in-scope examples.
-        oos_sets: name -> `(probabilities [M, C], out_of_scope [M])` of
-            out-of-scope texts.
+        scores: `[N]` in-scope scores of those examples.
+        out_of_scope: `[N]` bool flags of those examples.
+        oos_sets: name -> `(scores [M], out_of_scope [M])` of out-of-scope texts.
 
     Returns:
-        `{"in_scope": {examples, accuracy, macro_f1, accepted,
+        `{"labels": C, "in_scope": {examples, accuracy, macro_f1, accepted,
         in_scope_accuracy}, "oos": {name: {examples, recall, auroc}}}`;
         `accuracy`/`macro_f1` ignore the threshold, `in_scope_accuracy`
-        counts a rejected example as wrong, `auroc` separates in-scope from
-        out-of-scope by max probability (threshold-free).
+        counts a rejected example as wrong, `auroc` is the threshold-free
+        separation of in-scope from out-of-scope texts by their scores.
+
+    Raises:
+        ValueError: for no in-scope examples.
     """
     y_true, predicted = np.asarray(y_true), np.asarray(predicted)
+    if y_true.size == 0:
+        raise ValueError("no in-scope test examples (no test label is a model label)")
     out_of_scope = np.asarray(out_of_scope, bool)
     correct = y_true == predicted
-    in_msp = np.asarray(probabilities).max(axis=1) if len(y_true) else np.zeros(0)
     result = {"labels": len(labels), "in_scope": {
-        "examples": int(len(y_true)),
-        "accuracy": float(np.mean(correct)) if len(y_true) else float("nan"),
-        "macro_f1": macro_f1(y_true, predicted) if len(y_true) else float("nan"),
-        "accepted": float(np.mean(~out_of_scope)) if len(y_true) else float("nan"),
-        "in_scope_accuracy": float(np.mean(correct & ~out_of_scope)) if len(y_true)
-        else float("nan")}, "oos": {}}
-    for name, (oos_probabilities, flags) in (oos_sets or {}).items():
+        "examples": int(y_true.size), "accuracy": float(np.mean(correct)),
+        "macro_f1": macro_f1(y_true, predicted), "accepted": float(np.mean(~out_of_scope)),
+        "in_scope_accuracy": float(np.mean(correct & ~out_of_scope))}, "oos": {}}
+    for name, (oos_scores, flags) in (oos_sets or {}).items():
         flags = np.asarray(flags, bool)
         result["oos"][name] = {
             "examples": int(flags.size),
             "recall": float(np.mean(flags)) if flags.size else float("nan"),
-            "auroc": auroc(in_msp, np.asarray(oos_probabilities).max(axis=1))
-            if flags.size else float("nan")}
+            "auroc": auroc(scores, oos_scores)}
     return result
 
 
@@ -108,20 +107,18 @@ class _SavedIntent:
         self.fn = self.module.signatures["serving_default"]
         out = self.fn(text=tf.constant(["hello"]))
         self.labels = [x.decode() for x in out["labels"].numpy()[0]]
-        threshold = getattr(self.module, "oos_threshold", None)
-        self.threshold = float(threshold.numpy()) if threshold is not None else None
+        self.threshold = float(self.module.oos_threshold.numpy())
+        self.kind = self.module.oos_score_kind.numpy().decode()
 
     def __call__(self, texts, batch_size: int = 128):
-        intents, probabilities, flags = [], [], []
+        """`(intents, in-scope scores, out-of-scope flags)` of the texts."""
+        intents, scores, flags = [], [np.zeros(0, np.float32)], [np.zeros(0, bool)]
         for start in range(0, len(texts), batch_size):
             out = self.fn(text=self.tf.constant(list(texts[start:start + batch_size])))
             intents += [x.decode() for x in out["intent"].numpy()]
-            probabilities.append(out["probabilities"].numpy())
+            scores.append(out["in_scope_score"].numpy())
             flags.append(out["out_of_scope"].numpy())
-        width = len(self.labels)
-        return (np.array(intents, dtype=object),
-                np.concatenate(probabilities) if probabilities else np.zeros((0, width)),
-                np.concatenate(flags) if flags else np.zeros(0, bool))
+        return np.array(intents, dtype=object), np.concatenate(scores), np.concatenate(flags)
 
 
 def builtin_oos_texts(source: str, limit: int = OOS_LIMIT, seed: int = 0) -> list[str]:
@@ -160,7 +157,11 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
         limit: use only the first N test examples.
 
     Returns:
-        `intent_metrics`' dict plus `model`, `test` and `threshold`.
+        `intent_metrics`' dict plus `model`, `test`, `oos_score` and `threshold`.
+
+    Raises:
+        FileNotFoundError, DataFormatError: for a bad test or OOS file.
+        ValueError: if no test example has one of the model's labels.
     """
     from lepton_tf.data import read_banking77
     from lepton_tf.data.labeled_text import read_labeled_text
@@ -171,25 +172,24 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     known = set(model.labels)
     in_scope = [e for e in examples if e.label in known]
     held_out = [e.text for e in examples if e.label not in known]
-    predicted, probabilities, flags = model([e.text for e in in_scope])
+    predicted, scores, flags = model([e.text for e in in_scope])
     oos_sets = {}
     if held_out:
         oos_sets["held-out intents (test)"] = model(held_out)[1:]
     for source in oos_sources or ():
         oos_sets[source] = model(builtin_oos_texts(source, oos_limit))[1:]
-    result = intent_metrics(model.labels, [e.label for e in in_scope], predicted,
-                            probabilities, flags, oos_sets)
+    result = intent_metrics(model.labels, [e.label for e in in_scope], predicted, scores,
+                            flags, oos_sets)
     return {"model": model_path, "test": test or "banking77 test",
-            "threshold": model.threshold, **result}
+            "oos_score": model.kind, "threshold": model.threshold, **result}
 
 
 def format_table(result: dict) -> str:
     """The result as a Markdown table, one row for in-scope and one a OOS set."""
     s = result["in_scope"]
     pct = lambda x: "-" if x is None or x != x else f"{100 * x:.2f}"
-    rows = [f"model {result['model']} ({result['labels']} labels, OOS threshold "
-            f"{result['threshold'] if result['threshold'] is None else round(result['threshold'], 4)}"
-            f"), test {result['test']}", "",
+    rows = [f"model {result['model']} ({result['labels']} labels, out of scope when "
+            f"{result['oos_score']} < {result['threshold']:.4f}), test {result['test']}", "",
             "| set | examples | accuracy % | macro-F1 % | in-scope accuracy % | accepted % "
             "| OOS recall % | OOS AUROC |", "| --- | --- | --- | --- | --- | --- | --- | --- |",
             f"| in scope | {s['examples']} | {pct(s['accuracy'])} | {pct(s['macro_f1'])} | "

@@ -1,9 +1,11 @@
 """The `intent` servable: raw UTF-8 text in; intent, probabilities and out-of-scope out.
 
-Out-of-scope detection: a text is out of scope when its maximum softmax
-probability (MSP) is below a threshold calibrated on held-out in-scope
-examples (`calibrate_threshold`), so that a chosen fraction of in-scope
-texts is accepted. The threshold is a variable of the SavedModel.
+Out-of-scope detection: each text gets an in-scope score from the logits,
+the energy score `logsumexp(logits)` (Liu et al., 2020; default) or the
+maximum softmax probability (`msp`). A text is out of scope when its score
+is below a threshold calibrated on held-out in-scope examples
+(`calibrate_threshold`) so that a chosen fraction of in-scope texts is
+accepted. Kind and threshold are part of the SavedModel.
 """
 
 from __future__ import annotations
@@ -12,20 +14,35 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+OOS_SCORES = ("energy", "msp")
 
-def max_softmax_probability(probabilities) -> np.ndarray:
-    """The out-of-scope score: the largest class probability of each row.
+
+def _check_kind(kind: str) -> None:
+    if kind not in OOS_SCORES:
+        raise ValueError(f"oos_score must be one of {OOS_SCORES}, got {kind!r}")
+
+
+def in_scope_scores(logits, kind: str = "energy") -> np.ndarray:
+    """In-scope scores of logits rows: higher means more confidently in scope.
 
     Args:
-        probabilities: `[N, C]` softmax outputs.
+        logits: `[N, C]` classifier logits.
+        kind: `energy` (`logsumexp` of the logits) or `msp` (the largest
+            softmax probability).
 
     Returns:
-        float64 `[N]`; higher means more confidently in scope.
+        float64 `[N]`.
+
+    Raises:
+        ValueError: for an unknown kind or logits that are not `[N, C]`.
     """
-    probabilities = np.asarray(probabilities, np.float64)
-    if probabilities.ndim != 2 or probabilities.shape[1] == 0:
-        raise ValueError(f"expected [N, C] probabilities, got shape {probabilities.shape}")
-    return probabilities.max(axis=1)
+    _check_kind(kind)
+    logits = np.asarray(logits, np.float64)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"expected [N, C] logits, got shape {logits.shape}")
+    top = logits.max(axis=1)
+    total = np.exp(logits - top[:, None]).sum(axis=1)
+    return top + np.log(total) if kind == "energy" else 1.0 / total
 
 
 def calibrate_threshold(scores, accept_fraction: float = 0.95) -> float:
@@ -36,7 +53,7 @@ def calibrate_threshold(scores, accept_fraction: float = 0.95) -> float:
     `k = floor((1 - accept_fraction) * n)`: at most `k` scores lie below it.
 
     Args:
-        scores: scores of held-out in-scope examples (e.g. their MSP).
+        scores: in-scope scores of held-out in-scope examples.
         accept_fraction: the share of in-scope examples to accept, in (0, 1].
 
     Returns:
@@ -60,8 +77,9 @@ class IntentServable(tf.Module):
     Signatures (`serving_default` and `classify_text`, the same function):
     input `text` (string `[B]`); outputs `intent` (string `[B]`, the best
     label even when out of scope), `probabilities` (float32 `[B, C]`),
-    `out_of_scope` (bool `[B]`: max probability below `oos_threshold`) and
-    `labels` (string `[B, C]`, the column order of `probabilities`).
+    `out_of_scope` (bool `[B]`: `in_scope_score` below `oos_threshold`),
+    `in_scope_score` (float32 `[B]`) and `labels` (string `[B, C]`, the
+    column order of `probabilities`).
 
     Args:
         tokenizer: a `MiniLMTokenizer` (or any layer giving `token_ids` and
@@ -69,19 +87,24 @@ class IntentServable(tf.Module):
         model: a Keras model mapping those to logits; its `sequence_length`
             is the fixed input length.
         labels: intent names in logit order.
-        oos_threshold: texts whose max probability is below it are out of
-            scope (0 accepts everything).
+        oos_threshold: texts scoring below it are out of scope (-inf
+            accepts everything).
+        oos_score: the score, `energy` or `msp` (see `in_scope_scores`).
     """
 
     def __init__(self, tokenizer: keras.layers.Layer, model: keras.Model, labels,
-                 oos_threshold: float = 0.0):
+                 oos_threshold: float = float("-inf"), oos_score: str = "energy"):
         super().__init__()
+        _check_kind(oos_score)
+        self.oos_score = oos_score
         self.tokenizer = tokenizer
         self.model = model
         self.labels = tf.constant(list(labels))
         self.sequence_length = int(model.sequence_length)
         self.oos_threshold = tf.Variable(float(oos_threshold), dtype=tf.float32,
                                          trainable=False, name="oos_threshold")
+        self.oos_score_kind = tf.Variable(oos_score, dtype=tf.string, trainable=False,
+                                          name="oos_score_kind")
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
@@ -92,20 +115,23 @@ class IntentServable(tf.Module):
         padding_mask = tf.pad(tokens["padding_mask"], [[0, 0], [0, pad]])
         logits = self.model({"token_ids": token_ids, "padding_mask": padding_mask},
                             training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        logits = tf.cast(logits, tf.float32)
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        score = (tf.reduce_logsumexp(logits, axis=-1) if self.oos_score == "energy"
+                 else tf.reduce_max(probabilities, axis=-1))
         batch = tf.shape(text)[0]
         return {"intent": tf.gather(self.labels, tf.argmax(probabilities, axis=-1)),
                 "probabilities": probabilities,
-                "out_of_scope": tf.reduce_max(probabilities, axis=-1) < self.oos_threshold,
+                "out_of_scope": score < self.oos_threshold,
+                "in_scope_score": score,
                 "labels": tf.tile(self.labels[None], [batch, 1])}
 
     def signatures(self) -> dict:
         return {"serving_default": self.serve, "classify_text": self.serve}
 
 
-def predict_probabilities(model: keras.Model, features: dict, batch_size: int = 128
-                          ) -> np.ndarray:
-    """Softmax probabilities of a logits model on fixed-length token arrays.
+def predict_logits(model: keras.Model, features: dict, batch_size: int = 128) -> np.ndarray:
+    """Logits of a classifier on fixed-length token arrays.
 
     Args:
         model: the classifier.
@@ -115,12 +141,12 @@ def predict_probabilities(model: keras.Model, features: dict, batch_size: int = 
     Returns:
         float32 `[N, C]`.
     """
-    logits = model.predict(features, batch_size=batch_size, verbose=0)
-    return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy()
+    return np.asarray(model.predict(features, batch_size=batch_size, verbose=0), np.float32)
 
 
 def export_intent(model: keras.Model, tokenizer: keras.layers.Layer, labels, *,
-                  oos_threshold: float = 0.0, base_dir: str = "saved_models",
+                  oos_threshold: float = float("-inf"), oos_score: str = "energy",
+                  base_dir: str = "saved_models",
                   name: str = "intent", version: int | None = None) -> str:
     """Exports an intent classifier as a validated TF Serving version.
 
@@ -128,7 +154,8 @@ def export_intent(model: keras.Model, tokenizer: keras.layers.Layer, labels, *,
         model: the trained classifier (logits).
         tokenizer: the in-graph tokenizer it reads.
         labels: intent names in logit order.
-        oos_threshold: the calibrated max-probability threshold.
+        oos_threshold: the calibrated threshold on the in-scope score.
+        oos_score: `energy` or `msp`.
         base_dir: model base path.
         name: servable name.
         version: version number (default: the next free one).
@@ -139,10 +166,11 @@ def export_intent(model: keras.Model, tokenizer: keras.layers.Layer, labels, *,
     Raises:
         VersionExistsError: if that version exists.
         ExportValidationError: if the fresh-process reload disagrees.
+        ValueError: for an unknown `oos_score`.
     """
     from lepton_tf.export import export_servable
 
-    servable = IntentServable(tokenizer, model, labels, oos_threshold)
+    servable = IntentServable(tokenizer, model, labels, oos_threshold, oos_score)
     sample = np.array([b"I still have not received my new card",
                        "Can I top up with Apple Pay? \u00e7a marche?".encode()])
     examples = {"serving_default": {"text": sample}}

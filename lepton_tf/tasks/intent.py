@@ -13,6 +13,8 @@ Config `data` keys (all optional):
         threshold (default 0.1).
     accept_fraction: share of in-scope calibration examples the threshold
         accepts (default 0.95).
+    oos_score: the in-scope score thresholded, `energy` (default) or `msp`
+        (see `lepton_tf.models.intent_servable`).
     limit: train on the first N examples only (smoke runs).
 Config `model`: see `lepton_tf.models.intent.build_intent_model`.
 """
@@ -29,6 +31,7 @@ from lepton_tf.data import IntentExample, banking77_labels, read_banking77
 from lepton_tf.data.labeled_text import read_labeled_text
 from lepton_tf.data.stream import epoch_shuffled_stream
 from lepton_tf.models.intent import build_intent_model
+from lepton_tf.models.intent_servable import OOS_SCORES
 from lepton_tf.text import MiniLMTokenizer
 from lepton_tf.training.config import TrainConfig
 
@@ -120,6 +123,10 @@ class IntentTask:
         self.train, self.calibration = stratified_split(
             in_scope, float(data.get("calibration_fraction", 0.1)), seed)
         self.accept_fraction = float(data.get("accept_fraction", 0.95))
+        self.oos_score = data.get("oos_score", "energy")
+        if self.oos_score not in OOS_SCORES:
+            raise ValueError(f"data.oos_score must be one of {OOS_SCORES}, "
+                             f"got {self.oos_score!r}.")
         self._index = {label: i for i, label in enumerate(self.labels)}
         self.tokenizer = None
 
@@ -160,20 +167,21 @@ class IntentTask:
         """The OOS threshold accepting `accept_fraction` of the calibration split.
 
         Returns:
-            The max-probability threshold; 0.0 (accept all) with no calibration split.
+            The threshold on the `oos_score`; -inf (accept all) with no
+            calibration split.
         """
-        from lepton_tf.models.intent_servable import (calibrate_threshold,
-                                                      max_softmax_probability,
-                                                      predict_probabilities)
+        from lepton_tf.models.intent_servable import (calibrate_threshold, in_scope_scores,
+                                                      predict_logits)
         if not self.calibration:
-            return 0.0
+            return float("-inf")
         features, labels = self._arrays(config, self.calibration)
-        probabilities = predict_probabilities(model, features)
-        threshold = calibrate_threshold(max_softmax_probability(probabilities),
+        logits = predict_logits(model, features)
+        threshold = calibrate_threshold(in_scope_scores(logits, self.oos_score),
                                         self.accept_fraction)
-        accuracy = float(np.mean(probabilities.argmax(1) == labels))
+        accuracy = float(np.mean(logits.argmax(1) == labels))
         print(f"Calibration split: {len(labels)} examples, accuracy {accuracy:.4f}; "
-              f"OOS threshold {threshold:.4f} accepts {self.accept_fraction:.0%}")
+              f"OOS threshold ({self.oos_score}) {threshold:.4f} accepts "
+              f"{self.accept_fraction:.0%}")
         return threshold
 
 
@@ -185,8 +193,8 @@ def _export(model, task: IntentTask, config: TrainConfig, base_dir: str, version
     from lepton_tf.models.intent_servable import export_intent
     threshold = task.calibrate(model, config)
     return export_intent(model, task._tokenizer(config), task.labels,
-                         oos_threshold=threshold, base_dir=base_dir, name=config.name,
-                         version=version)
+                         oos_threshold=threshold, oos_score=task.oos_score,
+                         base_dir=base_dir, name=config.name, version=version)
 
 
 def _trainable():
