@@ -81,15 +81,21 @@ class ServerBackends:
             return False
 
     def intent(self, text: str) -> IntentResult | None:
+        """The intent of `text`; `out_of_scope` None when the model has no such output."""
+        return (self.intents([text]) or [None])[0]
+
+    def intents(self, texts: list[str]) -> list[IntentResult] | None:
         try:
-            out = self._predict("intent", "serving_default", {"text": _strings([text])},
-                                ["intent", "probabilities", "out_of_scope"])
-        except ServingError as e:
-            log.debug("intent unavailable: %s", e.message)
+            with self.manager.servable(self.names["intent"]) as servable:
+                outputs = servable.signatures["serving_default"].outputs
+        except (ServingError, KeyError) as e:
+            log.debug("intent unavailable: %s", e)
             return None
-        return IntentResult(_text(out["intent"].reshape(-1)[0]),
-                            float(np.max(out["probabilities"][0])),
-                            bool(out["out_of_scope"].reshape(-1)[0]))
+        wanted = [k for k in ("intent", "probabilities", "out_of_scope") if k in outputs]
+        out = self._predict("intent", "serving_default", {"text": _strings(texts)}, wanted)
+        oos = out["out_of_scope"].reshape(-1) if "out_of_scope" in out else [None] * len(texts)
+        return [IntentResult(_text(i), float(np.max(p)), None if o is None else bool(o))
+                for i, p, o in zip(out["intent"].reshape(-1), out["probabilities"], oos)]
 
     def search(self, query: str, k: int) -> list[Passage]:
         out = self._predict("search", "search", {"query": _strings([query]),

@@ -28,6 +28,7 @@ from lepton_tf.assistant.sessions import SessionStore
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 5          # passages retrieved (sources panel, related questions)
 CONTEXT_PASSAGES = 3  # of them shown to the chat model, numbered
+FOLLOWUP_WORDS = 6    # a turn this short after a search may be a follow-up question
 REFUSAL = ("Sorry, I can't help with that here. I can answer questions about web apps "
            "such as Facebook, GitHub or Gmail, and help with bookings such as "
            "restaurants, travel and events.")
@@ -96,7 +97,7 @@ class Assistant:
                  context_passages: int = CONTEXT_PASSAGES):
         self.backends = backends
         self.router = router or Router()
-        self.sessions = sessions or SessionStore()
+        self.sessions = sessions if sessions is not None else SessionStore()
         self.search_k, self.context_passages = search_k, context_passages
         self._pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="assistant")
 
@@ -126,13 +127,17 @@ class Assistant:
             self._timed(timings, "dialogue", self.backends.dialogue_score, message)))
         passages = self._timed(timings, "search", self.backends.search, message, self.search_k)
         top = passages[0].score if passages else None
-        if session.last_route == SEARCH and (top is None or top < self.router.search_threshold):
-            # A follow-up ("and on mobile?"): search it with the previous question.
+        intent, dialogue = side.result()
+        threshold = self.router.search_threshold
+        if (session.last_route == SEARCH and (top is None or top < threshold)
+                and len(message.split()) <= FOLLOWUP_WORDS
+                and not (dialogue is not None and dialogue >= self.router.dialogue_threshold)):
+            # A short follow-up that is not chit-chat ("and on mobile?"): search it
+            # with the previous question.
             followup = self._timed(timings, "search", self.backends.search,
                                    f"{session.last_user_turn()} {message}", self.search_k)
-            if followup and (top is None or followup[0].score > top):
+            if followup and followup[0].score >= threshold:
                 passages, top = followup, followup[0].score
-        intent, dialogue = side.result()
         return passages, top, intent, dialogue
 
     def _turn(self, session_id: str, message: str):
@@ -143,8 +148,8 @@ class Assistant:
         with session.lock:  # one turn at a time per session, in order
             passages, top, intent, dialogue = self._signals(session, message, timings)
             route = self.router.route(top, dialogue, intent, message, session.last_route)
-            intent_name = intent.intent if intent and not intent.out_of_scope else \
-                ("out_of_scope" if intent else "")
+            intent_name = "" if intent is None else \
+                ("out_of_scope" if intent.out_of_scope else intent.intent)
             shown = passages[:self.context_passages] if route == SEARCH else []
             yield {"type": "sources", "route": route, "intent": intent_name,
                    "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}

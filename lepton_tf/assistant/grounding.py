@@ -25,7 +25,7 @@ PASSAGE_CHARS = 400  # of each passage in the chat context (the model reads ~64 
 _CITE = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""a an and are as at be by can do does for from how i if in is it its
-me my of on or so that the this to was what when where which who will with you your""".split())
+me my of on or so that the then this to was what when where which who will with you your""".split())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +78,16 @@ def _words(text: str) -> set[str]:
 def used_passages(reply: str, passages: list[Passage], max_citations: int = 2) -> list[int]:
     """1-based numbers of the passages the reply draws on (word overlap), best first.
 
-    A passage counts when it shares at least one content word with the
-    reply; with none, the top-ranked passage (the reply was generated from it).
+    A passage counts when it shares content words with the reply, at least
+    half as many as the best passage; with none, the top-ranked passage (the
+    reply was generated from it).
     """
     reply_words = _words(_CITE.sub(" ", reply))
     overlaps = [(len(reply_words & _words(p.title + " " + p.text)), i)
                 for i, p in enumerate(passages, 1)]
-    used = [i for overlap, i in sorted(overlaps, key=lambda x: (-x[0], x[1])) if overlap > 0]
+    best = max((overlap for overlap, _ in overlaps), default=0)
+    used = [i for overlap, i in sorted(overlaps, key=lambda x: (-x[0], x[1]))
+            if overlap > 0 and overlap >= best / 2]
     return used[:max_citations] or ([1] if passages else [])
 
 

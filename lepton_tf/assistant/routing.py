@@ -34,8 +34,8 @@ import dataclasses
 SEARCH, CHAT, OUT_OF_SCOPE = "search", "chat", "out_of_scope"
 ROUTES = (SEARCH, CHAT, OUT_OF_SCOPE)
 # Calibrated with `python bench/assistant.py --calibrate` (encoder v1, StackFAQ index).
-DEFAULT_SEARCH_THRESHOLD = 0.50
-DEFAULT_DIALOGUE_THRESHOLD = 0.60
+DEFAULT_SEARCH_THRESHOLD = 0.45
+DEFAULT_DIALOGUE_THRESHOLD = 0.48
 SHORT_TURN_WORDS = 4
 
 
@@ -45,7 +45,7 @@ class IntentResult:
 
     intent: str
     confidence: float
-    out_of_scope: bool
+    out_of_scope: bool | None  # None: the model does not say (no `out_of_scope` output)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Router:
         """`search`, `chat` or `out_of_scope` (None scores: that signal is unavailable)."""
         if search_score is not None and search_score >= self.search_threshold:
             return SEARCH
-        if self.use_intent and intent is not None and not intent.out_of_scope:
+        if self.use_intent and intent is not None and intent.out_of_scope is False:
             return OUT_OF_SCOPE
         if dialogue_score is None or dialogue_score >= self.dialogue_threshold:
             return CHAT  # without a dialogue signal, anything not refused is chat

@@ -1,0 +1,131 @@
+"""Calibrating the routing thresholds on data.
+
+Three labelled sets stand for the three routes:
+
+- `search`: StackFAQ test queries (paraphrased web-app questions whose
+  answers are in the index; the encoder never trained on them);
+- `chat`: Schema-Guided Dialogue *test* user turns (task dialogue and
+  chit-chat; the dialogue reference set is a sample of *train* turns);
+- `out_of_scope`: Banking77 test queries (a domain with neither documents
+  nor dialogue skills here).
+
+Each set is split in two halves by a seeded shuffle: thresholds are chosen
+on the first (the search threshold maximises the balanced accuracy of
+search vs. the rest; then the dialogue threshold maximises the balanced
+accuracy of chat vs. out of scope among the turns not routed to search) and
+the full rule is scored on the second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+
+from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, IntentResult, Router
+
+
+@dataclasses.dataclass
+class Signals:
+    """Per-text routing signals of one labelled set."""
+
+    route: str
+    texts: list
+    search: np.ndarray
+    dialogue: np.ndarray
+    intents: list  # IntentResult | None
+
+
+def labelled_sets(n: int = 400, seed: int = 0) -> dict[str, list[str]]:
+    """Up to `n` texts per route (see the module docstring)."""
+    from lepton_tf.data.banking77 import read_banking77
+    from lepton_tf.data.beir import read_beir
+    from lepton_tf.data.paths import data_dir
+    from lepton_tf.assistant.backends import sgd_user_turns
+
+    stackfaq = sorted(read_beir(str(data_dir() / "beir" / "stackfaq"), split="test")
+                      .queries.values())
+    banking = sorted({e.text for e in read_banking77("test")})
+    rng = random.Random(seed)
+    return {SEARCH: rng.sample(stackfaq, min(n, len(stackfaq))),
+            CHAT: sgd_user_turns(n, split="test", seed=seed),
+            OUT_OF_SCOPE: rng.sample(banking, min(n, len(banking)))}
+
+
+def best_threshold(positive: np.ndarray, negative: np.ndarray) -> tuple[float, float]:
+    """`(threshold, balanced accuracy)` of `score >= threshold` meaning positive."""
+    candidates = np.unique(np.concatenate([positive, negative]))
+    best = (float(candidates[0]), 0.0)
+    for t in candidates:
+        accuracy = 0.5 * (np.mean(positive >= t) + np.mean(negative < t))
+        if accuracy > best[1]:
+            best = (float(t), float(accuracy))
+    return best
+
+
+def _half(signals: Signals, first: bool, seed: int = 0) -> Signals:
+    order = list(range(len(signals.texts)))
+    random.Random(seed).shuffle(order)
+    cut = len(order) // 2
+    pick = order[:cut] if first else order[cut:]
+    return Signals(signals.route, [signals.texts[i] for i in pick], signals.search[pick],
+                   signals.dialogue[pick], [signals.intents[i] for i in pick])
+
+
+def route_all(router: Router, signals: Signals) -> list[str]:
+    return [router.route(float(s), float(d), i)
+            for s, d, i in zip(signals.search, signals.dialogue, signals.intents)]
+
+
+def confusion(router: Router, sets: dict[str, Signals]) -> dict[str, dict[str, float]]:
+    """Share of each set routed to each route."""
+    table = {}
+    for route, signals in sets.items():
+        routed = route_all(router, signals)
+        table[route] = {r: routed.count(r) / max(len(routed), 1) for r in (SEARCH, CHAT,
+                                                                          OUT_OF_SCOPE)}
+    return table
+
+
+def calibrate(sets: dict[str, Signals], use_intent: bool = True) -> dict:
+    """Thresholds from the first halves, the rule's confusion on the second halves."""
+    fit = {r: _half(s, True) for r, s in sets.items()}
+    held = {r: _half(s, False) for r, s in sets.items()}
+    t_search, acc_search = best_threshold(
+        fit[SEARCH].search, np.concatenate([fit[CHAT].search, fit[OUT_OF_SCOPE].search]))
+    rest = {r: s for r, s in fit.items() if r != SEARCH}
+    keep = {r: [i for i, (sc, it) in enumerate(zip(s.search, s.intents))
+                if sc < t_search and not (use_intent and it is not None
+                                                and it.out_of_scope is False)]
+            for r, s in rest.items()}
+    t_dialogue, acc_dialogue = best_threshold(rest[CHAT].dialogue[keep[CHAT]],
+                                              rest[OUT_OF_SCOPE].dialogue[keep[OUT_OF_SCOPE]])
+    router = Router(round(t_search, 3), round(t_dialogue, 3), use_intent)
+    table = confusion(router, held)
+    accuracy = float(np.mean([table[r][r] for r in table]))
+    return {"router": router, "search_balanced_accuracy_fit": acc_search,
+            "dialogue_balanced_accuracy_fit": acc_dialogue,
+            "held_out_confusion": table, "held_out_mean_recall": accuracy,
+            "sizes": {r: len(s.texts) for r, s in held.items()}}
+
+
+def collect_signals(backends, sets: dict[str, list[str]], batch: int = 64) -> dict[str, Signals]:
+    """Search top score, dialogue score and intent of every text, by batches."""
+    from lepton_tf.assistant.backends import _strings
+
+    reference = backends._reference()
+    out = {}
+    for route, texts in sets.items():
+        search, dialogue, intents = [], [], []
+        for i in range(0, len(texts), batch):
+            chunk = texts[i:i + batch]
+            res = backends._predict("search", "search", {"query": _strings(chunk),
+                                                         "k": np.array(1, np.int32)},
+                                    ["scores"])
+            search.extend(np.asarray(res["scores"])[:, 0].tolist())
+            dialogue.extend(np.max(backends.embed(chunk) @ reference.T, axis=1).tolist())
+            found = backends.intents(chunk)
+            intents.extend(found if found is not None else [None] * len(chunk))
+        out[route] = Signals(route, texts, np.array(search), np.array(dialogue), intents)
+    return out

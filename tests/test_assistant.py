@@ -1,0 +1,202 @@
+"""The `assistant` servable over fake intent/search/chat/encoder servables: routing,
+sessions, citations, related questions, bad input, streaming over gRPC and REST."""
+
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+
+from assistant_fakes import fake_models
+from conftest import free_port
+from lepton_tf.assistant import grounding
+from lepton_tf.assistant.client import AssistantClient
+from lepton_tf.assistant.engine import REFUSAL
+from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.mount import mount_assistant
+from lepton_tf.assistant.routing import IntentResult, Router
+from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.server.app import ModelServer, ServerOptions
+
+# Fake scores: "password" questions find d1 at 1.0; keyword-free turns look like the
+# one dialogue reference turn (score 1.0) and find nothing (< 0.9).
+ROUTER = Router(search_threshold=0.9, dialogue_threshold=0.9)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                    python_servables=fake_models())
+    mount_assistant(s, router=ROUTER, dialogue_turns=["hello there"], search_k=3,
+                    max_sessions=3, ttl_s=600)
+    s.start()
+    yield s
+    s.stop(0)
+
+
+def client(server, session="s1"):
+    return AssistantClient(f"127.0.0.1:{server.grpc_port}", session_id=session, timeout_s=10)
+
+
+def test_search_route_cites_retrieved_passage_and_relates_others(server):
+    answer = client(server, "search-1").ask("how do I reset my password")
+    assert answer["route"] == "search" and answer["intent"] == "out_of_scope"
+    assert answer["cited_by"] == "retrieval"  # the fake chat never writes [n] here
+    assert [c["doc_id"] for c in answer["citations"]] == ["d1"]
+    assert answer["citations"][0]["title"] == "Reset a password"
+    assert answer["citations"][0]["score"] == pytest.approx(1.0, abs=1e-4)
+    assert answer["reply"].endswith("[1]")
+    assert answer["related_questions"] == ["Close an account", "Card lost"]
+    assert set(answer["timings_ms"]) == {"intent", "search", "chat", "total"}
+
+
+def test_model_citations_are_used_when_the_reply_has_them(server):
+    answer = client(server, "search-2").ask("password reset, cite please")
+    assert answer["cited_by"] == "model"
+    assert [(c["n"], c["doc_id"]) for c in answer["citations"]] == [(2, "d2")]
+    assert answer["related_questions"] == ["Reset a password", "Card lost"]
+
+
+def test_chat_and_out_of_scope_routes(server):
+    c = client(server, "routes")
+    chat = c.ask("hello")
+    assert chat["route"] == "chat" and chat["citations"] == []
+    assert chat["reply"] == "you said: hello (turn 1)" and chat["related_questions"] == []
+    banking = c.ask("card account")  # a confident intent, nothing found: refuse
+    assert banking["route"] == "out_of_scope" and banking["intent"] == "card_arrival"
+    assert banking["reply"] == REFUSAL
+    other = client(server, "routes-2").ask("password account in general")
+    assert other["route"] == "out_of_scope" and other["intent"] == "out_of_scope"
+
+
+def test_session_memory_carries_turns_and_is_per_session(server):
+    a, b = client(server, "mem-a"), client(server, "mem-b")
+    assert a.ask("hello")["reply"].endswith("(turn 1)")
+    assert a.ask("hello again")["reply"].endswith("(turn 3)")  # user, system, user
+    assert b.ask("hello")["reply"].endswith("(turn 1)")
+    with server.manager.servable("assistant") as servable:
+        session = servable.assistant.sessions.peek("mem-a")
+    assert session.last_route == "chat" and len(session.turns) == 4
+
+
+def test_session_store_is_bounded_lru_and_expires():
+    now = [0.0]
+    store = SessionStore(max_sessions=2, ttl_s=10, max_turns=4, clock=lambda: now[0])
+    store.get("a").add_turn("USER", "x", store.max_turns)
+    store.get("b")
+    store.get("a")  # a is now the most recent
+    store.get("c")  # evicts b, the least recently used
+    assert store.peek("b") is None and store.peek("a").turns == [("USER", "x")]
+    assert len(store) == 2 and store.evicted == 1
+    now[0] = 11.0
+    assert len(store) == 0 and store.expired == 2
+    assert store.get("a").turns == []  # expired: a fresh session
+    session = store.get("t")
+    for i in range(6):
+        session.add_turn("USER", str(i), store.max_turns)
+    assert [t for _, t in session.turns] == ["2", "3", "4", "5"]
+
+
+def test_server_sessions_stay_within_bound(server):
+    for i in range(6):
+        client(server, f"bound-{i}").ask("hello")
+    with server.manager.servable("assistant") as servable:
+        assert len(servable.assistant.sessions) <= 3
+
+
+def _predict(server, **inputs):
+    return client(server).predict("assistant", inputs)
+
+
+@pytest.mark.parametrize("inputs, text", [
+    ({"session_id": np.array([b"s"], object), "message": np.array([b"  "], object)},
+     "message must not be empty"),
+    ({"session_id": np.array([b""], object), "message": np.array([b"hi"], object)},
+     "session_id must not be empty"),
+    ({"message": np.array([b"hi"], object)}, "Missing but required: {session_id}"),
+    ({"session_id": np.array([b"s"], object), "message": np.array([b"\xff\xfe"], object)},
+     "message is not valid UTF-8"),
+    ({"session_id": np.array([b"s", b"t"], object), "message": np.array([b"a", b"b"], object)},
+     "must be a scalar or hold one string"),
+    ({"session_id": np.array([b"s"], object), "message": np.array([1.0], np.float32)},
+     "Expects arg[0] to be string"),
+])
+def test_bad_input_is_invalid_argument(server, inputs, text):
+    with pytest.raises(grpc.RpcError) as info:
+        _predict(server, **inputs)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert text in info.value.details()
+    assert client(server).ask("hello")["route"] == "chat"  # still serving
+
+
+def test_scalar_inputs_are_accepted(server):
+    out = _predict(server, session_id=np.array(b"scalar", object),
+                   message=np.array(b"reset my password", object))
+    assert out["route"].tolist() == [b"search"]
+
+
+def test_grpc_stream_sends_sources_then_reply_chunks_then_final(server):
+    events = list(client(server, "stream-1").stream("how do I reset my password"))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "sources" and kinds[-1] == "final"
+    assert set(kinds[1:-1]) == {"delta"} and len(kinds) > 3
+    assert [s["doc_id"] for s in events[0]["sources"]] == ["d1", "d2", "d3"]
+    final = events[-1]
+    assert "".join(e["text"] for e in events[1:-1]) == final["reply"]
+    assert [c["doc_id"] for c in final["citations"]] == ["d1"]
+    with pytest.raises(grpc.RpcError) as info:
+        list(client(server, "stream-1").stream(""))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _post(server, path, body: bytes):
+    request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data=body,
+                                     headers={"Content-Type": "application/json"})
+    return urllib.request.urlopen(request, timeout=10)
+
+
+def test_rest_stream_is_ndjson_and_page_is_served(server):
+    with _post(server, "/v1/assistant:stream",
+               json.dumps({"session_id": "rest", "message": "reset password"}).encode()) as r:
+        assert r.headers["Content-Type"].startswith("application/x-ndjson")
+        events = [json.loads(line) for line in r.read().decode().splitlines() if line]
+    assert events[0]["type"] == "sources" and events[-1]["type"] == "final"
+    assert events[-1]["citations"][0]["doc_id"] == "d1"
+    for body, text in ((b"{not json", "Malformed JSON"),
+                       (json.dumps({"session_id": "r", "message": " "}).encode(),
+                        "message must not be empty"),
+                       (json.dumps({"message": "hi"}).encode(), "session_id")):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _post(server, "/v1/assistant:stream", body)
+        assert info.value.code == 400 and text in json.loads(info.value.read())["error"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/", timeout=10) as r:
+        assert r.headers["Content-Type"].startswith("text/html")
+        assert b"/v1/assistant:stream" in r.read()
+    # The standard REST Predict reaches the same servable.
+    with _post(server, "/v1/models/assistant:predict", json.dumps(
+            {"inputs": {"session_id": ["rest"], "message": ["hello"]}}).encode()) as r:
+        assert json.loads(r.read())["outputs"]["route"] == ["chat"]
+
+
+def test_router_rule_and_grounding_helpers():
+    banking = IntentResult("card_arrival", 0.9, False)
+    unknown = IntentResult("x", 0.2, None)
+    r = Router(0.5, 0.5)
+    assert r.route(0.6, 0.9, banking) == "search"
+    assert r.route(0.4, 0.9, banking) == "out_of_scope"
+    assert r.route(0.4, 0.9, unknown) == "chat"
+    assert r.route(0.4, 0.1, None) == "out_of_scope"
+    assert r.route(0.4, 0.1, None, "Fresno.", last_route="chat") == "chat"
+    assert r.route(None, None, None) == "chat"
+    passages = [Passage("a", "Delete [USER] account", "Settings then delete.", 0.8),
+                Passage("b", "Block people", "Open the profile and block.", 0.6)]
+    context = grounding.build_context(passages, [("USER", "how to block?")])
+    assert context.startswith("[DOC] [1] Delete (USER) account: Settings then delete.")
+    assert context.endswith("[DOC] [2] Block people: Open the profile and block. "
+                            "[USER] how to block?")
+    assert grounding.cite("See [2] and [7].", passages) == ([2], "model")
+    assert grounding.cite("open the profile, then block them", passages) == ([2], "retrieval")
+    assert grounding.cite("no idea", passages) == ([1], "retrieval")
+    assert grounding.related_questions(passages + [passages[1]], exclude=1) == ["Block people"]
