@@ -66,6 +66,10 @@ def build_server(args):
         server.register_polled_python_servable("search", *search_index_source(
             args.search_index, remote=args.tf_serving if args.search_only else None,
             **({"tls": True, "root_certificates": root} if root else {})))
+    if getattr(args, "assistant", False):
+        from lepton_tf.assistant.mount import mount_assistant
+
+        mount_assistant(server)
     return server
 
 
@@ -117,6 +121,10 @@ def register(sub) -> None:
     own.add_argument("--tf-serving", metavar="HOST:PORT",
                      help="TF Serving hosting the `encoder` (with --search-only)")
     own.add_argument("--tf-serving-ca-file", help="CA certificate to reach --tf-serving by TLS")
+    own.add_argument("--assistant", action="store_true",
+                     help="host the `assistant` (calls intent, search, chat, encoder in "
+                          "process), its streaming gRPC method, POST /v1/assistant:stream "
+                          "and the web page at / on the REST port")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")

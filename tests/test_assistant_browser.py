@@ -1,0 +1,77 @@
+"""End to end in headless Chromium: the web page streams an answer with a citation.
+
+Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and
+`selenium` (the `test` extra); skips with the reason otherwise.
+"""
+
+import shutil
+
+import pytest
+
+from assistant_fakes import fake_models
+from conftest import free_port
+from lepton_tf.assistant.mount import mount_assistant
+from lepton_tf.assistant.routing import Router
+from lepton_tf.server.app import ModelServer, ServerOptions
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
+                                "(pip install -e '.[test]')")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="headless browser test needs chromium and chromedriver "
+           "(apt-get install -y chromium chromium-driver; .ci/run does it)")
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                         python_servables=fake_models())
+    mount_assistant(server, router=Router(0.9, 0.9), dialogue_turns=["hello there"],
+                    search_k=3)
+    server.start()
+    yield f"http://127.0.0.1:{server.rest_port}/"
+    server.stop(0)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def test_question_gets_streamed_answer_with_citation(page_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 15)
+    box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
+    box.send_keys("How do I reset my password?")
+    browser.find_element(By.ID, "send").click()
+    turn = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".turn.assistant[data-done]"))
+    assert turn.get_attribute("data-done") == "1" and turn.get_attribute("data-route") == "search"
+    citation = turn.find_element(By.CSS_SELECTOR, "a.citation")
+    assert citation.text == "[1]"
+    sources = browser.find_elements(By.CSS_SELECTOR, "#sources li")
+    assert [s.get_attribute("id") for s in sources] == ["src-1", "src-2", "src-3"]
+    assert "Reset a password" in sources[0].text
+    citation.click()  # citations are links to the sources panel
+    assert "active" in sources[0].get_attribute("class")
+    related = browser.find_elements(By.CSS_SELECTOR, "#related button")
+    assert [b.text for b in related] == ["Close an account", "Card lost"]
+    related[0].click()  # asks the related question
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
+                                             ".turn.assistant[data-done]")) == 2)
+    users = browser.find_elements(By.CSS_SELECTOR, ".turn.user")
+    assert users[-1].text == "Close an account"
