@@ -34,11 +34,13 @@ class FakeIntent(Servable):
 
 
 class CitingChat(FakeChat):
-    """FakeChat that cites `[2]` when the context holds passages and asks it to ("cite")."""
+    """FakeChat that, given passages, cites `[2]` when asked to ("cite") and uses
+    words of passage 2 (d2's text) when asked to "explain"."""
 
     def run(self, signature_name, inputs):
         out = super().run(signature_name, inputs)
         replies = [r + (b" see [2]" if b"[DOC] [2]" in c and b"cite" in c else b"")
+                   + (b" close it for good" if b"[DOC]" in c and b"explain" in c else b"")
                    for r, c in zip(out["reply"], inputs["context"])]
         return {"reply": np.array(replies, object)}
 

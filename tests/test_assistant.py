@@ -13,7 +13,7 @@ from assistant_fakes import fake_models
 from conftest import free_port
 from lepton_tf.assistant import grounding
 from lepton_tf.assistant.client import AssistantClient
-from lepton_tf.assistant.engine import REFUSAL
+from lepton_tf.assistant.engine import REFUSAL, Assistant
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import IntentResult, Router
@@ -43,13 +43,14 @@ def client(server, session="s1"):
 def test_search_route_cites_retrieved_passage_and_relates_others(server):
     answer = client(server, "search-1").ask("how do I reset my password")
     assert answer["route"] == "search" and answer["intent"] == "out_of_scope"
-    assert answer["cited_by"] == "retrieval"  # the fake chat never writes [n] here
+    # The fake chat's reply uses no passage: the answer is the top passage, cited.
+    assert answer["cited_by"] == "extractive"
+    assert answer["reply"] == 'From "Reset a password": How to reset your password [1]'
     assert [c["doc_id"] for c in answer["citations"]] == ["d1"]
     assert answer["citations"][0]["title"] == "Reset a password"
     assert answer["citations"][0]["score"] == pytest.approx(1.0, abs=1e-4)
-    assert answer["reply"].endswith("[1]")
     assert answer["related_questions"] == ["Close an account", "Card lost"]
-    assert set(answer["timings_ms"]) == {"intent", "search", "chat", "total"}
+    assert set(answer["timings_ms"]) == {"intent", "dialogue", "search", "chat", "total"}
 
 
 def test_model_citations_are_used_when_the_reply_has_them(server):
@@ -57,6 +58,47 @@ def test_model_citations_are_used_when_the_reply_has_them(server):
     assert answer["cited_by"] == "model"
     assert [(c["n"], c["doc_id"]) for c in answer["citations"]] == [(2, "d2")]
     assert answer["related_questions"] == ["Reset a password", "Card lost"]
+
+
+def test_reply_drawing_on_a_passage_cites_it(server):
+    answer = client(server, "search-3").ask("explain the password reset")
+    assert answer["cited_by"] == "retrieval"
+    assert answer["reply"].endswith("close it for good [2]")
+    assert [c["doc_id"] for c in answer["citations"]] == ["d2"]
+    assert answer["related_questions"] == ["Reset a password", "Card lost"]
+
+
+class StubBackends:
+    """Search finds the Gmail passage only for queries naming Gmail."""
+
+    def __init__(self):
+        self.queries = []
+
+    def search(self, query, k):
+        self.queries.append(query)
+        score = 0.8 if "gmail" in query.lower() else 0.1
+        return [Passage("g1", "Change a Gmail password", "Open Settings, Accounts.", score)]
+
+    def intent(self, text):
+        return IntentResult("x", 0.1, True)
+
+    def dialogue_score(self, text):
+        return 0.1
+
+    def chat(self, context):
+        return "Open Settings, then Accounts."
+
+
+def test_short_follow_up_is_searched_with_the_previous_question():
+    backends = StubBackends()
+    assistant = Assistant(backends, Router(0.5, 0.5))
+    assert assistant.answer("f", "How do I change my Gmail password?").route == "search"
+    follow = assistant.answer("f", "and on my phone?")
+    assert follow.route == "search" and backends.queries[-1] == \
+        "How do I change my Gmail password? and on my phone?"
+    assert follow.cited_by == "retrieval" and follow.citations[0][1].doc_id == "g1"
+    assert assistant.answer("other", "and on my phone?").route == "out_of_scope"
+    assistant.close()
 
 
 def test_chat_and_out_of_scope_routes(server):
@@ -198,5 +240,8 @@ def test_router_rule_and_grounding_helpers():
                             "[USER] how to block?")
     assert grounding.cite("See [2] and [7].", passages) == ([2], "model")
     assert grounding.cite("open the profile, then block them", passages) == ([2], "retrieval")
-    assert grounding.cite("no idea", passages) == ([1], "retrieval")
+    assert grounding.cite("open the profile", passages, "how to open a profile?") == \
+        ([1], "extractive")  # echoing the question is not drawing on a passage
+    assert grounding.grounded_reply("no idea", passages) == (
+        'From "Delete [USER] account": Settings then delete. [1]', [1], "extractive")
     assert grounding.related_questions(passages + [passages[1]], exclude=1) == ["Block people"]

@@ -22,6 +22,11 @@ from lepton_tf.server.errors import ServingError
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
+# SGD dialogues open with a request, not a greeting: chit-chat the chat model
+# answers anyway joins the reference set.
+CHITCHAT_TURNS = ["Hi!", "Hello there.", "Hey, how are you?", "Good morning!",
+                  "Thanks a lot!", "Thank you, bye.", "Goodbye.", "Can you help me?",
+                  "What can you do?", "Nice, great."]
 
 
 def _strings(values) -> np.ndarray:
@@ -50,8 +55,8 @@ class ServerBackends:
         manager: the server's `ModelManager`.
         names: model names: `intent`, `search`, `chat`, `encoder`.
         dialogue_turns: reference user turns for the dialogue score (None:
-            a sample of SGD train user turns, embedded on first use; []: no
-            dialogue score).
+            a sample of SGD train user turns plus `CHITCHAT_TURNS`, embedded
+            on first use; []: no dialogue score).
         chat_signature, max_new_tokens: how `chat` is asked (None: its
             `serving_default` defaults).
     """
@@ -124,7 +129,8 @@ class ServerBackends:
     def _reference(self) -> np.ndarray | None:
         with self._lock:
             if self._dialogue_vectors is None:
-                turns = sgd_user_turns() if self._dialogue_turns is None else self._dialogue_turns
+                turns = sgd_user_turns() + CHITCHAT_TURNS if self._dialogue_turns is None \
+                    else self._dialogue_turns
                 if not turns:
                     return None
                 self._dialogue_vectors = np.concatenate(

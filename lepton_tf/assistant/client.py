@@ -6,6 +6,7 @@ import numpy as np
 from google.protobuf import json_format, struct_pb2
 
 from lepton_tf.client.base import PredictClient
+from lepton_tf.assistant.servable import TIMING_KEYS
 from lepton_tf.assistant.streaming import stream_call
 
 _LISTS = ("citation_ids", "citation_titles", "citation_snippets", "citation_numbers",
@@ -46,7 +47,7 @@ class AssistantClient(PredictClient):
                                       lists["citation_titles"], lists["citation_snippets"],
                                       lists["citation_scores"])]
         answer["related_questions"] = lists["related_questions"]
-        answer["timings_ms"] = dict(zip(("intent", "search", "chat", "total"),
+        answer["timings_ms"] = dict(zip(TIMING_KEYS,
                                         np.asarray(out["timings_ms"]).reshape(-1).tolist()))
         return answer
 

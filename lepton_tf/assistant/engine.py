@@ -42,7 +42,7 @@ class TurnResult:
     route: str
     intent: str
     citations: list = dataclasses.field(default_factory=list)  # Passages cited, in order
-    cited_by: str = ""  # "model" ([n] in the reply), "retrieval", or "" (no citations)
+    cited_by: str = ""  # "model" ([n] in the reply), "retrieval", "extractive" or ""
     related_questions: list = dataclasses.field(default_factory=list)
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
@@ -158,8 +158,7 @@ class Assistant:
             if route == SEARCH:
                 raw = self._timed(timings, "chat", self.backends.chat,
                                   grounding.build_context(shown, turns))
-                numbers, cited_by = grounding.cite(raw, shown)
-                reply = grounding.with_markers(raw, numbers, cited_by)
+                reply, numbers, cited_by = grounding.grounded_reply(raw, shown, message)
             elif route == CHAT:
                 reply = self._timed(timings, "chat", self.backends.chat,
                                     grounding.dialogue_context(turns))

@@ -8,10 +8,13 @@ numbered, then the dialogue:
 
 Citations are honest: when the reply contains `[n]` markers for shown
 passages, those are the citations (`cited_by="model"`); otherwise the
-assistant cites the shown passages it actually relied on, ranked by word
-overlap with the reply (and the top passage when the reply shares no words
-with any, since it was answered from that context: `cited_by="retrieval"`).
-Either way every citation is a passage that was shown to the model.
+assistant cites the shown passages the reply actually draws on, by the
+content words (not in the question) it shares with them
+(`cited_by="retrieval"`, markers appended). A reply that draws on no
+passage (an ungrounded chat model answering from its dialogue habits) is
+not passed off as grounded: the answer becomes an excerpt of the top
+passage, cited `[1]` (`cited_by="extractive"`). Every citation is a
+passage that was shown to the model and is returned with its snippet.
 """
 
 from __future__ import annotations
@@ -75,35 +78,53 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
-def used_passages(reply: str, passages: list[Passage], max_citations: int = 2) -> list[int]:
-    """1-based numbers of the passages the reply draws on (word overlap), best first.
+def used_passages(reply: str, passages: list[Passage], question: str = "",
+                  max_citations: int = 2) -> list[int]:
+    """1-based numbers of the passages the reply draws on, best first (maybe none).
 
-    A passage counts when it shares content words with the reply, at least
-    half as many as the best passage; with none, the top-ranked passage (the
-    reply was generated from it).
+    A passage counts when the reply shares content words with it that are
+    not in the question (echoing the question proves nothing), at least half
+    as many as the best passage does.
     """
-    reply_words = _words(_CITE.sub(" ", reply))
+    reply_words = _words(_CITE.sub(" ", reply)) - _words(question)
     overlaps = [(len(reply_words & _words(p.title + " " + p.text)), i)
                 for i, p in enumerate(passages, 1)]
     best = max((overlap for overlap, _ in overlaps), default=0)
     used = [i for overlap, i in sorted(overlaps, key=lambda x: (-x[0], x[1]))
             if overlap > 0 and overlap >= best / 2]
-    return used[:max_citations] or ([1] if passages else [])
+    return used[:max_citations]
 
 
-def cite(reply: str, passages: list[Passage]) -> tuple[list[int], str]:
-    """`(passage numbers cited, "model" | "retrieval")` for a grounded reply."""
+def cite(reply: str, passages: list[Passage], question: str = "") -> tuple[list[int], str]:
+    """`(passage numbers, how)` for a reply generated from `passages`.
+
+    `how` is `model` (the reply's own `[n]`), `retrieval` (the passages it
+    shares words with) or `extractive` (it drew on none: the caller answers
+    with the top passage's text instead, see `extractive_reply`).
+    """
     numbers = model_citations(reply, len(passages))
     if numbers:
         return numbers, "model"
-    return used_passages(reply, passages), "retrieval"
+    numbers = used_passages(reply, passages, question)
+    if numbers:
+        return numbers, "retrieval"
+    return ([1], "extractive") if passages else ([], "")
 
 
-def with_markers(reply: str, numbers: list[int], cited_by: str) -> str:
-    """The reply with `[n]` appended for retrieval citations (model ones are inline)."""
-    if cited_by == "model" or not numbers:
-        return reply
-    return reply.rstrip() + " " + "".join(f"[{n}]" for n in numbers)
+def extractive_reply(passage: Passage) -> str:
+    """The answer when the chat model did not use the passages: the top one's text."""
+    return f"From \"{' '.join(passage.title.split())}\": {passage.snippet()}"
+
+
+def grounded_reply(raw: str, passages: list[Passage], question: str = ""
+                   ) -> tuple[str, list[int], str]:
+    """`(reply with [n] markers, cited numbers, how)` from the chat model's `raw` reply."""
+    numbers, how = cite(raw, passages, question)
+    if how == "extractive":
+        return extractive_reply(passages[0]) + " [1]", numbers, how
+    if how == "retrieval":
+        return raw.rstrip() + " " + "".join(f"[{n}]" for n in numbers), numbers, how
+    return raw, numbers, how
 
 
 def related_questions(passages: list[Passage], exclude: int | None, limit: int = 3,

@@ -12,12 +12,12 @@ Predict, signature `serving_default` (also `chat`, the same):
 | `reply` | string `[1]` | the answer (with `[n]` citation markers on the search route) |
 | `route` | string `[1]` | `search`, `chat` or `out_of_scope` |
 | `intent` | string `[1]` | the `intent` servable's label, `out_of_scope`, or `""` without one |
-| `cited_by` | string `[1]` | `model` (the reply's own `[n]`), `retrieval`, or `""` |
+| `cited_by` | string `[1]` | `model` (the reply's own `[n]`), `retrieval`, `extractive` (see `grounding`), or `""` |
 | `citation_ids`, `citation_titles`, `citation_snippets` | string `[1, C]` | cited passages |
 | `citation_numbers` | int32 `[1, C]` | their `[n]` in the context |
 | `citation_scores` | float32 `[1, C]` | their search scores |
 | `related_questions` | string `[1, R]` | R <= 3 retrieved titles, not the first cited |
-| `timings_ms` | float32 `[1, 4]` | intent, search, chat, total (ms) |
+| `timings_ms` | float32 `[1, 5]` | intent, dialogue score, search, chat, total (ms) |
 
 Errors (INVALID_ARGUMENT): an empty or missing session id, an empty
 message, more than one row, strings that are not UTF-8.
@@ -30,7 +30,7 @@ import numpy as np
 from lepton_tf.assistant.engine import Assistant, TurnResult
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
-TIMING_KEYS = ("intent", "search", "chat", "total")
+TIMING_KEYS = ("intent", "dialogue", "search", "chat", "total")
 _IN = {"session_id": TensorSpec("session_id", "string", None),
        "message": TensorSpec("message", "string", None)}
 _STR1 = lambda n: TensorSpec(n, "string", (None,))  # noqa: E731
