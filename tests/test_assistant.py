@@ -245,3 +245,16 @@ def test_router_rule_and_grounding_helpers():
     assert grounding.grounded_reply("no idea", passages) == (
         'From "Delete [USER] account": Settings then delete. [1]', [1], "extractive")
     assert grounding.related_questions(passages + [passages[1]], exclude=1) == ["Block people"]
+
+
+def test_serve_flag_mounts_the_assistant(tmp_path):
+    from lepton_tf.cli import build_parser
+    from lepton_tf.commands.serve import build_server
+
+    args = build_parser().parse_args(["serve", "--model_base_path", str(tmp_path),
+                                      "--model_name", "chat", "--assistant"])
+    server = build_server(args)
+    assert "assistant" in server._pending_python
+    assert {("GET", "/"), ("GET", "/assistant"), ("POST", "/v1/assistant:stream")} <= \
+        set(server.rest_routes)
+    assert len(server._grpc_handlers) == 1
