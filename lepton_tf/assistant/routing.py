@@ -35,7 +35,7 @@ SEARCH, CHAT, OUT_OF_SCOPE = "search", "chat", "out_of_scope"
 ROUTES = (SEARCH, CHAT, OUT_OF_SCOPE)
 # Calibrated with `python bench/assistant.py --calibrate` (encoder v1, StackFAQ index).
 DEFAULT_SEARCH_THRESHOLD = 0.45
-DEFAULT_DIALOGUE_THRESHOLD = 0.46
+DEFAULT_DIALOGUE_THRESHOLD = 0.51
 SHORT_TURN_WORDS = 4
 
 
