@@ -5,7 +5,10 @@
    `chat` model: each only if missing (the `chat` model ships in git);
 2. the embedded server on its defaults (gRPC 127.0.0.1:8500, REST 8501)
    hosting `chat`, `encoder`, `intent` and `search`;
-3. a chat turn and a search through the stock TF Serving gRPC stubs.
+3. a chat turn and a search through the stock TF Serving gRPC stubs, then a
+   scripted conversation with the `assistant` (intent routing, search,
+   grounded reply with citations), streamed over gRPC. The web page is at
+   http://127.0.0.1:8501/ while `lepton-tf serve --assistant` runs.
 """
 
 from __future__ import annotations
@@ -79,16 +82,19 @@ def write_models_config(base_dir: str, names, path: str) -> str:
 
 def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int) -> None:
     """Starts the embedded server, chats and searches over gRPC, stops it."""
+    from lepton_tf.assistant.demo import run_scripted_conversation
+    from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.client import ChatClient, SearchClient
     from lepton_tf.server.app import ModelServer, ServerOptions
     from lepton_tf.server.search_wiring import search_factory
 
-    start = _step(f"serving {', '.join(SERVABLES)} and search on 127.0.0.1:{port} "
+    start = _step(f"serving {', '.join(SERVABLES)}, search and assistant on 127.0.0.1:{port} "
                   f"(REST {rest_port})")
     config = write_models_config(base_dir, SERVABLES, os.path.join("runs", "main", "models.config"))
     server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                        rest_api_port=rest_port, file_system_poll_wait_seconds=0),
                          python_servables={"search": search_factory(index_dir)})
+    mount_assistant(server)
     server.start()
     print(f"server up in {time.time() - start:.0f} s: gRPC {server.grpc_port}, "
           f"REST {server.rest_port}")
@@ -106,6 +112,8 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int) ->
             for rank, hit in enumerate(search.search(query, k=3), 1):
                 text = " ".join(hit.text.split())
                 print(f"  {rank}. [{hit.score:.3f}] {hit.doc_id} {hit.title}: {text[:90]}")
+        _step("assistant over gRPC (model `assistant`, streamed)")
+        run_scripted_conversation(target)
     finally:
         server.stop()
 
