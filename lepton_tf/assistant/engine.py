@@ -164,20 +164,22 @@ class Assistant:
                                     grounding.dialogue_context(turns))
             else:
                 reply = REFUSAL
-            for chunk in word_chunks(reply):
-                yield {"type": "delta", "text": chunk}
             citations = [(n, shown[n - 1]) for n in numbers]
             related = grounding.related_questions(
                 passages if route == SEARCH else [], numbers[0] if numbers else None,
                 asked=message)
+            # The state is updated before the reply is streamed: a client that goes
+            # away mid-stream still leaves a consistent session.
             session.add_turn("USER", message, self.sessions.max_turns)
             session.add_turn("SYSTEM", reply, self.sessions.max_turns)
             session.last_intent, session.last_route = intent_name, route
             session.last_results = shown
-            timings["total"] = (time.perf_counter() - start) * 1e3
-            yield TurnResult(reply, route, intent_name, citations, cited_by, related,
-                             {k: round(v, 2) for k, v in timings.items()},
-                             float(top) if top is not None else 0.0)
+        for chunk in word_chunks(reply):
+            yield {"type": "delta", "text": chunk}
+        timings["total"] = (time.perf_counter() - start) * 1e3
+        yield TurnResult(reply, route, intent_name, citations, cited_by, related,
+                         {k: round(v, 2) for k, v in timings.items()},
+                         float(top) if top is not None else 0.0)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
