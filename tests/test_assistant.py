@@ -98,6 +98,9 @@ def test_short_follow_up_is_searched_with_the_previous_question():
         "How do I change my Gmail password? and on my phone?"
     assert follow.cited_by == "retrieval" and follow.citations[0][1].doc_id == "g1"
     assert assistant.answer("other", "and on my phone?").route == "out_of_scope"
+    backends.intent = lambda text: IntentResult("card_arrival", 0.9, False)
+    assert assistant.answer("f", "and my card PIN?").route == "out_of_scope"
+    assert backends.queries[-1] == "and my card PIN?"  # no follow-up search
     assistant.close()
 
 

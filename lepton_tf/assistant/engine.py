@@ -129,11 +129,12 @@ class Assistant:
         top = passages[0].score if passages else None
         intent, dialogue = side.result()
         threshold = self.router.search_threshold
+        refused = self.router.use_intent and intent is not None and intent.out_of_scope is False
         if (session.last_route == SEARCH and (top is None or top < threshold)
-                and len(message.split()) <= FOLLOWUP_WORDS
+                and len(message.split()) <= FOLLOWUP_WORDS and not refused
                 and not (dialogue is not None and dialogue >= self.router.dialogue_threshold)):
-            # A short follow-up that is not chit-chat ("and on mobile?"): search it
-            # with the previous question.
+            # A short follow-up that is neither chit-chat nor of a domain the intent
+            # model refuses ("and on mobile?"): search it with the previous question.
             followup = self._timed(timings, "search", self.backends.search,
                                    f"{session.last_user_turn()} {message}", self.search_k)
             if followup and followup[0].score >= threshold:
