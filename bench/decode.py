@@ -8,7 +8,8 @@ reruns the decoder over the whole prefix for every new token. Both stop at
 `max_new_tokens` only (`stop_at_eos=False`) so each row makes exactly that
 many tokens. Each exported `generate` signature is timed (greedy) at 16, 64
 and 128 new tokens, batch 1 and 16; the table gives tokens per second
-(batch x new tokens / seconds, median of `--repeats` after a warm-up call).
+(batch x new tokens / seconds, best of `--repeats` after a warm-up call:
+the least-disturbed run on a shared machine).
 
 Usage:
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 
@@ -54,7 +54,7 @@ def _time(fn, batch: int, new_tokens: int, repeats: int) -> float:
         start = time.perf_counter()
         fn(**args)["tokens_generated"].numpy()
         seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return min(seconds)
 
 
 def main(argv=None) -> int:
