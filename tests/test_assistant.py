@@ -261,3 +261,16 @@ def test_serve_flag_mounts_the_assistant(tmp_path):
     assert {("GET", "/"), ("GET", "/assistant"), ("POST", "/v1/assistant:stream")} <= \
         set(server.rest_routes)
     assert len(server._grpc_handlers) == 1
+
+
+def test_scripted_conversation_prints_turns_and_citations(server, capsys):
+    from lepton_tf.assistant.demo import run_scripted_conversation
+
+    run_scripted_conversation(f"127.0.0.1:{server.grpc_port}",
+                              ["hello", "how do I reset my password"])
+    out = capsys.readouterr().out
+    assert "user:      hello\nassistant: you said: hello (turn 1)" in out
+    assert "[1] Reset a password (d1, score 1.000)" in out
+    assert "related: Close an account | Card lost" in out
+    run_scripted_conversation(f"127.0.0.1:{server.grpc_port}", [" "], stream=False)
+    assert "[failed: INVALID_ARGUMENT: message must not be empty.]" in capsys.readouterr().out

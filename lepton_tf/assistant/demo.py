@@ -17,33 +17,51 @@ def run_scripted_conversation(target: str, turns=DEMO_TURNS, stream: bool = True
 
     Each answer is streamed (sources first, then the reply as it comes) with
     `stream=True`, else asked by Predict; citations and related questions follow.
+    A failed turn (e.g. no `assistant` hosted: mount it with
+    `lepton_tf.assistant.mount.mount_assistant(server)` before `server.start()`)
+    is printed with its status code and ends the conversation.
     """
+    import grpc
+
     from lepton_tf.assistant.client import AssistantClient
 
     client = AssistantClient(target, session_id=f"demo-{uuid.uuid4().hex[:8]}",
                              timeout_s=timeout_s)
     for message in turns:
         print(f"user:      {message}", flush=True)
-        if stream:
-            final = None
-            print("assistant: ", end="", flush=True)
-            for event in client.stream(message):
-                if event["type"] == "delta":
-                    print(event["text"], end="", flush=True)
-                elif event["type"] == "final":
-                    final = event
-            print()
-        else:
-            final = client.ask(message)
-            print(f"assistant: {final['reply']}")
-        timings = final.get("timings_ms", {})
-        print(f"           [route {final['route']}"
-              + (f", intent {final['intent']}" if final["intent"] else "")
-              + f", {timings.get('total', 0):.0f} ms]")
-        for c in final["citations"]:
-            snippet = textwrap.shorten(c["snippet"], 90)
-            print(f"           [{int(c['n'])}] {c['title']} ({c['doc_id']}, "
-                  f"score {float(c['score']):.3f}): {snippet}")
-        if final["related_questions"]:
-            print("           related: " + " | ".join(final["related_questions"]))
-        print(flush=True)
+        try:
+            final = _turn(client, message, stream)
+        except grpc.RpcError as e:
+            print(f"\n           [failed: {e.code().name}: {e.details()}]", flush=True)
+            return
+        _print_answer(final)
+
+
+def _turn(client, message: str, stream: bool) -> dict:
+    if stream:
+        final = None
+        print("assistant: ", end="", flush=True)
+        for event in client.stream(message):
+            if event["type"] == "delta":
+                print(event["text"], end="", flush=True)
+            elif event["type"] == "final":
+                final = event
+        print()
+        return final
+    final = client.ask(message)
+    print(f"assistant: {final['reply']}")
+    return final
+
+
+def _print_answer(final: dict) -> None:
+    timings = final.get("timings_ms", {})
+    print(f"           [route {final['route']}"
+          + (f", intent {final['intent']}" if final["intent"] else "")
+          + f", {timings.get('total', 0):.0f} ms]")
+    for c in final["citations"]:
+        snippet = textwrap.shorten(c["snippet"], 90)
+        print(f"           [{int(c['n'])}] {c['title']} ({c['doc_id']}, "
+              f"score {float(c['score']):.3f}): {snippet}")
+    if final["related_questions"]:
+        print("           related: " + " | ".join(final["related_questions"]))
+    print(flush=True)
