@@ -95,6 +95,18 @@ def length_penalty(lengths, alpha):
     return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, alpha)
 
 
+def _static_mode(temperature, top_p, top_k, num_beams):
+    """The branch `ChatDecoder.decode` takes, when all options are Python
+    numbers (tests, in-process use), else None (decided in the graph)."""
+    if not all(isinstance(v, (int, float)) for v in (temperature, top_p, top_k, num_beams)):
+        return None
+    if num_beams > 1:
+        return 1 + min(num_beams, MAX_BEAMS)
+    if temperature <= 0 or top_k == 1:
+        return 0
+    return 1 if top_p < 1 else 2
+
+
 class ChatDecoder:
     """Greedy, top-k, top-p and beam decoding of a `ChatModel`, in the graph.
 
@@ -200,6 +212,7 @@ class ChatDecoder:
             the first `[EOS]`) and int32 `[B]` tokens generated per row,
             counting the `[EOS]`.
         """
+        static_mode = _static_mode(temperature, top_p, top_k, num_beams)
         max_new_tokens = tf.cast(max_new_tokens, tf.int32)
         temperature = tf.cast(temperature, tf.float32)
         top_p = tf.cast(top_p, tf.float32)
@@ -246,10 +259,12 @@ class ChatDecoder:
                 return tf.gather(beams, best, batch_dims=1)
             return branch
 
+        branches = [greedy, nucleus, top_k_sampling] + [beam(n) for n in range(2, MAX_BEAMS + 1)]
+        if static_mode is not None:  # options known when tracing: one branch only
+            return clean_tokens(branches[static_mode]())
         sampling = tf.where(top_p < 1.0, 1, 2)
         mode = tf.where((temperature <= 0.0) | (top_k == 1), 0, sampling)
         mode = tf.where(num_beams > 1, 1 + num_beams, mode)  # 3 .. MAX_BEAMS + 1
-        branches = [greedy, nucleus, top_k_sampling] + [beam(n) for n in range(2, MAX_BEAMS + 1)]
         tokens = tf.switch_case(tf.clip_by_value(mode, 0, len(branches) - 1), branches)
         tokens = tf.ensure_shape(tokens, [None, None])
         return clean_tokens(tokens)
