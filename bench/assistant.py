@@ -70,7 +70,7 @@ def bench(args) -> dict:
     print(f"server up in {time.time() - start:.1f} s hosting {names} + search + assistant; "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
     target = f"127.0.0.1:{server.grpc_port}"
-    rows, stages, routes = [], {k: [] for k in TIMING_KEYS}, {}
+    rows, stages, routes, cited = [], {k: [] for k in TIMING_KEYS}, {}, {}
     try:
         for warm in TURNS[:4]:  # warm up every graph once
             AssistantClient(target, session_id="warmup", timeout_s=60).ask(warm)
@@ -83,11 +83,14 @@ def bench(args) -> dict:
             answer = client.ask(message)
             rows.append((time.perf_counter() - t0) * 1e3)
             routes[answer["route"]] = routes.get(answer["route"], 0) + 1
+            if answer["route"] == "search":
+                cited[answer["cited_by"]] = cited.get(answer["cited_by"], 0) + 1
             for key in stages:
                 stages[key].append(answer["timings_ms"].get(key, 0.0))
     finally:
         server.stop()
-    print(f"\n{len(rows)} turns, routes {routes}, load after {os.getloadavg()[0]:.1f}\n")
+    print(f"\n{len(rows)} turns, routes {routes}, search answers cited by {cited}, "
+          f"load after {os.getloadavg()[0]:.1f}\n")
     print("| measure (ms) | p50 | p95 | mean | max |\n| --- | --- | --- | --- | --- |")
     print(percentile_row("turn, gRPC Predict (client wall time)", rows))
     for key in TIMING_KEYS:
@@ -95,7 +98,8 @@ def bench(args) -> dict:
                              stages[key]))
     p95 = float(np.percentile(rows, 95))
     print(f"\np95 {p95:.0f} ms: target < 1500 ms {'met' if p95 < 1500 else 'NOT met'}")
-    return {"turn_ms": rows, "stages_ms": stages, "routes": routes, "p95_ms": p95}
+    return {"turn_ms": rows, "stages_ms": stages, "routes": routes, "cited_by": cited,
+            "p95_ms": p95}
 
 
 def calibrate(args) -> dict:
