@@ -27,8 +27,13 @@ SNIPPET_CHARS = 240
 PASSAGE_CHARS = 400  # of each passage in the chat context (the model reads ~64 tokens)
 _CITE = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("""a an and are as at be by can do does for from how i if in is it its
-me my of on or so that the then this to was what when where which who will with you your""".split())
+_STOP = frozenset("""a about after again all also am an and any are as at be been but by can
+could did do does don for from get got had has have he her here him his how i if in into is it
+its just like me more most much my need no not now of on one only or other our out over please
+really she should so some sure than that the them then there these they this those to too up us
+very want was we were what when where which who will with would yes yet you your""".split())
+MIN_SHARED_WORDS = 2      # a reply draws on a passage when it shares this many content words
+MIN_SHARED_FRACTION = 0.25  # and this share of its own content words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +80,7 @@ def model_citations(reply: str, n_passages: int) -> list[int]:
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
 def used_passages(reply: str, passages: list[Passage], question: str = "",
@@ -83,15 +88,17 @@ def used_passages(reply: str, passages: list[Passage], question: str = "",
     """1-based numbers of the passages the reply draws on, best first (maybe none).
 
     A passage counts when the reply shares content words with it that are
-    not in the question (echoing the question proves nothing), at least half
-    as many as the best passage does.
+    not in the question (echoing the question proves nothing): at least
+    `MIN_SHARED_WORDS`, `MIN_SHARED_FRACTION` of the reply's content words,
+    and half as many as the best passage.
     """
     reply_words = _words(_CITE.sub(" ", reply)) - _words(question)
     overlaps = [(len(reply_words & _words(p.title + " " + p.text)), i)
                 for i, p in enumerate(passages, 1)]
     best = max((overlap for overlap, _ in overlaps), default=0)
+    enough = max(MIN_SHARED_WORDS, MIN_SHARED_FRACTION * len(reply_words), best / 2)
     used = [i for overlap, i in sorted(overlaps, key=lambda x: (-x[0], x[1]))
-            if overlap > 0 and overlap >= best / 2]
+            if overlap >= enough]
     return used[:max_citations]
 
 
