@@ -49,12 +49,13 @@ def ensure_index(index_dir: str, encoder_path: str, corpus: str) -> str:
     """The latest index version if the current encoder built it, else a new one."""
     from lepton_tf.index.build import build_index
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.storage import list_index_versions, load_index
+    from lepton_tf.index.storage import list_index_versions, read_manifest
 
     encoder = SavedModelEncoder(encoder_path)
     if list_index_versions(index_dir):
-        index = load_index(index_dir)
-        if index.encoder.fingerprint == encoder.info.fingerprint:
+        # The manifest says which encoder built it; the server loads (and
+        # checksums) the index itself, so it is not loaded twice here.
+        if read_manifest(index_dir)["encoder"].get("fingerprint") == encoder.info.fingerprint:
             print(f"index: using {index_dir} (built by encoder v{encoder.info.version})")
             return index_dir
         print("index: built by another encoder version, rebuilding")

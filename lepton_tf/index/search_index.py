@@ -171,6 +171,10 @@ class SearchIndex:
         self.config = dataclasses.replace(self.config, num_leaves_to_search=leaves)
         return leaves
 
+    def _pre_reorder(self, k: int):
+        """Candidates scored by AH before exact re-ranking (None: no re-ranking)."""
+        return max(k, self.config.reorder) if self.config.kind == "tree_ah" else None
+
     def _leaves(self):
         return self.config.num_leaves_to_search if self.config.kind == "tree_ah" else None
 
@@ -178,8 +182,7 @@ class SearchIndex:
         """Top-k documents for one query vector: `(doc_ids, scores)`."""
         query = _as_matrix(np.asarray(query)[None], self.dimension, "query")[0]
         k = self._k(k)
-        ids, scores = self.searcher.search(query, k, max(k, self.config.reorder) if
-                                           self.config.kind == "tree_ah" else -1,
+        ids, scores = self.searcher.search(query, k, self._pre_reorder(k) or -1,
                                            self._leaves() or -1)
         return list(ids), np.asarray(scores)
 
@@ -187,7 +190,7 @@ class SearchIndex:
         """Top-k for each row of `queries`: `(list of id lists, scores [B, k])`."""
         queries = _as_matrix(queries, self.dimension, "queries")
         k = self._k(k)
-        pre = max(k, self.config.reorder) if self.config.kind == "tree_ah" else None
+        pre = self._pre_reorder(k)
         search = self.searcher.search_batched_parallel if parallel else \
             self.searcher.search_batched
         ids, scores = search(queries, k, pre, self._leaves())

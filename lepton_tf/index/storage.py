@@ -121,6 +121,25 @@ def resolve_index_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
+def read_manifest(path: str) -> dict:
+    """The manifest of an index version (or of the latest under a base folder).
+
+    Raises:
+        FileNotFoundError: no index there.
+        IndexFormatError: an unreadable manifest or an unknown format.
+    """
+    path = resolve_index_dir(path)
+    try:
+        with open(os.path.join(path, "manifest.json")) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise IndexFormatError(f"{path}: unreadable manifest.json ({e}).") from None
+    if manifest.get("format") != FORMAT:
+        raise IndexFormatError(f"{path}: index format {manifest.get('format')!r}, "
+                               f"this lepton-tf reads {FORMAT}. Rebuild the index.")
+    return manifest
+
+
 def load_index(path: str, *, expected_dimension: int | None = None,
                expected_encoder: EncoderInfo | None = None, verify: bool = True,
                num_threads: int = 0) -> SearchIndex:
@@ -143,14 +162,7 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     from scann.scann_ops.py.scann_ops_pybind import ScannSearcher
 
     path = resolve_index_dir(path)
-    try:
-        with open(os.path.join(path, "manifest.json")) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as e:
-        raise IndexFormatError(f"{path}: unreadable manifest.json ({e}).") from None
-    if manifest.get("format") != FORMAT:
-        raise IndexFormatError(f"{path}: index format {manifest.get('format')!r}, "
-                               f"this lepton-tf reads {FORMAT}. Rebuild the index.")
+    manifest = read_manifest(path)
     if verify:
         for rel, digest in manifest["sha256"].items():
             full = os.path.join(path, rel)

@@ -85,9 +85,17 @@ class EncoderTask:
         document = None if m.get("shared", True) else self._tower(config, "document_encoder")
         model = DualEncoder(query, document, temperature=m.get("temperature", 0.05),
                             learn_temperature=m.get("learn_temperature", False))
-        sample = {k: v[:2] for k, v in self._features(config).items()}
-        model(sample)  # creates the variables
+        model(self._build_sample(config))  # creates the variables
         return model
+
+    def _build_sample(self, config: TrainConfig) -> dict[str, np.ndarray]:
+        """Two short rows of each input: enough to create the variables, so
+        building a model to export does not tokenize the whole training set."""
+        texts = ["a query", "a document"]
+        q = self.tokenizer(config.model.get("query_length", 32)).tokenize_fixed(texts)
+        d = self.tokenizer(config.model.get("document_length", 128)).tokenize_fixed(texts)
+        return {"query_token_ids": q["token_ids"], "query_padding_mask": q["padding_mask"],
+                "document_token_ids": d["token_ids"], "document_padding_mask": d["padding_mask"]}
 
     def compile_args(self, config: TrainConfig) -> dict:
         return {}  # DualEncoder.compute_loss holds the in-batch softmax
