@@ -50,7 +50,8 @@ class Passage:
         return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " ..."
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
+    """Whitespace collapsed; speaker and passage markers defused."""
     # A passage must not open a fake turn or citation in the context.
     text = " ".join(text.split())
     return re.sub(r"\[(USER|SYSTEM|DOC)\]", r"(\1)", text)
@@ -58,9 +59,9 @@ def _clean(text: str) -> str:
 
 def build_context(passages: list[Passage], turns: list[tuple[str, str]]) -> str:
     """The chat model's `context`: numbered passages, then the dialogue turns."""
-    parts = [f"{DOC_MARKER} [{i}] {_clean(p.title)}: {_clean(p.text)[:PASSAGE_CHARS]}"
+    parts = [f"{DOC_MARKER} [{i}] {clean_text(p.title)}: {clean_text(p.text)[:PASSAGE_CHARS]}"
              for i, p in enumerate(passages, 1)]
-    parts += [f"[{speaker}] {_clean(text)}" for speaker, text in turns]
+    parts += [f"[{speaker}] {clean_text(text)}" for speaker, text in turns]
     return " ".join(parts)
 
 

@@ -18,7 +18,7 @@ import keras_hub
 import tensorflow as tf
 from keras import ops
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID, SEP_ID, USER_ID, SYSTEM_ID = 0, 1, 2, 3, 4, 5, 6
+PAD_ID, UNK_ID, BOS_ID, EOS_ID, SEP_ID, USER_ID, SYSTEM_ID, DOC_ID = 0, 1, 2, 3, 4, 5, 6, 7
 SPEAKER_MARKERS = {"USER": "[USER]", "SYSTEM": "[SYSTEM]"}
 
 
@@ -43,28 +43,76 @@ def format_context(turns, speakers) -> str:
     return " ".join(f"{SPEAKER_MARKERS[s]} {t}" for t, s in zip(turns, speakers))
 
 
-def pack_context(token_ids: tf.RaggedTensor, max_turns: int, length: int) -> tf.Tensor:
-    """Keeps the last `max_turns` turns and the last `length` tokens, padded.
+def _split_passages(token_ids: tf.RaggedTensor):
+    """`(passage ids, dialogue ids)`: a row opening with `[DOC]` has passages
+    up to its first turn marker; any other row is all dialogue."""
+    first = token_ids[:, :1].to_tensor(default_value=PAD_ID, shape=[None, 1])
+    is_turn = tf.cast((token_ids == USER_ID) | (token_ids == SYSTEM_ID), tf.int32)
+    before_turns = tf.math.cumsum(is_turn, axis=1) == 0
+    in_passages = tf.logical_and(before_turns, first == DOC_ID)
+    return (tf.ragged.boolean_mask(token_ids, in_passages),
+            tf.ragged.boolean_mask(token_ids, tf.logical_not(in_passages)))
 
-    Turns are counted by their speaker markers; a row that does not start
-    with one is treated as one user turn (a `[USER]` id is put in front), so
-    training data and served text go through exactly the same packing.
+
+def _clip_passages(passage_ids: tf.RaggedTensor, max_passages: int,
+                   passage_length: int) -> tf.RaggedTensor:
+    """Keeps the first `max_passages` passages, each cut to `passage_length` tokens.
+
+    Every non-empty row starts with `[DOC]`, so over the flat values a running
+    count of `[DOC]` ids numbers the passages of the whole batch in order.
+    """
+    flat = passage_ids.flat_values
+    is_doc = tf.cast(flat == DOC_ID, tf.int32)
+    segment = tf.math.cumsum(is_doc) - 1
+    starts = tf.cast(tf.where(is_doc > 0)[:, 0], tf.int32)
+    position = tf.range(tf.size(flat)) - tf.gather(starts, tf.maximum(segment, 0))
+    number = passage_ids.with_flat_values(is_doc)
+    number = tf.math.cumsum(number, axis=1)  # 1-based passage number within its row
+    keep = tf.logical_and(number <= max_passages,
+                          passage_ids.with_flat_values(position < passage_length))
+    return tf.ragged.boolean_mask(passage_ids, keep)
+
+
+def pack_context(token_ids: tf.RaggedTensor, max_turns: int, length: int,
+                 max_passages: int = 0, passage_length: int = 0) -> tf.Tensor:
+    """Packs context ids for the encoder: passages (if any), then the last turns.
+
+    A context may open with retrieved passages, each marked `[DOC]` and
+    numbered (`"[DOC] [1] title: text [DOC] [2] ... [USER] question"`, see
+    `lepton_tf.assistant.grounding.build_context`): the first
+    `max_passages` are kept, each cut to its first `passage_length` tokens
+    (0 passages: they are dropped). The dialogue that follows keeps its last
+    `max_turns` turns, counted by their speaker markers, and then its last
+    tokens up to what `length` leaves. Dialogue text that does not start with
+    a marker is one user turn (a `[USER]` id is put in front), so training
+    data and served text go through exactly the same packing.
 
     Example:
 
     >>> ids = tf.ragged.constant([[5, 10, 6, 11, 12, 5, 13]])
     >>> pack_context(ids, max_turns=2, length=4).numpy().tolist()
     [[11, 12, 5, 13]]
+    >>> ids = tf.ragged.constant([[7, 20, 21, 22, 7, 30, 31, 5, 13]])
+    >>> pack_context(ids, 2, 6, max_passages=2, passage_length=2).numpy().tolist()
+    [[7, 20, 7, 30, 5, 13]]
 
     Args:
         token_ids: int32 ragged `[B, None]` ids from `ChatTokenizer`.
         max_turns: turns kept, counted from the end.
-        length: tokens kept, counted from the end (left truncation).
+        length: tokens kept in all.
+        max_passages: passages kept, counted from the start.
+        passage_length: tokens kept of each passage, counted from its `[DOC]`.
 
     Returns:
         int32 `[B, length]` ids, left-aligned, padded with `[PAD]` (0).
     """
     token_ids = tf.cast(token_ids, tf.int32)
+    passages, token_ids = _split_passages(token_ids)
+    if max_passages > 0 and passage_length > 0:
+        passages = _clip_passages(passages, max_passages, passage_length)
+        passages = passages[:, :length]
+    else:
+        passages = passages[:, :0]
     first = token_ids[:, :1].to_tensor(default_value=PAD_ID, shape=[None, 1])[:, 0]
     starts_marked = (first == USER_ID) | (first == SYSTEM_ID)
     prefix = tf.RaggedTensor.from_row_lengths(
@@ -77,12 +125,14 @@ def pack_context(token_ids: tf.RaggedTensor, max_turns: int, length: int) -> tf.
     token_ids = tf.ragged.boolean_mask(token_ids, turn > turns - max_turns)
     # Left truncation: the newest tokens matter most for the next reply.
     lengths = token_ids.row_lengths()
-    starts = tf.maximum(lengths - length, 0)
+    budget = length - passages.row_lengths()
+    starts = tf.maximum(lengths - budget, 0)
     token_ids = tf.RaggedTensor.from_row_lengths(
         tf.gather(token_ids.flat_values,
                   tf.ragged.range(token_ids.row_starts() + starts,
                                   token_ids.row_limits()).flat_values),
         lengths - starts)
+    token_ids = tf.concat([passages, token_ids], axis=1)
     return token_ids.to_tensor(default_value=PAD_ID, shape=[None, length])
 
 
@@ -148,6 +198,9 @@ class ChatModel(keras.Model):
         num_heads: attention heads (must divide `hidden_dim`).
         dropout: dropout rate.
         max_context_turns: turns of context kept (read by the packing code).
+        max_passages: retrieved passages kept at the start of a context
+            (read by the packing code; 0: passages are dropped).
+        passage_length: tokens kept of each passage.
         max_length: decoder positions available when generating (`[BOS]` +
             up to `max_length - 1` new tokens); positions past
             `reply_length` are untrained but let benchmarks decode long.
@@ -158,9 +211,14 @@ class ChatModel(keras.Model):
                  intermediate_dim: int = 512, num_encoder_layers: int = 2,
                  num_decoder_layers: int = 2, num_heads: int = 4,
                  dropout: float = 0.1, max_context_turns: int = 5,
-                 max_length: int = 129, **kwargs):
+                 max_length: int = 129, max_passages: int = 0, passage_length: int = 0,
+                 **kwargs):
         if hidden_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide hidden_dim={hidden_dim}.")
+        if max_passages * passage_length >= context_length:
+            raise ValueError(
+                f"max_passages * passage_length ({max_passages * passage_length}) must be "
+                f"below context_length ({context_length}) to leave room for the dialogue.")
         embedding = keras_hub.layers.TokenAndPositionEmbedding(
             vocabulary_size, max(context_length, reply_length, max_length), hidden_dim,
             tie_weights=True, name="embedding")
@@ -207,7 +265,8 @@ class ChatModel(keras.Model):
             reply_length=reply_length, hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim, num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers, num_heads=num_heads, dropout=dropout,
-            max_context_turns=max_context_turns, max_length=max(reply_length, max_length))
+            max_context_turns=max_context_turns, max_length=max(reply_length, max_length),
+            max_passages=max_passages, passage_length=passage_length)
         for key, value in self._arguments.items():
             setattr(self, key, value)
 

@@ -15,7 +15,10 @@ Signatures (`serving_default` and `generate` return `reply`: string `[B]` and
 `context` (string `[B]`): the dialogue so far, each turn opened by a speaker
 marker, `"[USER] I need a bus. [SYSTEM] Where to? [USER] Fresno."`; text not
 starting with a marker is one user turn. The model reads the last
-`max_context_turns` turns, left-truncated to `context_length` tokens.
+`max_context_turns` turns, left-truncated to `context_length` tokens. A
+grounded context opens with numbered passages, `"[DOC] [1] title: text
+[DOC] [2] ... [USER] question"`: the model reads the first `max_passages`,
+each cut to `passage_length` tokens, and may cite them as `[n]`.
 
 Input checks (each fails the request with `INVALID_ARGUMENT` and a message
 naming the input): empty or all-blank context; context that is not valid
@@ -23,7 +26,8 @@ UTF-8; `max_new_tokens` outside `[1, max_new_tokens_limit]`; `top_p` outside
 `(0, 1]`; negative or non-finite `temperature`; negative `top_k`;
 `num_beams` outside `[1, MAX_BEAMS]`. Documented clamps: only the last
 `MAX_CONTEXT_CHARS` characters of a context are read (a 100 kB context
-works; the model sees ~100 tokens anyway) and `top_k` above the vocabulary
+works; the model sees ~100 tokens anyway), or of a grounded one its first
+and last `MAX_CONTEXT_CHARS / 2` and `top_k` above the vocabulary
 size means the whole vocabulary.
 """
 
@@ -92,7 +96,17 @@ class ChatServable(tf.Module):
         with tf.control_dependencies(checks):
             chars = tf.strings.length(text, unit="UTF8_CHAR")
             start = tf.maximum(chars - MAX_CONTEXT_CHARS, 0)
-            return tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")
+            tail = tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")
+            # Passages open a grounded context: keep its head too, so a long
+            # dialogue does not push them out (the packing reads both ends).
+            half = MAX_CONTEXT_CHARS // 2
+            tail_start = tf.maximum(chars - half, half)
+            head_and_tail = tf.strings.join([
+                tf.strings.substr(text, 0, half, unit="UTF8_CHAR"),
+                tf.strings.substr(text, tail_start, chars - tail_start, unit="UTF8_CHAR")],
+                separator=" ")
+            grounded = tf.strings.regex_full_match(text, r"(?s)\s*\[DOC\].*")
+            return tf.where(grounded & (chars > MAX_CONTEXT_CHARS), head_and_tail, tail)
 
     def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams):
         """Asserts with client-readable messages; returns the clamped context."""
@@ -120,7 +134,9 @@ class ChatServable(tf.Module):
 
     def _encode_context(self, context):
         ids = pack_context(self.tokenizer.tokenize(context), self.model.max_context_turns,
-                           self.model.context_length)
+                           self.model.context_length,
+                           getattr(self.model, "max_passages", 0),
+                           getattr(self.model, "passage_length", 0))
         return ids, tf.not_equal(ids, 0)
 
     def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):

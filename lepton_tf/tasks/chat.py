@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import keras
@@ -9,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from lepton_tf.data import iter_response_pairs, read_sgd_dialogues
+from lepton_tf.data.paths import data_dir
 from lepton_tf.data.stream import epoch_shuffled_stream
 from lepton_tf.models.chat import (PAD_ID, ChatModel, format_context, pack_context,
                                    pack_reply)
@@ -70,14 +72,15 @@ def token_nll(y_true, y_pred):
     return MaskedSmoothedCrossEntropy(label_smoothing=0.0)(y_true, y_pred)
 
 
-def encode_pairs(tokenizer: ChatTokenizer, pairs, context_length: int,
-                 reply_length: int, max_turns: int, batch: int = 4096):
-    """Turns `ResponsePair`s into model features and labels (NumPy).
+def encode_texts(tokenizer: ChatTokenizer, contexts, replies, model_config: dict,
+                 batch: int = 4096):
+    """Turns context and reply strings into model features and labels (NumPy).
 
     Args:
         tokenizer: the chat tokenizer.
-        pairs: `ResponsePair`s (context turns, speakers, response).
-        context_length, reply_length, max_turns: as in `ChatModel`.
+        contexts: context strings (the servable's `context` format).
+        replies: reply strings.
+        model_config: the `ChatModel` arguments (lengths, turns, passages).
         batch: strings tokenized per call (bounds memory).
 
     Returns:
@@ -85,14 +88,15 @@ def encode_pairs(tokenizer: ChatTokenizer, pairs, context_length: int,
         `[N, reply_length]` (reply + `[EOS]`, `[PAD]` after; a reply longer
         than `reply_length - 1` tokens is cut and gets no `[EOS]`).
     """
-    contexts = [format_context(p.context, p.speakers) for p in pairs]
-    replies = [p.response for p in pairs]
+    m = model_config
+    packing = (m.get("max_context_turns", 5), m.get("context_length", 96),
+               m.get("max_passages", 0), m.get("passage_length", 0))
     enc, dec, lab = [], [], []
-    for i in range(0, len(pairs), batch):
+    for i in range(0, len(contexts), batch):
         ids = tokenizer.tokenize(tf.constant(contexts[i:i + batch]))
-        enc.append(pack_context(ids, max_turns, context_length).numpy())
+        enc.append(pack_context(ids, *packing).numpy())
         inputs, labels = pack_reply(tokenizer.tokenize(tf.constant(replies[i:i + batch])),
-                                    reply_length)
+                                    m.get("reply_length", 48))
         dec.append(inputs.numpy())
         lab.append(labels.numpy())
     enc, dec, lab = (np.concatenate(a).astype(np.int32) for a in (enc, dec, lab))
@@ -101,14 +105,107 @@ def encode_pairs(tokenizer: ChatTokenizer, pairs, context_length: int,
     return features, lab
 
 
+def grounded_context(example) -> str:
+    """The context string of a `GroundedExample`: numbered passages, then the question."""
+    from lepton_tf.assistant.grounding import Passage, build_context
+
+    passages = [Passage(doc_id, title, text, 0.0) for doc_id, title, text in example.passages]
+    return build_context(passages, [("USER", example.question)])
+
+
+def fit_to_passages(examples, tokenizer: ChatTokenizer, passage_length: int,
+                    min_words: int = 3) -> list:
+    """Cuts each reference to the words the model can see of its cited passage.
+
+    The packing keeps `passage_length` tokens of a passage (`[DOC] [n]
+    title: text`); a reply should not quote past them. Examples left with
+    fewer than `min_words` words are dropped.
+    """
+    from lepton_tf.assistant.grounding import DOC_MARKER, clean_text
+
+    examples = [e for e in examples if e.cited]
+    heads = [f"{DOC_MARKER} [{e.cited}] {clean_text(e.passages[e.cited - 1][1])}:"
+             for e in examples]
+    budgets = passage_length - tokenizer.tokenize(tf.constant(heads)).row_lengths().numpy()
+    words = [e.reference.split() for e in examples]
+    flat = [w for row in words for w in row]
+    counts = tokenizer.tokenize(tf.constant(flat or [""])).row_lengths().numpy()
+    ends = np.cumsum([len(row) for row in words])
+    fitted = []
+    for example, row_words, end, budget in zip(examples, words, ends, budgets):
+        row_counts = counts[end - len(row_words):end]
+        keep = int(np.searchsorted(np.cumsum(row_counts), budget, side="right"))
+        if keep >= min_words:
+            fitted.append(dataclasses.replace(example, reference=" ".join(row_words[:keep])))
+    return fitted
+
+
+def grounded_splits(config: TrainConfig):
+    """`(collection, train query ids, held-out query ids)` of `data.grounded`."""
+    from lepton_tf.data.beir import BeirCollection, read_beir
+    from lepton_tf.data.grounded import split_by_answer
+
+    g = config.data.get("grounded") or {}
+    directory = g.get("collection", os.path.join(data_dir(), "beir", "stackfaq"))
+    queries, qrels, corpus = {}, {}, {}
+    for split in g.get("splits", ["train", "test"]):
+        part = read_beir(directory, split)
+        corpus = part.corpus
+        queries.update(part.queries)
+        qrels.update(part.qrels)
+    collection = BeirCollection(corpus, queries, qrels)
+    train, held_out = split_by_answer(collection, g.get("held_out_fraction", 0.2))
+    return collection, train, held_out
+
+
+def load_grown_weights(model: ChatModel, path: str) -> None:
+    """Loads a trained `ChatModel`'s weights into a model that may be larger.
+
+    The run folder of `path` (its `config.yaml`) says the old sizes. Tables
+    that grew along their first axis (a vocabulary with appended tokens, a
+    longer position table) get the old rows, and keep their fresh
+    initialisation for the new rows; every other weight must match.
+
+    Raises:
+        FileNotFoundError: if `path` or its run's `config.yaml` is missing.
+        ValueError: if a weight other than a grown table differs in shape.
+    """
+    from lepton_tf.training.config import load_config
+
+    run_config = os.path.join(os.path.dirname(path), "config.yaml")
+    for needed in (path, run_config):
+        if not os.path.exists(needed):
+            raise FileNotFoundError(
+                f"{needed} does not exist: train the model that init_weights names "
+                "first (e.g. `lepton-tf train chat`).")
+    old_config = load_config(run_config)
+    old = ChatTask().build_model(dataclasses.replace(old_config, data={
+        **old_config.data, "init_weights": None}))
+    old.load_weights(path)
+    for new_var, old_var in zip(model.weights, old.weights, strict=True):
+        value, shape = old_var.numpy(), tuple(new_var.shape)
+        if value.shape == shape:
+            new_var.assign(value)
+        elif value.shape[1:] == shape[1:] and value.shape[0] <= shape[0]:
+            new_var.assign(np.concatenate([value, new_var.numpy()[value.shape[0]:]]))
+        else:
+            raise ValueError(f"cannot initialise {new_var.path} {shape} from {path}'s "
+                             f"{old_var.path} {value.shape}")
+
+
 class ChatTask:
     """Trains `ChatModel` with teacher forcing on SGD response pairs.
 
     Config `model` keys: the `ChatModel` arguments (except
     `vocabulary_size`). Config `data` keys: `vocab` (default
     `vocab/chat-v1.txt`), `label_smoothing` (0.1), `limit` (first N training
-    pairs, for smoke runs), `validation_limit` (dev pairs evaluated at epoch
-    ends, default 2000).
+    pairs, for smoke runs), `sgd_sample` (a seeded random sample of N SGD
+    training pairs instead of all), `validation_limit` (dev pairs evaluated
+    at epoch ends, default 2000), `init_weights` (a `.weights.h5` of the
+    same architecture to start from, e.g. `runs/chat/final.weights.h5`) and
+    `grounded` (mix in grounded examples, see `lepton_tf.data.grounded`:
+    `collection` (a BEIR folder, default the vendored StackFAQ),
+    `held_out_fraction`, `passages`, `variants`, `max_reply_words`).
 
     Args:
         train: training `ResponsePair`s (default: SGD train).
@@ -128,14 +225,38 @@ class ChatTask:
             self.tokenizer = ChatTokenizer(load_vocab(config.data.get("vocab", DEFAULT_VOCAB)))
         return self.tokenizer
 
-    def _encode(self, config, pairs):
-        m = config.model
-        return encode_pairs(self.get_tokenizer(config), pairs, m.get("context_length", 96),
-                            m.get("reply_length", 48), m.get("max_context_turns", 5))
+    def _encode(self, config, pairs, grounded=()):
+        contexts = [format_context(p.context, p.speakers) for p in pairs]
+        replies = [p.response for p in pairs]
+        contexts += [grounded_context(e) for e in grounded]
+        replies += [e.reply for e in grounded]
+        return encode_texts(self.get_tokenizer(config), contexts, replies, config.model)
+
+    def _grounded(self, config, which: str):
+        if not config.data.get("grounded"):
+            return []
+        from lepton_tf.data.grounded import training_examples
+
+        g = config.data["grounded"]
+        collection, train, held_out = grounded_splits(config)
+        held_docs = {d for q in held_out for d in collection.qrels[q]}
+        # Validation: held-out answers, shown the same way as in training.
+        queries, exclude = (train, held_docs) if which == "train" else (held_out, ())
+        examples = training_examples(
+            collection, queries, passages=g.get("passages", 2),
+            variants=g.get("variants", 4) if which == "train" else 1,
+            max_reply_words=g.get("max_reply_words", 20), exclude=exclude,
+            seed=config.seed)
+        return fit_to_passages(examples, self.get_tokenizer(config),
+                               config.model.get("passage_length", 0))
 
     def build_model(self, config: TrainConfig) -> ChatModel:
-        return ChatModel(vocabulary_size=self.get_tokenizer(config).vocabulary_size,
-                         name="chat_model", **config.model)
+        model = ChatModel(vocabulary_size=self.get_tokenizer(config).vocabulary_size,
+                          name="chat_model", **config.model)
+        init = config.data.get("init_weights")
+        if init:
+            load_grown_weights(model, init)
+        return model
 
     def compile_args(self, config: TrainConfig) -> dict:
         return {"loss": MaskedSmoothedCrossEntropy(config.data.get("label_smoothing", 0.1)),
@@ -143,8 +264,13 @@ class ChatTask:
 
     def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
         pairs = self._train if self._train is not None else self._pairs("train", config)
-        limit = config.data.get("limit")
-        features, labels = self._encode(config, pairs[:limit] if limit else pairs)
+        limit, sample = config.data.get("limit"), config.data.get("sgd_sample")
+        if limit:
+            pairs = pairs[:limit]
+        if sample and sample < len(pairs):
+            pick = np.random.default_rng(config.seed).choice(len(pairs), sample, replace=False)
+            pairs = [pairs[i] for i in sorted(pick)]
+        features, labels = self._encode(config, pairs, self._grounded(config, "train"))
         return epoch_shuffled_stream((features, labels), batch_size=config.batch_size,
                                      seed=config.seed)
 
@@ -155,7 +281,8 @@ class ChatTask:
             return None
         # A fixed, spread-out sample: dev dialogues come grouped by service.
         step = max(1, len(pairs) // limit)
-        features, labels = self._encode(config, pairs[::step][:limit])
+        features, labels = self._encode(config, pairs[::step][:limit],
+                                        self._grounded(config, "validation"))
         return tf.data.Dataset.from_tensor_slices((features, labels)).batch(256)
 
 

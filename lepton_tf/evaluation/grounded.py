@@ -1,0 +1,174 @@
+"""`lepton-tf eval grounded`: do retrieved passages make the chat model's replies better?
+
+On held-out questions of the grounded training collection (StackFAQ by
+default; their answers never were training replies, see
+`lepton_tf.data.grounded.split_by_answer`), side by side:
+
+- `grounded`: the grounded chat model reading the top passages of a BM25
+  retriever over the whole corpus (what the assistant does, retrieval
+  misses included), as `[DOC] [n] title: text ... [USER] question`;
+- `no passages`: the same model given the question alone;
+- `ungrounded model`: the SGD chat model (`--baseline-model`), question alone.
+
+Reply metrics against the opening sentence of the relevant answer, with
+citations stripped: corpus BLEU and chrF (`sacrebleu`). Citation metrics of
+the grounded replies: how many cite, how many cite the relevant passage,
+and citation precision: of the `[n]` citations, the share whose passage
+holds every content word of the reply (and the mean share of the reply's
+content words found in the cited passage).
+
+Example:
+
+```bash
+lepton-tf eval grounded --model saved_models/chat/2 --baseline-model saved_models/chat/1
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+_CITATION = re.compile(r"\s*\[\d{1,2}\]")
+
+
+def strip_citations(reply: str) -> str:
+    """The reply without its `[n]` markers.
+
+    >>> strip_citations("Use ~~tildes~~. [1]")
+    'Use ~~tildes~~.'
+    """
+    return _CITATION.sub("", reply).strip()
+
+
+def citation_support(reply: str, passage_text: str) -> float:
+    """Share of the reply's content words (citations stripped) found in the passage.
+
+    >>> citation_support("Use tildes around words [1]", "Use ~~tildes around the words~~")
+    1.0
+    """
+    from lepton_tf.assistant.grounding import _words
+
+    words = _words(strip_citations(reply))
+    if not words:
+        return 1.0
+    return len(words & _words(passage_text)) / len(words)
+
+
+def citation_metrics(replies, examples) -> dict:
+    """Citation rate, relevant-citation rate and precision of grounded replies."""
+    from lepton_tf.assistant.grounding import model_citations
+
+    cited = relevant = citations = supported = 0
+    coverage = []
+    for reply, example in zip(replies, examples):
+        numbers = model_citations(reply, len(example.passages))
+        cited += bool(numbers)
+        relevant += bool(example.cited) and example.cited in numbers
+        for n in numbers:
+            _, title, text = example.passages[n - 1]
+            share = citation_support(reply, f"{title} {text}")
+            citations += 1
+            supported += share == 1.0
+            coverage.append(share)
+    n = max(len(examples), 1)
+    return {"replies_citing": cited / n, "cite_relevant_passage": relevant / n,
+            "citations": citations,
+            "citation_precision": supported / citations if citations else 0.0,
+            "mean_words_supported": sum(coverage) / len(coverage) if coverage else 0.0,
+            "relevant_passage_shown": sum(bool(e.cited) for e in examples) / n}
+
+
+def _replies(model_path: str, contexts: list[str], batch_size: int = 32) -> list[str]:
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+
+    fn = tf.saved_model.load(model_path).signatures["serving_default"]
+    out = []
+    for i in range(0, len(contexts), batch_size):
+        r = fn(context=tf.constant(contexts[i:i + batch_size]))
+        out += [s.decode() for s in r["reply"].numpy()]
+    return out
+
+
+def evaluate(model_path: str, baseline_path: str | None, config_path: str,
+             passages: int = 2, limit: int | None = None, samples: int = 0) -> dict:
+    """Evaluates grounded against ungrounded replies on the held-out questions.
+
+    Args:
+        model_path: the grounded chat SavedModel version folder.
+        baseline_path: the ungrounded chat SavedModel (None: skip it).
+        config_path: the grounded training config (which collection, split).
+        passages: passages shown per question.
+        limit: first N held-out questions (None: all).
+        samples: also return this many example replies.
+
+    Returns:
+        `{"n", "systems": name -> {bleu, chrf}, "citations": ..., "samples"}`.
+    """
+    import sacrebleu
+
+    from lepton_tf.data.grounded import PassageRetriever, evaluation_examples
+    from lepton_tf.models.chat import format_context
+    from lepton_tf.tasks.chat import grounded_context, grounded_splits
+    from lepton_tf.training.config import load_config
+
+    config = load_config(config_path)
+    collection, _, held_out = grounded_splits(config)
+    held_out = held_out[:limit] if limit else held_out
+    retriever = PassageRetriever(collection)
+    examples = evaluation_examples(collection, held_out, retriever, passages=passages)
+    refs = [e.reference for e in examples]
+    questions = [format_context([e.question], ["USER"]) for e in examples]
+    runs = {"grounded": _replies(model_path, [grounded_context(e) for e in examples]),
+            "no passages": _replies(model_path, questions)}
+    if baseline_path:
+        runs["ungrounded model"] = _replies(baseline_path, questions)
+    systems = {}
+    for name, hyps in runs.items():
+        clean = [strip_citations(h) for h in hyps]
+        systems[name] = {
+            "bleu": float(sacrebleu.corpus_bleu(clean, [refs]).score),
+            "chrf": float(sacrebleu.corpus_chrf(clean, [refs]).score)}
+    result = {"n": len(examples), "model": model_path, "baseline_model": baseline_path,
+              "systems": systems, "citations": citation_metrics(runs["grounded"], examples)}
+    result["samples"] = [
+        {"question": e.question, "passages": [f"[{i}] {t}" for i, (_, t, _) in
+                                              enumerate(e.passages, 1)],
+         "reference": e.reference, **{name: hyps[j] for name, hyps in runs.items()}}
+        for j, e in enumerate(examples[:samples])]
+    return result
+
+
+def run(args) -> int:
+    result = evaluate(args.model, args.baseline_model, args.config, passages=args.passages,
+                      limit=args.limit or None, samples=args.samples)
+    print(f"held-out grounded questions: {result['n']} (model {args.model})")
+    print(f"{'system':<18}{'BLEU':>7}{'chrF':>7}")
+    for name, m in result["systems"].items():
+        print(f"{name:<18}{m['bleu']:7.2f}{m['chrf']:7.2f}")
+    print("citations of the grounded replies:",
+          ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in result["citations"].items()))
+    for s in result["samples"]:
+        print(f"\nQ: {s['question']}\n  passages: {s['passages']}\n"
+              + "".join(f"  {k}: {v}\n" for k, v in s.items()
+                        if k not in ("question", "passages")))
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("grounded", help="grounded vs ungrounded chat replies, citation precision")
+    p.add_argument("--model", required=True, help="grounded chat SavedModel version folder")
+    p.add_argument("--baseline-model", help="ungrounded chat SavedModel version folder")
+    p.add_argument("--config", default=os.path.join("configs", "chat_grounded.yaml"))
+    p.add_argument("--passages", type=int, default=2)
+    p.add_argument("--limit", type=int, default=0, help="first N held-out questions (0: all)")
+    p.add_argument("--samples", type=int, default=0)
+    p.add_argument("--json")
+    p.set_defaults(fn=run)
