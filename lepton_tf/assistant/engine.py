@@ -27,7 +27,7 @@ from lepton_tf.assistant.sessions import SessionStore
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
-CONTEXT_PASSAGES = 3  # of them shown to the chat model, numbered
+CONTEXT_PASSAGES = 2  # of them shown to the chat model, numbered (the grounded chat model reads 2)
 FOLLOWUP_WORDS = 6    # a turn this short after a search may be a follow-up question
 REFUSAL = ("Sorry, I can't help with that here. I can answer questions about web apps "
            "such as Facebook, GitHub or Gmail, and help with bookings such as "

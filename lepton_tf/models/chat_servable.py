@@ -27,7 +27,7 @@ UTF-8; `max_new_tokens` outside `[1, max_new_tokens_limit]`; `top_p` outside
 `num_beams` outside `[1, MAX_BEAMS]`. Documented clamps: only the last
 `MAX_CONTEXT_CHARS` characters of a context are read (a 100 kB context
 works; the model sees ~100 tokens anyway), or of a grounded one its first
-and last `MAX_CONTEXT_CHARS / 2` and `top_k` above the vocabulary
+and last `MAX_CONTEXT_CHARS / 2`; `top_k` above the vocabulary
 size means the whole vocabulary.
 """
 
