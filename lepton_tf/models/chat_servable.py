@@ -100,7 +100,9 @@ class ChatServable(tf.Module):
             # Passages open a grounded context: keep its head too, so a long
             # dialogue does not push them out (the packing reads both ends).
             half = MAX_CONTEXT_CHARS // 2
-            tail_start = tf.maximum(chars - half, half)
+            # (clamped: substr fails on a start past the end, and tf.where
+            # evaluates this branch for short texts too)
+            tail_start = tf.minimum(tf.maximum(chars - half, half), chars)
             head_and_tail = tf.strings.join([
                 tf.strings.substr(text, 0, half, unit="UTF8_CHAR"),
                 tf.strings.substr(text, tail_start, chars - tail_start, unit="UTF8_CHAR")],
