@@ -11,6 +11,15 @@ and 128 new tokens, batch 1 and 16; the table gives tokens per second
 (batch x new tokens / seconds, best of `--repeats` after a warm-up call:
 the least-disturbed run on a shared machine).
 
+The comparison is about the cache only: both SavedModels are built from the
+same code (`lepton_tf.models.chat_step`: the same plain-TF decoder ops,
+weights read once per request, the same keras-hub sampler loop) and run the
+same way (TF graph mode, no XLA in either: the servable must run on a stock
+TF Serving without `--xla_cpu_compilation_enabled`). The no-cache baseline
+is not handicapped: it projects only the last position to logits; it does
+recompute the cross-attention keys/values, which the cached decode computes
+once per request.
+
 Usage:
 
 ```bash

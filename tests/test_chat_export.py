@@ -100,3 +100,27 @@ def test_loads_in_plain_tensorflow(exported, run_python):
         "assert r['reply'].shape == (1,) and s['tokens'].numpy()[0] == 2\n"
         "assert not any(k.startswith(('lepton_tf', 'keras_hub')) for k in sys.modules)\n")
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_runs_with_xla_compilation_disabled(exported, run_python):
+    """Stock TF Serving calls `tensorflow::DisableXlaCompilation()` unless started
+    with `--xla_cpu_compilation_enabled`; then any op needing XLA (e.g.
+    `XlaDynamicUpdateSlice`, compiled on demand) fails the request. Same here,
+    through the same C++ function, for every sampler."""
+    _, _, path = exported
+    proc = run_python(
+        "import ctypes, os, tensorflow as tf, tensorflow_text\n"
+        "lib = ctypes.CDLL(os.path.join(os.path.dirname(tf.__file__), 'libtensorflow_cc.so.2'))\n"
+        "lib._ZN10tensorflow21DisableXlaCompilationEv()\n"
+        f"m = tf.saved_model.load({path!r})\n"
+        "ctx = tf.constant(['[USER] I need a bus to Fresno.', 'hi'])\n"
+        "m.signatures['serving_default'](context=ctx)\n"
+        "for t, p, k, b in [(0., 1., 0, 1), (.8, .9, 0, 1), (.8, 1., 5, 1), (0., 1., 0, 3)]:\n"
+        "    m.signatures['generate'](context=ctx, max_new_tokens=tf.constant(6),\n"
+        "        temperature=tf.constant(t), top_p=tf.constant(p), top_k=tf.constant(k),\n"
+        "        num_beams=tf.constant(b), seed=tf.constant(1))\n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    graph = tf.saved_model.load(path).signatures["generate"].graph.as_graph_def()
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function
+                                        for n in f.node_def}
+    assert not [op for op in ops if op.startswith("Xla")]

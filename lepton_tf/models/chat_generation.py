@@ -15,6 +15,14 @@ Decoding options arrive as tensors (the servable's `generate` inputs), so:
   samplers otherwise keep a `SeedGenerator` variable);
 - `num_beams` picks one of `MAX_BEAMS - 1` traced beam-search branches,
   because `BeamSampler` needs a Python int.
+The decoder math is `chat_step.DecoderWeights` (plain TF ops, weights read
+once per request). Nothing in the exported graph needs XLA: keras-hub's
+samplers write each new token with `ops.slice_update`, which the TF backend
+lowers to `XlaDynamicUpdateSlice`, an op TensorFlow only runs by compiling it
+with XLA on demand, and a stock TF Serving model server (no
+`--xla_cpu_compilation_enabled`) fails such requests with "XLA compilation
+disabled". While the samplers are traced here, `ops.slice_update` in their
+modules is swapped for a `tf.where` of the same result (`_stock_tf_ops`).
 keras-hub 0.32's `BeamSampler` has no length penalty and keeps extending
 beams after `[EOS]`; here a finished beam can only continue with `[PAD]` at
 no cost, and the returned beam is chosen with the GNMT length penalty
@@ -23,15 +31,56 @@ no cost, and the returned beam is chosen with the GNMT length penalty
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import threading
+import types
+
 import keras
 import tensorflow as tf
 from keras_hub.samplers import BeamSampler, GreedySampler, TopKSampler, TopPSampler
+from keras_hub.src.samplers import beam_sampler as _beam_module
+from keras_hub.src.samplers import sampler as _sampler_module
 from keras_hub.src.samplers.sampler import Sampler
 
 from lepton_tf.models.chat import BOS_ID, EOS_ID, PAD_ID
+from lepton_tf.models.chat_step import DecoderWeights
 
 MAX_BEAMS = 4
 _NEG_INF = -1e9
+_PATCH_LOCK = threading.RLock()
+
+
+def _row_slice_update(inputs, start_indices, updates):
+    """`keras.ops.slice_update` for the samplers' use (`[B, T]` prompt, start
+    `[0, index]`, whole rows of `updates`) without `XlaDynamicUpdateSlice`;
+    anything else goes to keras."""
+    start = list(start_indices)
+    if (len(start) != 2 or not isinstance(start[0], int) or start[0] != 0
+            or getattr(inputs, "shape", None) is None or inputs.shape.rank != 2):
+        return keras.ops.slice_update(inputs, start_indices, updates)
+    updates = tf.cast(updates, inputs.dtype)
+    width = tf.shape(updates)[1]
+    cols = tf.range(tf.shape(inputs)[1]) - tf.cast(start[1], tf.int32)
+    hit = (cols >= 0) & (cols < width)
+    taken = tf.gather(updates, tf.clip_by_value(cols, 0, width - 1), axis=1)
+    return tf.where(hit[None, :], taken, inputs)
+
+
+@contextlib.contextmanager
+def _stock_tf_ops():
+    """Traces keras-hub samplers with `_row_slice_update` in place of
+    `ops.slice_update` (their modules' `ops` name; restored on exit)."""
+    proxy = types.SimpleNamespace(**{n: getattr(keras.ops, n) for n in dir(keras.ops)
+                                     if not n.startswith("__")})
+    proxy.slice_update = _row_slice_update
+    with _PATCH_LOCK:
+        saved = _sampler_module.ops, _beam_module.ops
+        _sampler_module.ops = _beam_module.ops = proxy
+        try:
+            yield
+        finally:
+            _sampler_module.ops, _beam_module.ops = saved
 
 
 class _StepSeed(keras.random.SeedGenerator):
@@ -132,34 +181,28 @@ class ChatDecoder:
 
     # -- step functions: (prompt, cache, index) -> (logits, hidden, cache) --
 
-    def _cached_step(self, seed_gen=None, finish_beams=False):
-        model = self.model
-
+    def _cached_step(self, weights, seed_gen=None, finish_beams=False):
         def step(prompt, cache, index):
-            self_cache, cross_cache, hidden, mask = cache
+            self_cache, cross_cache, encoder_bias = cache
             if seed_gen is not None:
                 seed_gen.step = index
             # Feed only the previous token; the cache holds the keys/values
             # of everything before it.
-            token = tf.slice(prompt, [0, index - 1], [-1, 1])
-            logits, self_cache, _ = model.call_decoder_with_cache(
-                hidden, mask, token, self_cache, index - 1, cross_cache, None)
-            logits = logits[:, 0, :]
+            logits, self_cache = weights.cached_step(
+                prompt[:, index - 1], index - 1, self_cache, cross_cache, encoder_bias)
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
-            return logits, None, (self_cache, cross_cache, hidden, mask)
+            return logits, None, (self_cache, cross_cache, encoder_bias)
 
         return step
 
-    def _uncached_step(self, seed_gen=None, finish_beams=False):
-        model = self.model
-
+    def _uncached_step(self, weights, seed_gen=None, finish_beams=False):
         def step(prompt, cache, index):
-            hidden, mask = cache
+            hidden, encoder_bias = cache
             if seed_gen is not None:
                 seed_gen.step = index
             # The baseline: rerun the decoder on the whole prefix each step.
-            logits = model.call_decoder(hidden, mask, prompt[:, :index])[:, -1, :]
+            logits = weights.uncached_logits(hidden, encoder_bias, prompt[:, :index])
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
             return logits, None, cache
@@ -173,19 +216,16 @@ class ChatDecoder:
         pad_only = tf.where(tf.range(tf.shape(logits)[-1]) == PAD_ID, 0.0, _NEG_INF)
         return tf.where(done[:, None], pad_only[None, :], logits)
 
-    def _prepare(self, hidden, mask, max_new_tokens, use_cache):
+    def _prepare(self, weights, hidden, mask, max_new_tokens, use_cache):
         batch = tf.shape(hidden)[0]
         prompt = tf.concat([tf.fill([batch, 1], BOS_ID),
                             tf.fill([batch, max_new_tokens], PAD_ID)], axis=1)
+        encoder_bias = weights.encoder_bias(mask)
         if not use_cache:
-            return prompt, (hidden, mask)
-        self_cache, cross_cache = self.model.init_cache(
-            batch, tf.shape(hidden)[1], max_new_tokens + 1)
-        # Fill the cross-attention cache once (update index 0); every step
-        # after reuses it (update index None).
-        _, self_cache, cross_cache = self.model.call_decoder_with_cache(
-            hidden, mask, prompt[:, :1], self_cache, 0, cross_cache, 0)
-        return prompt, (self_cache, cross_cache, hidden, mask)
+            return prompt, (hidden, encoder_bias)
+        # Cross-attention keys/values are computed here, once per request.
+        self_cache, cross_cache = weights.init_cache(hidden, max_new_tokens + 1)
+        return prompt, (self_cache, cross_cache, encoder_bias)
 
     def decode(self, encoder_hidden_states, encoder_padding_mask, max_new_tokens,
                temperature=0.0, top_p=1.0, top_k=0, num_beams=1, seed=0,
@@ -220,16 +260,19 @@ class ChatDecoder:
         num_beams = tf.cast(num_beams, tf.int32)
         seed = tf.cast(seed, tf.int32)
         vocab = self.model.vocabulary_size
-        prompt, cache = self._prepare(encoder_hidden_states, encoder_padding_mask,
+        weights = DecoderWeights(self.model)  # read once, outside the loop
+        prompt, cache = self._prepare(weights, encoder_hidden_states, encoder_padding_mask,
                                       max_new_tokens, use_cache)
-        make_step = self._cached_step if use_cache else self._uncached_step
+        make_step = functools.partial(
+            self._cached_step if use_cache else self._uncached_step, weights)
         prompt_mask = tf.concat([tf.ones_like(prompt[:, :1], tf.bool),
                                  tf.zeros_like(prompt[:, 1:], tf.bool)], axis=1)
         stop = self.stop_token_ids
 
         def run(sampler, seed_gen=None):
-            out = sampler(make_step(seed_gen), prompt, cache=cache, index=1,
-                          mask=prompt_mask, stop_token_ids=stop)
+            with _stock_tf_ops():
+                out = sampler(make_step(seed_gen), prompt, cache=cache, index=1,
+                              mask=prompt_mask, stop_token_ids=stop)
             return tf.cast(out[:, 1:], tf.int32)
 
         def greedy():
@@ -249,8 +292,10 @@ class ChatDecoder:
         def beam(n):
             def branch():
                 sampler = BeamSampler(num_beams=n, return_all_beams=True)
-                beams, log_probs = sampler(make_step(finish_beams=True), prompt, cache=cache,
-                                           index=1, mask=prompt_mask, stop_token_ids=stop)
+                with _stock_tf_ops():
+                    beams, log_probs = sampler(make_step(finish_beams=True), prompt,
+                                               cache=cache, index=1, mask=prompt_mask,
+                                               stop_token_ids=stop)
                 beams = tf.cast(beams[:, :, 1:], tf.int32)  # [B, n, T]
                 lengths = _first_eos_lengths(tf.reshape(beams, [-1, tf.shape(beams)[2]]))
                 scores = log_probs / tf.reshape(length_penalty(lengths, self.alpha),
