@@ -165,3 +165,19 @@ def test_citation_metrics_count_supported_citations():
     assert m["cite_relevant_passage"] == pytest.approx(1 / 3)
     assert strip_citations(replies[1]) == "Rooms booked with tildes."
     assert dataclasses.replace(example, cited=0).reply == example.reference
+
+
+def test_dialogue_examples_show_the_real_reply_among_other_dialogues():
+    from lepton_tf.data.grounded import dialogue_examples
+    from lepton_tf.data.records import ResponsePair
+
+    pairs = [ResponsePair(f"d{i}", 1, ("Hi", f"I need help {i}."), ("SYSTEM", "USER"),
+                          f"Reply number {i}.", ("Buses_1",), ()) for i in range(20)]
+    pairs.append(ResponsePair("d99", 0, (), (), "Opening without a user turn.", ("Buses_1",), ()))
+    examples = dialogue_examples(pairs, 10, passages=2, seed=3)
+    assert len(examples) == 10
+    for e in examples:
+        gold = e.passages[e.cited - 1]
+        assert gold[2] == e.reference and gold[1] == "Buses"
+        assert e.question.startswith("I need help") and e.history == (("SYSTEM", "Hi"),)
+        assert {p[0].split("/")[0] for p in e.passages} != {gold[0].split("/")[0]}

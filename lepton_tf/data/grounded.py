@@ -42,6 +42,7 @@ class GroundedExample:
         passages: `(doc_id, title, text)` shown to the model, numbered from 1.
         cited: 1-based number of the passage the reply draws on (0: none shown).
         reference: the reply without its citation (for BLEU).
+        history: `(speaker, text)` turns before the question, oldest first.
     """
 
     query_id: str
@@ -49,6 +50,7 @@ class GroundedExample:
     passages: tuple[tuple[str, str, str], ...]
     cited: int
     reference: str
+    history: tuple[tuple[str, str], ...] = ()
 
     @property
     def reply(self) -> str:
@@ -195,3 +197,47 @@ def evaluation_examples(collection: BeirCollection, query_ids: list[str],
             hits.index(gold) + 1 if shown else 0,
             opening_sentence(collection.corpus[gold]["text"], max_reply_words)))
     return examples
+
+
+def dialogue_examples(pairs, count: int, *, passages: int = 2, seed: int = 0
+                      ) -> list[GroundedExample]:
+    """Grounded examples from dialogues: the next system turn shown as a passage.
+
+    Each example shows the system's real reply as one passage (titled by its
+    service) among replies from other dialogues, and trains the model to
+    say that passage and cite it. FAQ collections are small, and a small
+    model memorises their few hundred answers instead of learning to copy;
+    tens of thousands of distinct dialogue replies teach the copying that
+    the FAQ examples then point at the right passage.
+
+    Args:
+        pairs: `ResponsePair`s whose last context turn is the user's.
+        count: examples to make (a seeded sample of `pairs`).
+        passages: passages shown (one is the reply).
+        seed: sampling seed.
+    """
+    rng = random.Random(seed)
+    usable = [p for p in pairs if p.context and p.speakers[-1] == "USER"]
+    picked = rng.sample(usable, min(count, len(usable)))
+    examples = []
+    for i, pair in enumerate(picked):
+        gold = (f"{pair.dialogue_id}/{pair.turn_index}", _service_title(pair.services),
+                pair.response)
+        others = []
+        while len(others) < passages - 1:
+            other = rng.choice(usable)
+            if other.dialogue_id != pair.dialogue_id:
+                others.append((f"{other.dialogue_id}/{other.turn_index}",
+                               _service_title(other.services), other.response))
+        shown = [gold] + others
+        rng.shuffle(shown)
+        history = tuple(zip(pair.speakers[:-1], pair.context[:-1]))
+        examples.append(GroundedExample(
+            f"{pair.dialogue_id}/{pair.turn_index}", pair.context[-1], tuple(shown),
+            shown.index(gold) + 1, " ".join(pair.response.split()), history))
+    return examples
+
+
+def _service_title(services) -> str:
+    """`("Restaurants_1",)` -> `"Restaurants"`."""
+    return ", ".join(dict.fromkeys(s.split("_")[0] for s in services)) or "Assistant"

@@ -110,7 +110,7 @@ def grounded_context(example) -> str:
     from lepton_tf.assistant.grounding import Passage, build_context
 
     passages = [Passage(doc_id, title, text, 0.0) for doc_id, title, text in example.passages]
-    return build_context(passages, [("USER", example.question)])
+    return build_context(passages, [*example.history, ("USER", example.question)])
 
 
 def fit_to_passages(examples, tokenizer: ChatTokenizer, passage_length: int,
@@ -205,7 +205,8 @@ class ChatTask:
     same architecture to start from, e.g. `runs/chat/final.weights.h5`) and
     `grounded` (mix in grounded examples, see `lepton_tf.data.grounded`:
     `collection` (a BEIR folder, default the vendored StackFAQ),
-    `held_out_fraction`, `passages`, `variants`, `max_reply_words`).
+    `held_out_fraction`, `passages`, `variants`, `max_reply_words`,
+    `dialogue_examples`: how many SGD replies to also show as passages).
 
     Args:
         train: training `ResponsePair`s (default: SGD train).
@@ -235,7 +236,7 @@ class ChatTask:
     def _grounded(self, config, which: str):
         if not config.data.get("grounded"):
             return []
-        from lepton_tf.data.grounded import training_examples
+        from lepton_tf.data.grounded import dialogue_examples, training_examples
 
         g = config.data["grounded"]
         collection, train, held_out = grounded_splits(config)
@@ -247,6 +248,11 @@ class ChatTask:
             variants=g.get("variants", 4) if which == "train" else 1,
             max_reply_words=g.get("max_reply_words", 20), exclude=exclude,
             seed=config.seed)
+        if which == "train" and g.get("dialogue_examples"):
+            pairs = self._train if self._train is not None else self._pairs("train", config)
+            examples += dialogue_examples(pairs,
+                                          g["dialogue_examples"],
+                                          passages=g.get("passages", 2), seed=config.seed)
         return fit_to_passages(examples, self.get_tokenizer(config),
                                config.model.get("passage_length", 0))
 
