@@ -54,3 +54,28 @@ def test_graph_errors_are_the_clients(tmp_path):
         servable.run("serving_default", {"x": np.array([b"one"], object)})
     with pytest.raises(FileNotFoundError):
         SavedModelServable(str(tmp_path), "half", version=1)
+
+
+def test_signatures_run_on_the_flat_call_like_the_concrete_function(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from lepton_tf.server.saved_model_servable import _FlatCall
+
+    servable = SavedModelServable(export_half_plus_two(str(tmp_path / "h"), 1), "half")
+    runner = servable._runner
+    assert set(runner.flat) == {"serving_default", "column"}
+    taken = []  # per run: did the flat call answer (else the full ConcreteFunction call)
+    original = _FlatCall.__call__
+    monkeypatch.setattr(_FlatCall, "__call__",
+                        lambda self, inputs: taken.append(original(self, inputs)) or taken[-1])
+    x = np.array([1.0, 4.0], np.float32)
+    out = servable.run("serving_default", {"x": x})
+    expected = runner.functions["serving_default"](x=tf.constant(x))["y"].numpy()
+    np.testing.assert_allclose(out["y"], expected)
+    with tf.GradientTape():  # a tape may record: the full call
+        np.testing.assert_allclose(servable.run("serving_default", {"x": x})["y"], expected)
+    np.testing.assert_allclose(  # the column signature's own rank: flat again
+        servable.run("column", {"x": x[:, None]})["x_squared"][:, 0], x * x)
+    with pytest.raises(ValueError):  # another dtype: the full call and its error
+        servable.run("serving_default", {"x": np.array([1, 2], np.int64)})
+    assert [t is not None for t in taken] == [True, False, True, False]

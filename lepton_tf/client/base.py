@@ -27,6 +27,18 @@ def make_channel(target: str, *, tls: bool = False, root_certificates: bytes | N
     return grpc.insecure_channel(target, options=options)
 
 
+def _registered_predict(channel: grpc.Channel):
+    """`Predict` as a registered method (core skips the per-call path lookup), or None."""
+    try:
+        return channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=predict_pb2.PredictRequest.SerializeToString,
+            response_deserializer=predict_pb2.PredictResponse.FromString,
+            _registered_method=True)
+    except TypeError:  # a channel class without registered methods
+        return None
+
+
 class PredictClient:
     """Predict calls to one TF Serving (or lepton-tf) server.
 
@@ -47,6 +59,7 @@ class PredictClient:
         self.channel = channel or make_channel(target, tls=tls,
                                                root_certificates=root_certificates)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self._methods = {"Predict": _registered_predict(self.channel) or self.stub.Predict}
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
 
@@ -59,8 +72,8 @@ class PredictClient:
         wait = self.backoff_s
         for attempt in range(self.retries + 1):
             try:
-                return getattr(self.stub, method)(request, timeout=self.timeout_s,
-                                                  metadata=self.metadata)
+                return (self._methods.get(method) or getattr(self.stub, method))(
+                    request, timeout=self.timeout_s, metadata=self.metadata)
             except grpc.RpcError as e:
                 if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
                     raise

@@ -21,12 +21,11 @@ from concurrent import futures
 from typing import Callable
 
 import grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from lepton_tf.server import config as config_lib
 from lepton_tf.server.batching import BatchingServable
 from lepton_tf.server.errors import ServingError
-from lepton_tf.server.grpc_service import BearerTokenInterceptor, ModelService, PredictionService
+from lepton_tf.server.grpc_service import BearerTokenInterceptor, add_services
 from lepton_tf.server.metrics import Metrics
 from lepton_tf.server.model_manager import ModelManager
 from lepton_tf.server.rest import RestServer
@@ -228,9 +227,7 @@ class ModelServer:
             options=[("grpc.max_receive_message_length", opts.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
                      ("grpc.so_reuseport", 0)])
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(self), server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self), server)
+        add_services(server, self)
         if self._grpc_handlers:
             server.add_generic_rpc_handlers(tuple(self._grpc_handlers))
         address = f"{opts.host}:{opts.port}"

@@ -7,8 +7,10 @@ import logging
 import time
 
 import grpc
-from tensorflow_serving.apis import (model_management_pb2, model_service_pb2_grpc,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, inference_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
 
 from lepton_tf.server import deadline, inference, metadata
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
@@ -118,6 +120,45 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             context.abort(error.code, error.message)
         response.status.error_code = 0
         return response
+
+
+_METHODS = {
+    "tensorflow.serving.PredictionService": {
+        "Predict": (predict_pb2.PredictRequest, predict_pb2.PredictResponse),
+        "Classify": (classification_pb2.ClassificationRequest,
+                     classification_pb2.ClassificationResponse),
+        "Regress": (regression_pb2.RegressionRequest, regression_pb2.RegressionResponse),
+        "MultiInference": (inference_pb2.MultiInferenceRequest,
+                           inference_pb2.MultiInferenceResponse),
+        "GetModelMetadata": (get_model_metadata_pb2.GetModelMetadataRequest,
+                             get_model_metadata_pb2.GetModelMetadataResponse)},
+    "tensorflow.serving.ModelService": {
+        "GetModelStatus": (get_model_status_pb2.GetModelStatusRequest,
+                           get_model_status_pb2.GetModelStatusResponse),
+        "HandleReloadConfigRequest": (model_management_pb2.ReloadConfigRequest,
+                                      model_management_pb2.ReloadConfigResponse)},
+}
+
+
+def add_services(server: grpc.Server, core) -> None:
+    """TF Serving's two services on `server`, as registered methods.
+
+    The `tensorflow-serving-api` stubs predate registered methods: their
+    generic handler is looked up in Python per call and core matches the
+    path as an unregistered call. Registering the methods lets core route
+    the call to its method directly (the generic handlers stay for any
+    path the registered ones do not cover).
+    """
+    servicers = {"tensorflow.serving.PredictionService": PredictionService(core),
+                 "tensorflow.serving.ModelService": ModelService(core)}
+    for service, methods in _METHODS.items():
+        handlers = {name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicers[service], name), request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString)
+            for name, (request, response) in methods.items()}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        if hasattr(server, "add_registered_method_handlers"):  # grpcio >= 1.63
+            server.add_registered_method_handlers(service, handlers)
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):

@@ -77,7 +77,7 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest) -> predict_
     response = predict_pb2.PredictResponse()
     _fill_spec(response.model_spec, servable, name)
     for alias, array in outputs.items():
-        response.outputs[alias].CopyFrom(tensors.to_proto(array))
+        tensors.fill_proto(response.outputs[alias], array)
     return response
 
 

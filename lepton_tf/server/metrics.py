@@ -34,6 +34,7 @@ class Metrics:
             ":tensorflow:serving:batching_session:processed_batch_size",
             "Rows in each batch run by server-side batching.",
             ["model_name", "version"], buckets=_BATCH_BUCKETS, registry=self.registry)
+        self._children: dict = {}
 
     def observe(self, model: str, version, api: str, entrypoint: str, status: str,
                 seconds: float) -> None:
@@ -46,9 +47,17 @@ class Metrics:
             status: the status code name (`OK`, `NOT_FOUND`, ...).
             seconds: wall time of the request.
         """
-        version = "" if version is None else str(version)
-        self.requests.labels(model, version, api, status).inc()
-        self.latency.labels(model, version, api, entrypoint).observe(seconds * 1e6)
+        key = (model, version, api, entrypoint, status)
+        children = self._children.get(key)
+        if children is None:  # labels() builds and locks on every call; keep the children
+            if len(self._children) > 4096:  # model names come from clients: bound it
+                self._children.clear()
+            label = "" if version is None else str(version)
+            children = self._children[key] = (
+                self.requests.labels(model, label, api, status),
+                self.latency.labels(model, label, api, entrypoint))
+        children[0].inc()
+        children[1].observe(seconds * 1e6)
 
     def batch_observer(self, model: str, version: int):
         """A callback recording batch sizes for one servable version."""

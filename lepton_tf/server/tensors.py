@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from lepton_tf.server.errors import invalid_argument
 from lepton_tf.server.servable import Signature, TensorSpec
@@ -49,9 +49,18 @@ def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
         ServingError: INVALID_ARGUMENT "tensor parsing error: alias".
     """
     dims = [d.size for d in proto.tensor_shape.dim]
-    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.float64)) > MAX_ELEMENTS:
+    elements = 1
+    for d in dims:
+        elements *= d
+    if min(dims, default=0) < 0 or elements > MAX_ELEMENTS:
         raise invalid_argument(f"tensor parsing error: {alias} (shape {dims} is negative "
                                f"or has more than {MAX_ELEMENTS} elements)")
+    # Strings as typed fields (what clients send) straight to an object array;
+    # tf.make_ndarray would build a bytes array and convert it again.
+    if proto.dtype == types_pb2.DT_STRING and len(proto.string_val) == elements and dims:
+        array = np.empty(elements, dtype=object)
+        array[:] = proto.string_val
+        return array.reshape(dims)
     try:
         array = tf.make_ndarray(proto)
     except Exception:  # noqa: BLE001 - any decoding failure is the client's input
@@ -61,21 +70,40 @@ def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
     return array
 
 
+_ENUMS: dict = {}  # numpy dtype -> DataType enum, filled as outputs are seen
+
+
+def _enum(dtype: np.dtype) -> int:
+    enum = _ENUMS.get(dtype)
+    if enum is None:
+        enum = _ENUMS[dtype] = tf.as_dtype(tf.string if dtype == object else dtype) \
+            .as_datatype_enum
+    return enum
+
+
 def to_proto(array: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProto:
     """Encodes one output, as typed fields unless `as_content` (or no field fits)."""
+    proto = tensor_pb2.TensorProto()
+    fill_proto(proto, array, as_content)
+    return proto
+
+
+def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray,
+               as_content: bool = False) -> None:
+    """`to_proto` written into an empty `proto` (a response's map entry: no copy)."""
     array = np.asarray(array)
     if array.dtype.kind == "U":
         array = np.vectorize(lambda s: s.encode("utf-8"), otypes=[object])(array)
-    dtype = tf.as_dtype(tf.string if array.dtype == object else array.dtype)
-    field = _TYPED_FIELDS.get(dtype.as_datatype_enum)
+    enum = _enum(array.dtype)
+    field = _TYPED_FIELDS.get(enum)
     if as_content or field is None:
-        return tf.make_tensor_proto(array)
-    proto = tensor_pb2.TensorProto(
-        dtype=dtype.as_datatype_enum,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape]))
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return
+    proto.dtype = enum
+    dims = proto.tensor_shape.dim
+    for d in array.shape:
+        dims.add().size = d
     getattr(proto, field).extend(array.ravel().tolist())
-    return proto
 
 
 def _shape_ok(spec: TensorSpec, shape: tuple) -> bool:
