@@ -34,14 +34,20 @@ class FakeIntent(Servable):
 
 
 class CitingChat(FakeChat):
-    """FakeChat that, given passages, cites `[2]` when asked to ("cite") and uses
-    words of passage 2 (d2's text) when asked to "explain"."""
+    """FakeChat that, given passages, says d2's words and cites `[2]` when asked to
+    ("cite"), cites `[1]` for d2's words when asked to "miscite" (a citation the
+    passage does not support), and uses d2's words uncited when asked to "explain"."""
 
     def run(self, signature_name, inputs):
         out = super().run(signature_name, inputs)
-        replies = [r + (b" see [2]" if b"[DOC] [2]" in c and b"cite" in c else b"")
-                   + (b" close it for good" if b"[DOC]" in c and b"explain" in c else b"")
-                   for r, c in zip(out["reply"], inputs["context"])]
+        replies = []
+        for r, c in zip(out["reply"], inputs["context"]):
+            if b"[DOC] [2]" in c and b"miscite" in c:
+                r = b"close it for good [1]"
+            elif b"[DOC] [2]" in c and b"cite" in c:
+                r = b"close it for good [2]"
+            replies.append(r + (b" close it for good" if b"[DOC]" in c and b"explain" in c
+                                else b""))
         return {"reply": np.array(replies, object)}
 
 

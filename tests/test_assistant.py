@@ -60,6 +60,13 @@ def test_model_citations_are_used_when_the_reply_has_them(server):
     assert answer["related_questions"] == ["Reset a password", "Card lost"]
 
 
+def test_unsupported_model_citation_is_replaced(server):
+    answer = client(server, "search-4").ask("password reset, miscite please")
+    assert answer["cited_by"] == "retrieval"
+    assert answer["reply"] == "close it for good [2]"
+    assert [c["doc_id"] for c in answer["citations"]] == ["d2"]
+
+
 def test_reply_drawing_on_a_passage_cites_it(server):
     answer = client(server, "search-3").ask("explain the password reset")
     assert answer["cited_by"] == "retrieval"
@@ -241,7 +248,12 @@ def test_router_rule_and_grounding_helpers():
     assert context.startswith("[DOC] [1] Delete (USER) account: Settings then delete.")
     assert context.endswith("[DOC] [2] Block people: Open the profile and block. "
                             "[USER] how to block?")
-    assert grounding.cite("See [2] and [7].", passages) == ([2], "model")
+    assert grounding.cite("Open the profile and block [2] and [7].", passages) == ([2], "model")
+    # A citation the passage does not support does not stand.
+    assert grounding.cite("open the profile, then block them [1]", passages) == \
+        ([2], "retrieval")
+    assert grounding.grounded_reply("open the profile, then block them [1]", passages)[0] == \
+        "open the profile, then block them [2]"
     assert grounding.cite("open the profile, then block them", passages) == ([2], "retrieval")
     assert grounding.cite("open the profile", passages, "how to open a profile?") == \
         ([1], "extractive")  # echoing the question is not drawing on a passage

@@ -34,6 +34,7 @@ really she should so some sure than that the them then there these they this tho
 very want was we were what when where which who will with would yes yet you your""".split())
 MIN_SHARED_WORDS = 2      # a reply draws on a passage when it shares this many content words
 MIN_SHARED_FRACTION = 0.25  # and this share of its own content words
+MIN_CITATION_SUPPORT = 0.5  # a model's `[n]` stands when passage n holds this share
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,14 +104,31 @@ def used_passages(reply: str, passages: list[Passage], question: str = "",
     return used[:max_citations]
 
 
+def citation_support(reply: str, passage: Passage) -> float:
+    """Share of the reply's content words (citations aside) found in the passage.
+
+    >>> citation_support("Use tildes around words [1]",
+    ...                  Passage("a", "Strike", "Use ~~tildes around the words~~", 1.0))
+    1.0
+    """
+    words = _words(_CITE.sub(" ", reply))
+    if not words:
+        return 1.0
+    return len(words & _words(passage.title + " " + passage.text)) / len(words)
+
+
 def cite(reply: str, passages: list[Passage], question: str = "") -> tuple[list[int], str]:
     """`(passage numbers, how)` for a reply generated from `passages`.
 
-    `how` is `model` (the reply's own `[n]`), `retrieval` (the passages it
-    shares words with) or `extractive` (it drew on none: the caller answers
-    with the top passage's text instead, see `extractive_reply`).
+    `how` is `model` (the reply's own `[n]`, kept only where passage n holds
+    at least `MIN_CITATION_SUPPORT` of the reply's content words: a model
+    can cite a passage and still say something else), `retrieval` (the
+    passages it shares words with) or `extractive` (it drew on none: the
+    caller answers with the top passage's text instead, see
+    `extractive_reply`).
     """
-    numbers = model_citations(reply, len(passages))
+    numbers = [n for n in model_citations(reply, len(passages))
+               if citation_support(reply, passages[n - 1]) >= MIN_CITATION_SUPPORT]
     if numbers:
         return numbers, "model"
     numbers = used_passages(reply, passages, question)
@@ -131,7 +149,8 @@ def grounded_reply(raw: str, passages: list[Passage], question: str = ""
     if how == "extractive":
         return extractive_reply(passages[0]) + " [1]", numbers, how
     if how == "retrieval":
-        return raw.rstrip() + " " + "".join(f"[{n}]" for n in numbers), numbers, how
+        raw = _CITE.sub("", raw).strip()  # its own [n] did not stand
+        return raw + " " + "".join(f"[{n}]" for n in numbers), numbers, how
     return raw, numbers, how
 
 

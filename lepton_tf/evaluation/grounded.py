@@ -42,23 +42,9 @@ def strip_citations(reply: str) -> str:
     return _CITATION.sub("", reply).strip()
 
 
-def citation_support(reply: str, passage_text: str) -> float:
-    """Share of the reply's content words (citations stripped) found in the passage.
-
-    >>> citation_support("Use tildes around words [1]", "Use ~~tildes around the words~~")
-    1.0
-    """
-    from lepton_tf.assistant.grounding import _words
-
-    words = _words(strip_citations(reply))
-    if not words:
-        return 1.0
-    return len(words & _words(passage_text)) / len(words)
-
-
 def citation_metrics(replies, examples) -> dict:
     """Citation rate, relevant-citation rate and precision of grounded replies."""
-    from lepton_tf.assistant.grounding import model_citations
+    from lepton_tf.assistant.grounding import Passage, citation_support, model_citations
 
     cited = relevant = citations = supported = 0
     coverage = []
@@ -67,8 +53,7 @@ def citation_metrics(replies, examples) -> dict:
         cited += bool(numbers)
         relevant += bool(example.cited) and example.cited in numbers
         for n in numbers:
-            _, title, text = example.passages[n - 1]
-            share = citation_support(reply, f"{title} {text}")
+            share = citation_support(reply, Passage(*example.passages[n - 1], 0.0))
             citations += 1
             supported += share == 1.0
             coverage.append(share)
