@@ -23,9 +23,9 @@ def tokenizer() -> ChatTokenizer:
     return ChatTokenizer(load_vocab("vocab/chat-v1.txt"))
 
 
-def tiny_model(seed: int = 0) -> ChatModel:
+def tiny_model(seed: int = 0, **changes) -> ChatModel:
     keras.utils.set_random_seed(seed)
-    return ChatModel(vocabulary_size=tokenizer().vocabulary_size, **SIZES)
+    return ChatModel(vocabulary_size=tokenizer().vocabulary_size, **{**SIZES, **changes})
 
 
 def encode(model, contexts=CONTEXTS):

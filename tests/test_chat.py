@@ -55,14 +55,14 @@ def test_clean_tokens_cuts_after_first_eos():
     assert lengths.numpy().tolist() == [2, 4]
 
 
-@pytest.mark.parametrize("num_beams", [1, 3])
-def test_cached_decode_equals_no_cache_and_reference(num_beams):
-    model = tiny_model(seed=3)
+@pytest.mark.parametrize("num_beams,copy", [(1, False), (3, False), (1, True), (3, True)])
+def test_cached_decode_equals_no_cache_and_reference(num_beams, copy):
+    model = tiny_model(seed=3, copy_attention=copy)
     ids, mask = encode(model)
     hidden = model.call_encoder(ids, mask)
     decoder = ChatDecoder(model)
     decode = tf.function(lambda cache: decoder.decode(hidden, mask, 10, num_beams=num_beams,
-                                                      use_cache=cache))
+                                                      use_cache=cache, encoder_token_ids=ids))
     cached, cached_len = decode(True)
     plain, plain_len = decode(False)
     np.testing.assert_array_equal(cached.numpy(), plain.numpy())

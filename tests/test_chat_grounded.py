@@ -124,11 +124,15 @@ def test_load_grown_weights_keeps_trained_rows(tmp_path):
     save_config(TrainConfig(name="chat", output_dir=str(tmp_path), model=dict(SIZES),
                             data={"vocab": "vocab/chat-v1.txt"}),
                 str(tmp_path / "config.yaml"))
-    grown = ChatModel(vocabulary_size=tokenizer(2).vocabulary_size, **GROUNDED)
+    grown = ChatModel(vocabulary_size=tokenizer(2).vocabulary_size, copy_attention=True,
+                      **GROUNDED)
     load_grown_weights(grown, str(tmp_path / "final.weights.h5"))
-    for new, before in zip(grown.weights, old.weights):
-        rows = before.shape[0]
-        np.testing.assert_array_equal(new.numpy()[:rows], before.numpy())
+    before = {v.path: v for v in old.weights}
+    assert len(grown.weights) == len(old.weights) + 6  # the copy head's 3 dense layers
+    for new in grown.weights:
+        if new.path in before:
+            rows = before[new.path].shape[0]
+            np.testing.assert_array_equal(new.numpy()[:rows], before[new.path].numpy())
     assert grown.embedding.token_embedding.embeddings.shape[0] == old.embedding.token_embedding.embeddings.shape[0] + 9
     wider = ChatModel(vocabulary_size=tokenizer(1).vocabulary_size,
                       **dict(SIZES, hidden_dim=32))

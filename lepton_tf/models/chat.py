@@ -2,9 +2,9 @@
 
 The encoder reads the dialogue so far (last turns, speaker-marked, left
 truncated), the decoder writes the next system turn. Besides the functional
-forward pass used for teacher-forced training, the model exposes the pieces
-that in-graph decoding needs (`call_encoder`, `call_decoder_with_cache`,
-`init_cache`), following `keras_hub.models.BartSeq2SeqLM`.
+forward pass used for teacher-forced training, the model exposes
+`call_encoder`; in-graph decoding reads the decoder's weights
+(`lepton_tf.models.chat_step`).
 
 The context format (the `chat` servable's contract): a string of turns, each
 opened by a speaker marker, `"[USER] I need a bus. [SYSTEM] Where to? [USER]
@@ -17,6 +17,8 @@ import keras
 import keras_hub
 import tensorflow as tf
 from keras import ops
+
+from lepton_tf.models.copy_head import CopyHead
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, SEP_ID, USER_ID, SYSTEM_ID, DOC_ID = 0, 1, 2, 3, 4, 5, 6, 7
 SPEAKER_MARKERS = {"USER": "[USER]", "SYSTEM": "[SYSTEM]"}
@@ -201,6 +203,10 @@ class ChatModel(keras.Model):
         max_passages: retrieved passages kept at the start of a context
             (read by the packing code; 0: passages are dropped).
         passage_length: tokens kept of each passage.
+        copy_attention: add a pointer-generator `CopyHead`, so replies can
+            copy context tokens (passages, slot values); the model then
+            outputs log-probabilities instead of logits.
+        copy_key_dim: the copy attention's width.
         max_length: decoder positions available when generating (`[BOS]` +
             up to `max_length - 1` new tokens); positions past
             `reply_length` are untrained but let benchmarks decode long.
@@ -212,7 +218,7 @@ class ChatModel(keras.Model):
                  num_decoder_layers: int = 2, num_heads: int = 4,
                  dropout: float = 0.1, max_context_turns: int = 5,
                  max_length: int = 129, max_passages: int = 0, passage_length: int = 0,
-                 **kwargs):
+                 copy_attention: bool = False, copy_key_dim: int = 64, **kwargs):
         if hidden_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide hidden_dim={hidden_dim}.")
         if max_passages * passage_length >= context_length:
@@ -252,12 +258,18 @@ class ChatModel(keras.Model):
             y = layer(y, encoded, decoder_padding_mask=inputs["decoder_padding_mask"],
                       encoder_padding_mask=inputs["encoder_padding_mask"])
         logits = embedding.token_embedding(y, reverse=True)
+        copy_head = None
+        if copy_attention:
+            copy_head = CopyHead(vocabulary_size, copy_key_dim, name="copy_head")
+            logits = copy_head(y, logits, encoded, inputs["encoder_token_ids"],
+                               inputs["encoder_padding_mask"])
         logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         self.embedding = embedding
         self.encoder_norm, self.decoder_norm = encoder_norm, decoder_norm
         self.encoder_layers, self.decoder_layers = encoder_layers, decoder_layers
+        self.copy_head = copy_head
         # The constructor arguments, readable as attributes (`model.context_length`,
         # used by the servable) and returned by `get_config`.
         self._arguments = dict(
@@ -266,7 +278,8 @@ class ChatModel(keras.Model):
             intermediate_dim=intermediate_dim, num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers, num_heads=num_heads, dropout=dropout,
             max_context_turns=max_context_turns, max_length=max(reply_length, max_length),
-            max_passages=max_passages, passage_length=passage_length)
+            max_passages=max_passages, passage_length=passage_length,
+            copy_attention=copy_attention, copy_key_dim=copy_key_dim)
         for key, value in self._arguments.items():
             setattr(self, key, value)
 
@@ -278,69 +291,6 @@ class ChatModel(keras.Model):
         for layer in self.encoder_layers:
             x = layer(x, padding_mask=padding_mask, training=False)
         return x
-
-    def init_cache(self, batch_size, encoder_length, max_length):
-        """Zero caches: self-attention `[B, L, 2, max_length, heads, head_dim]`
-        and cross-attention `[B, L, 2, encoder_length, heads, head_dim]`."""
-        head_dim = self.hidden_dim // self.num_heads
-        shape = [batch_size, self.num_decoder_layers, 2, max_length, self.num_heads, head_dim]
-        self_cache = ops.zeros(shape, dtype=self.compute_dtype)
-        shape[3] = encoder_length
-        return self_cache, ops.zeros(shape, dtype=self.compute_dtype)
-
-    def call_decoder_with_cache(self, encoder_hidden_states, encoder_padding_mask,
-                                decoder_token_ids, self_attention_cache,
-                                self_attention_cache_update_index,
-                                cross_attention_cache,
-                                cross_attention_cache_update_index=None):
-        """One decoding step (or a prefix) using key/value caches.
-
-        As `BartSeq2SeqLM.call_decoder_with_cache`: new tokens' keys/values
-        are written into `self_attention_cache` at the update index; the
-        cross-attention cache is computed once (update index 0) and then
-        reused (update index None), so the encoder output is projected once
-        per request instead of once per generated token.
-
-        Args:
-            encoder_hidden_states: `[B, S, H]` from `call_encoder`.
-            encoder_padding_mask: bool `[B, S]`.
-            decoder_token_ids: int `[B, T]` tokens at positions `index..index+T`.
-            self_attention_cache: `[B, L, 2, max_length, heads, head_dim]`.
-            self_attention_cache_update_index: position of the first token.
-            cross_attention_cache: `[B, L, 2, S, heads, head_dim]`.
-            cross_attention_cache_update_index: 0 to fill it, None to reuse.
-
-        Returns:
-            `(logits [B, T, V] float32, self_attention_cache,
-            cross_attention_cache)`.
-        """
-        x = self.embedding(decoder_token_ids, start_index=self_attention_cache_update_index)
-        x = self.decoder_norm(x)
-        self_caches, cross_caches = [], []
-        for i, layer in enumerate(self.decoder_layers):
-            x, next_self, next_cross = layer(
-                decoder_sequence=x, encoder_sequence=encoder_hidden_states,
-                encoder_padding_mask=encoder_padding_mask,
-                self_attention_cache=self_attention_cache[:, i, ...],
-                self_attention_cache_update_index=self_attention_cache_update_index,
-                cross_attention_cache=cross_attention_cache[:, i, ...],
-                cross_attention_cache_update_index=cross_attention_cache_update_index,
-                training=False)
-            self_caches.append(next_self)
-            cross_caches.append(next_cross)
-        self_attention_cache = ops.stack(self_caches, axis=1)
-        if cross_attention_cache_update_index is not None:
-            cross_attention_cache = ops.stack(cross_caches, axis=1)
-        logits = ops.cast(self.embedding.token_embedding(x, reverse=True), "float32")
-        return logits, self_attention_cache, cross_attention_cache
-
-    def call_decoder(self, encoder_hidden_states, encoder_padding_mask, decoder_token_ids):
-        """Full decoder pass without cache (the no-cache baseline): `[B, T, V]`."""
-        y = self.decoder_norm(self.embedding(decoder_token_ids))
-        for layer in self.decoder_layers:
-            y = layer(y, encoder_hidden_states, encoder_padding_mask=encoder_padding_mask,
-                      training=False)
-        return ops.cast(self.embedding.token_embedding(y, reverse=True), "float32")
 
     def get_config(self):
         return {**self._arguments, "name": self.name}

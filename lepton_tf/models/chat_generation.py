@@ -164,7 +164,8 @@ class ChatDecoder:
     ```python
     decoder = ChatDecoder(model)
     hidden = model.call_encoder(ids, ids != 0)
-    tokens, lengths = decoder.decode(hidden, ids != 0, max_new_tokens=20)
+    tokens, lengths = decoder.decode(hidden, ids != 0, max_new_tokens=20,
+                                     encoder_token_ids=ids)
     ```
 
     Args:
@@ -183,26 +184,28 @@ class ChatDecoder:
 
     def _cached_step(self, weights, seed_gen=None, finish_beams=False):
         def step(prompt, cache, index):
-            self_cache, cross_cache, encoder_bias = cache
+            self_cache, cross_cache, encoder_bias, copy_memory = cache
             if seed_gen is not None:
                 seed_gen.step = index
             # Feed only the previous token; the cache holds the keys/values
             # of everything before it.
             logits, self_cache = weights.cached_step(
-                prompt[:, index - 1], index - 1, self_cache, cross_cache, encoder_bias)
+                prompt[:, index - 1], index - 1, self_cache, cross_cache, encoder_bias,
+                copy_memory)
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
-            return logits, None, (self_cache, cross_cache, encoder_bias)
+            return logits, None, (self_cache, cross_cache, encoder_bias, copy_memory)
 
         return step
 
     def _uncached_step(self, weights, seed_gen=None, finish_beams=False):
         def step(prompt, cache, index):
-            hidden, encoder_bias = cache
+            hidden, encoder_bias, copy_memory = cache
             if seed_gen is not None:
                 seed_gen.step = index
             # The baseline: rerun the decoder on the whole prefix each step.
-            logits = weights.uncached_logits(hidden, encoder_bias, prompt[:, :index])
+            logits = weights.uncached_logits(hidden, encoder_bias, prompt[:, :index],
+                                             copy_memory)
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
             return logits, None, cache
@@ -216,20 +219,21 @@ class ChatDecoder:
         pad_only = tf.where(tf.range(tf.shape(logits)[-1]) == PAD_ID, 0.0, _NEG_INF)
         return tf.where(done[:, None], pad_only[None, :], logits)
 
-    def _prepare(self, weights, hidden, mask, max_new_tokens, use_cache):
+    def _prepare(self, weights, hidden, mask, ids, max_new_tokens, use_cache):
         batch = tf.shape(hidden)[0]
         prompt = tf.concat([tf.fill([batch, 1], BOS_ID),
                             tf.fill([batch, max_new_tokens], PAD_ID)], axis=1)
         encoder_bias = weights.encoder_bias(mask)
+        copy_memory = weights.copy_memory(hidden, ids, mask) if ids is not None else ()
         if not use_cache:
-            return prompt, (hidden, encoder_bias)
+            return prompt, (hidden, encoder_bias, copy_memory)
         # Cross-attention keys/values are computed here, once per request.
         self_cache, cross_cache = weights.init_cache(hidden, max_new_tokens + 1)
-        return prompt, (self_cache, cross_cache, encoder_bias)
+        return prompt, (self_cache, cross_cache, encoder_bias, copy_memory)
 
     def decode(self, encoder_hidden_states, encoder_padding_mask, max_new_tokens,
                temperature=0.0, top_p=1.0, top_k=0, num_beams=1, seed=0,
-               use_cache=True):
+               use_cache=True, encoder_token_ids=None):
         """Generates reply tokens.
 
         The method: `num_beams > 1` -> beam search (temperature, top-k,
@@ -246,6 +250,8 @@ class ChatDecoder:
                 Python numbers).
             use_cache: False recomputes the whole prefix every step (the
                 benchmark's baseline; same tokens, slower).
+            encoder_token_ids: int `[B, S]` context ids, which a model with a
+                copy head needs (it copies them).
 
         Returns:
             `(tokens, lengths)`: int32 `[B, max_new_tokens]` (`[PAD]` after
@@ -261,8 +267,10 @@ class ChatDecoder:
         seed = tf.cast(seed, tf.int32)
         vocab = self.model.vocabulary_size
         weights = DecoderWeights(self.model)  # read once, outside the loop
+        if weights.copy is not None and encoder_token_ids is None:
+            raise ValueError("this ChatModel has a copy head: pass encoder_token_ids")
         prompt, cache = self._prepare(weights, encoder_hidden_states, encoder_padding_mask,
-                                      max_new_tokens, use_cache)
+                                      encoder_token_ids, max_new_tokens, use_cache)
         make_step = functools.partial(
             self._cached_step if use_cache else self._uncached_step, weights)
         prompt_mask = tf.concat([tf.ones_like(prompt[:, :1], tf.bool),

@@ -147,7 +147,8 @@ class ChatServable(tf.Module):
         hidden = self.model.call_encoder(ids, mask)
         tokens, lengths = self.decoder.decode(hidden, mask, max_new_tokens, temperature,
                                               top_p, top_k, num_beams, seed,
-                                              use_cache=self.use_cache)
+                                              use_cache=self.use_cache,
+                                              encoder_token_ids=ids)
         return {"reply": self.tokenizer.detokenize(tokens), "tokens_generated": lengths,
                 "tokens": tokens}
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from lepton_tf.models.copy_head import copy_log_probs
+
 _NEG_INF = -1e9
 
 
@@ -95,6 +97,16 @@ class DecoderWeights:
         self.token = _read(model.embedding.token_embedding.embeddings)
         self.position = _read(model.embedding.position_embedding.position_embeddings)
         self.norm = _norm_weights(model.decoder_norm)
+        self.vocabulary_size = int(model.vocabulary_size)
+        head = getattr(model, "copy_head", None)
+        self.copy = None
+        if head is not None:  # pointer-generator: see lepton_tf.models.copy_head
+            scale = 1.0 / float(head.key_dim) ** 0.5
+            self.copy = {
+                "query": (_read(head.query_dense.kernel) * scale,
+                          _read(head.query_dense.bias) * scale),
+                "key": (_read(head.key_dense.kernel), _read(head.key_dense.bias)),
+                "gate": (_read(head.gate_dense.kernel), _read(head.gate_dense.bias))}
         self.layers = []
         for layer in model.decoder_layers:
             ffn_in, ffn_out = layer._feedforward_intermediate_dense, layer._feedforward_output_dense
@@ -146,6 +158,23 @@ class DecoderWeights:
         """Tied output projection: `[B, H]` -> float32 `[B, vocab]`."""
         return tf.cast(tf.matmul(x, self.token, transpose_b=True), tf.float32)
 
+    def copy_memory(self, encoder_hidden_states, encoder_token_ids, encoder_padding_mask):
+        """What the copy head needs per request: `(keys, ids, bias)` (`()` without one)."""
+        if self.copy is None:
+            return ()
+        keys = _dense(encoder_hidden_states, *self.copy["key"])
+        bias = (1.0 - tf.cast(encoder_padding_mask, tf.float32)) * _NEG_INF
+        return keys, tf.cast(encoder_token_ids, tf.int32), bias
+
+    def output(self, x, copy_memory):
+        """Logits (or, with a copy head, log-probabilities) for `[B, H]` states."""
+        logits = self.logits(x)
+        if not copy_memory:
+            return logits
+        keys, ids, bias = copy_memory
+        return copy_log_probs(logits, _dense(x, *self.copy["query"]), keys,
+                              _dense(x, *self.copy["gate"]), ids, bias, self.vocabulary_size)
+
     @staticmethod
     def encoder_bias(encoder_padding_mask):
         """`[B, 1, 1, S]`: 0 on real context tokens, -1e9 on padding."""
@@ -165,7 +194,7 @@ class DecoderWeights:
                             for layer in self.layers)
         return self_cache, cross_cache
 
-    def cached_step(self, token, index, self_cache, cross_cache, encoder_bias):
+    def cached_step(self, token, index, self_cache, cross_cache, encoder_bias, copy_memory=()):
         """Logits for `token` (int `[B]`) at position `index`.
 
         Writes the token's keys/values at `index` of each layer's cache and
@@ -198,11 +227,11 @@ class DecoderWeights:
             new_cache.append((k_cache, v_cache))
             attended = tf.reshape(_attend(q, k_cache, v_cache, self_bias), [-1, self.hidden])
             x = self._finish_layer(layer, x, attended, cross_k, cross_v, encoder_bias)
-        return self.logits(x), tuple(new_cache)
+        return self.output(x, copy_memory), tuple(new_cache)
 
     # -- the no-cache baseline ----------------------------------------------------
 
-    def uncached_logits(self, encoder_hidden_states, encoder_bias, prefix):
+    def uncached_logits(self, encoder_hidden_states, encoder_bias, prefix, copy_memory=()):
         """Logits after the last of `prefix` (int `[B, T]`), recomputing everything."""
         length = tf.shape(prefix)[1]
         x = tf.gather(self.token, prefix) + self.position[:length]
@@ -216,4 +245,4 @@ class DecoderWeights:
             attended = self._merge(_attend(q, self._heads(k), self._heads(v), causal_bias))
             cross_k, cross_v = self._cross_kv(layer, encoder_hidden_states)
             x = self._finish_layer(layer, x, attended, cross_k, cross_v, encoder_bias)
-        return self.logits(x[:, -1, :])
+        return self.output(x[:, -1, :], copy_memory)

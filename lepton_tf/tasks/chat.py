@@ -161,10 +161,12 @@ def grounded_splits(config: TrainConfig):
 def load_grown_weights(model: ChatModel, path: str) -> None:
     """Loads a trained `ChatModel`'s weights into a model that may be larger.
 
-    The run folder of `path` (its `config.yaml`) says the old sizes. Tables
-    that grew along their first axis (a vocabulary with appended tokens, a
-    longer position table) get the old rows, and keep their fresh
-    initialisation for the new rows; every other weight must match.
+    The run folder of `path` (its `config.yaml`) says the old sizes. Weights
+    are matched by path: tables that grew along their first axis (a
+    vocabulary with appended tokens, a longer position table) get the old
+    rows and keep their fresh initialisation for the new rows, weights the
+    old model lacks (an added copy head) keep theirs, and every other weight
+    must match.
 
     Raises:
         FileNotFoundError: if `path` or its run's `config.yaml` is missing.
@@ -182,7 +184,11 @@ def load_grown_weights(model: ChatModel, path: str) -> None:
     old = ChatTask().build_model(dataclasses.replace(old_config, data={
         **old_config.data, "init_weights": None}))
     old.load_weights(path)
-    for new_var, old_var in zip(model.weights, old.weights, strict=True):
+    old_weights = {v.path: v for v in old.weights}
+    for new_var in model.weights:
+        old_var = old_weights.get(new_var.path)
+        if old_var is None:
+            continue
         value, shape = old_var.numpy(), tuple(new_var.shape)
         if value.shape == shape:
             new_var.assign(value)
