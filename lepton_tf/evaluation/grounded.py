@@ -20,7 +20,8 @@ content words found in the cited passage).
 Example:
 
 ```bash
-lepton-tf eval grounded --model saved_models/chat/2 --baseline-model saved_models/chat/1
+lepton-tf export chat --run runs/chat --base-dir /tmp/ungrounded   # the SGD-only model
+lepton-tf eval grounded --model saved_models/chat/2 --baseline-model /tmp/ungrounded/chat/1
 ```
 """
 
