@@ -261,3 +261,16 @@ def test_chat_tokenizer_in_tf_function_and_config(chat_tokenizer, chat_vocab):
 def test_chat_tokenizer_requires_reserved_tokens():
     with pytest.raises(ValueError, match="USER"):
         ChatTokenizer(["[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]", "a"])
+
+
+@pytest.mark.parametrize("joined,expected", [
+    ("Go here : http : / / www . facebook . com / help / delete _ account now",
+     "Go here: http://www.facebook.com/help/delete_account now"),
+    ("the syntax < del > ... < / del > works", "the syntax <del>... </del> works"),
+    ("Use ~ ~ tildes around the words ~ ~ .", "Use ~~tildes around the words~~."),
+    ("It costs $ 35 / night .", "It costs $35 / night."),
+])
+def test_fix_spacing_of_quoted_passages(joined, expected):
+    from lepton_tf.text.detokenize import fix_spacing
+
+    assert fix_spacing(tf.constant(joined)).numpy().decode() == expected
