@@ -242,6 +242,10 @@ def test_router_rule_and_grounding_helpers():
     assert r.route(0.4, 0.1, None) == "out_of_scope"
     assert r.route(0.4, 0.1, None, "Fresno.", last_route="chat") == "chat"
     assert r.route(None, None, None) == "chat"
+    # Chit-chat is answered even when a banking-only intent model claims it.
+    assert r.route(0.1, 0.3, banking, "Hi there!", chitchat_score=0.81) == "chat"
+    assert r.route(0.1, 0.3, banking, "my card?", chitchat_score=0.3) == "out_of_scope"
+    assert r.route(0.9, 0.3, banking, "Hi, delete my account", chitchat_score=0.6) == "search"
     passages = [Passage("a", "Delete [USER] account", "Settings then delete.", 0.8),
                 Passage("b", "Block people", "Open the profile and block.", 0.6)]
     context = grounding.build_context(passages, [("USER", "how to block?")])

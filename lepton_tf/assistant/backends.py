@@ -57,7 +57,8 @@ class ServerBackends:
         names: model names: `intent`, `search`, `chat`, `encoder`.
         dialogue_turns: reference user turns for the dialogue score (None:
             a sample of SGD dev user turns plus `CHITCHAT_TURNS`, embedded
-            on first use; []: no dialogue score).
+            on first use, and `CHITCHAT_TURNS` for the chit-chat score; a
+            list: those turns, and no chit-chat score; []: neither score).
         chat_signature, max_new_tokens: how `chat` is asked (None: its
             `serving_default` defaults).
     """
@@ -69,7 +70,12 @@ class ServerBackends:
                       "encoder": "encoder", **(names or {})}
         self.max_new_tokens = max_new_tokens
         self._dialogue_turns = dialogue_turns
+        # The chit-chat score goes with the default reference; a caller's own
+        # dialogue turns replace both (its thresholds were set without it).
+        self._chitchat_turns = CHITCHAT_TURNS if dialogue_turns is None else []
         self._dialogue_vectors = None
+        self._chitchat_vectors = None
+        self._last_embedding = ("", None)  # the turn both scores embed, embedded once
         self._lock = threading.Lock()
 
     def _predict(self, model: str, signature: str, inputs: dict, outputs: list) -> dict:
@@ -138,13 +144,37 @@ class ServerBackends:
                     [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)])
             return self._dialogue_vectors
 
+    def _embed_turn(self, text: str) -> np.ndarray:
+        with self._lock:
+            last_text, vector = self._last_embedding
+        if vector is None or last_text != text:
+            vector = self.embed([text])[0]
+            with self._lock:
+                self._last_embedding = (text, vector)
+        return vector
+
     def dialogue_score(self, text: str) -> float | None:
         """Max cosine between `text` and the SGD reference turns (None: no encoder)."""
         try:
             reference = self._reference()
             if reference is None:
                 return None
-            return float(np.max(reference @ self.embed([text])[0]))
+            return float(np.max(reference @ self._embed_turn(text)))
+        except ServingError as e:
+            log.debug("encoder unavailable: %s", e.message)
+            return None
+
+    def chitchat_score(self, text: str) -> float | None:
+        """Max cosine between `text` and the chit-chat turns (None: no encoder, or
+        no chit-chat reference)."""
+        try:
+            if not self._chitchat_turns:
+                return None
+            with self._lock:
+                if self._chitchat_vectors is None:
+                    self._chitchat_vectors = self.embed(self._chitchat_turns)
+                reference = self._chitchat_vectors
+            return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
             log.debug("encoder unavailable: %s", e.message)
             return None

@@ -87,7 +87,7 @@ class Assistant:
 
     Args:
         backends: has `intent(text)`, `search(query, k)`, `chat(context)`,
-            `dialogue_score(text)`.
+            `dialogue_score(text)` and optionally `chitchat_score(text)`.
         router: the routing rule and thresholds.
         sessions: the session store (memory bound and TTL).
     """
@@ -122,12 +122,14 @@ class Assistant:
 
     def _signals(self, session, message: str, timings: dict):
         """Intent and dialogue score in a thread while searching here."""
+        chitchat = getattr(self.backends, "chitchat_score", lambda text: None)
         side = self._pool.submit(lambda: (
             self._timed(timings, "intent", self.backends.intent, message),
-            self._timed(timings, "dialogue", self.backends.dialogue_score, message)))
+            self._timed(timings, "dialogue", self.backends.dialogue_score, message),
+            self._timed(timings, "dialogue", chitchat, message)))
         passages = self._timed(timings, "search", self.backends.search, message, self.search_k)
         top = passages[0].score if passages else None
-        intent, dialogue = side.result()
+        intent, dialogue, chitchat = side.result()
         threshold = self.router.search_threshold
         refused = self.router.use_intent and intent is not None and intent.out_of_scope is False
         if (session.last_route == SEARCH and (top is None or top < threshold)
@@ -139,7 +141,7 @@ class Assistant:
                                    f"{session.last_user_turn()} {message}", self.search_k)
             if followup and followup[0].score >= threshold:
                 passages, top = followup, followup[0].score
-        return passages, top, intent, dialogue
+        return passages, top, intent, (dialogue, chitchat)
 
     def _turn(self, session_id: str, message: str):
         message = check_message(session_id, message)
@@ -147,8 +149,10 @@ class Assistant:
         timings: dict = {}
         session = self.sessions.get(session_id)
         with session.lock:  # one turn at a time per session, in order
-            passages, top, intent, dialogue = self._signals(session, message, timings)
-            route = self.router.route(top, dialogue, intent, message, session.last_route)
+            passages, top, intent, (dialogue, chitchat) = self._signals(session, message,
+                                                                         timings)
+            route = self.router.route(top, dialogue, intent, message, session.last_route,
+                                      chitchat_score=chitchat)
             intent_name = "" if intent is None else \
                 ("out_of_scope" if intent.out_of_scope else intent.intent)
             shown = passages[:self.context_passages] if route == SEARCH else []

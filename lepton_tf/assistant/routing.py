@@ -14,13 +14,17 @@ Three signals per user turn:
 The rule, in order:
 
 1. `search` when `search_score >= search_threshold`;
-2. `out_of_scope` when the intent model recognises one of its (banking)
+2. `chat` when the turn is chit-chat (`chitchat_score`, its similarity to
+   a few greetings and thanks, `>= chitchat_threshold`), whatever the
+   intent model says: a small intent model trained on banking requests
+   alone calls "Hi there!" a banking intent;
+3. `out_of_scope` when the intent model recognises one of its (banking)
    intents with confidence: a request of a domain the assistant has neither
    documents nor dialogue skills for;
-3. `chat` when `dialogue_score >= dialogue_threshold`, or the session is in
+4. `chat` when `dialogue_score >= dialogue_threshold`, or the session is in
    a task dialogue already (its last route was `chat`) and the turn is short
    (a slot value such as "Fresno." or "4 people");
-4. `out_of_scope` otherwise.
+5. `out_of_scope` otherwise.
 
 Thresholds are calibrated on data by `lepton_tf.assistant.calibration`
 (StackFAQ test queries vs SGD user turns vs Banking77 test queries; see
@@ -36,6 +40,10 @@ ROUTES = (SEARCH, CHAT, OUT_OF_SCOPE)
 # Calibrated with `python bench/assistant.py --calibrate` (encoder v1, StackFAQ index).
 DEFAULT_SEARCH_THRESHOLD = 0.45
 DEFAULT_DIALOGUE_THRESHOLD = 0.51
+# Encoder v1, similarity to `backends.CHITCHAT_TURNS`: Banking77 test (3,080 queries) max
+# 0.374, StackFAQ queries (1,249) max 0.263; "Hi there!" 0.81, "Hello" 0.78, "bye" 0.79,
+# "Thanks!" 0.58, "Good evening" 0.70.
+DEFAULT_CHITCHAT_THRESHOLD = 0.5
 SHORT_TURN_WORDS = 4
 
 
@@ -55,18 +63,24 @@ class Router:
     Attributes:
         search_threshold: minimum top search score of a search-worthy question.
         dialogue_threshold: minimum similarity to SGD user turns for `chat`.
+        chitchat_threshold: minimum similarity to greetings and thanks for `chat`
+            even when the intent model claims the turn.
         use_intent: let a confident in-scope intent refuse (rule 2).
     """
 
     search_threshold: float = DEFAULT_SEARCH_THRESHOLD
     dialogue_threshold: float = DEFAULT_DIALOGUE_THRESHOLD
     use_intent: bool = True
+    chitchat_threshold: float = DEFAULT_CHITCHAT_THRESHOLD
 
     def route(self, search_score: float | None, dialogue_score: float | None,
-              intent: IntentResult | None, message: str = "", last_route: str = "") -> str:
+              intent: IntentResult | None, message: str = "", last_route: str = "",
+              chitchat_score: float | None = None) -> str:
         """`search`, `chat` or `out_of_scope` (None scores: that signal is unavailable)."""
         if search_score is not None and search_score >= self.search_threshold:
             return SEARCH
+        if chitchat_score is not None and chitchat_score >= self.chitchat_threshold:
+            return CHAT
         if self.use_intent and intent is not None and intent.out_of_scope is False:
             return OUT_OF_SCOPE
         if dialogue_score is None or dialogue_score >= self.dialogue_threshold:
