@@ -58,9 +58,14 @@ def clean_text(text: str) -> str:
     return re.sub(r"\[(USER|SYSTEM|DOC)\]", r"(\1)", text)
 
 
+def passage_header(number: int, title: str) -> str:
+    """What opens passage `number` in the context: `[DOC] [n] title:`."""
+    return f"{DOC_MARKER} [{number}] {clean_text(title)}:"
+
+
 def build_context(passages: list[Passage], turns: list[tuple[str, str]]) -> str:
     """The chat model's `context`: numbered passages, then the dialogue turns."""
-    parts = [f"{DOC_MARKER} [{i}] {clean_text(p.title)}: {clean_text(p.text)[:PASSAGE_CHARS]}"
+    parts = [f"{passage_header(i, p.title)} {clean_text(p.text)[:PASSAGE_CHARS]}"
              for i, p in enumerate(passages, 1)]
     parts += [f"[{speaker}] {clean_text(text)}" for speaker, text in turns]
     return " ".join(parts)

@@ -65,7 +65,7 @@ class Router:
         dialogue_threshold: minimum similarity to SGD user turns for `chat`.
         chitchat_threshold: minimum similarity to greetings and thanks for `chat`
             even when the intent model claims the turn.
-        use_intent: let a confident in-scope intent refuse (rule 2).
+        use_intent: let a confident in-scope intent refuse (rule 3).
     """
 
     search_threshold: float = DEFAULT_SEARCH_THRESHOLD

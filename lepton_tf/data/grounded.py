@@ -22,12 +22,12 @@ is a reply (or a distractor) in training.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import random
 import re
 import zlib
 
 from lepton_tf.data.beir import BeirCollection
+from lepton_tf.data.bm25 import Bm25Index
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -107,24 +107,16 @@ class PassageRetriever:
     """
 
     def __init__(self, collection: BeirCollection, exclude=()):
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
         excluded = set(exclude)
         self.doc_ids = [d for d in collection.corpus if d not in excluded]
-        texts = [f"{collection.corpus[d].get('title', '')} {collection.corpus[d]['text']}"
-                 for d in self.doc_ids]
-        self._bm25s = bm25s
-        self.retriever = bm25s.BM25()
-        self.retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False),
-                             show_progress=False)
+        self.index = Bm25Index(
+            [f"{collection.corpus[d].get('title', '')} {collection.corpus[d]['text']}"
+             for d in self.doc_ids])
 
     def search(self, questions: list[str], k: int) -> list[list[str]]:
         """The `k` best doc ids for each question, best first."""
-        tokens = self._bm25s.tokenize(questions, stopwords="en", show_progress=False)
-        k = min(k, len(self.doc_ids))
-        results, _ = self.retriever.retrieve(tokens, k=k, show_progress=False)
-        return [[self.doc_ids[i] for i in row] for row in results]
+        rows, _ = self.index.search(questions, k)
+        return [[self.doc_ids[i] for i in row] for row in rows]
 
 
 def _passage(collection: BeirCollection, doc_id: str) -> tuple[str, str, str]:

@@ -16,12 +16,13 @@ lepton-tf eval chat --splits test --limit 5000 --json runs/chat/eval.json
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
 
 import numpy as np
+
+from lepton_tf.evaluation import write_json
 
 BASELINE_TURNS = 3  # the issue's baseline: last 3 turns as the query
 
@@ -54,26 +55,17 @@ class Bm25Baseline:
     """
 
     def __init__(self, train_pairs, turns: int = BASELINE_TURNS):
-        import logging
+        from lepton_tf.data.bm25 import Bm25Index
 
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.turns = turns
         self.responses = [p.response for p in train_pairs]
-        self.retriever = bm25s.BM25()
-        self.retriever.index(bm25s.tokenize([self._text(p) for p in train_pairs],
-                                            stopwords="en", show_progress=False),
-                             show_progress=False)
+        self.index = Bm25Index([self._text(p) for p in train_pairs])
 
     def _text(self, pair) -> str:
         return " ".join(pair.context[-self.turns:]) or "."
 
     def reply(self, pairs) -> list[str]:
-        import bm25s
-        queries = bm25s.tokenize([self._text(p) for p in pairs], stopwords="en",
-                                 show_progress=False)
-        rows, _ = self.retriever.retrieve(queries, k=1, show_progress=False, n_threads=1)
+        rows, _ = self.index.search([self._text(p) for p in pairs], k=1)
         return [self.responses[r[0]] for r in rows]
 
 
@@ -213,9 +205,7 @@ def run(args) -> int:
                   f"{s['context'][-300:]}\n  model:     {s['model']}\n"
                   f"  baseline:  {s['baseline']}\n  reference: {s['reference']}")
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(results, args.json)
     return 0
 
 

@@ -27,9 +27,10 @@ lepton-tf eval grounded --model saved_models/chat/2 --baseline-model /tmp/ungrou
 
 from __future__ import annotations
 
-import json
 import os
 import re
+
+from lepton_tf.evaluation import write_json
 
 _CITATION = re.compile(r"\s*\[\d{1,2}\]")
 
@@ -66,20 +67,9 @@ def citation_metrics(replies, examples) -> dict:
             "relevant_passage_shown": sum(bool(e.cited) for e in examples) / n}
 
 
-def _replies(model_path: str, contexts: list[str], batch_size: int = 32) -> list[str]:
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
-
-    fn = tf.saved_model.load(model_path).signatures["serving_default"]
-    out = []
-    for i in range(0, len(contexts), batch_size):
-        r = fn(context=tf.constant(contexts[i:i + batch_size]))
-        out += [s.decode() for s in r["reply"].numpy()]
-    return out
-
-
 def evaluate(model_path: str, baseline_path: str | None, config_path: str,
-             passages: int = 2, limit: int | None = None, samples: int = 0) -> dict:
+             passages: int = 2, limit: int | None = None, samples: int = 0,
+             num_beams: int = 4, max_new_tokens: int = 40) -> dict:
     """Evaluates grounded against ungrounded replies on the held-out questions.
 
     Args:
@@ -89,6 +79,8 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
         passages: passages shown per question.
         limit: first N held-out questions (None: all).
         samples: also return this many example replies.
+        num_beams, max_new_tokens: decoding (4 and 40: the shipped
+            `serving_default`).
 
     Returns:
         `{"n", "systems": name -> {bleu, chrf}, "citations": ..., "samples"}`.
@@ -96,6 +88,7 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
     import sacrebleu
 
     from lepton_tf.data.grounded import PassageRetriever, evaluation_examples
+    from lepton_tf.evaluation.chat import ModelReplies, bleu
     from lepton_tf.models.chat import format_context
     from lepton_tf.tasks.chat import grounded_context, grounded_splits
     from lepton_tf.training.config import load_config
@@ -107,16 +100,17 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
     examples = evaluation_examples(collection, held_out, retriever, passages=passages)
     refs = [e.reference for e in examples]
     questions = [format_context([e.question], ["USER"]) for e in examples]
-    runs = {"grounded": _replies(model_path, [grounded_context(e) for e in examples]),
-            "no passages": _replies(model_path, questions)}
+    model = ModelReplies(model_path, num_beams=num_beams, max_new_tokens=max_new_tokens)
+    runs = {"grounded": model.reply([grounded_context(e) for e in examples]),
+            "no passages": model.reply(questions)}
     if baseline_path:
-        runs["ungrounded model"] = _replies(baseline_path, questions)
+        runs["ungrounded model"] = ModelReplies(
+            baseline_path, num_beams=num_beams, max_new_tokens=max_new_tokens).reply(questions)
     systems = {}
     for name, hyps in runs.items():
         clean = [strip_citations(h) for h in hyps]
-        systems[name] = {
-            "bleu": float(sacrebleu.corpus_bleu(clean, [refs]).score),
-            "chrf": float(sacrebleu.corpus_chrf(clean, [refs]).score)}
+        systems[name] = {"bleu": bleu(clean, refs),
+                         "chrf": float(sacrebleu.corpus_chrf(clean, [refs]).score)}
     result = {"n": len(examples), "model": model_path, "baseline_model": baseline_path,
               "systems": systems, "citations": citation_metrics(runs["grounded"], examples)}
     result["samples"] = [
@@ -129,7 +123,8 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
 
 def run(args) -> int:
     result = evaluate(args.model, args.baseline_model, args.config, passages=args.passages,
-                      limit=args.limit or None, samples=args.samples)
+                      limit=args.limit or None, samples=args.samples,
+                      num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     print(f"held-out grounded questions: {result['n']} (model {args.model})")
     print(f"{'system':<18}{'BLEU':>7}{'chrF':>7}")
     for name, m in result["systems"].items():
@@ -142,9 +137,7 @@ def run(args) -> int:
               + "".join(f"  {k}: {v}\n" for k, v in s.items()
                         if k not in ("question", "passages")))
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json(result, args.json)
     return 0
 
 
@@ -156,5 +149,7 @@ def register(sub) -> None:
     p.add_argument("--passages", type=int, default=2)
     p.add_argument("--limit", type=int, default=0, help="first N held-out questions (0: all)")
     p.add_argument("--samples", type=int, default=0)
+    p.add_argument("--num-beams", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=40)
     p.add_argument("--json")
     p.set_defaults(fn=run)

@@ -39,20 +39,11 @@ class _InProcessMiniLM:
 
 
 def _bm25_run(collection, query_ids):
-    import logging
+    from lepton_tf.data.bm25 import Bm25Index
 
-    import bm25s
-
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
     doc_ids = list(collection.corpus)
     texts = [f"{d['title']} {d['text']}" for d in collection.corpus.values()]
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False),
-                    show_progress=False)
-    queries = bm25s.tokenize([collection.queries[q] for q in query_ids], stopwords="en",
-                             show_progress=False)
-    k = min(DEPTH, len(doc_ids))
-    rows, scores = retriever.retrieve(queries, k=k, show_progress=False, n_threads=1)
+    rows, scores = Bm25Index(texts).search([collection.queries[q] for q in query_ids], DEPTH)
     return ranked_to_run(query_ids, [[doc_ids[j] for j in r] for r in rows], scores)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import keras
 import keras_hub
 import tensorflow as tf
-from keras import ops
 
 from lepton_tf.models.copy_head import CopyHead
 

@@ -136,9 +136,8 @@ class ChatServable(tf.Module):
 
     def _encode_context(self, context):
         ids = pack_context(self.tokenizer.tokenize(context), self.model.max_context_turns,
-                           self.model.context_length,
-                           getattr(self.model, "max_passages", 0),
-                           getattr(self.model, "passage_length", 0))
+                           self.model.context_length, self.model.max_passages,
+                           self.model.passage_length)
         return ids, tf.not_equal(ids, 0)
 
     def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):

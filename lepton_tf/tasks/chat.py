@@ -121,11 +121,10 @@ def fit_to_passages(examples, tokenizer: ChatTokenizer, passage_length: int,
     title: text`); a reply should not quote past them. Examples left with
     fewer than `min_words` words are dropped.
     """
-    from lepton_tf.assistant.grounding import DOC_MARKER, clean_text
+    from lepton_tf.assistant.grounding import passage_header
 
     examples = [e for e in examples if e.cited]
-    heads = [f"{DOC_MARKER} [{e.cited}] {clean_text(e.passages[e.cited - 1][1])}:"
-             for e in examples]
+    heads = [passage_header(e.cited, e.passages[e.cited - 1][1]) for e in examples]
     budgets = passage_length - tokenizer.tokenize(tf.constant(heads)).row_lengths().numpy()
     words = [e.reference.split() for e in examples]
     flat = [w for row in words for w in row]
@@ -239,7 +238,9 @@ class ChatTask:
         replies += [e.reply for e in grounded]
         return encode_texts(self.get_tokenizer(config), contexts, replies, config.model)
 
-    def _grounded(self, config, which: str):
+    def _grounded(self, config, which: str, sgd_pairs=()):
+        """Grounded examples: training ones (with `sgd_pairs` shown as passages,
+        when `dialogue_examples` asks for them) or held-out validation ones."""
         if not config.data.get("grounded"):
             return []
         from lepton_tf.data.grounded import dialogue_examples, training_examples
@@ -255,9 +256,7 @@ class ChatTask:
             max_reply_words=g.get("max_reply_words", 20), exclude=exclude,
             seed=config.seed)
         if which == "train" and g.get("dialogue_examples"):
-            pairs = self._train if self._train is not None else self._pairs("train", config)
-            examples += dialogue_examples(pairs,
-                                          g["dialogue_examples"],
+            examples += dialogue_examples(sgd_pairs, g["dialogue_examples"],
                                           passages=g.get("passages", 2), seed=config.seed)
         return fit_to_passages(examples, self.get_tokenizer(config),
                                config.model.get("passage_length", 0))
@@ -275,14 +274,16 @@ class ChatTask:
                 "metrics": [masked_accuracy, token_nll]}
 
     def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
-        pairs = self._train if self._train is not None else self._pairs("train", config)
+        all_pairs = self._train if self._train is not None else self._pairs("train", config)
+        pairs = all_pairs
         limit, sample = config.data.get("limit"), config.data.get("sgd_sample")
         if limit:
             pairs = pairs[:limit]
         if sample and sample < len(pairs):
             pick = np.random.default_rng(config.seed).choice(len(pairs), sample, replace=False)
             pairs = [pairs[i] for i in sorted(pick)]
-        features, labels = self._encode(config, pairs, self._grounded(config, "train"))
+        grounded = self._grounded(config, "train", sgd_pairs=all_pairs)
+        features, labels = self._encode(config, pairs, grounded)
         return epoch_shuffled_stream((features, labels), batch_size=config.batch_size,
                                      seed=config.seed)
 
