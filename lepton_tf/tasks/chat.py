@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 
 import keras
@@ -88,15 +89,19 @@ def encode_texts(tokenizer: ChatTokenizer, contexts, replies, model_config: dict
         `[N, reply_length]` (reply + `[EOS]`, `[PAD]` after; a reply longer
         than `reply_length - 1` tokens is cut and gets no `[EOS]`).
     """
-    m = model_config
-    packing = (m.get("max_context_turns", 5), m.get("context_length", 96),
-               m.get("max_passages", 0), m.get("passage_length", 0))
+    # The model's own defaults fill what the config leaves out, so the data
+    # is packed exactly as the model built from the same config expects.
+    defaults = inspect.signature(ChatModel.__init__).parameters
+    m = {k: p.default for k, p in defaults.items() if p.default is not p.empty}
+    m.update(model_config)
+    packing = (m["max_context_turns"], m["context_length"], m["max_passages"],
+               m["passage_length"])
     enc, dec, lab = [], [], []
     for i in range(0, len(contexts), batch):
         ids = tokenizer.tokenize(tf.constant(contexts[i:i + batch]))
         enc.append(pack_context(ids, *packing).numpy())
         inputs, labels = pack_reply(tokenizer.tokenize(tf.constant(replies[i:i + batch])),
-                                    m.get("reply_length", 48))
+                                    m["reply_length"])
         dec.append(inputs.numpy())
         lab.append(labels.numpy())
     enc, dec, lab = (np.concatenate(a).astype(np.int32) for a in (enc, dec, lab))
