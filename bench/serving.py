@@ -89,7 +89,7 @@ class ServerProcess:
                f"--rest_api_port={self.rest_port}", f"--monitoring_config_file={monitoring}",
                f"--model_name={args.model_name}",
                f"--model_base_path={os.path.abspath(args.model_base_path)}",
-               "--file_system_poll_wait_seconds=0"]
+               "--file_system_poll_wait_seconds=0", *args.server_arg]
         if batching:
             params = os.path.join(workdir, "batching.txt")
             with open(params, "w") as f:
@@ -185,6 +185,9 @@ def main(argv=None) -> int:
     # TF Serving's batching guide: num_batch_threads = CPU cores, so one batch is
     # formed while the other runs (2 cores: 3.2x against 2.6-3.0x with 1 thread).
     p.add_argument("--num-batch-threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--server-arg", action="append", default=[],
+                   help="extra `lepton-tf serve` flag for an A/B run, "
+                        "e.g. --server-arg=--tensorflow_intra_op_parallelism=1")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
 
@@ -195,7 +198,7 @@ def main(argv=None) -> int:
     if not versions:
         raise SystemExit(f"No SavedModel versions in {args.model_base_path}")
     report = {"model": args.model_name, "version": max(versions), "cpus": os.cpu_count(),
-              "signature": args.signature}
+              "signature": args.signature, "server_args": args.server_arg}
     local = in_process_caller(versions[max(versions)], args.signature, args.input)
     with tempfile.TemporaryDirectory() as workdir:
         for batching in (False, True):

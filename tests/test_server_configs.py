@@ -32,3 +32,21 @@ def test_compose_commands_are_valid_flags():
     # Every TF Serving flag used for tfserving is also a `lepton-tf serve` flag.
     parsed = build_parser().parse_args(["serve"] + tf_flags)
     assert parsed.model_config_file == "/config/models.config"
+
+
+def test_thread_pool_flags():
+    import pytest
+    import tensorflow as tf
+
+    from lepton_tf.cli import build_parser
+    from lepton_tf.server.tf_runtime import configure_tensorflow
+
+    args = build_parser().parse_args(["serve", "--model_base_path=/m",
+                                      "--tensorflow_intra_op_parallelism=2",
+                                      "--tensorflow_inter_op_parallelism=1"])
+    assert (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism) == (2, 1)
+    with pytest.raises(ValueError, match=">= 0"):
+        configure_tensorflow(-1, 0)
+    assert configure_tensorflow(0, 0)  # nothing asked: nothing to do
+    tf.constant(1)  # the runtime has started in this test process: left as it is
+    assert not configure_tensorflow(1, 0)

@@ -74,6 +74,10 @@ def build_server(args):
 
 
 def run(args) -> int:
+    from lepton_tf.server.tf_runtime import configure_tensorflow
+
+    configure_tensorflow(args.tensorflow_intra_op_parallelism,
+                         args.tensorflow_inter_op_parallelism)
     server = build_server(args).start()
     print(f"lepton-tf serve: gRPC on {args.host}:{server.grpc_port}"
           + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else ""),
@@ -112,6 +116,10 @@ def register(sub) -> None:
     tf.add_argument("--grpc_max_threads", type=int, default=64,
                     help="gRPC worker threads (default 64: every request in flight, also "
                          "one waiting for a batch, holds one)")
+    tf.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0,
+                    help="threads one op may use (0: the number of cores)")
+    tf.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0,
+                    help="ops run at once (0: TensorFlow's choice)")
     own = p.add_argument_group("lepton-tf options")
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
