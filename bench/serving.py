@@ -98,8 +98,11 @@ class ServerProcess:
                         f"num_batch_threads {{ value: {args.num_batch_threads} }}\n"
                         "max_enqueued_batches { value: 1000 }\n")
             cmd += ["--enable_batching", f"--batching_parameters_file={params}"]
+        cpus = getattr(args, "server_cpus", None)
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
-                                     env=dict(os.environ, PYTHONPATH=REPO))
+                                     env=dict(os.environ, PYTHONPATH=REPO),
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus))
+                                     if cpus else None)
         self.target = f"127.0.0.1:{self.port}"
         self._wait(args.model_name)
 
@@ -188,8 +191,20 @@ def main(argv=None) -> int:
     p.add_argument("--server-arg", action="append", default=[],
                    help="extra `lepton-tf serve` flag for an A/B run, "
                         "e.g. --server-arg=--tensorflow_intra_op_parallelism=1")
+    p.add_argument("--split-cores", action="store_true",
+                   help="run the server on half the cores and this process (clients and "
+                        "the in-process baseline) on the other half, as with clients on "
+                        "another machine; both sides' TensorFlow then get the same cores")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
+    args.server_cpus = None
+    if args.split_cores:
+        # Before TensorFlow starts here: its pools size themselves to the affinity.
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--split-cores needs at least 2 cores.")
+        os.sched_setaffinity(0, cpus[:len(cpus) // 2])
+        args.server_cpus = cpus[len(cpus) // 2:]
 
     from lepton_tf.client import PredictClient
     from lepton_tf.server.version_policy import version_dirs
@@ -198,7 +213,8 @@ def main(argv=None) -> int:
     if not versions:
         raise SystemExit(f"No SavedModel versions in {args.model_base_path}")
     report = {"model": args.model_name, "version": max(versions), "cpus": os.cpu_count(),
-              "signature": args.signature, "server_args": args.server_arg}
+              "signature": args.signature, "server_args": args.server_arg,
+              "split_cores": args.split_cores}
     local = in_process_caller(versions[max(versions)], args.signature, args.input)
     with tempfile.TemporaryDirectory() as workdir:
         for batching in (False, True):
