@@ -62,9 +62,10 @@ def _norm_weights(layer):
 
 def _layer_norm(x, norm):
     gamma, beta, epsilon = norm
-    centered = x - tf.reduce_mean(x, axis=-1, keepdims=True)
-    variance = tf.reduce_mean(tf.square(centered), axis=-1, keepdims=True)
-    return centered * (tf.math.rsqrt(variance + epsilon) * gamma) + beta
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=-1, keepdims=True)
+    inv = tf.math.rsqrt(variance + epsilon) * gamma
+    return x * inv + (beta - mean * inv)
 
 
 def _dense(x, w, b):
