@@ -98,7 +98,7 @@ class ServerProcess:
                         f"num_batch_threads {{ value: {args.num_batch_threads} }}\n"
                         "max_enqueued_batches { value: 1000 }\n")
             cmd += ["--enable_batching", f"--batching_parameters_file={params}"]
-        cpus = getattr(args, "server_cpus", None)
+        cpus = args.server_cpus
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
                                      env=dict(os.environ, PYTHONPATH=REPO),
                                      preexec_fn=(lambda: os.sched_setaffinity(0, cpus))

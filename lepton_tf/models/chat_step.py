@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from lepton_tf.models.copy_head import copy_log_probs
+from lepton_tf.models.copy_head import copy_log_probs, padding_bias
 
 _NEG_INF = -1e9
 
@@ -102,7 +102,7 @@ class DecoderWeights:
         head = getattr(model, "copy_head", None)
         self.copy = None
         if head is not None:  # pointer-generator: see lepton_tf.models.copy_head
-            scale = 1.0 / float(head.key_dim) ** 0.5
+            scale = head.query_scale
             self.copy = {
                 "query": (_read(head.query_dense.kernel) * scale,
                           _read(head.query_dense.bias) * scale),
@@ -164,8 +164,7 @@ class DecoderWeights:
         if self.copy is None:
             return ()
         keys = _dense(encoder_hidden_states, *self.copy["key"])
-        bias = (1.0 - tf.cast(encoder_padding_mask, tf.float32)) * _NEG_INF
-        return keys, tf.cast(encoder_token_ids, tf.int32), bias
+        return keys, tf.cast(encoder_token_ids, tf.int32), padding_bias(encoder_padding_mask)
 
     def output(self, x, copy_memory):
         """Logits (or, with a copy head, log-probabilities) for `[B, H]` states."""
@@ -179,8 +178,7 @@ class DecoderWeights:
     @staticmethod
     def encoder_bias(encoder_padding_mask):
         """`[B, 1, 1, S]`: 0 on real context tokens, -1e9 on padding."""
-        real = tf.cast(encoder_padding_mask, tf.float32)[:, None, None, :]
-        return (1.0 - real) * _NEG_INF
+        return padding_bias(encoder_padding_mask)[:, None, None, :]
 
     # -- cached decoding --------------------------------------------------------
 

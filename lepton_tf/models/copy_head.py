@@ -28,6 +28,11 @@ _NEG_INF = -1e9
 _TINY = 1e-12
 
 
+def padding_bias(padding_mask):
+    """float `[B, S]`: 0 on real tokens (`padding_mask` True), -1e9 on padding."""
+    return (1.0 - tf.cast(padding_mask, tf.float32)) * _NEG_INF
+
+
 def copy_log_probs(vocab_logits, query, keys, gate_logit, encoder_token_ids, encoder_bias,
                    vocabulary_size: int):
     """Mixes the vocabulary distribution with copies of encoder tokens.
@@ -103,13 +108,17 @@ class CopyHead(keras.layers.Layer):
             dense.build((None, hidden))
         self.built = True
 
+    @property
+    def query_scale(self) -> float:
+        """The copy attention's `1 / sqrt(key_dim)`, folded into the queries."""
+        return 1.0 / float(self.key_dim) ** 0.5
+
     def call(self, decoder_states, vocab_logits, encoder_states, encoder_token_ids,
              encoder_padding_mask):
-        scale = 1.0 / float(self.key_dim) ** 0.5
-        bias = (1.0 - tf.cast(encoder_padding_mask, tf.float32)) * _NEG_INF
-        return copy_log_probs(vocab_logits, self.query_dense(decoder_states) * scale,
+        return copy_log_probs(vocab_logits, self.query_dense(decoder_states) * self.query_scale,
                               self.key_dense(encoder_states), self.gate_dense(decoder_states),
-                              encoder_token_ids, bias, self.vocabulary_size)
+                              encoder_token_ids, padding_bias(encoder_padding_mask),
+                              self.vocabulary_size)
 
     def compute_output_shape(self, decoder_states_shape, vocab_logits_shape, *args):
         return vocab_logits_shape
