@@ -32,7 +32,7 @@ KEYWORDS = [("delete", "deleting", "deletion"), ("facebook",), ("account",),
 KB = [
     ("fb-1", "How do I delete my Facebook account?",
      "Go here: http://www.facebook.com/help/delete_account and click Submit. "
-     "Facebook waits 14 days before deleting for good. Log in during that time "
+     "Facebook waits 14 days before deleting for good. Log in within those days "
      "to cancel the deletion."),
     ("md-1", "Strikethrough in GitHub markdown",
      "I just used the following syntax <del>old</del> and it did not render. "
@@ -43,7 +43,7 @@ KB = [
      "Settings, and turn Autoplay off."),
     ("gm-1", "Create Gmail filters",
      "Open Gmail Settings and choose Filters. Click Create a new filter, type what "
-     "to match, then pick what happens to those messages."),
+     "to match, then say what happens to those messages."),
 ]
 DIALOGUE_TURNS = ["I'd like to book a table at a restaurant for dinner.",
                   "Find me a hotel room please.", "I need a rental car.",
@@ -195,11 +195,24 @@ def ends_sentence(reply: str) -> bool:
     return bool(text) and text[-1] in ".!?)\"'"
 
 
+def own_words(knowledge_base=None) -> set:
+    """Content words of the assistant's own texts (its greeting, refusal, ...)."""
+    import dataclasses
+
+    from lepton_tf.assistant.knowledge_base import KnowledgeBase
+
+    knowledge_base = knowledge_base or KnowledgeBase()
+    return set().union(*(content_words(knowledge_base.text(f.name))
+                         for f in dataclasses.fields(knowledge_base)))
+
+
 def check_conversation(turns) -> None:
     """Asserts issue 13's properties on `turns`: dicts with `message`, `kind` (the
     script's), `reply`, `route`, `intent`, `not_found` and `shown` (the
-    `(title, text)` of the passages the turn showed)."""
-    shown_words, user_words, earlier_users = set(), set(), []
+    `(title, text)` of the passages the turn showed). A word of a passage shown
+    earlier leaks into a chat turn unless the user said it or it is one of the
+    assistant's own texts."""
+    shown_words, user_words, earlier_users = set(), own_words(), []
     for turn in turns:
         reply, kind, where = turn["reply"], turn["kind"], f"{turn['message']!r} -> {turn['reply']!r}"
         user_words |= content_words(turn["message"])

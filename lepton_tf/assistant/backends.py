@@ -16,17 +16,15 @@ import threading
 
 import numpy as np
 
+from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.routing import IntentResult
 from lepton_tf.server.errors import ServingError
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
-# SGD dialogues open with a request, not a greeting: chit-chat the chat model
-# answers anyway joins the reference set.
-CHITCHAT_TURNS = ["Hi!", "Hello there.", "Hey, how are you?", "Good morning!",
-                  "Thanks a lot!", "Thank you, bye.", "Goodbye.", "Can you help me?",
-                  "What can you do?", "Nice, great."]
+# SGD dialogues open with a request, not a greeting: small talk joins the reference set.
+CHITCHAT_TURNS, CHITCHAT_CATEGORIES = smalltalk.reference()
 
 
 def _strings(values) -> np.ndarray:
@@ -57,22 +55,21 @@ class ServerBackends:
         names: model names: `intent`, `search`, `chat`, `encoder`.
         dialogue_turns: reference user turns for the dialogue score (None:
             a sample of SGD dev user turns plus `CHITCHAT_TURNS`, embedded
-            on first use, and `CHITCHAT_TURNS` for the chit-chat score; a
-            list: those turns, and no chit-chat score; []: neither score).
-        chat_signature, max_new_tokens: how `chat` is asked (None: its
-            `serving_default` defaults).
+            on first use; []: no dialogue score).
+        max_new_tokens: how `chat` is asked (None: its `serving_default` defaults).
+        smalltalk_turns: `(turns, categories)` for the small-talk score (None:
+            `smalltalk.TURNS`; `([], [])`: no small-talk score).
     """
 
     def __init__(self, manager, names: dict | None = None, dialogue_turns: list | None = None,
-                 max_new_tokens: int | None = None):
+                 max_new_tokens: int | None = None, smalltalk_turns: tuple | None = None):
         self.manager = manager
         self.names = {"intent": "intent", "search": "search", "chat": "chat",
                       "encoder": "encoder", **(names or {})}
         self.max_new_tokens = max_new_tokens
         self._dialogue_turns = dialogue_turns
-        # The chit-chat score goes with the default reference; a caller's own
-        # dialogue turns replace both (its thresholds were set without it).
-        self._chitchat_turns = CHITCHAT_TURNS if dialogue_turns is None else []
+        self._chitchat_turns, self._chitchat_categories = smalltalk_turns or \
+            (CHITCHAT_TURNS, CHITCHAT_CATEGORIES)
         self._dialogue_vectors = None
         self._chitchat_vectors = None
         self._last_embedding = ("", None)  # the turn both scores embed, embedded once
@@ -109,12 +106,26 @@ class ServerBackends:
         return [IntentResult(_text(i), float(np.max(p)), None if o is None else bool(o))
                 for i, p, o in zip(out["intent"].reshape(-1), out["probabilities"], oos)]
 
-    def search(self, query: str, k: int) -> list[Passage]:
+    def search(self, query: str, k: int) -> tuple[list[Passage], bool | None]:
+        """`(passages, not_found)`: the search servable's flag (None: it has none)."""
+        with self.manager.servable(self.names["search"]) as servable:
+            flagged = "not_found" in servable.signatures["search"].outputs
+        wanted = ["doc_ids", "scores", "texts", "titles"] + (["not_found"] if flagged else [])
         out = self._predict("search", "search", {"query": _strings([query]),
-                                                 "k": np.array(k, np.int32)},
-                            ["doc_ids", "scores", "texts", "titles"])
-        return [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
-                zip(out["doc_ids"][0], out["titles"][0], out["texts"][0], out["scores"][0])]
+                                                 "k": np.array(k, np.int32)}, wanted)
+        passages = [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
+                    zip(out["doc_ids"][0], out["titles"][0], out["texts"][0],
+                        out["scores"][0])]
+        return passages, bool(np.asarray(out["not_found"]).reshape(-1)[0]) if flagged else None
+
+    def similarity(self, question: str, sentences: list[str]) -> np.ndarray:
+        """Cosine similarity of `question` to each sentence (the `encoder`).
+
+        Raises:
+            ServingError: no encoder.
+        """
+        vectors = self.embed([question] + list(sentences))
+        return vectors[1:] @ vectors[0]
 
     def chat(self, context: str) -> str:
         inputs = {"context": _strings([context])}
@@ -164,9 +175,9 @@ class ServerBackends:
             log.debug("encoder unavailable: %s", e.message)
             return None
 
-    def chitchat_score(self, text: str) -> float | None:
-        """Max cosine between `text` and the chit-chat turns (None: no encoder, or
-        no chit-chat reference)."""
+    def smalltalk(self, text: str) -> tuple[str, float] | None:
+        """`(category, score)`: the nearest small-talk turn's category and its cosine
+        (None: no encoder, or no small-talk reference)."""
         try:
             if not self._chitchat_turns:
                 return None
@@ -174,7 +185,9 @@ class ServerBackends:
                 if self._chitchat_vectors is None:
                     self._chitchat_vectors = self.embed(self._chitchat_turns)
                 reference = self._chitchat_vectors
-            return float(np.max(reference @ self._embed_turn(text)))
+            scores = reference @ self._embed_turn(text)
+            best = int(np.argmax(scores))
+            return self._chitchat_categories[best], float(scores[best])
         except ServingError as e:
             log.debug("encoder unavailable: %s", e.message)
             return None
