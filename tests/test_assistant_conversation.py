@@ -35,7 +35,7 @@ def server():
 
 
 def _client(server, session):
-    from lepton_tf.assistant.client import AssistantClient
+    from lepton_tf.client.assistant import AssistantClient
 
     return AssistantClient(f"127.0.0.1:{server.grpc_port}", session_id=session, timeout_s=10)
 
