@@ -95,3 +95,62 @@ def test_chat_turns_never_see_search_turns(server):
     for context in contexts:
         assert "[DOC]" not in context and "[1]" not in context, context
         assert "Facebook" not in context and "YouTube" not in context, context
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory):
+    from lepton_tf.assistant import knowledge_base
+
+    folder = tmp_path_factory.mktemp("index")
+    path = knowledge_base.write_default(str(folder), "corpora/recipes")
+    doc = json.load(open(path))
+    assert doc["name"] == "recipes" and "Facebook" not in json.dumps(doc)
+    doc.update(greeting="Welcome to the {name} desk.", refusal="Not here, sorry.")
+    json.dump(doc, open(path, "w"))
+    assert knowledge_base.write_default(str(folder)) == path  # an edited file stays
+    assert json.load(open(path))["greeting"] == "Welcome to the {name} desk."
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def kb_server(kb_dir):
+    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                         python_servables=conversation_models())
+    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    knowledge_base=kb_dir)
+    server.start()
+    yield server
+    server.stop(0)
+
+
+def test_texts_come_from_the_knowledge_base_config(kb_server, tmp_path):
+    from lepton_tf.assistant import knowledge_base
+
+    client = _client(kb_server, "kb")
+    assert client.ask("Hi there!")["reply"] == "Welcome to the recipes desk."
+    refused = client.ask("What's my card PIN?")
+    assert refused["route"] == "out_of_scope" and refused["reply"] == "Not here, sorry."
+    assert refused["intent"] == "card_arrival"  # the intent model decided this turn
+    (tmp_path / knowledge_base.FILE_NAME).write_text('{"greting": "typo"}')
+    with pytest.raises(ValueError, match="keys among"):
+        knowledge_base.load(str(tmp_path))
+
+
+def test_ask_command_streams_sources_related_and_resets(kb_server, capsys):
+    from lepton_tf.cli import build_parser
+    from lepton_tf.commands.ask import run
+
+    args = build_parser().parse_args(["ask", "--target", f"127.0.0.1:{kb_server.grpc_port}"])
+    typed = iter(["How do I turn off YouTube autoplay?", "and on my phone?", "/reset",
+                  "and on my phone?", "How do I change my Gmail password?", "/quit"])
+    assert run(args, input_fn=lambda prompt: next(typed)) == 0
+    out = capsys.readouterr().out
+    answers = out.split("bot> ")[1:]
+    assert "[1] How to turn off YouTube autoplay? (yt-1, score" in answers[0]
+    assert "related: " in answers[0]
+    assert "On a phone, open the YouTube app" in answers[1].splitlines()[0]
+    assert "(new conversation)" in answers[1]
+    # After /reset the follow-up has no question before it: nothing answers it.
+    assert answers[2].startswith("I found nothing in recipes")
+    assert "closest matches: How to turn off YouTube autoplay?" in answers[2]
+    assert answers[3].startswith("I found nothing in recipes")

@@ -38,7 +38,11 @@ def run(args) -> int:
         return 0
     from lepton_tf.index.build import build_index
 
+    from lepton_tf.assistant import knowledge_base
+
     build_index(args.corpus, args.encoder, args.out, k=args.k, version=args.version)
+    print(f"assistant texts: {knowledge_base.write_default(args.out, args.corpus)} "
+          "(edit it: description, greeting, refusal, not-found texts)")
     return 0
 
 

@@ -95,7 +95,7 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int) ->
     server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                        rest_api_port=rest_port, file_system_poll_wait_seconds=0),
                          python_servables={"search": search_factory(index_dir)})
-    mount_assistant(server)
+    mount_assistant(server, knowledge_base=index_dir)
     server.start()
     print(f"server up in {time.time() - start:.0f} s: gRPC {server.grpc_port}, "
           f"REST {server.rest_port}")
@@ -126,6 +126,9 @@ def run(args) -> int:
     build_chat_vocab_file()
     paths = {name: ensure_servable(name, args.base_dir) for name in SERVABLES}
     ensure_index(args.index_dir, paths["encoder"], args.corpus)
+    from lepton_tf.assistant import knowledge_base
+
+    knowledge_base.write_default(args.index_dir, args.corpus)  # the assistant's texts
     if not args.no_serve:
         serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port)
     print(f"\nMain job done in {time.time() - start:.0f} s.")
