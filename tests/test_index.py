@@ -102,6 +102,10 @@ def test_search_servable_answers_queries_with_documents(tmp_path):
     assert out["doc_ids"].shape == (2, 2) and out["doc_ids"][0, 0] == b"d3"
     assert out["texts"][1, 0] == b"text 7" and out["titles"][1, 0] == b"title 7"
     assert out["scores"].dtype == np.float32 and out["scores"][0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert out["not_found"].tolist() == [False, False]  # found: top scores 1.0
+    strict = SearchServable(str(tmp_path), servable.embed_queries, not_found_threshold=1.01)
+    assert strict.run("search", {"query": np.array([b"find three"], object),
+                                 "k": np.array(1, np.int32)})["not_found"].tolist() == [True]
     assert servable.run("serving_default", {"query": np.array([b"find three"], object)})[
         "doc_ids"].shape == (1, 10)
     for bad, match in ((np.array([b"\xff\xfe"], object), "UTF-8"),

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
+
 SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE = "search", "chat", "smalltalk", "out_of_scope"
 ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE)
 # Calibrated with `python bench/assistant.py --calibrate` (encoder v1, StackFAQ index).
@@ -50,7 +52,6 @@ DEFAULT_DIALOGUE_THRESHOLD = 0.51
 # "Thanks!" 0.58, "Good evening" 0.70.
 DEFAULT_CHITCHAT_THRESHOLD = 0.5
 DEFAULT_SERVICE_THRESHOLD = 0.7
-DEFAULT_NOT_FOUND_THRESHOLD = 0.5
 SHORT_TURN_WORDS = 4
 
 
