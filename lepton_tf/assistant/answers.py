@@ -69,6 +69,16 @@ def split_sentences(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def ends_sentence(reply: str) -> bool:
+    """Whether the reply (citations aside) ends a sentence.
+
+    >>> ends_sentence("Click Submit. [1]"), ends_sentence('Click " Submit " and [1]')
+    (True, False)
+    """
+    text = _CITE.sub("", reply).strip()
+    return bool(text) and text[-1] in _END
+
+
 def with_stop(sentence: str) -> str:
     """The sentence, ending with a full stop if it ends with none (a heading, a list item)."""
     return sentence if sentence[-1] in _END else sentence + "."

@@ -119,13 +119,16 @@ class ServerBackends:
         return passages, bool(np.asarray(out["not_found"]).reshape(-1)[0]) if flagged else None
 
     def similarity(self, question: str, sentences: list[str]) -> np.ndarray:
-        """Cosine similarity of `question` to each sentence (the `encoder`).
+        """Cosine similarity of `question` (query tower) to each sentence (document
+        tower) of the `encoder`.
 
         Raises:
             ServingError: no encoder.
         """
-        vectors = self.embed([question] + list(sentences))
-        return vectors[1:] @ vectors[0]
+        with self.manager.servable(self.names["encoder"]) as servable:
+            tower = "encode_document" if "encode_document" in servable.signatures \
+                else "encode_query"
+        return self.embed(list(sentences), tower) @ self.embed([question])[0]
 
     def chat(self, context: str) -> str:
         inputs = {"context": _strings([context])}
@@ -140,8 +143,8 @@ class ServerBackends:
         out = self._predict("chat", signature, inputs, ["reply"])
         return _text(out["reply"].reshape(-1)[0])
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = self._predict("encoder", "encode_query", {"text": _strings(texts)}, ["embedding"])
+    def embed(self, texts: list[str], signature: str = "encode_query") -> np.ndarray:
+        out = self._predict("encoder", signature, {"text": _strings(texts)}, ["embedding"])
         return np.asarray(out["embedding"], np.float32)
 
     def _reference(self) -> np.ndarray | None:

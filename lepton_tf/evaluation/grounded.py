@@ -8,14 +8,20 @@ default; their answers never were training replies, see
   retriever over the whole corpus (what the assistant does, retrieval
   misses included), as `[DOC] [n] title: text ... [USER] question`;
 - `no passages`: the same model given the question alone;
-- `ungrounded model`: the SGD chat model (`--baseline-model`), question alone.
+- `ungrounded model`: the SGD chat model (`--baseline-model`), question alone;
+- `extractive`: what the assistant answers now (`assistant.answers`): whole
+  sentences of the same passages chosen by their similarity to the question
+  (`--encoder`; lexical overlap without one), each cited with its `[n]`.
 
 Reply metrics against the opening sentence of the relevant answer, with
 citations stripped: corpus BLEU and chrF (`sacrebleu`). Citation metrics of
 the grounded replies: how many cite, how many cite the relevant passage,
 and citation precision: of the `[n]` citations, the share whose passage
 holds every content word of the reply (and the mean share of the reply's
-content words found in the cited passage).
+content words found in the cited passage). A reply citing several passages
+is also scored sentence by sentence (`sentence_citation_precision`: each
+`[n]` against the words since the previous marker), and every system's
+share of replies ending mid-sentence is reported.
 
 Example:
 
@@ -44,6 +50,58 @@ def strip_citations(reply: str) -> str:
     return _CITATION.sub("", reply).strip()
 
 
+_SEGMENT = re.compile(r"(.*?)\[(\d{1,2})\]", re.S)
+
+
+def cited_segments(reply: str) -> list[tuple[str, int]]:
+    """`(text, n)`: each `[n]` with the text since the previous marker.
+
+    >>> cited_segments("Open Settings. [1] Then Filters. [2]")
+    [('Open Settings.', 1), ('Then Filters.', 2)]
+    """
+    return [(m.group(1).strip(), int(m.group(2))) for m in _SEGMENT.finditer(reply)]
+
+
+def sentence_citation_precision(replies, examples) -> float:
+    """Share of `[n]` markers whose passage holds every content word before it."""
+    from lepton_tf.assistant.grounding import Passage, citation_support
+
+    supported = total = 0
+    for reply, example in zip(replies, examples):
+        for text, n in cited_segments(reply):
+            if 1 <= n <= len(example.passages) and text:
+                total += 1
+                supported += citation_support(text, Passage(*example.passages[n - 1],
+                                                            0.0)) == 1.0
+    return supported / total if total else 0.0
+
+
+def extractive_replies(examples, encoder_path: str | None = None) -> list[str]:
+    """The assistant's extractive answers (`assistant.answers`) to the examples."""
+    from lepton_tf.assistant.answers import extractive_answer
+    from lepton_tf.assistant.grounding import Passage
+
+    similarity, encoder = None, None
+    if encoder_path:
+        from lepton_tf.index.encoding import SavedModelEncoder
+
+        encoder = SavedModelEncoder(encoder_path)
+
+        def similarity(question, sentences):
+            return encoder.encode_documents(list(sentences), progress=False) @ \
+                encoder.encode_queries([question])[0]
+    replies = []
+    for e in examples:
+        scores = [0.0] * len(e.passages)
+        if encoder is not None:  # the passage's own search score, as the assistant has it
+            scores = (encoder.encode_documents([f"{t}\n{x}" for _, t, x in e.passages],
+                                               progress=False)
+                      @ encoder.encode_queries([e.question])[0]).tolist()
+        passages = [Passage(i, t, x, s) for (i, t, x), s in zip(e.passages, scores)]
+        replies.append(extractive_answer(e.question, passages, similarity)[0])
+    return replies
+
+
 def citation_metrics(replies, examples) -> dict:
     """Citation rate, relevant-citation rate and precision of grounded replies."""
     from lepton_tf.assistant.grounding import Passage, citation_support, model_citations
@@ -64,12 +122,14 @@ def citation_metrics(replies, examples) -> dict:
             "citations": citations,
             "citation_precision": supported / citations if citations else 0.0,
             "mean_words_supported": sum(coverage) / len(coverage) if coverage else 0.0,
-            "relevant_passage_shown": sum(bool(e.cited) for e in examples) / n}
+            "relevant_passage_shown": sum(bool(e.cited) for e in examples) / n,
+            "sentence_citation_precision": sentence_citation_precision(replies, examples)}
 
 
 def evaluate(model_path: str, baseline_path: str | None, config_path: str,
              passages: int = 2, limit: int | None = None, samples: int = 0,
-             num_beams: int = 4, max_new_tokens: int = 40) -> dict:
+             num_beams: int = 4, max_new_tokens: int = 40,
+             encoder_path: str | None = None) -> dict:
     """Evaluates grounded against ungrounded replies on the held-out questions.
 
     Args:
@@ -81,12 +141,14 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
         samples: also return this many example replies.
         num_beams, max_new_tokens: decoding (4 and 40: the shipped
             `serving_default`).
+        encoder_path: the encoder the `extractive` system scores sentences with.
 
     Returns:
         `{"n", "systems": name -> {bleu, chrf}, "citations": ..., "samples"}`.
     """
     import sacrebleu
 
+    from lepton_tf.assistant.answers import ends_sentence
     from lepton_tf.data.grounded import PassageRetriever, evaluation_examples
     from lepton_tf.evaluation.chat import ModelReplies, bleu
     from lepton_tf.text.chat_format import format_context
@@ -106,13 +168,18 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
     if baseline_path:
         runs["ungrounded model"] = ModelReplies(
             baseline_path, num_beams=num_beams, max_new_tokens=max_new_tokens).reply(questions)
+    runs["extractive"] = extractive_replies(examples, encoder_path)
     systems = {}
     for name, hyps in runs.items():
         clean = [strip_citations(h) for h in hyps]
         systems[name] = {"bleu": bleu(clean, refs),
-                         "chrf": float(sacrebleu.corpus_chrf(clean, [refs]).score)}
+                         "chrf": float(sacrebleu.corpus_chrf(clean, [refs]).score),
+                         "mid_sentence": sum(not ends_sentence(h) for h in hyps)
+                         / max(len(hyps), 1)}
     result = {"n": len(examples), "model": model_path, "baseline_model": baseline_path,
-              "systems": systems, "citations": citation_metrics(runs["grounded"], examples)}
+              "encoder": encoder_path, "systems": systems,
+              "citations": citation_metrics(runs["grounded"], examples),
+              "extractive_citations": citation_metrics(runs["extractive"], examples)}
     result["samples"] = [
         {"question": e.question, "passages": [f"[{i}] {t}" for i, (_, t, _) in
                                               enumerate(e.passages, 1)],
@@ -124,14 +191,16 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
 def run(args) -> int:
     result = evaluate(args.model, args.baseline_model, args.config, passages=args.passages,
                       limit=args.limit or None, samples=args.samples,
-                      num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+                      num_beams=args.num_beams, max_new_tokens=args.max_new_tokens,
+                      encoder_path=args.encoder)
     print(f"held-out grounded questions: {result['n']} (model {args.model})")
-    print(f"{'system':<18}{'BLEU':>7}{'chrF':>7}")
+    print(f"{'system':<18}{'BLEU':>7}{'chrF':>7}{'mid-sentence':>14}")
     for name, m in result["systems"].items():
-        print(f"{name:<18}{m['bleu']:7.2f}{m['chrf']:7.2f}")
-    print("citations of the grounded replies:",
-          ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                    for k, v in result["citations"].items()))
+        print(f"{name:<18}{m['bleu']:7.2f}{m['chrf']:7.2f}{m['mid_sentence']:14.1%}")
+    for key, label in (("citations", "grounded"), ("extractive_citations", "extractive")):
+        print(f"citations of the {label} replies:",
+              ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in result[key].items()))
     for s in result["samples"]:
         print(f"\nQ: {s['question']}\n  passages: {s['passages']}\n"
               + "".join(f"  {k}: {v}\n" for k, v in s.items()
@@ -151,5 +220,7 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=0)
     p.add_argument("--num-beams", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--encoder", help="encoder SavedModel the extractive answers score "
+                                     "sentences with (default: lexical overlap)")
     p.add_argument("--json")
     p.set_defaults(fn=run)

@@ -31,6 +31,13 @@ def thread_of(item_id: str) -> str:
     return item_id.split("-", 1)[0]
 
 
+def thread_folds(collection, folds: int = 5, seed: int = 0) -> list[set]:
+    """The collection's threads in `folds` seeded groups."""
+    threads = sorted({thread_of(d) for d in collection.corpus})
+    random.Random(seed).shuffle(threads)
+    return [set(threads[i::folds]) for i in range(folds)]
+
+
 def fold_scores(doc_vectors: np.ndarray, doc_threads: list, query_vectors: np.ndarray,
                 query_threads: list, folds: list[set]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per fold, `(answerable top scores, unanswerable top scores)` with the fold's
@@ -83,9 +90,7 @@ def evaluate(encoder_path: str, collection_dir: str, folds: int = 5, fit_folds: 
     from lepton_tf.index.encoding import SavedModelEncoder
 
     collection = read_beir(collection_dir, "test")
-    threads = sorted({thread_of(d) for d in collection.corpus})
-    random.Random(seed).shuffle(threads)
-    groups = [set(threads[i::folds]) for i in range(folds)]
+    groups = thread_folds(collection, folds, seed)
     encoder = SavedModelEncoder(encoder_path)
     doc_ids = sorted(collection.corpus)
     docs = [Document(i, collection.corpus[i]["text"], collection.corpus[i].get("title", ""))
@@ -96,7 +101,7 @@ def evaluate(encoder_path: str, collection_dir: str, folds: int = 5, fit_folds: 
     scores = fold_scores(doc_vectors, [thread_of(i) for i in doc_ids], query_vectors,
                          [thread_of(q) for q in query_ids], groups)
     result = calibrate(scores, fit_folds)
-    result.update(encoder=encoder.path, threads=len(threads), folds=folds,
+    result.update(encoder=encoder.path, threads=sum(map(len, groups)), folds=folds,
                   fit_folds=fit_folds, questions=len(query_ids))
     return result
 
