@@ -3,7 +3,7 @@
     python bench/conversations.py                  # saved_models/, >= 200 turns
     python bench/conversations.py --sessions 30 --json runs/bench_conversations.json
 
-An index of the StackFAQ answers is built with one fold of whole threads
+A copy of the StackFAQ index is made with one fold of whole threads
 left out (`lepton_tf.evaluation.not_found`'s folds: the held-out fold 4),
 so the test questions of those threads are unanswerable. One embedded
 server hosts `encoder`, `intent`, `chat`, that `search` and the
@@ -68,25 +68,24 @@ def trigrams(text: str) -> list:
     return [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
 
 
-def build_left_out_index(encoder_path: str, out_dir: str, folds: int = 5, seed: int = 0):
-    """An index without the fold's threads; `(index dir, answerable, unanswerable questions)`."""
+def build_left_out_index(index_dir: str, out_dir: str, folds: int = 5, seed: int = 0):
+    """A copy of the StackFAQ index without the fold's threads (their vectors deleted,
+    nothing re-encoded); `(index dir, answerable, unanswerable test questions)`."""
+    from lepton_tf.assistant import knowledge_base
     from lepton_tf.data.beir import read_beir
     from lepton_tf.data.paths import data_dir
     from lepton_tf.evaluation.not_found import thread_folds, thread_of
-    from lepton_tf.index.build import build_index
+    from lepton_tf.index.storage import load_index, save_index
 
     collection = read_beir(os.path.join(str(data_dir()), "beir", "stackfaq"), "test")
     left_out = thread_folds(collection, folds, seed)[LEFT_OUT_FOLD]
-    corpus = os.path.join(out_dir, "corpus.jsonl")
-    with open(corpus, "w", encoding="utf-8") as f:
-        for doc_id, doc in sorted(collection.corpus.items()):
-            if thread_of(doc_id) not in left_out:
-                f.write(json.dumps({"_id": doc_id, "title": doc.get("title", ""),
-                                    "text": doc["text"]}) + "\n")
-    index_dir = os.path.join(out_dir, "index")
-    build_index(corpus, encoder_path, index_dir)
+    index = load_index(index_dir)
+    index.delete([d for d in index.documents if thread_of(d) in left_out])
+    out = os.path.join(out_dir, "index")
+    save_index(index, out)
+    knowledge_base.write_default(out, "stackfaq")
     questions = sorted(collection.queries.items())
-    return (index_dir, [q for i, q in questions if thread_of(i) not in left_out],
+    return (out, [q for i, q in questions if thread_of(i) not in left_out],
             [q for i, q in questions if thread_of(i) in left_out])
 
 
@@ -165,8 +164,7 @@ def run(args) -> dict:
 
     work = tempfile.mkdtemp(prefix="bench_conversations_")
     t0 = time.time()
-    index_dir, answerable, unanswerable = build_left_out_index(
-        os.path.join(args.base_dir, "encoder"), work)
+    index_dir, answerable, unanswerable = build_left_out_index(args.index_dir, work)
     print(f"index without fold {LEFT_OUT_FOLD}'s threads in {time.time() - t0:.0f} s: "
           f"{len(answerable)} answerable, {len(unanswerable)} unanswerable test questions",
           flush=True)
@@ -204,7 +202,7 @@ def run(args) -> dict:
 
 def report(tally: Tally, latency: list) -> dict:
     p50, p95 = (float(np.percentile(latency, q)) for q in (50, 95))
-    flagged = lambda kind: tally.not_found.get(kind, 0) / max(  # noqa: E731
+    flagged = lambda kind: tally.not_found.get(kind, 0) / max(
         sum(tally.kinds.get(kind, {}).values()), 1)
     result = {"turns": tally.turns, "repeated_3gram": len(tally.repeated),
               "leaks": len(tally.leaks), "strict_leaks": tally.strict_leaks,
@@ -233,6 +231,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--index-dir", default=os.path.join("indexes", "stackfaq"))
     p.add_argument("--sessions", type=int, default=21, help="10 turns each")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json")

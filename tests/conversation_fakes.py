@@ -97,7 +97,7 @@ class KbSearch(_Fake):
         k = min(int(inputs["k"]) if "k" in inputs else 2, len(KB))
         scores = keyword_vectors(list(inputs["query"])) @ self.vectors.T
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        pick = lambda col: np.array([[KB[i][col].encode() for i in row]  # noqa: E731
+        pick = lambda col: np.array([[KB[i][col].encode() for i in row]
                                      for row in order], object)
         top = np.take_along_axis(scores, order, axis=1).astype(np.float32)
         return {"doc_ids": pick(0), "titles": pick(1), "texts": pick(2), "scores": top,

@@ -8,10 +8,14 @@ import json
 import urllib.request
 
 import pytest
-
 from conftest import free_port
-from conversation_fakes import (DIALOGUE_TURNS, SCRIPT, check_conversation,
-                                conversation_models)
+from conversation_fakes import (
+    DIALOGUE_TURNS,
+    SCRIPT,
+    check_conversation,
+    conversation_models,
+)
+
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import Router
 from lepton_tf.server.app import ModelServer, ServerOptions

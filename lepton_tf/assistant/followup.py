@@ -32,5 +32,5 @@ def rewrite(last_query: str, message: str) -> str:
 
 def better(plain: tuple, rewritten: tuple) -> bool:
     """Whether the rewritten search `(passages, not_found)` beats the plain one."""
-    top = lambda result: result[0][0].score if result[0] else float("-inf")  # noqa: E731
+    top = lambda result: result[0][0].score if result[0] else float("-inf")
     return bool(rewritten[0]) and top(rewritten) >= top(plain)

@@ -13,7 +13,7 @@ accuracy of "score < threshold means unanswerable") and reported on the
 other folds (`held`), whose threads the choice never saw: the share of
 unanswerable questions flagged and of answerable ones flagged by mistake.
 
-    lepton-tf eval not-found --encoder saved_models/encoder
+    lepton-tf eval not-found --encoder saved_models/encoder --index indexes/stackfaq
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def best_threshold(answerable: np.ndarray, unanswerable: np.ndarray) -> float:
 def rates(threshold: float, answerable: np.ndarray, unanswerable: np.ndarray) -> dict:
     return {"unanswerable_flagged": float(np.mean(unanswerable < threshold)),
             "answerable_flagged": float(np.mean(answerable < threshold)),
-            "answerable": int(len(answerable)), "unanswerable": int(len(unanswerable))}
+            "answerable": len(answerable), "unanswerable": len(unanswerable)}
 
 
 def calibrate(scores: list[tuple[np.ndarray, np.ndarray]], fit_folds: int) -> dict:
     """Threshold from the first `fit_folds` folds, rates on the others."""
-    join = lambda part, k: np.concatenate([s[k] for s in part])  # noqa: E731
+    join = lambda part, k: np.concatenate([s[k] for s in part])
     fit, held = scores[:fit_folds], scores[fit_folds:]
     threshold = best_threshold(join(fit, 0), join(fit, 1))
     return {"threshold": round(threshold, 4),
@@ -83,31 +83,38 @@ def calibrate(scores: list[tuple[np.ndarray, np.ndarray]], fit_folds: int) -> di
 
 
 def evaluate(encoder_path: str, collection_dir: str, folds: int = 5, fit_folds: int = 3,
-             seed: int = 0) -> dict:
-    """Encodes the corpus and the test questions, then `calibrate` (see the module)."""
+             seed: int = 0, index_dir: str | None = None) -> dict:
+    """Encodes the test questions (the documents too, unless `index_dir` holds an index
+    this encoder built: its stored vectors are used), then `calibrate`."""
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.documents import Document
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.storage import load_index
 
     collection = read_beir(collection_dir, "test")
     groups = thread_folds(collection, folds, seed)
     encoder = SavedModelEncoder(encoder_path)
-    doc_ids = sorted(collection.corpus)
-    docs = [Document(i, collection.corpus[i]["text"], collection.corpus[i].get("title", ""))
-            for i in doc_ids]
-    doc_vectors = encoder.encode_documents([d.embedding_text() for d in docs])
+    if index_dir:
+        index = load_index(index_dir, expected_encoder=encoder.info)
+        doc_ids, doc_vectors = index.row_ids, index.embeddings
+    else:
+        doc_ids = sorted(collection.corpus)
+        docs = [Document(i, collection.corpus[i]["text"], collection.corpus[i].get("title", ""))
+                for i in doc_ids]
+        doc_vectors = encoder.encode_documents([d.embedding_text() for d in docs])
     query_ids = sorted(collection.queries)
     query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids])
     scores = fold_scores(doc_vectors, [thread_of(i) for i in doc_ids], query_vectors,
                          [thread_of(q) for q in query_ids], groups)
     result = calibrate(scores, fit_folds)
     result.update(encoder=encoder.path, threads=sum(map(len, groups)), folds=folds,
-                  fit_folds=fit_folds, questions=len(query_ids))
+                  fit_folds=fit_folds, questions=len(query_ids), documents=len(doc_ids))
     return result
 
 
 def run(args) -> int:
-    result = evaluate(args.encoder, args.collection, args.folds, args.fit_folds, args.seed)
+    result = evaluate(args.encoder, args.collection, args.folds, args.fit_folds, args.seed,
+                      args.index)
     print(f"not-found threshold {result['threshold']} (encoder {result['encoder']}, "
           f"{result['threads']} threads in {result['folds']} folds, fit on {result['fit_folds']})")
     for part in ("fit", "held_out"):
@@ -127,6 +134,8 @@ def register(sub) -> None:
                                          "leaving StackFAQ threads out of the index")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     p.add_argument("--collection", default=os.path.join(str(data_dir()), "beir", "stackfaq"))
+    p.add_argument("--index", help="an index of the same corpus built by --encoder: its "
+                                   "document vectors are used instead of re-encoding")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--fit-folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
