@@ -17,8 +17,8 @@ question and a goodbye, sent one at a time over gRPC Predict:
 Reported (targets of issue 13 in brackets):
 
 - replies with a repeated word 3-gram [0];
-- leaks [0]: a chat-route reply carrying `[n]`, sharing a 3-gram with an
-  earlier user turn (an echo), or using a content word of a passage shown
+- leaks [0]: a chat-route reply carrying `[n]`, saying back half the
+  3-grams of an earlier user turn (an echo), or using a content word of a passage shown
   earlier in the session that is not the user's, nor in the assistant's own
   texts, nor in the chat model's ordinary vocabulary (the words of SGD
   train system turns); the strict count (any shared content word) beside it;
@@ -147,7 +147,10 @@ def score_session(turns: list, tally: Tally, own: set, vocabulary: set) -> None:
         if route in ("chat", "smalltalk"):
             shared = (content_words(reply) & shown) - users
             tally.strict_leaks += bool(shared)
-            echo = any(set(trigrams(e)) & set(grams) for e in earlier)
+            # An echo says an earlier user turn back: most of its 3-grams (a task
+            # reply repeating a slot value, "in Palo Alto", is not one).
+            echo = any(len(trigrams(e)) >= 3 and len(set(trigrams(e)) & set(grams))
+                       >= 0.5 * len(set(trigrams(e))) for e in earlier)
             if _CITE.search(reply) or echo or shared - vocabulary:
                 tally.leaks.append((message, reply, sorted(shared - vocabulary), echo))
         for c in answer["citations"] + [{"title": t, "snippet": ""}
@@ -187,11 +190,18 @@ def run(args) -> dict:
                 done.append((message, kind, answer))
                 log.append({"session": s, "kind": kind, "message": message,
                             "route": answer["route"], "not_found": answer["not_found"],
-                            "reply": answer["reply"]})
+                            "reply": answer["reply"], "ms": latency[-1],
+                            "timings_ms": answer["timings_ms"]})
             score_session(done, tally, own, vocabulary)
     finally:
         server.stop()
     result = report(tally, latency)
+    by_kind = {}
+    for row in log:
+        by_kind.setdefault(row["kind"], []).append(row["ms"])
+    result["p95_ms_by_kind"] = {k: float(np.percentile(v, 95)) for k, v in by_kind.items()}
+    print("p95 by kind (ms): " + ", ".join(f"{k} {v:.0f}"
+                                           for k, v in result["p95_ms_by_kind"].items()))
     result["turn_log"] = log
     if args.json:
         os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)

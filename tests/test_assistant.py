@@ -15,6 +15,7 @@ from lepton_tf.assistant import grounding
 from lepton_tf.client.assistant import AssistantClient
 from lepton_tf.assistant.engine import REFUSAL, Assistant
 from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import IntentResult, Router
 from lepton_tf.assistant.sessions import SessionStore
@@ -112,6 +113,9 @@ def test_chat_and_out_of_scope_routes(server):
     assert banking["reply"] == REFUSAL
     other = client(server, "routes-2").ask("password account in general")
     assert other["route"] == "out_of_scope" and other["intent"] == ""
+    # Nothing matched and no intent claimed it: not found, with the closest matches.
+    assert other["not_found"] and other["reply"] == KnowledgeBase().text("not_found")
+    assert other["citations"] == [] and other["related_questions"]
 
 
 def test_session_memory_carries_turns_and_is_per_session(server):

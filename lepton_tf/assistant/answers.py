@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 MAX_SENTENCES = 3
+MAX_CANDIDATES = 8     # sentences per passage scored (answers lead with the answer)
 MAX_CHARS = 500        # a following sentence is added only within this budget
 MIN_FOLLOW_RATIO = 0.6  # a following sentence scores at least this share of the best
 OTHER_PASSAGE_RATIO = 0.9  # another passage's sentence scores at least this share
@@ -121,7 +122,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     """
     similarity = similarity or lexical_similarity
     candidates = [(n, i, s) for n, p in enumerate(passages, 1)
-                  for i, s in enumerate(split_sentences(p.text))]
+                  for i, s in enumerate(split_sentences(p.text)[:MAX_CANDIDATES])]
     if not candidates:
         return "", []
     texts = [s for _, _, s in candidates]

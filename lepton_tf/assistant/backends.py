@@ -10,6 +10,7 @@ works without it.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import threading
@@ -23,6 +24,7 @@ from lepton_tf.server.errors import ServingError
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
+SENTENCE_CACHE = 20_000  # passage sentences whose embeddings are kept (LRU)
 # SGD dialogues open with a request, not a greeting: small talk joins the reference set.
 CHITCHAT_TURNS, CHITCHAT_CATEGORIES = smalltalk.reference()
 
@@ -74,6 +76,7 @@ class ServerBackends:
         self._chitchat_vectors = None
         self._last_embedding = ("", None)  # the turn both scores embed, embedded once
         self._lock = threading.Lock()
+        self._sentence_vectors: collections.OrderedDict = collections.OrderedDict()
 
     def _predict(self, model: str, signature: str, inputs: dict, outputs: list) -> dict:
         from lepton_tf.server import inference
@@ -128,7 +131,20 @@ class ServerBackends:
         with self.manager.servable(self.names["encoder"]) as servable:
             tower = "encode_document" if "encode_document" in servable.signatures \
                 else "encode_query"
-        return self.embed(list(sentences), tower) @ self.embed([question])[0]
+            key = (servable.name, servable.version)
+        with self._lock:  # passages come back: their sentences are embedded once
+            known = {s: self._sentence_vectors.get((key, s)) for s in sentences}
+        todo = [s for s, v in known.items() if v is None]
+        if todo:
+            for s, v in zip(todo, self.embed(todo, tower)):
+                known[s] = v
+            with self._lock:
+                for s in todo:
+                    self._sentence_vectors[(key, s)] = known[s]
+                    self._sentence_vectors.move_to_end((key, s))
+                while len(self._sentence_vectors) > SENTENCE_CACHE:
+                    self._sentence_vectors.popitem(last=False)
+        return np.stack([known[s] for s in sentences]) @ self.embed([question])[0]
 
     def chat(self, context: str) -> str:
         inputs = {"context": _strings([context])}

@@ -18,7 +18,8 @@ there; `smalltalk` with the knowledge base's greeting, thanks or goodbye;
 `chat` with the chat model reading the task dialogue alone (the session's
 `chat` turns: never a search answer, its passages or `[n]`, which the chat
 model, trained on SGD dialogues, copies and loops on); `out_of_scope` with
-the knowledge base's refusal. The intent is shown only where the intent
+the knowledge base's refusal where the intent model claimed the turn, else
+(nothing matched at all) with the not-found text and the closest matches. The intent is shown only where the intent
 model decided the turn (a refused in-scope intent).
 """
 
@@ -217,6 +218,10 @@ class Assistant:
             if route == SEARCH:
                 reply, shown, numbers, not_found = self._search_reply(signals, message,
                                                                       session, timings)
+            elif route == OUT_OF_SCOPE and not intent_name:
+                # Nothing matched (no intent claimed it): say so, with the closest matches.
+                reply, shown, not_found = self.knowledge_base.text("not_found"), \
+                    signals.passages[:self.context_passages], True
             yield {"type": "sources", "route": route, "intent": intent_name,
                    "not_found": not_found,
                    "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
@@ -228,11 +233,11 @@ class Assistant:
                 session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
             elif route == SMALLTALK:
                 reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
-            elif route == OUT_OF_SCOPE:
+            elif route == OUT_OF_SCOPE and not not_found:
                 reply = self.knowledge_base.text("refusal")
             citations = [(n, shown[n - 1]) for n in numbers]
             related = grounding.related_questions(
-                signals.passages if route == SEARCH else [],
+                signals.passages if route == SEARCH or not_found else [],
                 None if not_found or not numbers else numbers[0], asked=message)
             # The state is updated before the reply is streamed: a client that goes
             # away mid-stream still leaves a consistent session.

@@ -42,7 +42,8 @@ def restore_from_saved_model(model, saved_model_dir: str) -> None:
     """
     build(model)
     path = os.path.join(saved_model_dir, "variables", "variables")
-    status = tf.train.Checkpoint(model=model).restore(path)
+    # `read`, not `restore`: a SavedModel has no checkpoint `save_counter`.
+    status = tf.train.Checkpoint(model=model).read(path)
     status.assert_existing_objects_matched()
     reader = tf.train.load_checkpoint(path)
     stored = {k for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
