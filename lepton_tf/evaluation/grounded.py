@@ -133,7 +133,8 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
     """Evaluates grounded against ungrounded replies on the held-out questions.
 
     Args:
-        model_path: the grounded chat SavedModel version folder.
+        model_path: the grounded chat SavedModel version folder (None: only the
+            extractive answers).
         baseline_path: the ungrounded chat SavedModel (None: skip it).
         config_path: the grounded training config (which collection, split).
         passages: passages shown per question.
@@ -162,9 +163,11 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
     examples = evaluation_examples(collection, held_out, retriever, passages=passages)
     refs = [e.reference for e in examples]
     questions = [format_context([e.question], ["USER"]) for e in examples]
-    model = ModelReplies(model_path, num_beams=num_beams, max_new_tokens=max_new_tokens)
-    runs = {"grounded": model.reply([grounded_context(e) for e in examples]),
-            "no passages": model.reply(questions)}
+    runs = {}
+    if model_path:
+        model = ModelReplies(model_path, num_beams=num_beams, max_new_tokens=max_new_tokens)
+        runs = {"grounded": model.reply([grounded_context(e) for e in examples]),
+                "no passages": model.reply(questions)}
     if baseline_path:
         runs["ungrounded model"] = ModelReplies(
             baseline_path, num_beams=num_beams, max_new_tokens=max_new_tokens).reply(questions)
@@ -178,7 +181,7 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
                          / max(len(hyps), 1)}
     result = {"n": len(examples), "model": model_path, "baseline_model": baseline_path,
               "encoder": encoder_path, "systems": systems,
-              "citations": citation_metrics(runs["grounded"], examples),
+              "citations": citation_metrics(runs["grounded"], examples) if model_path else {},
               "extractive_citations": citation_metrics(runs["extractive"], examples)}
     result["samples"] = [
         {"question": e.question, "passages": [f"[{i}] {t}" for i, (_, t, _) in
@@ -212,7 +215,8 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("grounded", help="grounded vs ungrounded chat replies, citation precision")
-    p.add_argument("--model", required=True, help="grounded chat SavedModel version folder")
+    p.add_argument("--model", help="grounded chat SavedModel version folder (none: only "
+                                   "the extractive answers)")
     p.add_argument("--baseline-model", help="ungrounded chat SavedModel version folder")
     p.add_argument("--config", default=os.path.join("configs", "chat_grounded.yaml"))
     p.add_argument("--passages", type=int, default=2)
