@@ -15,7 +15,8 @@ messages, so any gRPC client with the well-known protos can call it):
 REST: `POST /v1/assistant:stream` with the JSON body `{"session_id", "message"}`
 answers `application/x-ndjson`, one event per line (chunked transfer
 encoding, flushed per event); errors before the first event are
-`{"error": ...}` with TF Serving's HTTP status for the code.
+`{"error": ...}` with TF Serving's HTTP status for the code (a body that is
+not JSON, too deep or not an object is INVALID_ARGUMENT, as on `:predict`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
+from lepton_tf.server.rest_json import parse_body
 
 log = logging.getLogger(__name__)
 SERVICE = "lepton.assistant.v1.Assistant"
@@ -93,35 +95,26 @@ def stream_call(channel: grpc.Channel):
 
 
 def rest_stream_route(server, name: str = "assistant"):
-    """`add_rest_route("POST", REST_STREAM_PATH, ...)` handler: NDJSON events."""
+    """`add_rest_route("POST", REST_STREAM_PATH, ...)` handler: NDJSON events.
 
-    def handle(http, body: bytes) -> None:
-        started = False
+    The handler answers through the REST transport's `ThreadReply` (chunked
+    on HTTP/1.1, close-delimited on HTTP/1.0, one flush per event).
+    """
+    def handle(reply, body: bytes) -> None:
         try:
             try:
-                doc = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise invalid_argument(f"Malformed JSON body: {e}") from None
+                doc = parse_body(body)
+            except ServingError as e:
+                raise invalid_argument(f"Malformed JSON body: {e.message}") from None
             session_id, message = _request_fields(doc)
             for event in _events(server.manager, name, session_id, message):
-                if not started:
-                    http.send_response(200)
-                    http.send_header("Content-Type", "application/x-ndjson; charset=utf-8")
-                    http.send_header("Cache-Control", "no-cache")
-                    http.send_header("Transfer-Encoding", "chunked")
-                    http.end_headers()
-                    started = True
-                line = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
-                http.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                http.wfile.flush()
-            http.wfile.write(b"0\r\n\r\n")
-            http.wfile.flush()
+                if not reply.streaming:
+                    reply.start_stream(200, "application/x-ndjson; charset=utf-8",
+                                       {"Cache-Control": "no-cache"})
+                reply.write((json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8"))
         except ServingError as e:
-            if started:  # headers gone: report in the stream, then end it
-                line = (json.dumps({"type": "error", "error": e.message}) + "\n").encode()
-                http.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+            if reply.streaming:  # headers gone: report in the stream, then end it
+                reply.write((json.dumps({"type": "error", "error": e.message}) + "\n").encode())
             else:
-                http._send_json(e.http_status, {"error": e.message})
-        except (BrokenPipeError, ConnectionResetError):
-            http.close_connection = True  # the client went away mid-stream
+                reply.send_json(e.http_status, {"error": e.message})
     return handle

@@ -36,6 +36,8 @@ def options_from_args(args):
         enable_model_warmup=args.enable_model_warmup,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
         grpc_max_threads=args.grpc_max_threads, host=args.host,
+        rest_max_threads=args.rest_max_threads, rest_max_connections=args.rest_max_connections,
+        rest_idle_timeout_s=args.rest_idle_timeout_s,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -136,6 +138,12 @@ def register(sub) -> None:
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--rest_max_threads", type=int, default=64,
+                     help="REST requests computed at once (more wait, under their deadline)")
+    own.add_argument("--rest_max_connections", type=int, default=1024,
+                     help="open REST connections at most (more are answered 503)")
+    own.add_argument("--rest_idle_timeout_s", type=float, default=30.0,
+                     help="close a REST connection idle, or mid-request, this long")
     own.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024,
                      help="largest gRPC message / REST body accepted (default 64 MiB)")
     p.set_defaults(fn=run)

@@ -60,6 +60,9 @@ class ServerOptions:
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
     grpc_max_threads: int = 64  # each in-flight request holds one (a batch waits in them)
+    rest_max_threads: int = 64  # REST model work at once (more waits, under its deadline)
+    rest_max_connections: int = 1024  # open REST connections (more: 503)
+    rest_idle_timeout_s: float = 30.0  # idle keep-alive / unfinished request or body
     loader: str = "auto"
     metrics_path: str | None = None  # filled from monitoring_config_file
 
