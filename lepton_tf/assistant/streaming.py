@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
+from lepton_tf.server.grpc_service import lenient, refuse_malformed
 from lepton_tf.server.rest_json import parse_body
 
 log = logging.getLogger(__name__)
@@ -70,20 +74,25 @@ def grpc_stream_handler(server, name: str = "assistant") -> grpc.GenericRpcHandl
     """The `Stream` method over the assistant servable `name` of `server`."""
 
     def stream(request: struct_pb2.Struct, context):
+        remaining = context.time_remaining()
+        cancelled = threading.Event()  # the client cancelled or the call ended
+        context.add_callback(cancelled.set)
+        at = None if remaining is None else time.monotonic() + remaining
         try:
-            session_id, message = _request_fields(json_format.MessageToDict(request))
-            for event in _events(server.manager, name, session_id, message):
-                if not context.is_active():
-                    return
-                out = struct_pb2.Struct()
-                out.update(event)
-                yield out
+            with deadline.until(at, cancelled):
+                session_id, message = _request_fields(json_format.MessageToDict(request))
+                for event in _events(server.manager, name, session_id, message):
+                    if not context.is_active():
+                        return
+                    out = struct_pb2.Struct()
+                    out.update(event)
+                    yield out
         except ServingError as e:
             context.abort(e.code, e.message)
 
     return grpc.method_handlers_generic_handler(SERVICE, {
         "Stream": grpc.unary_stream_rpc_method_handler(
-            stream, request_deserializer=struct_pb2.Struct.FromString,
+            refuse_malformed(stream), request_deserializer=lenient(struct_pb2.Struct.FromString),
             response_serializer=struct_pb2.Struct.SerializeToString)})
 
 

@@ -148,11 +148,11 @@ class RestServer:
         if route is None or not route[1]:  # public routes: a static page
             self._authorise(request)
         body = await self._body(request) if method == "POST" else b""
-        if route is not None:
-            return await self._run_route(request, route[0], body)
         timeout_ms = self.options.rest_api_timeout_in_ms
         at = arrived + timeout_ms / 1e3 if timeout_ms > 0 else None
         cancelled = threading.Event()
+        if route is not None:
+            return await self._run_route(request, route[0], body, at, cancelled)
         work = asyncio.get_running_loop().run_in_executor(
             self.pool, self._dispatch, lookup, path, body, at, cancelled)
         try:
@@ -201,13 +201,15 @@ class RestServer:
                                           close=True)) from None
         return b"".join(chunks)
 
-    async def _run_route(self, request, handler, body: bytes):
-        """Runs an `add_rest_route` handler in the pool; it answers through a `ThreadReply`."""
+    async def _run_route(self, request, handler, body: bytes, at, cancelled):
+        """Runs an `add_rest_route` handler in the pool, under the request's deadline
+        (cancelled when the client leaves); it answers through a `ThreadReply`."""
         reply = ThreadReply(request, asyncio.get_running_loop(), self.limits.body_timeout_s)
 
         def run():
             try:
-                handler(reply, body)
+                with deadline.until(at, cancelled):
+                    handler(reply, body)
             except ConnectionError:
                 pass  # the client went away mid-stream
             except Exception:  # noqa: BLE001 - never let a request kill the server
@@ -215,7 +217,11 @@ class RestServer:
                 if not reply.streaming:
                     reply.send_json(500, {"error": "Internal error in this route."})
 
-        await asyncio.get_running_loop().run_in_executor(self.pool, run)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, run)
+        except asyncio.CancelledError:
+            cancelled.set()  # the client went away
+            raise
         if reply.streaming:
             try:
                 await reply.response.write_eof()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import grpc
 import numpy as np
@@ -19,6 +20,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
@@ -177,7 +179,11 @@ class _SessionRunner:
         sig = self.defs[name]
         feed = {sig.inputs[k].name: v for k, v in inputs.items()}
         fetch = {k: sig.outputs[k].name for k in outputs}
-        return self.session.run(fetch, feed_dict=feed)
+        at, options = deadline.current(), None
+        if at is not None:  # the session stops the run at the deadline (DEADLINE_EXCEEDED)
+            options = tf.compat.v1.RunOptions(
+                timeout_in_ms=max(1, int((at - time.monotonic()) * 1000)))
+        return self.session.run(fetch, feed_dict=feed, options=options)
 
     def close(self):
         self.session.close()
@@ -256,5 +262,15 @@ class SavedModelServable(Servable):
 
 
 def _first_line(error: Exception) -> str:
+    """What a TensorFlow error says about the input, on one line.
+
+    A graph error reads "Graph execution error:", then "Detected at node ...
+    defined at" and the Python frames that built the node, then the op's own
+    message and `[[{{node ...}}]] [Op:...]`: only the op's message is kept.
+    """
     text = getattr(error, "message", None) or str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    kept = [line.strip() for line in lines if not (
+        line.startswith((" ", "\t")) or line.startswith(("Graph execution error",
+                                                           "Detected at node")))]
+    return (" ".join(kept) or (lines[0] if lines else type(error).__name__)).strip()
