@@ -232,7 +232,7 @@ def _hostile(stats: Stats, key: str, problem):
 
 def _cancelled_stream(rng, channel, rest, stats):
     from google.protobuf import struct_pb2
-    from lepton_tf.assistant.streaming import stream_call
+    from lepton_tf.client.assistant import stream_call
     if rng.random() < 0.5:
         request = struct_pb2.Struct()
         request.update({"session_id": f"soak-{rng.randrange(100)}", "message": TEXT})
