@@ -80,7 +80,6 @@ def status_json(response) -> dict:
     return {"model_version_status": rows}
 
 
-
 class _Refused(Exception):
     """Ends a request early with a ready response (auth, body limits)."""
 
