@@ -53,6 +53,7 @@ class ServerOptions:
     monitoring_config_file: str | None = None
     enable_model_warmup: bool = True
     rest_api_timeout_in_ms: int = 30000
+    enable_signature_method_name_check: bool = False
     # lepton-tf's own
     host: str = "127.0.0.1"
     auth_token: str | None = None
