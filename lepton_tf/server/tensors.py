@@ -100,6 +100,7 @@ def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray,
         proto.CopyFrom(tf.make_tensor_proto(array))
         return
     proto.dtype = enum
+    proto.tensor_shape.SetInParent()  # a scalar's empty shape is set, as AsProtoField sets it
     dims = proto.tensor_shape.dim
     for d in array.shape:
         dims.add().size = d
