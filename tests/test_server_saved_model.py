@@ -87,3 +87,30 @@ def test_signatures_run_on_the_flat_call_like_the_concrete_function(tmp_path, mo
     with pytest.raises(ServingError):  # another dtype: TensorFlow's own refusal
         servable.run("serving_default", {"x": np.array([1, 2], np.int64)})
     assert [t is not None for t in taken] == [True, False, True, True]
+
+
+def test_model_errors_keep_the_ops_message(tmp_path):
+    """An op's failure inside a TF2 signature (here the chat model's kind of check on an
+    empty context) is TensorFlow's code with the op's own message, not the bare
+    "Graph execution error:" header Python puts first."""
+    import tensorflow as tf
+
+    class Checked(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")])
+        def serve(self, context):
+            tf.debugging.assert_greater(tf.size(context), 0,
+                                        message="context must not be empty")
+            return {"reply": context}
+
+    module = Checked()
+    path = str(tmp_path / "checked" / "1")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    servable = SavedModelServable(path, "checked")
+    with pytest.raises(ServingError) as error:
+        servable.run("serving_default", {"context": np.array([], object)})
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    message = error.value.message
+    assert message.startswith("assertion failed: [context must not be empty]"), message
+    assert "[[{{node " in message
+    assert "Graph execution error" not in message and "Detected at node" not in message
+    assert "[Op:" not in message
