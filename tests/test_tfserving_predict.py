@@ -188,6 +188,26 @@ def test_version_label(stub):
     assert list(response.outputs["y"].float_val) == [3.0]
 
 
+def test_checks_in_tf_servings_order(stub):
+    """`PreProcessPrediction`'s order: the output filter is checked before anything runs,
+    so an unknown alias is the error even when the input would also fail (and a stateful
+    signature is not run: the counter does not move)."""
+    request = request_for()
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL,
+                                                        bool_val=[True]))
+    request.output_filter.append("nope")
+    code, details = error_of(stub.Predict, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("output tensor alias not found in signature: nope")
+    counter = request_for("get_counter", model="counter", version=None)
+    before = stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0]
+    incr = request_for("incr_counter", model="counter", version=None)
+    incr.output_filter.append("nope")
+    assert error_of(stub.Predict, incr)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0] == before
+
+
+# Last: it starts a server with other flags, which stops the module's one.
 def test_MethodNameCheck():
     """The feature on (--enable_signature_method_name_check): a legit method name runs,
     another is refused; off (the default, every other test here) both run."""
@@ -209,22 +229,3 @@ def test_MethodNameCheck():
     assert error_of(stub.Regress, regress) == (
         grpc.StatusCode.INVALID_ARGUMENT, "Expected regression signature method_name to "
         "be tensorflow/serving/regress. Was: tensorflow/serving/predict")
-
-
-def test_checks_in_tf_servings_order(stub):
-    """`PreProcessPrediction`'s order: the output filter is checked before anything runs,
-    so an unknown alias is the error even when the input would also fail (and a stateful
-    signature is not run: the counter does not move)."""
-    request = request_for()
-    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL,
-                                                        bool_val=[True]))
-    request.output_filter.append("nope")
-    code, details = error_of(stub.Predict, request)
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert details.startswith("output tensor alias not found in signature: nope")
-    counter = request_for("get_counter", model="counter", version=None)
-    before = stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0]
-    incr = request_for("incr_counter", model="counter", version=None)
-    incr.output_filter.append("nope")
-    assert error_of(stub.Predict, incr)[0] == grpc.StatusCode.INVALID_ARGUMENT
-    assert stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0] == before
