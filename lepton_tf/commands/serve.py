@@ -38,6 +38,9 @@ def options_from_args(args):
         enable_signature_method_name_check=args.enable_signature_method_name_check,
         grpc_socket_path=args.grpc_socket_path, grpc_channel_arguments=args.grpc_channel_arguments,
         grpc_max_threads=args.grpc_max_threads, host=args.host,
+        rest_max_threads=args.rest_max_threads, rest_max_connections=args.rest_max_connections,
+        rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
+        max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -145,6 +148,20 @@ def register(sub) -> None:
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--max_batch_size", type=int, default=8192,
+                     help="rows one request may carry (default 8192; 0: no limit)")
+    own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,
+                     help="bytes a request's inputs may expand to (default 256 MiB), "
+                          "checked before they are decoded")
+    own.add_argument("--request_limits_file",
+                     help="per-model limits, JSON/YAML: {\"models\": {\"chat\": "
+                          "{\"max_batch_size\": 32, \"max_execution_batch_size\": 8}}}")
+    own.add_argument("--rest_max_threads", type=int, default=64,
+                     help="REST requests computed at once (more wait, under their deadline)")
+    own.add_argument("--rest_max_connections", type=int, default=1024,
+                     help="open REST connections at most (more are answered 503)")
+    own.add_argument("--rest_idle_timeout_s", type=float, default=30.0,
+                     help="close a REST connection idle, or mid-request, this long")
     own.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024,
                      help="largest gRPC message / REST body accepted (default 64 MiB)")
     p.set_defaults(fn=run)
