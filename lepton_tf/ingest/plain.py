@@ -1,8 +1,10 @@
 """Plain text (`.txt`): the whole file is one section.
 
-Bytes are decoded as UTF-8 (a BOM is dropped); other encodings are guessed
-by charset-normalizer, the detector `requests` ships with (maintained, pure
-Python), so a Windows-1252 note does not come out as mojibake or an error.
+Bytes are decoded as UTF-8 (a BOM is dropped), or UTF-16 with its BOM;
+anything else is read as Windows-1252, the legacy encoding of Western
+editors (a superset of Latin-1's printable range). Statistical detectors
+(charset-normalizer) were tried and guessed Central-European code pages for
+short French notes, which is worse than a fixed, documented fallback.
 """
 
 from __future__ import annotations
@@ -15,18 +17,23 @@ def decode_text(data: bytes, path: str) -> str:
     """The text of a file's bytes.
 
     Raises:
-        ParseError: if the bytes are no text in any encoding detected.
+        ParseError: for binary content (NUL bytes without a UTF-16 BOM).
     """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ParseError(path, "not valid UTF-16 text.") from None
+    if b"\x00" in data[:8192]:
+        raise ParseError(path, "binary content, not text.")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or b"\x00" in data[:4096]:
-        raise ParseError(path, "not text (no character encoding fits).")
-    return str(best)
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:  # the 5 bytes cp1252 leaves undefined
+        return data.decode("latin-1")
 
 
 def stripped(text: str, start: int = 0) -> tuple[str, int]:
