@@ -57,33 +57,50 @@ class FolderBuildReport:
                 f"{self.seconds:.1f} s")
 
 
-def _previous(out_dir: str, config, encoder, log):
-    """(index, manifest) of the latest version to update, or (None, None)."""
+def _previous_manifest(out_dir: str, config, encoder, log):
+    """The ingest manifest of the latest version, if that version can be
+    updated (built from a folder, same chunking, same encoder); else None.
+    Reads only the two manifests, so an unchanged folder costs a scan."""
     from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
-    from lepton_tf.index.storage import list_index_versions, load_index, read_extra_file
+    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
 
     if not list_index_versions(out_dir):
-        return None, None
-    text = read_extra_file(out_dir, FILE_NAME)
+        return None
+    try:
+        built_by = read_manifest(out_dir).get("encoder", {})
+        text = read_extra_file(out_dir, FILE_NAME)
+    except IndexFormatError as e:
+        log(f"{e} Building anew.")
+        return None
     if text is None:
         log(f"{out_dir}: the latest version was not built from a folder: building anew.")
-        return None, None
+        return None
     try:
         manifest = IngestManifest.from_json(text)
     except (ValueError, KeyError) as e:
         log(f"{out_dir}: unreadable {FILE_NAME} ({e}): building anew.")
-        return None, None
+        return None
     if manifest.chunking != config.to_dict():
         log(f"Chunking changed ({manifest.chunking} -> {config.to_dict()}): "
             "re-encoding every file.")
-        return None, None
+        return None
+    ours, theirs = encoder.info.fingerprint, built_by.get("fingerprint", "")
+    if ours and theirs and ours != theirs:
+        log(f"{out_dir}: built with encoder {built_by.get('name')} v{built_by.get('version')}, "
+            f"now {encoder.info.name} v{encoder.info.version}: re-encoding every file.")
+        return None
+    return manifest
+
+
+def _load_previous(out_dir: str, encoder, log):
+    """The latest version as a `SearchIndex` to update (None: build anew)."""
+    from lepton_tf.index.storage import load_index
+
     try:
-        return load_index(out_dir, expected_encoder=encoder.info), manifest
-    except IndexMismatchError as e:
-        log(f"{e} Re-encoding every file.")
-    except IndexFormatError as e:
+        return load_index(out_dir, expected_encoder=encoder.info)
+    except (IndexMismatchError, IndexFormatError) as e:
         log(f"{e} Building anew.")
-    return None, None
+        return None
 
 
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
@@ -144,13 +161,20 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     config = config or ChunkConfig()
     scanned = scan_folder(corpus_dir)
     hashes = dict(scanned)
-    index, previous = (None, None) if rebuild else _previous(out_dir, config, encoder, log)
+    previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
     changes = diff(previous, scanned)
+    if previous and not (changes.added or changes.changed or changes.removed):
+        current = resolve_index_dir(out_dir)
+        log(f"No file changed: {current} is current.")
+        return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
+                                 sum(len(e["passages"]) for e in previous.files.values()),
+                                 time.time() - start)
     reused = {rel: previous.files[rel] for rel in changes.unchanged} if previous else {}
-    if previous and not any(entry["passages"] for entry in reused.values()):
-        index, previous = None, None  # nothing to reuse: build anew
-        changes = diff(None, scanned)
-        reused = {}
+    index = None
+    if previous and any(entry["passages"] for entry in reused.values()):
+        index = _load_previous(out_dir, encoder, log)
+    if index is None:  # nothing to reuse: build anew
+        previous, changes, reused = None, diff(None, scanned), {}
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
     documents = [Document(p.doc_id, p.text, p.title, p.metadata)
