@@ -67,7 +67,7 @@ def _html(title, sections):
 def _pdf(path, title, sections):
     from fpdf import FPDF
 
-    latin = lambda s: s.encode("latin-1", "replace").decode("latin-1")  # noqa: E731 core fonts
+    latin = lambda s: s.encode("latin-1", "replace").decode("latin-1")
     pdf = FPDF()
     pdf.set_title(latin(title))
     pdf.set_font("helvetica", size=10)

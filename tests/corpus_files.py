@@ -68,7 +68,8 @@ def make_corpus(root):
                     "metadata": {"category": "cards", "views": 12}}) + "\n" +
         json.dumps({"_id": "f2", "title": "Close account", "text": "Write to support."}) + "\n")
     (root / "table.csv").write_text('id,question,answer,category\n'
-                                    'q1,What is a koala?,"A marsupial, it eats eucalyptus.",animals\n'
+                                    'q1,What is a koala?,'
+                                    '"A marsupial, it eats eucalyptus.",animals\n'
                                     'q2,Lava temperature?,Around 1000 degrees.,geology\n')
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf at all")
     (root / ".hidden.md").write_text("# not indexed")

@@ -1,17 +1,25 @@
 """Ingestion: files -> passages, and the incremental folder index."""
 
+import itertools
 import json
 import os
 
 import numpy as np
 import pytest
-
 from corpus_files import HTML, MARKDOWN, CountingEncoder, make_corpus, write_pdf
+
 from lepton_tf.index import load_index
 from lepton_tf.index.folder_build import build_folder_index
 from lepton_tf.index.storage import list_index_versions
-from lepton_tf.ingest import (ChunkConfig, Chunker, ParseError, Section, iter_passages,
-                              parse_file, scan_folder)
+from lepton_tf.ingest import (
+    ChunkConfig,
+    Chunker,
+    ParseError,
+    Section,
+    iter_passages,
+    parse_file,
+    scan_folder,
+)
 from lepton_tf.ingest.chunker import windows
 from lepton_tf.text.wordpiece_offsets import WordPieceOffsets
 
@@ -109,7 +117,7 @@ def test_windows_bound_tokens_overlap_and_end_between_words(tokenizer):
     pieces = tokenizer.tokenize([text])[0]
     ranges = windows(pieces, text, max_tokens=30, overlap=6)
     assert ranges[0][0] == 0 and ranges[-1][1] == len(pieces)
-    for (a, b), (c, d) in zip(ranges, ranges[1:]):
+    for (a, b), (c, _) in itertools.pairwise(ranges):
         assert 0 < c < b and b - c <= 6  # overlap, never more than asked
         assert c > a
     for a, b in ranges:
@@ -148,7 +156,8 @@ def test_folder_index_re_encodes_only_changed_files(tmp_path):
     encoder = CountingEncoder()
     first = build_folder_index(str(root), str(out), encoder, config=SMALL, progress=False)
     assert first.written and not first.incremental and _versions(out) == [1]
-    assert set(first.skipped) == {"broken.pdf"} and "not a readable PDF" in first.skipped["broken.pdf"]
+    assert set(first.skipped) == {"broken.pdf"}
+    assert "not a readable PDF" in first.skipped["broken.pdf"]
     assert len(encoder.encoded) == first.passages == first.encoded
     v1 = load_index(first.path)
     assert {d.metadata["source"] for d in v1.documents.values()} == {
@@ -170,7 +179,8 @@ def test_folder_index_re_encodes_only_changed_files(tmp_path):
     assert sorted(second.changed) == ["guides/install.md", "notes.txt"]
     assert second.added == ["broken.pdf", "new.md"] and second.removed == ["table.csv"]
     assert sorted(encoder.encoded) == sorted([
-        "Installation\nJust pip install it.", "notes\nMeeting notes: the walrus survey moved to June.",
+        "Installation\nJust pip install it.",
+        "notes\nMeeting notes: the walrus survey moved to June.",
         "Fresh\nA page about otters."])
     v2 = load_index(second.path)
     ids = set(v2.documents)
@@ -182,7 +192,8 @@ def test_folder_index_re_encodes_only_changed_files(tmp_path):
     for doc_id in [i for i in ids if i.startswith(("manual.pdf", "billing.html", "faq.jsonl"))]:
         np.testing.assert_array_equal(v1.embeddings[row1[doc_id]], v2.embeddings[row2[doc_id]])
     assert len(v2) == second.passages == len(v1) - first.passages + second.passages  # no strays
-    assert load_index(str(out / "1")).documents["notes.txt#0"].text.startswith("Meeting notes: the penguin")
+    old_notes = load_index(str(out / "1")).documents["notes.txt#0"].text
+    assert old_notes.startswith("Meeting notes: the penguin")  # versions are immutable
 
 
 def test_strict_makes_a_bad_file_fatal_and_writes_nothing(tmp_path):
@@ -194,7 +205,7 @@ def test_strict_makes_a_bad_file_fatal_and_writes_nothing(tmp_path):
 
 
 def test_a_crash_while_saving_publishes_no_version(tmp_path, monkeypatch):
-    import lepton_tf.index.storage as storage
+    from lepton_tf.index import storage
 
     root = make_corpus(tmp_path / "c")
     out = tmp_path / "idx"
@@ -272,3 +283,52 @@ def test_cli_index_folder_and_beir_inputs_still_route(tmp_path, capsys):
     (beir / "corpus.jsonl").write_text('{"_id": "a", "title": "t", "text": "x"}\n')
     assert not is_file_folder(str(beir)) and not is_file_folder(str(beir / "corpus.jsonl"))
     assert [d.doc_id for d in read_corpus(str(beir))] == ["a"]
+
+
+_KILLED_BUILD = """
+import sys, time
+sys.path[:0] = {paths!r}
+import lepton_tf.index.storage as storage
+from corpus_files import CountingEncoder
+from lepton_tf.index.folder_build import build_folder_index
+
+original = storage.write_documents
+
+def slow(documents, path):
+    original(documents, path)
+    open({ready!r}, "w").close()
+    time.sleep(120)  # killed here: the version folder is half written
+
+storage.write_documents = slow
+build_folder_index({root!r}, {out!r}, CountingEncoder(), progress=False)
+"""
+
+
+def test_a_kill_9_mid_save_leaves_the_previous_version_current(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = make_corpus(tmp_path / "c")
+    out = tmp_path / "idx"
+    build_folder_index(str(root), str(out), CountingEncoder(), progress=False)
+    (root / "notes.txt").write_text("The flamingo census is in August.")
+    ready = tmp_path / "ready"
+    script = _KILLED_BUILD.format(paths=[os.getcwd(), os.path.dirname(__file__)], ready=str(ready),
+                                  root=str(root), out=str(out))
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.time() + 240
+        while not ready.exists():
+            assert child.poll() is None and time.time() < deadline, "the build ended early"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        child.kill()
+    assert _versions(out) == [1]
+    assert "penguin" in load_index(str(out)).documents["notes.txt#0"].text
+    retry = build_folder_index(str(root), str(out), CountingEncoder(), progress=False)
+    assert retry.changed == ["notes.txt"] and _versions(out) == [1, 2]
+    assert "flamingo" in load_index(str(out)).documents["notes.txt#0"].text

@@ -61,8 +61,8 @@ def _previous_manifest(out_dir: str, config, encoder, log):
     """The ingest manifest of the latest version, if that version can be
     updated (built from a folder, same chunking, same encoder); else None.
     Reads only the two manifests, so an unchanged folder costs a scan."""
-    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
     from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
+    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
 
     if not list_index_versions(out_dir):
         return None
@@ -151,11 +151,11 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         ParseError: with `strict`, for the first file that cannot be parsed.
         ValueError: if the folder yields no passage at all.
     """
-    from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
-    from lepton_tf.ingest.manifest import FILE_NAME
     from lepton_tf.index.builder import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir, save_index
+    from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
+    from lepton_tf.ingest.manifest import FILE_NAME
 
     start = time.time()
     config = config or ChunkConfig()
@@ -181,8 +181,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
                  for rel in sorted(parsed) for p in parsed[rel]]
     files = {**reused, **{rel: {"sha256": hashes[rel], "passages": [p.doc_id for p in parsed[rel]]}
                           for rel in parsed}}
-    manifest = IngestManifest(config.to_dict(), files,
-                              {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()})
+    failed = {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()}
+    manifest = IngestManifest(config.to_dict(), files, failed)
     if (previous is not None and not documents and not changes.removed
             and not changes.changed and manifest.skipped == previous.skipped):
         current = resolve_index_dir(out_dir)

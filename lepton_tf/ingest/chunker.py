@@ -11,7 +11,7 @@ window starts `overlap` tokens earlier, at a word start.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from lepton_tf.ingest.passage import ChunkConfig, Passage, Section
 

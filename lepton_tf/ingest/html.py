@@ -18,8 +18,7 @@ from lepton_tf.ingest.plain import decode_text, stripped
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 DROPPED = ("script", "style", "noscript", "template", "nav", "svg", "head")
-BLOCKS = frozenset("address article aside blockquote br dd div dl dt fieldset figcaption figure "
-                   "footer form header hr li main ol p pre section table td th tr ul".split())
+BLOCKS = frozenset(["address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "li", "main", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"])
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 

@@ -35,7 +35,7 @@ class IngestManifest:
                            "skipped": self.skipped}, indent=1, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "IngestManifest":
+    def from_json(cls, text: str) -> IngestManifest:
         """Raises: ValueError for another format or a malformed manifest."""
         raw = json.loads(text)
         if raw.get("format") != FORMAT:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from lepton_tf.ingest.errors import ParseError
 from lepton_tf.ingest.passage import Section

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from lepton_tf.ingest.chunker import Chunker
 from lepton_tf.ingest.parsers import file_format, parse_bytes, parse_file

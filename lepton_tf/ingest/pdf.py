@@ -17,8 +17,16 @@ from lepton_tf.ingest.passage import Section
 from lepton_tf.ingest.plain import stripped
 
 
+def _outline_errors():
+    from pypdf.errors import PyPdfError
+
+    return (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError)
+
+
 def _outline_starts(reader) -> list[tuple[int, tuple[str, ...]]]:
     """(first page index, heading path) of each outline entry, by page."""
+    errors = _outline_errors()
     starts = []
 
     def walk(entries, path):
@@ -29,14 +37,14 @@ def _outline_starts(reader) -> list[tuple[int, tuple[str, ...]]]:
                 continue
             try:
                 page = reader.get_destination_page_number(entry)
-            except Exception:  # a broken bookmark must not lose the text
+            except errors:  # a broken bookmark must not lose the text
                 continue
             last = path + (str(entry.title).strip(),)
             starts.append((page, last))
 
     try:
         walk(reader.outline, ())
-    except Exception:
+    except errors:
         return []
     return sorted(starts, key=lambda s: s[0])
 

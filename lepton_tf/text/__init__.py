@@ -24,7 +24,8 @@ _WHERE = {
     "save_vocab": "vocab_io",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = ["CHAT_RESERVED_TOKENS", "ChatTokenizer", "MiniLMTokenizer", "build_chat_vocab",
+           "load_vocab", "minilm_vocab_path", "save_vocab"]
 
 
 def __dir__():

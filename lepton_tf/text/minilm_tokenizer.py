@@ -7,6 +7,7 @@ import tensorflow_text as tf_text
 from lepton_tf.text.vocab_io import resolve_vocabulary
 from lepton_tf.text.wordpiece_offsets import MINILM_PACKAGE_HINT, minilm_vocab_path  # noqa: F401
 
+
 @keras.saving.register_keras_serializable(package="lepton_tf")
 class MiniLMTokenizer(keras.layers.Layer):
     """BERT-uncased WordPiece tokenizer that runs inside the TF graph.
