@@ -132,7 +132,7 @@ def load_encoder(path: str, tmp: str):
         return encoder, f"exported encoder {encoder.path}"
     except FileNotFoundError:
         pass
-    from lepton_tf.models.encoder_servable import export_encoder
+    from lepton_tf.export.encoder_servable import export_encoder
     from lepton_tf.models.retrieval import DualEncoder
     from lepton_tf.models.sentence_encoder import SentenceEncoder
 

@@ -240,7 +240,7 @@ def test_another_encoder_or_chunking_re_encodes_everything(tmp_path):
 
 def test_hits_carry_the_passage_its_document_and_where_it_is(tmp_path):
     from lepton_tf.client.search import SearchHit
-    from lepton_tf.index.search_servable import SearchServable
+    from lepton_tf.server.search_servable import SearchServable
 
     root = make_corpus(tmp_path / "c")
     encoder = CountingEncoder()
@@ -332,3 +332,4 @@ def test_a_kill_9_mid_save_leaves_the_previous_version_current(tmp_path):
     retry = build_folder_index(str(root), str(out), CountingEncoder(), progress=False)
     assert retry.changed == ["notes.txt"] and _versions(out) == [1, 2]
     assert "flamingo" in load_index(str(out)).documents["notes.txt#0"].text
+    assert sorted(os.listdir(out)) == ["1", "2"]  # the dead writer's temp folder was swept

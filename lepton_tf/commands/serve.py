@@ -35,6 +35,8 @@ def options_from_args(args):
         monitoring_config_file=args.monitoring_config_file,
         enable_model_warmup=args.enable_model_warmup,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        grpc_socket_path=args.grpc_socket_path, grpc_channel_arguments=args.grpc_channel_arguments,
         grpc_max_threads=args.grpc_max_threads, host=args.host,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
@@ -113,6 +115,13 @@ def register(sub) -> None:
     tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                     help="deadline of a REST request (0: none)")
+    tf.add_argument("--enable_signature_method_name_check", type=_bool, nargs="?", const=True,
+                    default=False,
+                    help="refuse Classify/Regress (and Predict) on a signature whose "
+                         "method_name is not theirs (default false, as TF Serving)")
+    tf.add_argument("--grpc_socket_path", help="also serve gRPC on this UNIX domain socket")
+    tf.add_argument("--grpc_channel_arguments", default="",
+                    help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     tf.add_argument("--grpc_max_threads", type=int, default=64,
                     help="gRPC worker threads (default 64: every request in flight, also "
                          "one waiting for a batch, holds one)")

@@ -2,14 +2,14 @@
 
 Usage (what `lepton-tf serve` does):
 
-```python
-server = ModelServer(ServerOptions(model_name="half", model_base_path="/models/half",
-                                   port=0, rest_api_port=0))
-server.register_python_servable("search", my_servable)   # optional, any `Servable`
-server.start()          # loads the models, then listens
-...
-server.stop()
-```
+>>> server = ModelServer(ServerOptions(model_name="half", model_base_path="/models/half",
+...                                    port=0, rest_api_port=0))  # doctest: +SKIP
+>>> server.register_python_servable("search", my_servable)  # doctest: +SKIP
+>>> server.start()  # loads the models, then listens        # doctest: +SKIP
+>>> server.stop()                                            # doctest: +SKIP
+
+(Skipped in the doctests: it needs a SavedModel on disk; the suite's
+`tests/test_server_*.py` run the same calls.)
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class ServerOptions:
     monitoring_config_file: str | None = None
     enable_model_warmup: bool = True
     rest_api_timeout_in_ms: int = 30000
+    enable_signature_method_name_check: bool = False
+    grpc_socket_path: str | None = None  # also listen on this UNIX socket
+    grpc_channel_arguments: str = ""  # "key=value,key=value" for the gRPC server
     # lepton-tf's own
     host: str = "127.0.0.1"
     auth_token: str | None = None
@@ -226,7 +229,8 @@ class ModelServer:
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", opts.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0)]
+            + config_lib.grpc_channel_arguments(opts.grpc_channel_arguments))
         add_services(server, self)
         if self._grpc_handlers:
             server.add_generic_rpc_handlers(tuple(self._grpc_handlers))
@@ -239,6 +243,8 @@ class ModelServer:
             self.grpc_port = server.add_insecure_port(address)
         if not self.grpc_port:
             raise OSError(f"Could not bind gRPC to {address}")
+        if opts.grpc_socket_path and not server.add_insecure_port(f"unix:{opts.grpc_socket_path}"):
+            raise OSError(f"Could not bind gRPC to unix:{opts.grpc_socket_path}")
         server.start()
         self.grpc_server = server
         log.info("Running gRPC ModelServer at %s:%d", opts.host, self.grpc_port)

@@ -16,10 +16,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import grpc
-from google.protobuf import json_format
 
-from lepton_tf.server import deadline, inference, metadata, rest_json
+from lepton_tf.server import deadline, metadata, rest_json
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -57,20 +55,6 @@ def parse_path(http_method: str, path: str):
     else:
         raise invalid_argument(f"Malformed request: {http_method} {path}")
     return match.group("name"), version, match.group("label"), action
-
-
-def status_json(response) -> dict:
-    """GetModelStatusResponse in TF Serving's REST spelling."""
-    rows = []
-    for item in response.model_version_status:
-        code = grpc.StatusCode.OK if not item.status.error_code else next(
-            c for c in grpc.StatusCode if c.value[0] == item.status.error_code)
-        rows.append({"version": str(item.version),
-                     "state": metadata.get_model_status_pb2.ModelVersionStatus.State.Name(
-                         item.state),
-                     "status": {"error_code": code.name,
-                                "error_message": item.status.error_message}})
-    return {"model_version_status": rows}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -166,8 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             if action == "status":
                 if label:
                     number = self.core.manager.label_version(name, label)
-                rows = self.core.manager.status(name, number)
-                doc = status_json(metadata.status_response(rows))
+                doc = metadata.status_json(self.core.manager.status(name, number))
             else:
                 timeout_ms = self.options.rest_api_timeout_in_ms
                 with deadline.scope(timeout_ms / 1e3 if timeout_ms > 0 else None), \
@@ -189,25 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, action: str, servable, body: bytes) -> dict:
         if action == "metadata":
-            response = metadata.metadata_response(servable, [metadata.SIGNATURE_DEF_FIELD])
-            defs = metadata.signature_def_map(servable)
-            return {"model_spec": {"name": servable.name, "signature_name": "",
-                                   "version": str(response.model_spec.version.value)},
-                    "metadata": {"signature_def": json_format.MessageToDict(
-                        defs, preserving_proto_field_name=True)}}
-        doc = rest_json.parse_body(body)
-        signature_name = doc.get("signature_name", "")
-        if action == "predict":
-            name, signature = inference.resolve_signature(servable, signature_name)
-            inputs, row_format = rest_json.decode_predict(doc, signature)
-            _, outputs = inference.predict_arrays(servable, name, inputs)
-            return rest_json.encode_predict(outputs, row_format)
-        examples = rest_json.decode_examples(doc)
-        if action == "classify":
-            _, result = inference.classify_result(servable, signature_name, examples)
-            return rest_json.encode_classify(result)
-        _, result = inference.regress_result(servable, signature_name, examples)
-        return rest_json.encode_regress(result)
+            return metadata.metadata_json(servable)
+        return rest_json.run_action(action, servable, body,
+                                    self.core.options.enable_signature_method_name_check)
 
 
 class RestServer:
