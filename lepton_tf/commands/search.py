@@ -23,6 +23,8 @@ def run(args) -> int:
     for rank, hit in enumerate(hits, 1):
         title = f"{hit.title} " if hit.title else ""
         print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+        if hit.metadata.get("source"):
+            print(f"     {hit.source}")
     return 0
 
 
