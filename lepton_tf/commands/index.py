@@ -50,7 +50,8 @@ def register(sub) -> None:
                    help="encoder SavedModel (version folder or base; latest version)")
     p.add_argument("--out", default=DEFAULT_INDEX_DIR, help="index base folder")
     p.add_argument("--k", type=int, default=10, help="default number of results")
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=int,
+                   help="index version to write (default: the next free one)")
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
     p.set_defaults(fn=run)

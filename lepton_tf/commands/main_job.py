@@ -134,10 +134,14 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("main", help="build every missing model, serve them, chat and search")
-    p.add_argument("--base-dir", default=DEFAULT_BASE_DIR)
-    p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
-    p.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.add_argument("--base-dir", default=DEFAULT_BASE_DIR,
+                   help=f"model base folder (default {DEFAULT_BASE_DIR})")
+    p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR,
+                   help=f"ScaNN index base folder (default {DEFAULT_INDEX_DIR})")
+    p.add_argument("--corpus", default=DEFAULT_CORPUS,
+                   help=f"documents to index, BEIR folder or JSONL (default {DEFAULT_CORPUS})")
     p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
-    p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: no REST, as TF Serving)")
+    p.add_argument("--rest_api_port", type=int, default=8501,
+                   help="REST port (0: no REST, as TF Serving)")
     p.add_argument("--no-serve", action="store_true", help="only build what is missing")
     p.set_defaults(fn=run)

@@ -99,18 +99,21 @@ def register(sub) -> None:
     tf.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
     tf.add_argument("--rest_api_port", type=int, default=8501,
                     help="REST port (default 8501; 0 disables REST)")
-    tf.add_argument("--model_name", default="default")
+    tf.add_argument("--model_name", default="default",
+                    help="name of the model of --model_base_path (default \"default\")")
     tf.add_argument("--model_base_path", help="folder of numbered versions of one model")
     tf.add_argument("--model_config_file", help="models.config (ModelServerConfig text proto)")
     tf.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
                     help="re-read the config file this often (0: never)")
     tf.add_argument("--file_system_poll_wait_seconds", type=float, default=1,
                     help="look for new/removed versions this often (0: only at start)")
-    tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                    help="batch concurrent requests (see --batching_parameters_file)")
     tf.add_argument("--batching_parameters_file", help="BatchingParameters text proto")
     tf.add_argument("--monitoring_config_file",
                     help="MonitoringConfig text proto (enables Prometheus metrics)")
-    tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
+                    help="replay assets.extra/tf_serving_warmup_requests at load (default true)")
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                     help="deadline of a REST request (0: none)")
     tf.add_argument("--grpc_max_threads", type=int, default=64,

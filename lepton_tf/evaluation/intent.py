@@ -150,7 +150,8 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     """Evaluates an exported `intent` servable.
 
     Args:
-        model_path: a version folder (`saved_models/intent/N`).
+        model_path: a version folder (`saved_models/intent/N`) or a base
+            folder (its latest version).
         test: a CSV/JSONL of (text, label); default Banking77 test.
         oos_sources: out-of-scope text sources (see `builtin_oos_texts`).
         oos_limit: texts per out-of-scope source.
@@ -165,10 +166,11 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     """
     from lepton_tf.data import read_banking77
     from lepton_tf.data.labeled_text import read_labeled_text
+    from lepton_tf.export.model_path import resolve_version_path
 
     examples = read_labeled_text(test) if test else read_banking77("test")
     examples = examples[:limit] if limit else examples
-    model = _SavedIntent(model_path)
+    model = _SavedIntent(resolve_version_path(model_path))
     known = set(model.labels)
     in_scope = [e for e in examples if e.label in known]
     held_out = [e.text for e in examples if e.label not in known]
@@ -201,12 +203,12 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> int:
-    from lepton_tf.export import latest_version_path
+    import os
 
-    path = args.model or latest_version_path(args.base_dir, "intent")
-    if not path:
-        raise FileNotFoundError(f"no intent servable in {args.base_dir}/intent; train one "
-                                "with `lepton-tf train intent --export` or pass --model.")
+    from lepton_tf.export.model_path import resolve_version_path
+
+    path = resolve_version_path(args.model or os.path.join(args.base_dir, "intent"),
+                                "`lepton-tf main` or `lepton-tf train intent --export`")
     result = evaluate_intent(path, args.test, args.oos, args.oos_limit, args.limit)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
@@ -214,8 +216,10 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("intent", help="intent accuracy, macro-F1 and out-of-scope detection")
-    p.add_argument("--model", help="servable version folder (default: latest in --base-dir)")
-    p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--model", help="intent SavedModel: a version folder or a base folder "
+                   "(its latest version); default: the latest in --base-dir")
+    p.add_argument("--base-dir", default="saved_models",
+                   help="model base folder searched for intent (default saved_models)")
     p.add_argument("--test", help="CSV/JSONL of (text, label); default Banking77 test")
     p.add_argument("--oos", nargs="*", default=["sgd", "stackfaq"],
                    help="out-of-scope sources: sgd, stackfaq or CSV/JSONL files")

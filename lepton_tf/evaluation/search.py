@@ -121,11 +121,11 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("search", help="retrieval metrics on a BEIR collection")
     p.add_argument("--beir", required=True, help="folder with corpus/queries/qrels")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="qrels split to score (default test)")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
                    help="encoder SavedModel (base folder: latest version)")
-    p.add_argument("--no-encoder", action="store_true")
+    p.add_argument("--no-encoder", action="store_true", help="skip our encoder (+ ScaNN)")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot MiniLM")
-    p.add_argument("--no-bm25", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baseline")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(fn=run)
