@@ -50,7 +50,7 @@ def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=Fals
     trainable = load(name)
     config = load_config(config_path or trainable.config, **overrides)
     task = trainable.make_task(config)
-    trainer = Trainer(config, verbose=2)
+    trainer = Trainer(config)  # step lines with an ETA when not on a terminal
     model = trainer.fit(task)
     if not trainer.chief:
         return None
