@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "by default unless TF_CPP_MIN_LOG_LEVEL is set)")
     sub = parser.add_subparsers(dest="command", required=True)
     for info in sorted(pkgutil.iter_modules(lepton_tf.commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"lepton_tf.commands.{info.name}").register(sub)
+        module = importlib.import_module(f"lepton_tf.commands.{info.name}")
+        if hasattr(module, "register"):  # else a helper shared by commands
+            module.register(sub)
     return parser
 
 

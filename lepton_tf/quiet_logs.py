@@ -22,6 +22,8 @@ HARMLESS = re.compile("|".join([
     r"failed call to cuInit",
     r"Unable to register cu(DNN|FFT|BLAS) factory",
     r"oneDNN supports DT_\w+ only on platforms with",
+    # A tf.data graph written by a newer TF than the kernels it runs on.
+    r"NodeDef mentions attribute \w+ which is not in the op definition",
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"computation placer already registered",
     r"TF-TRT Warning: Could not find TensorRT",

@@ -81,9 +81,11 @@ class ModelReplies:
         self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
 
     def reply(self, contexts, batch_size: int = 64) -> list[str]:
+        from lepton_tf.progress import batch_starts
+
         tf, out = self.tf, []
         fn = self.model.signatures["generate"]
-        for i in range(0, len(contexts), batch_size):
+        for i in batch_starts(len(contexts), batch_size, "replies", unit="context"):
             r = fn(context=tf.constant(contexts[i:i + batch_size]),
                    max_new_tokens=tf.constant(self.max_new_tokens),
                    temperature=tf.constant(0.0), top_p=tf.constant(1.0),
@@ -93,9 +95,11 @@ class ModelReplies:
         return out
 
     def perplexity(self, contexts, references, batch_size: int = 128) -> float:
+        from lepton_tf.progress import batch_starts
+
         tf, nll, tokens = self.tf, 0.0, 0
         fn = self.model.signatures["score"]
-        for i in range(0, len(contexts), batch_size):
+        for i in batch_starts(len(contexts), batch_size, "perplexity", unit="context"):
             r = fn(context=tf.constant(contexts[i:i + batch_size]),
                    reply=tf.constant(references[i:i + batch_size]))
             nll += float(r["nll"].numpy().sum())

@@ -110,10 +110,12 @@ class _SavedIntent:
         self.threshold = float(self.module.oos_threshold.numpy())
         self.kind = self.module.oos_score_kind.numpy().decode()
 
-    def __call__(self, texts, batch_size: int = 128):
+    def __call__(self, texts, batch_size: int = 128, desc: str = "intent"):
         """`(intents, in-scope scores, out-of-scope flags)` of the texts."""
+        from lepton_tf.progress import batch_starts
+
         intents, scores, flags = [], [np.zeros(0, np.float32)], [np.zeros(0, bool)]
-        for start in range(0, len(texts), batch_size):
+        for start in batch_starts(len(texts), batch_size, desc):
             out = self.fn(text=self.tf.constant(list(texts[start:start + batch_size])))
             intents += [x.decode() for x in out["intent"].numpy()]
             scores.append(out["in_scope_score"].numpy())
@@ -174,12 +176,12 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     known = set(model.labels)
     in_scope = [e for e in examples if e.label in known]
     held_out = [e.text for e in examples if e.label not in known]
-    predicted, scores, flags = model([e.text for e in in_scope])
+    predicted, scores, flags = model([e.text for e in in_scope], desc="in-scope test")
     oos_sets = {}
     if held_out:
-        oos_sets["held-out intents (test)"] = model(held_out)[1:]
+        oos_sets["held-out intents (test)"] = model(held_out, desc="held-out intents")[1:]
     for source in oos_sources or ():
-        oos_sets[source] = model(builtin_oos_texts(source, oos_limit))[1:]
+        oos_sets[source] = model(builtin_oos_texts(source, oos_limit), desc=f"OOS {source}")[1:]
     result = intent_metrics(model.labels, [e.label for e in in_scope], predicted, scores,
                             flags, oos_sets)
     return {"model": model_path, "test": test or "banking77 test",

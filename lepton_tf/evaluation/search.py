@@ -26,16 +26,18 @@ class _InProcessMiniLM:
         self.servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
         self.info = EncoderInfo(name="all-MiniLM-L6-v2", version=0)
 
-    def _run(self, fn, texts, batch_size):
+    def _run(self, fn, texts, batch_size, desc):
         import tensorflow as tf
+
+        from lepton_tf.progress import batch_starts
         return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-                               for i in range(0, len(texts), batch_size)])
+                               for i in batch_starts(len(texts), batch_size, desc)])
 
-    def encode_queries(self, texts, batch_size=64, progress=False):
-        return self._run(self.servable.encode_query, texts, batch_size)
+    def encode_queries(self, texts, batch_size=64, progress=True):
+        return self._run(self.servable.encode_query, texts, batch_size, "MiniLM queries")
 
-    def encode_documents(self, texts, batch_size=32, progress=False):
-        return self._run(self.servable.encode_document, texts, batch_size)
+    def encode_documents(self, texts, batch_size=32, progress=True):
+        return self._run(self.servable.encode_document, texts, batch_size, "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):
@@ -54,7 +56,8 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool):
 
     documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
     doc_vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids])
+    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids],
+                                           progress=True)
     k = min(DEPTH, len(documents))
     runs = {}
     exact = ExactIndex(doc_vectors, [d.doc_id for d in documents])
