@@ -85,7 +85,8 @@ def register(sub) -> None:
     p.add_argument("--out", help=f"index base folder (default {DEFAULT_INDEX_DIR}; for a "
                                  "folder of files, indexes/<folder name>)")
     p.add_argument("--k", type=int, default=10, help="default number of results")
-    p.add_argument("--version", type=int)
+    p.add_argument("--version", type=int,
+                   help="index version to write (default: the next free one)")
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
     files = p.add_argument_group("a folder of files")

@@ -32,6 +32,7 @@ from lepton_tf.server.model_manager import ModelManager
 from lepton_tf.server.rest import RestServer
 from lepton_tf.server.saved_model_servable import SavedModelServable
 from lepton_tf.server.servable import Servable
+from lepton_tf.server.version_policy import version_dirs
 from lepton_tf.server.warmup_replay import replay_warmup
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,29 @@ class ServerOptions:
     max_tensor_bytes: int = limits.Limits.max_tensor_bytes  # expanded input bytes
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
+
+
+def warn_models_without_versions(config) -> list[str]:
+    """Logs a warning naming each configured model with no version on disk.
+
+    TF Serving starts anyway and answers "Could not find any versions of
+    model X" to every request; the warning says so at start.
+
+    Args:
+        config: a `ModelServerConfig`.
+
+    Returns:
+        The names warned about.
+    """
+    missing = []
+    for model in config.model_config_list.config:
+        if not version_dirs(model.base_path):
+            missing.append(model.name)
+            log.warning("model %s has no version under %s (no N/saved_model.pb): requests to "
+                        "it will fail until one is exported there; build it with "
+                        "`lepton-tf main` or fix base_path in the model config",
+                        model.name, model.base_path)
+    return missing
 
 
 def _named(servable: Servable, name: str) -> Servable:
@@ -214,6 +238,7 @@ class ModelServer:
         """
         config = self._initial_config()
         if config is not None:
+            warn_models_without_versions(config)
             self.manager.reload_config(config)
         if self._polled_python:
             self.manager.poll()
