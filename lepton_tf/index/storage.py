@@ -65,8 +65,16 @@ def list_index_versions(base_dir: str) -> list[int]:
     return sorted(version_folders(base_dir, ("manifest.json",)))
 
 
-def save_index(index: SearchIndex, base_dir: str, version: int | None = None) -> str:
+def save_index(index: SearchIndex, base_dir: str, version: int | None = None,
+               extra_files: dict[str, str] | None = None) -> str:
     """Writes `index` as a new version under `base_dir`; returns its folder.
+
+    Args:
+        index: the index.
+        base_dir: the folder holding versions.
+        version: the version number (default: latest + 1).
+        extra_files: file name -> text written into the version beside the
+            index and checksummed with it (e.g. the ingest manifest).
 
     Raises:
         FileExistsError: if that version exists (versions are immutable).
@@ -92,6 +100,9 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
         rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
         write_documents([index.documents[d] for d in order], documents_path(tmp))
         np.save(os.path.join(tmp, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+        for name, text in (extra_files or {}).items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                f.write(text)
         manifest = {"format": FORMAT, "version": version, "created": time.time(),
                     "count": len(order), "dimension": index.dimension,
                     "config": index.config.to_dict(),
@@ -129,6 +140,16 @@ def read_manifest(path: str) -> dict:
         raise IndexFormatError(f"{path}: index format {manifest.get('format')!r}, "
                                f"this lepton-tf reads {FORMAT}. Rebuild the index.")
     return manifest
+
+
+def read_extra_file(path: str, name: str) -> str | None:
+    """The text of a file `save_index` wrote through `extra_files` (None if
+    that version has none); `path` as `resolve_index_dir` takes it."""
+    full = os.path.join(resolve_index_dir(path), name)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding="utf-8") as f:
+        return f.read()
 
 
 def load_index(path: str, *, expected_dimension: int | None = None,

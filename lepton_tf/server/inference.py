@@ -15,7 +15,7 @@ import numpy as np
 from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      regression_pb2)
 
-from lepton_tf.server import deadline, tensors
+from lepton_tf.server import deadline, limits, tensors
 from lepton_tf.server.errors import ServingError, failed_precondition, internal, invalid_argument
 from lepton_tf.server.servable import (CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD,
                                        Servable, Signature)
@@ -50,14 +50,17 @@ def run_signature(servable: Servable, name: str, inputs: dict, outputs: list[str
 
     A servable's ValueError is the client's input (INVALID_ARGUMENT); a
     `ServingError` (TensorFlow's own, with its code) passes as it is; anything
-    else is a server bug reported as INTERNAL, never a crashed server.
+    else is a server bug reported as INTERNAL, never a crashed server. The
+    model's request limits (`limits.run_bounded`) apply here, for every API.
     """
     deadline.check()  # do not start work nobody waits for
-    try:
+
+    def run(part):
         if getattr(servable, "accepts_output_names", False):
-            result = servable.run(name, inputs, output_names=outputs)
-        else:
-            result = servable.run(name, inputs)
+            return servable.run(name, part, output_names=outputs)
+        return servable.run(name, part)
+    try:
+        result = limits.run_bounded(servable, inputs, run)
     except ServingError:
         raise
     except ValueError as e:
@@ -104,6 +107,7 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest,
     if method_check:
         check_predict_method(signature)
     tensors.check_input_aliases(signature, request.inputs)
+    limits.check_protos(servable, request.inputs)  # before anything is decoded
     inputs = {alias: tensors.to_numpy(proto, alias) for alias, proto in request.inputs.items()}
     outputs = tensors.check_output_filter(signature, request.output_filter)
     result = _run_predict(servable, name, signature, inputs, outputs)
