@@ -3,6 +3,12 @@
     lepton-tf index                              # build from the default corpus
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
+    lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
+        --direct_running_mode=multi_processing   # Beam pipeline, sharded version
+    lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
+
+Flags this command does not know are Beam pipeline options, passed through
+to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
 """
 
 import os
@@ -33,6 +39,21 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
 
 
 def run(args) -> int:
+    extra = getattr(args, "extra", [])
+    if args.runner != "local":
+        if args.add or args.delete:
+            raise ValueError("--add/--delete update the latest version in process: "
+                             "use them without --runner.")
+        from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+
+        run_index_pipeline(args.corpus, args.encoder, args.out, runner=args.runner,
+                           num_shards=args.num_shards, k=args.k, version=args.version,
+                           beam_args=extra)
+        return 0
+    if extra:
+        raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
+    if args.num_shards != 1:
+        raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
     if args.add or args.delete:
         update_index(args.out, args.encoder, args.add, args.delete)
         return 0
@@ -53,4 +74,11 @@ def register(sub) -> None:
     p.add_argument("--version", type=int)
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
-    p.set_defaults(fn=run)
+    from lepton_tf.pipelines.runners import CHOICES
+
+    p.add_argument("--runner", choices=CHOICES, default="local",
+                   help="local: in process (default); else an Apache Beam runner "
+                        "(needs `pip install 'lepton-tf[beam]'`)")
+    p.add_argument("--num-shards", type=int, default=1,
+                   help="shards of the version (with --runner)")
+    p.set_defaults(fn=run, pass_through=True)
