@@ -9,7 +9,7 @@ import pytest
 from lepton_tf.index import Document, EncoderInfo, IndexBuilder, IndexFormatError, SearchIndex
 from lepton_tf.index.sharded import ShardedIndex, merge_top_k, shard_of, split_rows
 from lepton_tf.index.sharded_storage import load_any, load_sharded, save_sharded
-from lepton_tf.index.storage import list_index_versions
+from lepton_tf.index.storage import list_index_versions, save_index
 
 
 def _vectors(n, d=16, seed=0):
@@ -116,3 +116,32 @@ def test_upsert_and_delete_go_to_the_owning_shard():
     assert "new" not in index.documents and "d3" not in index.documents and len(index) == 199
     with pytest.raises(KeyError):
         index.delete(["nope"])
+
+
+def test_a_loaded_scann_shard_costs_at_most_1_5x_its_vectors_and_codes(tmp_path, run_python):
+    # Clustered 384-d vectors (as real embeddings are), a tree_ah shard.
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((64, 384)).astype("float32")
+    x = centers[rng.integers(0, 64, 30_000)] + 0.3 * rng.standard_normal((30_000, 384),
+                                                                         dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = SearchIndex.build(x, _docs(30_000))
+    assert index.config.kind == "tree_ah"
+    path = save_index(index, str(tmp_path / "idx"))
+    proc = run_python(f"""
+import gc, os
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+import numpy as np, scann
+from lepton_tf.index.storage import load_index
+before = rss()
+index = load_index({path!r})
+gc.collect()
+print("DELTA", rss() - before)
+""")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    delta = int(proc.stdout.split("DELTA")[1])
+    scann_dir = os.path.join(path, "scann")
+    data = sum(os.path.getsize(os.path.join(scann_dir, f))
+               for f in ("dataset.npy", "hashed_dataset.npy"))  # float vectors + AH codes
+    assert delta <= 1.5 * data, (delta / data, delta, data)

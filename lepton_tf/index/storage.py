@@ -201,15 +201,19 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     scann_dir = os.path.join(path, "scann")
     with open(os.path.join(scann_dir, "docids.json")) as f:
         docids = json.load(f)
+    documents = read_documents(documents_path(path))
+    # Memory-mapped: ScaNN holds its own copy of the vectors (for re-ranking);
+    # these pages are read only by exact search, tuning and updates.
+    embeddings = np.load(os.path.join(path, "embeddings.npy"), mmap_mode="r")
+    row_ids = [d.doc_id for d in documents]  # one set of id strings for all
+    if row_ids != docids or len(embeddings) != len(docids):
+        raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
+    del docids
     with open(os.path.join(scann_dir, "scann_assets.pbtxt")) as f:
         assets = f.read()
     searcher = ScannSearcher(scann.scann_ops_pybind.scann_pybind.ScannNumpy(scann_dir, assets),
-                             docids=docids)
+                             docids=row_ids)
     if num_threads:
         searcher.set_num_threads(num_threads)
-    documents = read_documents(documents_path(path))
-    embeddings = np.load(os.path.join(path, "embeddings.npy"))
-    if [d.doc_id for d in documents] != docids or len(embeddings) != len(docids):
-        raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
                        encoder)
