@@ -5,11 +5,11 @@
                      shard-00000/     an index folder as `storage.write_index`
                      shard-00001/     writes it (its own manifest checksums its files)
 
-A version is staged in a hidden `.tmp-index-v<N>-*` folder (the workers of a
-Beam pipeline each write their shards there), the top manifest is written
-when every shard is in, then the folder is renamed into place: readers list
-only folders with a top manifest, so a build that fails half-way publishes
-nothing, and `abort_staging` removes what it left.
+A version is staged by `lepton_tf.export.layout.publish_atomically` (the
+workers of a Beam pipeline each write their shards into its temp folder),
+the top manifest is written when every shard is in, then the folder is
+renamed into place: a build that fails half-way publishes nothing and
+leaves nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 import uuid
+
+from lepton_tf.export.layout import publish_atomically
 
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.storage import (FORMAT, list_index_versions, load_index, read_manifest,
@@ -32,22 +33,10 @@ def shard_name(shard: int) -> str:
     return f"shard-{shard:05d}"
 
 
-def new_staging(base_dir: str, version: int | None = None) -> tuple[int, str]:
-    """A hidden folder to build version `version` (default: latest + 1) in.
-
-    Returns:
-        `(version, staging folder)`.
-
-    Raises:
-        FileExistsError: that version exists (versions are immutable).
-    """
-    os.makedirs(base_dir, exist_ok=True)
+def next_version(base_dir: str, version: int | None = None) -> int:
+    """`version`, or the latest version under `base_dir` + 1."""
     existing = list_index_versions(base_dir)
-    version = version or (existing[-1] + 1 if existing else 1)
-    if os.path.exists(os.path.join(base_dir, str(version))):
-        raise FileExistsError(f"{os.path.join(base_dir, str(version))} exists; "
-                              "index versions are immutable.")
-    return version, tempfile.mkdtemp(prefix=f".tmp-index-v{version}-", dir=base_dir)
+    return version or (existing[-1] + 1 if existing else 1)
 
 
 def write_shard(index, staging: str, shard: int) -> str:
@@ -73,25 +62,24 @@ def write_shard(index, staging: str, shard: int) -> str:
     return final
 
 
-def publish_sharded(staging: str, base_dir: str, version: int, num_shards: int,
-                    k: int = 10) -> str:
-    """Checks the staged shards, writes the top manifest, renames into place.
+def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10) -> dict:
+    """Checks the staged shards and writes the version's manifest (last).
 
     Returns:
-        The published version folder.
+        The manifest written.
 
     Raises:
         IndexFormatError: a shard is missing, or shards disagree on dimension
-            or encoder.
-        FileExistsError: the version appeared meanwhile.
+            or encoder (the caller's `publish_atomically` then publishes
+            nothing).
     """
     shards, count = [], 0
     for s in range(num_shards):
         name = shard_name(s)
         path = os.path.join(staging, name, "manifest.json")
         if not os.path.exists(path):
-            raise IndexFormatError(f"{staging}: {name} was not written (no documents hashed "
-                                   "to it, or its worker failed): nothing published.")
+            raise IndexFormatError(f"{name} was not written (no documents hashed to it, "
+                                   "or its worker failed): nothing published.")
         with open(path) as f:
             manifest = json.load(f)
         shards.append({"name": name, "count": manifest["count"],
@@ -99,7 +87,10 @@ def publish_sharded(staging: str, base_dir: str, version: int, num_shards: int,
         count += manifest["count"]
     for key in ("dimension", "encoder"):
         if len({json.dumps(s[key], sort_keys=True) for s in shards}) != 1:
-            raise IndexFormatError(f"{staging}: shards disagree on {key}: nothing published.")
+            raise IndexFormatError(f"Shards disagree on {key}: nothing published.")
+    for entry in os.listdir(staging):  # leftovers of retried workers
+        if entry.startswith("."):
+            shutil.rmtree(os.path.join(staging, entry), ignore_errors=True)
     top = {"format": FORMAT, "kind": KIND, "version": version, "created": time.time(),
            "count": count, "dimension": shards[0]["dimension"], "encoder": shards[0]["encoder"],
            "k": k, "num_shards": num_shards,
@@ -107,34 +98,23 @@ def publish_sharded(staging: str, base_dir: str, version: int, num_shards: int,
            "sha256": {f"{s['name']}/manifest.json":
                       sha256_file(os.path.join(staging, s["name"], "manifest.json"))
                       for s in shards}}
-    for entry in os.listdir(staging):  # leftovers of retried workers
-        if entry.startswith("."):
-            shutil.rmtree(os.path.join(staging, entry), ignore_errors=True)
     with open(os.path.join(staging, "manifest.json"), "w") as f:
         json.dump(top, f, indent=1)
-    final = os.path.join(base_dir, str(version))
-    if os.path.exists(final):
-        raise FileExistsError(f"{final} exists; index versions are immutable.")
-    os.chmod(staging, 0o755)
-    os.rename(staging, final)
-    return final
-
-
-def abort_staging(staging: str) -> None:
-    """Removes a staging folder (a failed build leaves nothing behind)."""
-    shutil.rmtree(staging, ignore_errors=True)
+    return top
 
 
 def save_sharded(index, base_dir: str, version: int | None = None) -> str:
-    """Writes a local `ShardedIndex` as a new sharded version; returns its folder."""
-    version, staging = new_staging(base_dir, version)
-    try:
+    """Writes a local `ShardedIndex` as a new sharded version; returns its folder.
+
+    Raises:
+        FileExistsError: that version exists (versions are immutable).
+    """
+    version = next_version(base_dir, version)
+    with publish_atomically(base_dir, version, kind="index") as staging:
         for s, shard in enumerate(index.shards):
             write_shard(shard, staging, s)
-        return publish_sharded(staging, base_dir, version, len(index.shards), index.config.k)
-    except BaseException:
-        abort_staging(staging)
-        raise
+        write_top_manifest(staging, version, len(index.shards), index.config.k)
+    return os.path.join(base_dir, str(version))
 
 
 def is_sharded(path: str) -> bool:

@@ -8,7 +8,7 @@
                                                      parallel, written to the staging
                                                      folder of the new version
     then, in the launcher, once every worker has succeeded:
-      publish_sharded                                top manifest last, atomic rename
+      write_top_manifest in publish_atomically       top manifest last, atomic rename
 
 Same documents, same encoder graph, same per-shard builder as
 `ShardedIndex.build`: the result equals the in-process sharded build.
@@ -17,6 +17,7 @@ Same documents, same encoder graph, same per-shard builder as
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import apache_beam as beam
@@ -27,8 +28,8 @@ from lepton_tf.index.builder import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.sharded import shard_of
-from lepton_tf.index.sharded_storage import abort_staging, new_staging, publish_sharded, \
-    write_shard
+from lepton_tf.export.layout import publish_atomically
+from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
 from lepton_tf.pipelines.corpus import iter_documents
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
@@ -105,14 +106,12 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    version, staging = new_staging(out_dir, version)
-    try:
+    version = next_version(out_dir, version)
+    with publish_atomically(out_dir, version, kind="index") as staging:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler)
-        path = publish_sharded(staging, out_dir, version, num_shards, k)
-    except BaseException:
-        abort_staging(staging)
-        raise
+        write_top_manifest(staging, version, num_shards, k)
+    path = os.path.join(out_dir, str(version))
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
           f"v{encoder.version} in {time.time() - start:.0f} s -> {path}")
     return path
