@@ -27,7 +27,7 @@ TOPICS = ["card", "loan", "visa", "rent", "tax", "bus", "train", "movie", "bank"
 def encoder(tmp_path_factory):
     import keras
 
-    from lepton_tf.models.encoder_servable import export_encoder
+    from lepton_tf.export.encoder_servable import export_encoder
     from lepton_tf.models.retrieval import DualEncoder
     from lepton_tf.models.sentence_encoder import SentenceEncoder
 
