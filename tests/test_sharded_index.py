@@ -145,3 +145,20 @@ print("DELTA", rss() - before)
     data = sum(os.path.getsize(os.path.join(scann_dir, f))
                for f in ("dataset.npy", "hashed_dataset.npy"))  # float vectors + AH codes
     assert delta <= 1.5 * data, (delta / data, delta, data)
+
+
+def test_search_servable_serves_a_sharded_version_as_unsharded(tmp_path):
+    from lepton_tf.server.search_servable import SearchServable
+
+    x, docs = _vectors(120), _docs(120)
+    save_sharded(ShardedIndex.build(x, docs, num_shards=4), str(tmp_path / "sharded"))
+    save_index(SearchIndex.build(x, docs), str(tmp_path / "flat"))
+    rows = {b"q5": 5, b"q77": 77}
+    embed = lambda qs: x[[rows[q] for q in qs]]  # noqa: E731
+    request = {"query": np.array([b"q5", b"q77"], object), "k": np.array(6, np.int32)}
+    sharded = SearchServable(str(tmp_path / "sharded"), embed).run("search", request)
+    flat = SearchServable(str(tmp_path / "flat"), embed).run("search", request)
+    for key in ("doc_ids", "texts", "titles"):
+        assert sharded[key].tolist() == flat[key].tolist()
+    np.testing.assert_allclose(sharded["scores"], flat["scores"], atol=1e-6)
+    assert sharded["doc_ids"][0, 0] == b"d5"

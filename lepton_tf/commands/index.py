@@ -64,7 +64,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="build or update a ScaNN index version")
+    # No abbreviations: an unknown flag is a Beam option, never a prefix of ours.
+    p = sub.add_parser("index", help="build or update a ScaNN index version", allow_abbrev=False)
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help="BEIR folder or JSONL of {_id, title, text, metadata}")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
