@@ -64,9 +64,8 @@ class SavedModelEncoder:
         fn = self.model.signatures[signature]
         batches = range(0, len(texts), batch_size)
         if progress:
-            from tqdm import tqdm
-            batches = tqdm(batches, desc=f"{signature} ({len(texts)} texts)", unit="batch",
-                           disable=None)  # None: no bar when not on a terminal
+            from lepton_tf.progress import batch_starts
+            batches = batch_starts(len(texts), batch_size, signature)
         out = [fn(text=self._tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
                for i in batches]
         if not out:

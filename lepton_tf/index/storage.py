@@ -65,9 +65,10 @@ def list_index_versions(base_dir: str) -> list[int]:
     return sorted(version_folders(base_dir, ("manifest.json",)))
 
 
-def write_index(index: SearchIndex, folder: str, version: int = 0) -> None:
-    """Writes the files of `index` into the existing empty `folder`, the
-    manifest (with every other file's sha256) last."""
+def write_index(index: SearchIndex, folder: str, version: int = 0,
+                extra_files: dict[str, str] | None = None) -> None:
+    """Writes the files of `index` (and `extra_files`: name -> text) into the
+    existing empty `folder`, the manifest (with every other file's sha256) last."""
     scann_dir = os.path.join(folder, "scann")
     os.makedirs(scann_dir)
     index.searcher.serialize(scann_dir, relative_path=True)
@@ -82,6 +83,9 @@ def write_index(index: SearchIndex, folder: str, version: int = 0) -> None:
     rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
     write_documents([index.documents[d] for d in order], documents_path(folder))
     np.save(os.path.join(folder, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+    for name, text in (extra_files or {}).items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write(text)
     manifest = {"format": FORMAT, "version": version, "created": time.time(),
                 "count": len(order), "dimension": index.dimension,
                 "config": index.config.to_dict(),
@@ -91,8 +95,16 @@ def write_index(index: SearchIndex, folder: str, version: int = 0) -> None:
         json.dump(manifest, f, indent=1)
 
 
-def save_index(index: SearchIndex, base_dir: str, version: int | None = None) -> str:
+def save_index(index: SearchIndex, base_dir: str, version: int | None = None,
+               extra_files: dict[str, str] | None = None) -> str:
     """Writes `index` as a new version under `base_dir`; returns its folder.
+
+    Args:
+        index: the index.
+        base_dir: the folder holding versions.
+        version: the version number (default: latest + 1).
+        extra_files: file name -> text written into the version beside the
+            index and checksummed with it (e.g. the ingest manifest).
 
     Raises:
         FileExistsError: if that version exists (versions are immutable).
@@ -104,7 +116,7 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
     if os.path.exists(final):
         raise FileExistsError(f"{final} exists; index versions are immutable.")
     with publish_atomically(base_dir, version, kind="index") as tmp:
-        write_index(index, tmp, version)
+        write_index(index, tmp, version, extra_files)
     return final
 
 
@@ -150,6 +162,16 @@ def verify_files(path: str, sha256: dict) -> None:
         if sha256_file(full) != digest:
             raise IndexFormatError(f"{path}: {rel} is corrupt (checksum mismatch). "
                                    "Rebuild the index.")
+
+
+def read_extra_file(path: str, name: str) -> str | None:
+    """The text of a file `save_index` wrote through `extra_files` (None if
+    that version has none); `path` as `resolve_index_dir` takes it."""
+    full = os.path.join(resolve_index_dir(path), name)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding="utf-8") as f:
+        return f.read()
 
 
 def load_index(path: str, *, expected_dimension: int | None = None,

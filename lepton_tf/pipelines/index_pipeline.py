@@ -1,7 +1,8 @@
 """`lepton-tf index --runner RUNNER`: the index build as an Apache Beam pipeline.
 
-    Create([corpus]) -> FlatMap(iter_documents)      read and number the documents
-      -> Reshuffle                                   spread them over the workers
+    Create(list_sources(corpus))                     one source a file (or the JSONL)
+      -> Reshuffle -> FlatMap(ReadSource())          read + chunk in parallel, numbered
+      -> Reshuffle                                   spread the passages over the workers
       -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
       -> Map(build_shard)                            one ScaNN searcher a shard, in
@@ -30,7 +31,7 @@ from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
-from lepton_tf.pipelines.corpus import iter_documents
+from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
 
@@ -61,11 +62,12 @@ def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
 
 
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
-                 encoder: EncoderInfo, handler):
+                 encoder: EncoderInfo, handler, chunk_config=None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
     return (pipeline
-            | "Corpus" >> beam.Create([corpus])
-            | "Read" >> beam.FlatMap(iter_documents)
+            | "Sources" >> beam.Create(list_sources(corpus))
+            | "SpreadSources" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(ReadSource(chunk_config))
             | "Spread" >> beam.Reshuffle()
             | "Embed" >> RunInference(handler)
             | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
@@ -76,11 +78,12 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
-                       handler=None) -> str:
+                       handler=None, chunk_config=None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
-        corpus: BEIR folder or JSONL file (on a filesystem the workers see).
+        corpus: a folder of files, a BEIR folder or a JSONL file (on a
+            filesystem the workers see).
         encoder_path: encoder SavedModel (version folder or base: latest).
         out_dir: index base folder (shared by the workers and the launcher).
         runner: a `lepton_tf.pipelines.runners.RUNNERS` name.
@@ -91,6 +94,7 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         num_workers: with `direct`, worker processes.
         handler: the RunInference model handler (default
             `EncoderModelHandler(encoder_path)`).
+        chunk_config: an ingest `ChunkConfig` for a folder of files.
 
     Returns:
         The published version folder.
@@ -109,7 +113,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     version = next_version(out_dir, version)
     with publish_atomically(out_dir, version, kind="index") as staging:
         with beam.Pipeline(options=options) as pipeline:
-            expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler)
+            expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
+                         chunk_config)
         write_top_manifest(staging, version, num_shards, k)
     path = os.path.join(out_dir, str(version))
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import numpy as np
@@ -15,7 +16,12 @@ MAX_K = 1000
 _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
             "texts": TensorSpec("texts", "string", (None, None)),
-            "titles": TensorSpec("titles", "string", (None, None))}
+            "titles": TensorSpec("titles", "string", (None, None)),
+            "metadata": TensorSpec("metadata", "string", (None, None))}
+
+
+def _metadata_json(document) -> bytes:
+    return json.dumps(document.metadata, ensure_ascii=False, sort_keys=True).encode()
 
 
 class SearchServable(Servable):
@@ -27,8 +33,10 @@ class SearchServable(Servable):
 
     Signatures: `serving_default` (input `query` string `[B]`, the index's
     default k) and `search` (also `k`, int32 scalar). Outputs `doc_ids`,
-    `texts`, `titles` (string `[B, k]`) and `scores` (float32 `[B, k]`,
-    cosine similarity). ScaNN ops are not in stock TF Serving, so this
+    `texts`, `titles`, `metadata` (string `[B, k]`; metadata is each hit's
+    JSON object: for a folder index `source`, `document`, `section`,
+    `page`, `start`, `end`) and `scores` (float32 `[B, k]`, cosine
+    similarity). ScaNN ops are not in stock TF Serving, so this
     servable lives in the lepton-tf server; queries are embedded by the
     `encoder` servable (in process or on a remote TF Serving).
 
@@ -85,13 +93,15 @@ class SearchServable(Servable):
         if not texts:
             empty = np.zeros((0, k))
             return {"doc_ids": empty.astype(object), "texts": empty.astype(object),
-                    "titles": empty.astype(object), "scores": empty.astype(np.float32)}
+                    "titles": empty.astype(object), "metadata": empty.astype(object),
+                    "scores": empty.astype(np.float32)}
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         ids, scores = self.index.search_batched(vectors, k)
         docs = [[self.index.documents[i] for i in row] for row in ids]
         return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object),
                 "texts": np.array([[d.text.encode() for d in row] for row in docs], object),
                 "titles": np.array([[d.title.encode() for d in row] for row in docs], object),
+                "metadata": np.array([[_metadata_json(d) for d in row] for row in docs], object),
                 "scores": scores.astype(np.float32)}
 
     def close(self) -> None:
