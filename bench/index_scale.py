@@ -154,6 +154,76 @@ def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
     return out
 
 
+def project_sizing(ingest: dict | None, shards: dict | None, docs: dict | None,
+                   passages: int = 100_000_000,
+                   shard_budget_gib: float = 16.0, replicas: int = 2,
+                   workers=(8, 64, 512)) -> dict:
+    """Projects `passages` from the measured figures (linear in the count).
+
+    Memory per passage = (float vector + AH code bytes) x the measured RSS
+    ratio of a loaded shard + the measured loaded bytes of one document
+    (`document_bytes`, StackFAQ-sized passages). Shards are
+    sized to `shard_budget_gib`; each runs `replicas` times, one a machine.
+    Encoding hours: passages / (measured passages/s of one Beam worker x
+    workers), assuming workers scale linearly (they share nothing but the
+    input files).
+    """
+    out = {"passages": passages, "shard_budget_gib": shard_budget_gib, "replicas": replicas}
+    if shards:
+        one = shards["by_shards"][min(shards["by_shards"], key=int)]
+        rss = one["shard_rss"]
+        per_vector = rss["vectors_and_codes_mb"] * 2**20 / (shards["vectors"] /
+                                                         int(min(shards["by_shards"], key=int)))
+        doc_bytes = docs["bytes_per_document"] if docs else 0
+        per_passage = per_vector * rss["ratio"] + doc_bytes
+        total = passages * per_passage
+        count = int(np.ceil(total / (shard_budget_gib * 2**30)))
+        out.update(bytes_per_passage=round(per_passage), total_gib=round(total / 2**30, 1),
+                   shards=count, passages_per_shard=int(np.ceil(passages / count)),
+                   gib_per_shard=round(total / count / 2**30, 1),
+                   machines=count * replicas,
+                   build_s_per_shard_projected=round(
+                       one["build_s"] * passages / count / shards["vectors"], 0))
+    if ingest:
+        rate = ingest["beam_1_worker"]["passages_per_s"]
+        out["encoding_hours"] = {str(n): round(passages / (rate * n) / 3600, 1) for n in workers}
+        out["passages_per_s_one_worker"] = rate
+    return out
+
+
+_DOC_SNIPPET = """
+import gc, json, os, sys
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from lepton_tf.index.documents import read_documents
+before = rss()
+docs = read_documents(sys.argv[1])
+store = {d.doc_id: d for d in docs}
+row_ids = [d.doc_id for d in docs]
+gc.collect()
+print(json.dumps({"bytes_per_document": (rss() - before) / len(docs), "count": len(docs)}))
+"""
+
+
+def document_bytes(corpus: str, copies: int = 70) -> dict:
+    """Loaded bytes per document of the store (as `load_index` holds it: the
+    Document objects, the id -> document dict, the row ids), for `corpus`'s
+    documents repeated `copies` times under new ids (a fresh process)."""
+    from lepton_tf.index.build import read_corpus
+    from lepton_tf.index.documents import Document, write_documents
+
+    docs = read_corpus(corpus)
+    path = os.path.join(tempfile.mkdtemp(prefix="index-scale-docs-"), "docs.jsonl.gz")
+    write_documents([Document(f"{d.doc_id}-{c}", d.text, d.title, d.metadata)
+                     for c in range(copies) for d in docs], path)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _DOC_SNIPPET, path], check=True,
+                          capture_output=True, text=True, env=env)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["mean_text_chars"] = round(float(np.mean([len(d.text) + len(d.title) for d in docs])), 1)
+    return out
+
+
 def dataclass_dict(config) -> dict:
     import dataclasses
     return dataclasses.asdict(config)
@@ -170,14 +240,23 @@ def main(argv=None) -> int:
     p.add_argument("--shards", default="1,4,8")
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--out", default=os.path.join("runs", "bench", "index_scale.json"))
+    p.add_argument("--merge", nargs="*", default=[],
+                   help="earlier JSON outputs whose parts this run does not measure")
     args = p.parse_args(argv)
     results = {}
+    for path in args.merge:
+        with open(path) as f:
+            results.update({k: v for k, v in json.load(f).items() if k != "sizing_100m"})
     if args.part in ("all", "ingest"):
         results["ingest"] = bench_ingest(args.corpus, args.encoder, args.passages)
         print(json.dumps(results["ingest"], indent=1), flush=True)
     if args.part in ("all", "shards"):
         results["shards"] = bench_shards(args.vectors, [int(s) for s in args.shards.split(",")],
                                          args.queries)
+    if args.part in ("all", "shards"):
+        results["documents"] = document_bytes(args.corpus)
+    results["sizing_100m"] = project_sizing(results.get("ingest"), results.get("shards"),
+                                            results.get("documents"))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)

@@ -114,3 +114,23 @@ def test_cli_passes_beam_options_through(encoder, corpus, tmp_path):
                  "--num-shards", "2"]) == 2  # sharding needs a Beam runner
     with pytest.raises(SystemExit):
         main(["eval", "--no-such-flag"])
+
+
+def test_a_folder_of_files_is_read_through_ingest_one_source_a_file(encoder, tmp_path):
+    from lepton_tf.ingest import iter_passages
+    from lepton_tf.pipelines.corpus import list_sources
+
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# Cards\n\nA lost card is blocked at once.\n\n"
+                                 "# Loans\n\nLoans are paid monthly.\n")
+    (folder / "sub" / "b.txt").write_text("Rent is due on the first day of the month.\n")
+    assert [rel for _, _, rel in list_sources(str(folder))] == ["a.md", "sub/b.txt"]
+    path = run_index_pipeline(str(folder), encoder, str(tmp_path / "idx"), runner="direct",
+                              num_shards=2)
+    index = load_sharded(path)
+    want = {p.doc_id: p for rel in ("a.md", "sub/b.txt")
+            for p in iter_passages(str(folder / rel), relpath=rel)}
+    assert sorted(index.documents) == sorted(want) and len(want) >= 3
+    doc = index.documents["sub/b.txt#0"]
+    assert doc.text == want["sub/b.txt#0"].text and doc.metadata["source"] == "sub/b.txt"
