@@ -9,10 +9,10 @@ import grpc
 import numpy as np
 import pytest
 import requests
-from conftest import free_port
-from fake_servables import FakeChat
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
+from conftest import free_port
+from fake_servables import FakeChat
 from lepton_tf.server import deadline, limits
 from lepton_tf.server.errors import ServingError, one_line
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
@@ -120,11 +120,12 @@ def test_server_applies_limits_and_rest_deadline(tmp_path):
 def test_messages_are_one_line_and_bounded():
     text = one_line("Servable not found for request: Latest(" + "n" * 100_000 + ")\n\tnext")
     assert "\n" not in text and len(text) < 1100 and text.endswith("more characters)")
+    from lepton_tf.server.saved_model_servable import op_error_message
     import tensorflow as tf
-
-    from lepton_tf.server.saved_model_servable import _first_line
     error = tf.errors.InvalidArgumentError(None, None, (
         "Graph execution error:\n\nDetected at node assert defined at (most recent call "
         "last):\n  File \"x.py\", line 7, in <module>\n\nassertion failed: [max_new_tokens "
         "must be in [1, 255]] [1000]\n\t [[{{node assert}}]] [Op:__inference_f_22]"))
-    assert _first_line(error) == "assertion failed: [max_new_tokens must be in [1, 255]] [1000]"
+    message = one_line(op_error_message(error))
+    assert "\n" not in message
+    assert message.startswith("assertion failed: [max_new_tokens must be in [1, 255]] [1000]")

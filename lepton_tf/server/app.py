@@ -32,6 +32,7 @@ from lepton_tf.server.model_manager import ModelManager
 from lepton_tf.server.rest import RestServer
 from lepton_tf.server.saved_model_servable import SavedModelServable
 from lepton_tf.server.servable import Servable
+from lepton_tf.server.version_policy import version_dirs
 from lepton_tf.server.warmup_replay import replay_warmup
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class ServerOptions:
     monitoring_config_file: str | None = None
     enable_model_warmup: bool = True
     rest_api_timeout_in_ms: int = 30000
+    enable_signature_method_name_check: bool = False
+    grpc_socket_path: str | None = None  # also listen on this UNIX socket
+    grpc_channel_arguments: str = ""  # "key=value,key=value" for the gRPC server
     # lepton-tf's own
     host: str = "127.0.0.1"
     auth_token: str | None = None
@@ -69,6 +73,29 @@ class ServerOptions:
     max_tensor_bytes: int = limits.Limits.max_tensor_bytes  # expanded input bytes
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
+
+
+def warn_models_without_versions(config) -> list[str]:
+    """Logs a warning naming each configured model with no version on disk.
+
+    TF Serving starts anyway and answers "Could not find any versions of
+    model X" to every request; the warning says so at start.
+
+    Args:
+        config: a `ModelServerConfig`.
+
+    Returns:
+        The names warned about.
+    """
+    missing = []
+    for model in config.model_config_list.config:
+        if not version_dirs(model.base_path):
+            missing.append(model.name)
+            log.warning("model %s has no version under %s (no N/saved_model.pb): requests to "
+                        "it will fail until one is exported there; build it with "
+                        "`lepton-tf main` or fix base_path in the model config",
+                        model.name, model.base_path)
+    return missing
 
 
 def _named(servable: Servable, name: str) -> Servable:
@@ -211,6 +238,7 @@ class ModelServer:
         """
         config = self._initial_config()
         if config is not None:
+            warn_models_without_versions(config)
             self.manager.reload_config(config)
         if self._polled_python:
             self.manager.poll()
@@ -238,7 +266,8 @@ class ModelServer:
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", opts.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0)]
+            + config_lib.grpc_channel_arguments(opts.grpc_channel_arguments))
         add_services(server, self)
         if self._grpc_handlers:
             server.add_generic_rpc_handlers(tuple(self._grpc_handlers))
@@ -251,6 +280,8 @@ class ModelServer:
             self.grpc_port = server.add_insecure_port(address)
         if not self.grpc_port:
             raise OSError(f"Could not bind gRPC to {address}")
+        if opts.grpc_socket_path and not server.add_insecure_port(f"unix:{opts.grpc_socket_path}"):
+            raise OSError(f"Could not bind gRPC to unix:{opts.grpc_socket_path}")
         server.start()
         self.grpc_server = server
         log.info("Running gRPC ModelServer at %s:%d", opts.host, self.grpc_port)

@@ -66,21 +66,27 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def __init__(self, core):
         self._handler = _Handler(core)
+        # TF Serving's --enable_signature_method_name_check (off by default).
+        self._check = bool(getattr(core.options, "enable_signature_method_name_check", False))
 
     def Predict(self, request, context):
-        return self._handler.call("Predict", request, context, inference.predict)
+        return self._handler.call("Predict", request, context,
+                                  lambda s, r: inference.predict(s, r, self._check))
 
     def Classify(self, request, context):
-        return self._handler.call("Classify", request, context, inference.classify)
+        return self._handler.call("Classify", request, context,
+                                  lambda s, r: inference.classify(s, r, self._check))
 
     def Regress(self, request, context):
-        return self._handler.call("Regress", request, context, inference.regress)
+        return self._handler.call("Regress", request, context,
+                                  lambda s, r: inference.regress(s, r, self._check))
 
     def MultiInference(self, request, context):
         if not request.tasks:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MultiInferenceRequest has no tasks.")
-        return self._handler.call("MultiInference", _MultiAdapter(request), context,
-                                  lambda s, r: inference.multi_inference(s, r.request))
+        return self._handler.call(
+            "MultiInference", _MultiAdapter(request), context,
+            lambda s, r: inference.multi_inference(s, r.request, self._check))
 
     def GetModelMetadata(self, request, context):
         return self._handler.call(

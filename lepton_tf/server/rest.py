@@ -19,11 +19,9 @@ import threading
 import time
 from concurrent import futures
 
-import grpc
 from aiohttp import web
-from google.protobuf import json_format
 
-from lepton_tf.server import deadline, inference, metadata, rest_json
+from lepton_tf.server import deadline, metadata, rest_json
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 from lepton_tf.server.http_transport import (HttpTransport, ThreadReply, TransportLimits,
                                              error_response, json_response)
@@ -64,20 +62,6 @@ def parse_path(http_method: str, path: str):
     else:
         raise invalid_argument(f"Malformed request: {http_method} {path}")
     return match.group("name"), version, match.group("label"), action
-
-
-def status_json(response) -> dict:
-    """GetModelStatusResponse in TF Serving's REST spelling."""
-    rows = []
-    for item in response.model_version_status:
-        code = grpc.StatusCode.OK if not item.status.error_code else next(
-            c for c in grpc.StatusCode if c.value[0] == item.status.error_code)
-        rows.append({"version": str(item.version),
-                     "state": metadata.get_model_status_pb2.ModelVersionStatus.State.Name(
-                         item.state),
-                     "status": {"error_code": code.name,
-                                "error_message": item.status.error_message}})
-    return {"model_version_status": rows}
 
 
 class _Refused(Exception):
@@ -240,8 +224,7 @@ class RestServer:
                 if action == "status":
                     if label:
                         number = self.core.manager.label_version(name, label)
-                    rows = self.core.manager.status(name, number)
-                    return 200, status_json(metadata.status_response(rows))
+                    return 200, metadata.status_json(self.core.manager.status(name, number))
                 with self.core.manager.servable(name, number, label) as servable:
                     version = servable.version
                     return 200, self._run(action, servable, body)
@@ -260,22 +243,6 @@ class RestServer:
 
     def _run(self, action: str, servable, body: bytes) -> dict:
         if action == "metadata":
-            response = metadata.metadata_response(servable, [metadata.SIGNATURE_DEF_FIELD])
-            defs = metadata.signature_def_map(servable)
-            return {"model_spec": {"name": servable.name, "signature_name": "",
-                                   "version": str(response.model_spec.version.value)},
-                    "metadata": {"signature_def": json_format.MessageToDict(
-                        defs, preserving_proto_field_name=True)}}
-        doc = rest_json.parse_body(body)
-        signature_name = doc.get("signature_name", "")
-        if action == "predict":
-            name, signature = inference.resolve_signature(servable, signature_name)
-            inputs, row_format = rest_json.decode_predict(doc, signature)
-            _, outputs = inference.predict_arrays(servable, name, inputs)
-            return rest_json.encode_predict(outputs, row_format)
-        examples = rest_json.decode_examples(doc)
-        if action == "classify":
-            _, result = inference.classify_result(servable, signature_name, examples)
-            return rest_json.encode_classify(result)
-        _, result = inference.regress_result(servable, signature_name, examples)
-        return rest_json.encode_regress(result)
+            return metadata.metadata_json(servable)
+        return rest_json.run_action(action, servable, body,
+                                    self.options.enable_signature_method_name_check)

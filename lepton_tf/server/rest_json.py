@@ -14,6 +14,7 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import input_pb2
 
+from lepton_tf.server import inference
 from lepton_tf.server.errors import invalid_argument
 from lepton_tf.server.limits import MAX_RANK
 from lepton_tf.server.servable import Signature
@@ -306,3 +307,25 @@ def encode_classify(result) -> dict:
 
 def encode_regress(result) -> dict:
     return {"results": [r.value for r in result.regressions]}
+
+
+def run_action(action: str, servable, body: bytes, method_check: bool = False) -> dict:
+    """A `:predict`, `:classify` or `:regress` body on one servable -> response JSON.
+
+    The JSON is decoded against the signature's declared dtypes (as TF
+    Serving's `json_tensor.cc` does), then the request goes through the same
+    checks and run as its gRPC twin (`inference`).
+    """
+    doc = parse_body(body)
+    signature_name = doc.get("signature_name", "")
+    if action == "predict":
+        name, signature = inference.resolve_signature(servable, signature_name)
+        inputs, row_format = decode_predict(doc, signature)
+        _, outputs = inference.predict_arrays(servable, name, inputs, method_check=method_check)
+        return encode_predict(outputs, row_format)
+    examples = decode_examples(doc)
+    if action == "classify":
+        _, result = inference.classify_result(servable, signature_name, examples, method_check)
+        return encode_classify(result)
+    _, result = inference.regress_result(servable, signature_name, examples, method_check)
+    return encode_regress(result)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import numpy as np
 
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, resolve_index_dir
+from lepton_tf.index.sharded_storage import load_any
+from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -15,16 +16,27 @@ MAX_K = 1000
 _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
             "texts": TensorSpec("texts", "string", (None, None)),
-            "titles": TensorSpec("titles", "string", (None, None))}
+            "titles": TensorSpec("titles", "string", (None, None)),
+            "metadata": TensorSpec("metadata", "string", (None, None))}
+
+
+def _metadata_json(document) -> bytes:
+    return json.dumps(document.metadata, ensure_ascii=False, sort_keys=True).encode()
 
 
 class SearchServable(Servable):
     """Answers `query` strings with the top-k documents of a ScaNN index.
 
+    The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
+    on disk, or shards on other servers: `index=`) answered by
+    scatter-gather with the same outputs.
+
     Signatures: `serving_default` (input `query` string `[B]`, the index's
     default k) and `search` (also `k`, int32 scalar). Outputs `doc_ids`,
-    `texts`, `titles` (string `[B, k]`) and `scores` (float32 `[B, k]`,
-    cosine similarity). ScaNN ops are not in stock TF Serving, so this
+    `texts`, `titles`, `metadata` (string `[B, k]`; metadata is each hit's
+    JSON object: for a folder index `source`, `document`, `section`,
+    `page`, `start`, `end`) and `scores` (float32 `[B, k]`, cosine
+    similarity). ScaNN ops are not in stock TF Serving, so this
     servable lives in the lepton-tf server; queries are embedded by the
     `encoder` servable (in process or on a remote TF Serving).
 
@@ -33,15 +45,20 @@ class SearchServable(Servable):
         embed_queries: list of UTF-8 `bytes` -> float32 `[B, D]` embeddings.
         name: the model name clients use.
         expected_encoder: refuse an index built by another encoder.
+        index: an already built index (e.g. over remote shards) instead of
+            loading `index_dir`; then `version` numbers it.
     """
 
-    def __init__(self, index_dir: str, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None):
-        self.path = resolve_index_dir(index_dir)
-        self.index: SearchIndex = load_index(self.path, expected_encoder=expected_encoder)
+    def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1):
+        if index is None:
+            self.path = resolve_index_dir(index_dir)
+            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.version = int(self.path.rstrip("/").split("/")[-1])
+        else:
+            self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.version = int(self.path.rstrip("/").split("/")[-1])
         self._signatures = {
             "serving_default": Signature({"query": TensorSpec("query", "string", (None,))},
                                          _OUTPUTS),
@@ -76,11 +93,19 @@ class SearchServable(Servable):
         if not texts:
             empty = np.zeros((0, k))
             return {"doc_ids": empty.astype(object), "texts": empty.astype(object),
-                    "titles": empty.astype(object), "scores": empty.astype(np.float32)}
+                    "titles": empty.astype(object), "metadata": empty.astype(object),
+                    "scores": empty.astype(np.float32)}
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         ids, scores = self.index.search_batched(vectors, k)
         docs = [[self.index.documents[i] for i in row] for row in ids]
         return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object),
                 "texts": np.array([[d.text.encode() for d in row] for row in docs], object),
                 "titles": np.array([[d.title.encode() for d in row] for row in docs], object),
+                "metadata": np.array([[_metadata_json(d) for d in row] for row in docs], object),
                 "scores": scores.astype(np.float32)}
+
+    def close(self) -> None:
+        """Stops a sharded index's search threads when the version is unloaded."""
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
