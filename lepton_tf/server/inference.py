@@ -10,11 +10,12 @@ then the run, where TensorFlow itself refuses a tensor that does not fit.
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      regression_pb2)
 
-from lepton_tf.server import deadline, tensors
+from lepton_tf.server import deadline, limits, tensors
 from lepton_tf.server.errors import ServingError, failed_precondition, internal, invalid_argument
 from lepton_tf.server.servable import (CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD,
                                        Servable, Signature)
@@ -49,14 +50,17 @@ def run_signature(servable: Servable, name: str, inputs: dict, outputs: list[str
 
     A servable's ValueError is the client's input (INVALID_ARGUMENT); a
     `ServingError` (TensorFlow's own, with its code) passes as it is; anything
-    else is a server bug reported as INTERNAL, never a crashed server.
+    else is a server bug reported as INTERNAL, never a crashed server. The
+    model's request limits (`limits.run_bounded`) apply here, for every API.
     """
     deadline.check()  # do not start work nobody waits for
-    try:
+
+    def run(part):
         if getattr(servable, "accepts_output_names", False):
-            result = servable.run(name, inputs, output_names=outputs)
-        else:
-            result = servable.run(name, inputs)
+            return servable.run(name, part, output_names=outputs)
+        return servable.run(name, part)
+    try:
+        result = limits.run_bounded(servable, inputs, run)
     except ServingError:
         raise
     except ValueError as e:
@@ -103,6 +107,7 @@ def predict(servable: Servable, request: predict_pb2.PredictRequest,
     if method_check:
         check_predict_method(signature)
     tensors.check_input_aliases(signature, request.inputs)
+    limits.check_protos(servable, request.inputs)  # before anything is decoded
     inputs = {alias: tensors.to_numpy(proto, alias) for alias, proto in request.inputs.items()}
     outputs = tensors.check_output_filter(signature, request.output_filter)
     result = _run_predict(servable, name, signature, inputs, outputs)
@@ -162,13 +167,9 @@ def _dtype_enum_name(array: np.ndarray) -> str:
     return "DT_" + tensors.tf_type_name(tensors.dtype_name(array)).upper()
 
 
-def classify_result(servable: Servable, signature_name: str, input_proto,
-                    method_check: bool = False):
-    """Runs a classify signature; returns `(signature name, ClassificationResult)`.
-
-    The serialized tf.Examples are fed to the signature's `inputs` whatever
-    dtype it declares, as TF Serving does (the graph's own placeholder decides).
-    """
+def _classify_signature(servable: Servable, signature_name: str,
+                        method_check: bool) -> tuple[str, list[str]]:
+    """`PreProcessClassification`: `(signature name, outputs to fetch)`."""
     name, signature = _example_signature(servable, signature_name, CLASSIFY_METHOD,
                                          "classification", method_check)
     if len(signature.outputs) not in (1, 2):
@@ -182,6 +183,32 @@ def classify_result(servable: Servable, signature_name: str, input_proto,
         raise invalid_argument('Expected classification signature outputs to contain at '
                                'least one of "classes" or "scores". Signature was: '
                                + _signature_text(servable, name))
+    return name, wanted
+
+
+def _regress_signature(servable: Servable, signature_name: str, method_check: bool) -> str:
+    """`PreProcessRegression`: the signature name."""
+    name, signature = _example_signature(servable, signature_name, REGRESS_METHOD,
+                                         "regression", method_check)
+    if len(signature.outputs) != 1:
+        raise invalid_argument("Expected one output Tensor.")
+    if "inputs" not in signature.inputs:
+        raise invalid_argument("No regression inputs found in SignatureDef: "
+                               + _signature_text(servable, name))
+    if "outputs" not in signature.outputs:
+        raise invalid_argument("No regression outputs found in SignatureDef: "
+                               + _signature_text(servable, name))
+    return name
+
+
+def classify_result(servable: Servable, signature_name: str, input_proto,
+                    method_check: bool = False):
+    """Runs a classify signature; returns `(signature name, ClassificationResult)`.
+
+    The serialized tf.Examples are fed to the signature's `inputs` whatever
+    dtype it declares, as TF Serving does (the graph's own placeholder decides).
+    """
+    name, wanted = _classify_signature(servable, signature_name, method_check)
     batch = serialized_examples(input_proto)
     out = run_signature(servable, name, {"inputs": batch}, wanted)
     n = len(batch)
@@ -224,16 +251,7 @@ def regress_result(servable: Servable, signature_name: str, input_proto,
     As TF Serving's regressor: the serialized tf.Examples go to `inputs`
     whatever dtype it declares; `outputs` must be float, `[n]` or `[n, 1]`.
     """
-    name, signature = _example_signature(servable, signature_name, REGRESS_METHOD,
-                                         "regression", method_check)
-    if len(signature.outputs) != 1:
-        raise invalid_argument("Expected one output Tensor.")
-    if "inputs" not in signature.inputs:
-        raise invalid_argument("No regression inputs found in SignatureDef: "
-                               + _signature_text(servable, name))
-    if "outputs" not in signature.outputs:
-        raise invalid_argument("No regression outputs found in SignatureDef: "
-                               + _signature_text(servable, name))
+    name = _regress_signature(servable, signature_name, method_check)
     batch = serialized_examples(input_proto)
     values = run_signature(servable, name, {"inputs": batch}, ["outputs"])["outputs"]
     n = len(batch)
@@ -270,13 +288,22 @@ def regress(servable: Servable, request,
     return response
 
 
+def _input_tensor(servable: Servable, name: str) -> str:
+    defs = getattr(servable, "signature_defs", None)
+    return defs[name].inputs["inputs"].name if defs is not None else "inputs"
+
+
 def multi_inference(servable: Servable, request,
                     method_check: bool = False) -> inference_pb2.MultiInferenceResponse:
-    """Classify/regress tasks on one model sharing one `Input`."""
+    """Classify/regress tasks on one model sharing one `Input`.
+
+    As TF Serving's `TensorFlowMultiInferenceRunner`: every task is checked
+    (one model, no signature twice, a classify or regress method, one input
+    tensor for all) before any runs; the tasks then run one after the other.
+    """
     if not request.tasks:
         raise invalid_argument("MultiInferenceRequest has no tasks.")
-    response = inference_pb2.MultiInferenceResponse()
-    seen = set()
+    seen, input_tensor = set(), None
     for task in request.tasks:
         if task.model_spec.name != servable.name:
             raise invalid_argument("All ModelSpecs in a MultiInferenceRequest must access "
@@ -285,14 +312,28 @@ def multi_inference(servable: Servable, request,
         if signature in seen:
             raise invalid_argument(f"Duplicate evaluation of signature: {signature}")
         seen.add(signature)
+        if signature not in servable.signatures:
+            raise invalid_argument(f"Requested signature not found in model graph: {signature}")
+        if task.method_name == CLASSIFY_METHOD:
+            _classify_signature(servable, signature, method_check)
+        elif task.method_name == REGRESS_METHOD:
+            _regress_signature(servable, signature, method_check)
+        else:
+            raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                               f"Unsupported signature method_name: {task.method_name}")
+        name = _input_tensor(servable, signature)
+        if input_tensor is not None and name != input_tensor:
+            raise invalid_argument("Input tensor must be the same for all Signatures.")
+        input_tensor = name
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
         item = response.results.add()
         if task.method_name == CLASSIFY_METHOD:
             name, result = classify_result(servable, signature, request.input, method_check)
             item.classification_result.CopyFrom(result)
-        elif task.method_name == REGRESS_METHOD:
+        else:
             name, result = regress_result(servable, signature, request.input, method_check)
             item.regression_result.CopyFrom(result)
-        else:
-            raise invalid_argument(f"Unsupported signature method_name: {task.method_name}")
         _fill_spec(item.model_spec, servable, name)
     return response

@@ -17,13 +17,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.python.client import pywrap_tf_session as tf_session  # Session::Run with RunOptions
 
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
@@ -184,8 +187,17 @@ class _SessionRunner:
         sig = self.defs[name]
         feed = {self._output(sig.inputs[k].name): _feedable(v) for k, v in inputs.items()}
         fetch = [self._output(sig.outputs[k].name) for k in outputs]
-        values = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
-            None, feed, fetch, [], None)
+        at, options = deadline.current(), None
+        if at is not None:  # the session stops the run at the deadline (DEADLINE_EXCEEDED)
+            run_options = tf.compat.v1.RunOptions(
+                timeout_in_ms=max(1, int((at - time.monotonic()) * 1000)))
+            options = tf_session.TF_NewBufferFromString(run_options.SerializeToString())
+        try:
+            values = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
+                options, feed, fetch, [], None)
+        finally:
+            if options is not None:
+                tf_session.TF_DeleteBuffer(options)
         return dict(zip(outputs, values))
 
     def close(self):
