@@ -57,7 +57,7 @@ open(os.path.join(base, "models.config"), "w").write(serving_models.MODELS_CONFI
 srv = ModelServer(ServerOptions(port={grpc_port}, rest_api_port={rest_port},
                                 model_config_file=os.path.join(base, "models.config"),
                                 file_system_poll_wait_seconds=0), python_servables=fake_models())
-mount_assistant(srv, dialogue_turns=["hello there"])
+mount_assistant(srv, dialogue_turns=["hello there"], search_k=3)
 srv.start()
 print("READY", flush=True)
 srv.wait()

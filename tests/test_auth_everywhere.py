@@ -26,7 +26,7 @@ def server(tmp_path_factory):
     srv = ModelServer(ServerOptions(port=0, rest_api_port=free_port(), auth_token=TOKEN,
                                     monitoring_config_file=str(monitoring)),
                       python_servables=fake_models())
-    mount_assistant(srv, dialogue_turns=["hello there"])
+    mount_assistant(srv, dialogue_turns=["hello there"], search_k=3)
     srv.start()
     yield srv
     srv.stop(0)

@@ -7,6 +7,12 @@
                                                  # edits: only changed files re-encoded
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
+    lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
+        --direct_running_mode=multi_processing   # Beam pipeline, sharded version
+    lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
+
+Flags this command does not know are Beam pipeline options, passed through
+to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
 """
 
 import os
@@ -61,6 +67,28 @@ def index_folder(args, encoder=None) -> int:
 
 
 def run(args) -> int:
+    extra = getattr(args, "extra", [])
+    if args.runner != "local":
+        if args.add or args.delete:
+            raise ValueError("--add/--delete update the latest version in process: "
+                             "use them without --runner.")
+        from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+
+        from lepton_tf.index.build import is_file_folder
+        from lepton_tf.ingest import ChunkConfig
+
+        out = args.out or (os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
+                           if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
+        run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
+                           num_shards=args.num_shards, k=args.k, version=args.version,
+                           beam_args=extra,
+                           chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
+                                                    overlap=args.chunk_overlap))
+        return 0
+    if extra:
+        raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
+    if args.num_shards != 1:
+        raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
     from lepton_tf.index.build import is_file_folder
 
     out = args.out or DEFAULT_INDEX_DIR
@@ -76,7 +104,8 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="build or update a ScaNN index version")
+    # No abbreviations: an unknown flag is a Beam option, never a prefix of ours.
+    p = sub.add_parser("index", help="build or update a ScaNN index version", allow_abbrev=False)
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help="a folder of .md/.txt/.html/.pdf/.jsonl/.csv files (chunked, "
                         "incremental), a BEIR folder, or JSONL of {_id, title, text, metadata}")
@@ -98,4 +127,11 @@ def register(sub) -> None:
                        help="a file that cannot be parsed is fatal (default: skip, report)")
     files.add_argument("--rebuild", action="store_true",
                        help="re-encode every file (ignore the previous version)")
-    p.set_defaults(fn=run)
+    from lepton_tf.pipelines.runners import CHOICES
+
+    p.add_argument("--runner", choices=CHOICES, default="local",
+                   help="local: in process (default); else an Apache Beam runner "
+                        "(needs `pip install 'lepton-tf[beam]'`)")
+    p.add_argument("--num-shards", type=int, default=1,
+                   help="shards of the version (with --runner)")
+    p.set_defaults(fn=run, pass_through=True)

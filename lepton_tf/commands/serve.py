@@ -76,23 +76,41 @@ def build_server(args):
     from lepton_tf.server.app import ModelServer
     from lepton_tf.server.search_wiring import search_index_source
 
-    if args.search_only and not (args.search_index and args.tf_serving):
-        raise ValueError("--search-only needs --search_index and --tf-serving HOST:PORT.")
+    shard = getattr(args, "search_shard", None)
+    shards = [t for t in (getattr(args, "search_shards", None) or "").split(",") if t]
+    if shard is not None and not args.search_index:
+        raise ValueError("--search-shard N needs --search_index (the sharded index base).")
+    if shards and args.search_index:
+        raise ValueError("Give --search_index or --search-shards, not both.")
+    if args.search_only and not ((args.search_index or shards) and args.tf_serving):
+        raise ValueError("--search-only needs --search_index (or --search-shards) and "
+                         "--tf-serving HOST:PORT.")
     if args.tf_serving and not args.search_only:
         raise ValueError("--tf-serving is only used with --search-only.")
-    if not args.search_only and not (args.model_base_path or args.model_config_file):
+    if shard is None and not args.search_only and not (args.model_base_path
+                                                       or args.model_config_file):
         use_main_job_defaults(args)
     if args.model_base_path and args.model_config_file:
         raise ValueError("Give --model_base_path or --model_config_file, not both.")
     server = ModelServer(options_from_args(args))
-    if args.search_index:
-        root = None
-        if args.tf_serving_ca_file:
-            with open(args.tf_serving_ca_file, "rb") as f:
-                root = f.read()
+    root = None
+    if args.tf_serving_ca_file:
+        with open(args.tf_serving_ca_file, "rb") as f:
+            root = f.read()
+    tls = {"tls": True, "root_certificates": root} if root else {}
+    remote = args.tf_serving if args.search_only else None
+    if shard is not None:
+        from lepton_tf.server.search_shards import MODEL, shard_source
+
+        server.register_polled_python_servable(MODEL, *shard_source(args.search_index, shard))
+    elif args.search_index:
         server.register_polled_python_servable("search", *search_index_source(
-            args.search_index, remote=args.tf_serving if args.search_only else None,
-            **({"tls": True, "root_certificates": root} if root else {})))
+            args.search_index, remote=remote, **tls))
+    if shards:
+        from lepton_tf.server.search_wiring import remote_shards_factory
+
+        server.register_python_servable("search", remote_shards_factory(
+            shards, remote=remote, k=args.search_k, **tls))
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
@@ -163,6 +181,14 @@ def register(sub) -> None:
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     own.add_argument("--search_index", help="ScaNN index folder: host the `search` servable")
+    own.add_argument("--search-shard", type=int, metavar="N",
+                     help="host `search_shard`: shard N of each sharded version under "
+                          "--search_index, searched by query vector (no models needed)")
+    own.add_argument("--search-shards", metavar="HOST:PORT,...",
+                     help="host `search` over these shard servers (in shard order): "
+                          "embed once, scatter over gRPC, merge the top-k")
+    own.add_argument("--search-k", type=int, default=10,
+                     help="default k of `search` over --search-shards")
     own.add_argument("--search-only", action="store_true",
                      help="host only `search`, embedding queries on --tf-serving")
     own.add_argument("--tf-serving", metavar="HOST:PORT",

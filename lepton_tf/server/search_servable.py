@@ -7,8 +7,8 @@ from typing import Callable
 
 import numpy as np
 
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, resolve_index_dir
+from lepton_tf.index.sharded_storage import load_any
+from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -27,6 +27,10 @@ def _metadata_json(document) -> bytes:
 class SearchServable(Servable):
     """Answers `query` strings with the top-k documents of a ScaNN index.
 
+    The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
+    on disk, or shards on other servers: `index=`) answered by
+    scatter-gather with the same outputs.
+
     Signatures: `serving_default` (input `query` string `[B]`, the index's
     default k) and `search` (also `k`, int32 scalar). Outputs `doc_ids`,
     `texts`, `titles`, `metadata` (string `[B, k]`; metadata is each hit's
@@ -41,15 +45,20 @@ class SearchServable(Servable):
         embed_queries: list of UTF-8 `bytes` -> float32 `[B, D]` embeddings.
         name: the model name clients use.
         expected_encoder: refuse an index built by another encoder.
+        index: an already built index (e.g. over remote shards) instead of
+            loading `index_dir`; then `version` numbers it.
     """
 
-    def __init__(self, index_dir: str, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None):
-        self.path = resolve_index_dir(index_dir)
-        self.index: SearchIndex = load_index(self.path, expected_encoder=expected_encoder)
+    def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1):
+        if index is None:
+            self.path = resolve_index_dir(index_dir)
+            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.version = int(self.path.rstrip("/").split("/")[-1])
+        else:
+            self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.version = int(self.path.rstrip("/").split("/")[-1])
         self._signatures = {
             "serving_default": Signature({"query": TensorSpec("query", "string", (None,))},
                                          _OUTPUTS),
@@ -94,3 +103,9 @@ class SearchServable(Servable):
                 "titles": np.array([[d.title.encode() for d in row] for row in docs], object),
                 "metadata": np.array([[_metadata_json(d) for d in row] for row in docs], object),
                 "scores": scores.astype(np.float32)}
+
+    def close(self) -> None:
+        """Stops a sharded index's search threads when the version is unloaded."""
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
