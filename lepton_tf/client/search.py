@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 
@@ -15,6 +16,18 @@ class SearchHit:
     score: float
     title: str
     text: str
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Where the passage comes from (`file`, `file p. 3`, `file > Section`)."""
+        m = self.metadata
+        where = m.get("source", "")
+        if "page" in m:
+            where += f" p. {m['page']}"
+        if m.get("section") and m.get("section") != m.get("record"):
+            where += f" > {m['section']}"
+        return where
 
 
 class SearchClient(PredictClient):
@@ -36,9 +49,11 @@ class SearchClient(PredictClient):
             "k": np.array(k, dtype=np.int32)}, signature_name="search")
         decode = lambda b: b.decode("utf-8", "replace")  # noqa: E731
         titles = outputs.get("titles", np.full_like(outputs["doc_ids"], b""))
-        return [[SearchHit(decode(d), float(s), decode(t), decode(x))
-                 for d, s, t, x in zip(*rows)]
-                for rows in zip(outputs["doc_ids"], outputs["scores"], titles, outputs["texts"])]
+        metadata = outputs.get("metadata", np.full_like(outputs["doc_ids"], b"{}"))
+        return [[SearchHit(decode(d), float(s), decode(t), decode(x), json.loads(decode(m) or "{}"))
+                 for d, s, t, x, m in zip(*rows)]
+                for rows in zip(outputs["doc_ids"], outputs["scores"], titles, outputs["texts"],
+                                metadata)]
 
     def search(self, query: str, k: int = 10) -> list[SearchHit]:
         return self.search_batch([query], k)[0]

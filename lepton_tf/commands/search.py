@@ -23,6 +23,8 @@ def run(args) -> int:
     for rank, hit in enumerate(hits, 1):
         title = f"{hit.title} " if hit.title else ""
         print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+        if hit.metadata.get("source"):
+            print(f"     {hit.source}")
     return 0
 
 
@@ -30,9 +32,9 @@ def register(sub) -> None:
     from lepton_tf.commands.chat import add_client_args
 
     p = sub.add_parser("search", help="one search query over gRPC")
-    p.add_argument("query")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--model", default="search")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("query", help="the search query (quote it)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--model", default="search", help="servable name on the server (default search)")
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
     add_client_args(p)
     p.set_defaults(fn=run)

@@ -218,13 +218,14 @@ def register(sub) -> None:
     p.add_argument("--model", help="grounded chat SavedModel version folder (none: only "
                                    "the extractive answers)")
     p.add_argument("--baseline-model", help="ungrounded chat SavedModel version folder")
-    p.add_argument("--config", default=os.path.join("configs", "chat_grounded.yaml"))
-    p.add_argument("--passages", type=int, default=2)
+    p.add_argument("--config", default=os.path.join("configs", "chat_grounded.yaml"),
+                   help="config whose data.grounded section defines the held-out questions")
+    p.add_argument("--passages", type=int, default=2, help="passages in each context (default 2)")
     p.add_argument("--limit", type=int, default=0, help="first N held-out questions (0: all)")
-    p.add_argument("--samples", type=int, default=0)
-    p.add_argument("--num-beams", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--samples", type=int, default=0, help="print N sample replies")
+    p.add_argument("--num-beams", type=int, default=4, help="beam width (default 4)")
+    p.add_argument("--max-new-tokens", type=int, default=40, help="longest reply in tokens")
     p.add_argument("--encoder", help="encoder SavedModel the extractive answers score "
                                      "sentences with (default: lexical overlap)")
-    p.add_argument("--json")
+    p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(fn=run)

@@ -26,16 +26,18 @@ class _InProcessMiniLM:
         self.servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
         self.info = EncoderInfo(name="all-MiniLM-L6-v2", version=0)
 
-    def _run(self, fn, texts, batch_size):
+    def _run(self, fn, texts, batch_size, desc):
         import tensorflow as tf
+
+        from lepton_tf.progress import batch_starts
         return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-                               for i in range(0, len(texts), batch_size)])
+                               for i in batch_starts(len(texts), batch_size, desc)])
 
-    def encode_queries(self, texts, batch_size=64, progress=False):
-        return self._run(self.servable.encode_query, texts, batch_size)
+    def encode_queries(self, texts, batch_size=64, progress=True):
+        return self._run(self.servable.encode_query, texts, batch_size, "MiniLM queries")
 
-    def encode_documents(self, texts, batch_size=32, progress=False):
-        return self._run(self.servable.encode_document, texts, batch_size)
+    def encode_documents(self, texts, batch_size=32, progress=True):
+        return self._run(self.servable.encode_document, texts, batch_size, "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):
@@ -54,7 +56,8 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool):
 
     documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
     doc_vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids])
+    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids],
+                                           progress=True)
     k = min(DEPTH, len(documents))
     runs = {}
     exact = ExactIndex(doc_vectors, [d.doc_id for d in documents])
@@ -121,11 +124,11 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("search", help="retrieval metrics on a BEIR collection")
     p.add_argument("--beir", required=True, help="folder with corpus/queries/qrels")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="qrels split to score (default test)")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
                    help="encoder SavedModel (base folder: latest version)")
-    p.add_argument("--no-encoder", action="store_true")
+    p.add_argument("--no-encoder", action="store_true", help="skip our encoder (+ ScaNN)")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot MiniLM")
-    p.add_argument("--no-bm25", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baseline")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(fn=run)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import numpy as np
 
 from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, resolve_index_dir
+from lepton_tf.index.sharded_storage import load_any
+from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -17,17 +18,29 @@ _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
             "texts": TensorSpec("texts", "string", (None, None)),
             "titles": TensorSpec("titles", "string", (None, None)),
+            "metadata": TensorSpec("metadata", "string", (None, None)),
             "not_found": TensorSpec("not_found", "bool", (None,))}
+
+
+def _metadata_json(document) -> bytes:
+    return json.dumps(document.metadata, ensure_ascii=False, sort_keys=True).encode()
 
 
 class SearchServable(Servable):
     """Answers `query` strings with the top-k documents of a ScaNN index.
 
+    The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
+    on disk, or shards on other servers: `index=`) answered by
+    scatter-gather with the same outputs.
+
     Signatures: `serving_default` (input `query` string `[B]`, the index's
     default k) and `search` (also `k`, int32 scalar). Outputs `doc_ids`,
-    `texts`, `titles` (string `[B, k]`), `scores` (float32 `[B, k]`,
-    cosine similarity) and `not_found` (bool `[B]`: the top score is below
-    `not_found_threshold`, the answer is likely not in the index). ScaNN ops are not in stock TF Serving, so this
+    `texts`, `titles`, `metadata` (string `[B, k]`; metadata is each hit's
+    JSON object: for a folder index `source`, `document`, `section`,
+    `page`, `start`, `end`), `scores` (float32 `[B, k]`, cosine
+    similarity) and `not_found` (bool `[B]`: the top score is below
+    `not_found_threshold`, the answer is likely not in the index). ScaNN
+    ops are not in stock TF Serving, so this
     servable lives in the lepton-tf server; queries are embedded by the
     `encoder` servable (in process or on a remote TF Serving).
 
@@ -36,18 +49,23 @@ class SearchServable(Servable):
         embed_queries: list of UTF-8 `bytes` -> float32 `[B, D]` embeddings.
         name: the model name clients use.
         expected_encoder: refuse an index built by another encoder.
+        index: an already built index (e.g. over remote shards) instead of
+            loading `index_dir`; then `version` numbers it.
         not_found_threshold: the top score below which `not_found` is set.
     """
 
-    def __init__(self, index_dir: str, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None,
+    def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1,
                  not_found_threshold: float = DEFAULT_NOT_FOUND_THRESHOLD):
         self.not_found_threshold = not_found_threshold
-        self.path = resolve_index_dir(index_dir)
-        self.index: SearchIndex = load_index(self.path, expected_encoder=expected_encoder)
+        if index is None:
+            self.path = resolve_index_dir(index_dir)
+            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.version = int(self.path.rstrip("/").split("/")[-1])
+        else:
+            self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.version = int(self.path.rstrip("/").split("/")[-1])
         self._signatures = {
             "serving_default": Signature({"query": TensorSpec("query", "string", (None,))},
                                          _OUTPUTS),
@@ -82,14 +100,21 @@ class SearchServable(Servable):
         if not texts:
             empty = np.zeros((0, k))
             return {"doc_ids": empty.astype(object), "texts": empty.astype(object),
-                    "titles": empty.astype(object), "scores": empty.astype(np.float32),
-                    "not_found": np.zeros((0,), bool)}
+                    "titles": empty.astype(object), "metadata": empty.astype(object),
+                    "scores": empty.astype(np.float32), "not_found": np.zeros((0,), bool)}
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         ids, scores = self.index.search_batched(vectors, k)
         docs = [[self.index.documents[i] for i in row] for row in ids]
         return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object),
                 "texts": np.array([[d.text.encode() for d in row] for row in docs], object),
                 "titles": np.array([[d.title.encode() for d in row] for row in docs], object),
+                "metadata": np.array([[_metadata_json(d) for d in row] for row in docs], object),
                 "scores": scores.astype(np.float32),
                 "not_found": (scores[:, 0] < self.not_found_threshold) if k else
                 np.ones(len(docs), bool)}
+
+    def close(self) -> None:
+        """Stops a sharded index's search threads when the version is unloaded."""
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
