@@ -27,7 +27,7 @@ Example:
 
 ```bash
 lepton-tf export chat --run runs/chat --base-dir /tmp/ungrounded   # the SGD-only model
-lepton-tf eval grounded --model saved_models/chat/3 --baseline-model /tmp/ungrounded/chat/1
+lepton-tf eval grounded --model saved_models/chat/4 --baseline-model /tmp/ungrounded/chat/1
 ```
 """
 

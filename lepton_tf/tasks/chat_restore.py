@@ -9,10 +9,10 @@ config's `model:` section and vocabulary) restores them with
 matched: a wrong size or a missing weight fails instead of exporting a
 half-random model. This is how the shipped `chat/3` (trained by
 `configs/chat_continued.yaml`, whose run is not in git) is re-exported with
-new decoding options:
+new decoding options (`chat/4`: the same weights, the no-repeat 3-gram default):
 
     lepton-tf export chat --from-saved-model saved_models/chat/3 \\
-        --config configs/chat_continued.yaml
+        --config configs/chat_continued.yaml --version 4
 """
 
 from __future__ import annotations
