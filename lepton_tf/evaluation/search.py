@@ -47,14 +47,19 @@ def _bm25_run(collection, query_ids):
     return ranked_to_run(query_ids, [[doc_ids[j] for j in r] for r in rows], scores)
 
 
-def _dense_runs(encoder, collection, query_ids, label, with_scann: bool):
+def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
+                cache_dir: str | None = None, name: str = "collection"):
+    from lepton_tf.evaluation.embedding_cache import cached_encode
     from lepton_tf.index.builder import IndexBuilder
     from lepton_tf.index.documents import Document
     from lepton_tf.index.search_index import ExactIndex, SearchIndex
 
     documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
-    doc_vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids])
+    doc_vectors = cached_encode(encoder.encode_documents, [d.embedding_text() for d in documents],
+                                encoder.info, f"{name}-documents", cache_dir)
+    query_vectors = cached_encode(encoder.encode_queries,
+                                  [collection.queries[q] for q in query_ids],
+                                  encoder.info, f"{name}-queries", cache_dir)
     k = min(DEPTH, len(documents))
     runs = {}
     exact = ExactIndex(doc_vectors, [d.doc_id for d in documents])

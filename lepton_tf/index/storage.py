@@ -5,6 +5,9 @@
                      embeddings.npy     the vectors (exact search, rebuilds)
                      scann/             the serialized ScaNN searcher, asset paths relative
                      scann/docids.json  row -> doc id (instead of ScaNN's pickle)
+                     bm25/              stemmed BM25 (bm25s matrices, doc ids, settings)
+
+The manifest also holds `fusion` (method, dense weight, what tuned it).
 
 Like model versions, an index version is written to a hidden temp folder
 and renamed into place: a crash leaves no half-written version.
@@ -26,9 +29,12 @@ import numpy as np
 from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 
 FORMAT = 1
+LEXICAL_DIR = "bm25"
 _ASSET_PATH = re.compile(r'asset_path: "([^"]*)"')
 
 
@@ -96,10 +102,14 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
         rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
         write_documents([index.documents[d] for d in order], documents_path(tmp))
         np.save(os.path.join(tmp, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+        if index.lexical is not None:
+            index.lexical.save(os.path.join(tmp, LEXICAL_DIR))
         manifest = {"format": FORMAT, "version": version, "created": time.time(),
                     "count": len(order), "dimension": index.dimension,
                     "config": index.config.to_dict(),
                     "encoder": dataclasses.asdict(index.encoder),
+                    "fusion": index.fusion.to_dict(),
+                    "lexical": index.lexical is not None,
                     "sha256": {f: _sha256(os.path.join(tmp, f)) for f in _files(tmp)}}
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=1)
@@ -196,5 +206,10 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     embeddings = np.load(os.path.join(path, "embeddings.npy"))
     if [d.doc_id for d in documents] != docids or len(embeddings) != len(docids):
         raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
+    lexical = None
+    if manifest.get("lexical"):
+        lexical = LexicalIndex.load(os.path.join(path, LEXICAL_DIR))
+        if sorted(lexical.doc_ids) != sorted(docids):
+            raise IndexFormatError(f"{path}: the BM25 part and the documents disagree. Rebuild.")
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
-                       encoder)
+                       encoder, lexical=lexical, fusion=FusionConfig.from_dict(manifest.get("fusion")))

@@ -1,0 +1,179 @@
+"""Stemmed BM25 in the index, weighted fusion, and exact metadata filters."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lepton_tf.index import Document, IndexBuilder, IndexFormatError, SearchIndex, load_index, save_index
+from lepton_tf.index.filters import FieldIndex, FilterError, matches, parse_filter
+from lepton_tf.index.fusion import FusionConfig, fuse, rank_pool
+from lepton_tf.index.lexical import LexicalIndex
+
+WORDS = ("index passage search query vector hybrid stem filter metadata page section "
+         "encoder token lexical dense sparse score rank fusion weight").split()
+
+
+def _vectors(n, d=16, seed=0):
+    x = np.random.RandomState(seed).randn(n, d).astype("float32")
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _docs(n, seed=0):
+    rng = np.random.RandomState(seed)
+    return [Document(f"d{i}", " ".join(rng.choice(WORDS, 8)), title=f"title {i}",
+                     metadata={"source": f"file{i % 7}.md", "page": i % 5,
+                               "section": "intro" if i % 2 else "body"})
+            for i in range(n)]
+
+
+def test_bm25_stems_and_round_trips(tmp_path):
+    lexical = LexicalIndex(["a", "b", "c"], ["Indexing many passages", "hotel rooms in Paris",
+                                             "the of and"])
+    assert lexical.search(["indexes"], 3)[0] == [["a"]]  # stem: index
+    assert LexicalIndex(["a"], ["Indexing"], language=None).search(["indexes"], 1)[0] == [[]]
+    assert lexical.scores("zzz unknown").tolist() == [0.0, 0.0, 0.0]
+    lexical.save(str(tmp_path))
+    loaded = LexicalIndex.load(str(tmp_path))
+    np.testing.assert_allclose(loaded.scores("paris hotels"), lexical.scores("paris hotels"))
+    assert loaded.search(["index hotel"], 3, allowed=np.array([False, True, True]))[0] == [["b"]]
+
+
+def test_fusion_weights_interpolate_between_the_two_rankings():
+    dense = np.array([0.9, 0.5, 0.1])
+    bm25 = np.array([0.0, 2.0, 9.0])
+    assert np.argmax(fuse(dense, bm25, "convex", 1.0)) == 0
+    assert np.argmax(fuse(dense, bm25, "convex", 0.0)) == 2
+    np.testing.assert_allclose(fuse(dense, bm25, "convex", 0.5), [0.5, 0.5 * (0.5 + 2 / 9), 0.5],
+                               rtol=1e-6)
+    rrf = fuse(dense, bm25, "rrf", 0.5)
+    assert rrf[1] < rrf[0] == pytest.approx(rrf[2])
+    assert fuse(np.ones(3), np.ones(3), "convex", 0.3).tolist() == [0, 0, 0]  # no evidence
+    order, scores = rank_pool(dense, bm25, "hybrid", 2, FusionConfig(dense_weight=0.2))
+    assert order.tolist() == [2, 1] and scores[0] >= scores[1]
+    with pytest.raises(ValueError, match="dense_weight"):
+        FusionConfig(dense_weight=1.5)
+    with pytest.raises(ValueError, match="mode"):
+        rank_pool(dense, bm25, "sparse", 2, FusionConfig())
+
+
+def test_filters_parse_and_match_as_json_values():
+    docs = _docs(30)
+    assert parse_filter("") == {} and parse_filter(None) == {}
+    assert parse_filter(b'{"page": [1, 2]}') == {"page": [1, 2]}
+    for bad, match in (("[1]", "object"), ("{", "JSON"), ('{"page": []}', "empty"),
+                       ('{"page": {"gt": 1}}', "values")):
+        with pytest.raises(FilterError, match=match):
+            parse_filter(bad)
+    fields = FieldIndex(docs)
+    for spec in ({"source": "file3.md"}, {"page": [1, 4.0], "section": "intro"},
+                 {"doc_id": ["d1", "d29", "nope"]}, {"page": "1"}, {"missing": 1}):
+        parsed = parse_filter(json.dumps(spec))
+        expected = [i for i, d in enumerate(docs) if matches(d, parsed)]
+        assert fields.rows(parsed).tolist() == expected, spec
+    assert fields.rows(parse_filter('{"page": "1"}')).tolist() == []  # "1" is not 1
+    assert fields.rows({}) is None
+
+
+def _exact_subset(x, docs, query, parsed, k):
+    rows = [i for i, d in enumerate(docs) if matches(d, parsed)]
+    scores = x[rows] @ query
+    order = sorted(range(len(rows)), key=lambda j: (-scores[j], rows[j]))[:k]
+    return [docs[rows[j]].doc_id for j in order]
+
+
+@pytest.mark.parametrize("kind", ["brute_force", "tree_ah"])
+def test_filtered_dense_hits_equal_exact_search_over_the_filtered_subset(kind, monkeypatch):
+    from lepton_tf.index import hybrid
+
+    n = 3000
+    x, docs = _vectors(n), _docs(n)
+    builder = IndexBuilder(n, 16)
+    config = (builder.tree(50, 5).score_ah(2).reorder(100) if kind == "tree_ah"
+              else builder.brute_force()).config(k=10)
+    index = SearchIndex.build(x, docs, config)
+    queries = _vectors(20, seed=5)
+    specs = ({"source": "file3.md"}, {"page": 2, "section": "intro"},
+             {"doc_id": ["d5", "d17", "d2999"]})
+    for spec in specs:
+        parsed = parse_filter(spec)
+        hits = index.hybrid_search(queries, ["index"] * len(queries), 10, "dense", spec)
+        for q, h in zip(queries, hits):
+            assert h.doc_ids == _exact_subset(x, docs, q, parsed, 10), spec
+            np.testing.assert_allclose(h.scores, h.dense_scores)
+    if kind == "tree_ah":
+        # Large filtered sets are over-fetched from ScaNN (approximate like
+        # any ScaNN search), falling back to exhaustive when too few survive.
+        monkeypatch.setattr(hybrid, "EXACT_BELOW", 0)
+        recalls = []
+        for spec in specs:
+            parsed = parse_filter(spec)
+            hits = index.hybrid_search(queries, ["index"] * len(queries), 10, "dense", spec)
+            for q, h in zip(queries, hits):
+                expected = _exact_subset(x, docs, q, parsed, 10)
+                assert len(h.doc_ids) == len(expected)
+                assert all(matches(index.documents[d], parsed) for d in h.doc_ids)
+                recalls.append(len(set(h.doc_ids) & set(expected)) / len(expected))
+        found, _ = index.search_batched(queries, 10)
+        truth, _ = index.exact().search_batched(queries, 10)
+        unfiltered = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+        assert np.mean(recalls) >= unfiltered - 0.05, (np.mean(recalls), unfiltered)
+
+
+def test_filtered_bm25_and_hybrid_stay_in_the_filter_and_fill_k():
+    n = 500
+    x, docs = _vectors(n), _docs(n)
+    index = SearchIndex.build(x, docs)
+    spec = {"source": ["file1.md", "file2.md"]}
+    parsed = parse_filter(spec)
+    matching = [d for d in docs if matches(d, parsed)]
+    texts = ["hybrid fusion weights", "zzzz"]  # the second matches no word: dense fills
+    for mode in ("bm25", "hybrid"):
+        hits = index.hybrid_search(_vectors(2, seed=3), texts, 10, mode, json.dumps(spec))
+        for h in hits:
+            assert len(h.doc_ids) == 10 and len(set(h.doc_ids)) == 10
+            assert all(matches(index.documents[d], parsed) for d in h.doc_ids)
+    bm25 = index.hybrid_search(_vectors(1, seed=3), texts[:1], 10, "bm25", spec)[0]
+    lexical = index.lexical.scores(texts[0])
+    by_id = dict(zip(index.lexical.doc_ids, lexical))
+    expected = sorted((d.doc_id for d in matching), key=lambda d: -by_id[d])[:10]
+    assert [by_id[d] for d in bm25.doc_ids] == pytest.approx([by_id[d] for d in expected])
+    few = index.hybrid_search(_vectors(1), ["x"], 10, "hybrid", {"doc_id": ["d1", "d2"]})[0]
+    assert sorted(few.doc_ids) == ["d1", "d2"]  # fewer match than k: all of them
+    assert index.hybrid_search(_vectors(1), ["x"], 10, "dense", {"page": 99})[0].doc_ids == []
+
+
+def test_hybrid_beats_either_retriever_when_each_knows_half():
+    # Queries whose answer only BM25 finds (an exact rare word) and queries
+    # whose answer only the dense side finds (no shared word): fusion gets both.
+    n = 200
+    x, docs = _vectors(n), _docs(n)
+    docs[10] = Document("d10", "zebra quantum " + docs[10].text)
+    index = SearchIndex.build(x, docs)
+    queries = np.stack([_vectors(1, seed=77)[0], x[20]])
+    texts = ["zebra quantum", "nothing shared"]
+    even = FusionConfig(dense_weight=0.5)
+    hits = {m: index.hybrid_search(queries, texts, 5, m, fusion=even)
+            for m in ("dense", "bm25", "hybrid")}
+    assert hits["dense"][1].doc_ids[0] == "d20" and hits["bm25"][0].doc_ids[0] == "d10"
+    assert hits["hybrid"][0].doc_ids[0] == "d10" and hits["hybrid"][1].doc_ids[0] == "d20"
+
+
+def test_bm25_part_is_saved_checksummed_and_rebuilt_on_upsert(tmp_path):
+    x, docs = _vectors(100), _docs(100)
+    index = SearchIndex.build(x, docs, fusion=FusionConfig(dense_weight=0.4, tuned_on="pairs"))
+    index.upsert([Document("new", "zebra quantum")], _vectors(1, seed=9))
+    index.delete(["d3"])
+    path = save_index(index, str(tmp_path))
+    manifest = json.load(open(os.path.join(path, "manifest.json")))
+    assert any(f.startswith("bm25/") for f in manifest["sha256"])
+    assert manifest["fusion"]["dense_weight"] == 0.4
+    loaded = load_index(path)
+    assert loaded.fusion.tuned_on == "pairs"
+    assert loaded.hybrid_search(_vectors(1), ["zebra"], 1, "bm25")[0].doc_ids == ["new"]
+    assert "d3" not in loaded.lexical.doc_ids
+    with open(os.path.join(path, "bm25", "vocab.index.json"), "a") as f:
+        f.write(" ")
+    with pytest.raises(IndexFormatError, match="bm25/vocab.index.json is corrupt"):
+        load_index(path)
