@@ -177,3 +177,50 @@ def test_bm25_part_is_saved_checksummed_and_rebuilt_on_upsert(tmp_path):
         f.write(" ")
     with pytest.raises(IndexFormatError, match="bm25/vocab.index.json is corrupt"):
         load_index(path)
+
+
+class _HashingEncoder:
+    """A fake encoder: normalised bag of hashed words (counts its calls)."""
+
+    def __init__(self):
+        from lepton_tf.index import EncoderInfo
+        self.info = EncoderInfo("fake", 1, "f00")
+        self.calls = 0
+
+    def _encode(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), 32), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, sum(map(ord, w)) % 32] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+    encode_documents = encode_queries = _encode
+
+
+def test_eval_adds_stemmed_bm25_hybrid_and_sweep_rows_from_cached_embeddings(tmp_path):
+    from lepton_tf.data.beir import BeirCollection
+    from lepton_tf.evaluation.search import _dense_runs
+    from lepton_tf.evaluation.retrieval_metrics import score_run
+
+    corpus = {f"d{i}": {"title": "", "text": t} for i, t in enumerate(
+        ["indexing passages for search", "hotel rooms in paris", "vector encoders embed text",
+         "stemming reduces words", "filters on metadata fields"])}
+    queries = {"q0": "index passage", "q1": "paris hotels", "q2": "stemmed word"}
+    qrels = {"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d3": 1}}
+    collection = BeirCollection(corpus, queries, qrels)
+    encoder = _HashingEncoder()
+    sweeps = {}
+    runs = _dense_runs(encoder, collection, sorted(queries), "fake", False, str(tmp_path), "tiny",
+                       FusionConfig(), sweeps)
+    assert set(runs) == {"fake + exact", "fake + BM25 hybrid (convex w=0.7)",
+                         "BM25 stemmed (bm25s + PyStemmer)"}
+    assert score_run(qrels, runs["BM25 stemmed (bm25s + PyStemmer)"])["nDCG@10"] == 1.0
+    table = sweeps["fake"]
+    assert set(table) == {"convex", "rrf"} and len(table["convex"]) == 11
+    # weight 0 is BM25 alone over the pool: the stemmed BM25 figure
+    assert table["convex"][0.0] == 1.0
+    assert encoder.calls == 2 and len(os.listdir(tmp_path)) == 2
+    again = _dense_runs(encoder, collection, sorted(queries), "fake", False, str(tmp_path), "tiny")
+    assert encoder.calls == 2  # both read from the cache
+    assert again["fake + exact"] == runs["fake + exact"]

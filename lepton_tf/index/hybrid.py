@@ -99,26 +99,14 @@ def bm25_scores(index, text: str) -> np.ndarray:
     return scores
 
 
-def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
-           filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
-    """Top-k passages of each query.
+def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybrid",
+                    filter=None, fusion: FusionConfig | None = None):
+    """Each query's candidates with both scores, before ranking.
 
-    Args:
-        index: a `SearchIndex` (with its `lexical` part for bm25/hybrid).
-        queries: float32 `[B, D]` query embeddings (unused rows are fine in
-            `bm25` mode, but must be given).
-        texts: the `B` query strings (for BM25).
-        k: hits a query.
-        mode: `dense`, `bm25` or `hybrid`.
-        filter: a filter (JSON text, dict or None); see `filters`.
-        fusion: fusion settings (default: the index's).
+    Args: as `search`.
 
     Returns:
-        one `Hits` per query (fewer than k only when fewer passages match).
-
-    Raises:
-        ValueError / FilterError: bad mode, k or filter; BM25 asked of an
-            index without it.
+        a list of `(rows int [C], dense float32 [C], bm25 float32 [C])`.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
@@ -134,7 +122,7 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
     if allowed is not None:
         mask = np.zeros(len(index.row_ids), bool)
         mask[allowed] = True
-    results = []
+    pools = []
     for query, text, dense_rows in zip(queries, texts, dense_pool):
         lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
         rows = dense_rows
@@ -151,8 +139,38 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
             rows = rows[np.sort(first)]
         dense = index.embeddings[rows] @ query if len(rows) else np.zeros(0, np.float32)
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
-        order, scores = rank_pool(dense, bm25, mode, k, fusion)
-        results.append(Hits([index.row_ids[r] for r in rows[order]], scores,
-                            np.asarray(dense[order], np.float32),
-                            np.asarray(bm25[order], np.float32)))
-    return results
+        pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
+    return pools
+
+
+def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
+    """One pool ranked for `mode`: the top-k `Hits`."""
+    rows, dense, bm25 = pool
+    order, scores = rank_pool(dense, bm25, mode, k, fusion)
+    return Hits([index.row_ids[r] for r in rows[order]], scores, dense[order], bm25[order])
+
+
+def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
+           filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
+    """Top-k passages of each query.
+
+    Args:
+        index: a `SearchIndex` (with its `lexical` part for bm25/hybrid).
+        queries: float32 `[B, D]` query embeddings (also in `bm25` mode:
+            they score the hits' `dense_scores`).
+        texts: the `B` query strings (for BM25).
+        k: hits a query.
+        mode: `dense`, `bm25` or `hybrid`.
+        filter: a filter (JSON text, dict or None); see `filters`.
+        fusion: fusion settings (default: the index's).
+
+    Returns:
+        one `Hits` per query (fewer than k only when fewer passages match).
+
+    Raises:
+        ValueError / FilterError: bad mode, k or filter; BM25 asked of an
+            index without it.
+    """
+    fusion = fusion or index.fusion
+    return [rank(index, pool, mode, k, fusion)
+            for pool in candidate_pools(index, queries, texts, k, mode, filter, fusion)]
