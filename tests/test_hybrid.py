@@ -224,3 +224,28 @@ def test_eval_adds_stemmed_bm25_hybrid_and_sweep_rows_from_cached_embeddings(tmp
     again = _dense_runs(encoder, collection, sorted(queries), "fake", False, str(tmp_path), "tiny")
     assert encoder.calls == 2  # both read from the cache
     assert again["fake + exact"] == runs["fake + exact"]
+
+
+def test_tune_picks_the_weight_the_pairs_need():
+    from lepton_tf.data.pairs import RetrievalPair
+    from lepton_tf.index.tuning import match_pairs, tune_fusion
+
+    n = 300
+    x, docs = _vectors(n), _docs(n)
+    docs = [Document(d.doc_id, f"{d.text} unique{i}word", d.title) for i, d in enumerate(docs)]
+    index = SearchIndex.build(x, docs)
+    # Keyword pairs: the query names the passage's unique word, its vector is noise.
+    keyword = [RetrievalPair(f"unique{i}word", docs[i].text) for i in range(0, 60, 3)]
+    noise = {p.query: _vectors(1, seed=100 + i)[0] for i, p in enumerate(keyword)}
+    config, table = tune_fusion(index, keyword + [RetrievalPair("q", "not a document")],
+                                lambda qs: np.stack([noise[q] for q in qs]), source="/x/kw.jsonl")
+    assert config.dense_weight < 0.5 and table[0.0] > table[1.0]
+    assert index.fusion is config and config.tuned_on == "kw.jsonl (20 queries, 1 pairs skipped)"
+    # Semantic pairs: the query's vector is the passage's, no word shared.
+    semantic = [RetrievalPair(f"zz{i}", f"d{i}") for i in range(0, 60, 3)]
+    vectors = {p.query: x[int(p.positive[1:])] for p in semantic}
+    config, table = tune_fusion(index, semantic, lambda qs: np.stack([vectors[q] for q in qs]))
+    assert config.dense_weight > 0.5 and table[1.0] == 1.0
+    assert match_pairs(index, [RetrievalPair("q", docs[5].embedding_text())])[1] == [{"d5"}]
+    with pytest.raises(ValueError, match="nothing to tune"):
+        tune_fusion(index, [RetrievalPair("q", "nope")], lambda qs: x[:len(qs)])
