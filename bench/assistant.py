@@ -62,8 +62,8 @@ def percentile_row(name: str, ms) -> str:
 
 
 def bench(args) -> dict:
-    from lepton_tf.assistant.client import AssistantClient
-    from lepton_tf.assistant.servable import TIMING_KEYS
+    from lepton_tf.client.assistant import AssistantClient
+    from lepton_tf.client.assistant import TIMING_KEYS
 
     start = time.time()
     server, names = start_server(args.base_dir, args.index_dir)

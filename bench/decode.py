@@ -40,7 +40,7 @@ import time
 def _export(model, tokenizer, use_cache: bool, path: str):
     import tensorflow as tf
 
-    from lepton_tf.models.chat_servable import ChatServable
+    from lepton_tf.export.chat_servable import ChatServable
 
     servable = ChatServable(model, tokenizer, use_cache=use_cache, stop_at_eos=False)
     tf.saved_model.save(servable, path,

@@ -1,6 +1,7 @@
 """Python `Servable`s standing in for encoder, search and chat in server/client tests."""
 
 import re
+import threading
 import time
 
 import numpy as np
@@ -66,9 +67,13 @@ class FakeChat(Servable):
     """`serving_default`: context -> "you said: <last turn> (turn n)"; `generate` echoes
     max_new_tokens. Turns are opened by `[USER]`/`[SYSTEM]`, like the real chat servable."""
 
-    def __init__(self, name="chat", version=1):
+    def __init__(self, name="chat", version=1, gated=False):
         self.name, self.version = name, version
         self.seen = []  # contexts run, for tests that check what was (not) executed
+        # gated: a "slow" context signals `started` and holds its thread until
+        # `release` is set, so tests order threads by events, not by sleeps.
+        self.gated = gated
+        self.started, self.release = threading.Event(), threading.Event()
         ctx = {"context": TensorSpec("context", "string", (None,))}
         reply = {"reply": TensorSpec("reply", "string", (None,))}
         options = {"max_new_tokens": "int32", "temperature": "float32", "top_p": "float32",
@@ -87,7 +92,11 @@ class FakeChat(Servable):
         if any(b"crash" in c for c in inputs["context"]):
             raise RuntimeError("servable bug")  # the server must answer INTERNAL and go on
         if any(b"slow" in c for c in inputs["context"]):
-            time.sleep(0.5)  # lets tests hit a deadline
+            if self.gated:
+                self.started.set()
+                assert self.release.wait(10), "the test never released the slow request"
+            else:
+                time.sleep(0.5)  # lets tests hit a deadline
         for context in inputs["context"]:
             turns = [t.strip() for t in re.split(r"\[(?:USER|SYSTEM)\]", context.decode())]
             turns = [t for t in turns if t] or [""]

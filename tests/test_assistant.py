@@ -12,7 +12,7 @@ import pytest
 from assistant_fakes import fake_models
 from conftest import free_port
 from lepton_tf.assistant import grounding
-from lepton_tf.assistant.client import AssistantClient
+from lepton_tf.client.assistant import AssistantClient
 from lepton_tf.assistant.engine import REFUSAL, Assistant
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.mount import mount_assistant

@@ -72,7 +72,7 @@ def test_cached_decode_equals_no_cache_and_reference(num_beams, copy):
 
 
 def test_chat_task_trains_a_few_steps(tmp_path):
-    from lepton_tf.commands.train import load
+    from lepton_tf.tasks.registry import load
     from lepton_tf.training import Trainer, TrainConfig
 
     config = TrainConfig(name="chat", output_dir=str(tmp_path), epochs=1, steps_per_epoch=3,

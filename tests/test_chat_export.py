@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from chat_fixtures import CONTEXTS, SIZES, reference_greedy, tiny_model, tokenizer
-from lepton_tf.models.chat_servable import export_chat
+from lepton_tf.export.chat_servable import export_chat
 
 LIMIT = SIZES["max_length"] - 1
 

@@ -141,7 +141,7 @@ def test_load_grown_weights_keeps_trained_rows(tmp_path):
 
 
 def test_servable_keeps_passages_of_a_huge_grounded_context():
-    from lepton_tf.models.chat_servable import ChatServable
+    from lepton_tf.export.chat_servable import ChatServable
 
     keras.utils.set_random_seed(0)
     model = ChatModel(vocabulary_size=tokenizer().vocabulary_size, **GROUNDED)

@@ -34,7 +34,7 @@ def test_chat_client_multi_turn_and_generate(target):
     client = ChatClient(target)
     assert client.send("hello") == "you said: hello (turn 1)"
     assert client.send("and again") == "you said: and again (turn 3)"
-    assert client.turns[:2] == ["[USER] hello", "[SYSTEM] you said: hello (turn 1)"]
+    assert client.turns[:2] == [("USER", "hello"), ("SYSTEM", "you said: hello (turn 1)")]
     assert client.send("x", max_new_tokens=5).endswith("max_new_tokens=5")
     client.reset()
     assert client.reply(["a", "[USER] b [SYSTEM] c"]) == ["you said: a (turn 1)",

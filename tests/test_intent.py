@@ -9,7 +9,7 @@ import pytest
 from lepton_tf.data import DataFormatError, IntentExample
 from lepton_tf.data.labeled_text import read_labeled_text
 from lepton_tf.evaluation.intent import auroc, intent_metrics, macro_f1
-from lepton_tf.models.intent_servable import calibrate_threshold, in_scope_scores
+from lepton_tf.export.intent_servable import calibrate_threshold, in_scope_scores
 from lepton_tf.tasks.intent import choose_holdout_labels, stratified_split
 
 WORDS = {"card": ["my card has not arrived", "where is my new card", "card still not here",
@@ -142,7 +142,7 @@ def test_train_export_and_eval_on_own_csv(tmp_path):
     import yaml
 
     from lepton_tf.cli import main
-    from lepton_tf.commands.train import train
+    from lepton_tf.tasks.registry import train
     from lepton_tf.evaluation.intent import evaluate_intent
 
     rows = [{"text": t, "label": label} for label, texts in WORDS.items() for t in texts]

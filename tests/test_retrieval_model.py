@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lepton_tf.models.encoder_servable import EncoderServable, export_encoder
+from lepton_tf.export.encoder_servable import EncoderServable, export_encoder
 from lepton_tf.models.retrieval import DualEncoder
 from lepton_tf.models.sentence_encoder import SentenceEncoder
 

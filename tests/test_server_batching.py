@@ -121,56 +121,67 @@ def test_enable_batching_over_grpc(tmp_path):
 
 
 def test_requests_that_expire_in_the_batch_queue_are_not_run(tmp_path):
-    import time
-
     from fake_servables import FakeChat
     from lepton_tf.client import ChatClient
     from lepton_tf.server.app import ModelServer, ServerOptions
 
     params = tmp_path / "batching.txt"
     params.write_text("max_batch_size { value: 4 }\nnum_batch_threads { value: 1 }\n")
-    chat = FakeChat()
+    chat = FakeChat(gated=True)
     server = ModelServer(ServerOptions(port=0, rest_api_port=0, enable_batching=True,
                                        batching_parameters_file=str(params)),
                          python_servables={"chat": chat}).start()
     try:
         target = f"127.0.0.1:{server.grpc_port}"
-        slow = threading.Thread(target=lambda: ChatClient(target, timeout_s=5).reply(["slow"]))
+        slow = threading.Thread(target=lambda: ChatClient(target, timeout_s=10).reply(["slow"]))
         slow.start()
-        time.sleep(0.1)  # the one batch thread is busy with "slow" for 0.5 s
+        assert chat.started.wait(10)  # the one batch thread now holds "slow"
         with pytest.raises(grpc.RpcError) as info:
             ChatClient(target, timeout_s=0.2, retries=0).reply(["late", "late"])
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        chat.release.set()
         slow.join()
-        time.sleep(0.2)
-        assert chat.seen == [b"slow"]  # "late" expired in the queue and never ran
+        # FIFO: once "ok" is answered, "late" was taken from the queue before it.
         assert ChatClient(target).reply(["ok"]) == ["you said: ok (turn 1)"]
+        assert chat.seen == [b"slow", b"ok"]  # "late" expired in the queue and never ran
     finally:
+        chat.release.set()
         server.stop()
 
 
-def test_full_queue_is_unavailable():
+def _wait_for(condition, timeout_s=10.0):
+    """Waits until `condition()` holds (a state, not a guess at timing)."""
     import time
 
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.005)
+
+
+def test_full_queue_is_unavailable():
     from fake_servables import FakeChat
     from lepton_tf.server.errors import ServingError
 
-    servable = BatchingServable(FakeChat(), BatchingOptions(
+    chat = FakeChat(gated=True)
+    servable = BatchingServable(chat, BatchingOptions(
         max_batch_size=1, batch_timeout_micros=0, num_batch_threads=1, max_enqueued_batches=1))
     try:
         ask = lambda text: servable.run("serving_default",  # noqa: E731
                                         {"context": np.array([text], object)})
         running = threading.Thread(target=ask, args=(b"slow",))
         running.start()
-        time.sleep(0.1)                      # "slow" runs; the queue holds one batch
+        assert chat.started.wait(10)          # "slow" runs on the one batch thread
         queued = threading.Thread(target=ask, args=(b"queued",))
         queued.start()
-        time.sleep(0.1)
+        _wait_for(lambda: len(servable._queue) == 1)  # the queue holds its one batch
         with pytest.raises(ServingError) as info:
             ask(b"one too many")
         assert info.value.code == grpc.StatusCode.UNAVAILABLE
         assert "queue" in info.value.message
+        chat.release.set()
         running.join()
         queued.join()
     finally:
+        chat.release.set()
         servable.close()

@@ -8,6 +8,6 @@
 - `servable`: the `assistant` Python servable (Predict);
 - `streaming`: the server-streaming gRPC method and the NDJSON REST endpoint;
 - `mount`: hosting all of it (and the web page `static/index.html`) in a `ModelServer`;
-- `client`, `demo`: the gRPC client and the scripted conversation of `lepton-tf main`;
+- `demo`: the scripted conversation of `lepton-tf main` (its gRPC client is `lepton_tf.client.AssistantClient`);
 - `calibration`: the routing thresholds measured on data.
 """

@@ -23,7 +23,7 @@ def run_scripted_conversation(target: str, turns=DEMO_TURNS, stream: bool = True
     """
     import grpc
 
-    from lepton_tf.assistant.client import AssistantClient
+    from lepton_tf.client.assistant import AssistantClient
 
     client = AssistantClient(target, session_id=f"demo-{uuid.uuid4().hex[:8]}",
                              timeout_s=timeout_s)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-DOC_MARKER = "[DOC]"
+from lepton_tf.text import chat_format
+
 SNIPPET_CHARS = 240
-PASSAGE_CHARS = 400  # of each passage in the chat context (the model reads ~64 tokens)
 _CITE = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("""a about after again all also am an and any are as at be been but by can
@@ -51,29 +51,15 @@ class Passage:
         return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " ..."
 
 
-def clean_text(text: str) -> str:
-    """Whitespace collapsed; speaker and passage markers defused."""
-    # A passage must not open a fake turn or citation in the context.
-    text = " ".join(text.split())
-    return re.sub(r"\[(USER|SYSTEM|DOC)\]", r"(\1)", text)
-
-
-def passage_header(number: int, title: str) -> str:
-    """What opens passage `number` in the context: `[DOC] [n] title:`."""
-    return f"{DOC_MARKER} [{number}] {clean_text(title)}:"
-
-
 def build_context(passages: list[Passage], turns: list[tuple[str, str]]) -> str:
-    """The chat model's `context`: numbered passages, then the dialogue turns."""
-    parts = [f"{passage_header(i, p.title)} {clean_text(p.text)[:PASSAGE_CHARS]}"
-             for i, p in enumerate(passages, 1)]
-    parts += [f"[{speaker}] {clean_text(text)}" for speaker, text in turns]
-    return " ".join(parts)
+    """The chat model's `context`: numbered passages, then the dialogue turns
+    (the format is `lepton_tf.text.chat_format`'s)."""
+    return chat_format.build_context([(p.title, p.text) for p in passages], turns)
 
 
 def dialogue_context(turns: list[tuple[str, str]]) -> str:
     """The chat model's `context` without passages."""
-    return build_context([], turns)
+    return chat_format.build_context([], turns)
 
 
 def model_citations(reply: str, n_passages: int) -> list[int]:

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lepton_tf.client.assistant import TIMING_KEYS
 from lepton_tf.assistant.engine import Assistant, TurnResult
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
-TIMING_KEYS = ("intent", "dialogue", "search", "chat", "total")
 _IN = {"session_id": TensorSpec("session_id", "string", None),
        "message": TensorSpec("message", "string", None)}
 _STR1 = lambda n: TensorSpec(n, "string", (None,))  # noqa: E731

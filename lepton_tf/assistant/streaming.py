@@ -26,11 +26,10 @@ import logging
 import grpc
 from google.protobuf import json_format, struct_pb2
 
+from lepton_tf.client.assistant import SERVICE
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
 
 log = logging.getLogger(__name__)
-SERVICE = "lepton.assistant.v1.Assistant"
-STREAM_METHOD = f"/{SERVICE}/Stream"
 REST_STREAM_PATH = "/v1/assistant:stream"
 
 
@@ -83,13 +82,6 @@ def grpc_stream_handler(server, name: str = "assistant") -> grpc.GenericRpcHandl
         "Stream": grpc.unary_stream_rpc_method_handler(
             stream, request_deserializer=struct_pb2.Struct.FromString,
             response_serializer=struct_pb2.Struct.SerializeToString)})
-
-
-def stream_call(channel: grpc.Channel):
-    """A client callable: `call(Struct request, timeout=..., metadata=...)` -> iterator."""
-    return channel.unary_stream(STREAM_METHOD,
-                                request_serializer=struct_pb2.Struct.SerializeToString,
-                                response_deserializer=struct_pb2.Struct.FromString)
 
 
 def rest_stream_route(server, name: str = "assistant"):

@@ -1,7 +1,8 @@
 """gRPC clients for the lepton-tf servables, on the stock TF Serving stubs."""
 
+from lepton_tf.client.assistant import AssistantClient
 from lepton_tf.client.base import PredictClient
 from lepton_tf.client.chat import ChatClient
 from lepton_tf.client.search import SearchClient, SearchHit
 
-__all__ = ["ChatClient", "PredictClient", "SearchClient", "SearchHit"]
+__all__ = ["AssistantClient", "ChatClient", "PredictClient", "SearchClient", "SearchHit"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from lepton_tf.client.base import PredictClient
+from lepton_tf.text.chat_format import SYSTEM, USER, build_context
 
-USER, SYSTEM = "[USER]", "[SYSTEM]"
-# The chat servable's own defaults (lepton_tf/models/chat_servable.py), sent for the
+# The chat servable's own defaults (lepton_tf/export/chat_servable.py), sent for the
 # `generate` options a caller leaves unset: TF Serving signatures need every input.
 GENERATE_DEFAULTS = {"max_new_tokens": 40, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
                      "num_beams": 1, "seed": 0}
@@ -31,7 +31,7 @@ class ChatClient(PredictClient):
                  max_turns: int = 8, **kwargs):
         super().__init__(target, **kwargs)
         self.model, self.max_turns = model, max_turns
-        self.turns: list[str] = []
+        self.turns: list[tuple[str, str]] = []  # (speaker, text)
 
     def reply(self, contexts: list[str], *, max_new_tokens: int | None = None,
               temperature: float | None = None, top_p: float | None = None,
@@ -56,10 +56,11 @@ class ChatClient(PredictClient):
 
     def send(self, message: str, **options) -> str:
         """Adds a user turn, gets the reply, remembers both."""
-        self.turns.append(f"{USER} {message.strip()}")
-        context = " ".join(self.turns[-self.max_turns:])
+        self.turns.append((USER, message.strip()))
+        # Markers a user types are defused: a message cannot open a fake turn.
+        context = build_context([], self.turns[-self.max_turns:])
         answer = self.reply([context], **options)[0]
-        self.turns.append(f"{SYSTEM} {answer.strip()}")
+        self.turns.append((SYSTEM, answer.strip()))
         return answer
 
     def reset(self) -> None:

@@ -17,7 +17,7 @@ import os
 import time
 
 from lepton_tf.commands.index import DEFAULT_CORPUS, DEFAULT_INDEX_DIR
-from lepton_tf.commands.train import DEFAULT_BASE_DIR
+from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
 DEMO_CHAT = ["Hi, I'd like to find a restaurant in San Jose.", "Something Italian, please."]
@@ -32,7 +32,7 @@ def _step(title: str) -> float:
 
 def ensure_servable(name: str, base_dir: str) -> str:
     """The latest version of a servable, training and exporting it if none."""
-    from lepton_tf.commands.train import train
+    from lepton_tf.tasks.registry import train
     from lepton_tf.export import latest_version_path
 
     path = latest_version_path(base_dir, name)

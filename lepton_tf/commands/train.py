@@ -1,82 +1,9 @@
-"""`lepton-tf train MODEL` and `lepton-tf export MODEL`.
-
-A trainable model is a module `lepton_tf/tasks/<name>.py` with a
-`TRAINABLE = Trainable(...)` attribute: its default config, a task factory
-(config -> task) and an exporter ((model, task, config, base_dir, version)
--> version path). Adding a model is adding such a module.
-"""
+"""`lepton-tf train MODEL` and `lepton-tf export MODEL` (the library side is
+`lepton_tf.tasks.registry`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-import os
-import pkgutil
-from typing import Callable
-
-DEFAULT_BASE_DIR = "saved_models"
-
-
-@dataclasses.dataclass(frozen=True)
-class Trainable:
-    config: str
-    make_task: Callable
-    export: Callable
-
-
-def discover() -> list[str]:
-    """Names of the task modules in `lepton_tf.tasks` (not imported yet)."""
-    import lepton_tf.tasks
-
-    return sorted(info.name for info in pkgutil.iter_modules(lepton_tf.tasks.__path__))
-
-
-def load(name: str) -> Trainable:
-    module = importlib.import_module(f"lepton_tf.tasks.{name}")
-    if not hasattr(module, "TRAINABLE"):
-        raise ValueError(f"lepton_tf.tasks.{name} defines no TRAINABLE.")
-    return module.TRAINABLE
-
-
-def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=False,
-          version=None, **overrides) -> str | None:
-    """Trains a registered model from its config; optionally exports it.
-
-    Returns:
-        The exported version folder, or None when not exported (or not chief).
-    """
-    from lepton_tf.training import Trainer, load_config
-
-    trainable = load(name)
-    config = load_config(config_path or trainable.config, **overrides)
-    task = trainable.make_task(config)
-    trainer = Trainer(config, verbose=2)
-    model = trainer.fit(task)
-    if not trainer.chief:
-        return None
-    weights = os.path.join(config.output_dir, "final.weights.h5")
-    model.save_weights(weights)
-    print(f"Trained {name}: weights in {weights}")
-    return export_run(name, config.output_dir, base_dir, version) if export else None
-
-
-def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
-               version: int | None = None) -> str:
-    """Exports a finished run's `final.weights.h5` into a fresh model.
-
-    Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
-    the weights for Adam) out of the SavedModel.
-    """
-    from lepton_tf.training import load_config
-
-    trainable = load(name)
-    config = load_config(os.path.join(run_dir, "config.yaml"))
-    task = trainable.make_task(config)
-    model = task.build_model(config)
-    model.load_weights(os.path.join(run_dir, "final.weights.h5"))
-    path = trainable.export(model, task, config, base_dir, version)
-    print(f"Exported {name} -> {path}")
-    return path
+from lepton_tf.tasks.registry import DEFAULT_BASE_DIR, discover, export_run, train
 
 
 def run_train(args) -> int:

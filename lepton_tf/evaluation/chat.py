@@ -129,7 +129,7 @@ def evaluate(model_path: str, splits=("dev", "test"), limit: int | None = 500,
         perplexity.
     """
     from lepton_tf.data import iter_response_pairs, read_sgd_dialogues
-    from lepton_tf.models.chat import format_context
+    from lepton_tf.text.chat_format import format_context
 
     train = read_sgd_dialogues("train")
     train_services = {s for d in train for s in d.services}

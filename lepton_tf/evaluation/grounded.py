@@ -89,7 +89,7 @@ def evaluate(model_path: str, baseline_path: str | None, config_path: str,
 
     from lepton_tf.data.grounded import PassageRetriever, evaluation_examples
     from lepton_tf.evaluation.chat import ModelReplies, bleu
-    from lepton_tf.models.chat import format_context
+    from lepton_tf.text.chat_format import format_context
     from lepton_tf.tasks.chat import grounded_context, grounded_splits
     from lepton_tf.training.config import load_config
 

@@ -23,7 +23,7 @@ class _InProcessMiniLM:
 
     def __init__(self):
         from lepton_tf.index.search_index import EncoderInfo
-        from lepton_tf.models.encoder_servable import EncoderServable
+        from lepton_tf.export.encoder_servable import EncoderServable
         from lepton_tf.models.retrieval import DualEncoder
         from lepton_tf.models.sentence_encoder import SentenceEncoder
 

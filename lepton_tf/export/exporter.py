@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from lepton_tf.export.layout import (TMP_PREFIX, list_versions, servable_dir,
+from lepton_tf.export.layout import (list_versions, publish_atomically, servable_dir,
                                      sweep_abandoned_exports)
 from lepton_tf.export.validate import compare_outputs, run_in_fresh_process
 from lepton_tf.export.warmup import write_warmup_requests
@@ -43,17 +41,20 @@ def export_servable(module: tf.Module, *, name: str,
 
     Example:
 
-    ```python
-    class Upper(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def serve(self, text):
-            return {"upper": tf.strings.upper(text)}
+    >>> import tempfile
+    >>> class Upper(tf.Module):
+    ...     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    ...     def serve(self, text):
+    ...         return {"upper": tf.strings.upper(text)}
+    >>> m = Upper()
+    >>> base = tempfile.mkdtemp()
+    >>> path = export_servable(m, name="upper", signatures={"serving_default": m.serve},
+    ...                        examples={"serving_default": {"text": np.array([b"hi"])}},
+    ...                        base_dir=base, validate=False)
+    >>> os.path.relpath(path, base)
+    'upper/1'
 
-    m = Upper()
-    export_servable(m, name="upper", signatures={"serving_default": m.serve},
-                    examples={"serving_default": {"text": np.array([b"hi"])}},
-                    base_dir="/tmp/models")   # -> /tmp/models/upper/1
-    ```
+    (`validate=True`, the default, also reloads it in a fresh process.)
 
     Args:
         module: the `tf.Module` (or Keras model) to save; it must track every
@@ -102,19 +103,11 @@ def export_servable(module: tf.Module, *, name: str,
     if expected is None:
         expected = {s: _as_numpy(concrete[s](**{k: tf.constant(v) for k, v in ins.items()}))
                     for s, ins in examples.items()}
-    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}v{version}-pid{os.getpid()}-", dir=root)
-    try:
+    with publish_atomically(root, version, kind="export", exists_error=VersionExistsError) as tmp:
         tf.saved_model.save(module, tmp, signatures=concrete)
         if warmup and examples:
             write_warmup_requests(tmp, name, examples)
         if validate:
             compare_outputs(expected, run_in_fresh_process(tmp, examples), atol=atol)
-        if os.path.exists(final):  # another exporter won the race meanwhile
-            raise VersionExistsError(f"{final} appeared during the export.")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; servers may run as another user
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("Exported %s version %d to %s", name, version, final)
     return final

@@ -1,36 +1,87 @@
-"""TF Serving's on-disk layout: `<base>/<name>/<version>/saved_model.pb`.
+"""Version folders on disk, and publishing a new one atomically.
 
-TF Serving treats every all-digit folder under `<base>/<name>` as a version
-and ignores the rest, so an export in progress lives in a dot-folder beside
-the versions and becomes visible only through an atomic rename.
+TF Serving's layout is `<base>/<name>/<version>/saved_model.pb`: every
+all-digit folder is a version and everything else is ignored. Index versions
+use the same layout (`<base>/<version>/manifest.json`). A version being
+written lives in a dot-folder beside the versions and becomes visible only
+through an atomic rename, so a reader never sees half of one.
+
+These are the only definitions of "which folders are versions" and "how a
+version is published"; exports, indexes and the server all use them.
+
+Example:
+
+>>> import tempfile
+>>> root = tempfile.mkdtemp()
+>>> with publish_atomically(root, 1) as tmp:
+...     _ = open(os.path.join(tmp, "manifest.json"), "w").write("{}")
+>>> sorted(version_folders(root, ("manifest.json",)))
+[1]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import tempfile
+from typing import Iterable, Iterator
 
-TMP_PREFIX = ".tmp-export-"
-_TMP_RE = re.compile(re.escape(TMP_PREFIX) + r"v(\d+)-pid(\d+)-")
+TMP_PREFIX = ".tmp-"
+_TMP_RE = re.compile(r"\.tmp-[a-z]+-v(\d+)-pid(\d+)-")
+_VERSION_RE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() also accepts '²'
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def is_version_name(entry: str) -> bool:
+    """True for a folder name TF Serving reads as a version (ASCII digits)."""
+    return bool(_VERSION_RE.fullmatch(entry))
+
+
+def version_folders(base_path: str | os.PathLike,
+                    markers: Iterable[str] = SAVED_MODEL_FILES) -> dict[int, str]:
+    """All-digit folders of `base_path` holding one of `markers`: version -> path.
+
+    Args:
+        base_path: the folder holding the versions.
+        markers: file names, one of which marks a complete version.
+
+    Returns:
+        version -> folder, empty when `base_path` does not exist.
+    """
+    try:
+        entries = os.listdir(base_path)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    markers = tuple(markers)
+    found = {}
+    for entry in entries:
+        path = os.path.join(os.fspath(base_path), entry)
+        if is_version_name(entry) and any(os.path.isfile(os.path.join(path, m))
+                                          for m in markers):
+            found[int(entry)] = path
+    return found
 
 
 def servable_dir(base_dir: str | os.PathLike, name: str) -> str:
+    """`<base_dir>/<name>`, refusing names TF Serving could not serve.
+
+    Raises:
+        ValueError: for an empty name or one with other characters.
+    """
     if not name or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.startswith("."):
         raise ValueError(f"Servable name {name!r} must be letters, digits, '_', '-', '.'.")
     return os.path.join(os.fspath(base_dir), name)
 
 
 def list_versions(base_dir: str | os.PathLike, name: str) -> list[int]:
-    """The complete versions of a servable, ascending (empty if none)."""
-    path = servable_dir(base_dir, name)
-    if not os.path.isdir(path):
-        return []
-    return sorted(int(d) for d in os.listdir(path)
-                  if d.isdigit() and os.path.isfile(os.path.join(path, d, "saved_model.pb")))
+    """The complete SavedModel versions of a servable, ascending (empty if none)."""
+    return sorted(version_folders(servable_dir(base_dir, name)))
 
 
 def latest_version_path(base_dir: str | os.PathLike, name: str) -> str | None:
+    """The newest SavedModel version folder of a servable, or None."""
     versions = list_versions(base_dir, name)
     return os.path.join(servable_dir(base_dir, name), str(versions[-1])) if versions else None
 
@@ -45,19 +96,62 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def sweep_abandoned_exports(base_dir: str | os.PathLike, name: str) -> list[str]:
-    """Deletes temp folders left by exports whose process died (kill -9, crash).
+def sweep_abandoned(root: str | os.PathLike) -> list[str]:
+    """Deletes temp folders under `root` left by writers whose process died.
 
     Returns:
         The deleted paths.
     """
-    path = servable_dir(base_dir, name)
     removed = []
-    if not os.path.isdir(path):
+    if not os.path.isdir(root):
         return removed
-    for entry in os.listdir(path):
+    for entry in os.listdir(root):
         match = _TMP_RE.match(entry)
         if match and not _pid_alive(int(match.group(2))):
-            shutil.rmtree(os.path.join(path, entry), ignore_errors=True)
-            removed.append(os.path.join(path, entry))
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+            removed.append(os.path.join(root, entry))
     return removed
+
+
+def sweep_abandoned_exports(base_dir: str | os.PathLike, name: str) -> list[str]:
+    """`sweep_abandoned` for the versions folder of servable `name`."""
+    return sweep_abandoned(servable_dir(base_dir, name))
+
+
+@contextlib.contextmanager
+def publish_atomically(root: str | os.PathLike, version: int, *, kind: str = "export",
+                       exists_error: type[Exception] = FileExistsError) -> Iterator[str]:
+    """Writes version `version` of `root` in a temp folder, then renames it in.
+
+    Abandoned temp folders of dead writers are deleted first. On an exception
+    inside the block the temp folder is deleted and nothing is published.
+
+    Args:
+        root: the folder holding the versions (created if missing).
+        version: the version number to publish.
+        kind: a lower-case word naming the writer in the temp folder's name.
+        exists_error: raised when the version exists (or appears meanwhile).
+
+    Yields:
+        The temp folder to write the version into.
+
+    Raises:
+        exists_error: the version exists already.
+    """
+    root = os.fspath(root)
+    os.makedirs(root, exist_ok=True)
+    sweep_abandoned(root)
+    final = os.path.join(root, str(int(version)))
+    if os.path.exists(final):
+        raise exists_error(f"{final} exists already; versions are immutable.")
+    tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{kind}-v{int(version)}-pid{os.getpid()}-",
+                           dir=root)
+    try:
+        yield tmp
+        if os.path.exists(final):  # another writer won the race meanwhile
+            raise exists_error(f"{final} appeared while this version was written.")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; servers may run as another user
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -20,12 +20,11 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import time
 
 import numpy as np
 
+from lepton_tf.export.layout import publish_atomically, version_folders
 from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
@@ -68,10 +67,8 @@ def relativize_scann_assets(scann_dir: str) -> None:
 
 
 def list_index_versions(base_dir: str) -> list[int]:
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(d) for d in os.listdir(base_dir)
-                  if d.isdigit() and os.path.exists(os.path.join(base_dir, d, "manifest.json")))
+    """The complete index versions under `base_dir`, ascending."""
+    return sorted(version_folders(base_dir, ("manifest.json",)))
 
 
 def save_index(index: SearchIndex, base_dir: str, version: int | None = None) -> str:
@@ -86,8 +83,7 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
     final = os.path.join(base_dir, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"{final} exists; index versions are immutable.")
-    tmp = tempfile.mkdtemp(prefix=f".tmp-index-v{version}-", dir=base_dir)
-    try:
+    with publish_atomically(base_dir, version, kind="index") as tmp:
         scann_dir = os.path.join(tmp, "scann")
         os.makedirs(scann_dir)
         index.searcher.serialize(scann_dir, relative_path=True)
@@ -113,11 +109,6 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
                     "sha256": {f: _sha256(os.path.join(tmp, f)) for f in _files(tmp)}}
         with open(os.path.join(tmp, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=1)
-        os.chmod(tmp, 0o755)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

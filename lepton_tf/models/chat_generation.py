@@ -43,7 +43,7 @@ from keras_hub.src.samplers import beam_sampler as _beam_module
 from keras_hub.src.samplers import sampler as _sampler_module
 from keras_hub.src.samplers.sampler import Sampler
 
-from lepton_tf.models.chat import BOS_ID, EOS_ID, PAD_ID
+from lepton_tf.text.chat_format import BOS_ID, EOS_ID, PAD_ID
 from lepton_tf.models.chat_step import DecoderWeights
 
 MAX_BEAMS = 4
@@ -161,12 +161,12 @@ class ChatDecoder:
 
     Example:
 
-    ```python
-    decoder = ChatDecoder(model)
-    hidden = model.call_encoder(ids, ids != 0)
-    tokens, lengths = decoder.decode(hidden, ids != 0, max_new_tokens=20,
-                                     encoder_token_ids=ids)
-    ```
+    >>> decoder = ChatDecoder(model)                    # doctest: +SKIP
+    >>> hidden = model.call_encoder(ids, ids != 0)      # doctest: +SKIP
+    >>> tokens, lengths = decoder.decode(hidden, ids != 0, max_new_tokens=20,
+    ...                                  encoder_token_ids=ids)  # doctest: +SKIP
+
+    (Skipped in the doctests: it needs a trained `ChatModel`.)
 
     Args:
         model: a built `ChatModel`.

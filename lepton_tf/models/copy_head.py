@@ -76,14 +76,15 @@ class CopyHead(keras.layers.Layer):
 
     Example:
 
-    ```python
-    head = CopyHead(vocabulary_size=100, key_dim=16)
-    log_probs = head(decoder_states,   # [B, T, H]
-                     vocab_logits,     # [B, T, 100]
-                     encoder_states,   # [B, S, H]
-                     encoder_ids,      # int [B, S]
-                     encoder_mask)     # bool [B, S]
-    ```
+    >>> import numpy as np
+    >>> head = CopyHead(vocabulary_size=100, key_dim=16)
+    >>> log_probs = head(np.zeros((2, 3, 8), "float32"),    # decoder states [B, T, H]
+    ...                  np.zeros((2, 3, 100), "float32"),  # vocabulary logits [B, T, 100]
+    ...                  np.zeros((2, 5, 8), "float32"),    # encoder states [B, S, H]
+    ...                  np.ones((2, 5), "int32"),          # encoder ids [B, S]
+    ...                  np.ones((2, 5), bool))             # encoder mask [B, S]
+    >>> tuple(log_probs.shape)
+    (2, 3, 100)
 
     Args:
         vocabulary_size: output vocabulary size.

@@ -20,12 +20,13 @@ class IntentClassifier(keras.Model):
 
     Example:
 
-    ```python
-    model = IntentClassifier(vocabulary_size=30522, num_classes=77,
-                             sequence_length=32, hidden_dim=64)
-    logits = model({"token_ids": np.ones((2, 32), "int32"),
-                    "padding_mask": np.ones((2, 32), bool)})
-    ```
+    >>> import numpy as np
+    >>> model = IntentClassifier(vocabulary_size=30522, num_classes=77,
+    ...                          sequence_length=32, hidden_dim=64)
+    >>> logits = model({"token_ids": np.ones((2, 32), "int32"),
+    ...                 "padding_mask": np.ones((2, 32), bool)})
+    >>> tuple(logits.shape)
+    (2, 77)
 
     Args:
         vocabulary_size: tokenizer vocabulary size.
@@ -120,11 +121,12 @@ class BertIntentClassifier(keras.Model):
 
     Example:
 
-    ```python
-    model = BertIntentClassifier.from_minilm(num_classes=77, sequence_length=48)
-    tiny = BertIntentClassifier.from_scratch(vocabulary_size=30522, num_classes=3,
-                                             num_layers=1, hidden_dim=16, num_heads=2)
-    ```
+    >>> model = BertIntentClassifier.from_minilm(num_classes=77,
+    ...                                          sequence_length=48)  # doctest: +SKIP
+    >>> tiny = BertIntentClassifier.from_scratch(vocabulary_size=30522, num_classes=3,
+    ...                                          num_layers=1, hidden_dim=16, num_heads=2)
+    >>> tiny.num_classes
+    3
 
     Args:
         backbone: a `keras_hub.models.BertBackbone`.

@@ -10,7 +10,8 @@ class L2Normalization(keras.layers.Layer):
 
     Example:
 
-    >>> L2Normalization()(np.array([[3.0, 4.0]])).numpy().tolist()
+    >>> import numpy as np
+    >>> L2Normalization()(np.array([[3.0, 4.0]])).numpy().astype(float).round(6).tolist()
     [[0.6, 0.8]]
     """
 

@@ -13,8 +13,9 @@ class MaskedMeanPooling(keras.layers.Layer):
 
     Example:
 
+    >>> import numpy as np
     >>> x = np.ones((1, 3, 2)); mask = np.array([[True, True, False]])
-    >>> MaskedMeanPooling()(x, mask).shape
+    >>> tuple(MaskedMeanPooling()(x, mask).shape)
     (1, 2)
     """
 

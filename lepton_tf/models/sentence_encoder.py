@@ -23,13 +23,17 @@ class SentenceEncoder(keras.Model):
 
     Example:
 
-    ```python
-    encoder = SentenceEncoder.from_minilm()         # pretrained, offline
-    tokens = MiniLMTokenizer()(tf.constant(["How do I reset my PIN?"]))
-    encoder(tokens).shape                           # (1, 384)
-    tiny = SentenceEncoder.from_scratch(vocabulary_size=30522, num_layers=1,
-                                        hidden_dim=32, num_heads=2)
-    ```
+    >>> import tensorflow as tf
+    >>> from lepton_tf.text import MiniLMTokenizer
+    >>> encoder = SentenceEncoder.from_minilm()     # doctest: +SKIP
+    >>> tiny = SentenceEncoder.from_scratch(vocabulary_size=30522, num_layers=1,
+    ...                                     hidden_dim=32, num_heads=2)
+    >>> tokens = MiniLMTokenizer(sequence_length=16)(tf.constant(["How do I reset my PIN?"]))
+    >>> tuple(tiny(tokens).shape)
+    (1, 32)
+
+    (`from_minilm()` reads all-MiniLM-L6-v2 offline: 384 dimensions; skipped
+    in the doctests for its load time.)
 
     Args:
         backbone: a `keras_hub.models.BertBackbone`.

@@ -2,14 +2,14 @@
 
 Usage (what `lepton-tf serve` does):
 
-```python
-server = ModelServer(ServerOptions(model_name="half", model_base_path="/models/half",
-                                   port=0, rest_api_port=0))
-server.register_python_servable("search", my_servable)   # optional, any `Servable`
-server.start()          # loads the models, then listens
-...
-server.stop()
-```
+>>> server = ModelServer(ServerOptions(model_name="half", model_base_path="/models/half",
+...                                    port=0, rest_api_port=0))  # doctest: +SKIP
+>>> server.register_python_servable("search", my_servable)  # doctest: +SKIP
+>>> server.start()  # loads the models, then listens        # doctest: +SKIP
+>>> server.stop()                                            # doctest: +SKIP
+
+(Skipped in the doctests: it needs a SavedModel on disk; the suite's
+`tests/test_server_*.py` run the same calls.)
 """
 
 from __future__ import annotations

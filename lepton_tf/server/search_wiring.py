@@ -39,11 +39,11 @@ def remote_embedder(target: str, model: str = ENCODER_MODEL, signature: str = QU
     """`embed_queries` asking a TF Serving at `target` (HOST:PORT) over gRPC.
 
     Args:
-        client_options: `PredictClient` options (TLS, token, retries).
+        client_options: `UpstreamPredict` options (TLS, token).
     """
-    from lepton_tf.client.base import PredictClient
+    from lepton_tf.server.upstream import UpstreamPredict
 
-    client = PredictClient(target, timeout_s=timeout_s, **client_options)
+    client = UpstreamPredict(target, timeout_s=timeout_s, **client_options)
 
     def embed(texts: list) -> np.ndarray:
         outputs = client.predict(model, {TEXT_INPUT: np.array(list(texts), dtype=object)},
@@ -58,7 +58,7 @@ def search_factory(index_dir: str, remote: str | None = None, **client_options):
     The index module is imported only here, when `--search_index` is given.
     """
     def build(server):
-        from lepton_tf.index.search_servable import SearchServable
+        from lepton_tf.server.search_servable import SearchServable
 
         embed = remote_embedder(remote, **client_options) if remote else \
             local_embedder(server.manager)
@@ -76,7 +76,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
     embedders: dict = {}  # one embedder (one gRPC channel) shared by all versions
 
     def lister() -> dict[int, str]:
-        from lepton_tf.index.search_servable import SearchServable
+        from lepton_tf.server.search_servable import SearchServable
 
         if os.path.exists(os.path.join(index_dir, "manifest.json")):
             return {int(os.path.basename(os.path.normpath(index_dir))): index_dir}
@@ -84,7 +84,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
                 for v in SearchServable.available_versions(index_dir)}
 
     def loader(server, path: str, version: int):
-        from lepton_tf.index.search_servable import SearchServable
+        from lepton_tf.server.search_servable import SearchServable
 
         if "embed" not in embedders:
             embedders["embed"] = remote_embedder(remote, **client_options) if remote else \

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
+
+from lepton_tf.export.layout import SAVED_MODEL_FILES, version_folders
 
 
 def version_dirs(base_path: str) -> dict[int, str]:
     """All-digit folders of `base_path` that hold a SavedModel: version -> path.
 
-    Other folders (an exporter's `.tmp-export-*`, `assets`) are ignored, as
-    TF Serving ignores them.
+    Other folders (an exporter's `.tmp-*`, `assets`) are ignored, as TF
+    Serving ignores them.
     """
-    try:
-        entries = os.listdir(base_path)
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-    found = {}
-    for entry in entries:
-        path = os.path.join(base_path, entry)
-        if entry.isdigit() and (os.path.isfile(os.path.join(path, "saved_model.pb"))
-                                or os.path.isfile(os.path.join(path, "saved_model.pbtxt"))):
-            found[int(entry)] = path
-    return found
+    return version_folders(base_path, SAVED_MODEL_FILES)
 
 
 def aspired_versions(policy, on_disk) -> set[int]:

@@ -13,13 +13,14 @@ import tensorflow as tf
 from lepton_tf.data import iter_response_pairs, read_sgd_dialogues
 from lepton_tf.data.paths import data_dir
 from lepton_tf.data.stream import epoch_shuffled_stream
-from lepton_tf.models.chat import (PAD_ID, ChatModel, format_context, pack_context,
-                                   pack_reply)
+from lepton_tf.models.chat import ChatModel
+from lepton_tf.models.chat_preprocessor import ChatPreprocessor
+from lepton_tf.text.chat_format import PAD_ID, format_context
 from lepton_tf.text import ChatTokenizer
 from lepton_tf.text.vocab_io import load_vocab
+from lepton_tf.tasks.sections import GroundedSection, chat_data, chat_model
 from lepton_tf.training.config import TrainConfig
 
-DEFAULT_VOCAB = os.path.join("vocab", "chat-v1.txt")
 
 
 @keras.saving.register_keras_serializable(package="lepton_tf")
@@ -94,14 +95,15 @@ def encode_texts(tokenizer: ChatTokenizer, contexts, replies, model_config: dict
     defaults = inspect.signature(ChatModel.__init__).parameters
     m = {k: p.default for k, p in defaults.items() if p.default is not p.empty}
     m.update(model_config)
-    packing = (m["max_context_turns"], m["context_length"], m["max_passages"],
-               m["passage_length"])
+    preprocessor = ChatPreprocessor(
+        tokenizer, context_length=m["context_length"], reply_length=m["reply_length"],
+        max_context_turns=m["max_context_turns"], max_passages=m["max_passages"],
+        passage_length=m["passage_length"])
     enc, dec, lab = [], [], []
     for i in range(0, len(contexts), batch):
-        ids = tokenizer.tokenize(tf.constant(contexts[i:i + batch]))
-        enc.append(pack_context(ids, *packing).numpy())
-        inputs, labels = pack_reply(tokenizer.tokenize(tf.constant(replies[i:i + batch])),
-                                    m["reply_length"])
+        ids, _ = preprocessor.pack_contexts(tf.constant(contexts[i:i + batch]))
+        enc.append(ids.numpy())
+        inputs, labels = preprocessor.pack_replies(tf.constant(replies[i:i + batch]))
         dec.append(inputs.numpy())
         lab.append(labels.numpy())
     enc, dec, lab = (np.concatenate(a).astype(np.int32) for a in (enc, dec, lab))
@@ -112,10 +114,10 @@ def encode_texts(tokenizer: ChatTokenizer, contexts, replies, model_config: dict
 
 def grounded_context(example) -> str:
     """The context string of a `GroundedExample`: numbered passages, then the question."""
-    from lepton_tf.assistant.grounding import Passage, build_context
+    from lepton_tf.text.chat_format import build_context
 
-    passages = [Passage(doc_id, title, text, 0.0) for doc_id, title, text in example.passages]
-    return build_context(passages, [*example.history, ("USER", example.question)])
+    return build_context([(title, text) for _, title, text in example.passages],
+                         [*example.history, ("USER", example.question)])
 
 
 def fit_to_passages(examples, tokenizer: ChatTokenizer, passage_length: int,
@@ -126,7 +128,7 @@ def fit_to_passages(examples, tokenizer: ChatTokenizer, passage_length: int,
     title: text`); a reply should not quote past them. Examples left with
     fewer than `min_words` words are dropped.
     """
-    from lepton_tf.assistant.grounding import passage_header
+    from lepton_tf.text.chat_format import passage_header
 
     examples = [e for e in examples if e.cited]
     heads = [passage_header(e.cited, e.passages[e.cited - 1][1]) for e in examples]
@@ -149,16 +151,16 @@ def grounded_splits(config: TrainConfig):
     from lepton_tf.data.beir import BeirCollection, read_beir
     from lepton_tf.data.grounded import split_by_answer
 
-    g = config.data.get("grounded") or {}
-    directory = g.get("collection", os.path.join(data_dir(), "beir", "stackfaq"))
+    g = chat_data(config).grounded or GroundedSection()
+    directory = g.collection or os.path.join(data_dir(), "beir", "stackfaq")
     queries, qrels, corpus = {}, {}, {}
-    for split in g.get("splits", ["train", "test"]):
+    for split in g.splits:
         part = read_beir(directory, split)
         corpus = part.corpus
         queries.update(part.queries)
         qrels.update(part.qrels)
     collection = BeirCollection(corpus, queries, qrels)
-    train, held_out = split_by_answer(collection, g.get("held_out_fraction", 0.2))
+    train, held_out = split_by_answer(collection, g.held_out_fraction)
     return collection, train, held_out
 
 
@@ -228,12 +230,12 @@ class ChatTask:
         self.tokenizer = None
 
     def _pairs(self, split, config):
-        turns = config.model.get("max_context_turns", 5)
+        turns = chat_model(config).max_context_turns
         return list(iter_response_pairs(read_sgd_dialogues(split), max_context_turns=turns))
 
     def get_tokenizer(self, config: TrainConfig) -> ChatTokenizer:
         if self.tokenizer is None:
-            self.tokenizer = ChatTokenizer(load_vocab(config.data.get("vocab", DEFAULT_VOCAB)))
+            self.tokenizer = ChatTokenizer(load_vocab(chat_data(config).vocab))
         return self.tokenizer
 
     def _encode(self, config, pairs, grounded=()):
@@ -241,47 +243,49 @@ class ChatTask:
         replies = [p.response for p in pairs]
         contexts += [grounded_context(e) for e in grounded]
         replies += [e.reply for e in grounded]
-        return encode_texts(self.get_tokenizer(config), contexts, replies, config.model)
+        return encode_texts(self.get_tokenizer(config), contexts, replies,
+                            dataclasses.asdict(chat_model(config)))
 
     def _grounded(self, config, which: str, sgd_pairs=()):
         """Grounded examples: training ones (with `sgd_pairs` shown as passages,
         when `dialogue_examples` asks for them) or held-out validation ones."""
-        if not config.data.get("grounded"):
+        g = chat_data(config).grounded
+        if not g:
             return []
         from lepton_tf.data.grounded import dialogue_examples, training_examples
 
-        g = config.data["grounded"]
         collection, train, held_out = grounded_splits(config)
         held_docs = {d for q in held_out for d in collection.qrels[q]}
         # Validation: held-out answers, shown the same way as in training.
         queries, exclude = (train, held_docs) if which == "train" else (held_out, ())
         examples = training_examples(
-            collection, queries, passages=g.get("passages", 2),
-            variants=g.get("variants", 4) if which == "train" else 1,
-            max_reply_words=g.get("max_reply_words", 20), exclude=exclude,
+            collection, queries, passages=g.passages,
+            variants=g.variants if which == "train" else 1,
+            max_reply_words=g.max_reply_words, exclude=exclude,
             seed=config.seed)
-        if which == "train" and g.get("dialogue_examples"):
-            examples += dialogue_examples(sgd_pairs, g["dialogue_examples"],
-                                          passages=g.get("passages", 2), seed=config.seed)
+        if which == "train" and g.dialogue_examples:
+            examples += dialogue_examples(sgd_pairs, g.dialogue_examples,
+                                          passages=g.passages, seed=config.seed)
         return fit_to_passages(examples, self.get_tokenizer(config),
-                               config.model.get("passage_length", 0))
+                               chat_model(config).passage_length)
 
     def build_model(self, config: TrainConfig) -> ChatModel:
         model = ChatModel(vocabulary_size=self.get_tokenizer(config).vocabulary_size,
-                          name="chat_model", **config.model)
-        init = config.data.get("init_weights")
+                          name="chat_model", **dataclasses.asdict(chat_model(config)))
+        init = chat_data(config).init_weights
         if init:
             load_grown_weights(model, init)
         return model
 
     def compile_args(self, config: TrainConfig) -> dict:
-        return {"loss": MaskedSmoothedCrossEntropy(config.data.get("label_smoothing", 0.1)),
+        return {"loss": MaskedSmoothedCrossEntropy(chat_data(config).label_smoothing),
                 "metrics": [masked_accuracy, token_nll]}
 
     def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
         all_pairs = self._train if self._train is not None else self._pairs("train", config)
         pairs = all_pairs
-        limit, sample = config.data.get("limit"), config.data.get("sgd_sample")
+        data = chat_data(config)
+        limit, sample = data.limit, data.sgd_sample
         if limit:
             pairs = pairs[:limit]
         if sample and sample < len(pairs):
@@ -294,7 +298,7 @@ class ChatTask:
 
     def validation_dataset(self, config: TrainConfig) -> tf.data.Dataset | None:
         pairs = self._validation if self._validation is not None else self._pairs("dev", config)
-        limit = config.data.get("validation_limit", 2000)
+        limit = chat_data(config).validation_limit
         if not pairs or not limit:
             return None
         # A fixed, spread-out sample: dev dialogues come grouped by service.
@@ -305,18 +309,19 @@ class ChatTask:
 
 
 def _make_task(config: TrainConfig) -> ChatTask:
+    chat_model(config), chat_data(config)  # a typo in either fails here, not hours in
     return ChatTask()
 
 
 def _export(model, task: ChatTask, config: TrainConfig, base_dir: str, version) -> str:
-    from lepton_tf.models.chat_servable import export_chat
+    from lepton_tf.export.chat_servable import export_chat
     return export_chat(model, task.get_tokenizer(config), base_dir=base_dir,
                        name=config.name, version=version,
-                       **config.data.get("export", {}))
+                       **chat_data(config).export)
 
 
 def _trainable():
-    from lepton_tf.commands.train import Trainable
+    from lepton_tf.tasks.registry import Trainable
     return Trainable(config=os.path.join("configs", "chat.yaml"), make_task=_make_task,
                      export=_export)
 

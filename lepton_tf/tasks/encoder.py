@@ -13,6 +13,7 @@ from lepton_tf.data.stream import epoch_shuffled_stream
 from lepton_tf.models.retrieval import DualEncoder
 from lepton_tf.models.sentence_encoder import SentenceEncoder
 from lepton_tf.text import MiniLMTokenizer
+from lepton_tf.tasks.sections import encoder_data, encoder_model
 from lepton_tf.training.config import TrainConfig
 
 BUILTIN_PAIRS = ("stackfaq", "sgd")
@@ -65,26 +66,26 @@ class EncoderTask:
 
     def _pairs(self, config: TrainConfig) -> list[RetrievalPair]:
         if self.pairs is None:
-            sources = config.data.get("pairs", ["stackfaq"])
+            sources = encoder_data(config).pairs
             self.pairs = [p for s in sources for p in load_training_pairs(s)]
         if not self.pairs:
             raise ValueError("No training pairs.")
         return self.pairs
 
     def _tower(self, config: TrainConfig, name: str) -> SentenceEncoder:
-        m = config.model
-        if m.get("init", "minilm") == "minilm":
+        m = encoder_model(config)
+        if m.init == "minilm":
             return SentenceEncoder.from_minilm(name=name)
         return SentenceEncoder.from_scratch(
-            self.tokenizer(2).vocabulary_size, num_layers=m.get("num_layers", 2),
-            hidden_dim=m.get("hidden_dim", 128), num_heads=m.get("num_heads", 2), name=name)
+            self.tokenizer(2).vocabulary_size, num_layers=m.num_layers,
+            hidden_dim=m.hidden_dim, num_heads=m.num_heads, name=name)
 
     def build_model(self, config: TrainConfig) -> DualEncoder:
-        m = config.model
+        m = encoder_model(config)
         query = self._tower(config, "query_encoder")
-        document = None if m.get("shared", True) else self._tower(config, "document_encoder")
-        model = DualEncoder(query, document, temperature=m.get("temperature", 0.05),
-                            learn_temperature=m.get("learn_temperature", False))
+        document = None if m.shared else self._tower(config, "document_encoder")
+        model = DualEncoder(query, document, temperature=m.temperature,
+                            learn_temperature=m.learn_temperature)
         model(self._build_sample(config))  # creates the variables
         return model
 
@@ -92,8 +93,9 @@ class EncoderTask:
         """Two short rows of each input: enough to create the variables, so
         building a model to export does not tokenize the whole training set."""
         texts = ["a query", "a document"]
-        q = self.tokenizer(config.model.get("query_length", 32)).tokenize_fixed(texts)
-        d = self.tokenizer(config.model.get("document_length", 128)).tokenize_fixed(texts)
+        m = encoder_model(config)
+        q = self.tokenizer(m.query_length).tokenize_fixed(texts)
+        d = self.tokenizer(m.document_length).tokenize_fixed(texts)
         return {"query_token_ids": q["token_ids"], "query_padding_mask": q["padding_mask"],
                 "document_token_ids": d["token_ids"], "document_padding_mask": d["padding_mask"]}
 
@@ -104,15 +106,16 @@ class EncoderTask:
         if self._cached is not None:
             return self._cached
         pairs = self._pairs(config)
-        queries = self.tokenizer(config.model.get("query_length", 32))
-        documents = self.tokenizer(config.model.get("document_length", 128))
+        m = encoder_model(config)
+        queries = self.tokenizer(m.query_length)
+        documents = self.tokenizer(m.document_length)
         q = queries.tokenize_fixed([p.query for p in pairs])
         d = documents.tokenize_fixed([p.positive for p in pairs])
         features = {"query_token_ids": q["token_ids"], "query_padding_mask": q["padding_mask"],
                     "document_token_ids": d["token_ids"],
                     "document_padding_mask": d["padding_mask"],
                     "document_key": np.array([_key(p.positive) for p in pairs], np.int64)}
-        if config.data.get("hard_negatives") and all(p.negative for p in pairs):
+        if encoder_data(config).hard_negatives and all(p.negative for p in pairs):
             n = documents.tokenize_fixed([p.negative for p in pairs])
             features["negative_token_ids"] = n["token_ids"]
             features["negative_padding_mask"] = n["padding_mask"]
@@ -128,16 +131,21 @@ class EncoderTask:
 
 
 def _export(model, task: EncoderTask, config: TrainConfig, base_dir: str, version) -> str:
-    from lepton_tf.models.encoder_servable import export_encoder
+    from lepton_tf.export.encoder_servable import export_encoder
     return export_encoder(model, base_dir=base_dir, name=config.name, version=version,
-                          query_length=config.model.get("query_export_length", 128),
-                          document_length=config.model.get("document_export_length", 256))
+                          query_length=encoder_model(config).query_export_length,
+                          document_length=encoder_model(config).document_export_length)
+
+
+def _make_task(config: TrainConfig) -> EncoderTask:
+    encoder_model(config), encoder_data(config)  # a typo in either fails here, not hours in
+    return EncoderTask()
 
 
 def _trainable():
-    from lepton_tf.commands.train import Trainable
+    from lepton_tf.tasks.registry import Trainable
     return Trainable(config=os.path.join("configs", "encoder.yaml"),
-                     make_task=lambda config: EncoderTask(), export=_export)
+                     make_task=_make_task, export=_export)
 
 
 TRAINABLE = _trainable()

@@ -14,7 +14,7 @@ Config `data` keys (all optional):
     accept_fraction: share of in-scope calibration examples the threshold
         accepts (default 0.95).
     oos_score: the in-scope score thresholded, `energy` (default) or `msp`
-        (see `lepton_tf.models.intent_servable`).
+        (see `lepton_tf.export.intent_servable`).
     limit: train on the first N examples only (smoke runs).
 Config `model`: see `lepton_tf.models.intent.build_intent_model`.
 """
@@ -31,8 +31,9 @@ from lepton_tf.data import IntentExample, banking77_labels, read_banking77
 from lepton_tf.data.labeled_text import read_labeled_text
 from lepton_tf.data.stream import epoch_shuffled_stream
 from lepton_tf.models.intent import build_intent_model
-from lepton_tf.models.intent_servable import OOS_SCORES
+from lepton_tf.export.intent_servable import OOS_SCORES
 from lepton_tf.text import MiniLMTokenizer
+from lepton_tf.tasks.sections import intent_data
 from lepton_tf.training.config import TrainConfig
 
 
@@ -99,31 +100,29 @@ class IntentTask:
 
     def __init__(self, train: list[IntentExample] | None = None, labels=None,
                  config: TrainConfig | None = None):
-        data = dict(config.data) if config is not None else {}
+        data = intent_data(config if config is not None else {"data": {}})
         seed = config.seed if config is not None else 0
         if train is None:
-            train = read_labeled_text(data["train"]) if data.get("train") else \
-                read_banking77("train")
+            train = read_labeled_text(data.train) if data.train else read_banking77("train")
         if labels is None:
-            if data.get("labels"):
-                with open(data["labels"], encoding="utf-8") as f:
+            if data.labels:
+                with open(data.labels, encoding="utf-8") as f:
                     labels = json.load(f)
-            elif data.get("train"):
+            elif data.train:
                 labels = sorted({e.label for e in train})
             else:
                 labels = banking77_labels()
         unknown = {e.label for e in train} - set(labels)
         if unknown:
             raise ValueError(f"Examples use labels not in the label list: {sorted(unknown)[:5]}")
-        self.holdout_labels = choose_holdout_labels(list(labels), data.get("holdout_labels"),
-                                                    seed)
+        self.holdout_labels = choose_holdout_labels(list(labels), data.holdout_labels, seed)
         held = set(self.holdout_labels)
         self.labels = [label for label in labels if label not in held]
         in_scope = [e for e in train if e.label not in held]
         self.train, self.calibration = stratified_split(
-            in_scope, float(data.get("calibration_fraction", 0.1)), seed)
-        self.accept_fraction = float(data.get("accept_fraction", 0.95))
-        self.oos_score = data.get("oos_score", "energy")
+            in_scope, float(data.calibration_fraction), seed)
+        self.accept_fraction = float(data.accept_fraction)
+        self.oos_score = data.oos_score
         if self.oos_score not in OOS_SCORES:
             raise ValueError(f"data.oos_score must be one of {OOS_SCORES}, "
                              f"got {self.oos_score!r}.")
@@ -152,7 +151,7 @@ class IntentTask:
                 "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
     def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
-        limit = config.data.get("limit")
+        limit = intent_data(config).limit
         features, labels = self._arrays(config, self.train[:limit] if limit else self.train)
         return epoch_shuffled_stream((features, labels), batch_size=config.batch_size,
                                      seed=config.seed)
@@ -170,7 +169,7 @@ class IntentTask:
             The threshold on the `oos_score`; -inf (accept all) with no
             calibration split.
         """
-        from lepton_tf.models.intent_servable import (calibrate_threshold, in_scope_scores,
+        from lepton_tf.export.intent_servable import (calibrate_threshold, in_scope_scores,
                                                       predict_logits)
         if not self.calibration:
             return float("-inf")
@@ -190,7 +189,7 @@ def _make_task(config: TrainConfig) -> IntentTask:
 
 
 def _export(model, task: IntentTask, config: TrainConfig, base_dir: str, version) -> str:
-    from lepton_tf.models.intent_servable import export_intent
+    from lepton_tf.export.intent_servable import export_intent
     threshold = task.calibrate(model, config)
     return export_intent(model, task._tokenizer(config), task.labels,
                          oos_threshold=threshold, oos_score=task.oos_score,
@@ -198,7 +197,7 @@ def _export(model, task: IntentTask, config: TrainConfig, base_dir: str, version
 
 
 def _trainable():
-    from lepton_tf.commands.train import Trainable
+    from lepton_tf.tasks.registry import Trainable
     return Trainable(config=os.path.join("configs", "intent.yaml"), make_task=_make_task,
                      export=_export)
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from lepton_tf.text.chat_format import RESERVED_TOKENS
 from lepton_tf.text.detokenize import join_wordpieces
 from lepton_tf.text.vocab_io import resolve_vocabulary
 
@@ -14,7 +15,7 @@ from lepton_tf.text.vocab_io import resolve_vocabulary
 _RESERVED_RE = re.compile(r"^\[[A-Za-z0-9_]+\]$")
 # Tokens that `detokenize` drops.
 _DROPPED_ON_DETOKENIZE = ("[PAD]", "[BOS]", "[EOS]")
-_REQUIRED = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]", "[USER]", "[SYSTEM]", "[DOC]")
+_REQUIRED = RESERVED_TOKENS
 
 
 @keras.saving.register_keras_serializable(package="lepton_tf")

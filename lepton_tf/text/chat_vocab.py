@@ -10,20 +10,12 @@ import random
 import tensorflow as tf
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
 
+from lepton_tf.text.chat_format import RESERVED_TOKENS
 from lepton_tf.text.vocab_io import load_vocab, save_vocab
 
 __all__ = ["CHAT_RESERVED_TOKENS", "build_chat_vocab", "save_vocab", "load_vocab"]
 
-CHAT_RESERVED_TOKENS = [
-    "[PAD]",
-    "[UNK]",
-    "[BOS]",
-    "[EOS]",
-    "[SEP]",
-    "[USER]",
-    "[SYSTEM]",
-    "[DOC]",
-]
+CHAT_RESERVED_TOKENS = list(RESERVED_TOKENS)  # the context format's, at ids 0..7
 
 # Measured on 2 shared CPU cores: 11 s for a 100k sample of SGD train
 # utterances (3,765 tokens), 13 s for all 224k (5,631 tokens). Word counting

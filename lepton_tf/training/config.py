@@ -100,15 +100,51 @@ class TrainConfig:
         Raises:
             ValueError: for a key that is not a field.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown config keys {unknown}; "
-                             f"known keys are {sorted(known)}.")
-        return cls(**values)
+        return parse_section(cls, values, "")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def parse_section(cls, values: dict[str, Any] | None, section: str):
+    """Builds dataclass `cls` from a config mapping, refusing unknown keys.
+
+    A typo in a config must fail at once, naming the keys that would work,
+    instead of being silently ignored hours into a run.
+
+    Example:
+
+    >>> @dataclasses.dataclass
+    ... class Data:
+    ...     vocab: str = "v.txt"
+    >>> parse_section(Data, {"vocab": "w.txt"}, "data")
+    Data(vocab='w.txt')
+    >>> parse_section(Data, {"vocabb": "w.txt"}, "data")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown keys ['vocabb'] in the `data:` section; known keys are ['vocab'].
+
+    Args:
+        cls: the section's dataclass.
+        values: the mapping read from YAML (None: all defaults).
+        section: the section's name for the message (`""`: the top level).
+
+    Returns:
+        The dataclass instance.
+
+    Raises:
+        ValueError: for a key that is not a field, or a mapping that is not one.
+    """
+    values = {} if values is None else values
+    where = f" in the `{section}:` section" if section else ""
+    if not isinstance(values, dict):
+        raise ValueError(f"Expected a mapping{where}, got {type(values).__name__}.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        label = "config keys" if not section else "keys"
+        raise ValueError(f"Unknown {label} {unknown}{where}; known keys are {sorted(known)}.")
+    return cls(**values)
 
 
 def load_config(path: str | os.PathLike, **overrides) -> TrainConfig:

@@ -36,8 +36,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from lepton_tf.models.chat import pack_context, pack_reply
+from lepton_tf.models.chat_preprocessor import ChatPreprocessor
 from lepton_tf.models.chat_generation import MAX_BEAMS, ChatDecoder
+from lepton_tf.text.chat_format import GROUNDED_CONTEXT_PATTERN
 
 DEFAULT_MAX_NEW_TOKENS = 40
 MAX_CONTEXT_CHARS = 4096
@@ -51,11 +52,11 @@ class ChatServable(tf.Module):
 
     Example:
 
-    ```python
-    servable = ChatServable(model, tokenizer)
-    servable.generate(tf.constant(["[USER] Find me a bus to Fresno."]),
-                      20, 0.0, 1.0, 0, 1, 0)["reply"]
-    ```
+    >>> servable = ChatServable(model, tokenizer)  # doctest: +SKIP
+    >>> servable.generate(tf.constant(["[USER] Find me a bus to Fresno."]),
+    ...                   20, 0.0, 1.0, 0, 1, 0)["reply"]  # doctest: +SKIP
+
+    (Skipped in the doctests: it needs a trained `ChatModel`.)
 
     Args:
         model: a trained `ChatModel`.
@@ -73,6 +74,7 @@ class ChatServable(tf.Module):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
+        self.preprocessor = ChatPreprocessor.for_model(model, tokenizer)
         self.decoder = ChatDecoder(model, length_penalty_alpha, stop_at_eos=stop_at_eos)
         self.use_cache = use_cache
         # Positions past `max_length - 1` have no embedding.
@@ -107,7 +109,7 @@ class ChatServable(tf.Module):
                 tf.strings.substr(text, 0, half, unit="UTF8_CHAR"),
                 tf.strings.substr(text, tail_start, chars - tail_start, unit="UTF8_CHAR")],
                 separator=" ")
-            grounded = tf.strings.regex_full_match(text, r"(?s)\s*\[DOC\].*")
+            grounded = tf.strings.regex_full_match(text, GROUNDED_CONTEXT_PATTERN)
             return tf.where(grounded & (chars > MAX_CONTEXT_CHARS), head_and_tail, tail)
 
     def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams):
@@ -135,10 +137,7 @@ class ChatServable(tf.Module):
             return self._check_text(context, "context")
 
     def _encode_context(self, context):
-        ids = pack_context(self.tokenizer.tokenize(context), self.model.max_context_turns,
-                           self.model.context_length, self.model.max_passages,
-                           self.model.passage_length)
-        return ids, tf.not_equal(ids, 0)
+        return self.preprocessor.pack_contexts(context)
 
     def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):
         context = self._check(context, max_new_tokens, temperature, top_p, top_k, num_beams)
@@ -185,8 +184,7 @@ class ChatServable(tf.Module):
         `reply_length - 1` tokens are cut.
         """
         ids, mask = self._encode_context(self._check_text(context, "context"))
-        inputs, labels = pack_reply(self.tokenizer.tokenize(self._check_text(reply, "reply")),
-                                    self.model.reply_length)
+        inputs, labels = self.preprocessor.pack_replies(self._check_text(reply, "reply"))
         logits = self.model({"encoder_token_ids": ids, "encoder_padding_mask": mask,
                              "decoder_token_ids": inputs,
                              "decoder_padding_mask": tf.not_equal(inputs, 0)}, training=False)

@@ -5,12 +5,26 @@ from __future__ import annotations
 import numpy as np
 from google.protobuf import json_format, struct_pb2
 
+import grpc
+
 from lepton_tf.client.base import PredictClient
-from lepton_tf.assistant.servable import TIMING_KEYS
-from lepton_tf.assistant.streaming import stream_call
+
+# The wire contract of the `assistant` servable, owned here so that the
+# server side (lepton_tf.assistant) imports it and the client needs nothing
+# above the protos.
+SERVICE = "lepton.assistant.v1.Assistant"
+STREAM_METHOD = f"/{SERVICE}/Stream"
+TIMING_KEYS = ("intent", "dialogue", "search", "chat", "total")
 
 _LISTS = ("citation_ids", "citation_titles", "citation_snippets", "citation_numbers",
           "citation_scores", "related_questions")
+
+
+def stream_call(channel: grpc.Channel):
+    """A client callable: `call(Struct request, timeout=..., metadata=...)` -> iterator."""
+    return channel.unary_stream(STREAM_METHOD,
+                                request_serializer=struct_pb2.Struct.SerializeToString,
+                                response_deserializer=struct_pb2.Struct.FromString)
 
 
 def _text(value) -> str:
