@@ -249,3 +249,40 @@ def test_tune_picks_the_weight_the_pairs_need():
     assert match_pairs(index, [RetrievalPair("q", docs[5].embedding_text())])[1] == [{"d5"}]
     with pytest.raises(ValueError, match="nothing to tune"):
         tune_fusion(index, [RetrievalPair("q", "nope")], lambda qs: x[:len(qs)])
+
+
+def test_search_servable_modes_filters_and_padding(tmp_path):
+    from lepton_tf.server.search_servable import SearchServable
+
+    x, docs = _vectors(60), _docs(60)
+    save_index(SearchIndex.build(x, docs), str(tmp_path))
+    rows = {f"q{i}".encode(): i for i in range(60)}
+    servable = SearchServable(str(tmp_path), lambda qs: x[[rows[q] for q in qs]])
+    assert set(servable.signatures) == {"serving_default", "search", "search_options"}
+
+    def ask(mode, filter, k=5, queries=(b"q3",)):
+        return servable.run("search_options", {
+            "query": np.array(list(queries), object), "k": np.array(k, np.int32),
+            "mode": np.array(mode.encode(), object), "filter": np.array(filter.encode(), object)})
+
+    dense = ask("dense", "")
+    assert dense["doc_ids"][0, 0] == b"d3"
+    np.testing.assert_allclose(dense["scores"], dense["dense_score"])
+    spec = '{"source": "file2.md", "page": [0, 1]}'
+    out = ask("hybrid", spec, k=20, queries=(b"q3", b"q9"))
+    parsed = parse_filter(spec)
+    expected = sorted(d.doc_id for d in docs if matches(d, parsed))
+    assert out["doc_ids"].shape == (2, len(expected)) and len(expected) < 20
+    assert sorted(x.decode() for x in out["doc_ids"][0]) == expected
+    meta = json.loads(out["metadata"][0, 0])
+    assert meta["source"] == "file2.md" and meta["page"] in (0, 1)
+    bm25 = ask("bm25", "")
+    np.testing.assert_allclose(bm25["scores"], bm25["bm25_score"])
+    # default mode is hybrid; "" mode too
+    default = servable.run("search", {"query": np.array([b"q3"], object), "k": np.array(5, np.int32)})
+    np.testing.assert_allclose(default["scores"], ask("", "")["scores"])
+    none = ask("dense", '{"doc_id": "nope"}')
+    assert none["doc_ids"].shape == (1, 0)
+    for mode, filter, match in (("sparse", "", "mode must be"), ("dense", "{", "JSON")):
+        with pytest.raises(ValueError, match=match):
+            ask(mode, filter)
