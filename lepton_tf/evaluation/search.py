@@ -19,27 +19,36 @@ DEPTH = 100
 
 
 class _InProcessMiniLM:
-    """Zero-shot all-MiniLM-L6-v2 through the same servable code as exports."""
+    """Zero-shot all-MiniLM-L6-v2 through the same servable code as exports
+    (built on first use: cached embeddings need no model)."""
 
     def __init__(self):
         from lepton_tf.index.search_index import EncoderInfo
-        from lepton_tf.export.encoder_servable import EncoderServable
-        from lepton_tf.models.retrieval import DualEncoder
-        from lepton_tf.models.sentence_encoder import SentenceEncoder
 
-        self.servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
+        self._servable = None
         self.info = EncoderInfo(name="all-MiniLM-L6-v2", version=0)
 
-    def _run(self, fn, texts, batch_size):
+    @property
+    def servable(self):
+        if self._servable is None:
+            from lepton_tf.export.encoder_servable import EncoderServable
+            from lepton_tf.models.retrieval import DualEncoder
+            from lepton_tf.models.sentence_encoder import SentenceEncoder
+
+            self._servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
+        return self._servable
+
+    def _run(self, name, texts, batch_size):
         import tensorflow as tf
+        fn = getattr(self.servable, name)
         return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
                                for i in range(0, len(texts), batch_size)])
 
     def encode_queries(self, texts, batch_size=64, progress=False):
-        return self._run(self.servable.encode_query, texts, batch_size)
+        return self._run("encode_query", texts, batch_size)
 
     def encode_documents(self, texts, batch_size=32, progress=False):
-        return self._run(self.servable.encode_document, texts, batch_size)
+        return self._run("encode_document", texts, batch_size)
 
 
 def _bm25_run(collection, query_ids):

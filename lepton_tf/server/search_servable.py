@@ -71,6 +71,8 @@ class SearchServable(Servable):
         self.embed_queries = embed_queries
         self.name = name
         self.version = int(self.path.rstrip("/").split("/")[-1])
+        self.encoder = None  # the paired encoder version's EncoderInfo, when paired
+        self._on_close: list[Callable[[], None]] = []
         with_k = {"query": _QUERY, "k": _K}
         self._signatures = {
             "serving_default": Signature({"query": _QUERY}, _OUTPUTS),
@@ -78,6 +80,15 @@ class SearchServable(Servable):
             "search_options": Signature(dict(with_k, mode=TensorSpec("mode", "string", ()),
                                              filter=TensorSpec("filter", "string", ())),
                                         _OUTPUTS)}
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Runs `callback` when this version is unloaded (releases its pairing)."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        for callback in self._on_close:
+            callback()
+        self._on_close = []
 
     @staticmethod
     def available_versions(index_dir: str) -> list[int]:
