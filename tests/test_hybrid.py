@@ -213,11 +213,11 @@ def test_eval_adds_stemmed_bm25_hybrid_and_sweep_rows_from_cached_embeddings(tmp
     sweeps = {}
     runs = _dense_runs(encoder, collection, sorted(queries), "fake", False, str(tmp_path), "tiny",
                        FusionConfig(), sweeps)
-    assert set(runs) == {"fake + exact", "fake + BM25 hybrid (convex w=0.7)",
+    assert set(runs) == {"fake + exact", "fake + BM25 hybrid (convex w=0.85)",
                          "BM25 stemmed (bm25s + PyStemmer)"}
     assert score_run(qrels, runs["BM25 stemmed (bm25s + PyStemmer)"])["nDCG@10"] == 1.0
     table = sweeps["fake"]
-    assert set(table) == {"convex", "rrf"} and len(table["convex"]) == 11
+    assert set(table) == {"convex", "rrf"} and len(table["convex"]) == 21
     # weight 0 is BM25 alone over the pool: the stemmed BM25 figure
     assert table["convex"][0.0] == 1.0
     assert encoder.calls == 2 and len(os.listdir(tmp_path)) == 2

@@ -11,7 +11,7 @@ import numpy as np
 from lepton_tf.evaluation.retrieval_metrics import ranked_to_run, score_run
 from lepton_tf.index.fusion import METHODS, FusionConfig
 
-SWEEP_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.1))
+SWEEP_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
 
 
 def build_index(documents, doc_vectors):
@@ -56,9 +56,9 @@ def sweep(index, pools, query_ids, qrels, depth: int, metric: str = "nDCG@10",
 def format_sweep(label: str, table: dict) -> str:
     weights = list(next(iter(table.values())))
     lines = [f"fusion sweep, {label}: nDCG@10 by dense weight (0 = BM25 only, 1 = dense only)",
-             "method".ljust(8) + "".join(f"{w:>7.1f}" for w in weights)]
+             "method".ljust(8) + "".join(f"{w:>7.2f}" for w in weights)]
     for method, row in table.items():
         best = max(row, key=row.get)
         lines.append(method.ljust(8) + "".join(f"{row[w]:7.4f}" for w in weights)
-                     + f"   best w={best:.1f}")
+                     + f"   best w={best:.2f}")
     return "\n".join(lines)
