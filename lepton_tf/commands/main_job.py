@@ -20,6 +20,8 @@ from lepton_tf.commands.index import DEFAULT_CORPUS, DEFAULT_INDEX_DIR
 from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
+ENCODER_RECIPES = ("zero-shot", "fine-tuned")
+DEFAULT_ENCODER_RECIPE = "fine-tuned"
 DEMO_CHAT = ["Hi, I'd like to find a restaurant in San Jose.", "Something Italian, please."]
 DEMO_QUERIES = ["How can I delete my Facebook account?",
                 "strikethrough text in github markdown"]
@@ -42,6 +44,30 @@ def ensure_servable(name: str, base_dir: str) -> str:
     start = _step(f"{name}: no version in {base_dir}/{name}, training it")
     path = train(name, base_dir=base_dir, export=True)
     print(f"{name}: built in {time.time() - start:.0f} s")
+    return path
+
+
+def ensure_encoder(base_dir: str, recipe: str) -> str:
+    """The latest `encoder` version, building it by `recipe` if there is none.
+
+    Args:
+        recipe: `zero-shot` exports all-MiniLM-L6-v2 as it is (seconds, no
+            training); `fine-tuned` trains it on the StackFAQ train queries
+            first (`configs/encoder.yaml`).
+    """
+    from lepton_tf.export import latest_version_path
+
+    path = latest_version_path(base_dir, "encoder")
+    if path or recipe == "fine-tuned":
+        return ensure_servable("encoder", base_dir)
+    from lepton_tf.export.encoder_servable import export_encoder
+    from lepton_tf.models.retrieval import DualEncoder
+    from lepton_tf.models.sentence_encoder import SentenceEncoder
+
+    start = _step(f"encoder: no version in {base_dir}/encoder, exporting zero-shot "
+                  "all-MiniLM-L6-v2")
+    path = export_encoder(DualEncoder(SentenceEncoder.from_minilm()), base_dir=base_dir)
+    print(f"encoder: exported in {time.time() - start:.0f} s")
     return path
 
 
@@ -124,7 +150,8 @@ def run(args) -> int:
 
     start = time.time()
     build_chat_vocab_file()
-    paths = {name: ensure_servable(name, args.base_dir) for name in SERVABLES}
+    paths = {name: ensure_encoder(args.base_dir, args.encoder) if name == "encoder"
+             else ensure_servable(name, args.base_dir) for name in SERVABLES}
     ensure_index(args.index_dir, paths["encoder"], args.corpus)
     if not args.no_serve:
         serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port)
@@ -140,4 +167,7 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     p.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: no REST, as TF Serving)")
     p.add_argument("--no-serve", action="store_true", help="only build what is missing")
+    p.add_argument("--encoder", choices=ENCODER_RECIPES, default=DEFAULT_ENCODER_RECIPE,
+                   help="how to build a missing encoder: export zero-shot MiniLM, or fine-tune "
+                        "it on StackFAQ (see README, 'A default encoder that never hurts')")
     p.set_defaults(fn=run)
