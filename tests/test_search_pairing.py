@@ -23,7 +23,7 @@ class TinyEncoder(tf.Module):
     def _embed(self, text):
         words = tf.strings.split(tf.strings.lower(text))
         bags = tf.reduce_sum(tf.one_hot(tf.strings.to_hash_bucket_fast(words, 64), 64), axis=1)
-        return {"embedding": tf.math.l2_normalize(tf.matmul(bags.to_tensor(), self.w), axis=1)}
+        return {"embedding": tf.math.l2_normalize(tf.matmul(bags, self.w), axis=1)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def encode_query(self, text):
@@ -92,8 +92,8 @@ def test_search_keeps_its_encoder_and_refuses_an_index_of_another(tmp_path):
         stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(target))
         client = SearchClient(target)
         query = "forgotten password"
-        expected = float(v1.encode_query(tf.constant([query]))["embedding"].numpy()
-                         @ v1.encode_query(tf.constant(TEXTS[:1]))["embedding"].numpy().T)
+        expected = float((v1.encode_query(tf.constant([query]))["embedding"].numpy()
+                          @ v1.encode_query(tf.constant(TEXTS[:1]))["embedding"].numpy().T)[0, 0])
         hit = client.search(query, k=1, mode="dense")[0]
         assert hit.doc_id == "d0" and hit.score == pytest.approx(expected, abs=1e-5)
         assert _status(stub, "search")[1].status.error_code == 0
@@ -128,6 +128,10 @@ def test_search_keeps_its_encoder_and_refuses_an_index_of_another(tmp_path):
         _wait(lambda: ("search", 3) in server.manager.available(), "index v3 not loaded")
         _wait(lambda: ("encoder", 1) not in server.manager.available(), "encoder v1 kept")
         assert _status(stub, "search")[3].status.error_code == 0
-        assert client.search(query, k=1, mode="dense")[0].doc_id == "d0"
+        scores = (v2.encode_query(tf.constant([query]))["embedding"].numpy()
+                  @ v2.encode_query(tf.constant(TEXTS))["embedding"].numpy().T)[0]
+        hit = client.search(query, k=1, mode="dense")[0]  # now embedded by v2
+        assert hit.doc_id == f"d{np.argmax(scores)}"
+        assert hit.score == pytest.approx(scores.max(), abs=1e-5)
     finally:
         server.stop()

@@ -144,7 +144,10 @@ class ModelManager:
         """Loads new wanted versions and unloads unwanted ones, for every model."""
         with self._poll_lock:
             with self._lock:
-                models = [m for m in self._models.values() if not m.python or m.lister]
+                # SavedModels first: a code-built versioned model (the search
+                # index) pairs with the encoder version loaded before it.
+                models = [m for m in self._models.values() if not m.python] + \
+                    [m for m in self._models.values() if m.python and m.lister]
             for model in models:
                 try:
                     self._poll_model(model)
