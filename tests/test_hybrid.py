@@ -286,3 +286,18 @@ def test_search_servable_modes_filters_and_padding(tmp_path):
     for mode, filter, match in (("sparse", "", "mode must be"), ("dense", "{", "JSON")):
         with pytest.raises(ValueError, match=match):
             ask(mode, filter)
+
+
+def test_query_tokens_are_those_of_bm25s_tokenize():
+    import bm25s
+    import Stemmer
+
+    texts = ["Indexing the PASSAGES, quickly!", "what is an ALGOL-60 compiler's run-time?",
+             "a b of the", "naïve café résumés"]
+    lexical = LexicalIndex([f"d{i}" for i in range(len(texts))], texts)
+    stem = Stemmer.Stemmer("english").stemWords
+    for text in texts:
+        expected = bm25s.tokenize([text], stopwords="en", stemmer=stem, return_ids=False,
+                                  show_progress=False)[0]
+        assert lexical._query_tokens(text) == [t for t in expected
+                                                if t in lexical.retriever.vocab_dict]

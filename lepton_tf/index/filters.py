@@ -25,6 +25,7 @@ import numpy as np
 
 BUILTIN_FIELDS = ("doc_id", "title")
 _MISSING = object()
+_CACHED_FILTERS = 64
 
 
 class FilterError(ValueError):
@@ -106,6 +107,7 @@ class FieldIndex:
     def __init__(self, documents):
         self.documents = list(documents)
         self._by_field: dict[str, dict] = {}
+        self._cache: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -121,9 +123,18 @@ class FieldIndex:
         return self._by_field[field]
 
     def rows(self, parsed: dict[str, list]) -> np.ndarray | None:
-        """Sorted rows passing `parsed` (None: no filter, every row)."""
+        """Sorted rows passing `parsed` (None: no filter, every row); the
+        last filters' answers are cached (the same filter on every query)."""
         if not parsed:
             return None
+        key = json.dumps(parsed, sort_keys=True)
+        if key not in self._cache:
+            if len(self._cache) >= _CACHED_FILTERS:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = self._rows(parsed)
+        return self._cache[key]
+
+    def _rows(self, parsed: dict[str, list]) -> np.ndarray:
         result = None
         for field, values in parsed.items():
             by_value = self._rows_by_value(field)

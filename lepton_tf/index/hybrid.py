@@ -118,18 +118,16 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     pool = max(k, fusion.pool) if mode == "hybrid" else k
     dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
         [np.zeros(0, np.int64)] * len(texts)
-    mask = None
-    if allowed is not None:
-        mask = np.zeros(len(index.row_ids), bool)
-        mask[allowed] = True
     pools = []
     for query, text, dense_rows in zip(queries, texts, dense_pool):
         lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
         rows = dense_rows
         if mode != "dense":
-            masked = lexical if mask is None else np.where(mask, lexical, 0.0)
-            lexical_rows = top_rows(masked, pool)
-            lexical_rows = lexical_rows[masked[lexical_rows] > 0]
+            if allowed is None:
+                lexical_rows = top_rows(lexical, pool)
+            else:
+                lexical_rows = allowed[top_rows(lexical[allowed], pool)]
+            lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
             if mode == "bm25" and len(lexical_rows) < k:
                 # Fewer keyword matches than k: fill with the best dense rows.
                 fill = dense_candidates(index, query[None], k, allowed)[0]

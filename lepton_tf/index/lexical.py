@@ -12,9 +12,11 @@ listed with their sha256 in the index manifest like every other file.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
 
 import numpy as np
 
@@ -22,6 +24,16 @@ LANGUAGE = "english"
 STOPWORDS = "en"
 _SETTINGS = "lexical.json"
 _DOC_IDS = "doc_ids.json"
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default token_pattern
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> frozenset:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
 
 
 def _stemmer(language: str | None):
@@ -74,8 +86,11 @@ class LexicalIndex:
                                     show_progress=False)
 
     def _query_tokens(self, query: str) -> list[str]:
-        tokens = self._bm25s.tokenize([query], stopwords=STOPWORDS, stemmer=self._stem,
-                                      return_ids=False, show_progress=False)[0]
+        """What `bm25s.tokenize` makes of one query (same pattern, stop words and
+        stems), without its per-call setup: a query costs microseconds."""
+        tokens = [t for t in _TOKEN.findall(query.lower()) if t not in _stopwords()]
+        if self._stem is not None and tokens:
+            tokens = self._stem(tokens)
         vocab = self.retriever.vocab_dict
         return [t for t in tokens if t in vocab]
 
