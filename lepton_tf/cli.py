@@ -9,33 +9,52 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import pkgutil
 import sys
 
 import lepton_tf.commands
+from lepton_tf.quiet_logs import quiet_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lepton-tf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log at INFO level and show TensorFlow's C++ log lines (hidden "
+                             "by default unless TF_CPP_MIN_LOG_LEVEL is set)")
     sub = parser.add_subparsers(dest="command", required=True)
     for info in sorted(pkgutil.iter_modules(lepton_tf.commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"lepton_tf.commands.{info.name}").register(sub)
+        module = importlib.import_module(f"lepton_tf.commands.{info.name}")
+        if hasattr(module, "register"):  # else a helper shared by commands
+            module.register(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before anything imports TensorFlow (which reads TF_CPP_MIN_LOG_LEVEL once).
+    quiet_tensorflow(verbose=bool({"-v", "--verbose"} & set(argv)))
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pass_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # e.g. Beam pipeline options of `index --runner`
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.fn(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"lepton-tf {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, ImportError) as e:
+        # A user's error (a wrong path, a bad config, a missing optional
+        # package): one line that says what to do; -v shows the traceback.
+        if args.verbose:
+            raise
+        print(f"lepton-tf {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (TensorFlow's carry their own newlines)."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def python_env(**extra) -> dict:
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     env.update(extra)
-    return env
+    return {k: v for k, v in env.items() if v is not None}  # None: unset it
 
 
 @pytest.fixture

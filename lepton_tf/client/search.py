@@ -20,18 +20,29 @@ class SearchHit:
         doc_id / title / text: the passage.
         score: the mode's score (fused in `hybrid`, cosine in `dense`, BM25
             in `bm25`).
+        metadata: the passage's metadata (source file, page, ...).
         dense_score / bm25_score: the two retrievers' own scores (None
             when the server does not return them).
-        metadata: the passage's metadata (source file, page, ...).
     """
 
     doc_id: str
     score: float
     title: str
     text: str
+    metadata: dict = dataclasses.field(default_factory=dict)
     dense_score: float | None = None
     bm25_score: float | None = None
-    metadata: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Where the passage comes from (`file`, `file p. 3`, `file > Section`)."""
+        m = self.metadata
+        where = m.get("source", "")
+        if "page" in m:
+            where += f" p. {m['page']}"
+        if m.get("section") and m.get("section") != m.get("record"):
+            where += f" > {m['section']}"
+        return where
 
 
 def _filter_text(filter) -> str:
@@ -96,8 +107,8 @@ class SearchClient(PredictClient):
             hits.append(SearchHit(
                 decode(doc_id), float(outputs["scores"][row][j]),
                 decode(get("titles") or b""), decode(outputs["texts"][row][j]),
-                None if dense is None else float(dense), None if bm25 is None else float(bm25),
-                json.loads(decode(meta)) if meta else {}))
+                json.loads(decode(meta)) if meta else {},
+                None if dense is None else float(dense), None if bm25 is None else float(bm25)))
         return hits
 
     def search(self, query: str, k: int = 10, mode: str | None = None,

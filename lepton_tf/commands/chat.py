@@ -37,18 +37,21 @@ def run(args) -> int:
 def add_client_args(p) -> None:
     p.add_argument("--target", default="localhost:8500", help="gRPC HOST:PORT")
     p.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
-    p.add_argument("--tls", action="store_true")
+    p.add_argument("--tls", action="store_true", help="connect with TLS (system CA roots)")
     p.add_argument("--token", help="bearer token")
 
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="interactive multi-turn chat over gRPC")
     add_client_args(p)
-    p.add_argument("--model", default="chat")
-    p.add_argument("--max-new-tokens", type=int)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--top-k", type=int)
-    p.add_argument("--num-beams", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--model", default="chat", help="servable name on the server (default chat)")
+    p.add_argument("--max-new-tokens", type=int,
+                   help="longest reply in tokens (default: the model's)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (with --top-p/--top-k)")
+    p.add_argument("--top-p", type=float,
+                   help="nucleus sampling: keep the tokens holding this probability mass")
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest tokens")
+    p.add_argument("--num-beams", type=int,
+                   help="beam search with this many beams (default: greedy)")
+    p.add_argument("--seed", type=int, help="sampling seed (same seed, same reply)")
     p.set_defaults(fn=run)

@@ -26,10 +26,9 @@ def run(args) -> int:
         return 0
     for rank, hit in enumerate(hits, 1):
         title = f"{hit.title} " if hit.title else ""
-        where = hit.metadata.get("source", "")
-        where += f" p.{hit.metadata['page']}" if "page" in hit.metadata else ""
-        where = f" ({where.strip()})" if where.strip() else ""
-        print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id}{where} {title}- {hit.text[:160]}")
+        print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+        if hit.metadata.get("source"):
+            print(f"     {hit.source}")
     return 0
 
 
@@ -37,14 +36,14 @@ def register(sub) -> None:
     from lepton_tf.commands.chat import add_client_args
 
     p = sub.add_parser("search", help="one search query over gRPC")
-    p.add_argument("query")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--model", default="search")
+    p.add_argument("query", help="the search query (quote it)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--model", default="search", help="servable name on the server (default search)")
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
     p.add_argument("--mode", choices=("dense", "bm25", "hybrid"),
                    help="retrieval mode (default: the server's, hybrid)")
     p.add_argument("--filter", metavar="JSON",
                    help='metadata filter: {"field": value} or {"field": [values]}, '
                         "fields doc_id, title or any metadata key (source, page, ...)")
-    p.add_argument("--json", action="store_true")
     add_client_args(p)
     p.set_defaults(fn=run)

@@ -3,12 +3,15 @@
 TF Serving's flags keep their names, defaults and meanings (so a script can
 swap the binary for this command); lepton-tf's own options have their own
 names: `--host`, `--search_index`, `--search-only`, `--tf-serving`, TLS,
-`--auth_token`, `--max_request_bytes`.
+`--auth_token`, `--max_request_bytes`. With no `--model_config_file` and no
+`--model_base_path` it serves what `lepton-tf main` builds (`saved_models/`,
+`indexes/stackfaq`), so `lepton-tf serve --assistant` is the web page.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 
 
@@ -35,9 +38,33 @@ def options_from_args(args):
         monitoring_config_file=args.monitoring_config_file,
         enable_model_warmup=args.enable_model_warmup,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        grpc_socket_path=args.grpc_socket_path, grpc_channel_arguments=args.grpc_channel_arguments,
         grpc_max_threads=args.grpc_max_threads, host=args.host,
+        rest_max_threads=args.rest_max_threads, rest_max_connections=args.rest_max_connections,
+        rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
+        max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
+
+
+def use_main_job_defaults(args) -> None:
+    """No model flags: serve what `lepton-tf main` builds, where it builds it.
+
+    Writes `runs/main/models.config` for `saved_models/{encoder,intent,chat}`
+    (as the main job does) and serves `indexes/stackfaq` as `search` when no
+    `--search_index` is given and it exists.
+    """
+    from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, SERVABLES,
+                                            write_models_config)
+
+    args.model_config_file = write_models_config(DEFAULT_BASE_DIR, SERVABLES)
+    if args.search_index is None and os.path.isdir(DEFAULT_INDEX_DIR):
+        args.search_index = DEFAULT_INDEX_DIR
+    print(f"lepton-tf serve: no --model_config_file or --model_base_path: serving what "
+          f"`lepton-tf main` builds ({', '.join(SERVABLES)} from {DEFAULT_BASE_DIR}/, "
+          f"search from {args.search_index or 'nowhere: no index'}; config "
+          f"{args.model_config_file})", flush=True)
 
 
 def build_server(args):
@@ -49,23 +76,41 @@ def build_server(args):
     from lepton_tf.server.app import ModelServer
     from lepton_tf.server.search_wiring import search_index_source
 
-    if args.search_only and not (args.search_index and args.tf_serving):
-        raise ValueError("--search-only needs --search_index and --tf-serving HOST:PORT.")
+    shard = getattr(args, "search_shard", None)
+    shards = [t for t in (getattr(args, "search_shards", None) or "").split(",") if t]
+    if shard is not None and not args.search_index:
+        raise ValueError("--search-shard N needs --search_index (the sharded index base).")
+    if shards and args.search_index:
+        raise ValueError("Give --search_index or --search-shards, not both.")
+    if args.search_only and not ((args.search_index or shards) and args.tf_serving):
+        raise ValueError("--search-only needs --search_index (or --search-shards) and "
+                         "--tf-serving HOST:PORT.")
     if args.tf_serving and not args.search_only:
         raise ValueError("--tf-serving is only used with --search-only.")
-    if not args.search_only and not (args.model_base_path or args.model_config_file):
-        raise ValueError("Give --model_base_path (with --model_name) or --model_config_file.")
+    if shard is None and not args.search_only and not (args.model_base_path
+                                                       or args.model_config_file):
+        use_main_job_defaults(args)
     if args.model_base_path and args.model_config_file:
         raise ValueError("Give --model_base_path or --model_config_file, not both.")
     server = ModelServer(options_from_args(args))
-    if args.search_index:
-        root = None
-        if args.tf_serving_ca_file:
-            with open(args.tf_serving_ca_file, "rb") as f:
-                root = f.read()
+    root = None
+    if args.tf_serving_ca_file:
+        with open(args.tf_serving_ca_file, "rb") as f:
+            root = f.read()
+    tls = {"tls": True, "root_certificates": root} if root else {}
+    remote = args.tf_serving if args.search_only else None
+    if shard is not None:
+        from lepton_tf.server.search_shards import MODEL, shard_source
+
+        server.register_polled_python_servable(MODEL, *shard_source(args.search_index, shard))
+    elif args.search_index:
         server.register_polled_python_servable("search", *search_index_source(
-            args.search_index, remote=args.tf_serving if args.search_only else None,
-            **({"tls": True, "root_certificates": root} if root else {})))
+            args.search_index, remote=remote, **tls))
+    if shards:
+        from lepton_tf.server.search_wiring import remote_shards_factory
+
+        server.register_python_servable("search", remote_shards_factory(
+            shards, remote=remote, k=args.search_k, **tls))
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
@@ -99,20 +144,32 @@ def register(sub) -> None:
     tf.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
     tf.add_argument("--rest_api_port", type=int, default=8501,
                     help="REST port (default 8501; 0 disables REST)")
-    tf.add_argument("--model_name", default="default")
+    tf.add_argument("--model_name", default="default",
+                    help="name of the model of --model_base_path (default \"default\")")
     tf.add_argument("--model_base_path", help="folder of numbered versions of one model")
-    tf.add_argument("--model_config_file", help="models.config (ModelServerConfig text proto)")
+    tf.add_argument("--model_config_file",
+                    help="models.config (ModelServerConfig text proto); with neither this "
+                         "nor --model_base_path: what `lepton-tf main` builds")
     tf.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0,
                     help="re-read the config file this often (0: never)")
     tf.add_argument("--file_system_poll_wait_seconds", type=float, default=1,
                     help="look for new/removed versions this often (0: only at start)")
-    tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False)
+    tf.add_argument("--enable_batching", type=_bool, nargs="?", const=True, default=False,
+                    help="batch concurrent requests (see --batching_parameters_file)")
     tf.add_argument("--batching_parameters_file", help="BatchingParameters text proto")
     tf.add_argument("--monitoring_config_file",
                     help="MonitoringConfig text proto (enables Prometheus metrics)")
-    tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True)
+    tf.add_argument("--enable_model_warmup", type=_bool, nargs="?", const=True, default=True,
+                    help="replay assets.extra/tf_serving_warmup_requests at load (default true)")
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                     help="deadline of a REST request (0: none)")
+    tf.add_argument("--enable_signature_method_name_check", type=_bool, nargs="?", const=True,
+                    default=False,
+                    help="refuse Classify/Regress (and Predict) on a signature whose "
+                         "method_name is not theirs (default false, as TF Serving)")
+    tf.add_argument("--grpc_socket_path", help="also serve gRPC on this UNIX domain socket")
+    tf.add_argument("--grpc_channel_arguments", default="",
+                    help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     tf.add_argument("--grpc_max_threads", type=int, default=64,
                     help="gRPC worker threads (default 64: every request in flight, also "
                          "one waiting for a batch, holds one)")
@@ -124,6 +181,14 @@ def register(sub) -> None:
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     own.add_argument("--search_index", help="ScaNN index folder: host the `search` servable")
+    own.add_argument("--search-shard", type=int, metavar="N",
+                     help="host `search_shard`: shard N of each sharded version under "
+                          "--search_index, searched by query vector (no models needed)")
+    own.add_argument("--search-shards", metavar="HOST:PORT,...",
+                     help="host `search` over these shard servers (in shard order): "
+                          "embed once, scatter over gRPC, merge the top-k")
+    own.add_argument("--search-k", type=int, default=10,
+                     help="default k of `search` over --search-shards")
     own.add_argument("--search-only", action="store_true",
                      help="host only `search`, embedding queries on --tf-serving")
     own.add_argument("--tf-serving", metavar="HOST:PORT",
@@ -136,6 +201,20 @@ def register(sub) -> None:
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--max_batch_size", type=int, default=8192,
+                     help="rows one request may carry (default 8192; 0: no limit)")
+    own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,
+                     help="bytes a request's inputs may expand to (default 256 MiB), "
+                          "checked before they are decoded")
+    own.add_argument("--request_limits_file",
+                     help="per-model limits, JSON/YAML: {\"models\": {\"chat\": "
+                          "{\"max_batch_size\": 32, \"max_execution_batch_size\": 8}}}")
+    own.add_argument("--rest_max_threads", type=int, default=64,
+                     help="REST requests computed at once (more wait, under their deadline)")
+    own.add_argument("--rest_max_connections", type=int, default=1024,
+                     help="open REST connections at most (more are answered 503)")
+    own.add_argument("--rest_idle_timeout_s", type=float, default=30.0,
+                     help="close a REST connection idle, or mid-request, this long")
     own.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024,
                      help="largest gRPC message / REST body accepted (default 64 MiB)")
     p.set_defaults(fn=run)

@@ -33,9 +33,10 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("vocab", help="learn the cased chat WordPiece vocabulary")
-    p.add_argument("which", choices=["chat"])
-    p.add_argument("--out", default=DEFAULT_CHAT_VOCAB)
-    p.add_argument("--size", type=int, default=8000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("which", choices=["chat"], help="which vocabulary (chat: cased, from SGD)")
+    p.add_argument("--out", default=DEFAULT_CHAT_VOCAB,
+                   help=f"vocabulary file to write (default {DEFAULT_CHAT_VOCAB})")
+    p.add_argument("--size", type=int, default=8000, help="target vocabulary size (default 8000)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the vocab learner")
+    p.add_argument("--force", action="store_true", help="rebuild even if --out exists")
     p.set_defaults(fn=run)

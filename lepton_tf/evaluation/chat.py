@@ -81,9 +81,11 @@ class ModelReplies:
         self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
 
     def reply(self, contexts, batch_size: int = 64) -> list[str]:
+        from lepton_tf.progress import batch_starts
+
         tf, out = self.tf, []
         fn = self.model.signatures["generate"]
-        for i in range(0, len(contexts), batch_size):
+        for i in batch_starts(len(contexts), batch_size, "replies", unit="context"):
             r = fn(context=tf.constant(contexts[i:i + batch_size]),
                    max_new_tokens=tf.constant(self.max_new_tokens),
                    temperature=tf.constant(0.0), top_p=tf.constant(1.0),
@@ -93,9 +95,11 @@ class ModelReplies:
         return out
 
     def perplexity(self, contexts, references, batch_size: int = 128) -> float:
+        from lepton_tf.progress import batch_starts
+
         tf, nll, tokens = self.tf, 0.0, 0
         fn = self.model.signatures["score"]
-        for i in range(0, len(contexts), batch_size):
+        for i in batch_starts(len(contexts), batch_size, "perplexity", unit="context"):
             r = fn(context=tf.constant(contexts[i:i + batch_size]),
                    reply=tf.constant(references[i:i + batch_size]))
             nll += float(r["nll"].numpy().sum())
@@ -212,13 +216,15 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("chat", help="chat model vs BM25 baseline: perplexity, BLEU, distinct")
     p.add_argument("--model", help="SavedModel version folder (default: latest chat version)")
-    p.add_argument("--base-dir", default="saved_models")
-    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"])
+    p.add_argument("--base-dir", default="saved_models",
+                   help="model base folder searched for chat (default saved_models)")
+    p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"],
+                   help="SGD splits to evaluate (default dev test)")
     p.add_argument("--limit", type=int, default=500,
                    help="system turns sampled per split (0: all); 500 takes a few minutes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-beams", type=int, default=1)
-    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0, help="seed of the turn sample")
+    p.add_argument("--num-beams", type=int, default=1, help="beam width (1: greedy)")
+    p.add_argument("--max-new-tokens", type=int, default=40, help="longest reply in tokens")
     p.add_argument("--samples", type=int, default=0, help="print N sample replies per split")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.set_defaults(fn=run)

@@ -110,10 +110,12 @@ class _SavedIntent:
         self.threshold = float(self.module.oos_threshold.numpy())
         self.kind = self.module.oos_score_kind.numpy().decode()
 
-    def __call__(self, texts, batch_size: int = 128):
+    def __call__(self, texts, batch_size: int = 128, desc: str = "intent"):
         """`(intents, in-scope scores, out-of-scope flags)` of the texts."""
+        from lepton_tf.progress import batch_starts
+
         intents, scores, flags = [], [np.zeros(0, np.float32)], [np.zeros(0, bool)]
-        for start in range(0, len(texts), batch_size):
+        for start in batch_starts(len(texts), batch_size, desc):
             out = self.fn(text=self.tf.constant(list(texts[start:start + batch_size])))
             intents += [x.decode() for x in out["intent"].numpy()]
             scores.append(out["in_scope_score"].numpy())
@@ -150,7 +152,8 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     """Evaluates an exported `intent` servable.
 
     Args:
-        model_path: a version folder (`saved_models/intent/N`).
+        model_path: a version folder (`saved_models/intent/N`) or a base
+            folder (its latest version).
         test: a CSV/JSONL of (text, label); default Banking77 test.
         oos_sources: out-of-scope text sources (see `builtin_oos_texts`).
         oos_limit: texts per out-of-scope source.
@@ -165,19 +168,20 @@ def evaluate_intent(model_path: str, test: str | None = None, oos_sources=("sgd"
     """
     from lepton_tf.data import read_banking77
     from lepton_tf.data.labeled_text import read_labeled_text
+    from lepton_tf.export.model_path import resolve_version_path
 
     examples = read_labeled_text(test) if test else read_banking77("test")
     examples = examples[:limit] if limit else examples
-    model = _SavedIntent(model_path)
+    model = _SavedIntent(resolve_version_path(model_path))
     known = set(model.labels)
     in_scope = [e for e in examples if e.label in known]
     held_out = [e.text for e in examples if e.label not in known]
-    predicted, scores, flags = model([e.text for e in in_scope])
+    predicted, scores, flags = model([e.text for e in in_scope], desc="in-scope test")
     oos_sets = {}
     if held_out:
-        oos_sets["held-out intents (test)"] = model(held_out)[1:]
+        oos_sets["held-out intents (test)"] = model(held_out, desc="held-out intents")[1:]
     for source in oos_sources or ():
-        oos_sets[source] = model(builtin_oos_texts(source, oos_limit))[1:]
+        oos_sets[source] = model(builtin_oos_texts(source, oos_limit), desc=f"OOS {source}")[1:]
     result = intent_metrics(model.labels, [e.label for e in in_scope], predicted, scores,
                             flags, oos_sets)
     return {"model": model_path, "test": test or "banking77 test",
@@ -201,12 +205,12 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> int:
-    from lepton_tf.export import latest_version_path
+    import os
 
-    path = args.model or latest_version_path(args.base_dir, "intent")
-    if not path:
-        raise FileNotFoundError(f"no intent servable in {args.base_dir}/intent; train one "
-                                "with `lepton-tf train intent --export` or pass --model.")
+    from lepton_tf.export.model_path import resolve_version_path
+
+    path = resolve_version_path(args.model or os.path.join(args.base_dir, "intent"),
+                                "`lepton-tf main` or `lepton-tf train intent --export`")
     result = evaluate_intent(path, args.test, args.oos, args.oos_limit, args.limit)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
@@ -214,8 +218,10 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("intent", help="intent accuracy, macro-F1 and out-of-scope detection")
-    p.add_argument("--model", help="servable version folder (default: latest in --base-dir)")
-    p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--model", help="intent SavedModel: a version folder or a base folder "
+                   "(its latest version); default: the latest in --base-dir")
+    p.add_argument("--base-dir", default="saved_models",
+                   help="model base folder searched for intent (default saved_models)")
     p.add_argument("--test", help="CSV/JSONL of (text, label); default Banking77 test")
     p.add_argument("--oos", nargs="*", default=["sgd", "stackfaq"],
                    help="out-of-scope sources: sgd, stackfaq or CSV/JSONL files")

@@ -38,17 +38,19 @@ class _InProcessMiniLM:
             self._servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
         return self._servable
 
-    def _run(self, name, texts, batch_size):
+    def _run(self, name, texts, batch_size, desc):
         import tensorflow as tf
+
+        from lepton_tf.progress import batch_starts
         fn = getattr(self.servable, name)
         return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-                               for i in range(0, len(texts), batch_size)])
+                               for i in batch_starts(len(texts), batch_size, desc)])
 
-    def encode_queries(self, texts, batch_size=64, progress=False):
-        return self._run("encode_query", texts, batch_size)
+    def encode_queries(self, texts, batch_size=64, progress=True):
+        return self._run("encode_query", texts, batch_size, "MiniLM queries")
 
-    def encode_documents(self, texts, batch_size=32, progress=False):
-        return self._run("encode_document", texts, batch_size)
+    def encode_documents(self, texts, batch_size=32, progress=True):
+        return self._run("encode_document", texts, batch_size, "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):
@@ -190,12 +192,12 @@ def run(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("search", help="retrieval metrics on a BEIR collection")
     p.add_argument("--beir", required=True, help="folder with corpus/queries/qrels")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="qrels split to score (default test)")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
                    help="encoder SavedModel (base folder: latest version)")
-    p.add_argument("--no-encoder", action="store_true")
+    p.add_argument("--no-encoder", action="store_true", help="skip our encoder (+ ScaNN)")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot MiniLM")
-    p.add_argument("--no-bm25", action="store_true")
+    p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baselines")
     p.add_argument("--no-hybrid", action="store_true", help="skip the dense + BM25 hybrid rows")
     p.add_argument("--fusion", choices=METHODS, default="convex")
     p.add_argument("--dense-weight", type=float, default=FusionConfig().dense_weight,
@@ -204,5 +206,5 @@ def register(sub) -> None:
                    help="also nDCG@10 for every fusion method and dense weight 0..1")
     p.add_argument("--cache-dir", default=os.path.join("runs", "embeddings"),
                    help="reuse query/document embeddings from here ('' for none)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(fn=run)

@@ -14,7 +14,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-OOS_SCORES = ("energy", "msp")
+OOS_SCORES = ("energy", "msp", "centroid")
+# Scores computed from the logits alone (the `centroid` score needs the
+# sentence embedding: the model outputs it as `centroid_score`).
+LOGIT_SCORES = ("energy", "msp")
 
 
 def _check_kind(kind: str) -> None:
@@ -36,7 +39,8 @@ def in_scope_scores(logits, kind: str = "energy") -> np.ndarray:
     Raises:
         ValueError: for an unknown kind or logits that are not `[N, C]`.
     """
-    _check_kind(kind)
+    if kind not in LOGIT_SCORES:
+        raise ValueError(f"in_scope_scores computes {LOGIT_SCORES} from logits, not {kind!r}")
     logits = np.asarray(logits, np.float64)
     if logits.ndim != 2 or logits.shape[1] == 0:
         raise ValueError(f"expected [N, C] logits, got shape {logits.shape}")
@@ -84,12 +88,15 @@ class IntentServable(tf.Module):
     Args:
         tokenizer: a `MiniLMTokenizer` (or any layer giving `token_ids` and
             `padding_mask`).
-        model: a Keras model mapping those to logits; its `sequence_length`
-            is the fixed input length.
+        model: a Keras model mapping those to logits, or to a dict of
+            `logits` and `centroid_score` (the largest cosine similarity of
+            the text's embedding to a class centroid, for `oos_score:
+            centroid`); its `sequence_length` is the fixed input length.
         labels: intent names in logit order.
         oos_threshold: texts scoring below it are out of scope (-inf
             accepts everything).
-        oos_score: the score, `energy` or `msp` (see `in_scope_scores`).
+        oos_score: the score, `energy` or `msp` (see `in_scope_scores`) or
+            `centroid` (the model's `centroid_score`).
     """
 
     def __init__(self, tokenizer: keras.layers.Layer, model: keras.Model, labels,
@@ -113,12 +120,20 @@ class IntentServable(tf.Module):
         pad = self.sequence_length - tf.shape(tokens["token_ids"])[1]
         token_ids = tf.pad(tokens["token_ids"], [[0, 0], [0, pad]])
         padding_mask = tf.pad(tokens["padding_mask"], [[0, 0], [0, pad]])
-        logits = self.model({"token_ids": token_ids, "padding_mask": padding_mask},
-                            training=False)
-        logits = tf.cast(logits, tf.float32)
+        outputs = self.model({"token_ids": token_ids, "padding_mask": padding_mask},
+                             training=False)
+        logits = tf.cast(outputs["logits"] if isinstance(outputs, dict) else outputs,
+                         tf.float32)
         probabilities = tf.nn.softmax(logits, axis=-1)
-        score = (tf.reduce_logsumexp(logits, axis=-1) if self.oos_score == "energy"
-                 else tf.reduce_max(probabilities, axis=-1))
+        if self.oos_score == "centroid":
+            if not isinstance(outputs, dict) or "centroid_score" not in outputs:
+                raise ValueError("oos_score centroid needs a model that outputs "
+                                 "`centroid_score` (EmbeddingIntentClassifier).")
+            score = tf.cast(outputs["centroid_score"], tf.float32)
+        elif self.oos_score == "energy":
+            score = tf.reduce_logsumexp(logits, axis=-1)
+        else:
+            score = tf.reduce_max(probabilities, axis=-1)
         batch = tf.shape(text)[0]
         return {"intent": tf.gather(self.labels, tf.argmax(probabilities, axis=-1)),
                 "probabilities": probabilities,

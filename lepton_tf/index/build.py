@@ -10,6 +10,17 @@ from lepton_tf.index.search_index import SearchIndex
 from lepton_tf.index.storage import save_index
 
 
+def is_beir_folder(path: str) -> bool:
+    """True for a folder holding `corpus.jsonl[.gz]` (BEIR), not user files."""
+    return any(os.path.exists(os.path.join(path, name))
+               for name in ("corpus.jsonl", "corpus.jsonl.gz"))
+
+
+def is_file_folder(path: str) -> bool:
+    """True for a folder of user files (`lepton_tf.ingest` reads it)."""
+    return os.path.isdir(path) and not is_beir_folder(path)
+
+
 def read_corpus(path: str) -> list[Document]:
     """Documents from a BEIR folder (`corpus.jsonl[.gz]`) or a JSONL file of
     `{"_id", "title", "text", "metadata"}`."""

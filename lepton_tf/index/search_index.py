@@ -264,6 +264,8 @@ class SearchIndex:
             raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
         check_unique(documents)
         self.searcher.upsert([d.doc_id for d in documents], embeddings)
+        if not self.embeddings.flags.writeable:  # memory-mapped by load_index
+            self.embeddings = np.array(self.embeddings)
         rows = {doc_id: i for i, doc_id in enumerate(self.row_ids)}
         new_rows = []
         for d, vector in zip(documents, embeddings):

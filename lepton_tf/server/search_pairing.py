@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import os
 
-from lepton_tf.index.errors import IndexMismatchError
+from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.search_index import EncoderInfo
 from lepton_tf.index.storage import read_manifest
 
@@ -49,8 +49,12 @@ def loaded_encoders(manager, model: str) -> dict[int, EncoderInfo]:
 
 
 def built_by(index_path: str) -> EncoderInfo:
-    """The encoder an index version's manifest names."""
-    return EncoderInfo(**read_manifest(index_path).get("encoder", {}))
+    """The encoder an index version's manifest names (unknown when the
+    manifest is not a one-shard index's: loading then says what is wrong)."""
+    try:
+        return EncoderInfo(**read_manifest(index_path).get("encoder", {}))
+    except (IndexFormatError, OSError, TypeError):
+        return EncoderInfo()
 
 
 def fits(index_encoder: EncoderInfo, encoder: EncoderInfo) -> bool:

@@ -9,8 +9,8 @@ import numpy as np
 
 from lepton_tf.index.filters import FilterError
 from lepton_tf.index.fusion import MODES
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, resolve_index_dir
+from lepton_tf.index.sharded_storage import load_any
+from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -47,10 +47,15 @@ class SearchServable(Servable):
       `hybrid`) and `filter` (string scalar, JSON `{field: value or [values]}`
       over `doc_id`, `title` and metadata keys; `""` for none).
 
-    Outputs (`[B, k]`): `doc_ids`, `texts`, `titles`, `metadata` (JSON text)
-    strings; `scores` (the mode's: fused, cosine or BM25), `dense_score`
-    (cosine) and `bm25_score` float32. When fewer than k passages match a
-    filter, rows are padded with `doc_ids` `""` and scores 0.
+    Outputs (`[B, k]`): `doc_ids`, `texts`, `titles`, `metadata` (JSON text:
+    for a folder index `source`, `document`, `section`, `page`, `start`,
+    `end`) strings; `scores` (the mode's: fused, cosine or BM25),
+    `dense_score` (cosine) and `bm25_score` float32. When fewer than k
+    passages match a filter, rows are padded with `doc_ids` `""` and scores 0.
+
+    The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
+    on disk, or shards on other servers: `index=`) answered by
+    scatter-gather: dense only, without filters (`bm25_score` 0).
 
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
@@ -62,15 +67,21 @@ class SearchServable(Servable):
         name: the model name clients use.
         expected_encoder: refuse an index built by another encoder
             (`IndexMismatchError`).
+        index: an already built index (e.g. over remote shards) instead of
+            loading `index_dir`; then `version` numbers it.
     """
 
-    def __init__(self, index_dir: str, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None):
-        self.path = resolve_index_dir(index_dir)
-        self.index: SearchIndex = load_index(self.path, expected_encoder=expected_encoder)
+    def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1):
+        if index is None:
+            self.path = resolve_index_dir(index_dir)
+            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.version = int(self.path.rstrip("/").split("/")[-1])
+        else:
+            self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.version = int(self.path.rstrip("/").split("/")[-1])
+        self.hybrid = hasattr(self.index, "hybrid_search")  # a sharded index: dense only
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
         self._on_close: list[Callable[[], None]] = []
         with_k = {"query": _QUERY, "k": _K}
@@ -86,9 +97,13 @@ class SearchServable(Servable):
         self._on_close.append(callback)
 
     def close(self) -> None:
+        """Releases the encoder pairing and stops a sharded index's threads."""
         for callback in self._on_close:
             callback()
         self._on_close = []
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
 
     @staticmethod
     def available_versions(index_dir: str) -> list[int]:
@@ -109,6 +124,11 @@ class SearchServable(Servable):
             if mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
             filter = _scalar_text(inputs, "filter")
+        if not self.hybrid:
+            if signature_name == "search_options" and (mode != "dense" or filter.strip()):
+                raise ValueError("This index is sharded: it answers mode dense without a "
+                                 "filter (hybrid, bm25 and filters need a one-shard index).")
+            return k, "dense", None
         if mode != "dense" and self.index.lexical is None:
             raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
                              "lacks (built before hybrid search): rebuild it with "
@@ -135,12 +155,21 @@ class SearchServable(Servable):
         if not texts:
             return self._pack([], 0)
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
+        if not self.hybrid:
+            return self._pack(self._dense_only(vectors, k), k)
         try:
             hits = self.index.hybrid_search(vectors, [t.decode("utf-8") for t in texts], k,
                                             mode, filter)
         except FilterError as e:
             raise ValueError(str(e)) from None
         return self._pack(hits, max(len(h.doc_ids) for h in hits))
+
+    def _dense_only(self, vectors, k: int):
+        from lepton_tf.index.hybrid import Hits
+
+        ids, scores = self.index.search_batched(vectors, k)
+        return [Hits(list(row), np.asarray(s, np.float32), np.asarray(s, np.float32),
+                     np.zeros(len(row), np.float32)) for row, s in zip(ids, scores)]
 
     def _pack(self, hits, width: int) -> dict[str, np.ndarray]:
         rows = len(hits)
@@ -153,8 +182,8 @@ class SearchServable(Servable):
             out["doc_ids"][i, :n] = [d.doc_id.encode() for d in docs]
             out["texts"][i, :n] = [d.text.encode() for d in docs]
             out["titles"][i, :n] = [d.title.encode() for d in docs]
-            out["metadata"][i, :n] = [json.dumps(d.metadata, ensure_ascii=False).encode()
-                                      for d in docs]
+            out["metadata"][i, :n] = [json.dumps(d.metadata, ensure_ascii=False,
+                                                 sort_keys=True).encode() for d in docs]
             out["scores"][i, :n] = h.scores
             out["dense_score"][i, :n] = h.dense_scores
             out["bm25_score"][i, :n] = h.bm25_scores

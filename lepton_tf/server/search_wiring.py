@@ -137,3 +137,26 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
             servable.on_close(lambda: served.pop(version, None))
         return servable
     return lister, loader
+
+
+def remote_shards_factory(targets: list[str], remote: str | None = None, k: int = 10,
+                          **client_options):
+    """A `register_python_servable` factory: `search` over shard servers.
+
+    Args:
+        targets: `HOST:PORT` of each `lepton-tf serve --search-shard N`, in
+            shard order (lookups route by `shard_of`).
+        remote: TF Serving embedding the queries (None: this server's encoder).
+        k: default number of results.
+        client_options: TLS options for the shard and encoder channels.
+    """
+    def build(server):
+        from lepton_tf.index.sharded import ShardedIndex
+        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.server.search_shards import RemoteShard
+
+        embed = remote_embedder(remote, **client_options) if remote else \
+            local_embedder(server.manager)
+        index = ShardedIndex([RemoteShard(t, **client_options) for t in targets], k=k)
+        return SearchServable(None, embed, index=index)
+    return build

@@ -14,9 +14,12 @@ Config `data` keys (all optional):
     accept_fraction: share of in-scope calibration examples the threshold
         accepts (default 0.95).
     oos_score: the in-scope score thresholded, `energy` (default) or `msp`
-        (see `lepton_tf.export.intent_servable`).
+        (see `lepton_tf.export.intent_servable`), or `centroid` (with
+        `model.backbone: frozen_encoder`, see `lepton_tf.tasks.intent_head`).
     limit: train on the first N examples only (smoke runs).
-Config `model`: see `lepton_tf.models.intent.build_intent_model`.
+Config `model`: see `lepton_tf.models.intent.build_intent_model`, or
+`backbone: frozen_encoder` for a head on frozen all-MiniLM-L6-v2 embeddings
+(`lepton_tf.tasks.intent_head`, the default `configs/intent.yaml`).
 """
 
 from __future__ import annotations
@@ -185,11 +188,21 @@ class IntentTask:
 
 
 def _make_task(config: TrainConfig) -> IntentTask:
+    from lepton_tf.tasks.intent_head import EmbeddingIntentTask, is_frozen_encoder
+
+    if is_frozen_encoder(config):
+        return EmbeddingIntentTask(config)
+    if intent_data(config).oos_score == "centroid":
+        raise ValueError("data.oos_score centroid needs model.backbone frozen_encoder.")
     return IntentTask(config=config)
 
 
 def _export(model, task: IntentTask, config: TrainConfig, base_dir: str, version) -> str:
     from lepton_tf.export.intent_servable import export_intent
+    from lepton_tf.tasks.intent_head import EmbeddingIntentTask, export_embedding_intent
+
+    if isinstance(task, EmbeddingIntentTask):
+        return export_embedding_intent(model, task, config, base_dir, version)
     threshold = task.calibrate(model, config)
     return export_intent(model, task._tokenizer(config), task.labels,
                          oos_threshold=threshold, oos_score=task.oos_score,

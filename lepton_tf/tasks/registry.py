@@ -15,7 +15,7 @@ import pkgutil
 from typing import Callable
 
 DEFAULT_BASE_DIR = "saved_models"
-_NOT_TASKS = {"registry", "sections"}
+_NOT_TASKS = {"registry", "sections", "intent_head"}  # intent_head: part of intent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=Fals
     trainable = load(name)
     config = load_config(config_path or trainable.config, **overrides)
     task = trainable.make_task(config)
-    trainer = Trainer(config, verbose=2)
+    trainer = Trainer(config)  # step lines with an ETA when not on a terminal
     model = trainer.fit(task)
     if not trainer.chief:
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import keras
 import tensorflow as tf
@@ -11,6 +12,7 @@ import tensorflow as tf
 from lepton_tf.training.checkpoints import StepBackupCallback, TrainingState
 from lepton_tf.training.config import TrainConfig, save_config
 from lepton_tf.training.optimizers import make_optimizer
+from lepton_tf.training.progress import StepProgress
 from lepton_tf.training.strategy import is_chief, make_strategy
 from lepton_tf.training.task import Task
 
@@ -47,13 +49,17 @@ class Trainer:
         config: the run's `TrainConfig`.
         strategy: an existing strategy; by default made from
             `config.strategy` (create the trainer before other TF work).
-        verbose: Keras progress-bar mode (1 bar, 2 one line per epoch, 0 none).
+        verbose: progress display: `auto` (Keras' bar on a terminal, else
+            `StepProgress` lines plus one line per epoch), 1 (the bar), 2
+            (step lines and epoch lines), 0 (none).
+        progress_every_seconds: how often `StepProgress` prints a line.
     """
 
     def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None,
-                 verbose: int | str = "auto"):
+                 verbose: int | str = "auto", progress_every_seconds: float = 15.0):
         self.config = config
         self.verbose = verbose
+        self.progress_every_seconds = progress_every_seconds
         seed_everything(config.seed, config.deterministic)
         self.strategy = strategy or make_strategy(config.strategy, config.tpu)
         self.chief = is_chief(self.strategy)
@@ -106,11 +112,23 @@ class Trainer:
             if self.chief:
                 callbacks.append(keras.callbacks.TensorBoard(
                     os.path.join(config.output_dir, "logs"), update_freq="epoch"))
+            verbose = self._keras_verbose()
+            if verbose == 2:
+                callbacks.append(StepProgress(config.name, config.total_steps, first_step=step,
+                                              every_seconds=self.progress_every_seconds))
             last_epoch = config.epochs if done_in_epoch == 0 else epoch + 1
             model.fit(stream.skip(step), initial_epoch=epoch, epochs=last_epoch,
                       steps_per_epoch=steps if done_in_epoch else spe,
                       validation_data=validation, callbacks=callbacks,
-                      shuffle=False, verbose=self.verbose)
+                      shuffle=False, verbose=verbose)
             step = callbacks[0].global_step
         state.clear_backup()
         return model
+
+    def _keras_verbose(self) -> int:
+        """Keras' `verbose` for this process; 2 also means `StepProgress` lines."""
+        if not self.chief or self.verbose == 0:
+            return 0
+        if self.verbose == "auto":
+            return 1 if sys.stdout.isatty() else 2
+        return int(self.verbose)

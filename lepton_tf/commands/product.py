@@ -1,0 +1,42 @@
+"""What the main job builds and serves, where: one set of defaults for
+`lepton-tf main` and `lepton-tf serve` (with no model flags)."""
+
+from __future__ import annotations
+
+import os
+
+from lepton_tf.commands.index import DEFAULT_INDEX_DIR
+from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
+
+SERVABLES = ("encoder", "intent", "chat")
+MODELS_CONFIG = os.path.join("runs", "main", "models.config")
+
+__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "SERVABLES",
+           "write_models_config"]
+
+
+def write_models_config(base_dir: str = DEFAULT_BASE_DIR, names=SERVABLES,
+                        path: str = MODELS_CONFIG) -> str:
+    """A TF Serving `models.config` for the given servables of `base_dir`.
+
+    Args:
+        base_dir: the folder holding `<name>/<version>/` for each name.
+        names: the servables.
+        path: the file to write (absolute base paths inside).
+
+    Returns:
+        `path`.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        model = config.model_config_list.config.add()
+        model.name = name
+        model.base_path = os.path.abspath(os.path.join(base_dir, name))
+        model.model_platform = "tensorflow"
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    return path
