@@ -89,9 +89,22 @@ class SearchIndex:
         self.embeddings = embeddings
         self.row_ids = [d.doc_id for d in documents]  # embedding row -> id
         self.encoder = encoder or EncoderInfo()
-        self.lexical = lexical  # a LexicalIndex (BM25), or None for a dense-only index
+        # A LexicalIndex (BM25), a () -> LexicalIndex loader (read on first
+        # use: a dense-only caller never pays its memory), or None.
+        self._lexical = lexical
         self.fusion = fusion or FusionConfig()
         self._derived: dict = {}
+
+    @property
+    def lexical(self):
+        """The stemmed BM25 part (None: a dense-only index)."""
+        if callable(self._lexical):
+            self._lexical = self._lexical()
+        return self._lexical
+
+    @lexical.setter
+    def lexical(self, value) -> None:
+        self._lexical = value
 
     def row_of(self) -> dict[str, int]:
         """doc id -> embedding row (cached until the next upsert/delete)."""
@@ -278,7 +291,7 @@ class SearchIndex:
         if new_rows:
             self.embeddings = np.concatenate([self.embeddings, np.stack(new_rows)])
         self._derived.clear()
-        if self.lexical is not None:
+        if self._lexical is not None:
             self.rebuild_lexical()
 
     def delete(self, doc_ids: list[str]) -> None:
@@ -298,7 +311,7 @@ class SearchIndex:
         for doc_id in gone:
             del self.documents[doc_id]
         self._derived.clear()
-        if self.lexical is not None:
+        if self._lexical is not None:
             self.rebuild_lexical()
 
     def exact(self) -> ExactIndex:

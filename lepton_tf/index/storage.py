@@ -16,6 +16,7 @@ and renamed into place: a crash leaves no half-written version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -184,6 +185,13 @@ def read_extra_file(path: str, name: str) -> str | None:
         return f.read()
 
 
+def _load_lexical(path: str, doc_ids: frozenset) -> LexicalIndex:
+    lexical = LexicalIndex.load(os.path.join(path, LEXICAL_DIR))
+    if set(lexical.doc_ids) != doc_ids or len(lexical.doc_ids) != len(doc_ids):
+        raise IndexFormatError(f"{path}: the BM25 part and the documents disagree. Rebuild.")
+    return lexical
+
+
 def load_index(path: str, *, expected_dimension: int | None = None,
                expected_encoder: EncoderInfo | None = None, verify: bool = True,
                num_threads: int = 0) -> SearchIndex:
@@ -239,10 +247,8 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     if num_threads:
         searcher.set_num_threads(num_threads)
     lexical = None
-    if manifest.get("lexical"):
-        lexical = LexicalIndex.load(os.path.join(path, LEXICAL_DIR))
-        if sorted(lexical.doc_ids) != sorted(row_ids):
-            raise IndexFormatError(f"{path}: the BM25 part and the documents disagree. Rebuild.")
+    if manifest.get("lexical"):  # checksummed above; read on first bm25/hybrid search
+        lexical = functools.partial(_load_lexical, path, frozenset(row_ids))
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
                        encoder, lexical=lexical,
                        fusion=FusionConfig.from_dict(manifest.get("fusion")))
