@@ -301,3 +301,21 @@ def test_query_tokens_are_those_of_bm25s_tokenize():
                                   show_progress=False)[0]
         assert lexical._query_tokens(text) == [t for t in expected
                                                 if t in lexical.retriever.vocab_dict]
+
+
+def test_assistant_searches_in_dense_mode_where_search_has_modes(tmp_path):
+    # Its routing threshold (top score >= 0.45) is calibrated on cosine scores.
+    from lepton_tf.assistant.backends import ServerBackends
+    from lepton_tf.server.model_manager import ModelManager
+    from lepton_tf.server.search_servable import SearchServable
+
+    x, docs = _vectors(40), _docs(40)
+    save_index(SearchIndex.build(x, docs), str(tmp_path))
+    manager = ModelManager(load=None)
+    servable = SearchServable(str(tmp_path), lambda qs: x[[int(q[1:]) for q in qs]])
+    manager.add_python_servable(servable)
+    backends = ServerBackends(manager)
+    signature, inputs = backends.search_request(["q4"], 3)
+    assert signature == "search_options" and inputs["mode"] == b"dense"
+    passages = backends.search("q4", 3)
+    assert passages[0].doc_id == "d4" and passages[0].score == pytest.approx(1.0, abs=1e-5)
