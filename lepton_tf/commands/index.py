@@ -72,7 +72,13 @@ def run(args) -> int:
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
                              "use them without --runner.")
-        from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        try:
+            from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        except ModuleNotFoundError as e:
+            if e.name != "apache_beam":
+                raise
+            raise ValueError(f"--runner {args.runner} needs apache-beam: "
+                             "pip install 'lepton-tf[beam]'.") from None
 
         from lepton_tf.index.build import is_file_folder
         from lepton_tf.ingest import ChunkConfig
