@@ -40,7 +40,7 @@ TURNS = ["How can I delete my Facebook account?", "strikethrough text in github 
 
 def start_server(base_dir: str, index_dir: str, **assistant_options):
     from lepton_tf.assistant.mount import mount_assistant
-    from lepton_tf.commands.main_job import write_models_config
+    from lepton_tf.commands.product import write_models_config
     from lepton_tf.export import latest_version_path
     from lepton_tf.server.app import ModelServer, ServerOptions
     from lepton_tf.server.search_wiring import search_factory

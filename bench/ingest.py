@@ -174,6 +174,7 @@ def main(argv=None) -> int:
     files = generate(root, args.files)
     size = sum(os.path.getsize(os.path.join(root, rel)) for rel, _, _ in files)
     result = {"files": len(files), "bytes": size, "cpus": os.cpu_count(),
+              "load_average_at_start": round(os.getloadavg()[0], 1),
               "generate_s": round(time.perf_counter() - start, 1)}
     print(f"Generated {len(files)} files ({size / 2**20:.1f} MiB) in {result['generate_s']} s "
           f"under {root}")
@@ -206,6 +207,7 @@ def main(argv=None) -> int:
         for name, row in result["end_to_end"].items():
             print(f"{name:12s} {row['seconds']:8.2f} s  {row['encoded']:5d} encoded  "
                   f"{row['passages']} passages in the index")
+    result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)

@@ -128,7 +128,8 @@ def _save_index(base: str, title_prefix: str = "") -> int:
     from lepton_tf.index import Document, SearchIndex, save_index
 
     vectors = FakeEncoder().run("encode_query", {"text": np.array([d[2] for d in DOCS], object)})
-    docs = [Document(d[0].decode(), d[2].decode(), title=title_prefix + d[1].decode())
+    docs = [Document(d[0].decode(), d[2].decode(), title=title_prefix + d[1].decode(),
+                     metadata={"source": f"{d[0].decode()}.md", "page": 1, "start": 0})
             for d in DOCS]
     path = save_index(SearchIndex.build(vectors["embedding"], docs), base)
     return int(os.path.basename(path))
@@ -161,6 +162,8 @@ def test_serve_search_index_in_process_and_search_only(server, target, index_dir
         client = SearchClient(f"127.0.0.1:{search_server.grpc_port}")
         hits = client.search("forgot my password", k=2)
         assert [h.doc_id for h in hits][0] == "d1" and hits[0].title == "Reset a password"
+        assert hits[0].metadata == {"source": "d1.md", "page": 1, "start": 0}  # over gRPC
+        assert hits[0].source == "d1.md p. 1"
         # A new index version (as `lepton-tf index --add` writes) is served without a restart.
         new_version = _save_index(index_dir, title_prefix="v2: ")
         end = time.monotonic() + 20

@@ -88,3 +88,22 @@ def test_centroid_score_needs_the_frozen_encoder(tmp_path):
     config.model.pop("backbone")
     with pytest.raises(ValueError, match="frozen_encoder"):
         _make_task(config)
+
+
+def test_the_cache_encodes_only_new_texts(tmp_path, monkeypatch):
+    import lepton_tf.models.embed_texts as embed_module
+    from lepton_tf.tasks.intent import _make_task
+    from lepton_tf.training import load_config
+
+    config_path, texts = _config(tmp_path)
+    task = _make_task(load_config(config_path))
+    first = task.embeddings(texts[:10])
+    encoded = []
+    real = embed_module.embed_texts
+    monkeypatch.setattr(embed_module, "embed_texts",
+                        lambda enc, tok, batch, **kw: encoded.append(list(batch)) or
+                        real(enc, tok, batch, **kw))
+    again = _make_task(load_config(config_path)).embeddings(texts[5:10] + ["a new text"])
+    assert encoded == [["a new text"]]
+    np.testing.assert_allclose(again[:5], first[5:10], atol=1e-6)  # same (seeded) encoder
+    np.testing.assert_allclose(np.linalg.norm(again, axis=1), 1.0, atol=1e-5)

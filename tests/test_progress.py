@@ -58,3 +58,37 @@ def test_trainer_prints_step_lines_when_stdout_is_not_a_terminal(tmp_path, capsy
     steps = re.findall(r"^tiny step (\d+)/12 \(\d+%\), loss [\d.]+", out, re.M)
     assert [int(s) for s in steps] == list(range(1, 13))
     assert "ETA" in out and "Epoch 2/2" in out
+
+
+def test_stage_clock_announces_expected_times_and_sums_up_with_the_load():
+    from lepton_tf.progress import StageClock
+
+    out = io.StringIO()
+    times = iter([0.0, 100.0, 100.0, 130.5])
+    clock = StageClock(stream=out, clock=lambda: next(times))
+    with clock.stage("encoder", expected="2-8 min on 2 CPU cores", what="training") as r:
+        r["note"] = "built"
+    with clock.stage("index"):
+        pass
+    printed = out.getvalue()
+    assert "== encoder: training (expected 2-8 min on 2 CPU cores)" in printed
+    summary = clock.summary()
+    assert re.search(r"encoder\s+100.0 s  built", summary)
+    assert re.search(r"index\s+30.5 s", summary) and re.search(r"total\s+130.5 s", summary)
+    assert "load average" in summary and "CPU cores" in summary
+
+
+def test_bars_off_a_terminal_are_plain_lines():
+    from lepton_tf.progress import batch_starts
+    import lepton_tf.progress as progress_module
+
+    out = io.StringIO()  # not a terminal
+    real = progress_module.progress
+    starts = list(batch_starts(10, 4, "demo"))
+    assert starts == [0, 4, 8]
+    bar = real(desc="demo", total=3, stream=out, log_interval=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().split("\n")
+    assert "\r" not in out.getvalue() and any("3/3" in line for line in lines)

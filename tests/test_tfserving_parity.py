@@ -19,9 +19,9 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, inference_pb2, model_service_pb2_grpc,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from tfserving_server import (GRPC_SOCKET_PATH, RPC_TIMEOUT, call_rest, data_path, model_version, run_server,
-                              sorted_object, stop_servers, verify_model_spec,
-                              verify_predict_request)
+from tfserving_server import (GRPC_SOCKET_PATH, RPC_TIMEOUT, call_rest, data_path,
+                              model_version, run_server, sorted_object, stop_servers,
+                              verify_model_spec, verify_predict_request)
 
 HALF_PLUS_TWO = data_path("saved_model_half_plus_two_cpu")
 HALF_PLUS_TWO_TF2 = data_path("saved_model_half_plus_two_tf2_cpu")

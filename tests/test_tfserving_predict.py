@@ -1,8 +1,8 @@
 """TF Serving's Predict unit tests, run over gRPC against `lepton-tf serve`.
 
 Ported from tensorflow/serving `tensorflow_serving/servables/tensorflow/predict_impl_test.cc`
-(test names kept, TF Serving's expected responses unchanged) on its test models: the
-half_plus_two SavedModel (`saved_model_half_plus_two_2_versions`, version 123, the
+and `multi_inference_test.cc` (test names kept, TF Serving's expected responses unchanged)
+on its test models: the half_plus_two SavedModel (`saved_model_half_plus_two_2_versions`, version 123, the
 `cc/saved_model/testdata/half_plus_two` model those tests load) and the stateful
 `saved_model_counter`. `MethodNameCheck` runs the server with
 `--enable_signature_method_name_check`, as TF Serving's flag sets the feature the test flips.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import (classification_pb2, predict_pb2,
+from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
 from tfserving_server import RPC_TIMEOUT, data_path, run_server, stop_servers
@@ -188,6 +188,94 @@ def test_version_label(stub):
     assert list(response.outputs["y"].float_val) == [3.0]
 
 
+def test_checks_in_tf_servings_order(stub):
+    """`PreProcessPrediction`'s order: the output filter is checked before anything runs,
+    so an unknown alias is the error even when the input would also fail (and a stateful
+    signature is not run: the counter does not move)."""
+    request = request_for()
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL,
+                                                        bool_val=[True]))
+    request.output_filter.append("nope")
+    code, details = error_of(stub.Predict, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("output tensor alias not found in signature: nope")
+    counter = request_for("get_counter", model="counter", version=None)
+    before = stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0]
+    incr = request_for("incr_counter", model="counter", version=None)
+    incr.output_filter.append("nope")
+    assert error_of(stub.Predict, incr)[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert stub.Predict(counter, RPC_TIMEOUT).outputs["output"].float_val[0] == before
+
+
+# servables/tensorflow/multi_inference_test.cc (TensorFlowMultiInferenceRunner), over gRPC
+# on the same model; results are compared without the model_spec the server adds to each.
+
+def multi_request(tasks, features=(("x", 2.0),)):
+    request = inference_pb2.MultiInferenceRequest()
+    if features is not None:
+        example = request.input.example_list.examples.add()
+        for key, value in features:
+            example.features.feature[key].float_list.value.append(value)
+    for signature, method, *model in tasks:
+        task = request.tasks.add(method_name=method)
+        task.model_spec.name = model[0] if model else MODEL
+        task.model_spec.version.value = VERSION
+        task.model_spec.signature_name = signature
+    return request
+
+
+REGRESS, CLASSIFY = "tensorflow/serving/regress", "tensorflow/serving/classify"
+
+
+@pytest.mark.parametrize("name, request_args, code, text", [
+    ("MissingInputTest", ([("regress_x_to_y", REGRESS)], None),
+     grpc.StatusCode.INVALID_ARGUMENT, "Input is empty"),
+    ("UndefinedSignatureTest", ([("ThisSignatureDoesNotExist", REGRESS)],),
+     grpc.StatusCode.INVALID_ARGUMENT, "signature not found"),
+    ("InconsistentModelSpecsInRequestTest",
+     ([("regress_x_to_y", REGRESS), ("regress_x_to_y", REGRESS, "ModelDoesNotExist")],),
+     grpc.StatusCode.INVALID_ARGUMENT, "must access the same model name"),
+    ("EvaluateDuplicateSignaturesTest",
+     ([("regress_x_to_y", REGRESS), ("regress_x_to_y", REGRESS)],),
+     grpc.StatusCode.INVALID_ARGUMENT, "Duplicate evaluation of signature: regress_x_to_y"),
+    ("UsupportedSignatureTypeTest",
+     ([("serving_default", "tensorflow/serving/predict")],),
+     grpc.StatusCode.UNIMPLEMENTED, "Unsupported signature"),
+    ("SignaturesWithDifferentInputsTest",
+     ([("regress_x_to_y", REGRESS), ("regress_x2_to_y3", REGRESS)],
+      (("x", 2.0), ("x2", 2.0))),
+     grpc.StatusCode.INVALID_ARGUMENT, "Input tensor must be the same"),
+])
+def test_MultiInferenceTest_errors(stub, name, request_args, code, text):
+    got_code, details = error_of(stub.MultiInference, multi_request(*request_args))
+    assert got_code == code, name
+    assert text in details, name
+
+
+@pytest.mark.parametrize("name, tasks, results", [
+    ("ValidSingleSignatureTest", [("regress_x_to_y", REGRESS)], [("regress", 3.0)]),
+    ("MultipleValidRegressSignaturesTest",
+     [("regress_x_to_y", REGRESS), ("regress_x_to_y2", REGRESS)],
+     [("regress", 3.0), ("regress", 4.0)]),
+    ("RegressAndClassifySignaturesTest",
+     [("regress_x_to_y", REGRESS), ("classify_x_to_y", CLASSIFY)],
+     [("regress", 3.0), ("classify", 3.0)]),
+])
+def test_MultiInferenceTest(stub, name, tasks, results):
+    response = stub.MultiInference(multi_request(tasks), RPC_TIMEOUT)
+    expected = inference_pb2.MultiInferenceResponse()
+    for kind, value in results:
+        item = expected.results.add()
+        if kind == "regress":
+            item.regression_result.regressions.add().value = value
+        else:
+            item.classification_result.classifications.add().classes.add().score = value
+    for item in response.results:
+        item.ClearField("model_spec")
+    assert response == expected, name
+
+
+# Last: it starts a server with other flags, which stops the module's one.
 def test_MethodNameCheck():
     """The feature on (--enable_signature_method_name_check): a legit method name runs,
     another is refused; off (the default, every other test here) both run."""

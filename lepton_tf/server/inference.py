@@ -10,6 +10,7 @@ then the run, where TensorFlow itself refuses a tensor that does not fit.
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      regression_pb2)
@@ -166,13 +167,9 @@ def _dtype_enum_name(array: np.ndarray) -> str:
     return "DT_" + tensors.tf_type_name(tensors.dtype_name(array)).upper()
 
 
-def classify_result(servable: Servable, signature_name: str, input_proto,
-                    method_check: bool = False):
-    """Runs a classify signature; returns `(signature name, ClassificationResult)`.
-
-    The serialized tf.Examples are fed to the signature's `inputs` whatever
-    dtype it declares, as TF Serving does (the graph's own placeholder decides).
-    """
+def _classify_signature(servable: Servable, signature_name: str,
+                        method_check: bool) -> tuple[str, list[str]]:
+    """`PreProcessClassification`: `(signature name, outputs to fetch)`."""
     name, signature = _example_signature(servable, signature_name, CLASSIFY_METHOD,
                                          "classification", method_check)
     if len(signature.outputs) not in (1, 2):
@@ -186,6 +183,32 @@ def classify_result(servable: Servable, signature_name: str, input_proto,
         raise invalid_argument('Expected classification signature outputs to contain at '
                                'least one of "classes" or "scores". Signature was: '
                                + _signature_text(servable, name))
+    return name, wanted
+
+
+def _regress_signature(servable: Servable, signature_name: str, method_check: bool) -> str:
+    """`PreProcessRegression`: the signature name."""
+    name, signature = _example_signature(servable, signature_name, REGRESS_METHOD,
+                                         "regression", method_check)
+    if len(signature.outputs) != 1:
+        raise invalid_argument("Expected one output Tensor.")
+    if "inputs" not in signature.inputs:
+        raise invalid_argument("No regression inputs found in SignatureDef: "
+                               + _signature_text(servable, name))
+    if "outputs" not in signature.outputs:
+        raise invalid_argument("No regression outputs found in SignatureDef: "
+                               + _signature_text(servable, name))
+    return name
+
+
+def classify_result(servable: Servable, signature_name: str, input_proto,
+                    method_check: bool = False):
+    """Runs a classify signature; returns `(signature name, ClassificationResult)`.
+
+    The serialized tf.Examples are fed to the signature's `inputs` whatever
+    dtype it declares, as TF Serving does (the graph's own placeholder decides).
+    """
+    name, wanted = _classify_signature(servable, signature_name, method_check)
     batch = serialized_examples(input_proto)
     out = run_signature(servable, name, {"inputs": batch}, wanted)
     n = len(batch)
@@ -228,16 +251,7 @@ def regress_result(servable: Servable, signature_name: str, input_proto,
     As TF Serving's regressor: the serialized tf.Examples go to `inputs`
     whatever dtype it declares; `outputs` must be float, `[n]` or `[n, 1]`.
     """
-    name, signature = _example_signature(servable, signature_name, REGRESS_METHOD,
-                                         "regression", method_check)
-    if len(signature.outputs) != 1:
-        raise invalid_argument("Expected one output Tensor.")
-    if "inputs" not in signature.inputs:
-        raise invalid_argument("No regression inputs found in SignatureDef: "
-                               + _signature_text(servable, name))
-    if "outputs" not in signature.outputs:
-        raise invalid_argument("No regression outputs found in SignatureDef: "
-                               + _signature_text(servable, name))
+    name = _regress_signature(servable, signature_name, method_check)
     batch = serialized_examples(input_proto)
     values = run_signature(servable, name, {"inputs": batch}, ["outputs"])["outputs"]
     n = len(batch)
@@ -274,13 +288,31 @@ def regress(servable: Servable, request,
     return response
 
 
+def _input_tensor(servable: Servable, name: str) -> str | None:
+    """The graph tensor a task feeds, where tasks share one graph (a TF1 session).
+
+    A TF2 SavedModel gives every signature function its own input placeholder
+    (`classify_x_to_y_inputs:0`, `regress_x_to_y_inputs:0`), and TF Serving's own
+    `testMultiInferenceTf2` runs classify and regress together on it; so the
+    one-input-tensor rule is applied to session graphs only (None: not checked).
+    """
+    defs = getattr(servable, "signature_defs", None)
+    if defs is None or getattr(servable, "backend", "session") != "session":
+        return None
+    return defs[name].inputs["inputs"].name
+
+
 def multi_inference(servable: Servable, request,
                     method_check: bool = False) -> inference_pb2.MultiInferenceResponse:
-    """Classify/regress tasks on one model sharing one `Input`."""
+    """Classify/regress tasks on one model sharing one `Input`.
+
+    As TF Serving's `TensorFlowMultiInferenceRunner`: every task is checked
+    (one model, no signature twice, a classify or regress method, one input
+    tensor for all) before any runs; the tasks then run one after the other.
+    """
     if not request.tasks:
         raise invalid_argument("MultiInferenceRequest has no tasks.")
-    response = inference_pb2.MultiInferenceResponse()
-    seen = set()
+    seen, input_tensor = set(), None
     for task in request.tasks:
         if task.model_spec.name != servable.name:
             raise invalid_argument("All ModelSpecs in a MultiInferenceRequest must access "
@@ -289,14 +321,28 @@ def multi_inference(servable: Servable, request,
         if signature in seen:
             raise invalid_argument(f"Duplicate evaluation of signature: {signature}")
         seen.add(signature)
+        if signature not in servable.signatures:
+            raise invalid_argument(f"Requested signature not found in model graph: {signature}")
+        if task.method_name == CLASSIFY_METHOD:
+            _classify_signature(servable, signature, method_check)
+        elif task.method_name == REGRESS_METHOD:
+            _regress_signature(servable, signature, method_check)
+        else:
+            raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                               f"Unsupported signature method_name: {task.method_name}")
+        name = _input_tensor(servable, signature)
+        if input_tensor is not None and name is not None and name != input_tensor:
+            raise invalid_argument("Input tensor must be the same for all Signatures.")
+        input_tensor = input_tensor or name
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
         item = response.results.add()
         if task.method_name == CLASSIFY_METHOD:
             name, result = classify_result(servable, signature, request.input, method_check)
             item.classification_result.CopyFrom(result)
-        elif task.method_name == REGRESS_METHOD:
+        else:
             name, result = regress_result(servable, signature, request.input, method_check)
             item.regression_result.CopyFrom(result)
-        else:
-            raise invalid_argument(f"Unsupported signature method_name: {task.method_name}")
         _fill_spec(item.model_spec, servable, name)
     return response

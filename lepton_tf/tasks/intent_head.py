@@ -1,8 +1,8 @@
 """The `intent` task on frozen sentence-encoder embeddings (`model.backbone: frozen_encoder`).
 
 The training texts are embedded once by all-MiniLM-L6-v2 (cached under
-`model.feature_cache`, keyed by the encoder and the texts, so a rerun or a
-new head on the same data does not re-encode), a linear head trains on the
+`model.feature_cache`, text -> vector per encoder, so a rerun, a new head or
+a new split of the same data encodes only texts it has not seen), a linear head trains on the
 embeddings in seconds, and the export joins encoder and head into one
 `intent` SavedModel that takes raw strings. Out of scope: the largest cosine
 similarity to a class centroid (`data.oos_score: centroid`), calibrated on
@@ -97,28 +97,40 @@ class EmbeddingIntentTask(IntentTask):
             self.tokenizer = MiniLMTokenizer(sequence_length=self.section.sequence_length)
         return self.tokenizer
 
-    def _cache_path(self, texts) -> str:
+    def _cache_path(self) -> str:
+        """One cache file per encoder (kind, length, sizes, seed), holding text -> vector."""
         s = self.section
-        digest = hashlib.sha256(f"{s.encoder}:{s.sequence_length}:{self.seed}:"
-                                f"{s.num_layers}:{s.hidden_dim}:{s.num_heads}".encode())
-        for text in texts:
-            digest.update(text.encode("utf-8") + b"\0")
-        return os.path.join(s.feature_cache, f"{s.encoder}-{digest.hexdigest()[:16]}.npy")
+        key = hashlib.sha256(f"{s.encoder}:{s.sequence_length}:{self.seed}:{s.num_layers}:"
+                             f"{s.hidden_dim}:{s.num_heads}".encode()).hexdigest()[:16]
+        return os.path.join(s.feature_cache, f"{s.encoder}-{key}.npz")
 
     def embeddings(self, texts) -> np.ndarray:
-        """`[N, D]` unit embeddings of the texts, from the cache when there."""
+        """`[N, D]` unit embeddings of the texts; only texts not in the cache are encoded.
+
+        The cache maps texts to vectors, so a new split of the same data (a
+        held-out label, a new calibration fraction) or a test set reuses the
+        vectors already computed.
+        """
         from lepton_tf.models.embed_texts import embed_texts
 
-        path = self._cache_path(texts)
+        if not texts:
+            return np.zeros((0, int(self.encoder().embedding_dim)), np.float32)
+        path = self._cache_path()
+        cached: dict[str, np.ndarray] = {}
         if os.path.exists(path):
-            return np.load(path)
-        vectors = embed_texts(self.encoder(), self._tokenizer(None), texts,
-                              desc=f"{self.section.encoder} embeddings")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}.npy"
-        np.save(tmp, vectors)
-        os.replace(tmp, path)  # a killed run leaves no half-written cache
-        return vectors
+            with np.load(path, allow_pickle=False) as f:
+                cached = dict(zip(f["texts"].tolist(), f["vectors"]))
+        missing = sorted({t for t in texts if t not in cached})
+        if missing:
+            vectors = embed_texts(self.encoder(), self._tokenizer(None), missing,
+                                  desc=f"{self.section.encoder} embeddings")
+            cached.update(zip(missing, vectors))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}.npz"
+            np.savez(tmp, texts=np.array(list(cached), dtype=str),
+                     vectors=np.stack(list(cached.values())).astype(np.float32))
+            os.replace(tmp, path)  # a killed run leaves no half-written cache
+        return np.stack([cached[t] for t in texts]).astype(np.float32)
 
     def _arrays(self, config, examples):
         labels = np.array([self._index[e.label] for e in examples], np.int32)
