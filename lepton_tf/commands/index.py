@@ -28,16 +28,19 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
     (upserted by id) and/or deleted, without rebuilding the searcher."""
     from lepton_tf.index.build import read_corpus
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.storage import load_index, save_index
+    from lepton_tf.index.sharded import ShardedIndex
+    from lepton_tf.index.sharded_storage import load_any, save_sharded
+    from lepton_tf.index.storage import save_index
 
     encoder = SavedModelEncoder(encoder_path)
-    index = load_index(index_dir, expected_encoder=encoder.info)
+    index = load_any(index_dir, expected_encoder=encoder.info)  # sharded or not
     if delete:
         index.delete(delete)
     if add:
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
-    path = save_index(index, index_dir)
+    save = save_sharded if isinstance(index, ShardedIndex) else save_index
+    path = save(index, index_dir)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 
