@@ -34,12 +34,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
-import grpc  # noqa: E402
-import numpy as np  # noqa: E402
-import requests  # noqa: E402
-
-import hostile_corpus  # noqa: E402
-import hostile_grpc  # noqa: E402
+import grpc
+import hostile_corpus
+import hostile_grpc
+import numpy as np
+import requests
 
 TINY_SERVER = """
 import sys, time
@@ -191,7 +190,8 @@ def client(worker: int, args, ports, models: dict, stop: threading.Event, stats:
                     if r.status_code != 200:
                         error = f"HTTP {r.status_code} {r.text[:200]}"
             except (grpc.RpcError, requests.RequestException) as e:
-                error = f"{type(e).__name__}: {getattr(e, 'details', lambda: str(e))()}"
+                detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
+                error = f"{type(e).__name__}: {detail}"
             stats.valid(f"{name}/{front}", time.monotonic() - start, error)
         elif pick < 0.65:
             kind, data = hostile_corpus.rest_request(rng)
@@ -232,6 +232,7 @@ def _hostile(stats: Stats, key: str, problem):
 
 def _cancelled_stream(rng, channel, rest, stats):
     from google.protobuf import struct_pb2
+
     from lepton_tf.client.assistant import stream_call
     if rng.random() < 0.5:
         request = struct_pb2.Struct()

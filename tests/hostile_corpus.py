@@ -208,7 +208,7 @@ def send_raw(host: str, port: int, data: bytes, timeout: float = 10.0) -> bytes:
                 if not chunk:
                     break
                 out += chunk
-        except (socket.timeout, ConnectionError):
+        except (TimeoutError, ConnectionError):
             pass
     return out
 

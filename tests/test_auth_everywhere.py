@@ -6,10 +6,9 @@ import json
 import urllib.request
 
 import grpc
+import hostile_grpc
 import pytest
 import requests
-
-import hostile_grpc
 from assistant_fakes import fake_models
 from conftest import free_port
 
@@ -52,14 +51,11 @@ def test_every_grpc_method_needs_the_token(server, method):
         data = _valid(method)
         for metadata in ((), (("authorization", "Bearer wrong"),),
                          (("authorization", TOKEN),)):
-            if method == hostile_grpc.STREAM:
-                call = lambda: list(channel.unary_stream(method)(  # noqa: E731
-                    data, timeout=10, metadata=metadata))
-            else:
-                call = lambda: channel.unary_unary(method)(  # noqa: E731
-                    data, timeout=10, metadata=metadata)
             with pytest.raises(grpc.RpcError) as info:
-                call()
+                if method == hostile_grpc.STREAM:
+                    list(channel.unary_stream(method)(data, timeout=10, metadata=metadata))
+                else:
+                    channel.unary_unary(method)(data, timeout=10, metadata=metadata)
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, method
         good = (("authorization", f"Bearer {TOKEN}"),)
         try:

@@ -15,11 +15,10 @@ import random
 from concurrent import futures
 
 import grpc
-import pytest
-import requests
-
 import hostile_corpus
 import hostile_grpc
+import pytest
+import requests
 import string_model
 from assistant_fakes import fake_models
 from conftest import free_port
@@ -27,8 +26,8 @@ from serving_models import MODELS_CONFIG, export_half_plus_two, export_tf1_class
 
 # The corpus sizes can be lowered (never below the 2,000 / 1,000 in the suite) to
 # replay the corpus quickly against an older server, which stalls on many requests.
-REST_REQUESTS = int(os.environ.get("LEPTON_FUZZ_REST", 2400))
-GRPC_CALLS = int(os.environ.get("LEPTON_FUZZ_GRPC", 1200))
+REST_REQUESTS = int(os.environ.get("LEPTON_FUZZ_REST", "2400"))
+GRPC_CALLS = int(os.environ.get("LEPTON_FUZZ_GRPC", "1200"))
 SEED = 15
 
 

@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-
 from assistant_fakes import fake_models
 from conftest import free_port
 from hostile_corpus import http, send_raw

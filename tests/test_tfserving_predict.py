@@ -1,8 +1,8 @@
 """TF Serving's Predict unit tests, run over gRPC against `lepton-tf serve`.
 
 Ported from tensorflow/serving `tensorflow_serving/servables/tensorflow/predict_impl_test.cc`
-and `multi_inference_test.cc` (test names kept, TF Serving's expected responses unchanged) on its test models: the
-half_plus_two SavedModel (`saved_model_half_plus_two_2_versions`, version 123, the
+and `multi_inference_test.cc` (test names kept, TF Serving's expected responses unchanged)
+on its test models: the half_plus_two SavedModel (`saved_model_half_plus_two_2_versions`, version 123, the
 `cc/saved_model/testdata/half_plus_two` model those tests load) and the stateful
 `saved_model_counter`. `MethodNameCheck` runs the server with
 `--enable_signature_method_name_check`, as TF Serving's flag sets the feature the test flips.

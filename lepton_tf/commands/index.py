@@ -32,20 +32,28 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
     the fusion weight re-tuned when `tune_pairs` is given."""
     from lepton_tf.index.build import read_corpus, tune
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.storage import load_index, save_index
+    from lepton_tf.index.sharded import ShardedIndex
+    from lepton_tf.index.sharded_storage import load_any, save_sharded
+    from lepton_tf.index.storage import save_index
 
     encoder = SavedModelEncoder(encoder_path)
-    index = load_index(index_dir, expected_encoder=encoder.info)
+    index = load_any(index_dir, expected_encoder=encoder.info)  # sharded or not
     if delete:
         index.delete(delete)
     if add:
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
-    if index.lexical is None:
-        index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
-    if tune_pairs:
-        tune(index, tune_pairs, encoder)
-    path = save_index(index, index_dir)
+    if isinstance(index, ShardedIndex):
+        if tune_pairs:
+            raise SystemExit("lepton-tf index: --tune needs a one-shard index (a sharded "
+                             "index answers dense search only).")
+        path = save_sharded(index, index_dir)
+    else:
+        if index.lexical is None:
+            index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
+        if tune_pairs:
+            tune(index, tune_pairs, encoder)
+        path = save_index(index, index_dir)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 
@@ -80,7 +88,13 @@ def run(args) -> int:
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
                              "use them without --runner.")
-        from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        try:
+            from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        except ModuleNotFoundError as e:
+            if e.name != "apache_beam":
+                raise
+            raise ValueError(f"--runner {args.runner} needs apache-beam: "
+                             "pip install 'lepton-tf[beam]'.") from None
 
         from lepton_tf.index.build import is_file_folder
         from lepton_tf.ingest import ChunkConfig

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
-                                        SERVABLES, write_models_config)
+                                        SERVABLES, default_request_limits, write_models_config)
 from lepton_tf.progress import StageClock, machine_line
 
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
@@ -120,7 +120,8 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
         config = write_models_config(base_dir, SERVABLES, MODELS_CONFIG)
         server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                            rest_api_port=rest_port,
-                                           file_system_poll_wait_seconds=0),
+                                           file_system_poll_wait_seconds=0,
+                                           request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
         mount_assistant(server)
         server.start()

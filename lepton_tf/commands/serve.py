@@ -56,9 +56,11 @@ def use_main_job_defaults(args) -> None:
     `--search_index` is given and it exists.
     """
     from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, SERVABLES,
-                                            write_models_config)
+                                            default_request_limits, write_models_config)
 
     args.model_config_file = write_models_config(DEFAULT_BASE_DIR, SERVABLES)
+    if args.request_limits_file is None:
+        args.request_limits_file = default_request_limits()
     if args.search_index is None and os.path.isdir(DEFAULT_INDEX_DIR):
         args.search_index = DEFAULT_INDEX_DIR
     print(f"lepton-tf serve: no --model_config_file or --model_base_path: serving what "

@@ -96,7 +96,7 @@ class _JsonErrors(RequestHandler):
             log.debug("Malformed HTTP request: %s", exc or message)
             text = f"Malformed request: {getattr(exc, 'message', None) or message or exc}"
         text = " ".join(text.split())
-        return error_response(status, (text[:-2] if text.endswith(" ^") else text)[:500],
+        return error_response(status, (text.removesuffix(" ^"))[:500],
                               close=True)
 
 

@@ -288,9 +288,18 @@ def regress(servable: Servable, request,
     return response
 
 
-def _input_tensor(servable: Servable, name: str) -> str:
+def _input_tensor(servable: Servable, name: str) -> str | None:
+    """The graph tensor a task feeds, where tasks share one graph (a TF1 session).
+
+    A TF2 SavedModel gives every signature function its own input placeholder
+    (`classify_x_to_y_inputs:0`, `regress_x_to_y_inputs:0`), and TF Serving's own
+    `testMultiInferenceTf2` runs classify and regress together on it; so the
+    one-input-tensor rule is applied to session graphs only (None: not checked).
+    """
     defs = getattr(servable, "signature_defs", None)
-    return defs[name].inputs["inputs"].name if defs is not None else "inputs"
+    if defs is None or getattr(servable, "backend", "session") != "session":
+        return None
+    return defs[name].inputs["inputs"].name
 
 
 def multi_inference(servable: Servable, request,
@@ -322,9 +331,9 @@ def multi_inference(servable: Servable, request,
             raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                f"Unsupported signature method_name: {task.method_name}")
         name = _input_tensor(servable, signature)
-        if input_tensor is not None and name != input_tensor:
+        if input_tensor is not None and name is not None and name != input_tensor:
             raise invalid_argument("Input tensor must be the same for all Signatures.")
-        input_tensor = name
+        input_tensor = input_tensor or name
     response = inference_pb2.MultiInferenceResponse()
     for task in request.tasks:
         signature = task.model_spec.signature_name or DEFAULT_SIGNATURE

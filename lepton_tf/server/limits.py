@@ -69,7 +69,7 @@ class RequestLimits:
         return self.models.get(name, self.default)
 
     @classmethod
-    def load(cls, path: str | None, default: Limits | None = None) -> "RequestLimits":
+    def load(cls, path: str | None, default: Limits | None = None) -> RequestLimits:
         """Reads `--request_limits_file` (None: only `default`).
 
         Raises:
