@@ -93,3 +93,9 @@ def test_filter_keeps_other_stderr_lines(run_python):
             "raise SystemExit('bye')")
     done = run_python(code)
     assert done.stderr.splitlines() == ["keep 1", "keep 2", "bye"]
+
+
+def test_eval_chat_on_a_missing_model(tmp_path, capsys):
+    err = _one_line_error(["eval", "chat", "--model", str(tmp_path / "chat"), "--limit", "1"],
+                          capsys)
+    assert "does not exist" in err
