@@ -4,8 +4,10 @@ TensorFlow's C++ code logs to file descriptor 2 at levels INFO (I), WARNING
 (W), ERROR (E) and FATAL (F); `TF_CPP_MIN_LOG_LEVEL=2`, read when TensorFlow
 loads, drops I and W. A few lines every CPU-only run prints at level E are
 not errors of the run (no CUDA driver on a machine without a GPU, oneDNN's
-fallback for int64): `filter_stderr` drops exactly those, by pattern, and
-passes every other line (real errors, Python tracebacks) through unchanged.
+fallback for int64), and the parts of TensorFlow that log through absl print
+I and W lines whatever the variable says: `filter_stderr` drops exactly
+those, by pattern, and passes every other line (real errors, Python
+tracebacks) through unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ HARMLESS = re.compile("|".join([
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"computation placer already registered",
     r"TF-TRT Warning: Could not find TensorRT",
+    # INFO/WARNING lines in absl's format (`W0000 00:00:1796170613.128460  32616
+    # loop_optimizer.cc:934] ...`): parts of TF 2.20 (grappler) log through absl,
+    # which does not read TF_CPP_MIN_LOG_LEVEL.
+    r"^[IW]\d{4} [\d:.]+ +\d+ [\w./-]+:\d+\]",
 ]))
 
 

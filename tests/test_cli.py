@@ -93,3 +93,28 @@ def test_filter_keeps_other_stderr_lines(run_python):
             "raise SystemExit('bye')")
     done = run_python(code)
     assert done.stderr.splitlines() == ["keep 1", "keep 2", "bye"]
+
+
+def test_eval_chat_on_a_missing_model(tmp_path, capsys):
+    err = _one_line_error(["eval", "chat", "--model", str(tmp_path / "chat"), "--limit", "1"],
+                          capsys)
+    assert "does not exist" in err
+
+
+@pytest.mark.parametrize("line,hidden", [
+    ("2026-12-01 22:59:19.439968: E external/local_xla/xla/stream_executor/cuda/"
+     "cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error", True),
+    ("2026-12-01 22:59:27.761752: E tensorflow/core/util/util.cc:131] oneDNN supports "
+     "DT_INT64 only on platforms with AVX-512.", True),
+    ("2026-12-01 23:23:43.104080: E tensorflow/core/framework/node_def_util.cc:680] NodeDef "
+     "mentions attribute use_unbounded_threadpool which is not in the op definition", True),
+    ("W0000 00:00:1796170613.128460   32616 loop_optimizer.cc:934] Skipping loop "
+     "optimization for Merge node", True),
+    ("2026-12-01 23:23:43.104080: E tensorflow/core/kernels/x.cc:1] Out of memory", False),
+    ("E0000 00:00:1796170613.128460   32616 saver.cc:9] checkpoint is corrupt", False),
+    ("Traceback (most recent call last):", False),
+])
+def test_only_known_noise_is_filtered(line, hidden):
+    from lepton_tf.quiet_logs import HARMLESS
+
+    assert bool(HARMLESS.search(line)) == hidden

@@ -110,6 +110,14 @@ def test_cli_passes_beam_options_through(encoder, corpus, tmp_path):
     assert main(["index", "--runner", "direct", "--num-shards", "2", "--corpus", corpus,
                  "--encoder", encoder, "--out", out, "--direct_num_workers=1"]) == 0
     assert len(load_sharded(out)) == 60
+    # --add/--delete write a new sharded version, each id in the shard that owns it.
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"_id": "new1", "title": "visa", "text": "visa renewal"}) + "\n")
+    assert main(["index", "--encoder", encoder, "--out", out, "--delete", "doc3",
+                 "--add", str(extra)]) == 0
+    updated = load_sharded(out)
+    assert list_index_versions(out) == [1, 2] and len(updated) == 60
+    assert "doc3" not in updated.documents and updated.documents["new1"].text == "visa renewal"
     assert main(["index", "--corpus", corpus, "--encoder", encoder, "--out", out,
                  "--num-shards", "2"]) == 2  # sharding needs a Beam runner
     with pytest.raises(SystemExit):

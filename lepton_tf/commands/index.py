@@ -7,6 +7,7 @@
                                                  # edits: only changed files re-encoded
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
+    lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
     lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
         --direct_running_mode=multi_processing   # Beam pipeline, sharded version
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
@@ -17,27 +18,42 @@ to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
 
 import os
 
+from lepton_tf.index.fusion import DEFAULT_DENSE_WEIGHT
+
 DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
 DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
 DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
 
 
 def update_index(index_dir: str, encoder_path: str, add: str | None = None,
-                 delete: list[str] | None = None) -> str:
+                 delete: list[str] | None = None, tune_pairs: str | None = None) -> str:
     """Writes a new index version: the latest one with documents added
-    (upserted by id) and/or deleted, without rebuilding the searcher."""
-    from lepton_tf.index.build import read_corpus
+    (upserted by id) and/or deleted, without rebuilding the searcher, and
+    the fusion weight re-tuned when `tune_pairs` is given."""
+    from lepton_tf.index.build import read_corpus, tune
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.storage import load_index, save_index
+    from lepton_tf.index.sharded import ShardedIndex
+    from lepton_tf.index.sharded_storage import load_any, save_sharded
+    from lepton_tf.index.storage import save_index
 
     encoder = SavedModelEncoder(encoder_path)
-    index = load_index(index_dir, expected_encoder=encoder.info)
+    index = load_any(index_dir, expected_encoder=encoder.info)  # sharded or not
     if delete:
         index.delete(delete)
     if add:
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
-    path = save_index(index, index_dir)
+    if isinstance(index, ShardedIndex):
+        if tune_pairs:
+            raise SystemExit("lepton-tf index: --tune needs a one-shard index (a sharded "
+                             "index answers dense search only).")
+        path = save_sharded(index, index_dir)
+    else:
+        if index.lexical is None:
+            index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
+        if tune_pairs:
+            tune(index, tune_pairs, encoder)
+        path = save_index(index, index_dir)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 
@@ -72,7 +88,13 @@ def run(args) -> int:
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
                              "use them without --runner.")
-        from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        try:
+            from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        except ModuleNotFoundError as e:
+            if e.name != "apache_beam":
+                raise
+            raise ValueError(f"--runner {args.runner} needs apache-beam: "
+                             "pip install 'lepton-tf[beam]'.") from None
 
         from lepton_tf.index.build import is_file_folder
         from lepton_tf.ingest import ChunkConfig
@@ -92,16 +114,26 @@ def run(args) -> int:
     from lepton_tf.index.build import is_file_folder
 
     out = args.out or DEFAULT_INDEX_DIR
-    if args.add or args.delete:
-        update_index(out, args.encoder, args.add, args.delete)
+    if args.add or args.delete or args.retune:
+        if args.retune and not args.tune:
+            raise SystemExit("lepton-tf index: --retune needs --tune PAIRS.")
+        update_index(out, args.encoder, args.add, args.delete, args.tune)
         return 0
     if is_file_folder(args.corpus):
-        return index_folder(args)
+        status = index_folder(args)
+        if status == 0 and args.tune:  # the fusion weight, on the version just written
+            update_index(args.out or os.path.join(
+                "indexes", os.path.basename(os.path.abspath(args.corpus))),
+                args.encoder, tune_pairs=args.tune)
+        return status
     from lepton_tf.index.build import build_index
+    from lepton_tf.index.fusion import FusionConfig
 
+    fusion = FusionConfig(args.fusion, args.dense_weight)
+    build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
+                tune_pairs=args.tune, fusion=fusion)
     from lepton_tf.assistant import knowledge_base
 
-    build_index(args.corpus, args.encoder, out, k=args.k, version=args.version)
     print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
           "(edit it: description, greeting, refusal, not-found texts)")
     return 0
@@ -122,6 +154,15 @@ def register(sub) -> None:
                    help="index version to write (default: the next free one)")
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
+    p.add_argument("--tune", metavar="PAIRS",
+                   help="JSONL of {query, positive}: choose the hybrid fusion weight on them "
+                        "(positive = a document's id, text, or title + text)")
+    p.add_argument("--retune", action="store_true",
+                   help="with --tune: re-tune the latest version (new version, same documents)")
+    p.add_argument("--fusion", choices=("convex", "rrf"), default="convex",
+                   help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
+    p.add_argument("--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT,
+                   help="hybrid dense weight without --tune (0: BM25 only, 1: dense only)")
     files = p.add_argument_group("a folder of files")
     files.add_argument("--chunk-tokens", type=int, default=200,
                        help="encoder word pieces a passage holds at most")

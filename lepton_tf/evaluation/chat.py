@@ -77,8 +77,11 @@ class ModelReplies:
         import tensorflow as tf
         import tensorflow_text  # noqa: F401 - registers the tokenizer ops
 
+        from lepton_tf.export.model_path import resolve_version_path
+
         self.tf = tf
-        self.model = tf.saved_model.load(path)
+        self.model = tf.saved_model.load(resolve_version_path(
+            path, "`lepton-tf train chat --export` (saved_models/chat ships in git)"))
         self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
         self.no_repeat_ngram_size = no_repeat_ngram_size
 
@@ -195,15 +198,8 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _latest(base_dir: str) -> str:
-    versions = sorted(int(v) for v in os.listdir(base_dir) if v.isdigit())
-    if not versions:
-        raise FileNotFoundError(f"No chat version under {base_dir}.")
-    return os.path.join(base_dir, str(versions[-1]))
-
-
 def run(args) -> int:
-    path = args.model or _latest(os.path.join(args.base_dir, "chat"))
+    path = args.model or os.path.join(args.base_dir, "chat")
     results = evaluate(path, splits=args.splits, limit=args.limit or None, seed=args.seed,
                        num_beams=args.num_beams, samples=args.samples,
                        max_new_tokens=args.max_new_tokens)
@@ -221,7 +217,8 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="chat model vs BM25 baseline: perplexity, BLEU, distinct")
-    p.add_argument("--model", help="SavedModel version folder (default: latest chat version)")
+    p.add_argument("--model", help="chat SavedModel: a version folder or a base folder (its "
+                   "latest version); default: the latest in --base-dir")
     p.add_argument("--base-dir", default="saved_models",
                    help="model base folder searched for chat (default saved_models)")
     p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"],

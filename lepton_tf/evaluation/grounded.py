@@ -215,9 +215,9 @@ def run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("grounded", help="grounded vs ungrounded chat replies, citation precision")
-    p.add_argument("--model", help="grounded chat SavedModel version folder (none: only "
-                                   "the extractive answers)")
-    p.add_argument("--baseline-model", help="ungrounded chat SavedModel version folder")
+    p.add_argument("--model", help="grounded chat SavedModel, version or base folder (none: "
+                                   "only the extractive answers)")
+    p.add_argument("--baseline-model", help="ungrounded chat SavedModel (version or base folder)")
     p.add_argument("--config", default=os.path.join("configs", "chat_grounded.yaml"),
                    help="config whose data.grounded section defines the held-out questions")
     p.add_argument("--passages", type=int, default=2, help="passages in each context (default 2)")

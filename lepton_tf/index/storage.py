@@ -5,6 +5,9 @@
                      embeddings.npy     the vectors (exact search, rebuilds)
                      scann/             the serialized ScaNN searcher, asset paths relative
                      scann/docids.json  row -> doc id (instead of ScaNN's pickle)
+                     bm25/              stemmed BM25 (bm25s matrices, doc ids, settings)
+
+The manifest also holds `fusion` (method, dense weight, what tuned it).
 
 Like model versions, an index version is written to a hidden temp folder
 and renamed into place: a crash leaves no half-written version.
@@ -13,6 +16,7 @@ and renamed into place: a crash leaves no half-written version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -25,9 +29,12 @@ from lepton_tf.export.layout import publish_atomically, version_folders
 from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 
 FORMAT = 1
+LEXICAL_DIR = "bm25"
 _ASSET_PATH = re.compile(r'asset_path: "([^"]*)"')
 
 
@@ -83,6 +90,8 @@ def write_index(index: SearchIndex, folder: str, version: int = 0,
     rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
     write_documents([index.documents[d] for d in order], documents_path(folder))
     np.save(os.path.join(folder, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+    if index.lexical is not None:
+        index.lexical.save(os.path.join(folder, LEXICAL_DIR))
     for name, text in (extra_files or {}).items():
         with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
             f.write(text)
@@ -90,6 +99,8 @@ def write_index(index: SearchIndex, folder: str, version: int = 0,
                 "count": len(order), "dimension": index.dimension,
                 "config": index.config.to_dict(),
                 "encoder": dataclasses.asdict(index.encoder),
+                "fusion": index.fusion.to_dict(),
+                "lexical": index.lexical is not None,
                 "sha256": {f: sha256_file(os.path.join(folder, f)) for f in _files(folder)}}
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
@@ -174,6 +185,13 @@ def read_extra_file(path: str, name: str) -> str | None:
         return f.read()
 
 
+def _load_lexical(path: str, doc_ids: frozenset) -> LexicalIndex:
+    lexical = LexicalIndex.load(os.path.join(path, LEXICAL_DIR))
+    if set(lexical.doc_ids) != doc_ids or len(lexical.doc_ids) != len(doc_ids):
+        raise IndexFormatError(f"{path}: the BM25 part and the documents disagree. Rebuild.")
+    return lexical
+
+
 def load_index(path: str, *, expected_dimension: int | None = None,
                expected_encoder: EncoderInfo | None = None, verify: bool = True,
                num_threads: int = 0) -> SearchIndex:
@@ -228,5 +246,9 @@ def load_index(path: str, *, expected_dimension: int | None = None,
                              docids=row_ids)
     if num_threads:
         searcher.set_num_threads(num_threads)
+    lexical = None
+    if manifest.get("lexical"):  # checksummed above; read on first bm25/hybrid search
+        lexical = functools.partial(_load_lexical, path, frozenset(row_ids))
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
-                       encoder)
+                       encoder, lexical=lexical,
+                       fusion=FusionConfig.from_dict(manifest.get("fusion")))

@@ -13,7 +13,8 @@ SIGNATURE = "encode_document"
 
 
 class EncoderModelHandler(ModelHandler):
-    """Embeds `(position, Document)` elements (position: any sortable key) with the `encode_document` signature.
+    """Embeds `(position, Document)` elements (position: any sortable key)
+    with the `encode_document` signature.
 
     Beam's `RunInference` calls `load_model` once per worker process (the
     SavedModel is shared by the threads of that process) and hands

@@ -141,6 +141,8 @@ class EmbeddingIntentTask(IntentTask):
         return build_embedding_head(dim, len(self.labels), dropout=self.section.dropout)
 
     def train_dataset(self, config: TrainConfig) -> tf.data.Dataset:
+        # Encode the training and the held-out texts in one pass (one trace, one bar).
+        self.embeddings([e.text for e in self.train + self.calibration])
         limit = self.data.limit
         features, labels = self._arrays(config, self.train[:limit] if limit else self.train)
         return epoch_shuffled_stream((features, labels), batch_size=config.batch_size,
