@@ -55,5 +55,6 @@ def register(sub) -> None:
     p = sub.add_parser("ask", help="the assistant in the terminal over gRPC (streamed, "
                                    "with sources and related questions)")
     add_client_args(p)
-    p.add_argument("--model", default="assistant")
+    p.add_argument("--model", default="assistant", help="the assistant's model name "
+                                                         "(default assistant)")
     p.set_defaults(fn=run)

@@ -132,12 +132,15 @@ def register(sub) -> None:
 
     p = sub.add_parser("not-found", help="calibrate the search not-found threshold by "
                                          "leaving StackFAQ threads out of the index")
-    p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
-    p.add_argument("--collection", default=os.path.join(str(data_dir()), "beir", "stackfaq"))
+    p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
+                   help="encoder SavedModel (version or base folder)")
+    p.add_argument("--collection", default=os.path.join(str(data_dir()), "beir", "stackfaq"),
+                   help="BEIR folder whose ids name their thread (t12-q3)")
     p.add_argument("--index", help="an index of the same corpus built by --encoder: its "
                                    "document vectors are used instead of re-encoding")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--fit-folds", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=5, help="groups of threads left out in turn")
+    p.add_argument("--fit-folds", type=int, default=3,
+                   help="folds the threshold is fit on (the others report it)")
+    p.add_argument("--seed", type=int, default=0, help="the thread shuffle's seed")
     p.add_argument("--json", help="also write the result here")
     p.set_defaults(fn=run)
