@@ -44,6 +44,9 @@ PASSAGE_WEIGHT = 0.5    # of the passage's search score
 _WORD = re.compile(r"[a-z0-9]+")
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
 _END = ".!?)\"'"
+# A URL, without the punctuation that may end the sentence after it.
+_URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
+_PLACEHOLDER = re.compile(r"urlplaceholder(\d+)x")
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,16 +60,27 @@ def _segmenter():
 def split_sentences(text: str) -> tuple[str, ...]:
     """The sentences of `text`, whitespace collapsed, empty ones dropped.
 
+    URLs are kept whole (pysbd would end a sentence at the `!` of `#!`):
+
     >>> split_sentences("Go to http://x.com/a.b and click Submit. Wait 14 days.")
     ('Go to http://x.com/a.b and click Submit.', 'Wait 14 days.')
+    >>> split_sentences("Join at https://groups.google.com/forum/#!forum/x. Then wait.")
+    ('Join at https://groups.google.com/forum/#!forum/x.', 'Then wait.')
     """
+    urls: list[str] = []
+
+    def hide(match):
+        urls.append(match.group(0))
+        return f"urlplaceholder{len(urls) - 1}x"
+
+    hidden = _URL.sub(hide, text)
     out = []
-    for segment in _segmenter().segment(text):
+    for segment in _segmenter().segment(hidden):
         # pysbd keeps a line break inside a segment when the line has no stop.
         for line in segment.splitlines():
             line = " ".join(line.split())
             if line:
-                out.append(line)
+                out.append(_PLACEHOLDER.sub(lambda m: urls[int(m.group(1))], line))
     return tuple(out)
 
 
