@@ -16,7 +16,7 @@ question and a goodbye, sent one at a time over gRPC Predict:
 
 Reported (targets of issue 13 in brackets):
 
-- replies with a repeated word 3-gram [0];
+- replies with a repeated word 3-gram [0] (URL words aside; with them, beside it);
 - leaks [0]: a chat-route reply carrying `[n]`, saying back half the
   3-grams of an earlier user turn (an echo), or using a content word of a passage shown
   earlier in the session that is not the user's, nor in the assistant's own
@@ -63,8 +63,14 @@ def content_words(text: str) -> set:
     return _words(text)
 
 
-def trigrams(text: str) -> list:
-    words = _WORD.findall(_CITE.sub(" ", text).lower())
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+
+
+def trigrams(text: str, urls: bool = False) -> list:
+    """Word 3-grams, citations aside (and URLs, unless `urls`: two links to one site
+    share `https groups google com` without being a loop)."""
+    text = _CITE.sub(" ", text if urls else _URL.sub(" ", text))
+    words = _WORD.findall(text.lower())
     return [tuple(words[i:i + 3]) for i in range(len(words) - 2)]
 
 
@@ -121,6 +127,7 @@ class Tally:
     repeated: list = dataclasses.field(default_factory=list)
     leaks: list = dataclasses.field(default_factory=list)
     strict_leaks: int = 0
+    repeated_strict: int = 0  # URLs counted too
     mid_sentence: list = dataclasses.field(default_factory=list)
     kinds: dict = dataclasses.field(default_factory=dict)  # kind -> route -> count
     not_found: dict = dataclasses.field(default_factory=dict)  # kind -> flagged count
@@ -139,6 +146,8 @@ def score_session(turns: list, tally: Tally, own: set, vocabulary: set) -> None:
         grams = trigrams(reply)
         if len(grams) != len(set(grams)):
             tally.repeated.append((message, reply))
+        with_urls = trigrams(reply, urls=True)
+        tally.repeated_strict += len(with_urls) != len(set(with_urls))
         if route == "search" and not answer["not_found"]:
             from lepton_tf.assistant.answers import ends_sentence
 
@@ -215,6 +224,7 @@ def report(tally: Tally, latency: list) -> dict:
     flagged = lambda kind: tally.not_found.get(kind, 0) / max(
         sum(tally.kinds.get(kind, {}).values()), 1)
     result = {"turns": tally.turns, "repeated_3gram": len(tally.repeated),
+              "repeated_3gram_with_urls": tally.repeated_strict,
               "leaks": len(tally.leaks), "strict_leaks": tally.strict_leaks,
               "search_mid_sentence": len(tally.mid_sentence), "routes_by_kind": tally.kinds,
               "unanswerable_flagged": flagged("unanswerable"), "faq_flagged": flagged("faq"),
@@ -226,7 +236,8 @@ def report(tally: Tally, latency: list) -> dict:
     print(f"\n{tally.turns} turns; routes by kind: {json.dumps(tally.kinds)}")
     for key in ("repeated_3gram", "leaks", "search_mid_sentence"):
         print(f"{key}: {result[key]} (target 0)")
-    print(f"strict leaks (any shared content word): {tally.strict_leaks}")
+    print(f"strict leaks (any shared content word): {tally.strict_leaks}; replies with a "
+          f"repeated 3-gram counting URL words: {tally.repeated_strict}")
     print(f"unanswerable flagged not found: {result['unanswerable_flagged']:.1%}; "
           f"answerable flagged: {result['faq_flagged']:.1%}; "
           f"SGD turns refused: {result['sgd_refused']:.1%}")
