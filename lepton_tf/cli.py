@@ -34,7 +34,11 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Before anything imports TensorFlow (which reads TF_CPP_MIN_LOG_LEVEL once).
     quiet_tensorflow(verbose=bool({"-v", "--verbose"} & set(argv)))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "pass_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # e.g. Beam pipeline options of `index --runner`
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -128,7 +128,8 @@ def _save_index(base: str, title_prefix: str = "") -> int:
     from lepton_tf.index import Document, SearchIndex, save_index
 
     vectors = FakeEncoder().run("encode_query", {"text": np.array([d[2] for d in DOCS], object)})
-    docs = [Document(d[0].decode(), d[2].decode(), title=title_prefix + d[1].decode())
+    docs = [Document(d[0].decode(), d[2].decode(), title=title_prefix + d[1].decode(),
+                     metadata={"source": f"{d[0].decode()}.md", "page": 1, "start": 0})
             for d in DOCS]
     path = save_index(SearchIndex.build(vectors["embedding"], docs), base)
     return int(os.path.basename(path))
@@ -149,8 +150,8 @@ def test_serve_search_index_in_process_and_search_only(server, target, index_dir
     from lepton_tf.client import SearchClient
     from lepton_tf.commands.serve import build_server
 
-    flags = ["serve", "--port=0", "--rest_api_port=0", f"--search_index={index_dir}",
-             "--file_system_poll_wait_seconds=0.1"]
+    flags = ["serve", "--port=0", f"--rest_api_port={free_port()}",
+             f"--search_index={index_dir}", "--file_system_poll_wait_seconds=0.1"]
     flags += ["--search-only", f"--tf-serving={target}"] if remote else [
         f"--model_base_path={index_dir}/none"]
     search_server = build_server(build_parser().parse_args(flags))
@@ -161,6 +162,26 @@ def test_serve_search_index_in_process_and_search_only(server, target, index_dir
         client = SearchClient(f"127.0.0.1:{search_server.grpc_port}")
         hits = client.search("forgot my password", k=2)
         assert [h.doc_id for h in hits][0] == "d1" and hits[0].title == "Reset a password"
+        assert hits[0].metadata == {"source": "d1.md", "page": 1, "start": 0}  # over gRPC
+        assert hits[0].source == "d1.md p. 1"
+        assert hits[0].dense_score is not None and hits[0].bm25_score > 0  # "password"
+        # Filters and modes over gRPC (SearchClient) and REST.
+        hits = client.search("forgot my password", k=3, filter={"doc_id": ["d2", "d3"]})
+        assert sorted(h.doc_id for h in hits) == ["d2", "d3"]
+        assert [h.doc_id for h in client.search("card", k=1, mode="bm25")] == ["d3"]
+        import requests
+        r = requests.post(f"http://127.0.0.1:{search_server.rest_port}/v1/models/search:predict",
+                          json={"signature_name": "search_options", "inputs": {
+                              "query": ["forgot my password"], "k": 2, "mode": "dense",
+                              "filter": '{"doc_id": "d2"}'}}, timeout=10)
+        assert r.status_code == 200, r.text
+        outputs = r.json()["outputs"]
+        assert outputs["doc_ids"] == [["d2"]] and len(outputs["dense_score"][0]) == 1
+        r = requests.post(f"http://127.0.0.1:{search_server.rest_port}/v1/models/search:predict",
+                          json={"signature_name": "search_options", "inputs": {
+                              "query": ["x"], "k": 2, "mode": "dense", "filter": "[1]"}},
+                          timeout=10)
+        assert r.status_code == 400 and "JSON object" in r.json()["error"]
         # A new index version (as `lepton-tf index --add` writes) is served without a restart.
         new_version = _save_index(index_dir, title_prefix="v2: ")
         end = time.monotonic() + 20

@@ -101,7 +101,10 @@ def test_search_servable_answers_queries_with_documents(tmp_path):
                                                     object), "k": np.array(2, np.int32)})
     assert out["doc_ids"].shape == (2, 2) and out["doc_ids"][0, 0] == b"d3"
     assert out["texts"][1, 0] == b"text 7" and out["titles"][1, 0] == b"title 7"
-    assert out["scores"].dtype == np.float32 and out["scores"][0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert out["scores"].dtype == np.float32
+    assert out["dense_score"][0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert out["bm25_score"][0, 0] == 0.0  # no word of "find three" is in the passages
+    assert json.loads(out["metadata"][0, 0]) == {}
     assert servable.run("serving_default", {"query": np.array([b"find three"], object)})[
         "doc_ids"].shape == (1, 10)
     for bad, match in ((np.array([b"\xff\xfe"], object), "UTF-8"),

@@ -1,10 +1,12 @@
 """SavedModelServable: signatures from the MetaGraphDef, TF2 loading and the TF1 session path."""
 
+import grpc
 import numpy as np
 import pytest
 from tensorflow_serving.apis import classification_pb2
 
 from lepton_tf.server import inference
+from lepton_tf.server.errors import ServingError
 from lepton_tf.server.saved_model_servable import SavedModelServable, _Tf2Runner
 from serving_models import example, export_half_plus_two, export_tf1_classifier
 
@@ -48,10 +50,13 @@ def test_auto_falls_back_to_a_session_when_tf2_loading_fails(tf1_path, monkeypat
 
 
 def test_graph_errors_are_the_clients(tmp_path):
+    """A tensor the graph refuses is TensorFlow's INVALID_ARGUMENT, with TensorFlow's text."""
     servable = SavedModelServable(export_half_plus_two(str(tmp_path / "h"), 1), "half")
     assert servable.backend == "tf2" and set(servable.signatures) == {"serving_default", "column"}
-    with pytest.raises(ValueError):
+    with pytest.raises(ServingError) as error:
         servable.run("serving_default", {"x": np.array([b"one"], object)})
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expected to be a float tensor but is a string tensor" in error.value.message
     with pytest.raises(FileNotFoundError):
         SavedModelServable(str(tmp_path), "half", version=1)
 
@@ -76,6 +81,36 @@ def test_signatures_run_on_the_flat_call_like_the_concrete_function(tmp_path, mo
         np.testing.assert_allclose(servable.run("serving_default", {"x": x})["y"], expected)
     np.testing.assert_allclose(  # the column signature's own rank: flat again
         servable.run("column", {"x": x[:, None]})["x_squared"][:, 0], x * x)
-    with pytest.raises(ValueError):  # another dtype: the full call and its error
+    # Another rank than the signature's: passed as sent, as TF Serving's session feeds it.
+    np.testing.assert_allclose(servable.run("serving_default", {"x": x[:, None]})["y"][:, 0],
+                               expected)
+    with pytest.raises(ServingError):  # another dtype: TensorFlow's own refusal
         servable.run("serving_default", {"x": np.array([1, 2], np.int64)})
-    assert [t is not None for t in taken] == [True, False, True, False]
+    assert [t is not None for t in taken] == [True, False, True, True]
+
+
+def test_model_errors_keep_the_ops_message(tmp_path):
+    """An op's failure inside a TF2 signature (here the chat model's kind of check on an
+    empty context) is TensorFlow's code with the op's own message, not the bare
+    "Graph execution error:" header Python puts first."""
+    import tensorflow as tf
+
+    class Checked(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")])
+        def serve(self, context):
+            tf.debugging.assert_greater(tf.size(context), 0,
+                                        message="context must not be empty")
+            return {"reply": context}
+
+    module = Checked()
+    path = str(tmp_path / "checked" / "1")
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    servable = SavedModelServable(path, "checked")
+    with pytest.raises(ServingError) as error:
+        servable.run("serving_default", {"context": np.array([], object)})
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    message = error.value.message
+    assert message.startswith("assertion failed: [context must not be empty]"), message
+    assert "[[{{node " in message
+    assert "Graph execution error" not in message and "Detected at node" not in message
+    assert "[Op:" not in message

@@ -109,9 +109,23 @@ class ServerBackends:
         return [IntentResult(_text(i), float(np.max(p)), None if o is None else bool(o))
                 for i, p, o in zip(out["intent"].reshape(-1), out["probabilities"], oos)]
 
+    def search_request(self, queries: list[str], k: int) -> tuple[str, dict]:
+        """The `search` signature and inputs the assistant asks with: dense
+        mode (`search_options`) where the servable has modes, since the
+        routing threshold is calibrated on cosine scores, not fused ones."""
+        inputs = {"query": _strings(queries), "k": np.array(k, np.int32)}
+        try:
+            with self.manager.servable(self.names["search"]) as servable:
+                has_modes = "search_options" in servable.signatures
+        except ServingError:
+            has_modes = False
+        if not has_modes:
+            return "search", inputs
+        return "search_options", dict(inputs, mode=np.array(b"dense", object),
+                                      filter=np.array(b"", object))
+
     def search(self, query: str, k: int) -> list[Passage]:
-        out = self._predict("search", "search", {"query": _strings([query]),
-                                                 "k": np.array(k, np.int32)},
+        out = self._predict("search", *self.search_request([query], k),
                             ["doc_ids", "scores", "texts", "titles"])
         return [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
                 zip(out["doc_ids"][0], out["titles"][0], out["texts"][0], out["scores"][0])]

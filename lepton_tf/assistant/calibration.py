@@ -112,17 +112,13 @@ def calibrate(sets: dict[str, Signals], use_intent: bool = True) -> dict:
 
 def collect_signals(backends, sets: dict[str, list[str]], batch: int = 64) -> dict[str, Signals]:
     """Search top score, dialogue score and intent of every text, by batches."""
-    from lepton_tf.assistant.backends import _strings
-
     reference = backends._reference()
     out = {}
     for route, texts in sets.items():
         search, dialogue, intents = [], [], []
         for i in range(0, len(texts), batch):
             chunk = texts[i:i + batch]
-            res = backends._predict("search", "search", {"query": _strings(chunk),
-                                                         "k": np.array(1, np.int32)},
-                                    ["scores"])
+            res = backends._predict("search", *backends.search_request(chunk, 1), ["scores"])
             search.extend(np.asarray(res["scores"])[:, 0].tolist())
             dialogue.extend(np.max(backends.embed(chunk) @ reference.T, axis=1).tolist())
             found = backends.intents(chunk)

@@ -63,10 +63,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     return build
 
 
-def page_route(http, body: bytes) -> None:
+def page_route(reply, body: bytes) -> None:
+    """Sends the web page (a REST route answering through a `ThreadReply`)."""
     with open(PAGE, "rb") as f:
         html = f.read()
-    http._send(200, html, "text/html; charset=utf-8")
+    reply.send(200, html, "text/html; charset=utf-8")
 
 
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:

@@ -15,19 +15,25 @@ messages, so any gRPC client with the well-known protos can call it):
 REST: `POST /v1/assistant:stream` with the JSON body `{"session_id", "message"}`
 answers `application/x-ndjson`, one event per line (chunked transfer
 encoding, flushed per event); errors before the first event are
-`{"error": ...}` with TF Serving's HTTP status for the code.
+`{"error": ...}` with TF Serving's HTTP status for the code (a body that is
+not JSON, too deep or not an object is INVALID_ARGUMENT, as on `:predict`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 
 from lepton_tf.client.assistant import SERVICE
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
+from lepton_tf.server.grpc_service import lenient, refuse_malformed
+from lepton_tf.server.rest_json import parse_body
 
 log = logging.getLogger(__name__)
 REST_STREAM_PATH = "/v1/assistant:stream"
@@ -67,53 +73,49 @@ def grpc_stream_handler(server, name: str = "assistant") -> grpc.GenericRpcHandl
     """The `Stream` method over the assistant servable `name` of `server`."""
 
     def stream(request: struct_pb2.Struct, context):
+        remaining = context.time_remaining()
+        cancelled = threading.Event()  # the client cancelled or the call ended
+        context.add_callback(cancelled.set)
+        at = None if remaining is None else time.monotonic() + remaining
         try:
-            session_id, message = _request_fields(json_format.MessageToDict(request))
-            for event in _events(server.manager, name, session_id, message):
-                if not context.is_active():
-                    return
-                out = struct_pb2.Struct()
-                out.update(event)
-                yield out
+            with deadline.until(at, cancelled):
+                session_id, message = _request_fields(json_format.MessageToDict(request))
+                for event in _events(server.manager, name, session_id, message):
+                    if not context.is_active():
+                        return
+                    out = struct_pb2.Struct()
+                    out.update(event)
+                    yield out
         except ServingError as e:
             context.abort(e.code, e.message)
 
     return grpc.method_handlers_generic_handler(SERVICE, {
         "Stream": grpc.unary_stream_rpc_method_handler(
-            stream, request_deserializer=struct_pb2.Struct.FromString,
+            refuse_malformed(stream), request_deserializer=lenient(struct_pb2.Struct.FromString),
             response_serializer=struct_pb2.Struct.SerializeToString)})
 
 
 def rest_stream_route(server, name: str = "assistant"):
-    """`add_rest_route("POST", REST_STREAM_PATH, ...)` handler: NDJSON events."""
+    """`add_rest_route("POST", REST_STREAM_PATH, ...)` handler: NDJSON events.
 
-    def handle(http, body: bytes) -> None:
-        started = False
+    The handler answers through the REST transport's `ThreadReply` (chunked
+    on HTTP/1.1, close-delimited on HTTP/1.0, one flush per event).
+    """
+    def handle(reply, body: bytes) -> None:
         try:
             try:
-                doc = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise invalid_argument(f"Malformed JSON body: {e}") from None
+                doc = parse_body(body)
+            except ServingError as e:
+                raise invalid_argument(f"Malformed JSON body: {e.message}") from None
             session_id, message = _request_fields(doc)
             for event in _events(server.manager, name, session_id, message):
-                if not started:
-                    http.send_response(200)
-                    http.send_header("Content-Type", "application/x-ndjson; charset=utf-8")
-                    http.send_header("Cache-Control", "no-cache")
-                    http.send_header("Transfer-Encoding", "chunked")
-                    http.end_headers()
-                    started = True
-                line = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8")
-                http.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                http.wfile.flush()
-            http.wfile.write(b"0\r\n\r\n")
-            http.wfile.flush()
+                if not reply.streaming:
+                    reply.start_stream(200, "application/x-ndjson; charset=utf-8",
+                                       {"Cache-Control": "no-cache"})
+                reply.write((json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8"))
         except ServingError as e:
-            if started:  # headers gone: report in the stream, then end it
-                line = (json.dumps({"type": "error", "error": e.message}) + "\n").encode()
-                http.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+            if reply.streaming:  # headers gone: report in the stream, then end it
+                reply.write((json.dumps({"type": "error", "error": e.message}) + "\n").encode())
             else:
-                http._send_json(e.http_status, {"error": e.message})
-        except (BrokenPipeError, ConnectionResetError):
-            http.close_connection = True  # the client went away mid-stream
+                reply.send_json(e.http_status, {"error": e.message})
     return handle

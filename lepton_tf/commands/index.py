@@ -1,11 +1,24 @@
 """`lepton-tf index`: corpus -> embeddings -> a new ScaNN index version.
 
     lepton-tf index                              # build from the default corpus
+    lepton-tf index --corpus ~/notes --out indexes/notes
+                                                 # a folder of .md .txt .html .pdf
+                                                 # .jsonl .csv files; run again after
+                                                 # edits: only changed files re-encoded
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
+    lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
+    lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
+        --direct_running_mode=multi_processing   # Beam pipeline, sharded version
+    lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
+
+Flags this command does not know are Beam pipeline options, passed through
+to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
 """
 
 import os
+
+from lepton_tf.index.fusion import DEFAULT_DENSE_WEIGHT
 
 DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
 DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
@@ -13,45 +26,153 @@ DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
 
 
 def update_index(index_dir: str, encoder_path: str, add: str | None = None,
-                 delete: list[str] | None = None) -> str:
+                 delete: list[str] | None = None, tune_pairs: str | None = None) -> str:
     """Writes a new index version: the latest one with documents added
-    (upserted by id) and/or deleted, without rebuilding the searcher."""
-    from lepton_tf.index.build import read_corpus
+    (upserted by id) and/or deleted, without rebuilding the searcher, and
+    the fusion weight re-tuned when `tune_pairs` is given."""
+    from lepton_tf.index.build import read_corpus, tune
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.storage import load_index, save_index
+    from lepton_tf.index.sharded import ShardedIndex
+    from lepton_tf.index.sharded_storage import load_any, save_sharded
+    from lepton_tf.index.storage import save_index
 
     encoder = SavedModelEncoder(encoder_path)
-    index = load_index(index_dir, expected_encoder=encoder.info)
+    index = load_any(index_dir, expected_encoder=encoder.info)  # sharded or not
     if delete:
         index.delete(delete)
     if add:
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
-    path = save_index(index, index_dir)
+    if isinstance(index, ShardedIndex):
+        if tune_pairs:
+            raise SystemExit("lepton-tf index: --tune needs a one-shard index (a sharded "
+                             "index answers dense search only).")
+        path = save_sharded(index, index_dir)
+    else:
+        if index.lexical is None:
+            index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
+        if tune_pairs:
+            tune(index, tune_pairs, encoder)
+        path = save_index(index, index_dir)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 
 
-def run(args) -> int:
-    if args.add or args.delete:
-        update_index(args.out, args.encoder, args.add, args.delete)
-        return 0
-    from lepton_tf.index.build import build_index
+def index_folder(args, encoder=None) -> int:
+    """`--corpus DIR` of files: chunk, encode what changed, publish a version.
 
-    build_index(args.corpus, args.encoder, args.out, k=args.k, version=args.version)
+    Returns:
+        0, or 1 when `--strict` met a file that cannot be parsed.
+    """
+    from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.folder_build import build_folder_index
+    from lepton_tf.ingest import ChunkConfig, ParseError
+
+    if args.version is not None:
+        raise SystemExit("lepton-tf index: --version is for BEIR/JSONL builds; a folder "
+                         "index always writes the next version.")
+    out = args.out or os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
+    config = ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
+    try:
+        build_folder_index(args.corpus, out, encoder or SavedModelEncoder(args.encoder),
+                           config=config, k=args.k, strict=args.strict, rebuild=args.rebuild)
+    except ParseError as e:
+        print(f"lepton-tf index: {e} (--strict: nothing written)")
+        return 1
+    return 0
+
+
+def run(args) -> int:
+    extra = getattr(args, "extra", [])
+    if args.runner != "local":
+        if args.add or args.delete:
+            raise ValueError("--add/--delete update the latest version in process: "
+                             "use them without --runner.")
+        try:
+            from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+        except ModuleNotFoundError as e:
+            if e.name != "apache_beam":
+                raise
+            raise ValueError(f"--runner {args.runner} needs apache-beam: "
+                             "pip install 'lepton-tf[beam]'.") from None
+
+        from lepton_tf.index.build import is_file_folder
+        from lepton_tf.ingest import ChunkConfig
+
+        out = args.out or (os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
+                           if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
+        run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
+                           num_shards=args.num_shards, k=args.k, version=args.version,
+                           beam_args=extra,
+                           chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
+                                                    overlap=args.chunk_overlap))
+        return 0
+    if extra:
+        raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
+    if args.num_shards != 1:
+        raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
+    from lepton_tf.index.build import is_file_folder
+
+    out = args.out or DEFAULT_INDEX_DIR
+    if args.add or args.delete or args.retune:
+        if args.retune and not args.tune:
+            raise SystemExit("lepton-tf index: --retune needs --tune PAIRS.")
+        update_index(out, args.encoder, args.add, args.delete, args.tune)
+        return 0
+    if is_file_folder(args.corpus):
+        status = index_folder(args)
+        if status == 0 and args.tune:  # the fusion weight, on the version just written
+            update_index(args.out or os.path.join(
+                "indexes", os.path.basename(os.path.abspath(args.corpus))),
+                args.encoder, tune_pairs=args.tune)
+        return status
+    from lepton_tf.index.build import build_index
+    from lepton_tf.index.fusion import FusionConfig
+
+    fusion = FusionConfig(args.fusion, args.dense_weight)
+    build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
+                tune_pairs=args.tune, fusion=fusion)
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("index", help="build or update a ScaNN index version")
+    # No abbreviations: an unknown flag is a Beam option, never a prefix of ours.
+    p = sub.add_parser("index", help="build or update a ScaNN index version", allow_abbrev=False)
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
-                   help="BEIR folder or JSONL of {_id, title, text, metadata}")
+                   help="a folder of .md/.txt/.html/.pdf/.jsonl/.csv files (chunked, "
+                        "incremental), a BEIR folder, or JSONL of {_id, title, text, metadata}")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="encoder SavedModel (version folder or base; latest version)")
-    p.add_argument("--out", default=DEFAULT_INDEX_DIR, help="index base folder")
+    p.add_argument("--out", help=f"index base folder (default {DEFAULT_INDEX_DIR}; for a "
+                                 "folder of files, indexes/<folder name>)")
     p.add_argument("--k", type=int, default=10, help="default number of results")
     p.add_argument("--version", type=int,
                    help="index version to write (default: the next free one)")
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
-    p.set_defaults(fn=run)
+    p.add_argument("--tune", metavar="PAIRS",
+                   help="JSONL of {query, positive}: choose the hybrid fusion weight on them "
+                        "(positive = a document's id, text, or title + text)")
+    p.add_argument("--retune", action="store_true",
+                   help="with --tune: re-tune the latest version (new version, same documents)")
+    p.add_argument("--fusion", choices=("convex", "rrf"), default="convex",
+                   help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
+    p.add_argument("--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT,
+                   help="hybrid dense weight without --tune (0: BM25 only, 1: dense only)")
+    files = p.add_argument_group("a folder of files")
+    files.add_argument("--chunk-tokens", type=int, default=200,
+                       help="encoder word pieces a passage holds at most")
+    files.add_argument("--chunk-overlap", type=int, default=40,
+                       help="word pieces consecutive passages share")
+    files.add_argument("--strict", action="store_true",
+                       help="a file that cannot be parsed is fatal (default: skip, report)")
+    files.add_argument("--rebuild", action="store_true",
+                       help="re-encode every file (ignore the previous version)")
+    from lepton_tf.pipelines.runners import CHOICES
+
+    p.add_argument("--runner", choices=CHOICES, default="local",
+                   help="local: in process (default); else an Apache Beam runner "
+                        "(needs `pip install 'lepton-tf[beam]'`)")
+    p.add_argument("--num-shards", type=int, default=1,
+                   help="shards of the version (with --runner)")
+    p.set_defaults(fn=run, pass_through=True)

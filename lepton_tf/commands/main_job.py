@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
-                                        SERVABLES, write_models_config)
+                                        SERVABLES, default_request_limits, write_models_config)
 from lepton_tf.progress import StageClock, machine_line
 
+ENCODER_RECIPES = ("zero-shot", "fine-tuned")
+DEFAULT_ENCODER_RECIPE = "fine-tuned"
 DEMO_CHAT = ["Hi, I'd like to find a restaurant in San Jose.", "Something Italian, please."]
 DEMO_QUERIES = ["How can I delete my Facebook account?",
                 "strikethrough text in github markdown"]
@@ -54,13 +56,33 @@ def ensure_servable(name: str, base_dir: str, clock: StageClock | None = None) -
     return path
 
 
-def ensure_encoder(base_dir: str, clock: StageClock | None = None) -> str:
-    """The `encoder` servable the index and the search are built on.
+def ensure_encoder(base_dir: str, clock: StageClock | None = None,
+                   recipe: str = DEFAULT_ENCODER_RECIPE) -> str:
+    """The `encoder` servable the index and the search are built on, built
+    by `recipe` if there is none.
+
+    Args:
+        recipe: `zero-shot` exports all-MiniLM-L6-v2 as it is (seconds, no
+            training); `fine-tuned` trains it on the StackFAQ train queries
+            first (`configs/encoder.yaml`).
 
     Returns:
         Its version folder.
     """
-    return ensure_servable("encoder", base_dir, clock)
+    from lepton_tf.export import latest_version_path
+
+    if latest_version_path(base_dir, "encoder") or recipe == "fine-tuned":
+        return ensure_servable("encoder", base_dir, clock)
+    from lepton_tf.export.encoder_servable import export_encoder
+    from lepton_tf.models.retrieval import DualEncoder
+    from lepton_tf.models.sentence_encoder import SentenceEncoder
+
+    clock = clock or StageClock()
+    with clock.stage("encoder", "10-60 s", f"no version in {base_dir}/encoder, exporting "
+                     "zero-shot all-MiniLM-L6-v2 (no training)") as record:
+        path = export_encoder(DualEncoder(SentenceEncoder.from_minilm()), base_dir=base_dir)
+        record["note"] = f"exported -> {path}"
+    return path
 
 
 def ensure_index(index_dir: str, encoder_path: str, corpus: str,
@@ -100,7 +122,8 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
         config = write_models_config(base_dir, SERVABLES, MODELS_CONFIG)
         server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                            rest_api_port=rest_port,
-                                           file_system_poll_wait_seconds=0),
+                                           file_system_poll_wait_seconds=0,
+                                           request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
         mount_assistant(server)
         server.start()
@@ -141,7 +164,7 @@ def run(args) -> int:
     clock = StageClock()
     with clock.stage("vocab", EXPECTED["vocab"], "the cased chat vocabulary"):
         build_chat_vocab_file()
-    encoder = ensure_encoder(args.base_dir, clock)
+    encoder = ensure_encoder(args.base_dir, clock, args.encoder)
     ensure_index(args.index_dir, encoder, args.corpus, clock)
     for name in SERVABLES:
         if name != "encoder":
@@ -166,4 +189,7 @@ def register(sub) -> None:
     p.add_argument("--rest_api_port", type=int, default=8501,
                    help="REST port (0: no REST, as TF Serving)")
     p.add_argument("--no-serve", action="store_true", help="only build what is missing")
+    p.add_argument("--encoder", choices=ENCODER_RECIPES, default=DEFAULT_ENCODER_RECIPE,
+                   help="how to build a missing encoder: export zero-shot MiniLM, or fine-tune "
+                        "it on StackFAQ (see README, 'A default encoder that never hurts')")
     p.set_defaults(fn=run)

@@ -10,9 +10,17 @@ from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
+# Per-model request limits (issue 15): the chat decode holds ~9 MB per row and
+# TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.
+REQUEST_LIMITS = os.path.join("serving", "request_limits.json")
 
-__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "SERVABLES",
-           "write_models_config"]
+
+def default_request_limits() -> str | None:
+    """`serving/request_limits.json` when it is there (a clone), else None."""
+    return REQUEST_LIMITS if os.path.isfile(REQUEST_LIMITS) else None
+
+__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "REQUEST_LIMITS",
+           "SERVABLES", "default_request_limits", "write_models_config"]
 
 
 def write_models_config(base_dir: str = DEFAULT_BASE_DIR, names=SERVABLES,

@@ -1,4 +1,8 @@
-"""`lepton-tf search "query"`: the top-k documents from the `search` servable."""
+"""`lepton-tf search "query"`: the top-k documents from the `search` servable.
+
+    lepton-tf search "reset my password"                        # hybrid
+    lepton-tf search "E1234" --mode bm25 --filter '{"source": ["a.md", "b.md"]}'
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ def run(args) -> int:
     client = SearchClient(args.target, model=args.model, timeout_s=args.timeout,
                           tls=args.tls, token=args.token)
     try:
-        hits = client.search(args.query, k=args.k)
+        hits = client.search(args.query, k=args.k, mode=args.mode, filter=args.filter)
     except grpc.RpcError as e:
         print(f"lepton-tf search: {e.code().name}: {e.details()}")
         return 1
@@ -23,6 +27,8 @@ def run(args) -> int:
     for rank, hit in enumerate(hits, 1):
         title = f"{hit.title} " if hit.title else ""
         print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+        if hit.metadata.get("source"):
+            print(f"     {hit.source}")
     return 0
 
 
@@ -34,5 +40,10 @@ def register(sub) -> None:
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--model", default="search", help="servable name on the server (default search)")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.add_argument("--mode", choices=("dense", "bm25", "hybrid"),
+                   help="retrieval mode (default: the server's, hybrid)")
+    p.add_argument("--filter", metavar="JSON",
+                   help='metadata filter: {"field": value} or {"field": [values]}, '
+                        "fields doc_id, title or any metadata key (source, page, ...)")
     add_client_args(p)
     p.set_defaults(fn=run)

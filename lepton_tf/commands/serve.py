@@ -38,7 +38,12 @@ def options_from_args(args):
         monitoring_config_file=args.monitoring_config_file,
         enable_model_warmup=args.enable_model_warmup,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        grpc_socket_path=args.grpc_socket_path, grpc_channel_arguments=args.grpc_channel_arguments,
         grpc_max_threads=args.grpc_max_threads, host=args.host,
+        rest_max_threads=args.rest_max_threads, rest_max_connections=args.rest_max_connections,
+        rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
+        max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -51,9 +56,11 @@ def use_main_job_defaults(args) -> None:
     `--search_index` is given and it exists.
     """
     from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, SERVABLES,
-                                            write_models_config)
+                                            default_request_limits, write_models_config)
 
     args.model_config_file = write_models_config(DEFAULT_BASE_DIR, SERVABLES)
+    if args.request_limits_file is None:
+        args.request_limits_file = default_request_limits()
     if args.search_index is None and os.path.isdir(DEFAULT_INDEX_DIR):
         args.search_index = DEFAULT_INDEX_DIR
     print(f"lepton-tf serve: no --model_config_file or --model_base_path: serving what "
@@ -71,23 +78,41 @@ def build_server(args):
     from lepton_tf.server.app import ModelServer
     from lepton_tf.server.search_wiring import search_index_source
 
-    if args.search_only and not (args.search_index and args.tf_serving):
-        raise ValueError("--search-only needs --search_index and --tf-serving HOST:PORT.")
+    shard = getattr(args, "search_shard", None)
+    shards = [t for t in (getattr(args, "search_shards", None) or "").split(",") if t]
+    if shard is not None and not args.search_index:
+        raise ValueError("--search-shard N needs --search_index (the sharded index base).")
+    if shards and args.search_index:
+        raise ValueError("Give --search_index or --search-shards, not both.")
+    if args.search_only and not ((args.search_index or shards) and args.tf_serving):
+        raise ValueError("--search-only needs --search_index (or --search-shards) and "
+                         "--tf-serving HOST:PORT.")
     if args.tf_serving and not args.search_only:
         raise ValueError("--tf-serving is only used with --search-only.")
-    if not args.search_only and not (args.model_base_path or args.model_config_file):
+    if shard is None and not args.search_only and not (args.model_base_path
+                                                       or args.model_config_file):
         use_main_job_defaults(args)
     if args.model_base_path and args.model_config_file:
         raise ValueError("Give --model_base_path or --model_config_file, not both.")
     server = ModelServer(options_from_args(args))
-    if args.search_index:
-        root = None
-        if args.tf_serving_ca_file:
-            with open(args.tf_serving_ca_file, "rb") as f:
-                root = f.read()
+    root = None
+    if args.tf_serving_ca_file:
+        with open(args.tf_serving_ca_file, "rb") as f:
+            root = f.read()
+    tls = {"tls": True, "root_certificates": root} if root else {}
+    remote = args.tf_serving if args.search_only else None
+    if shard is not None:
+        from lepton_tf.server.search_shards import MODEL, shard_source
+
+        server.register_polled_python_servable(MODEL, *shard_source(args.search_index, shard))
+    elif args.search_index:
         server.register_polled_python_servable("search", *search_index_source(
-            args.search_index, remote=args.tf_serving if args.search_only else None,
-            **({"tls": True, "root_certificates": root} if root else {})))
+            args.search_index, remote=remote, **tls))
+    if shards:
+        from lepton_tf.server.search_wiring import remote_shards_factory
+
+        server.register_python_servable("search", remote_shards_factory(
+            shards, remote=remote, k=args.search_k, **tls))
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
@@ -140,6 +165,13 @@ def register(sub) -> None:
                     help="replay assets.extra/tf_serving_warmup_requests at load (default true)")
     tf.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
                     help="deadline of a REST request (0: none)")
+    tf.add_argument("--enable_signature_method_name_check", type=_bool, nargs="?", const=True,
+                    default=False,
+                    help="refuse Classify/Regress (and Predict) on a signature whose "
+                         "method_name is not theirs (default false, as TF Serving)")
+    tf.add_argument("--grpc_socket_path", help="also serve gRPC on this UNIX domain socket")
+    tf.add_argument("--grpc_channel_arguments", default="",
+                    help="gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
     tf.add_argument("--grpc_max_threads", type=int, default=64,
                     help="gRPC worker threads (default 64: every request in flight, also "
                          "one waiting for a batch, holds one)")
@@ -151,6 +183,14 @@ def register(sub) -> None:
     own.add_argument("--host", default="127.0.0.1",
                      help="address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     own.add_argument("--search_index", help="ScaNN index folder: host the `search` servable")
+    own.add_argument("--search-shard", type=int, metavar="N",
+                     help="host `search_shard`: shard N of each sharded version under "
+                          "--search_index, searched by query vector (no models needed)")
+    own.add_argument("--search-shards", metavar="HOST:PORT,...",
+                     help="host `search` over these shard servers (in shard order): "
+                          "embed once, scatter over gRPC, merge the top-k")
+    own.add_argument("--search-k", type=int, default=10,
+                     help="default k of `search` over --search-shards")
     own.add_argument("--search-only", action="store_true",
                      help="host only `search`, embedding queries on --tf-serving")
     own.add_argument("--tf-serving", metavar="HOST:PORT",
@@ -163,6 +203,20 @@ def register(sub) -> None:
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--max_batch_size", type=int, default=8192,
+                     help="rows one request may carry (default 8192; 0: no limit)")
+    own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,
+                     help="bytes a request's inputs may expand to (default 256 MiB), "
+                          "checked before they are decoded")
+    own.add_argument("--request_limits_file",
+                     help="per-model limits, JSON/YAML: {\"models\": {\"chat\": "
+                          "{\"max_batch_size\": 32, \"max_execution_batch_size\": 8}}}")
+    own.add_argument("--rest_max_threads", type=int, default=64,
+                     help="REST requests computed at once (more wait, under their deadline)")
+    own.add_argument("--rest_max_connections", type=int, default=1024,
+                     help="open REST connections at most (more are answered 503)")
+    own.add_argument("--rest_idle_timeout_s", type=float, default=30.0,
+                     help="close a REST connection idle, or mid-request, this long")
     own.add_argument("--max_request_bytes", type=int, default=64 * 1024 * 1024,
                      help="largest gRPC message / REST body accepted (default 64 MiB)")
     p.set_defaults(fn=run)

@@ -1,5 +1,8 @@
 """`lepton-tf eval search --beir DIR`: our encoder + ScaNN against exact search,
-zero-shot MiniLM and BM25, side by side, on any BEIR-format collection."""
+zero-shot MiniLM, BM25 (plain and stemmed) and each encoder fused with stemmed
+BM25 (hybrid), side by side, on any BEIR-format collection; `--sweep` adds
+nDCG@10 for every fusion method and weight. Embeddings are cached under
+`runs/embeddings` (keyed by encoder fingerprint and text hash)."""
 
 from __future__ import annotations
 
@@ -10,34 +13,44 @@ import time
 import numpy as np
 
 from lepton_tf.evaluation.retrieval_metrics import MEASURES, ranked_to_run, score_run
+from lepton_tf.index.fusion import METHODS, FusionConfig
 
 DEPTH = 100
 
 
 class _InProcessMiniLM:
-    """Zero-shot all-MiniLM-L6-v2 through the same servable code as exports."""
+    """Zero-shot all-MiniLM-L6-v2 through the same servable code as exports
+    (built on first use: cached embeddings need no model)."""
 
     def __init__(self):
         from lepton_tf.index.search_index import EncoderInfo
-        from lepton_tf.export.encoder_servable import EncoderServable
-        from lepton_tf.models.retrieval import DualEncoder
-        from lepton_tf.models.sentence_encoder import SentenceEncoder
 
-        self.servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
+        self._servable = None
         self.info = EncoderInfo(name="all-MiniLM-L6-v2", version=0)
 
-    def _run(self, fn, texts, batch_size, desc):
+    @property
+    def servable(self):
+        if self._servable is None:
+            from lepton_tf.export.encoder_servable import EncoderServable
+            from lepton_tf.models.retrieval import DualEncoder
+            from lepton_tf.models.sentence_encoder import SentenceEncoder
+
+            self._servable = EncoderServable(DualEncoder(SentenceEncoder.from_minilm()))
+        return self._servable
+
+    def _run(self, name, texts, batch_size, desc):
         import tensorflow as tf
 
         from lepton_tf.progress import batch_starts
+        fn = getattr(self.servable, name)
         return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
                                for i in batch_starts(len(texts), batch_size, desc)])
 
     def encode_queries(self, texts, batch_size=64, progress=True):
-        return self._run(self.servable.encode_query, texts, batch_size, "MiniLM queries")
+        return self._run("encode_query", texts, batch_size, "MiniLM queries")
 
     def encode_documents(self, texts, batch_size=32, progress=True):
-        return self._run(self.servable.encode_document, texts, batch_size, "MiniLM documents")
+        return self._run("encode_document", texts, batch_size, "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):
@@ -49,57 +62,103 @@ def _bm25_run(collection, query_ids):
     return ranked_to_run(query_ids, [[doc_ids[j] for j in r] for r in rows], scores)
 
 
-def _dense_runs(encoder, collection, query_ids, label, with_scann: bool):
-    from lepton_tf.index.builder import IndexBuilder
+def _embed(encoder, collection, query_ids, cache_dir, name):
+    from lepton_tf.evaluation.embedding_cache import cached_encode
     from lepton_tf.index.documents import Document
-    from lepton_tf.index.search_index import ExactIndex, SearchIndex
 
     documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
-    doc_vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    query_vectors = encoder.encode_queries([collection.queries[q] for q in query_ids],
-                                           progress=True)
+    doc_vectors = cached_encode(encoder.encode_documents, [d.embedding_text() for d in documents],
+                                encoder.info, f"{name}-documents", cache_dir)
+    query_vectors = cached_encode(encoder.encode_queries,
+                                  [collection.queries[q] for q in query_ids],
+                                  encoder.info, f"{name}-queries", cache_dir)
+    return documents, doc_vectors, query_vectors
+
+
+def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
+                cache_dir: str | None = None, name: str = "collection", fusion=None,
+                sweep_out: dict | None = None):
+    """Exact (and ScaNN) runs of one encoder, and its hybrid with stemmed BM25."""
+    from lepton_tf.evaluation import fusion_runs
+    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.search_index import ExactIndex, SearchIndex
+
+    documents, doc_vectors, query_vectors = _embed(encoder, collection, query_ids, cache_dir, name)
     k = min(DEPTH, len(documents))
     runs = {}
     exact = ExactIndex(doc_vectors, [d.doc_id for d in documents])
     runs[f"{label} + exact"] = ranked_to_run(query_ids, *exact.search_batched(query_vectors, k))
     if with_scann:
         config = IndexBuilder(*doc_vectors.shape).auto().config(k=k)
-        index = SearchIndex.build(doc_vectors, documents, config)
+        index = SearchIndex.build(doc_vectors, documents, config, lexical=False)
         runs[f"{label} + ScaNN ({config.kind})"] = ranked_to_run(
             query_ids, *index.search_batched(query_vectors, k))
+    if fusion is not None:
+        texts = [collection.queries[q] for q in query_ids]
+        index = fusion_runs.build_index(documents, doc_vectors)
+        pools = fusion_runs.hybrid_pools(index, query_vectors, texts, k)
+        name = f"{label} + BM25 hybrid ({fusion.method} w={fusion.dense_weight:g})"
+        runs[name] = fusion_runs.run_from_pools(index, pools, query_ids, k,
+                                                FusionConfig(fusion.method, fusion.dense_weight, k))
+        if sweep_out is not None:
+            sweep_out[label] = fusion_runs.sweep(index, pools, query_ids, collection.qrels, k)
+        if "BM25 stemmed (bm25s + PyStemmer)" not in runs:
+            runs["BM25 stemmed (bm25s + PyStemmer)"] = fusion_runs.stemmed_bm25_run(
+                index, query_ids, texts, k)
     return runs
 
 
 def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test",
-                    zero_shot: bool = True, bm25: bool = True) -> dict:
+                    zero_shot: bool = True, bm25: bool = True, hybrid: bool = True,
+                    sweep: bool = False, cache_dir: str | None = None,
+                    fusion: FusionConfig | None = None) -> dict:
     """Runs every system on a BEIR collection.
 
+    Args:
+        beir_dir: the BEIR folder.
+        encoder_path: our encoder SavedModel (None: skip it).
+        split: the qrels split.
+        zero_shot / bm25: also zero-shot MiniLM / BM25 (plain and stemmed).
+        hybrid: each dense system fused with stemmed BM25 (`fusion`).
+        sweep: also nDCG@10 for every fusion method and weight.
+        cache_dir: embeddings cache folder (None: no cache).
+        fusion: the hybrid setting (default `FusionConfig()`).
+
     Returns:
-        `{"collection", "queries", "documents", "systems": {name: {metric: value}}}`.
+        `{"collection", "queries", "documents", "systems": {name: {metric:
+        value}}, "seconds", "sweep": {system: {method: {weight: nDCG@10}}}}`.
     """
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.encoding import SavedModelEncoder
 
     collection = read_beir(beir_dir, split)
     query_ids = sorted(collection.queries)
-    runs, seconds = {}, {}
+    name = os.path.basename(os.path.normpath(beir_dir))
+    fusion = (fusion or FusionConfig()) if hybrid else None
+    runs, seconds, sweeps = {}, {}, ({} if sweep else None)
     if encoder_path:
         encoder = SavedModelEncoder(encoder_path)
         start = time.time()
         runs.update(_dense_runs(encoder, collection, query_ids,
-                                f"lepton encoder v{encoder.info.version}", True))
+                                f"lepton encoder v{encoder.info.version}", True, cache_dir, name,
+                                fusion, sweeps))
         seconds["encoder"] = time.time() - start
     if zero_shot:
         start = time.time()
-        runs.update(_dense_runs(_InProcessMiniLM(), collection, query_ids,
-                                "MiniLM zero-shot", False))
+        runs.update(_dense_runs(_InProcessMiniLM(), collection, query_ids, "MiniLM zero-shot",
+                                False, cache_dir, name, fusion, sweeps))
         seconds["zero_shot"] = time.time() - start
     if bm25:
         runs["BM25 (bm25s)"] = _bm25_run(collection, query_ids)
-    return {"collection": os.path.abspath(beir_dir), "split": split,
-            "queries": len(query_ids), "documents": len(collection.corpus),
-            "systems": {name: score_run(collection.qrels, run) for name, run in runs.items()},
-            "seconds": seconds}
+    else:
+        runs.pop("BM25 stemmed (bm25s + PyStemmer)", None)
+    result = {"collection": os.path.abspath(beir_dir), "split": split,
+              "queries": len(query_ids), "documents": len(collection.corpus),
+              "systems": {n: score_run(collection.qrels, run) for n, run in runs.items()},
+              "seconds": seconds}
+    if sweeps is not None:
+        result["sweep"] = sweeps
+    return result
 
 
 def format_table(result: dict) -> str:
@@ -114,10 +173,19 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> int:
+    from lepton_tf.evaluation.fusion_runs import format_sweep
+
     encoder = None if args.no_encoder else args.encoder
     result = evaluate_search(args.beir, encoder, args.split, zero_shot=not args.no_zero_shot,
-                             bm25=not args.no_bm25)
-    print(json.dumps(result, indent=1) if args.json else format_table(result))
+                             bm25=not args.no_bm25, hybrid=not args.no_hybrid, sweep=args.sweep,
+                             cache_dir=args.cache_dir or None,
+                             fusion=FusionConfig(args.fusion, args.dense_weight))
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(format_table(result))
+    for label, table in result.get("sweep", {}).items():
+        print("\n" + format_sweep(label, table))
     return 0
 
 
@@ -129,6 +197,14 @@ def register(sub) -> None:
                    help="encoder SavedModel (base folder: latest version)")
     p.add_argument("--no-encoder", action="store_true", help="skip our encoder (+ ScaNN)")
     p.add_argument("--no-zero-shot", action="store_true", help="skip zero-shot MiniLM")
-    p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baseline")
+    p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baselines")
+    p.add_argument("--no-hybrid", action="store_true", help="skip the dense + BM25 hybrid rows")
+    p.add_argument("--fusion", choices=METHODS, default="convex")
+    p.add_argument("--dense-weight", type=float, default=FusionConfig().dense_weight,
+                   help="hybrid dense weight (0: BM25 only, 1: dense only)")
+    p.add_argument("--sweep", action="store_true",
+                   help="also nDCG@10 for every fusion method and dense weight 0..1")
+    p.add_argument("--cache-dir", default=os.path.join("runs", "embeddings"),
+                   help="reuse query/document embeddings from here ('' for none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(fn=run)

@@ -40,8 +40,8 @@ def in_scope_scores(logits, kind: str = "energy") -> np.ndarray:
         ValueError: for an unknown kind or logits that are not `[N, C]`.
     """
     if kind not in LOGIT_SCORES:
-        raise ValueError(f"oos_score {kind!r}: from logits alone only {LOGIT_SCORES} are "
-                         "computed (centroid needs the embeddings)")
+        raise ValueError(f"oos_score {kind!r} is not computed from logits here; "
+                         f"in_scope_scores computes {LOGIT_SCORES}")
     logits = np.asarray(logits, np.float64)
     if logits.ndim != 2 or logits.shape[1] == 0:
         raise ValueError(f"expected [N, C] logits, got shape {logits.shape}")

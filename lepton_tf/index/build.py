@@ -10,6 +10,17 @@ from lepton_tf.index.search_index import SearchIndex
 from lepton_tf.index.storage import save_index
 
 
+def is_beir_folder(path: str) -> bool:
+    """True for a folder holding `corpus.jsonl[.gz]` (BEIR), not user files."""
+    return any(os.path.exists(os.path.join(path, name))
+               for name in ("corpus.jsonl", "corpus.jsonl.gz"))
+
+
+def is_file_folder(path: str) -> bool:
+    """True for a folder of user files (`lepton_tf.ingest` reads it)."""
+    return os.path.isdir(path) and not is_beir_folder(path)
+
+
 def read_corpus(path: str) -> list[Document]:
     """Documents from a BEIR folder (`corpus.jsonl[.gz]`) or a JSONL file of
     `{"_id", "title", "text", "metadata"}`."""
@@ -21,9 +32,28 @@ def read_corpus(path: str) -> list[Document]:
     return read_documents(path)
 
 
+def tune(index, pairs_path: str, encoder) -> None:
+    """Sets `index.fusion` to the weight that does best on the pairs file."""
+    from lepton_tf.data.pairs import read_pairs
+    from lepton_tf.index.tuning import tune_fusion
+
+    config, table = tune_fusion(index, read_pairs(pairs_path), encoder.encode_queries,
+                                source=pairs_path)
+    print("fusion: nDCG@10 by dense weight on " + config.tuned_on + ": "
+          + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
+    print(f"fusion: dense weight {config.dense_weight:g} ({config.method})")
+
+
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
-                version: int | None = None, encoder=None) -> str:
-    """Encodes every document, builds ScaNN (auto config), saves a version.
+                version: int | None = None, encoder=None, tune_pairs: str | None = None,
+                fusion=None) -> str:
+    """Encodes every document, builds ScaNN (auto config) and stemmed BM25,
+    optionally tunes the fusion weight on pairs, saves a version.
+
+    Args:
+        tune_pairs: a JSONL of `{query, positive}` whose positives are
+            documents of the corpus (see `index.tuning`).
+        fusion: a `FusionConfig` (default `FusionConfig()`).
 
     Returns:
         The new index version folder.
@@ -38,7 +68,9 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
     vectors = encoder.encode_documents([d.embedding_text() for d in documents])
     from lepton_tf.index.builder import IndexBuilder
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
-    index = SearchIndex.build(vectors, documents, config, encoder=encoder.info)
+    index = SearchIndex.build(vectors, documents, config, encoder=encoder.info, fusion=fusion)
+    if tune_pairs:
+        tune(index, tune_pairs, encoder)
     path = save_index(index, out_dir, version)
     print(f"Indexed {len(documents)} documents ({index.config.kind}) with "
           f"{encoder.info.name} v{encoder.info.version} in {time.time() - start:.0f} s -> {path}")

@@ -9,6 +9,36 @@ import numpy as np
 from lepton_tf.index.search_index import EncoderInfo
 
 
+def resolve_encoder_path(path: str) -> str:
+    """`path` if it is an encoder version folder, else its latest version.
+
+    Raises:
+        FileNotFoundError: if there is no encoder version there.
+    """
+    from lepton_tf.export.layout import list_versions
+
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = list_versions(os.path.dirname(path.rstrip("/")) or ".",
+                             os.path.basename(path.rstrip("/")))
+    if not versions:
+        raise FileNotFoundError(
+            f"No encoder SavedModel at {path}: run `lepton-tf main` or "
+            "`lepton-tf train encoder --export`.")
+    return os.path.join(path, str(versions[-1]))
+
+
+def read_encoder_info(version_path: str) -> EncoderInfo:
+    """Name, version and fingerprint of an encoder version folder (reads only
+    its fingerprint file, not the graph)."""
+    import tensorflow as tf
+
+    fingerprint = tf.saved_model.experimental.read_fingerprint(version_path)
+    return EncoderInfo(name=os.path.basename(os.path.dirname(version_path.rstrip("/"))),
+                       version=int(os.path.basename(version_path.rstrip("/"))),
+                       fingerprint=str(fingerprint.saved_model_checksum))
+
+
 class SavedModelEncoder:
     """Calls the `encode_query` / `encode_document` signatures of an encoder
     SavedModel in process (the same graph TF Serving runs).
@@ -25,23 +55,10 @@ class SavedModelEncoder:
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
-        from lepton_tf.export.layout import list_versions
-
-        if not os.path.exists(os.path.join(path, "saved_model.pb")):
-            versions = list_versions(os.path.dirname(path.rstrip("/")) or ".",
-                                     os.path.basename(path.rstrip("/")))
-            if not versions:
-                raise FileNotFoundError(
-                    f"No encoder SavedModel at {path}: run `lepton-tf main` or "
-                    "`lepton-tf train encoder --export`.")
-            path = os.path.join(path, str(versions[-1]))
-        self.path = path
+        self.path = resolve_encoder_path(path)
         self._tf = tf
-        self.model = tf.saved_model.load(path)
-        fingerprint = tf.saved_model.experimental.read_fingerprint(path)
-        self.info = EncoderInfo(name=os.path.basename(os.path.dirname(path)),
-                                version=int(os.path.basename(path)),
-                                fingerprint=str(fingerprint.saved_model_checksum))
+        self.model = tf.saved_model.load(self.path)
+        self.info = read_encoder_info(self.path)
 
     def _run(self, signature: str, texts, batch_size: int, progress: bool) -> np.ndarray:
         fn = self.model.signatures[signature]

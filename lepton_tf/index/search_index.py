@@ -8,6 +8,9 @@ import numpy as np
 
 from lepton_tf.index.builder import IndexBuilder, IndexConfig
 from lepton_tf.index.documents import Document, check_unique
+from lepton_tf.index.filters import FieldIndex
+from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.lexical import LANGUAGE
 
 TUNING_QUERIES = 500
 
@@ -78,13 +81,67 @@ class SearchIndex:
     """
 
     def __init__(self, searcher, config: IndexConfig, documents: list[Document],
-                 embeddings: np.ndarray, encoder: EncoderInfo | None = None):
+                 embeddings: np.ndarray, encoder: EncoderInfo | None = None,
+                 lexical=None, fusion: FusionConfig | None = None):
         self.searcher = searcher
         self.config = config
         self.documents = {d.doc_id: d for d in documents}
         self.embeddings = embeddings
         self.row_ids = [d.doc_id for d in documents]  # embedding row -> id
         self.encoder = encoder or EncoderInfo()
+        # A LexicalIndex (BM25), a () -> LexicalIndex loader (read on first
+        # use: a dense-only caller never pays its memory), or None.
+        self._lexical = lexical
+        self.fusion = fusion or FusionConfig()
+        self._derived: dict = {}
+
+    @property
+    def lexical(self):
+        """The stemmed BM25 part (None: a dense-only index)."""
+        if callable(self._lexical):
+            self._lexical = self._lexical()
+        return self._lexical
+
+    @lexical.setter
+    def lexical(self, value) -> None:
+        self._lexical = value
+
+    def row_of(self) -> dict[str, int]:
+        """doc id -> embedding row (cached until the next upsert/delete)."""
+        if "row_of" not in self._derived:
+            self._derived["row_of"] = {d: i for i, d in enumerate(self.row_ids)}
+        return self._derived["row_of"]
+
+    def lexical_rows(self) -> np.ndarray:
+        """Embedding row of each BM25 row."""
+        if "lexical_rows" not in self._derived:
+            row_of = self.row_of()
+            self._derived["lexical_rows"] = np.asarray(
+                [row_of[d] for d in self.lexical.doc_ids], np.int64)
+        return self._derived["lexical_rows"]
+
+    def field_index(self) -> FieldIndex:
+        """Rows by metadata value, for filters (built per field on first use)."""
+        if "fields" not in self._derived:
+            self._derived["fields"] = FieldIndex([self.documents[d] for d in self.row_ids])
+        return self._derived["fields"]
+
+    def rebuild_lexical(self) -> None:
+        """BM25 over the current documents (after upserts and deletes: bm25s
+        has no incremental update, and rebuilding 100k passages takes seconds)."""
+        from lepton_tf.index.lexical import LexicalIndex
+
+        language = self.lexical.language if self.lexical is not None else LANGUAGE
+        self.lexical = LexicalIndex(
+            self.row_ids, [self.documents[d].embedding_text() for d in self.row_ids], language)
+        self._derived.clear()
+
+    def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
+                      filter=None, fusion: FusionConfig | None = None):
+        """Dense, BM25 or hybrid top-k with an optional filter: see `index.hybrid.search`."""
+        from lepton_tf.index import hybrid
+
+        return hybrid.search(self, queries, list(texts), self._k(k), mode, filter, fusion)
 
     @property
     def dimension(self) -> int:
@@ -109,7 +166,8 @@ class SearchIndex:
 
     @classmethod
     def build(cls, embeddings, documents: list[Document], config: IndexConfig | None = None,
-              encoder: EncoderInfo | None = None, num_threads: int = 0) -> "SearchIndex":
+              encoder: EncoderInfo | None = None, num_threads: int = 0, lexical: bool = True,
+              fusion: FusionConfig | None = None) -> "SearchIndex":
         """Builds the searcher.
 
         Args:
@@ -118,6 +176,9 @@ class SearchIndex:
             config: an `IndexConfig`; default `IndexBuilder(...).auto()`.
             encoder: which encoder made the embeddings.
             num_threads: ScaNN search threads (0: all cores).
+            lexical: also build the stemmed BM25 index (for `bm25` and
+                `hybrid` search).
+            fusion: how `hybrid` fuses (default `FusionConfig()`).
 
         Raises:
             ValueError: for mismatched sizes, duplicate ids, NaNs, or an
@@ -133,7 +194,9 @@ class SearchIndex:
             docids=[d.doc_id for d in documents])
         if num_threads:
             searcher.set_num_threads(num_threads)
-        index = cls(searcher, config, documents, embeddings, encoder)
+        index = cls(searcher, config, documents, embeddings, encoder, fusion=fusion)
+        if lexical:
+            index.rebuild_lexical()
         if config.kind == "tree_ah" and config.target_recall:
             index.tune_leaves(config.target_recall)
         return index
@@ -214,6 +277,8 @@ class SearchIndex:
             raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
         check_unique(documents)
         self.searcher.upsert([d.doc_id for d in documents], embeddings)
+        if not self.embeddings.flags.writeable:  # memory-mapped by load_index
+            self.embeddings = np.array(self.embeddings)
         rows = {doc_id: i for i, doc_id in enumerate(self.row_ids)}
         new_rows = []
         for d, vector in zip(documents, embeddings):
@@ -225,6 +290,9 @@ class SearchIndex:
             self.documents[d.doc_id] = d
         if new_rows:
             self.embeddings = np.concatenate([self.embeddings, np.stack(new_rows)])
+        self._derived.clear()
+        if self._lexical is not None:
+            self.rebuild_lexical()
 
     def delete(self, doc_ids: list[str]) -> None:
         """Removes documents by id.
@@ -242,6 +310,9 @@ class SearchIndex:
         self.row_ids = [self.row_ids[i] for i in keep]
         for doc_id in gone:
             del self.documents[doc_id]
+        self._derived.clear()
+        if self._lexical is not None:
+            self.rebuild_lexical()
 
     def exact(self) -> ExactIndex:
         """The exact baseline over the same vectors."""

@@ -5,6 +5,9 @@
                      embeddings.npy     the vectors (exact search, rebuilds)
                      scann/             the serialized ScaNN searcher, asset paths relative
                      scann/docids.json  row -> doc id (instead of ScaNN's pickle)
+                     bm25/              stemmed BM25 (bm25s matrices, doc ids, settings)
+
+The manifest also holds `fusion` (method, dense weight, what tuned it).
 
 Like model versions, an index version is written to a hidden temp folder
 and renamed into place: a crash leaves no half-written version.
@@ -13,6 +16,7 @@ and renamed into place: a crash leaves no half-written version.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -25,13 +29,16 @@ from lepton_tf.export.layout import publish_atomically, version_folders
 from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 
 FORMAT = 1
+LEXICAL_DIR = "bm25"
 _ASSET_PATH = re.compile(r'asset_path: "([^"]*)"')
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -65,8 +72,50 @@ def list_index_versions(base_dir: str) -> list[int]:
     return sorted(version_folders(base_dir, ("manifest.json",)))
 
 
-def save_index(index: SearchIndex, base_dir: str, version: int | None = None) -> str:
+def write_index(index: SearchIndex, folder: str, version: int = 0,
+                extra_files: dict[str, str] | None = None) -> None:
+    """Writes the files of `index` (and `extra_files`: name -> text) into the
+    existing empty `folder`, the manifest (with every other file's sha256) last."""
+    scann_dir = os.path.join(folder, "scann")
+    os.makedirs(scann_dir)
+    index.searcher.serialize(scann_dir, relative_path=True)
+    relativize_scann_assets(scann_dir)
+    pickle_path = os.path.join(scann_dir, "scann_docids.pkl")
+    if os.path.exists(pickle_path):
+        os.remove(pickle_path)  # ids go in JSON: loading must not unpickle
+    with open(os.path.join(scann_dir, "docids.json"), "w") as f:
+        json.dump(list(index.searcher.docids), f)
+    # Documents and vectors in the searcher's row order.
+    order = list(index.searcher.docids)
+    rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
+    write_documents([index.documents[d] for d in order], documents_path(folder))
+    np.save(os.path.join(folder, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
+    if index.lexical is not None:
+        index.lexical.save(os.path.join(folder, LEXICAL_DIR))
+    for name, text in (extra_files or {}).items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    manifest = {"format": FORMAT, "version": version, "created": time.time(),
+                "count": len(order), "dimension": index.dimension,
+                "config": index.config.to_dict(),
+                "encoder": dataclasses.asdict(index.encoder),
+                "fusion": index.fusion.to_dict(),
+                "lexical": index.lexical is not None,
+                "sha256": {f: sha256_file(os.path.join(folder, f)) for f in _files(folder)}}
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+def save_index(index: SearchIndex, base_dir: str, version: int | None = None,
+               extra_files: dict[str, str] | None = None) -> str:
     """Writes `index` as a new version under `base_dir`; returns its folder.
+
+    Args:
+        index: the index.
+        base_dir: the folder holding versions.
+        version: the version number (default: latest + 1).
+        extra_files: file name -> text written into the version beside the
+            index and checksummed with it (e.g. the ingest manifest).
 
     Raises:
         FileExistsError: if that version exists (versions are immutable).
@@ -78,27 +127,7 @@ def save_index(index: SearchIndex, base_dir: str, version: int | None = None) ->
     if os.path.exists(final):
         raise FileExistsError(f"{final} exists; index versions are immutable.")
     with publish_atomically(base_dir, version, kind="index") as tmp:
-        scann_dir = os.path.join(tmp, "scann")
-        os.makedirs(scann_dir)
-        index.searcher.serialize(scann_dir, relative_path=True)
-        relativize_scann_assets(scann_dir)
-        pickle_path = os.path.join(scann_dir, "scann_docids.pkl")
-        if os.path.exists(pickle_path):
-            os.remove(pickle_path)  # ids go in JSON: loading must not unpickle
-        with open(os.path.join(scann_dir, "docids.json"), "w") as f:
-            json.dump(list(index.searcher.docids), f)
-        # Documents and vectors in the searcher's row order.
-        order = list(index.searcher.docids)
-        rows = {doc_id: i for i, doc_id in enumerate(index.row_ids)}
-        write_documents([index.documents[d] for d in order], documents_path(tmp))
-        np.save(os.path.join(tmp, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
-        manifest = {"format": FORMAT, "version": version, "created": time.time(),
-                    "count": len(order), "dimension": index.dimension,
-                    "config": index.config.to_dict(),
-                    "encoder": dataclasses.asdict(index.encoder),
-                    "sha256": {f: _sha256(os.path.join(tmp, f)) for f in _files(tmp)}}
-        with open(os.path.join(tmp, "manifest.json"), "w") as f:
-            json.dump(manifest, f, indent=1)
+        write_index(index, tmp, version, extra_files)
     return final
 
 
@@ -131,6 +160,38 @@ def read_manifest(path: str) -> dict:
     return manifest
 
 
+def verify_files(path: str, sha256: dict) -> None:
+    """Checks each `relative path -> sha256` of a manifest under `path`.
+
+    Raises:
+        IndexFormatError: naming the first missing or corrupt file.
+    """
+    for rel, digest in sha256.items():
+        full = os.path.join(path, rel)
+        if not os.path.exists(full):
+            raise IndexFormatError(f"{path}: {rel} is missing. Rebuild the index.")
+        if sha256_file(full) != digest:
+            raise IndexFormatError(f"{path}: {rel} is corrupt (checksum mismatch). "
+                                   "Rebuild the index.")
+
+
+def read_extra_file(path: str, name: str) -> str | None:
+    """The text of a file `save_index` wrote through `extra_files` (None if
+    that version has none); `path` as `resolve_index_dir` takes it."""
+    full = os.path.join(resolve_index_dir(path), name)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding="utf-8") as f:
+        return f.read()
+
+
+def _load_lexical(path: str, doc_ids: frozenset) -> LexicalIndex:
+    lexical = LexicalIndex.load(os.path.join(path, LEXICAL_DIR))
+    if set(lexical.doc_ids) != doc_ids or len(lexical.doc_ids) != len(doc_ids):
+        raise IndexFormatError(f"{path}: the BM25 part and the documents disagree. Rebuild.")
+    return lexical
+
+
 def load_index(path: str, *, expected_dimension: int | None = None,
                expected_encoder: EncoderInfo | None = None, verify: bool = True,
                num_threads: int = 0) -> SearchIndex:
@@ -155,13 +216,7 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     path = resolve_index_dir(path)
     manifest = read_manifest(path)
     if verify:
-        for rel, digest in manifest["sha256"].items():
-            full = os.path.join(path, rel)
-            if not os.path.exists(full):
-                raise IndexFormatError(f"{path}: {rel} is missing. Rebuild the index.")
-            if _sha256(full) != digest:
-                raise IndexFormatError(f"{path}: {rel} is corrupt (checksum mismatch). "
-                                       "Rebuild the index.")
+        verify_files(path, manifest["sha256"])
     if expected_dimension is not None and manifest["dimension"] != expected_dimension:
         raise IndexMismatchError(
             f"{path}: index dimension {manifest['dimension']} but the encoder gives "
@@ -177,15 +232,23 @@ def load_index(path: str, *, expected_dimension: int | None = None,
     scann_dir = os.path.join(path, "scann")
     with open(os.path.join(scann_dir, "docids.json")) as f:
         docids = json.load(f)
+    documents = read_documents(documents_path(path))
+    # Memory-mapped: ScaNN holds its own copy of the vectors (for re-ranking);
+    # these pages are read only by exact search, tuning and updates.
+    embeddings = np.load(os.path.join(path, "embeddings.npy"), mmap_mode="r")
+    row_ids = [d.doc_id for d in documents]  # one set of id strings for all
+    if row_ids != docids or len(embeddings) != len(docids):
+        raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
+    del docids
     with open(os.path.join(scann_dir, "scann_assets.pbtxt")) as f:
         assets = f.read()
     searcher = ScannSearcher(scann.scann_ops_pybind.scann_pybind.ScannNumpy(scann_dir, assets),
-                             docids=docids)
+                             docids=row_ids)
     if num_threads:
         searcher.set_num_threads(num_threads)
-    documents = read_documents(documents_path(path))
-    embeddings = np.load(os.path.join(path, "embeddings.npy"))
-    if [d.doc_id for d in documents] != docids or len(embeddings) != len(docids):
-        raise IndexFormatError(f"{path}: documents, vectors and searcher disagree. Rebuild.")
+    lexical = None
+    if manifest.get("lexical"):  # checksummed above; read on first bm25/hybrid search
+        lexical = functools.partial(_load_lexical, path, frozenset(row_ids))
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
-                       encoder)
+                       encoder, lexical=lexical,
+                       fusion=FusionConfig.from_dict(manifest.get("fusion")))

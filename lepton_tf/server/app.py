@@ -23,6 +23,7 @@ from typing import Callable
 import grpc
 
 from lepton_tf.server import config as config_lib
+from lepton_tf.server import limits
 from lepton_tf.server.batching import BatchingServable
 from lepton_tf.server.errors import ServingError
 from lepton_tf.server.grpc_service import BearerTokenInterceptor, add_services
@@ -54,6 +55,9 @@ class ServerOptions:
     monitoring_config_file: str | None = None
     enable_model_warmup: bool = True
     rest_api_timeout_in_ms: int = 30000
+    enable_signature_method_name_check: bool = False
+    grpc_socket_path: str | None = None  # also listen on this UNIX socket
+    grpc_channel_arguments: str = ""  # "key=value,key=value" for the gRPC server
     # lepton-tf's own
     host: str = "127.0.0.1"
     auth_token: str | None = None
@@ -61,7 +65,13 @@ class ServerOptions:
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
     grpc_max_threads: int = 64  # each in-flight request holds one (a batch waits in them)
+    rest_max_threads: int = 64  # REST model work at once (more waits, under its deadline)
+    rest_max_connections: int = 1024  # open REST connections (more: 503)
+    rest_idle_timeout_s: float = 30.0  # idle keep-alive / unfinished request or body
     loader: str = "auto"
+    max_batch_size: int = limits.Limits.max_batch_size  # rows per request (0: no limit)
+    max_tensor_bytes: int = limits.Limits.max_tensor_bytes  # expanded input bytes
+    request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
 
 
@@ -108,11 +118,13 @@ class ModelServer:
         self.batching = config_lib.load_batching_parameters(options.batching_parameters_file) \
             if options.enable_batching else None
         self.metrics = Metrics()
+        self.request_limits = limits.RequestLimits.load(options.request_limits_file, limits.Limits(
+            max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes))
         self.manager = ModelManager(
             load=lambda path, name, version: SavedModelServable(path, name, version,
                                                                 loader=options.loader),
             warmup=replay_warmup if options.enable_model_warmup else None,
-            wrap=self._wrap if self.batching else None)
+            wrap=self._wrap)
         self._pending_python = dict(python_servables or {})
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -125,8 +137,11 @@ class ModelServer:
         self.rest_routes: dict = {}  # (HTTP method, path) -> (handler fn, public)
 
     def _wrap(self, servable: Servable) -> Servable:
-        return BatchingServable(servable, self.batching,
-                                self.metrics.batch_observer(servable.name, servable.version))
+        """Each loaded servable: batched if batching is on, with its request limits."""
+        if self.batching:
+            servable = BatchingServable(servable, self.batching, self.metrics.batch_observer(
+                servable.name, servable.version))
+        return limits.attach(servable, self.request_limits.for_model(servable.name))
 
     def register_python_servable(self, name: str, servable: Servable | Callable) -> None:
         """Hosts a code-built servable under `name` (before or after `start`).
@@ -142,7 +157,7 @@ class ModelServer:
         if callable(servable) and not isinstance(servable, Servable):
             servable = servable(self)
         servable.name = name
-        self.manager.add_python_servable(self._wrap(servable) if self.batching else servable)
+        self.manager.add_python_servable(self._wrap(servable))
 
     def register_polled_python_servable(self, name: str, lister: Callable,
                                         loader: Callable) -> None:
@@ -251,7 +266,8 @@ class ModelServer:
             interceptors=interceptors,
             options=[("grpc.max_receive_message_length", opts.max_request_bytes),
                      ("grpc.max_send_message_length", -1),
-                     ("grpc.so_reuseport", 0)])
+                     ("grpc.so_reuseport", 0)]
+            + config_lib.grpc_channel_arguments(opts.grpc_channel_arguments))
         add_services(server, self)
         if self._grpc_handlers:
             server.add_generic_rpc_handlers(tuple(self._grpc_handlers))
@@ -264,6 +280,8 @@ class ModelServer:
             self.grpc_port = server.add_insecure_port(address)
         if not self.grpc_port:
             raise OSError(f"Could not bind gRPC to {address}")
+        if opts.grpc_socket_path and not server.add_insecure_port(f"unix:{opts.grpc_socket_path}"):
+            raise OSError(f"Could not bind gRPC to unix:{opts.grpc_socket_path}")
         server.start()
         self.grpc_server = server
         log.info("Running gRPC ModelServer at %s:%d", opts.host, self.grpc_port)

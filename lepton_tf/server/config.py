@@ -19,11 +19,15 @@ DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 def _parse(path: str, message):
+    """Raises ValueError with TF Serving's two texts for a bad file (protobuf's
+    "Error parsing text-format <type>: <line>:<col>: ..." and main.cc's
+    "Invalid protobuf file: '<path>'")."""
     try:
         with open(path, encoding="utf-8") as f:
             return text_format.Parse(f.read(), message)
     except text_format.ParseError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(f"Error parsing text-format {message.DESCRIPTOR.full_name}: {e}\n"
+                         f"Invalid protobuf file: '{path}'") from None
 
 
 def load_model_server_config(path: str) -> model_server_config_pb2.ModelServerConfig:
@@ -113,3 +117,19 @@ def load_monitoring_config(path: str | None) -> str | None:
     if not config.prometheus_config.enable:
         return None
     return config.prometheus_config.path or DEFAULT_PROMETHEUS_PATH
+
+
+def grpc_channel_arguments(text: str) -> list[tuple[str, object]]:
+    """`--grpc_channel_arguments` ("key=value,key=value", TF Serving's spelling)
+    -> gRPC server options, integer values as integers.
+
+    Raises:
+        ValueError: an item without "=".
+    """
+    options = []
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: {item!r} is not key=value.")
+        options.append((key, int(value) if value.lstrip("-").isdigit() else value))
+    return options

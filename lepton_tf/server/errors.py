@@ -31,15 +31,33 @@ HTTP_STATUS = {
 }
 
 
+MAX_MESSAGE_CHARS = 1024  # gRPC status details travel in a header (8 KiB by default)
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`message` on one line (whitespace runs collapsed), cut to about `limit` characters.
+
+    A client-supplied name of any length may end up in a message; gRPC carries
+    the text in a header, and a header past the channel's limit would turn
+    the status into RESOURCE_EXHAUSTED.
+    """
+    text = " ".join(str(message).split())
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
+
+
 class ServingError(Exception):
     """A request failure with its canonical status code.
 
     Attributes:
         code: a `grpc.StatusCode`.
-        message: the text clients see (TF Serving's wording where it has one).
+        message: the text clients see (TF Serving's wording where it has one),
+            on one line and at most about `MAX_MESSAGE_CHARS` long.
     """
 
     def __init__(self, code: grpc.StatusCode, message: str):
+        message = one_line(message)
         super().__init__(message)
         self.code = code
         self.message = message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 
 import grpc
@@ -40,9 +41,12 @@ class _Handler:
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
                 raise deadline_exceeded()
+            cancelled = threading.Event()  # set when the call ends, e.g. the client cancels
+            context.add_callback(cancelled.set)
             number, label = version_choice(request.model_spec)
-            with deadline.scope(remaining), self.core.manager.servable(
-                    request.model_spec.name, number, label) as servable:
+            with deadline.until(None if remaining is None else start + remaining, cancelled), \
+                    self.core.manager.servable(request.model_spec.name, number,
+                                               label) as servable:
                 version = servable.version
                 return run(servable, request)
         except ServingError as e:
@@ -62,21 +66,27 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def __init__(self, core):
         self._handler = _Handler(core)
+        # TF Serving's --enable_signature_method_name_check (off by default).
+        self._check = bool(getattr(core.options, "enable_signature_method_name_check", False))
 
     def Predict(self, request, context):
-        return self._handler.call("Predict", request, context, inference.predict)
+        return self._handler.call("Predict", request, context,
+                                  lambda s, r: inference.predict(s, r, self._check))
 
     def Classify(self, request, context):
-        return self._handler.call("Classify", request, context, inference.classify)
+        return self._handler.call("Classify", request, context,
+                                  lambda s, r: inference.classify(s, r, self._check))
 
     def Regress(self, request, context):
-        return self._handler.call("Regress", request, context, inference.regress)
+        return self._handler.call("Regress", request, context,
+                                  lambda s, r: inference.regress(s, r, self._check))
 
     def MultiInference(self, request, context):
         if not request.tasks:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "MultiInferenceRequest has no tasks.")
-        return self._handler.call("MultiInference", _MultiAdapter(request), context,
-                                  lambda s, r: inference.multi_inference(s, r.request))
+        return self._handler.call(
+            "MultiInference", _MultiAdapter(request), context,
+            lambda s, r: inference.multi_inference(s, r.request, self._check))
 
     def GetModelMetadata(self, request, context):
         return self._handler.call(
@@ -107,6 +117,10 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             return metadata.status_response(rows)
         except ServingError as e:
             context.abort(e.code, e.message)
+        except Exception as e:  # noqa: BLE001 - never UNKNOWN from a stack trace
+            log.exception("GetModelStatus failed")
+            error = internal(f"{type(e).__name__}: {e}")
+            context.abort(error.code, error.message)
 
     def HandleReloadConfigRequest(self, request, context):
         response = model_management_pb2.ReloadConfigResponse()
@@ -140,6 +154,34 @@ _METHODS = {
 }
 
 
+class MalformedRequest:
+    """What `lenient` hands a method for bytes that are not its request message."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def lenient(parse):
+    """A request deserializer that never raises (gRPC would answer INTERNAL
+    "Exception deserializing request!" for a client's bad bytes)."""
+    def deserialize(data: bytes):
+        try:
+            return parse(data)
+        except Exception as e:  # noqa: BLE001 - DecodeError, invalid UTF-8, recursion
+            return MalformedRequest(e)
+    return deserialize
+
+
+def refuse_malformed(method):
+    """Wraps a servicer method: a `MalformedRequest` is INVALID_ARGUMENT."""
+    def call(request, context):
+        if isinstance(request, MalformedRequest):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"Could not parse the request message: {request.error}"[:300])
+        return method(request, context)
+    return call
+
+
 def add_services(server: grpc.Server, core) -> None:
     """TF Serving's two services on `server`, as registered methods.
 
@@ -153,7 +195,8 @@ def add_services(server: grpc.Server, core) -> None:
                  "tensorflow.serving.ModelService": ModelService(core)}
     for service, methods in _METHODS.items():
         handlers = {name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicers[service], name), request_deserializer=request.FromString,
+            refuse_malformed(getattr(servicers[service], name)),
+            request_deserializer=lenient(request.FromString),
             response_serializer=response.SerializeToString)
             for name, (request, response) in methods.items()}
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
@@ -162,18 +205,34 @@ def add_services(server: grpc.Server, core) -> None:
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED)."""
+    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED).
+
+    A server interceptor sees every call, registered methods, ModelService
+    (`HandleReloadConfigRequest` too) and added services (the assistant's
+    stream) alike; the refusal is shaped like the method (unary or streaming).
+    """
 
     def __init__(self, token: str):
         self._expected = f"Bearer {token}".encode()
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid bearer token.")
-        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+        def deny_stream(request, context):
+            deny(request, context)
+            yield  # pragma: no cover - abort raised
+        self._deny = {(False, False): grpc.unary_unary_rpc_method_handler(deny),
+                      (False, True): grpc.unary_stream_rpc_method_handler(deny_stream),
+                      (True, False): grpc.stream_unary_rpc_method_handler(deny),
+                      (True, True): grpc.stream_stream_rpc_method_handler(deny_stream)}
 
     def intercept_service(self, continuation, details):
         for key, value in details.invocation_metadata or ():
             if key == "authorization" and hmac.compare_digest(
-                    value.encode() if isinstance(value, str) else value, self._expected):
+                    value.encode("utf-8", "replace") if isinstance(value, str) else value,
+                    self._expected):
                 return continuation(details)
-        return self._deny
+        handler = continuation(details)  # only to shape the refusal like the method
+        shape = (False, False) if handler is None else (handler.request_streaming,
+                                                        handler.response_streaming)
+        return self._deny[shape]

@@ -53,6 +53,7 @@ class ManagedModel:
     python: bool = False      # registered in code: not part of the model config
     lister: Callable | None = None  # () -> {version: path} instead of the base path
     loader: Callable | None = None  # (path, name, version) -> Servable for `lister` models
+    pins: dict = dataclasses.field(default_factory=dict)  # version -> holders (kept loaded)
 
 
 class ModelManager:
@@ -143,7 +144,10 @@ class ModelManager:
         """Loads new wanted versions and unloads unwanted ones, for every model."""
         with self._poll_lock:
             with self._lock:
-                models = [m for m in self._models.values() if not m.python or m.lister]
+                # SavedModels first: a code-built versioned model (the search
+                # index) pairs with the encoder version loaded before it.
+                models = [m for m in self._models.values() if not m.python] + \
+                    [m for m in self._models.values() if m.python and m.lister]
             for model in models:
                 try:
                     self._poll_model(model)
@@ -165,7 +169,8 @@ class ModelManager:
             serving = any(model.versions[v].state == State.AVAILABLE
                           for v in wanted if v in model.versions)
             stale = [v for v, r in model.versions.items()
-                     if v not in wanted and r.state == State.AVAILABLE]
+                     if v not in wanted and r.state == State.AVAILABLE
+                     and not model.pins.get(v)]
         if serving or not wanted:
             for version in stale:
                 self._unload_version(model, version)
@@ -202,6 +207,7 @@ class ModelManager:
             # New requests no longer see it; wait for the ones that hold it.
             self._lock.wait_for(lambda: record.refs == 0, timeout=UNLOAD_WAIT_S)
             servable, record.servable = record.servable, None
+            record.error = None  # a pairing note of the loaded version, not a load failure
         try:
             if servable is not None:
                 servable.close()
@@ -291,6 +297,38 @@ class ModelManager:
             if not versions:
                 raise not_found(f"Could not find any versions of model {name}")
             return [(v, r.state, r.error) for v, r in sorted(versions.items())]
+
+    # -- pairing (a search index and the encoder version that built it) --
+    def pin(self, name: str, version: int, pinned: bool = True) -> None:
+        """Keeps an AVAILABLE version loaded while something depends on it
+        (even when the version policy no longer wants it); `pinned=False`
+        releases one hold, and the next poll unloads it if unwanted."""
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                return
+            count = model.pins.get(version, 0) + (1 if pinned else -1)
+            if count > 0:
+                model.pins[version] = count
+            else:
+                model.pins.pop(version, None)
+
+    def set_version_error(self, name: str, version: int, error: ServingError | None) -> None:
+        """Attaches (or clears) a status message on a loaded version, shown
+        by GetModelStatus (e.g. a refused pairing while it keeps serving)."""
+        with self._lock:
+            model = self._models.get(name)
+            record = None if model is None else model.versions.get(version)
+            if record is not None and record.state == State.AVAILABLE:
+                record.error = error
+
+    def version_paths(self, name: str) -> dict[int, str]:
+        """`{version: path}` of the AVAILABLE versions of `name` ("" when
+        registered in code)."""
+        with self._lock:
+            model = self._models.get(name)
+            return {} if model is None else {
+                v: r.path for v, r in model.versions.items() if r.state == State.AVAILABLE}
 
     def model_names(self) -> list[str]:
         with self._lock:

@@ -1,26 +1,30 @@
-"""TF Serving's REST API on a threaded standard-library HTTP server.
+"""TF Serving's REST API on the aiohttp transport (`http_transport`).
 
 `GET /v1/models/{name}[/versions/{v}|/labels/{l}]` (status), `.../metadata`,
-`POST ...:predict|:classify|:regress`, and the Prometheus endpoint. Errors
-are `{"error": "..."}` bodies with TF Serving's HTTP status for the code.
+`POST ...:predict|:classify|:regress`, the Prometheus endpoint and routes added
+with `ModelServer.add_rest_route`. Errors are `{"error": "..."}` bodies with TF
+Serving's HTTP status for the code; HEAD is GET without a body, OPTIONS lists
+the methods, any other method is 405. Model work runs in a bounded thread pool
+under the request's deadline (`--rest_api_timeout_in_ms`, counted from arrival).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
 import re
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent import futures
 
-import grpc
-from google.protobuf import json_format
+from aiohttp import web
 
-from lepton_tf.server import deadline, inference, metadata, rest_json
-from lepton_tf.server.errors import ServingError, internal, invalid_argument
+from lepton_tf.server import deadline, metadata, rest_json
+from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
+from lepton_tf.server.http_transport import (HttpTransport, ThreadReply, TransportLimits,
+                                             error_response, json_response)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
                    r"(?:(?P<meta>/metadata)|:(?P<method>[A-Za-z]+))?$")
 _APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
 _MAX_VERSION = 2**63 - 1
+_ALLOW = "GET, HEAD, POST, OPTIONS"
 
 
 def parse_path(http_method: str, path: str):
@@ -44,7 +49,7 @@ def parse_path(http_method: str, path: str):
         raise invalid_argument(f"Malformed request: {http_method} {path}")
     version = match.group("version")
     if version is not None:
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()):
             raise invalid_argument(f"Malformed request: {http_method} {path}")
         if int(version) > _MAX_VERSION:
             raise invalid_argument(f"Failed to convert version: {version}")
@@ -59,129 +64,178 @@ def parse_path(http_method: str, path: str):
     return match.group("name"), version, match.group("label"), action
 
 
-def status_json(response) -> dict:
-    """GetModelStatusResponse in TF Serving's REST spelling."""
-    rows = []
-    for item in response.model_version_status:
-        code = grpc.StatusCode.OK if not item.status.error_code else next(
-            c for c in grpc.StatusCode if c.value[0] == item.status.error_code)
-        rows.append({"version": str(item.version),
-                     "state": metadata.get_model_status_pb2.ModelVersionStatus.State.Name(
-                         item.state),
-                     "status": {"error_code": code.name,
-                                "error_message": item.status.error_message}})
-    return {"model_version_status": rows}
+class _Refused(Exception):
+    """Ends a request early with a ready response (auth, body limits)."""
+
+    def __init__(self, response):
+        super().__init__(response.status)
+        self.response = response
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "lepton-tf"
-    timeout = 60  # seconds a client may stall mid-request before its thread is freed
-    core = None       # set on the subclass made per server
-    options = None
+class RestServer:
+    """The REST front of a server core.
 
-    def setup(self):
-        if isinstance(self.request, ssl.SSLSocket):
-            # The TLS handshake runs here, in this connection's thread, so a client
-            # that stalls it cannot hold up the accept loop.
-            self.request.settimeout(self.timeout)
-            self.request.do_handshake()
-        super().setup()
+    Args:
+        core: has `manager`, `metrics` and `rest_routes`.
+        host, port: where to listen (port 0: any free port, see `port` after `start`).
+        options: `ServerOptions` (auth token, body limit, timeouts, connection
+            limits, metrics path, TLS files).
+    """
 
-    def log_message(self, fmt, *args):  # quiet: one line per request is too much
-        log.debug("%s " + fmt, self.address_string(), *args)
+    def __init__(self, core, host: str, port: int, options):
+        self.core, self.options = core, options
+        self.pool = futures.ThreadPoolExecutor(options.rest_max_threads,
+                                               thread_name_prefix="rest")
+        self.limits = TransportLimits(max_connections=options.rest_max_connections,
+                                      idle_timeout_s=options.rest_idle_timeout_s,
+                                      body_timeout_s=options.rest_idle_timeout_s)
+        context = None
+        if options.ssl_cert_file:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(options.ssl_cert_file, options.ssl_key_file)
+        self.transport = HttpTransport(self.handle, host, port, self.limits, context)
+        self.port = None
 
-    def _send(self, status: int, body: bytes, content_type="application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def start(self) -> None:
+        self.transport.start()
+        self.port = self.transport.port
 
-    def _send_json(self, status: int, doc: dict) -> None:
-        self._send(status, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
+    def stop(self) -> None:
+        self.transport.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def _error(self, error: ServingError) -> None:
-        self._send_json(error.http_status, {"error": error.message})
+    # -- the request's way --------------------------------------------
+    async def handle(self, request):
+        """Answers one request (the transport's handler)."""
+        arrived = time.monotonic()
+        try:
+            return await self._route(request, arrived)
+        except _Refused as refused:
+            return refused.response
+        except ServingError as e:
+            return error_response(e.http_status, e.message)
 
-    def _authorised(self) -> bool:
+    async def _route(self, request, arrived: float):
+        method, path = request.method, request.raw_path.split("?")[0]
+        if method == "OPTIONS":
+            return web.Response(status=204, headers={"Allow": _ALLOW})
+        if method not in ("GET", "HEAD", "POST"):
+            return error_response(405, f"Method {method[:32]} is not allowed; use {_ALLOW}.",
+                                  headers={"Allow": _ALLOW})
+        lookup = "GET" if method == "HEAD" else method
+        if self.options.metrics_path and path == self.options.metrics_path and lookup == "GET":
+            self._authorise(request)
+            return web.Response(body=self.core.metrics.exposition(),
+                                headers={"Content-Type": self.core.metrics.content_type})
+        route = getattr(self.core, "rest_routes", {}).get((lookup, path))
+        if route is None or not route[1]:  # public routes: a static page
+            self._authorise(request)
+        body = await self._body(request) if method == "POST" else b""
+        timeout_ms = self.options.rest_api_timeout_in_ms
+        at = arrived + timeout_ms / 1e3 if timeout_ms > 0 else None
+        cancelled = threading.Event()
+        if route is not None:
+            return await self._run_route(request, route[0], body, at, cancelled)
+        work = asyncio.get_running_loop().run_in_executor(
+            self.pool, self._dispatch, lookup, path, body, at, cancelled)
+        try:
+            status, doc = await asyncio.wait_for(
+                work, None if at is None else max(0.0, at - time.monotonic()) + 0.05)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            cancelled.set()  # the worker stops at its next deadline check
+            if asyncio.current_task().cancelling():
+                raise
+            error = deadline_exceeded()
+            return error_response(error.http_status, error.message)
+        return json_response(status, doc)
+
+    def _authorise(self, request) -> None:
         token = self.options.auth_token
         if not token:
-            return True
-        got = self.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(got, f"Bearer {token}".encode()):
-            return True
-        self._send_json(401, {"error": "Missing or invalid bearer token."})
-        return False
-
-    def _extra_route(self, method: str, body: bytes | None = None) -> bool:
-        """Runs a route added by `ModelServer.add_rest_route`; False if none matches."""
-        route = getattr(self.core, "rest_routes", {}).get((method, self.path.split("?")[0]))
-        if route is None:
-            return False
-        handler, public = route
-        if public or self._authorised():
-            try:
-                handler(self, body if body is not None else b"")
-            except Exception:  # noqa: BLE001 - never let a request kill the server
-                log.exception("REST %s %s failed", method, self.path)
-                self.close_connection = True
-        return True
-
-    def do_GET(self):
-        if self.options.metrics_path and self.path == self.options.metrics_path:
-            self._send(200, self.core.metrics.exposition(), self.core.metrics.content_type)
             return
-        if self._extra_route("GET"):
-            return
-        if self._authorised():
-            self._dispatch("GET", b"")
+        got = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(got, f"Bearer {token}".encode()):
+            raise _Refused(error_response(401, "Missing or invalid bearer token.",
+                                          headers={"WWW-Authenticate": "Bearer"}))
 
-    def do_POST(self):
+    async def _body(self, request) -> bytes:
+        """The whole body (chunked or not), within the size and time limits."""
+        limit = self.options.max_request_bytes
+        length = request.content_length
+        if length is not None and length > limit:  # do not read a body that large
+            raise _Refused(error_response(413, f"Request body of {length} bytes exceeds the "
+                                               f"maximum of {limit} bytes.", close=True))
+        chunks, size = [], 0
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            self._send_json(400, {"error": "Malformed request: bad Content-Length header."})
-            return
-        if length > self.options.max_request_bytes:
-            self.close_connection = True  # do not read a body that large
-            self._send_json(413, {"error": f"Request body of {length} bytes exceeds the "
-                                           f"maximum of {self.options.max_request_bytes} bytes."})
-            return
-        body = self.rfile.read(length) if length else b""
-        if self._extra_route("POST", body):
-            return
-        if self._authorised():
-            self._dispatch("POST", body)
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                while chunk := await request.content.readany():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _Refused(error_response(
+                            413, f"Request body exceeds the maximum of {limit} bytes.",
+                            close=True))
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _Refused(error_response(408, "Request body not received within "
+                                               f"{self.limits.body_timeout_s:g} s.",
+                                          close=True)) from None
+        except (ConnectionError, ValueError) as e:  # a bad chunk or a short body
+            raise _Refused(error_response(400, f"Malformed request body: {e}"[:300],
+                                          close=True)) from None
+        return b"".join(chunks)
 
-    def _dispatch(self, http_method: str, body: bytes) -> None:
+    async def _run_route(self, request, handler, body: bytes, at, cancelled):
+        """Runs an `add_rest_route` handler in the pool, under the request's deadline
+        (cancelled when the client leaves); it answers through a `ThreadReply`."""
+        reply = ThreadReply(request, asyncio.get_running_loop(), self.limits.body_timeout_s)
+
+        def run():
+            try:
+                with deadline.until(at, cancelled):
+                    handler(reply, body)
+            except ConnectionError:
+                pass  # the client went away mid-stream
+            except Exception:  # noqa: BLE001 - never let a request kill the server
+                log.exception("REST route %s failed", request.path)
+                if not reply.streaming:
+                    reply.send_json(500, {"error": "Internal error in this route."})
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, run)
+        except asyncio.CancelledError:
+            cancelled.set()  # the client went away
+            raise
+        if reply.streaming:
+            try:
+                await reply.response.write_eof()
+            except ConnectionError:
+                pass
+        return reply.response or error_response(500, "The route sent no answer.")
+
+    def _dispatch(self, http_method: str, path: str, body: bytes, at, cancelled):
+        """`(HTTP status, JSON doc)` of a `/v1/models` request (in a pool thread)."""
         start, name, version, api, code = time.monotonic(), "", None, "REST", "OK"
         try:
-            name, number, label, action = parse_path(http_method, self.path.split("?")[0])
-            api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else
-                            "GetModelStatus")
-            if action == "status":
-                if label:
-                    number = self.core.manager.label_version(name, label)
-                rows = self.core.manager.status(name, number)
-                doc = status_json(metadata.status_response(rows))
-            else:
-                timeout_ms = self.options.rest_api_timeout_in_ms
-                with deadline.scope(timeout_ms / 1e3 if timeout_ms > 0 else None), \
-                        self.core.manager.servable(name, number, label) as servable:
+            with deadline.until(at, cancelled):
+                deadline.check()  # it waited in the pool past its deadline
+                name, number, label, action = parse_path(http_method, path)
+                api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else
+                                "GetModelStatus")
+                if action == "status":
+                    if label:
+                        number = self.core.manager.label_version(name, label)
+                    return 200, metadata.status_json(self.core.manager.status(name, number))
+                with self.core.manager.servable(name, number, label) as servable:
                     version = servable.version
-                    doc = self._run(action, servable, body)
-            self._send_json(200, doc)
+                    return 200, self._run(action, servable, body)
         except ServingError as e:
             code = e.code.name
-            self._error(e)
+            return e.http_status, {"error": e.message}
         except Exception as e:  # noqa: BLE001 - never let a request kill the server
-            log.exception("REST %s %s failed", http_method, self.path)
+            log.exception("REST %s %s failed", http_method, path[:200])
             code = "INTERNAL"
-            self._error(internal(f"{type(e).__name__}: {e}"))
+            error = internal(f"{type(e).__name__}: {e}")
+            return error.http_status, {"error": error.message}
         finally:
             if name:
                 self.core.metrics.observe(name, version, api, "REST", code,
@@ -189,54 +243,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run(self, action: str, servable, body: bytes) -> dict:
         if action == "metadata":
-            response = metadata.metadata_response(servable, [metadata.SIGNATURE_DEF_FIELD])
-            defs = metadata.signature_def_map(servable)
-            return {"model_spec": {"name": servable.name, "signature_name": "",
-                                   "version": str(response.model_spec.version.value)},
-                    "metadata": {"signature_def": json_format.MessageToDict(
-                        defs, preserving_proto_field_name=True)}}
-        doc = rest_json.parse_body(body)
-        signature_name = doc.get("signature_name", "")
-        if action == "predict":
-            name, signature = inference.resolve_signature(servable, signature_name)
-            inputs, row_format = rest_json.decode_predict(doc, signature)
-            _, outputs = inference.predict_arrays(servable, name, inputs)
-            return rest_json.encode_predict(outputs, row_format)
-        examples = rest_json.decode_examples(doc)
-        if action == "classify":
-            _, result = inference.classify_result(servable, signature_name, examples)
-            return rest_json.encode_classify(result)
-        _, result = inference.regress_result(servable, signature_name, examples)
-        return rest_json.encode_regress(result)
-
-
-class RestServer:
-    """The REST front of a server core.
-
-    Args:
-        core: has `manager` and `metrics`.
-        host, port: where to listen (port 0: any free port, see `port`).
-        options: `ServerOptions` (auth token, body limit, metrics path, TLS files).
-    """
-
-    def __init__(self, core, host: str, port: int, options):
-        handler = type("Handler", (_Handler,), {"core": core, "options": options})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        if options.ssl_cert_file:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(options.ssl_cert_file, options.ssl_key_file)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
-                                                    do_handshake_on_connect=False)
-        self.httpd.handle_error = lambda request, address: log.info(
-            "REST connection from %s dropped", address)  # e.g. a failed TLS handshake
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                        name="rest")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+            return metadata.metadata_json(servable)
+        return rest_json.run_action(action, servable, body,
+                                    self.options.enable_signature_method_name_check)

@@ -14,7 +14,9 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import input_pb2
 
+from lepton_tf.server import inference
 from lepton_tf.server.errors import invalid_argument
+from lepton_tf.server.limits import MAX_RANK
 from lepton_tf.server.servable import Signature
 from lepton_tf.server.tensors import tf_type_name
 
@@ -47,12 +49,24 @@ def parse_body(body: bytes) -> dict:
         raise invalid_argument(f"JSON Parse error: Invalid value. {e}") from None
     except RecursionError:
         raise invalid_argument("JSON Parse error: nested too deeply") from None
+    if b"\\u" in body and _has_lone_surrogate(doc):
+        raise invalid_argument("JSON Parse error: The surrogate pair in string is invalid.")
     if not isinstance(doc, dict):
         raise invalid_argument(f"JSON Value: {json.dumps(doc)[:200]} Is not object")
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
         raise invalid_argument("'signature_name' key must be a string value.")
     return doc
+
+
+def _has_lone_surrogate(doc) -> bool:
+    """True if a string of `doc` holds an escaped lone surrogate (`"\\ud800"`): text
+    that is not Unicode, refused as rapidjson (TF Serving's parser) refuses it."""
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _leaf(value, dtype: str):
@@ -89,6 +103,9 @@ def to_array(value, dtype: str) -> np.ndarray:
             return fast
     shape, node = [], value
     while isinstance(node, list):
+        if len(shape) == MAX_RANK:
+            raise invalid_argument(f"JSON list nested deeper than the maximum tensor rank "
+                                   f"of {MAX_RANK}")
         shape.append(len(node))
         if not node:
             break
@@ -240,6 +257,9 @@ def _feature(name: str, value) -> feature_pb2.Feature:
     for item in values:
         if isinstance(item, bool) or (isinstance(item, int)):
             kind, item = "int64_list", int(item)
+            if not -2**63 <= item < 2**63:
+                raise invalid_argument(f"Feature: {name} has an integer out of the int64 "
+                                       f"range: {str(item)[:40]}")
         elif isinstance(item, float):
             kind = "float_list"
         elif isinstance(item, str) or _is_b64(item):
@@ -287,3 +307,25 @@ def encode_classify(result) -> dict:
 
 def encode_regress(result) -> dict:
     return {"results": [r.value for r in result.regressions]}
+
+
+def run_action(action: str, servable, body: bytes, method_check: bool = False) -> dict:
+    """A `:predict`, `:classify` or `:regress` body on one servable -> response JSON.
+
+    The JSON is decoded against the signature's declared dtypes (as TF
+    Serving's `json_tensor.cc` does), then the request goes through the same
+    checks and run as its gRPC twin (`inference`).
+    """
+    doc = parse_body(body)
+    signature_name = doc.get("signature_name", "")
+    if action == "predict":
+        name, signature = inference.resolve_signature(servable, signature_name)
+        inputs, row_format = decode_predict(doc, signature)
+        _, outputs = inference.predict_arrays(servable, name, inputs, method_check=method_check)
+        return encode_predict(outputs, row_format)
+    examples = decode_examples(doc)
+    if action == "classify":
+        _, result = inference.classify_result(servable, signature_name, examples, method_check)
+        return encode_classify(result)
+    _, result = inference.regress_result(servable, signature_name, examples, method_check)
+    return encode_regress(result)

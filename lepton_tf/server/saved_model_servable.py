@@ -2,23 +2,31 @@
 
 The signatures (and `GetModelMetadata`'s `signature_def`) come from the
 MetaGraphDef tagged `serve` in `saved_model.pb`, exactly what TF Serving
-reads. Running uses `tf.saved_model.load` (TF2 and most TF1 models); a graph
-it cannot restore (legacy init ops, some TF1 tables, Classify/Regress models
-built with `tf.compat.v1`) falls back to a TF1 `Session` loaded with
-`tf.compat.v1.saved_model.loader`, as TF Serving's own loader does.
+reads. A TF1 SavedModel (no object graph) runs in a TF1 `Session` loaded
+with `tf.compat.v1.saved_model.loader` and fed through the C++ `Session::Run`,
+as TF Serving's own loader and `RunPredict` do: no Python-side shape check, a
+tensor is fed by the name the SignatureDef gives whatever dtype it declares,
+and TensorFlow's runtime refuses what does not fit with its own error. A TF2
+SavedModel runs on `tf.saved_model.load`'s signature functions (falling back
+to the session when they cannot be restored), called on the tensors as sent.
+TensorFlow's errors keep their canonical code and the op's own message.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import time
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.python.client import pywrap_tf_session as tf_session  # Session::Run with RunOptions
 
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
@@ -56,9 +64,10 @@ def read_meta_graph(path: str, tag: str = SERVE_TAG) -> meta_graph_pb2.MetaGraph
 
 
 def _spec(alias: str, info) -> TensorSpec:
-    dtype = tf.dtypes.as_dtype(info.dtype)
-    shape = None if info.tensor_shape.unknown_rank else tuple(
-        None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    dtype = tf.dtypes.as_dtype(info.dtype).base_dtype  # DT_FLOAT_REF outputs: float32
+    unknown = info.tensor_shape.unknown_rank or not info.HasField("tensor_shape")
+    shape = None if unknown else tuple(None if d.size < 0 else d.size
+                                       for d in info.tensor_shape.dim)
     return TensorSpec(alias, "string" if dtype == tf.string else dtype.name, shape)
 
 
@@ -79,9 +88,10 @@ class _FlatCall:
     encoder) on each call: 0.1-0.4 ms of Python per request on the 2-core VM,
     more than all the rest of the server's own per-request work. The flat argument order, the captures and
     the output names are fixed for a loaded signature, so they are read once
-    here. `__call__` returns None whenever the full call is needed (a tensor
-    of another dtype or shape, a gradient tape, graph mode); `ConcreteFunction`
-    then raises its usual errors.
+    here. Tensors are passed as sent, whatever shape the signature declares
+    (TF Serving's session feeds them the same way; an op that cannot take the
+    shape fails with TensorFlow's own error). `__call__` returns None when the
+    full call is needed (a gradient tape, graph mode).
     """
 
     def __init__(self, fn):
@@ -89,8 +99,6 @@ class _FlatCall:
         self.atomic = fn._inference_function  # pylint: disable=protected-access
         self.keys = [k.decode() if isinstance(k, bytes) else k
                      for k in fn._arg_keywords]  # pylint: disable=protected-access
-        self.specs = [(t.dtype, tuple(t.shape.as_list()) if t.shape.rank is not None else None)
-                      for t in fn.inputs[:len(self.keys)]]
         raw = fn._captured_inputs  # pylint: disable=protected-access
         if any(callable(c) for c in raw):
             raise ValueError("deferred captures")
@@ -106,22 +114,11 @@ class _FlatCall:
     def __call__(self, inputs: dict) -> dict | None:
         if not tf.executing_eagerly() or _tape_may_record():
             return None
-        args = []
-        for key, (dtype, shape) in zip(self.keys, self.specs):
-            tensor = tf.constant(inputs[key])
-            if tensor.dtype != dtype or not _fits(tensor.shape, shape):
-                return None
-            args.append(tensor)
+        args = [tf.constant(inputs[key]) for key in self.keys]
         flat = self.atomic.call_flat(*args, *self.captures)
         if len(flat) != len(self.names):
             return None
         return dict(zip(self.names, flat))
-
-
-def _fits(shape, want) -> bool:
-    if want is None:
-        return True
-    return len(shape) == len(want) and all(w is None or w == g for w, g in zip(want, shape))
 
 
 def _tape_may_record() -> bool:
@@ -164,7 +161,13 @@ class _Tf2Runner:
 
 
 class _SessionRunner:
-    """TF1 path: a `Session` over the graph, fed and fetched by tensor name."""
+    """TF1 path: a `Session` over the graph, fed and fetched by tensor name.
+
+    Runs go straight to the C++ `Session::Run` (`TF_SessionRun`), the call TF
+    Serving makes: `Session.run`'s Python layer would refuse a value whose shape
+    differs from the placeholder's and cast it to the placeholder's dtype, two
+    checks TF Serving does not make.
+    """
 
     def __init__(self, path: str, meta_graph):
         self.graph = tf.Graph()
@@ -172,15 +175,46 @@ class _SessionRunner:
         with self.graph.as_default():
             tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], path)
         self.defs = meta_graph.signature_def
+        self._outputs: dict = {}  # tensor name -> TF_Output
+
+    def _output(self, name: str):
+        found = self._outputs.get(name)
+        if found is None:
+            found = self._outputs[name] = self.graph.get_tensor_by_name(name)._as_tf_output()
+        return found
 
     def run(self, name, inputs, outputs):
         sig = self.defs[name]
-        feed = {sig.inputs[k].name: v for k, v in inputs.items()}
-        fetch = {k: sig.outputs[k].name for k in outputs}
-        return self.session.run(fetch, feed_dict=feed)
+        feed = {self._output(sig.inputs[k].name): _feedable(v) for k, v in inputs.items()}
+        fetch = [self._output(sig.outputs[k].name) for k in outputs]
+        at, options = deadline.current(), None
+        if at is not None:  # the session stops the run at the deadline (DEADLINE_EXCEEDED)
+            run_options = tf.compat.v1.RunOptions(
+                timeout_in_ms=max(1, int((at - time.monotonic()) * 1000)))
+            options = tf_session.TF_NewBufferFromString(run_options.SerializeToString())
+        try:
+            values = self.session._call_tf_sessionrun(  # pylint: disable=protected-access
+                options, feed, fetch, [], None)
+        finally:
+            if options is not None:
+                tf_session.TF_DeleteBuffer(options)
+        return dict(zip(outputs, values))
 
     def close(self):
         self.session.close()
+
+
+def _feedable(value) -> np.ndarray:
+    """A numpy array `TF_SessionRun` takes (strings as an object array of bytes)."""
+    array = np.asarray(value)
+    if array.dtype.kind in "SU":
+        array = array.astype(object)
+    return array
+
+
+def is_tf1(meta_graph) -> bool:
+    """True for a SavedModel written by TF1's builder (no object graph to restore)."""
+    return not meta_graph.object_graph_def.nodes
 
 
 class SavedModelServable(Servable):
@@ -190,7 +224,8 @@ class SavedModelServable(Servable):
         path: the version folder (`<base_path>/<version>`).
         name: the model name clients send.
         version: the version number (default: the folder's name).
-        loader: `auto` (TF2, falling back to TF1), `tf2` or `session`.
+        loader: `auto` (a TF1 SavedModel in a session, a TF2 one on its
+            signature functions, falling back to a session), `tf2` or `session`.
 
     Raises:
         FileNotFoundError, ValueError: no SavedModel, or no `serve` graph.
@@ -198,6 +233,7 @@ class SavedModelServable(Servable):
     """
 
     accepts_output_names = True  # TF1 sessions fetch only what the filter asks for
+    checks_own_inputs = True  # TensorFlow's runtime refuses a dtype or shape, as in TF Serving
 
     def __init__(self, path: str, name: str, version: int | None = None, loader: str = "auto"):
         self.path = path
@@ -209,7 +245,7 @@ class SavedModelServable(Servable):
         self._runner = self._load(loader)
 
     def _load(self, loader: str):
-        if loader in ("auto", "tf2"):
+        if loader == "tf2" or (loader == "auto" and not is_tf1(self.meta_graph)):
             try:
                 runner = _Tf2Runner(self.path)
                 missing = set(self._signatures) - set(runner.functions)
@@ -241,20 +277,47 @@ class SavedModelServable(Servable):
         outputs = list(output_names or self._signatures[signature_name].outputs)
         try:
             return self._runner.run(signature_name, inputs, outputs)
-        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as e:
-            # The graph refused the input (shape or value); the client's fault.
-            raise ValueError(_first_line(e)) from None
         except tf.errors.OpError as e:
-            # Any other TensorFlow error keeps its canonical code, as in TF Serving
-            # (e.g. RESOURCE_EXHAUSTED for an allocation that failed).
+            # TensorFlow's error keeps its canonical code, as in TF Serving
+            # (INVALID_ARGUMENT for an input the graph refuses, RESOURCE_EXHAUSTED
+            # for an allocation that failed), and the op's own message.
             code = next((c for c in grpc.StatusCode if c.value[0] == e.error_code),
                         grpc.StatusCode.INTERNAL)
-            raise ServingError(code, _first_line(e)) from None
+            raise ServingError(code, op_error_message(e)) from None
+        except (TypeError, ValueError) as e:
+            # Python's side of TensorFlow refused the input (e.g. a value no tensor holds).
+            raise ValueError(op_error_message(e)) from None
 
     def close(self) -> None:
         self._runner.close()
 
 
-def _first_line(error: Exception) -> str:
-    text = getattr(error, "message", None) or str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+_TRACE_LINE = re.compile(r"^(\s|<stack traces unavailable>|Node: )")
+_OP_SUFFIX = re.compile(r"\s*\[Op:[^\]]*\]\s*$")
+
+
+def op_error_message(error: Exception) -> str:
+    """TensorFlow's message for a failed run, as TF Serving's C++ status carries it.
+
+    An eager function's error reads "Graph execution error:", then per failed
+    node "Detected at node X defined at (most recent call last):", Python's
+    stack, and only then the op's message ("assertion failed: [...]",
+    "indices[0] = 5 is not in [0, 2)") with its `[[{{node X}}]]` line. The
+    header and the stacks are Python's; the op's message is what a client
+    needs, so it is what is kept (an eager op's " [Op:...]" suffix dropped).
+    """
+    text = (getattr(error, "message", None) or str(error)).strip()
+    if text.startswith("Graph execution error:"):
+        kept, in_trace = [], False
+        for line in text.split("\n")[1:]:
+            if line.startswith("Detected at node"):
+                in_trace = True
+                continue
+            if in_trace and (not line.strip() or _TRACE_LINE.match(line)):
+                continue
+            in_trace = False
+            if line.strip() or kept:
+                kept.append(line)
+        text = "\n".join(kept).strip()
+    text = _OP_SUFFIX.sub("", text).strip()
+    return text or type(error).__name__

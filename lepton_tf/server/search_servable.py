@@ -1,52 +1,109 @@
-"""The `search` servable: the ScaNN index behind the TF Serving Predict API."""
+"""The `search` servable: the ScaNN + BM25 index behind the TF Serving Predict API."""
 
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import numpy as np
 
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, resolve_index_dir
+from lepton_tf.index.filters import FilterError
+from lepton_tf.index.fusion import MODES
+from lepton_tf.index.sharded_storage import load_any
+from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
+DEFAULT_MODE = "hybrid"
 
-_OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
-            "scores": TensorSpec("scores", "float32", (None, None)),
-            "texts": TensorSpec("texts", "string", (None, None)),
-            "titles": TensorSpec("titles", "string", (None, None))}
+_STRING_MATRIX = ("doc_ids", "texts", "titles", "metadata")
+_OUTPUTS = {name: TensorSpec(name, "string" if name in _STRING_MATRIX else "float32",
+                             (None, None))
+            for name in ("doc_ids", "scores", "texts", "titles", "dense_score", "bm25_score",
+                         "metadata")}
+_QUERY = TensorSpec("query", "string", (None,))
+_K = TensorSpec("k", "int32", ())
+
+
+def _scalar_text(inputs: dict, name: str) -> str:
+    value = np.asarray(inputs[name]).reshape(-1)
+    if value.size != 1:
+        raise ValueError(f"{name} must be one string, got {value.size} values.")
+    raw = value[0]
+    try:
+        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    except UnicodeDecodeError:
+        raise ValueError(f"{name} is not valid UTF-8.") from None
 
 
 class SearchServable(Servable):
-    """Answers `query` strings with the top-k documents of a ScaNN index.
+    """Answers `query` strings with the top-k passages of an index.
 
-    Signatures: `serving_default` (input `query` string `[B]`, the index's
-    default k) and `search` (also `k`, int32 scalar). Outputs `doc_ids`,
-    `texts`, `titles` (string `[B, k]`) and `scores` (float32 `[B, k]`,
-    cosine similarity). ScaNN ops are not in stock TF Serving, so this
-    servable lives in the lepton-tf server; queries are embedded by the
-    `encoder` servable (in process or on a remote TF Serving).
+    Signatures:
+
+    - `serving_default`: `query` string `[B]`; hybrid, the index's default k.
+    - `search`: also `k` (int32 scalar).
+    - `search_options`: also `mode` (string scalar: `dense`, `bm25` or
+      `hybrid`) and `filter` (string scalar, JSON `{field: value or [values]}`
+      over `doc_id`, `title` and metadata keys; `""` for none).
+
+    Outputs (`[B, k]`): `doc_ids`, `texts`, `titles`, `metadata` (JSON text:
+    for a folder index `source`, `document`, `section`, `page`, `start`,
+    `end`) strings; `scores` (the mode's: fused, cosine or BM25),
+    `dense_score` (cosine) and `bm25_score` float32. When fewer than k
+    passages match a filter, rows are padded with `doc_ids` `""` and scores 0.
+
+    The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
+    on disk, or shards on other servers: `index=`) answered by
+    scatter-gather: dense only, without filters (`bm25_score` 0).
+
+    ScaNN ops are not in stock TF Serving, so this servable lives in the
+    lepton-tf server; queries are embedded by the `encoder` servable (in
+    process or on a remote TF Serving).
 
     Args:
         index_dir: an index version folder or the base holding versions.
         embed_queries: list of UTF-8 `bytes` -> float32 `[B, D]` embeddings.
         name: the model name clients use.
-        expected_encoder: refuse an index built by another encoder.
+        expected_encoder: refuse an index built by another encoder
+            (`IndexMismatchError`).
+        index: an already built index (e.g. over remote shards) instead of
+            loading `index_dir`; then `version` numbers it.
     """
 
-    def __init__(self, index_dir: str, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None):
-        self.path = resolve_index_dir(index_dir)
-        self.index: SearchIndex = load_index(self.path, expected_encoder=expected_encoder)
+    def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1):
+        if index is None:
+            self.path = resolve_index_dir(index_dir)
+            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.version = int(self.path.rstrip("/").split("/")[-1])
+        else:
+            self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.version = int(self.path.rstrip("/").split("/")[-1])
+        self.hybrid = hasattr(self.index, "hybrid_search")  # a sharded index: dense only
+        self.encoder = None  # the paired encoder version's EncoderInfo, when paired
+        self._on_close: list[Callable[[], None]] = []
+        with_k = {"query": _QUERY, "k": _K}
         self._signatures = {
-            "serving_default": Signature({"query": TensorSpec("query", "string", (None,))},
-                                         _OUTPUTS),
-            "search": Signature({"query": TensorSpec("query", "string", (None,)),
-                                 "k": TensorSpec("k", "int32", ())}, _OUTPUTS)}
+            "serving_default": Signature({"query": _QUERY}, _OUTPUTS),
+            "search": Signature(with_k, _OUTPUTS),
+            "search_options": Signature(dict(with_k, mode=TensorSpec("mode", "string", ()),
+                                             filter=TensorSpec("filter", "string", ())),
+                                        _OUTPUTS)}
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Runs `callback` when this version is unloaded (releases its pairing)."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        """Releases the encoder pairing and stops a sharded index's threads."""
+        for callback in self._on_close:
+            callback()
+        self._on_close = []
+        close = getattr(self.index, "close", None)
+        if close:
+            close()
 
     @staticmethod
     def available_versions(index_dir: str) -> list[int]:
@@ -56,15 +113,32 @@ class SearchServable(Servable):
     def signatures(self) -> dict[str, Signature]:
         return self._signatures
 
-    def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        queries = np.asarray(inputs["query"]).reshape(-1)
-        k = self.index.config.k
-        if signature_name == "search":
+    def _options(self, signature_name: str, inputs: dict):
+        k, mode, filter = self.index.config.k, DEFAULT_MODE, None
+        if signature_name in ("search", "search_options"):
             k = int(np.asarray(inputs["k"]).reshape(()))
             if not 1 <= k <= MAX_K:
                 raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
+        if signature_name == "search_options":
+            mode = _scalar_text(inputs, "mode").strip() or DEFAULT_MODE
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+            filter = _scalar_text(inputs, "filter")
+        if not self.hybrid:
+            if signature_name == "search_options" and (mode != "dense" or filter.strip()):
+                raise ValueError("This index is sharded: it answers mode dense without a "
+                                 "filter (hybrid, bm25 and filters need a one-shard index).")
+            return k, "dense", None
+        if mode != "dense" and self.index.lexical is None:
+            raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
+                             "lacks (built before hybrid search): rebuild it with "
+                             "`lepton-tf index`, or use mode dense.")
+        return k, mode, filter
+
+    @staticmethod
+    def _queries(inputs: dict) -> list[bytes]:
         texts = []
-        for q in queries:
+        for q in np.asarray(inputs["query"]).reshape(-1):
             raw = q if isinstance(q, bytes) else str(q).encode()
             try:
                 decoded = raw.decode("utf-8")
@@ -73,14 +147,44 @@ class SearchServable(Servable):
             if not decoded.strip():
                 raise ValueError("query is empty.")
             texts.append(raw)
+        return texts
+
+    def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        k, mode, filter = self._options(signature_name, inputs)
+        texts = self._queries(inputs)
         if not texts:
-            empty = np.zeros((0, k))
-            return {"doc_ids": empty.astype(object), "texts": empty.astype(object),
-                    "titles": empty.astype(object), "scores": empty.astype(np.float32)}
+            return self._pack([], 0)
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
+        if not self.hybrid:
+            return self._pack(self._dense_only(vectors, k), k)
+        try:
+            hits = self.index.hybrid_search(vectors, [t.decode("utf-8") for t in texts], k,
+                                            mode, filter)
+        except FilterError as e:
+            raise ValueError(str(e)) from None
+        return self._pack(hits, max(len(h.doc_ids) for h in hits))
+
+    def _dense_only(self, vectors, k: int):
+        from lepton_tf.index.hybrid import Hits
+
         ids, scores = self.index.search_batched(vectors, k)
-        docs = [[self.index.documents[i] for i in row] for row in ids]
-        return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object),
-                "texts": np.array([[d.text.encode() for d in row] for row in docs], object),
-                "titles": np.array([[d.title.encode() for d in row] for row in docs], object),
-                "scores": scores.astype(np.float32)}
+        return [Hits(list(row), np.asarray(s, np.float32), np.asarray(s, np.float32),
+                     np.zeros(len(row), np.float32)) for row, s in zip(ids, scores)]
+
+    def _pack(self, hits, width: int) -> dict[str, np.ndarray]:
+        rows = len(hits)
+        out = {name: np.full((rows, width), b"", object) for name in _STRING_MATRIX}
+        out.update({name: np.zeros((rows, width), np.float32)
+                    for name in ("scores", "dense_score", "bm25_score")})
+        for i, h in enumerate(hits):
+            n = len(h.doc_ids)
+            docs = [self.index.documents[d] for d in h.doc_ids]
+            out["doc_ids"][i, :n] = [d.doc_id.encode() for d in docs]
+            out["texts"][i, :n] = [d.text.encode() for d in docs]
+            out["titles"][i, :n] = [d.title.encode() for d in docs]
+            out["metadata"][i, :n] = [json.dumps(d.metadata, ensure_ascii=False,
+                                                 sort_keys=True).encode() for d in docs]
+            out["scores"][i, :n] = h.scores
+            out["dense_score"][i, :n] = h.dense_scores
+            out["bm25_score"][i, :n] = h.bm25_scores
+        return out

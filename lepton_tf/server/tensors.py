@@ -1,4 +1,4 @@
-"""`TensorProto` <-> numpy, and the request checks TF Serving makes.
+"""`TensorProto` <-> numpy, and the Predict request checks TF Serving makes.
 
 Inputs may come as `tensor_content` or typed fields; outputs are written as
 typed fields (TF Serving's default `AsProtoField`), so clients reading
@@ -100,6 +100,7 @@ def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray,
         proto.CopyFrom(tf.make_tensor_proto(array))
         return
     proto.dtype = enum
+    proto.tensor_shape.SetInParent()  # a scalar's empty shape is set, as AsProtoField sets it
     dims = proto.tensor_shape.dim
     for d in array.shape:
         dims.add().size = d
@@ -119,26 +120,43 @@ def shape_text(shape) -> str:
         "[" + ",".join("?" if d is None or d < 0 else str(d) for d in shape) + "]"
 
 
-def check_inputs(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
-    """TF Serving's Predict checks: input names, count, dtypes and shapes.
+def check_input_aliases(signature: Signature, aliases) -> None:
+    """TF Serving's Predict input checks (`predict_util.cc`): count, then names.
+
+    Dtypes and shapes are not checked here: TF Serving leaves them to
+    TensorFlow's runtime, and so does a SavedModel here.
 
     Raises:
         ServingError: INVALID_ARGUMENT with TF Serving's wording.
     """
-    expected = signature.inputs
-    if set(inputs) != set(expected):
-        extra = sorted(set(inputs) - set(expected))
-        missing = sorted(set(expected) - set(inputs))
-        if len(inputs) == len(expected) and extra:
-            raise invalid_argument(
-                f"input tensor alias not found in signature: {extra[0]}. Inputs expected "
-                f"to be in the set {{{','.join(sorted(expected))}}}.")
+    expected, sent = signature.inputs, set(aliases)
+    if len(sent) != len(expected):
+        extra = sorted(sent - set(expected))
+        missing = sorted(set(expected) - sent)
         raise invalid_argument(
-            f"input size does not match signature: {len(inputs)}!={len(expected)} "
-            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
-    for index, alias in enumerate(sorted(expected)):
-        spec, array = expected[alias], inputs[alias]
+    for alias in sorted(sent):
+        if alias not in expected:
+            raise invalid_argument(
+                f"input tensor alias not found in signature: {alias}. Inputs expected "
+                f"to be in the set {{{','.join(sorted(expected))}}}.")
+
+
+def check_dtypes_and_shapes(signature: Signature, inputs: dict[str, np.ndarray]) -> None:
+    """What a TensorFlow function refuses, checked for a Python servable.
+
+    A SavedModel's dtypes and shapes are TensorFlow's to check (as in TF
+    Serving); a servable written in Python (search, assistant) has no runtime
+    that does it, so the server checks its declared signature for it, in the
+    words TensorFlow's session uses.
+
+    Raises:
+        ServingError: INVALID_ARGUMENT.
+    """
+    for index, alias in enumerate(sorted(signature.inputs)):
+        spec, array = signature.inputs[alias], inputs[alias]
         got = dtype_name(array)
         if got != spec.dtype:
             raise invalid_argument(

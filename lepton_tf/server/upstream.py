@@ -18,7 +18,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 # gRPC's built-in retry policy: UNAVAILABLE means the request did not run
 # (the upstream is restarting), so it is safe to repeat; nothing else is.
-_SERVICE_CONFIG = json.dumps({"methodConfig": [{
+# round_robin: a `dns:///` target naming a headless Kubernetes Service resolves
+# to every pod, and calls are spread over all of them (pick_first, gRPC's
+# default, would send everything to one); with one address it is the same.
+_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}], "methodConfig": [{
     "name": [{"service": "tensorflow.serving.PredictionService"}],
     "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "5s",
                     "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})

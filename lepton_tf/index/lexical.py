@@ -1,0 +1,161 @@
+"""Stemmed BM25 beside the dense searcher, stored in every index version.
+
+`bm25s` (a maintained, sparse-matrix BM25 with on-disk save/load and no
+pickles) scores the passages; `PyStemmer` (the Snowball stemmers) reduces
+words to stems, so "indexing" matches "indexes". Stemming gains on technical
+collections where queries and abstracts use different word forms.
+
+On disk (`<version>/bm25/`): bm25s's own `.npy` / `.json` files plus
+`doc_ids.json` (row -> doc id) and `lexical.json` (tokenizer settings), all
+listed with their sha256 in the index manifest like every other file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+
+import numpy as np
+
+LANGUAGE = "english"
+STOPWORDS = "en"
+_SETTINGS = "lexical.json"
+_DOC_IDS = "doc_ids.json"
+
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default token_pattern
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> frozenset:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def _stemmer(language: str | None):
+    if not language:
+        return None
+    import Stemmer
+
+    return Stemmer.Stemmer(language).stemWords
+
+
+class LexicalIndex:
+    """BM25 (Lucene variant, k1 = 1.5, b = 0.75) over stemmed, stop-worded tokens.
+
+    Example:
+
+    >>> index = LexicalIndex(["d1", "d2"], ["indexing passages", "hotel rooms"])
+    >>> ids, _ = index.search(["index"], k=1)
+    >>> ids
+    [['d1']]
+
+    Args:
+        doc_ids: one id per text (the row order of `scores`).
+        texts: what is matched (title and passage).
+        language: Snowball stemmer language, or None for no stemming.
+    """
+
+    def __init__(self, doc_ids: list[str], texts: list[str], language: str | None = LANGUAGE,
+                 _retriever=None):
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        if len(doc_ids) != len(texts):
+            raise ValueError(f"{len(doc_ids)} ids but {len(texts)} texts.")
+        self._bm25s = bm25s
+        self.language = language
+        self.doc_ids = list(doc_ids)
+        self.rows = {d: i for i, d in enumerate(self.doc_ids)}
+        self._stem = _stemmer(language)
+        if _retriever is None:
+            _retriever = bm25s.BM25()
+            # allow_empty: a passage of only stop words still has a row.
+            _retriever.index(self._tokenize(list(texts)), show_progress=False)
+        self.retriever = _retriever
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    def _tokenize(self, texts: list[str]):
+        return self._bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=self._stem,
+                                    show_progress=False)
+
+    def _query_tokens(self, query: str) -> list[str]:
+        """What `bm25s.tokenize` makes of one query (same pattern, stop words and
+        stems), without its per-call setup: a query costs microseconds."""
+        tokens = [t for t in _TOKEN.findall(query.lower()) if t not in _stopwords()]
+        if self._stem is not None and tokens:
+            tokens = self._stem(tokens)
+        vocab = self.retriever.vocab_dict
+        return [t for t in tokens if t in vocab]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every row for `query` (float32 `[N]`; 0 where no term matches)."""
+        tokens = self._query_tokens(query)
+        if not tokens or not self.doc_ids:
+            return np.zeros(len(self.doc_ids), np.float32)
+        return np.asarray(self.retriever.get_scores(tokens), np.float32)
+
+    def search(self, queries: list[str], k: int, allowed: np.ndarray | None = None):
+        """The top-k rows of each query by BM25, best first.
+
+        Args:
+            queries: query strings.
+            k: hits a query (fewer when fewer rows score above 0).
+            allowed: optional bool `[N]`: only these rows may be returned.
+
+        Returns:
+            `(ids: list of id lists, scores: list of float32 arrays)`; a row
+            scoring 0 (no query term) is never a hit.
+        """
+        ids, scores = [], []
+        for q in queries:
+            s = self.scores(q)
+            if allowed is not None:
+                s = np.where(allowed, s, 0.0)
+            top = top_rows(s, k)
+            top = top[s[top] > 0]
+            ids.append([self.doc_ids[j] for j in top])
+            scores.append(s[top])
+        return ids, scores
+
+    def save(self, folder: str) -> None:
+        """Writes the BM25 matrices, ids and settings into `folder`."""
+        os.makedirs(folder, exist_ok=True)
+        self.retriever.save(folder, show_progress=False)
+        with open(os.path.join(folder, _DOC_IDS), "w", encoding="utf-8") as f:
+            json.dump(self.doc_ids, f)
+        with open(os.path.join(folder, _SETTINGS), "w", encoding="utf-8") as f:
+            json.dump({"language": self.language, "stopwords": STOPWORDS,
+                       "library": "bm25s", "method": self.retriever.method}, f)
+
+    @classmethod
+    def load(cls, folder: str) -> "LexicalIndex":
+        """Reads what `save` wrote (no pickles: `.npy` without objects and JSON).
+
+        Raises:
+            FileNotFoundError: if `folder` holds no lexical index.
+        """
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+        with open(os.path.join(folder, _SETTINGS), encoding="utf-8") as f:
+            settings = json.load(f)
+        with open(os.path.join(folder, _DOC_IDS), encoding="utf-8") as f:
+            doc_ids = json.load(f)
+        retriever = bm25s.BM25.load(folder, load_corpus=False, mmap=False, show_progress=False)
+        return cls(doc_ids, [""] * len(doc_ids), settings.get("language"), _retriever=retriever)
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Row numbers of the `k` highest scores, best first (ties: lower row first)."""
+    k = min(int(k), len(scores))
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return top[np.lexsort((top, -scores[top]))]

@@ -1,0 +1,208 @@
+"""Sharded search: one `SearchIndex` per shard, searched in parallel, top-k merged.
+
+A document lives in shard `shard_of(doc_id, num_shards)` (a stable hash of its
+id, the same in every process and on every worker), so a lookup or an update
+by id goes to one shard and a search goes to all of them (scatter-gather):
+each shard returns its own top-k and the merge keeps the k best scores. With
+exact shards this is exactly the unsharded answer: the global top-k is the
+top-k of the union of every shard's top-k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from lepton_tf.index.search_index import ExactIndex, _as_matrix
+
+
+def shard_of(doc_id: str, num_shards: int) -> int:
+    """The shard holding `doc_id`: blake2b of its UTF-8 bytes, modulo the count
+    (Python's `hash` differs between processes, so it cannot be used)."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % num_shards
+
+
+def merge_top_k(results, k: int):
+    """Merges per-shard `(ids [B][k_s], scores [B, k_s])` into the global top-k.
+
+    Args:
+        results: one `(id lists, scores)` pair per shard, same queries.
+        k: results kept per query.
+
+    Returns:
+        `(list of id lists, float32 scores [B, k'])`, best first; ties keep
+        shard order (stable sort), so the merge is deterministic.
+    """
+    scores = np.concatenate([np.asarray(s, np.float32).reshape(len(ids), -1)
+                             for ids, s in results], axis=1)
+    ids = [sum((list(r[0][b]) for r in results), []) for b in range(scores.shape[0])]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return ([[row[j] for j in o] for row, o in zip(ids, order)],
+            np.take_along_axis(scores, order, axis=1))
+
+
+class ShardedDocuments(Mapping):
+    """The document store of all shards, looked up in the one that holds an id."""
+
+    def __init__(self, shards):
+        self._shards = shards
+
+    def __getitem__(self, doc_id: str):
+        return self._shards[shard_of(doc_id, len(self._shards))].documents[doc_id]
+
+    def __contains__(self, doc_id) -> bool:
+        return doc_id in self._shards[shard_of(doc_id, len(self._shards))].documents
+
+    def __iter__(self):
+        for shard in self._shards:
+            yield from shard.documents
+
+    def __len__(self) -> int:
+        return sum(len(shard.documents) for shard in self._shards)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedConfig:
+    """What a sharded index answers with by default, and its shards' configs."""
+
+    k: int
+    num_shards: int
+    shards: tuple = ()
+
+    @property
+    def kind(self) -> str:
+        return "sharded:" + ",".join(sorted({c.kind for c in self.shards}))
+
+
+class ShardedIndex:
+    """Scatter-gather over shards with `SearchIndex`'s search API.
+
+    Example:
+
+    ```python
+    index = ShardedIndex.build(vectors, documents, num_shards=4)
+    ids, scores = index.search_batched(query_vectors, k=10)
+    ```
+
+    Args:
+        shards: one object per shard with `search_batched(queries, k)`,
+            `documents`, `dimension` and `__len__` (a `SearchIndex`, or a
+            remote shard), shard `i` holding the ids with `shard_of(id) == i`.
+        k: default number of results.
+        max_workers: threads searching shards at once (default: one a shard).
+
+    Raises:
+        ValueError: no shards, or shards of different dimensions.
+    """
+
+    def __init__(self, shards, k: int = 10, max_workers: int | None = None):
+        self.shards = list(shards)
+        if not self.shards:
+            raise ValueError("A sharded index needs at least one shard.")
+        dims = {shard.dimension for shard in self.shards}
+        if len(dims) != 1:
+            raise ValueError(f"Shards have different dimensions {sorted(dims)}.")
+        self.config = ShardedConfig(k, len(self.shards),
+                                    tuple(getattr(s, "config", None) for s in self.shards))
+        self.encoder = getattr(self.shards[0], "encoder", None)
+        self.documents = ShardedDocuments(self.shards)
+        self._pool = ThreadPoolExecutor(max_workers or len(self.shards),
+                                        thread_name_prefix="shard-search")
+
+    @classmethod
+    def build(cls, embeddings, documents, num_shards: int, k: int = 10, encoder=None,
+              num_threads: int = 0) -> "ShardedIndex":
+        """Splits documents by `shard_of` and builds each shard (auto config).
+
+        Raises:
+            ValueError: a shard would be empty (fewer documents than shards).
+        """
+        from lepton_tf.index.builder import IndexBuilder
+        from lepton_tf.index.search_index import SearchIndex
+
+        embeddings = _as_matrix(embeddings, None, "embeddings")
+        rows = split_rows([d.doc_id for d in documents], num_shards)
+        shards = []
+        for s, members in enumerate(rows):
+            config = IndexBuilder(len(members), embeddings.shape[1]).auto().config(k=k)
+            shards.append(SearchIndex.build(embeddings[members], [documents[i] for i in members],
+                                            config, encoder=encoder, num_threads=num_threads))
+        return cls(shards, k)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.shards[0].dimension)
+
+    def __len__(self) -> int:
+        return sum(len(shard) for shard in self.shards)
+
+    def search(self, query, k: int | None = None):
+        """Top-k documents for one query vector: `(doc_ids, scores)`."""
+        ids, scores = self.search_batched(np.asarray(query)[None], k)
+        return ids[0], scores[0]
+
+    def search_batched(self, queries, k: int | None = None, parallel: bool = True):
+        """Top-k for each row of `queries` over all shards: `(id lists, scores [B, k])`."""
+        queries = _as_matrix(queries, self.dimension, "queries")
+        k = self.config.k if k is None else int(k)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}.")
+        if len(self.shards) == 1:
+            return self.shards[0].search_batched(queries, k, parallel)
+        futures = [self._pool.submit(shard.search_batched, queries, k, parallel)
+                   for shard in self.shards]
+        return merge_top_k([f.result() for f in futures], k)
+
+    def upsert(self, documents, embeddings) -> None:
+        """Adds or replaces documents in the shards that hold their ids."""
+        embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
+        documents = list(documents)
+        for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
+                                               allow_empty=True)):
+            if members:
+                self.shards[s].upsert([documents[i] for i in members], embeddings[members])
+
+    def delete(self, doc_ids) -> None:
+        """Removes documents by id.
+
+        Raises:
+            KeyError: naming an id that is not in the index (nothing deleted).
+        """
+        missing = [i for i in doc_ids if i not in self.documents]
+        if missing:
+            raise KeyError(f"Not in the index: {missing[:5]}")
+        for s, members in enumerate(split_rows(list(doc_ids), len(self.shards),
+                                               allow_empty=True)):
+            if members:
+                self.shards[s].delete([doc_ids[i] for i in members])
+
+    def exact(self) -> ExactIndex:
+        """Exact search over every shard's vectors (local shards only)."""
+        return ExactIndex(np.concatenate([s.embeddings for s in self.shards]),
+                          sum((list(s.row_ids) for s in self.shards), []))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+
+
+def split_rows(doc_ids, num_shards: int, allow_empty: bool = False) -> list[list[int]]:
+    """Row numbers of `doc_ids` for each shard, in their original order.
+
+    Raises:
+        ValueError: `num_shards < 1`, or an empty shard unless `allow_empty`.
+    """
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, got {num_shards}.")
+    rows: list[list[int]] = [[] for _ in range(num_shards)]
+    for i, doc_id in enumerate(doc_ids):
+        rows[shard_of(doc_id, num_shards)].append(i)
+    empty = [s for s, r in enumerate(rows) if not r]
+    if empty and not allow_empty:
+        raise ValueError(f"{len(doc_ids)} documents leave shard(s) {empty[:5]} of "
+                         f"{num_shards} empty: use fewer shards.")
+    return rows

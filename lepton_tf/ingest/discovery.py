@@ -1,0 +1,49 @@
+"""Finding the files of a corpus folder, each with its content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl", ".csv")
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan_folder(directory: str) -> list[tuple[str, str]]:
+    """Every supported file under `directory`, recursively, with its hash.
+
+    Hidden files and folders (a leading dot) are skipped, and so are files
+    of other suffixes. Paths use `/` on every platform, so ids and
+    manifests move between machines.
+
+    Args:
+        directory: the corpus folder.
+
+    Returns:
+        Sorted `(relpath, sha256)` pairs.
+
+    Raises:
+        NotADirectoryError: if `directory` is not a folder.
+    """
+    if not os.path.isdir(directory):
+        raise NotADirectoryError(f"{directory} is not a folder.")
+    found = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(SUPPORTED):
+                continue
+            full = os.path.join(folder, name)
+            if not os.path.isfile(full):
+                continue
+            rel = os.path.relpath(full, directory).replace(os.sep, "/")
+            found.append((rel, file_sha256(full)))
+    return sorted(found)

@@ -1,0 +1,110 @@
+"""JSONL and CSV files: each record is a document.
+
+JSONL records are `{"_id", "title", "text", "metadata"}` as `lepton-tf index`
+reads them (BEIR's `corpus.jsonl` shape). CSV files (Python's `csv`, which
+handles quoting and embedded newlines) take their text from a column named
+`text`, `body`, `content`, `answer` or `description` and their title from
+`title`, `question`, `name`, `subject` or `heading`; the other columns become
+metadata, filterable by name. Without a text column, each row is written as
+`column: value` lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from lepton_tf.ingest.errors import ParseError
+from lepton_tf.ingest.passage import Section
+from lepton_tf.ingest.plain import decode_text
+
+TEXT_COLUMNS = ("text", "body", "content", "answer", "description")
+TITLE_COLUMNS = ("title", "question", "name", "subject", "heading")
+ID_COLUMNS = ("_id", "id", "doc_id")
+
+
+def _scalar_metadata(values: dict) -> dict:
+    """str/int/float fields only (what filters compare); others as JSON text."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, bool):
+            out[str(key)] = int(value)
+        elif isinstance(value, (str, int, float)):
+            out[str(key)] = value
+        elif value is not None:
+            out[str(key)] = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return out
+
+
+def _record(path: str, record_id: str, title: str, text: str, extra: dict):
+    text = (text or "").strip()
+    if not text:
+        return None
+    return Section(text, 0, (), document=f"{path}:{record_id}", title=(title or "").strip(),
+                   metadata={**_scalar_metadata(extra), "record": record_id})
+
+
+def parse_jsonl(data: bytes, path: str) -> list[Section]:
+    """One section per record (offsets index the record's text).
+
+    Raises:
+        ParseError: naming the line of a record that is not a JSON object.
+    """
+    sections = []
+    for line_no, line in enumerate(decode_text(data, path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise ParseError(path, f"line {line_no}: not JSON ({e}).") from None
+        if not isinstance(record, dict):
+            raise ParseError(path, f"line {line_no}: expected a JSON object.")
+        record_id = str(record.get("_id", record.get("id", line_no)))
+        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        section = _record(path, record_id, str(record.get("title") or ""),
+                          str(record.get("text") or ""), meta)
+        if section:
+            sections.append(section)
+    return sections
+
+
+def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    lowered = {c.strip().lower(): c for c in columns}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def parse_csv(data: bytes, path: str) -> list[Section]:
+    """One section per row; the header row names the columns.
+
+    Raises:
+        ParseError: for a file without a header or with malformed quoting.
+    """
+    text = decode_text(data, path)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), dialect=dialect, strict=True))
+    except csv.Error as e:
+        raise ParseError(path, f"malformed CSV ({e}).") from None
+    if not rows:
+        return []
+    columns = [c for c in rows[0] if c is not None]
+    text_col, title_col, id_col = (_pick(columns, TEXT_COLUMNS), _pick(columns, TITLE_COLUMNS),
+                                   _pick(columns, ID_COLUMNS))
+    sections = []
+    for row_no, row in enumerate(rows, 2):
+        if None in row:
+            raise ParseError(path, f"row {row_no - 1} has more fields than the header.")
+        record_id = ((row.get(id_col) or "").strip() if id_col else "") or str(row_no - 1)
+        extra = {c: v for c, v in row.items() if c not in (text_col, title_col, id_col) and v}
+        body = row.get(text_col, "") if text_col else "\n".join(
+            f"{c}: {v}" for c, v in row.items() if c != title_col and v)
+        section = _record(path, record_id, row.get(title_col, "") if title_col else "", body,
+                          extra if text_col else {})
+        if section:
+            sections.append(section)
+    return sections

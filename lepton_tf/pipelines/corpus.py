@@ -1,0 +1,76 @@
+"""The documents a pipeline indexes, read by the same code as the in-process build.
+
+A corpus is split into *sources* that workers read in parallel:
+- a folder of files (`.md .txt .html .pdf .jsonl .csv`): one source a file,
+  read and chunked by `lepton_tf.ingest.iter_passages` (what
+  `lepton-tf index --corpus DIR` runs in process), one `Chunker` a worker;
+- a BEIR folder or a JSONL file: one source, read by
+  `lepton_tf.index.build.read_corpus` (the in-process reader).
+
+Each document comes with a *position* `(source number, n)`, so shards keep
+corpus order whatever order the workers finish in.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from lepton_tf.index.documents import Document
+
+
+def list_sources(corpus: str) -> list[tuple[int, str, str | None]]:
+    """`(source number, corpus, relpath or None)` for every source of `corpus`.
+
+    Raises:
+        FileNotFoundError: no corpus there.
+    """
+    from lepton_tf.index.build import is_file_folder
+
+    if not os.path.exists(corpus):
+        raise FileNotFoundError(f"No corpus at {corpus}.")
+    if is_file_folder(corpus):
+        from lepton_tf.ingest import scan_folder
+
+        return [(i, corpus, rel) for i, (rel, _) in enumerate(scan_folder(corpus))]
+    return [(0, corpus, None)]
+
+
+class ReadSource:
+    """`(source number, corpus, relpath)` -> `((source, n), Document)` items.
+
+    A callable for `beam.FlatMap`; the ingest `Chunker` (its WordPiece
+    vocabulary) is built once per worker, on first use.
+
+    Args:
+        config: an ingest `ChunkConfig` for folders of files (default
+            200 tokens, 40 overlap, as `lepton-tf index`).
+
+    Raises:
+        lepton_tf.ingest.ParseError: a file that cannot be parsed (the whole
+            pipeline fails and publishes nothing, like `--strict`).
+        lepton_tf.index.IndexFormatError: a bad JSONL record.
+    """
+
+    def __init__(self, config=None):
+        self.config = config
+        self._chunker = None
+
+    def __call__(self, source) -> Iterator[tuple[tuple[int, int], Document]]:
+        number, corpus, rel = source
+        if rel is None:
+            from lepton_tf.index.build import read_corpus
+
+            for n, doc in enumerate(read_corpus(corpus)):
+                yield (number, n), doc
+            return
+        from lepton_tf.ingest import Chunker, iter_passages
+
+        if self._chunker is None:
+            self._chunker = Chunker(self.config)
+        path = os.path.join(corpus, *rel.split("/"))
+        for n, p in enumerate(iter_passages(path, relpath=rel, chunker=self._chunker)):
+            yield (number, n), Document(p.doc_id, p.text, p.title, p.metadata)
+
+    def __getstate__(self):  # the chunker is rebuilt on each worker
+        return {"config": self.config, "_chunker": None}

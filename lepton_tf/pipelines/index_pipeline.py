@@ -1,0 +1,122 @@
+"""`lepton-tf index --runner RUNNER`: the index build as an Apache Beam pipeline.
+
+    Create(list_sources(corpus))                     one source a file (or the JSONL)
+      -> Reshuffle -> FlatMap(ReadSource())          read + chunk in parallel, numbered
+      -> Reshuffle                                   spread the passages over the workers
+      -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
+      -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
+      -> Map(build_shard)                            one ScaNN searcher a shard, in
+                                                     parallel, written to the staging
+                                                     folder of the new version
+    then, in the launcher, once every worker has succeeded:
+      write_top_manifest in publish_atomically       top manifest last, atomic rename
+
+Same documents, same encoder graph, same per-shard builder as
+`ShardedIndex.build`: the result equals the in-process sharded build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import RunInference
+
+from lepton_tf.index.builder import IndexBuilder
+from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.search_index import EncoderInfo, SearchIndex
+from lepton_tf.index.sharded import shard_of
+from lepton_tf.export.layout import publish_atomically
+from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
+from lepton_tf.pipelines.corpus import ReadSource, list_sources
+from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
+from lepton_tf.pipelines.runners import pipeline_options
+
+
+def key_by_shard(result, num_shards: int):
+    """`PredictionResult((position, doc), vector)` -> `(shard, (position, doc, vector))`."""
+    position, doc = result.example
+    return shard_of(doc.doc_id, num_shards), (position, doc, np.asarray(result.inference))
+
+
+def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
+    """Builds and writes one shard from its `(shard, [(position, doc, vector)])` group.
+
+    Items are put back in corpus order, so the shard is the one
+    `ShardedIndex.build` makes from the same corpus.
+
+    Returns:
+        `(shard, number of documents)`.
+    """
+    shard, items = group
+    items = sorted(items, key=lambda item: item[0])
+    documents = [doc for _, doc, _ in items]
+    vectors = np.stack([vector for _, _, vector in items]).astype(np.float32)
+    config = IndexBuilder(*vectors.shape).auto().config(k=k)
+    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder))
+    write_shard(index, staging, shard)
+    return shard, len(documents)
+
+
+def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
+                 encoder: EncoderInfo, handler, chunk_config=None):
+    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
+    return (pipeline
+            | "Sources" >> beam.Create(list_sources(corpus))
+            | "SpreadSources" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(ReadSource(chunk_config))
+            | "Spread" >> beam.Reshuffle()
+            | "Embed" >> RunInference(handler)
+            | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
+            | "GroupByShard" >> beam.GroupByKey()
+            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder)))
+
+
+def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
+                       num_shards: int = 1, k: int = 10, version: int | None = None,
+                       beam_args: list[str] | None = None, num_workers: int = 0,
+                       handler=None, chunk_config=None) -> str:
+    """Runs the pipeline and publishes one sharded index version.
+
+    Args:
+        corpus: a folder of files, a BEIR folder or a JSONL file (on a
+            filesystem the workers see).
+        encoder_path: encoder SavedModel (version folder or base: latest).
+        out_dir: index base folder (shared by the workers and the launcher).
+        runner: a `lepton_tf.pipelines.runners.RUNNERS` name.
+        num_shards: shards of the version.
+        k: default number of results.
+        version: version number (default latest + 1).
+        beam_args: Beam flags passed through (`--flink_master=...`).
+        num_workers: with `direct`, worker processes.
+        handler: the RunInference model handler (default
+            `EncoderModelHandler(encoder_path)`).
+        chunk_config: an ingest `ChunkConfig` for a folder of files.
+
+    Returns:
+        The published version folder.
+
+    Raises:
+        Exception: whatever failed in the pipeline; nothing is published and
+            the staging folder is removed.
+    """
+    if num_shards < 1:
+        raise ValueError(f"--num-shards must be >= 1, got {num_shards}.")
+    encoder_path = resolve_encoder_path(encoder_path)
+    encoder = read_encoder_info(encoder_path)
+    handler = handler or EncoderModelHandler(encoder_path)
+    options = pipeline_options(runner, beam_args, num_workers)
+    start = time.time()
+    version = next_version(out_dir, version)
+    with publish_atomically(out_dir, version, kind="index") as staging:
+        with beam.Pipeline(options=options) as pipeline:
+            expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
+                         chunk_config)
+        write_top_manifest(staging, version, num_shards, k)
+    path = os.path.join(out_dir, str(version))
+    print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
+          f"v{encoder.version} in {time.time() - start:.0f} s -> {path}")
+    return path

@@ -1,0 +1,157 @@
+"""Search shards as separate servers: `lepton-tf serve --search-shard N`.
+
+A shard server hosts `search_shard`: shard N of each sharded index version
+under `--search_index`, searched by query *vector* (signature
+`search_vectors`: `embedding` float32 `[B, D]`, `k` int32 scalar ->
+`doc_ids`, `texts`, `titles` `[B, k]` strings, `scores` float32). The front
+server (`--search-shards HOST:PORT,...`, in shard order) embeds the queries
+once, calls every shard over gRPC Predict (the same TF Serving protos) in
+parallel through `RemoteShard`, and merges the top-k (`ShardedIndex`).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+
+import numpy as np
+
+from lepton_tf.index.documents import Document
+from lepton_tf.index.sharded_storage import shard_name
+from lepton_tf.index.storage import list_index_versions, load_index
+from lepton_tf.server.servable import Servable, Signature, TensorSpec
+
+MODEL = "search_shard"
+SIGNATURE = "search_vectors"
+MAX_K = 1000
+_OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
+            "scores": TensorSpec("scores", "float32", (None, None)),
+            "texts": TensorSpec("texts", "string", (None, None)),
+            "titles": TensorSpec("titles", "string", (None, None))}
+
+
+class SearchShardServable(Servable):
+    """One shard of a sharded index version, searched by query vectors.
+
+    Args:
+        shard_dir: the shard's folder (`<base>/<version>/shard-NNNNN`).
+        version: the index version it belongs to.
+        name: the model name the front calls.
+    """
+
+    def __init__(self, shard_dir: str, version: int, name: str = MODEL):
+        self.index = load_index(shard_dir)
+        self.name, self.version, self.path = name, version, shard_dir
+        spec = {"embedding": TensorSpec("embedding", "float32", (None, self.index.dimension)),
+                "k": TensorSpec("k", "int32", ())}
+        self._signatures = {"serving_default": Signature(spec, _OUTPUTS),
+                            SIGNATURE: Signature(spec, _OUTPUTS)}
+
+    @property
+    def signatures(self) -> dict[str, Signature]:
+        return self._signatures
+
+    def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        k = int(np.asarray(inputs["k"]).reshape(()))
+        if not 1 <= k <= MAX_K:
+            raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
+        vectors = np.asarray(inputs["embedding"], dtype=np.float32)
+        ids, scores = self.index.search_batched(vectors, k)
+        docs = [[self.index.documents[i] for i in row] for row in ids]
+        return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object)
+                .reshape(len(docs), -1),
+                "texts": np.array([[d.text.encode() for d in row] for row in docs], object)
+                .reshape(len(docs), -1),
+                "titles": np.array([[d.title.encode() for d in row] for row in docs], object)
+                .reshape(len(docs), -1),
+                "scores": np.asarray(scores, np.float32).reshape(len(docs), -1)}
+
+
+def shard_source(index_dir: str, shard: int):
+    """`(lister, loader)` for `register_polled_python_servable`: shard `shard`
+    of every sharded version under `index_dir`, so a new version published
+    by `lepton-tf index --runner ...` is picked up by every shard server."""
+    def lister() -> dict[int, str]:
+        return {v: os.path.join(index_dir, str(v), shard_name(shard))
+                for v in list_index_versions(index_dir)
+                if os.path.isdir(os.path.join(index_dir, str(v), shard_name(shard)))}
+
+    def loader(server, path: str, version: int):
+        return SearchShardServable(path, version)
+    return lister, loader
+
+
+class _DocumentCache(collections.abc.Mapping):
+    """Documents a remote shard returned lately (bounded, thread-safe): the
+    front reads each hit's text right after the search that returned it."""
+
+    def __init__(self, size: int = 100_000):
+        self._docs: collections.OrderedDict = collections.OrderedDict()
+        self._size, self._lock = size, threading.Lock()
+
+    def add(self, documents) -> None:
+        with self._lock:
+            for d in documents:
+                self._docs[d.doc_id] = d
+                self._docs.move_to_end(d.doc_id)
+            while len(self._docs) > self._size:
+                self._docs.popitem(last=False)
+
+    def __getitem__(self, doc_id):
+        with self._lock:
+            return self._docs[doc_id]
+
+    def __iter__(self):
+        return iter(list(self._docs))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
+class RemoteShard:
+    """A shard on another server, with `SearchIndex`'s `search_batched`.
+
+    Args:
+        target: the shard server's `HOST:PORT` (a headless Service name with
+            `dns:///` resolves to every pod; see serving/kubernetes).
+        model: its model name.
+        client_options: `UpstreamPredict` options (timeout_s, TLS, token).
+    """
+
+    def __init__(self, target: str, model: str = MODEL, **client_options):
+        from lepton_tf.server.upstream import UpstreamPredict
+
+        self.target, self.model = target, model
+        self.client = UpstreamPredict(target, **client_options)
+        self.documents = _DocumentCache()
+        self._dimension: int | None = None
+
+    @property
+    def dimension(self) -> int:
+        """The shard's embedding size, read once from `GetModelMetadata`."""
+        if self._dimension is None:
+            from tensorflow_serving.apis import get_model_metadata_pb2
+
+            request = get_model_metadata_pb2.GetModelMetadataRequest()
+            request.model_spec.name = self.model
+            request.metadata_field.append("signature_def")
+            response = self.client.stub.GetModelMetadata(request, timeout=self.client.timeout_s,
+                                                         metadata=self.client.metadata)
+            defs = get_model_metadata_pb2.SignatureDefMap()
+            response.metadata["signature_def"].Unpack(defs)
+            shape = defs.signature_def[SIGNATURE].inputs["embedding"].tensor_shape
+            self._dimension = int(shape.dim[1].size)
+        return self._dimension
+
+    def search_batched(self, queries, k: int, parallel: bool = True):
+        """Top-k of this shard: `(id lists, scores [B, k])`; caches the hits' documents."""
+        out = self.client.predict(self.model, {"embedding": np.asarray(queries, np.float32),
+                                               "k": np.int32(k)}, signature_name=SIGNATURE)
+        ids = []
+        for id_row, text_row, title_row in zip(out["doc_ids"], out["texts"], out["titles"]):
+            row = [Document(i.decode(), t.decode(), title.decode())
+                   for i, t, title in zip(id_row, text_row, title_row)]
+            self.documents.add(row)
+            ids.append([d.doc_id for d in row])
+        return ids, np.asarray(out["scores"], np.float32)

@@ -1,0 +1,144 @@
+"""The Beam index pipeline: same vectors and results as in process, all-or-nothing."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+beam = pytest.importorskip(
+    "apache_beam", reason="apache-beam is not installed: pip install 'lepton-tf[beam]'")
+
+from conftest import REPO  # noqa: E402
+
+from lepton_tf.index import IndexFormatError, load_index  # noqa: E402
+from lepton_tf.index.build import build_index  # noqa: E402
+from lepton_tf.index.encoding import SavedModelEncoder  # noqa: E402
+from lepton_tf.index.sharded import ShardedIndex  # noqa: E402
+from lepton_tf.index.sharded_storage import load_sharded  # noqa: E402
+from lepton_tf.index.storage import list_index_versions  # noqa: E402
+from lepton_tf.pipelines.encoder_handler import EncoderModelHandler  # noqa: E402
+from lepton_tf.pipelines.index_pipeline import run_index_pipeline  # noqa: E402
+
+TOPICS = ["card", "loan", "visa", "rent", "tax", "bus", "train", "movie", "bank", "phone"]
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory):
+    import keras
+
+    from lepton_tf.export.encoder_servable import export_encoder
+    from lepton_tf.models.retrieval import DualEncoder
+    from lepton_tf.models.sentence_encoder import SentenceEncoder
+
+    keras.utils.set_random_seed(0)
+    tower = SentenceEncoder.from_scratch(vocabulary_size=30522, num_layers=1, hidden_dim=16,
+                                         num_heads=2, max_sequence_length=64)
+    return export_encoder(DualEncoder(tower), base_dir=str(tmp_path_factory.mktemp("models")),
+                          query_length=16, document_length=32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    with open(path, "w") as f:
+        for i in range(60):
+            t = TOPICS[i % len(TOPICS)]
+            f.write(json.dumps({"_id": f"doc{i}", "title": f"{t} help",
+                                "text": f"how to sort out your {t} problem number {i}"}) + "\n")
+    return str(path)
+
+
+def _no_staging_left(base):
+    return not os.path.isdir(base) or not [e for e in os.listdir(base) if e.startswith(".")]
+
+
+def test_direct_runner_with_two_workers_equals_the_in_process_build(
+        encoder, corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = str(tmp_path / "sharded")
+    path = run_index_pipeline(corpus, encoder, out, runner="direct", num_shards=3,
+                              num_workers=2, k=5)
+    sharded = load_sharded(path)
+    assert len(sharded) == 60 and [len(s) > 0 for s in sharded.shards] == [True] * 3
+    assert list_index_versions(out) == [1] and _no_staging_left(out)
+
+    flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), k=5))
+    model = SavedModelEncoder(encoder)
+    assert sharded.encoder.fingerprint == model.info.fingerprint
+    rows = {doc_id: i for i, doc_id in enumerate(flat.row_ids)}
+    for shard in sharded.shards:  # every vector as the in-process build made it
+        np.testing.assert_allclose(shard.embeddings,
+                                   flat.embeddings[[rows[d] for d in shard.row_ids]],
+                                   atol=1e-5)
+    queries = model.encode_queries([f"{t} issue" for t in TOPICS])
+    ids, scores = sharded.search_batched(queries, 5)
+    want_ids, want_scores = flat.search_batched(queries, 5)
+    assert ids == want_ids
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    # ... and equals the in-process sharded build, shard by shard.
+    local = ShardedIndex.build(flat.embeddings, [flat.documents[d] for d in flat.row_ids], 3)
+    assert [s.row_ids for s in local.shards] == [s.row_ids for s in sharded.shards]
+
+
+class FailingHandler(EncoderModelHandler):
+    """The real encoder, failing on the batch that holds `doc30`."""
+
+    def run_inference(self, batch, model, inference_args=None):
+        if any(doc.doc_id == "doc30" for _, doc in batch):
+            raise RuntimeError("worker lost half-way")
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_a_pipeline_failing_half_way_publishes_nothing(encoder, corpus, tmp_path):
+    out = str(tmp_path / "idx")
+    handler = FailingHandler(encoder, min_batch_size=4, max_batch_size=4)
+    with pytest.raises(Exception, match="worker lost half-way"):
+        run_index_pipeline(corpus, encoder, out, runner="direct", num_shards=2,
+                           handler=handler)
+    assert list_index_versions(out) == [] and _no_staging_left(out)
+    # More shards than documents: every worker succeeds, one shard stays empty.
+    with pytest.raises(IndexFormatError, match="was not written"):
+        run_index_pipeline(corpus, encoder, out, runner="direct", num_shards=500)
+    assert list_index_versions(out) == [] and _no_staging_left(out)
+
+
+def test_cli_passes_beam_options_through(encoder, corpus, tmp_path):
+    from lepton_tf.cli import main
+
+    out = str(tmp_path / "cli")
+    assert main(["index", "--runner", "direct", "--num-shards", "2", "--corpus", corpus,
+                 "--encoder", encoder, "--out", out, "--direct_num_workers=1"]) == 0
+    assert len(load_sharded(out)) == 60
+    # --add/--delete write a new sharded version, each id in the shard that owns it.
+    extra = tmp_path / "more.jsonl"
+    extra.write_text(json.dumps({"_id": "new1", "title": "visa", "text": "visa renewal"}) + "\n")
+    assert main(["index", "--encoder", encoder, "--out", out, "--delete", "doc3",
+                 "--add", str(extra)]) == 0
+    updated = load_sharded(out)
+    assert list_index_versions(out) == [1, 2] and len(updated) == 60
+    assert "doc3" not in updated.documents and updated.documents["new1"].text == "visa renewal"
+    assert main(["index", "--corpus", corpus, "--encoder", encoder, "--out", out,
+                 "--num-shards", "2"]) == 2  # sharding needs a Beam runner
+    with pytest.raises(SystemExit):
+        main(["eval", "--no-such-flag"])
+
+
+def test_a_folder_of_files_is_read_through_ingest_one_source_a_file(encoder, tmp_path):
+    from lepton_tf.ingest import iter_passages
+    from lepton_tf.pipelines.corpus import list_sources
+
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# Cards\n\nA lost card is blocked at once.\n\n"
+                                 "# Loans\n\nLoans are paid monthly.\n")
+    (folder / "sub" / "b.txt").write_text("Rent is due on the first day of the month.\n")
+    assert [rel for _, _, rel in list_sources(str(folder))] == ["a.md", "sub/b.txt"]
+    path = run_index_pipeline(str(folder), encoder, str(tmp_path / "idx"), runner="direct",
+                              num_shards=2)
+    index = load_sharded(path)
+    want = {p.doc_id: p for rel in ("a.md", "sub/b.txt")
+            for p in iter_passages(str(folder / rel), relpath=rel)}
+    assert sorted(index.documents) == sorted(want) and len(want) >= 3
+    doc = index.documents["sub/b.txt#0"]
+    assert doc.text == want["sub/b.txt#0"].text and doc.metadata["source"] == "sub/b.txt"
