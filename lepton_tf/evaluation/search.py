@@ -200,7 +200,7 @@ def register(sub) -> None:
     p.add_argument("--no-bm25", action="store_true", help="skip the BM25 baselines")
     p.add_argument("--no-hybrid", action="store_true", help="skip the dense + BM25 hybrid rows")
     p.add_argument("--fusion", choices=METHODS, default="convex",
-                   help="how the hybrid row fuses dense and BM25 scores (default convex)")
+                   help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
     p.add_argument("--dense-weight", type=float, default=FusionConfig().dense_weight,
                    help="hybrid dense weight (0: BM25 only, 1: dense only)")
     p.add_argument("--sweep", action="store_true",

@@ -23,12 +23,12 @@ import dataclasses
 import numpy as np
 
 METHODS = ("convex", "rrf")
-# One weight for paraphrase FAQs (StackFAQ, where dense wins by 21 points)
+# One weight for paraphrase FAQs (StackFAQ, where dense wins by 21-24 points)
 # and technical abstracts (CACM, where stemmed BM25 wins by 10): chosen by
-# `lepton-tf eval search --sweep` on StackFAQ, SGD intents and CACM with
-# zero-shot MiniLM (README): the weight whose worst loss against the better
-# of dense and BM25 is smallest (0.85: -0.37 on StackFAQ, above both on SGD
-# intents and CACM; 0.9 ties dense on StackFAQ but loses 2.2 to BM25 on CACM).
+# `lepton-tf eval search --sweep` on StackFAQ, SGD intents and CACM (README),
+# for the fine-tuned and the zero-shot encoder alike, as the weight whose worst
+# loss against the better of dense and BM25 is smallest (0.85: -0.37 / -0.65
+# on StackFAQ; at 0.9 CACM loses 2 points to BM25). No weight loses nothing.
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_POOL = 100
 RRF_K = 60
