@@ -118,13 +118,15 @@ def calibrate(args) -> dict:
         result = calibration.calibrate(signals, use_intent)
         router = result.pop("router")
         print(f"\nuse_intent={use_intent}: search_threshold {router.search_threshold}, "
-              f"dialogue_threshold {router.dialogue_threshold}; held-out mean recall "
+              f"dialogue_threshold {router.dialogue_threshold}, "
+              f"service_threshold {router.service_threshold}; held-out mean recall "
               f"{result['held_out_mean_recall']:.3f} (sizes {result['sizes']})")
         print("| true \\ routed | search | chat | out_of_scope |\n| --- | --- | --- | --- |")
         for route, row in result["held_out_confusion"].items():
             print(f"| {route} | " + " | ".join(f"{row[r]:.3f}" for r in row) + " |")
         out[f"use_intent={use_intent}"] = dict(result, search_threshold=router.search_threshold,
-                                               dialogue_threshold=router.dialogue_threshold)
+                                               dialogue_threshold=router.dialogue_threshold,
+                                               service_threshold=router.service_threshold)
     for route, s in signals.items():
         print(f"{route}: search score p5/p50/p95 "
               + "/".join(f"{np.percentile(s.search, q):.3f}" for q in (5, 50, 95))

@@ -55,7 +55,8 @@ def _time(fn, batch: int, new_tokens: int, repeats: int) -> float:
                            "[SYSTEM] At what time? [USER] Around 10 in the morning."] * batch)
     args = dict(context=context, max_new_tokens=tf.constant(new_tokens),
                 temperature=tf.constant(0.0), top_p=tf.constant(1.0), top_k=tf.constant(0),
-                num_beams=tf.constant(1), seed=tf.constant(0))
+                num_beams=tf.constant(1), seed=tf.constant(0),
+                no_repeat_ngram_size=tf.constant(0))
     # Warm-up (first-call graph optimisation). With `stop_at_eos=False` the
     # loop always runs `new_tokens` steps; `tokens_generated` still counts
     # up to the first [EOS], so it is not the work done.

@@ -77,7 +77,8 @@ class FakeChat(Servable):
         ctx = {"context": TensorSpec("context", "string", (None,))}
         reply = {"reply": TensorSpec("reply", "string", (None,))}
         options = {"max_new_tokens": "int32", "temperature": "float32", "top_p": "float32",
-                   "top_k": "int32", "num_beams": "int32", "seed": "int32"}
+                   "top_k": "int32", "num_beams": "int32", "seed": "int32",
+                   "no_repeat_ngram_size": "int32"}
         gen_inputs = dict(ctx, **{k: TensorSpec(k, t, ()) for k, t in options.items()})
         self._signatures = {"serving_default": Signature(ctx, reply),
                             "generate": Signature(gen_inputs, reply)}

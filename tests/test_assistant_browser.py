@@ -75,3 +75,46 @@ def test_question_gets_streamed_answer_with_citation(page_url, browser):
                                              ".turn.assistant[data-done]")) == 2)
     users = browser.find_elements(By.CSS_SELECTOR, ".turn.user")
     assert users[-1].text == "Close an account"
+
+
+@pytest.fixture(scope="module")
+def conversation_url():
+    from test_assistant_conversation import conversation_server
+
+    server = conversation_server()
+    yield f"http://127.0.0.1:{server.rest_port}/"
+    server.stop(0)
+
+
+def test_mixed_conversation_in_the_page(conversation_url, browser):
+    """Issue 13's conversation typed into the page: each turn's reply, route, intent
+    and not-found flag as the page shows them (data attributes of the turn)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from conversation_fakes import SCRIPT, check_conversation
+
+    browser.get(conversation_url)
+    wait = WebDriverWait(browser, 15)
+    turns = []
+    for i, (message, kind) in enumerate(SCRIPT, 1):
+        box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
+        box.send_keys(message)
+        browser.find_element(By.ID, "send").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
+                                                 ".turn.assistant[data-done]")) == i)
+        turn = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+        assert turn.get_attribute("data-done") == "1"
+        shown = [(li.find_element(By.TAG_NAME, "strong").text, li.text)
+                 for li in browser.find_elements(By.CSS_SELECTOR, "#sources li")] \
+            if turn.get_attribute("data-route") == "search" else []
+        meta = turn.find_element(By.CSS_SELECTOR, ".meta").text
+        intent = turn.get_attribute("data-intent") or ""
+        assert (intent in meta) if intent else ("intent" not in meta), meta
+        turns.append({"message": message, "kind": kind,
+                      "reply": turn.find_element(By.CSS_SELECTOR, ".reply").text,
+                      "route": turn.get_attribute("data-route"), "intent": intent,
+                      "not_found": turn.get_attribute("data-not-found") == "1",
+                      "shown": shown})
+    check_conversation(turns)

@@ -22,12 +22,12 @@ def exported(tmp_path_factory):
 
 
 def _generate(loaded, contexts=CONTEXTS, n=10, t=0.0, p=1.0, k=0, beams=1, seed=0,
-              signature="generate_tokens"):
+              signature="generate_tokens", no_repeat=0):
     return loaded.signatures[signature](
         context=tf.constant(contexts), max_new_tokens=tf.constant(n, tf.int32),
         temperature=tf.constant(t, tf.float32), top_p=tf.constant(p, tf.float32),
         top_k=tf.constant(k, tf.int32), num_beams=tf.constant(beams, tf.int32),
-        seed=tf.constant(seed, tf.int32))
+        seed=tf.constant(seed, tf.int32), no_repeat_ngram_size=tf.constant(no_repeat))
 
 
 def test_exported_greedy_equals_keras_decode(exported):
@@ -40,8 +40,28 @@ def test_exported_greedy_equals_keras_decode(exported):
                                    if (r == 3).any() else len(r) for r in expected])
     default = loaded.signatures["serving_default"](context=tf.constant(CONTEXTS))
     assert default["reply"].dtype == tf.string and default["reply"].shape == (2,)
+    # serving_default: greedy with the default no-repeat 3-gram constraint.
     np.testing.assert_array_equal(default["reply"].numpy(),
-                                  tokenizer().detokenize(expected[:, :10]).numpy())
+                                  _generate(loaded, no_repeat=3)["reply"].numpy())
+
+
+def _repeats(row, n=3):
+    row = [t for t in row.tolist() if t not in (0, 3)]  # [PAD], [EOS]
+    grams = [tuple(row[i:i + n]) for i in range(len(row) - n + 1)]
+    return len(grams) - len(set(grams))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(beams=3), dict(t=1.0, k=5, seed=3)])
+def test_no_repeat_ngram_size_stops_loops(exported, options):
+    """The tiny random model loops; with no_repeat_ngram_size=3 no token 3-gram
+    comes twice, whatever the decoding method."""
+    _, loaded, _ = exported
+    contexts = CONTEXTS * 4
+    n = SIZES["reply_length"]
+    free = _generate(loaded, contexts, n=n, **options)["tokens"].numpy()
+    capped = _generate(loaded, contexts, n=n, no_repeat=3, **options)["tokens"].numpy()
+    assert sum(_repeats(r) for r in free) > 0  # the constraint has something to stop
+    assert [_repeats(r) for r in capped] == [0] * len(contexts)
 
 
 @pytest.mark.parametrize("options", [dict(t=1.0, k=20), dict(t=0.7, p=0.9),
@@ -76,6 +96,8 @@ def test_seed_changes_samples(exported):
     (dict(k=-2), "top_k must be >= 0"),
     (dict(beams=0), "num_beams must be in [1, 4]"),
     (dict(beams=9), "num_beams must be in [1, 4]"),
+    (dict(no_repeat=-1), "no_repeat_ngram_size must be in [0, 6]"),
+    (dict(no_repeat=7), "no_repeat_ngram_size must be in [0, 6]"),
 ])
 def test_bad_inputs_give_clear_errors(exported, change, message):
     _, loaded, _ = exported
@@ -118,9 +140,25 @@ def test_runs_with_xla_compilation_disabled(exported, run_python):
         "for t, p, k, b in [(0., 1., 0, 1), (.8, .9, 0, 1), (.8, 1., 5, 1), (0., 1., 0, 3)]:\n"
         "    m.signatures['generate'](context=ctx, max_new_tokens=tf.constant(6),\n"
         "        temperature=tf.constant(t), top_p=tf.constant(p), top_k=tf.constant(k),\n"
-        "        num_beams=tf.constant(b), seed=tf.constant(1))\n")
+        "        num_beams=tf.constant(b), seed=tf.constant(1),\n"
+        "        no_repeat_ngram_size=tf.constant(3))\n")
     assert proc.returncode == 0, proc.stderr[-2000:]
     graph = tf.saved_model.load(path).signatures["generate"].graph.as_graph_def()
     ops = {n.op for n in graph.node} | {n.op for f in graph.library.function
                                         for n in f.node_def}
     assert not [op for op in ops if op.startswith("Xla")]
+
+
+def test_model_rebuilt_from_the_saved_model_has_its_weights(exported):
+    """What re-exporting the shipped chat/3 relies on (its Keras weights are not kept)."""
+    from lepton_tf.tasks.chat_restore import restore_from_saved_model
+
+    model, loaded, path = exported
+    rebuilt = tiny_model(seed=99, copy_attention=True)  # other random weights
+    restore_from_saved_model(rebuilt, path)
+    for a, b in zip(model.weights, rebuilt.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    np.testing.assert_array_equal(reference_greedy(rebuilt, CONTEXTS, 8),
+                                  reference_greedy(model, CONTEXTS, 8))
+    with pytest.raises((AssertionError, ValueError)):
+        restore_from_saved_model(tiny_model(seed=1, hidden_dim=32, copy_attention=True), path)

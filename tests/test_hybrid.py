@@ -317,5 +317,6 @@ def test_assistant_searches_in_dense_mode_where_search_has_modes(tmp_path):
     backends = ServerBackends(manager)
     signature, inputs = backends.search_request(["q4"], 3)
     assert signature == "search_options" and inputs["mode"] == b"dense"
-    passages = backends.search("q4", 3)
+    passages, not_found = backends.search("q4", 3)
     assert passages[0].doc_id == "d4" and passages[0].score == pytest.approx(1.0, abs=1e-5)
+    assert not_found is False  # the search servable's flag, by the best cosine

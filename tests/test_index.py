@@ -105,6 +105,10 @@ def test_search_servable_answers_queries_with_documents(tmp_path):
     assert out["dense_score"][0, 0] == pytest.approx(1.0, abs=1e-5)
     assert out["bm25_score"][0, 0] == 0.0  # no word of "find three" is in the passages
     assert json.loads(out["metadata"][0, 0]) == {}
+    assert out["not_found"].tolist() == [False, False]  # found: top cosines 1.0
+    strict = SearchServable(str(tmp_path), servable.embed_queries, not_found_threshold=1.01)
+    assert strict.run("search", {"query": np.array([b"find three"], object),
+                                 "k": np.array(1, np.int32)})["not_found"].tolist() == [True]
     assert servable.run("serving_default", {"query": np.array([b"find three"], object)})[
         "doc_ids"].shape == (1, 10)
     for bad, match in ((np.array([b"\xff\xfe"], object), "UTF-8"),

@@ -10,23 +10,23 @@ works without it.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import threading
 
 import numpy as np
 
+from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.routing import IntentResult
 from lepton_tf.server.errors import ServingError
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
-# SGD dialogues open with a request, not a greeting: chit-chat the chat model
-# answers anyway joins the reference set.
-CHITCHAT_TURNS = ["Hi!", "Hello there.", "Hey, how are you?", "Good morning!",
-                  "Thanks a lot!", "Thank you, bye.", "Goodbye.", "Can you help me?",
-                  "What can you do?", "Nice, great."]
+SENTENCE_CACHE = 20_000  # passage sentences whose embeddings are kept (LRU)
+# SGD dialogues open with a request, not a greeting: small talk joins the reference set.
+CHITCHAT_TURNS, CHITCHAT_CATEGORIES = smalltalk.reference()
 
 
 def _strings(values) -> np.ndarray:
@@ -57,26 +57,26 @@ class ServerBackends:
         names: model names: `intent`, `search`, `chat`, `encoder`.
         dialogue_turns: reference user turns for the dialogue score (None:
             a sample of SGD dev user turns plus `CHITCHAT_TURNS`, embedded
-            on first use, and `CHITCHAT_TURNS` for the chit-chat score; a
-            list: those turns, and no chit-chat score; []: neither score).
-        chat_signature, max_new_tokens: how `chat` is asked (None: its
-            `serving_default` defaults).
+            on first use; []: no dialogue score).
+        max_new_tokens: how `chat` is asked (None: its `serving_default` defaults).
+        smalltalk_turns: `(turns, categories)` for the small-talk score (None:
+            `smalltalk.TURNS`; `([], [])`: no small-talk score).
     """
 
     def __init__(self, manager, names: dict | None = None, dialogue_turns: list | None = None,
-                 max_new_tokens: int | None = None):
+                 max_new_tokens: int | None = None, smalltalk_turns: tuple | None = None):
         self.manager = manager
         self.names = {"intent": "intent", "search": "search", "chat": "chat",
                       "encoder": "encoder", **(names or {})}
         self.max_new_tokens = max_new_tokens
         self._dialogue_turns = dialogue_turns
-        # The chit-chat score goes with the default reference; a caller's own
-        # dialogue turns replace both (its thresholds were set without it).
-        self._chitchat_turns = CHITCHAT_TURNS if dialogue_turns is None else []
+        self._chitchat_turns, self._chitchat_categories = smalltalk_turns or \
+            (CHITCHAT_TURNS, CHITCHAT_CATEGORIES)
         self._dialogue_vectors = None
         self._chitchat_vectors = None
         self._last_embedding = ("", None)  # the turn both scores embed, embedded once
         self._lock = threading.Lock()
+        self._sentence_vectors: collections.OrderedDict = collections.OrderedDict()
 
     def _predict(self, model: str, signature: str, inputs: dict, outputs: list) -> dict:
         from lepton_tf.server import inference
@@ -124,11 +124,42 @@ class ServerBackends:
         return "search_options", dict(inputs, mode=np.array(b"dense", object),
                                       filter=np.array(b"", object))
 
-    def search(self, query: str, k: int) -> list[Passage]:
-        out = self._predict("search", *self.search_request([query], k),
-                            ["doc_ids", "scores", "texts", "titles"])
-        return [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
-                zip(out["doc_ids"][0], out["titles"][0], out["texts"][0], out["scores"][0])]
+    def search(self, query: str, k: int) -> tuple[list[Passage], bool | None]:
+        """`(passages, not_found)`: the search servable's flag (None: it has none)."""
+        signature, inputs = self.search_request([query], k)
+        with self.manager.servable(self.names["search"]) as servable:
+            flagged = "not_found" in servable.signatures[signature].outputs
+        wanted = ["doc_ids", "scores", "texts", "titles"] + (["not_found"] if flagged else [])
+        out = self._predict("search", signature, inputs, wanted)
+        passages = [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
+                    zip(out["doc_ids"][0], out["titles"][0], out["texts"][0],
+                        out["scores"][0])]
+        return passages, bool(np.asarray(out["not_found"]).reshape(-1)[0]) if flagged else None
+
+    def similarity(self, question: str, sentences: list[str]) -> np.ndarray:
+        """Cosine similarity of `question` (query tower) to each sentence (document
+        tower) of the `encoder`.
+
+        Raises:
+            ServingError: no encoder.
+        """
+        with self.manager.servable(self.names["encoder"]) as servable:
+            tower = "encode_document" if "encode_document" in servable.signatures \
+                else "encode_query"
+            key = (servable.name, servable.version)
+        with self._lock:  # passages come back: their sentences are embedded once
+            known = {s: self._sentence_vectors.get((key, s)) for s in sentences}
+        todo = [s for s, v in known.items() if v is None]
+        if todo:
+            for s, v in zip(todo, self.embed(todo, tower)):
+                known[s] = v
+            with self._lock:
+                for s in todo:
+                    self._sentence_vectors[(key, s)] = known[s]
+                    self._sentence_vectors.move_to_end((key, s))
+                while len(self._sentence_vectors) > SENTENCE_CACHE:
+                    self._sentence_vectors.popitem(last=False)
+        return np.stack([known[s] for s in sentences]) @ self.embed([question])[0]
 
     def chat(self, context: str) -> str:
         inputs = {"context": _strings([context])}
@@ -143,8 +174,8 @@ class ServerBackends:
         out = self._predict("chat", signature, inputs, ["reply"])
         return _text(out["reply"].reshape(-1)[0])
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = self._predict("encoder", "encode_query", {"text": _strings(texts)}, ["embedding"])
+    def embed(self, texts: list[str], signature: str = "encode_query") -> np.ndarray:
+        out = self._predict("encoder", signature, {"text": _strings(texts)}, ["embedding"])
         return np.asarray(out["embedding"], np.float32)
 
     def _reference(self) -> np.ndarray | None:
@@ -178,9 +209,9 @@ class ServerBackends:
             log.debug("encoder unavailable: %s", e.message)
             return None
 
-    def chitchat_score(self, text: str) -> float | None:
-        """Max cosine between `text` and the chit-chat turns (None: no encoder, or
-        no chit-chat reference)."""
+    def smalltalk(self, text: str) -> tuple[str, float] | None:
+        """`(category, score)`: the nearest small-talk turn's category and its cosine
+        (None: no encoder, or no small-talk reference)."""
         try:
             if not self._chitchat_turns:
                 return None
@@ -188,7 +219,9 @@ class ServerBackends:
                 if self._chitchat_vectors is None:
                     self._chitchat_vectors = self.embed(self._chitchat_turns)
                 reference = self._chitchat_vectors
-            return float(np.max(reference @ self._embed_turn(text)))
+            scores = reference @ self._embed_turn(text)
+            best = int(np.argmax(scores))
+            return self._chitchat_categories[best], float(scores[best])
         except ServingError as e:
             log.debug("encoder unavailable: %s", e.message)
             return None

@@ -101,11 +101,21 @@ def calibrate(sets: dict[str, Signals], use_intent: bool = True) -> dict:
             for r, s in rest.items()}
     t_dialogue, acc_dialogue = best_threshold(rest[CHAT].dialogue[keep[CHAT]],
                                               rest[OUT_OF_SCOPE].dialogue[keep[OUT_OF_SCOPE]])
-    router = Router(round(t_search, 3), round(t_dialogue, 3), use_intent)
+    # Rule 3: among turns the intent model claims, a service request the chat
+    # model knows (SGD) against a banking request, by the dialogue score.
+    claimed = {r: [i for i, (sc, it) in enumerate(zip(s.search, s.intents))
+                   if sc < t_search and it is not None and it.out_of_scope is False]
+               for r, s in rest.items()}
+    t_service, acc_service = (best_threshold(rest[CHAT].dialogue[claimed[CHAT]],
+                                             rest[OUT_OF_SCOPE].dialogue[claimed[OUT_OF_SCOPE]])
+                              if claimed[CHAT] and claimed[OUT_OF_SCOPE] else (1.01, 0.0))
+    router = Router(round(t_search, 3), round(t_dialogue, 3), use_intent,
+                    service_threshold=round(max(t_service, t_dialogue), 3))
     table = confusion(router, held)
     accuracy = float(np.mean([table[r][r] for r in table]))
     return {"router": router, "search_balanced_accuracy_fit": acc_search,
             "dialogue_balanced_accuracy_fit": acc_dialogue,
+            "service_balanced_accuracy_fit": acc_service,
             "held_out_confusion": table, "held_out_mean_recall": accuracy,
             "sizes": {r: len(s.texts) for r, s in held.items()}}
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import textwrap
 import uuid
 
-DEMO_TURNS = ("Hi there!",
-              "How can I delete my Facebook account?",
+# Mixed, as a user talks: a search, then small talk and a booking after it.
+DEMO_TURNS = ("How can I delete my Facebook account?",
+              "Hi there!",
+              "Book a table for two at an Italian place in San Jose tonight at 7",
+              "Thanks!",
               "How do I make strikethrough text in GitHub markdown?",
               "What's my bank card's PIN?")
 
@@ -34,34 +37,41 @@ def run_scripted_conversation(target: str, turns=DEMO_TURNS, stream: bool = True
         except grpc.RpcError as e:
             print(f"\n           [failed: {e.code().name}: {e.details()}]", flush=True)
             return
-        _print_answer(final)
+        print_answer(final)
+
+
+def stream_turn(client, message: str, prompt: str = "assistant: ") -> dict:
+    """Prints the reply as it streams in; the final event."""
+    final = None
+    print(prompt, end="", flush=True)
+    for event in client.stream(message):
+        if event["type"] == "delta":
+            print(event["text"], end="", flush=True)
+        elif event["type"] == "final":
+            final = event
+    print()
+    return final
 
 
 def _turn(client, message: str, stream: bool) -> dict:
     if stream:
-        final = None
-        print("assistant: ", end="", flush=True)
-        for event in client.stream(message):
-            if event["type"] == "delta":
-                print(event["text"], end="", flush=True)
-            elif event["type"] == "final":
-                final = event
-        print()
-        return final
+        return stream_turn(client, message)
     final = client.ask(message)
     print(f"assistant: {final['reply']}")
     return final
 
 
-def _print_answer(final: dict) -> None:
+def print_answer(final: dict) -> None:
+    """The turn's route (and intent where shown), sources, closest matches, related."""
     timings = final.get("timings_ms", {})
     print(f"           [route {final['route']}"
           + (f", intent {final['intent']}" if final["intent"] else "")
-          + f", {timings.get('total', 0):.0f} ms]")
+          + f", {float(timings.get('total', 0)):.0f} ms]")
     for c in final["citations"]:
         snippet = textwrap.shorten(c["snippet"], 90)
         print(f"           [{int(c['n'])}] {c['title']} ({c['doc_id']}, "
               f"score {float(c['score']):.3f}): {snippet}")
     if final["related_questions"]:
-        print("           related: " + " | ".join(final["related_questions"]))
+        label = "closest matches" if final.get("not_found") else "related"
+        print(f"           {label}: " + " | ".join(final["related_questions"]))
     print(flush=True)

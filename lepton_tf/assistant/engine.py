@@ -10,6 +10,17 @@
 3. `{"type": "final", ...}` the whole `TurnResult` as a dict.
 
 `Assistant.answer` runs the same generator to the end (the Predict API).
+
+Per route (see `routing`): `search` answers with whole, cited sentences of
+the retrieved passages (`answers`), or with the knowledge base's not-found
+text and the closest matches when the top score says the answer is not
+there; `smalltalk` with the knowledge base's greeting, thanks or goodbye;
+`chat` with the chat model reading the task dialogue alone (the session's
+`chat` turns: never a search answer, its passages or `[n]`, which the chat
+model, trained on SGD dialogues, copies and loops on); `out_of_scope` with
+the knowledge base's refusal where the intent model claimed the turn, else
+(nothing matched at all) with the not-found text and the closest matches. The intent is shown only where the intent
+model decided the turn (a refused in-scope intent).
 """
 
 from __future__ import annotations
@@ -20,18 +31,17 @@ import time
 from concurrent import futures
 from typing import Iterator
 
-from lepton_tf.assistant import grounding
+from lepton_tf.assistant import answers, followup, grounding, smalltalk
 from lepton_tf.assistant.grounding import Passage
-from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, Router
+from lepton_tf.assistant.knowledge_base import KnowledgeBase
+from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.server.errors import ServingError
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
-CONTEXT_PASSAGES = 2  # of them shown to the chat model, numbered (the grounded chat model reads 2)
-FOLLOWUP_WORDS = 6    # a turn this short after a search may be a follow-up question
-REFUSAL = ("Sorry, I can't help with that here. I can answer questions about web apps "
-           "such as Facebook, GitHub or Gmail, and help with bookings such as "
-           "restaurants, travel and events.")
+CONTEXT_PASSAGES = 2  # of them the answer's sentences come from, numbered
+REFUSAL = KnowledgeBase().text("refusal")
 
 
 @dataclasses.dataclass
@@ -42,14 +52,16 @@ class TurnResult:
     route: str
     intent: str
     citations: list = dataclasses.field(default_factory=list)  # Passages cited, in order
-    cited_by: str = ""  # "model" ([n] in the reply), "retrieval", "extractive" or ""
+    cited_by: str = ""  # "extractive" (whole sentences of the passages) or ""
     related_questions: list = dataclasses.field(default_factory=list)
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
+    not_found: bool = False  # a search turn the knowledge base holds no answer to
 
     def to_dict(self) -> dict:
         return {"reply": self.reply, "route": self.route, "intent": self.intent,
                 "cited_by": self.cited_by, "search_score": self.search_score,
+                "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
                 "related_questions": self.related_questions, "timings_ms": self.timings_ms}
 
@@ -82,23 +94,38 @@ def word_chunks(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text)
 
 
+@dataclasses.dataclass
+class _Signals:
+    passages: list
+    top: float | None
+    not_found: bool | None  # the search servable's flag (None: it has none)
+    query: str              # what was searched (a follow-up: rewritten)
+    intent: object
+    dialogue: float | None
+    smalltalk: tuple | None  # (category, score)
+
+
 class Assistant:
     """The dialogue manager over `backends` (see `backends.ServerBackends`).
 
     Args:
-        backends: has `intent(text)`, `search(query, k)`, `chat(context)`,
-            `dialogue_score(text)` and optionally `chitchat_score(text)`.
+        backends: has `intent(text)`, `search(query, k)` (passages, or
+            `(passages, not_found)`), `chat(context)`, `dialogue_score(text)`
+            and optionally `smalltalk(text)` and `similarity(question, sentences)`.
         router: the routing rule and thresholds.
         sessions: the session store (memory bound and TTL).
+        knowledge_base: the texts of the replies that are not generated.
     """
 
     def __init__(self, backends, router: Router | None = None,
                  sessions: SessionStore | None = None, search_k: int = SEARCH_K,
-                 context_passages: int = CONTEXT_PASSAGES):
+                 context_passages: int = CONTEXT_PASSAGES,
+                 knowledge_base: KnowledgeBase | None = None):
         self.backends = backends
         self.router = router or Router()
         self.sessions = sessions if sessions is not None else SessionStore()
         self.search_k, self.context_passages = search_k, context_passages
+        self.knowledge_base = knowledge_base or KnowledgeBase()
         self._pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="assistant")
 
     def answer(self, session_id: str, message: str) -> TurnResult:
@@ -120,28 +147,58 @@ class Assistant:
         finally:
             timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1e3
 
-    def _signals(self, session, message: str, timings: dict):
-        """Intent and dialogue score in a thread while searching here."""
-        chitchat = getattr(self.backends, "chitchat_score", lambda text: None)
+    def _search(self, timings: dict, query: str) -> tuple[list, bool | None]:
+        result = self._timed(timings, "search", self.backends.search, query, self.search_k)
+        return result if isinstance(result, tuple) else (result, None)
+
+    def _signals(self, session, message: str, timings: dict) -> _Signals:
+        """Intent, dialogue and small-talk scores in a thread while searching here."""
+        small = getattr(self.backends, "smalltalk", lambda text: None)
         side = self._pool.submit(lambda: (
             self._timed(timings, "intent", self.backends.intent, message),
             self._timed(timings, "dialogue", self.backends.dialogue_score, message),
-            self._timed(timings, "dialogue", chitchat, message)))
-        passages = self._timed(timings, "search", self.backends.search, message, self.search_k)
-        top = passages[0].score if passages else None
+            self._timed(timings, "dialogue", small, message)))
+        result, query = self._search(timings, message), message
         intent, dialogue, chitchat = side.result()
-        threshold = self.router.search_threshold
-        refused = self.router.use_intent and intent is not None and intent.out_of_scope is False
-        if (session.last_route == SEARCH and (top is None or top < threshold)
-                and len(message.split()) <= FOLLOWUP_WORDS and not refused
-                and not (dialogue is not None and dialogue >= self.router.dialogue_threshold)):
-            # A short follow-up that is neither chit-chat nor of a domain the intent
-            # model refuses ("and on mobile?"): search it with the previous question.
-            followup = self._timed(timings, "search", self.backends.search,
-                                   f"{session.last_user_turn()} {message}", self.search_k)
-            if followup and followup[0].score >= threshold:
-                passages, top = followup, followup[0].score
-        return passages, top, intent, (dialogue, chitchat)
+        claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
+        chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
+            (dialogue is not None and dialogue >= self.router.dialogue_threshold)
+        if followup.may_follow_up(session.last_route, session.last_query, message) and \
+                not claimed and not chatty:
+            rewritten = followup.rewrite(session.last_query, message)
+            again = self._search(timings, rewritten)
+            if followup.better(result, again):
+                result, query = again, rewritten
+        passages, flag = result
+        top = passages[0].score if passages else None
+        return _Signals(passages, top, flag, query, intent, dialogue, chitchat)
+
+    def _similarity(self):
+        similarity = getattr(self.backends, "similarity", None)
+        if similarity is None:
+            return None
+
+        def score(question, sentences):
+            try:
+                return similarity(question, sentences)
+            except ServingError:  # no encoder: words in common
+                return answers.lexical_similarity(question, sentences)
+        return score
+
+    def _search_reply(self, signals: _Signals, message: str, session, timings: dict):
+        """`(reply, shown passages, cited numbers, not_found)` of a search turn."""
+        shown = signals.passages[:self.context_passages]
+        not_found = signals.not_found if signals.not_found is not None \
+            else self.router.not_found(signals.top)
+        if not not_found:
+            focus = message if signals.query != message else ""
+            reply, numbers = self._timed(
+                timings, "search", answers.extractive_answer, signals.query, shown,
+                self._similarity(), session.last_reply if session.last_route == SEARCH else "",
+                focus)
+            if reply:
+                return reply, shown, numbers, False
+        return self.knowledge_base.text("not_found"), shown, [], True
 
     def _turn(self, session_id: str, message: str):
         message = check_message(session_id, message)
@@ -149,42 +206,54 @@ class Assistant:
         timings: dict = {}
         session = self.sessions.get(session_id)
         with session.lock:  # one turn at a time per session, in order
-            passages, top, intent, (dialogue, chitchat) = self._signals(session, message,
-                                                                         timings)
-            route = self.router.route(top, dialogue, intent, message, session.last_route,
-                                      chitchat_score=chitchat)
-            intent_name = "" if intent is None else \
-                ("out_of_scope" if intent.out_of_scope else intent.intent)
-            shown = passages[:self.context_passages] if route == SEARCH else []
-            yield {"type": "sources", "route": route, "intent": intent_name,
-                   "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
-            turns = session.turns + [("USER", message)]
-            numbers, cited_by = [], ""
+            signals = self._signals(session, message, timings)
+            chitchat = signals.smalltalk[1] if signals.smalltalk else None
+            route = self.router.route(signals.top, signals.dialogue, signals.intent, message,
+                                      session.last_route, chitchat_score=chitchat)
+            intent = signals.intent
+            # The intent model is in scope only where it decided the turn: a refusal.
+            intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
+                and intent.out_of_scope is False else ""
+            shown, numbers, not_found = [], [], False
             if route == SEARCH:
-                raw = self._timed(timings, "chat", self.backends.chat,
-                                  grounding.build_context(shown, turns))
-                reply, numbers, cited_by = grounding.grounded_reply(raw, shown, message)
-            elif route == CHAT:
+                reply, shown, numbers, not_found = self._search_reply(signals, message,
+                                                                      session, timings)
+            elif route == OUT_OF_SCOPE and not intent_name:
+                # Nothing matched (no intent claimed it): say so, with the closest matches.
+                reply, shown, not_found = self.knowledge_base.text("not_found"), \
+                    signals.passages[:self.context_passages], True
+            yield {"type": "sources", "route": route, "intent": intent_name,
+                   "not_found": not_found,
+                   "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
+            if route == CHAT:
                 reply = self._timed(timings, "chat", self.backends.chat,
-                                    grounding.dialogue_context(turns))
-            else:
-                reply = REFUSAL
+                                    grounding.dialogue_context(
+                                        session.dialogue + [("USER", message)]))
+                session.add_dialogue_turn("USER", message, self.sessions.max_turns)
+                session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
+            elif route == SMALLTALK:
+                reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
+            elif route == OUT_OF_SCOPE and not not_found:
+                reply = self.knowledge_base.text("refusal")
             citations = [(n, shown[n - 1]) for n in numbers]
             related = grounding.related_questions(
-                passages if route == SEARCH else [], numbers[0] if numbers else None,
-                asked=message)
+                signals.passages if route == SEARCH or not_found else [],
+                None if not_found or not numbers else numbers[0], asked=message)
             # The state is updated before the reply is streamed: a client that goes
             # away mid-stream still leaves a consistent session.
             session.add_turn("USER", message, self.sessions.max_turns)
             session.add_turn("SYSTEM", reply, self.sessions.max_turns)
             session.last_intent, session.last_route = intent_name, route
             session.last_results = shown
+            session.last_query = signals.query if route == SEARCH else ""
+            session.last_reply = reply
         for chunk in word_chunks(reply):
             yield {"type": "delta", "text": chunk}
         timings["total"] = (time.perf_counter() - start) * 1e3
-        yield TurnResult(reply, route, intent_name, citations, cited_by, related,
+        yield TurnResult(reply, route, intent_name, citations,
+                         "extractive" if numbers else "", related,
                          {k: round(v, 2) for k, v in timings.items()},
-                         float(top) if top is not None else 0.0)
+                         float(signals.top) if signals.top is not None else 0.0, not_found)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

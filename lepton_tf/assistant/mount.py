@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from lepton_tf.assistant import knowledge_base as kb
 from lepton_tf.assistant.backends import ServerBackends
 from lepton_tf.assistant.engine import CONTEXT_PASSAGES, SEARCH_K, Assistant
 from lepton_tf.assistant.routing import Router
@@ -41,7 +42,9 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       ttl_s: float = 1800.0, dialogue_turns: list | None = None,
                       names: dict | None = None, max_new_tokens: int | None = None,
                       warm_up: bool = True, search_k: int = SEARCH_K,
-                      context_passages: int = CONTEXT_PASSAGES):
+                      context_passages: int = CONTEXT_PASSAGES,
+                      knowledge_base: str | kb.KnowledgeBase | None = None,
+                      smalltalk_turns: tuple | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -51,15 +54,23 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         names: other model names (`intent`, `search`, `chat`, `encoder`).
         max_new_tokens: the chat reply budget (None: the chat servable's default).
         warm_up: embed the dialogue reference set now rather than on the first turn.
-        search_k, context_passages: passages retrieved, and shown to the chat model.
+        search_k, context_passages: passages retrieved, and answered from.
+        knowledge_base: the index folder whose `assistant.json` holds the texts
+            (see `knowledge_base`), or the texts themselves (None: defaults).
+        smalltalk_turns: `(turns, categories)` of the small-talk score (None:
+            `smalltalk.TURNS`).
     """
+    texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
+        else kb.load(knowledge_base)
+
     def build(server):
-        backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens)
+        backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
+                                  smalltalk_turns)
         if warm_up:
             backends.dialogue_score("hello")
         return AssistantServable(Assistant(backends, router or Router(),
                                            SessionStore(max_sessions, ttl_s), search_k,
-                                           context_passages))
+                                           context_passages, texts))
     return build
 
 

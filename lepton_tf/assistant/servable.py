@@ -10,9 +10,10 @@ Predict, signature `serving_default` (also `chat`, the same):
 | output | type | |
 | --- | --- | --- |
 | `reply` | string `[1]` | the answer (with `[n]` citation markers on the search route) |
-| `route` | string `[1]` | `search`, `chat` or `out_of_scope` |
-| `intent` | string `[1]` | the `intent` servable's label, `out_of_scope`, or `""` without one |
-| `cited_by` | string `[1]` | `model` (the reply's own `[n]`), `retrieval`, `extractive` (see `grounding`), or `""` |
+| `route` | string `[1]` | `search`, `smalltalk`, `chat` or `out_of_scope` |
+| `intent` | string `[1]` | the `intent` servable's label where it decided the turn (a refusal), else `""` |
+| `not_found` | bool `[1]` | a search turn the knowledge base holds no answer to (the citations are empty, the related questions are the closest matches) |
+| `cited_by` | string `[1]` | `extractive` (whole sentences of the passages, see `answers`), or `""` |
 | `citation_ids`, `citation_titles`, `citation_snippets` | string `[1, C]` | cited passages |
 | `citation_numbers` | int32 `[1, C]` | their `[n]` in the context |
 | `citation_scores` | float32 `[1, C]` | their search scores |
@@ -36,7 +37,8 @@ _IN = {"session_id": TensorSpec("session_id", "string", None),
 _STR1 = lambda n: TensorSpec(n, "string", (None,))  # noqa: E731
 _STR2 = lambda n: TensorSpec(n, "string", (None, None))  # noqa: E731
 _OUT = {"reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("intent"),
-        "cited_by": _STR1("cited_by"), "citation_ids": _STR2("citation_ids"),
+        "cited_by": _STR1("cited_by"), "not_found": TensorSpec("not_found", "bool", (None,)),
+        "citation_ids": _STR2("citation_ids"),
         "citation_titles": _STR2("citation_titles"),
         "citation_snippets": _STR2("citation_snippets"),
         "citation_numbers": TensorSpec("citation_numbers", "int32", (None, None)),
@@ -79,6 +81,7 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
         "route": np.array([enc(result.route)], object),
         "intent": np.array([enc(result.intent)], object),
         "cited_by": np.array([enc(result.cited_by)], object),
+        "not_found": np.array([result.not_found]),
         "citation_ids": _row([enc(p.doc_id) for p in cited]),
         "citation_titles": _row([enc(p.title) for p in cited]),
         "citation_snippets": _row([enc(p.snippet()) for p in cited]),

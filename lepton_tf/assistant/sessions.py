@@ -32,6 +32,9 @@ class Session:
         last_intent: the intent of the last user turn (`""` before the first).
         last_route: `search`, `chat` or `out_of_scope`.
         last_results: the passages retrieved for the last turn (may be empty).
+        dialogue: the `chat` route's turns alone (what the chat model reads: never
+            a search answer, its passages or `[n]`, nor small talk).
+        last_query: what the last search turn searched (a follow-up: rewritten).
         last_used: monotonic time of the last access.
     """
 
@@ -40,12 +43,19 @@ class Session:
     last_intent: str = ""
     last_route: str = ""
     last_results: list = dataclasses.field(default_factory=list)
+    dialogue: list = dataclasses.field(default_factory=list)
+    last_query: str = ""
+    last_reply: str = ""
     last_used: float = 0.0
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add_turn(self, speaker: str, text: str, max_turns: int) -> None:
         self.turns.append((speaker, text))
         del self.turns[:-max_turns]
+
+    def add_dialogue_turn(self, speaker: str, text: str, max_turns: int) -> None:
+        self.dialogue.append((speaker, text))
+        del self.dialogue[:-max_turns]
 
     def last_user_turn(self) -> str:
         return next((t for s, t in reversed(self.turns) if s == "USER"), "")

@@ -61,6 +61,8 @@ class AssistantClient(PredictClient):
                                       lists["citation_titles"], lists["citation_snippets"],
                                       lists["citation_scores"])]
         answer["related_questions"] = lists["related_questions"]
+        answer["not_found"] = bool(np.asarray(out["not_found"]).reshape(-1)[0]) \
+            if "not_found" in out else False
         answer["timings_ms"] = dict(zip(TIMING_KEYS,
                                         np.asarray(out["timings_ms"]).reshape(-1).tolist()))
         return answer

@@ -10,7 +10,7 @@ from lepton_tf.text.chat_format import SYSTEM, USER, build_context
 # The chat servable's own defaults (lepton_tf/export/chat_servable.py), sent for the
 # `generate` options a caller leaves unset: TF Serving signatures need every input.
 GENERATE_DEFAULTS = {"max_new_tokens": 40, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
-                     "num_beams": 1, "seed": 0}
+                     "num_beams": 1, "seed": 0, "no_repeat_ngram_size": 3}
 
 
 class ChatClient(PredictClient):
@@ -36,13 +36,14 @@ class ChatClient(PredictClient):
     def reply(self, contexts: list[str], *, max_new_tokens: int | None = None,
               temperature: float | None = None, top_p: float | None = None,
               top_k: int | None = None, num_beams: int | None = None,
-              seed: int | None = None) -> list[str]:
+              seed: int | None = None, no_repeat_ngram_size: int | None = None) -> list[str]:
         """One reply per context (a batch); decoding options select `generate`."""
         inputs = {"context": np.array([c.encode("utf-8") for c in contexts], dtype=object)}
         options = {"max_new_tokens": (max_new_tokens, np.int32),
                    "temperature": (temperature, np.float32), "top_p": (top_p, np.float32),
                    "top_k": (top_k, np.int32), "num_beams": (num_beams, np.int32),
-                   "seed": (seed, np.int32)}
+                   "seed": (seed, np.int32),
+                   "no_repeat_ngram_size": (no_repeat_ngram_size, np.int32)}
         given = {k: v for k, v in options.items() if v[0] is not None}
         signature = "serving_default"
         if given:

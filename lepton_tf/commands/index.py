@@ -132,6 +132,10 @@ def run(args) -> int:
     fusion = FusionConfig(args.fusion, args.dense_weight)
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
                 tune_pairs=args.tune, fusion=fusion)
+    from lepton_tf.assistant import knowledge_base
+
+    print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
+          "(edit it: description, greeting, refusal, not-found texts)")
     return 0
 
 

@@ -125,7 +125,7 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
                                            file_system_poll_wait_seconds=0,
                                            request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
-        mount_assistant(server)
+        mount_assistant(server, knowledge_base=index_dir)
         server.start()
         print(f"server up: gRPC {server.grpc_port}, REST {server.rest_port}")
     target = f"127.0.0.1:{server.grpc_port}"
@@ -166,6 +166,9 @@ def run(args) -> int:
         build_chat_vocab_file()
     encoder = ensure_encoder(args.base_dir, clock, args.encoder)
     ensure_index(args.index_dir, encoder, args.corpus, clock)
+    from lepton_tf.assistant import knowledge_base
+
+    knowledge_base.write_default(args.index_dir, args.corpus)  # the assistant's texts
     for name in SERVABLES:
         if name != "encoder":
             ensure_servable(name, args.base_dir, clock)

@@ -116,7 +116,7 @@ def build_server(args):
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
-        mount_assistant(server)
+        mount_assistant(server, knowledge_base=args.search_index)
     return server
 
 

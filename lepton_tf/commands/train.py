@@ -14,6 +14,18 @@ def run_train(args) -> int:
 
 
 def run_export(args) -> int:
+    if args.from_saved_model:
+        if args.model != "chat" or not args.config:
+            raise ValueError("--from-saved-model re-exports `chat` and needs --config.")
+        from lepton_tf.tasks.chat import TRAINABLE
+        from lepton_tf.tasks.chat_restore import chat_model_from_saved_model
+
+        model, task, config = chat_model_from_saved_model(args.from_saved_model, args.config)
+        path = TRAINABLE.export(model, task, config, args.base_dir, args.version)
+        print(f"Re-exported {args.from_saved_model} -> {path}")
+        return 0
+    if not args.run:
+        raise ValueError("Give --run (or, for chat, --from-saved-model with --config).")
     export_run(args.model, args.run, args.base_dir, args.version)
     return 0
 
@@ -34,7 +46,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="export a trained run as a TF Serving version")
     p.add_argument("model", choices=discover(), help="the model to export")
-    p.add_argument("--run", required=True, help="the run's output_dir")
+    p.add_argument("--run", help="the run's output_dir")
+    p.add_argument("--from-saved-model", help="chat: take the weights of this exported "
+                                              "version instead (with --config)")
+    p.add_argument("--config", help="the training config of --from-saved-model")
     p.add_argument("--base-dir", default=DEFAULT_BASE_DIR,
                    help=f"model base folder (default {DEFAULT_BASE_DIR})")
     p.add_argument("--version", type=int, help="version number (default: the next free one)")

@@ -72,7 +72,8 @@ class Bm25Baseline:
 class ModelReplies:
     """Replies and perplexity from a chat SavedModel (plain TF, as served)."""
 
-    def __init__(self, path: str, num_beams: int = 1, max_new_tokens: int = 40):
+    def __init__(self, path: str, num_beams: int = 1, max_new_tokens: int = 40,
+                 no_repeat_ngram_size: int = 3):
         import tensorflow as tf
         import tensorflow_text  # noqa: F401 - registers the tokenizer ops
 
@@ -82,18 +83,23 @@ class ModelReplies:
         self.model = tf.saved_model.load(resolve_version_path(
             path, "`lepton-tf train chat --export` (saved_models/chat ships in git)"))
         self.num_beams, self.max_new_tokens = num_beams, max_new_tokens
+        self.no_repeat_ngram_size = no_repeat_ngram_size
 
     def reply(self, contexts, batch_size: int = 64) -> list[str]:
         from lepton_tf.progress import batch_starts
 
         tf, out = self.tf, []
         fn = self.model.signatures["generate"]
+        # Models exported since issue 13 take `no_repeat_ngram_size` (their
+        # serving_default uses 3); older ones have no such input.
+        extra = {"no_repeat_ngram_size": tf.constant(self.no_repeat_ngram_size)} \
+            if "no_repeat_ngram_size" in fn.structured_input_signature[1] else {}
         for i in batch_starts(len(contexts), batch_size, "replies", unit="context"):
             r = fn(context=tf.constant(contexts[i:i + batch_size]),
                    max_new_tokens=tf.constant(self.max_new_tokens),
                    temperature=tf.constant(0.0), top_p=tf.constant(1.0),
                    top_k=tf.constant(0), num_beams=tf.constant(self.num_beams),
-                   seed=tf.constant(0))
+                   seed=tf.constant(0), **extra)
             out += [s.decode() for s in r["reply"].numpy()]
         return out
 

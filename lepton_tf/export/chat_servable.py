@@ -8,9 +8,12 @@ Signatures (`serving_default` and `generate` return `reply`: string `[B]` and
 - `score(context, reply)`: `nll` and `tokens` of a reply (perplexity);
 - `generate_tokens`: `generate` plus the raw token ids (tests, debugging);
 - `generate(context, max_new_tokens, temperature, top_p, top_k, num_beams,
-  seed)`: scalars; `temperature == 0` or `top_k == 1` is greedy, `top_p <
-  1` nucleus sampling, `top_k > 0` top-k sampling, `num_beams > 1` beam
-  search with a length penalty (sampling options then ignored).
+  seed, no_repeat_ngram_size)`: scalars; `temperature == 0` or `top_k == 1`
+  is greedy, `top_p < 1` nucleus sampling, `top_k > 0` top-k sampling,
+  `num_beams > 1` beam search with a length penalty (sampling options then
+  ignored); `no_repeat_ngram_size` n > 0: no word-piece n-gram twice in a
+  reply, whatever the method (`models.no_repeat`; 0: off;
+  `serving_default` uses `DEFAULT_NO_REPEAT_NGRAM`).
 
 `context` (string `[B]`): the dialogue so far, each turn opened by a speaker
 marker, `"[USER] I need a bus. [SYSTEM] Where to? [USER] Fresno."`; text not
@@ -24,7 +27,8 @@ Input checks (each fails the request with `INVALID_ARGUMENT` and a message
 naming the input): empty or all-blank context; context that is not valid
 UTF-8; `max_new_tokens` outside `[1, max_new_tokens_limit]`; `top_p` outside
 `(0, 1]`; negative or non-finite `temperature`; negative `top_k`;
-`num_beams` outside `[1, MAX_BEAMS]`. Documented clamps: only the last
+`num_beams` outside `[1, MAX_BEAMS]`; `no_repeat_ngram_size` outside
+`[0, MAX_NO_REPEAT_NGRAM]`. Documented clamps: only the last
 `MAX_CONTEXT_CHARS` characters of a context are read (a 100 kB context
 works; the model sees ~100 tokens anyway), or of a grounded one its first
 and last `MAX_CONTEXT_CHARS / 2`; `top_k` above the vocabulary
@@ -38,13 +42,17 @@ import tensorflow as tf
 
 from lepton_tf.models.chat_preprocessor import ChatPreprocessor
 from lepton_tf.models.chat_generation import MAX_BEAMS, ChatDecoder
+from lepton_tf.models.no_repeat import MAX_NO_REPEAT_NGRAM
 from lepton_tf.text.chat_format import GROUNDED_CONTEXT_PATTERN
 
 DEFAULT_MAX_NEW_TOKENS = 40
+# Word-piece 3-grams: a loop ("Submit " Submit " Submit ...") is cut, a reply
+# that says a 3-word phrase once is not.
+DEFAULT_NO_REPEAT_NGRAM = 3
 MAX_CONTEXT_CHARS = 4096
 _SCALARS = (("max_new_tokens", tf.int32), ("temperature", tf.float32),
             ("top_p", tf.float32), ("top_k", tf.int32), ("num_beams", tf.int32),
-            ("seed", tf.int32))
+            ("seed", tf.int32), ("no_repeat_ngram_size", tf.int32))
 
 
 class ChatServable(tf.Module):
@@ -66,11 +74,13 @@ class ChatServable(tf.Module):
         length_penalty_alpha: beam-search length penalty exponent.
         use_cache: False exports the no-cache decoder (benchmark baseline).
         stop_at_eos: False always decodes `max_new_tokens` (benchmarks).
+        no_repeat_ngram_size: `serving_default`'s no-repeat n-gram size (0: off).
     """
 
     def __init__(self, model, tokenizer, *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
                  num_beams: int = 1, length_penalty_alpha: float = 0.6,
-                 use_cache: bool = True, stop_at_eos: bool = True):
+                 use_cache: bool = True, stop_at_eos: bool = True,
+                 no_repeat_ngram_size: int = DEFAULT_NO_REPEAT_NGRAM):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -81,7 +91,8 @@ class ChatServable(tf.Module):
         self.max_new_tokens_limit = int(model.max_length) - 1
         self.defaults = {"max_new_tokens": min(int(max_new_tokens), self.max_new_tokens_limit),
                          "temperature": 0.0, "top_p": 1.0, "top_k": 0,
-                         "num_beams": int(num_beams), "seed": 0}
+                         "num_beams": int(num_beams), "seed": 0,
+                         "no_repeat_ngram_size": int(no_repeat_ngram_size)}
 
     @staticmethod
     def _check_text(text, name):
@@ -112,7 +123,8 @@ class ChatServable(tf.Module):
             grounded = tf.strings.regex_full_match(text, GROUNDED_CONTEXT_PATTERN)
             return tf.where(grounded & (chars > MAX_CONTEXT_CHARS), head_and_tail, tail)
 
-    def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams):
+    def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams,
+               no_repeat_ngram_size):
         """Asserts with client-readable messages; returns the clamped context."""
         limit = self.max_new_tokens_limit
         checks = [
@@ -132,6 +144,12 @@ class ChatServable(tf.Module):
                                         message=f"num_beams must be in [1, {MAX_BEAMS}]"),
             tf.debugging.assert_less_equal(num_beams, MAX_BEAMS,
                                            message=f"num_beams must be in [1, {MAX_BEAMS}]"),
+            tf.debugging.assert_greater_equal(
+                no_repeat_ngram_size, 0,
+                message=f"no_repeat_ngram_size must be in [0, {MAX_NO_REPEAT_NGRAM}]"),
+            tf.debugging.assert_less_equal(
+                no_repeat_ngram_size, MAX_NO_REPEAT_NGRAM,
+                message=f"no_repeat_ngram_size must be in [0, {MAX_NO_REPEAT_NGRAM}]"),
         ]
         with tf.control_dependencies(checks):
             return self._check_text(context, "context")
@@ -139,14 +157,17 @@ class ChatServable(tf.Module):
     def _encode_context(self, context):
         return self.preprocessor.pack_contexts(context)
 
-    def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):
-        context = self._check(context, max_new_tokens, temperature, top_p, top_k, num_beams)
+    def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed,
+                  no_repeat_ngram_size):
+        context = self._check(context, max_new_tokens, temperature, top_p, top_k, num_beams,
+                              no_repeat_ngram_size)
         ids, mask = self._encode_context(context)
         hidden = self.model.call_encoder(ids, mask)
         tokens, lengths = self.decoder.decode(hidden, mask, max_new_tokens, temperature,
                                               top_p, top_k, num_beams, seed,
                                               use_cache=self.use_cache,
-                                              encoder_token_ids=ids)
+                                              encoder_token_ids=ids,
+                                              no_repeat_ngram_size=no_repeat_ngram_size)
         return {"reply": self.tokenizer.detokenize(tokens), "tokens_generated": lengths,
                 "tokens": tokens}
 
@@ -155,16 +176,17 @@ class ChatServable(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
                  + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
     def generate_tokens(self, context, max_new_tokens, temperature, top_p, top_k,
-                        num_beams, seed):
+                        num_beams, seed, no_repeat_ngram_size):
         """`generate` plus the raw `tokens` int32 `[B, max_new_tokens]` (for tests)."""
         return self._generate(context, max_new_tokens, temperature, top_p, top_k,
-                              num_beams, seed)
+                              num_beams, seed, no_repeat_ngram_size)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
                  + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
-    def generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed):
+    def generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed,
+                 no_repeat_ngram_size):
         out = self.generate_tokens(context, max_new_tokens, temperature, top_p, top_k,
-                                   num_beams, seed)
+                                   num_beams, seed, no_repeat_ngram_size)
         return {"reply": out["reply"], "tokens_generated": out["tokens_generated"]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")])
@@ -207,7 +229,8 @@ SAMPLE_CONTEXTS = np.array([
 
 def export_chat(model, tokenizer, *, base_dir: str = "saved_models", name: str = "chat",
                 version: int | None = None, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-                num_beams: int = 1, length_penalty_alpha: float = 0.6) -> str:
+                num_beams: int = 1, length_penalty_alpha: float = 0.6,
+                no_repeat_ngram_size: int = DEFAULT_NO_REPEAT_NGRAM) -> str:
     """Exports the chat servable as a validated TF Serving version.
 
     The exporter reloads it in a fresh process (plain TensorFlow +
@@ -219,18 +242,19 @@ def export_chat(model, tokenizer, *, base_dir: str = "saved_models", name: str =
     from lepton_tf.export import export_servable
 
     servable = ChatServable(model, tokenizer, max_new_tokens=max_new_tokens,
-                            num_beams=num_beams, length_penalty_alpha=length_penalty_alpha)
+                            num_beams=num_beams, length_penalty_alpha=length_penalty_alpha,
+                            no_repeat_ngram_size=no_repeat_ngram_size)
     ctx = SAMPLE_CONTEXTS
 
-    def options(n, t, p, k, beams, seed):
+    def options(n, t, p, k, beams, seed, no_repeat=DEFAULT_NO_REPEAT_NGRAM):
         return {"context": ctx, "max_new_tokens": np.int32(n), "temperature": np.float32(t),
                 "top_p": np.float32(p), "top_k": np.int32(k), "num_beams": np.int32(beams),
-                "seed": np.int32(seed)}
+                "seed": np.int32(seed), "no_repeat_ngram_size": np.int32(no_repeat)}
 
     n = min(24, servable.max_new_tokens_limit)
     examples = {"serving_default": {"context": ctx},
                 "generate": options(n, 0.8, 0.9, 0, 1, 7),
-                "generate_tokens": options(n, 0.0, 1.0, 0, 3, 0),
+                "generate_tokens": options(n, 0.0, 1.0, 0, 3, 0, 0),
                 "score": {"context": ctx, "reply": np.array([b"Where are you leaving from?",
                                                              b"How about Il Fornaio?"])}}
     return export_servable(servable, name=name, signatures=servable.signatures(),

@@ -45,6 +45,7 @@ from keras_hub.src.samplers.sampler import Sampler
 
 from lepton_tf.text.chat_format import BOS_ID, EOS_ID, PAD_ID
 from lepton_tf.models.chat_step import DecoderWeights
+from lepton_tf.models.no_repeat import ban_repeated_ngrams
 
 MAX_BEAMS = 4
 _NEG_INF = -1e9
@@ -182,7 +183,7 @@ class ChatDecoder:
 
     # -- step functions: (prompt, cache, index) -> (logits, hidden, cache) --
 
-    def _cached_step(self, weights, seed_gen=None, finish_beams=False):
+    def _cached_step(self, weights, seed_gen=None, finish_beams=False, no_repeat=None):
         def step(prompt, cache, index):
             self_cache, cross_cache, encoder_bias, copy_memory = cache
             if seed_gen is not None:
@@ -192,13 +193,15 @@ class ChatDecoder:
             logits, self_cache = weights.cached_step(
                 prompt[:, index - 1], index - 1, self_cache, cross_cache, encoder_bias,
                 copy_memory)
+            if no_repeat is not None:
+                logits = ban_repeated_ngrams(prompt, index, logits, no_repeat)
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
             return logits, None, (self_cache, cross_cache, encoder_bias, copy_memory)
 
         return step
 
-    def _uncached_step(self, weights, seed_gen=None, finish_beams=False):
+    def _uncached_step(self, weights, seed_gen=None, finish_beams=False, no_repeat=None):
         def step(prompt, cache, index):
             hidden, encoder_bias, copy_memory = cache
             if seed_gen is not None:
@@ -206,6 +209,8 @@ class ChatDecoder:
             # The baseline: rerun the decoder on the whole prefix each step.
             logits = weights.uncached_logits(hidden, encoder_bias, prompt[:, :index],
                                              copy_memory)
+            if no_repeat is not None:
+                logits = ban_repeated_ngrams(prompt, index, logits, no_repeat)
             if finish_beams:
                 logits = self._freeze_finished(prompt, index, logits)
             return logits, None, cache
@@ -233,7 +238,7 @@ class ChatDecoder:
 
     def decode(self, encoder_hidden_states, encoder_padding_mask, max_new_tokens,
                temperature=0.0, top_p=1.0, top_k=0, num_beams=1, seed=0,
-               use_cache=True, encoder_token_ids=None):
+               use_cache=True, encoder_token_ids=None, no_repeat_ngram_size=0):
         """Generates reply tokens.
 
         The method: `num_beams > 1` -> beam search (temperature, top-k,
@@ -252,6 +257,8 @@ class ChatDecoder:
                 benchmark's baseline; same tokens, slower).
             encoder_token_ids: int `[B, S]` context ids, which a model with a
                 copy head needs (it copies them).
+            no_repeat_ngram_size: no n-gram of this size twice in a reply
+                (`models.no_repeat`; a tensor or int, `<= 0` or Python 0: off).
 
         Returns:
             `(tokens, lengths)`: int32 `[B, max_new_tokens]` (`[PAD]` after
@@ -271,8 +278,11 @@ class ChatDecoder:
             raise ValueError("this ChatModel has a copy head: pass encoder_token_ids")
         prompt, cache = self._prepare(weights, encoder_hidden_states, encoder_padding_mask,
                                       encoder_token_ids, max_new_tokens, use_cache)
+        no_repeat = None if isinstance(no_repeat_ngram_size, int) and no_repeat_ngram_size <= 0 \
+            else tf.cast(no_repeat_ngram_size, tf.int32)
         make_step = functools.partial(
-            self._cached_step if use_cache else self._uncached_step, weights)
+            self._cached_step if use_cache else self._uncached_step, weights,
+            no_repeat=no_repeat)
         prompt_mask = tf.concat([tf.ones_like(prompt[:, :1], tf.bool),
                                  tf.zeros_like(prompt[:, 1:], tf.bool)], axis=1)
         stop = self.stop_token_ids

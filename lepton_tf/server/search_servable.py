@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
 from lepton_tf.index.filters import FilterError
 from lepton_tf.index.fusion import MODES
 from lepton_tf.index.sharded_storage import load_any
@@ -21,6 +22,8 @@ _OUTPUTS = {name: TensorSpec(name, "string" if name in _STRING_MATRIX else "floa
                              (None, None))
             for name in ("doc_ids", "scores", "texts", "titles", "dense_score", "bm25_score",
                          "metadata")}
+# bool [B]: the best cosine (`dense_score`) is below `not_found_threshold`.
+_OUTPUTS["not_found"] = TensorSpec("not_found", "bool", (None,))
 _QUERY = TensorSpec("query", "string", (None,))
 _K = TensorSpec("k", "int32", ())
 
@@ -57,6 +60,10 @@ class SearchServable(Servable):
     on disk, or shards on other servers: `index=`) answered by
     scatter-gather: dense only, without filters (`bm25_score` 0).
 
+    `not_found` (bool `[B]`): the best cosine of the row is below
+    `not_found_threshold`, the answer is likely not in the index (the
+    assistant's not-found answer, `lepton-tf eval not-found`).
+
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
     process or on a remote TF Serving).
@@ -69,10 +76,13 @@ class SearchServable(Servable):
             (`IndexMismatchError`).
         index: an already built index (e.g. over remote shards) instead of
             loading `index_dir`; then `version` numbers it.
+        not_found_threshold: the top score below which `not_found` is set.
     """
 
     def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None, index=None, version: int = 1):
+                 name: str = "search", expected_encoder=None, index=None, version: int = 1,
+                 not_found_threshold: float = DEFAULT_NOT_FOUND_THRESHOLD):
+        self.not_found_threshold = not_found_threshold
         if index is None:
             self.path = resolve_index_dir(index_dir)
             self.index = load_any(self.path, expected_encoder=expected_encoder)
@@ -187,4 +197,6 @@ class SearchServable(Servable):
             out["scores"][i, :n] = h.scores
             out["dense_score"][i, :n] = h.dense_scores
             out["bm25_score"][i, :n] = h.bm25_scores
+        out["not_found"] = np.array([not len(h.doc_ids) or float(np.max(h.dense_scores))
+                                     < self.not_found_threshold for h in hits], bool)
         return out

@@ -15,7 +15,7 @@ import pkgutil
 from typing import Callable
 
 DEFAULT_BASE_DIR = "saved_models"
-_NOT_TASKS = {"registry", "sections", "intent_head"}  # intent_head: part of intent
+_NOT_TASKS = {"registry", "sections", "intent_head", "chat_restore"}  # parts of tasks
 
 
 @dataclasses.dataclass(frozen=True)

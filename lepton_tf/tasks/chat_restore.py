@@ -1,0 +1,66 @@
+"""A `ChatModel` rebuilt from an exported `chat` SavedModel (its Keras weights lost).
+
+The `chat` servable (`export.chat_servable.ChatServable`) tracks its Keras
+model as the attribute `model`, so the SavedModel's variables are a
+TensorFlow object-graph checkpoint whose `model/...` entries are the
+model's weights. A `ChatModel` built with the same sizes (the training
+config's `model:` section and vocabulary) restores them with
+`tf.train.Checkpoint(model=...)`, and every one of its weights must be
+matched: a wrong size or a missing weight fails instead of exporting a
+half-random model. This is how the shipped `chat/3` (trained by
+`configs/chat_continued.yaml`, whose run is not in git) is re-exported with
+new decoding options (`chat/4`: the same weights, the no-repeat 3-gram default):
+
+    lepton-tf export chat --from-saved-model saved_models/chat/3 \\
+        --config configs/chat_continued.yaml --version 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def build(model) -> None:
+    """Creates the model's weights with one forward pass on `[PAD]`s."""
+    ids = np.zeros((1, model.context_length), np.int32)
+    reply = np.zeros((1, model.reply_length), np.int32)
+    model({"encoder_token_ids": ids, "encoder_padding_mask": ids != 0,
+           "decoder_token_ids": reply, "decoder_padding_mask": reply != 0}, training=False)
+
+
+def restore_from_saved_model(model, saved_model_dir: str) -> None:
+    """Loads `saved_model_dir`'s `model/...` variables into the built `model`.
+
+    Raises:
+        AssertionError: a weight of `model` is not in the SavedModel, or its
+            shape differs.
+        ValueError: a shape mismatch while restoring.
+    """
+    build(model)
+    path = os.path.join(saved_model_dir, "variables", "variables")
+    # `read`, not `restore`: a SavedModel has no checkpoint `save_counter`.
+    status = tf.train.Checkpoint(model=model).read(path)
+    status.assert_existing_objects_matched()
+    reader = tf.train.load_checkpoint(path)
+    stored = {k for k in reader.get_variable_to_shape_map() if k.startswith("model/")}
+    if len(model.weights) > len(stored):
+        raise AssertionError(f"{saved_model_dir} holds {len(stored)} model weights, the "
+                             f"model has {len(model.weights)}")
+
+
+def chat_model_from_saved_model(saved_model_dir: str, config_path: str):
+    """`(model, task, config)`: the config's `ChatModel` with the SavedModel's weights."""
+    from lepton_tf.models.chat import ChatModel
+    from lepton_tf.tasks.chat import ChatTask, chat_model
+    from lepton_tf.training import load_config
+
+    config = load_config(config_path)
+    task = ChatTask()
+    model = ChatModel(vocabulary_size=task.get_tokenizer(config).vocabulary_size,
+                      name="chat_model", **dataclasses.asdict(chat_model(config)))
+    restore_from_saved_model(model, saved_model_dir)
+    return model, task, config
