@@ -41,3 +41,16 @@ def test_no_warning_for_a_model_with_a_version(tmp_path, caplog):
                                str(tmp_path / "models.config"))
     with caplog.at_level(logging.WARNING):
         assert warn_models_without_versions(load_model_server_config(path)) == ["intent"]
+
+
+def test_a_version_folder_given_as_base_path_is_named(tmp_path, caplog):
+    from lepton_tf.server.app import warn_models_without_versions
+    from lepton_tf.server.config import single_model_config
+
+    version = tmp_path / "intent" / "1"
+    version.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        assert warn_models_without_versions(single_model_config("intent", str(version))) == [
+            "intent"]
+    assert f"give its parent, {tmp_path / 'intent'}" in caplog.text

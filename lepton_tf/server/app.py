@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from concurrent import futures
 from typing import Callable
@@ -91,6 +92,12 @@ def warn_models_without_versions(config) -> list[str]:
     for model in config.model_config_list.config:
         if not version_dirs(model.base_path):
             missing.append(model.name)
+            if os.path.isfile(os.path.join(model.base_path, "saved_model.pb")):
+                log.warning("model %s: %s is a version folder, not a base path; give its "
+                            "parent, %s (TF Serving loads the numbered folders inside a base "
+                            "path)", model.name, model.base_path,
+                            os.path.dirname(os.path.normpath(model.base_path)))
+                continue
             log.warning("model %s has no version under %s (no N/saved_model.pb): requests to "
                         "it will fail until one is exported there; build it with "
                         "`lepton-tf main` or fix base_path in the model config",
