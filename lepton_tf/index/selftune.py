@@ -32,7 +32,7 @@ from lepton_tf.data.pairs import RetrievalPair
 from lepton_tf.index.tuning import tune_fusion
 
 RECIPES = ("title", "span")
-DEFAULT_RECIPE = "span"
+DEFAULT_RECIPE = "title"
 DEFAULT_QUERIES = 256
 DEFAULT_SEED = 0
 MIN_WORDS, MAX_WORDS, MIN_TEXT_WORDS = 4, 12, 8
