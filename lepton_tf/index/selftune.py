@@ -14,7 +14,8 @@ every such test (measured: w = 0 to 0.3 on StackFAQ, where dense is best).
 Recipes:
 
 - `title`: the document's title when it has one that differs from its
-  text (every document with that title is a positive and loses it), else
+  text (every document with that title is a positive and loses it; a
+  title that would take the cut documents past `4 n` is passed over), else
   a `span`.
 - `span`: a seeded run of 4 to 12 words of the text (a quarter of it,
   at most half), cut from the text; documents of under 8 words are skipped.
@@ -81,7 +82,7 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
             continue
         title = (d.title or "").strip()
         if recipe == "title" and title and title != d.text.strip():
-            if len(d.text.split()) < MIN_WORDS:
+            if len(d.text.split()) < MIN_WORDS or len(cut) + len(by_title[title]) > 4 * n:
                 continue
             for sibling in by_title[title]:
                 cut[sibling.doc_id] = dataclasses.replace(sibling, title="")
