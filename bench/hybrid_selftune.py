@@ -14,7 +14,6 @@ same encoder (cached there too).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 
@@ -63,7 +62,7 @@ def encoders(encoder_path):
     out = {"MiniLM zero-shot": _InProcessMiniLM()}
     if encoder_path:
         path = resolve_encoder_path(encoder_path)
-        out[f"fine-tuned encoder"] = _Lazy(lambda: SavedModelEncoder(path),
+        out["fine-tuned encoder"] = _Lazy(lambda: SavedModelEncoder(path),
                                            read_encoder_info(path))
     return out
 
@@ -104,7 +103,6 @@ def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
         cached = _Cached(encoder, cache_dir, tag)
         config, _ = self_tune(index, cached, n, seed, recipe)
         row[f"self {recipe}"] = (config.dense_weight, hybrid(config.dense_weight))
-    index.fusion = dataclasses.replace(base)
     return row
 
 
