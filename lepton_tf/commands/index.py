@@ -8,6 +8,8 @@
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
     lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
+    lepton-tf index --self-tune                  # ... on held-out titles / spans of the
+                                                 # corpus (no labels; index.selftune)
     lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
         --direct_running_mode=multi_processing   # Beam pipeline, sharded version
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
@@ -23,6 +25,12 @@ from lepton_tf.index.fusion import DEFAULT_DENSE_WEIGHT
 DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
 DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
 DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
+
+
+def _is_file_folder(path: str) -> bool:
+    from lepton_tf.index.build import is_file_folder
+
+    return is_file_folder(path)
 
 
 def update_index(index_dir: str, encoder_path: str, add: str | None = None,
@@ -84,6 +92,11 @@ def index_folder(args, encoder=None) -> int:
 
 def run(args) -> int:
     extra = getattr(args, "extra", [])
+    if args.self_tune and (args.runner != "local" or args.add or args.delete or args.retune
+                           or _is_file_folder(args.corpus)):
+        raise SystemExit("lepton-tf index: --self-tune tunes a new in-process build of a BEIR "
+                         "folder or JSONL corpus (not --runner, --add/--delete, or a folder "
+                         "of files).")
     if args.runner != "local":
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
@@ -129,9 +142,11 @@ def run(args) -> int:
     from lepton_tf.index.build import build_index
     from lepton_tf.index.fusion import FusionConfig
 
+    if args.self_tune and args.tune:
+        raise SystemExit("lepton-tf index: --self-tune and --tune PAIRS exclude each other.")
     fusion = FusionConfig(args.fusion, args.dense_weight)
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
-                tune_pairs=args.tune, fusion=fusion)
+                tune_pairs=args.tune, fusion=fusion, auto_tune=args.self_tune)
     from lepton_tf.assistant import knowledge_base
 
     print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
@@ -159,6 +174,10 @@ def register(sub) -> None:
                         "(positive = a document's id, text, or title + text)")
     p.add_argument("--retune", action="store_true",
                    help="with --tune: re-tune the latest version (new version, same documents)")
+    p.add_argument("--self-tune", action="store_true",
+                   help="without pairs: choose the fusion weight on pseudo-queries cut from the "
+                        "corpus (titles, else word spans; seeded, 256 at most; re-embeds those "
+                        "documents once)")
     p.add_argument("--fusion", choices=("convex", "rrf"), default="convex",
                    help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
     p.add_argument("--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT,

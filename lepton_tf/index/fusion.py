@@ -29,6 +29,8 @@ METHODS = ("convex", "rrf")
 # for the fine-tuned and the zero-shot encoder alike, as the weight whose worst
 # loss against the better of dense and BM25 is smallest (0.85: -0.37 / -0.65
 # on StackFAQ; at 0.9 CACM loses 2 points to BM25). No weight loses nothing.
+# `lepton-tf index --self-tune` picks one per collection without labels
+# (index.selftune; README: it misses only fine-tuned StackFAQ, by 0.21).
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_POOL = 100
 RRF_K = 60

@@ -1,0 +1,136 @@
+"""Self-tuned fusion weight (pseudo-queries, no labels) against fixed 0.85,
+dense and stemmed BM25, on the judged test queries of BEIR collections.
+
+    nice python bench/hybrid_selftune.py [--collections cacm stackfaq sgd-intents-test]
+        [--recipes title span] [--queries 256] [--encoder /path/to/saved_models/encoder]
+
+The weight is tuned only on pseudo-queries made from the documents
+(`lepton_tf.index.selftune`); the judged queries are used for scoring only.
+Document and query embeddings come from the cache (`runs/embeddings`, as
+written by `lepton-tf eval search`); pseudo-queries are embedded with the
+same encoder (cached there too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class _Lazy:
+    """An encoder built on first use (cached vectors need no model)."""
+
+    def __init__(self, make, info):
+        self._make, self._enc, self.info = make, None, info
+
+    def _get(self):
+        if self._enc is None:
+            self._enc = self._make()
+        return self._enc
+
+    def encode_queries(self, texts):
+        return self._get().encode_queries(texts)
+
+    def encode_documents(self, texts):
+        return self._get().encode_documents(texts)
+
+
+class _Cached:
+    """`encoder`, its pseudo-query and cut-document vectors cached."""
+
+    def __init__(self, encoder, cache_dir, tag):
+        self.encoder, self.cache_dir, self.tag = encoder, cache_dir, tag
+
+    def encode_queries(self, texts):
+        from lepton_tf.evaluation.embedding_cache import cached_encode
+        return cached_encode(self.encoder.encode_queries, texts, self.encoder.info,
+                             self.tag + "-queries", self.cache_dir)
+
+    def encode_documents(self, texts):
+        from lepton_tf.evaluation.embedding_cache import cached_encode
+        return cached_encode(self.encoder.encode_documents, texts, self.encoder.info,
+                             self.tag + "-documents", self.cache_dir)
+
+
+def encoders(encoder_path):
+    from lepton_tf.evaluation.search import _InProcessMiniLM
+    from lepton_tf.index.encoding import SavedModelEncoder, read_encoder_info, resolve_encoder_path
+
+    out = {"MiniLM zero-shot": _InProcessMiniLM()}
+    if encoder_path:
+        path = resolve_encoder_path(encoder_path)
+        out["fine-tuned encoder"] = _Lazy(lambda: SavedModelEncoder(path),
+                                           read_encoder_info(path))
+    return out
+
+
+def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
+    from lepton_tf.data.beir import read_beir
+    from lepton_tf.evaluation import fusion_runs
+    from lepton_tf.evaluation.embedding_cache import cached_encode
+    from lepton_tf.evaluation.retrieval_metrics import score_run
+    from lepton_tf.index.documents import Document
+    from lepton_tf.index.fusion import FusionConfig
+    from lepton_tf.index.selftune import self_tune
+
+    collection = read_beir(beir_dir, "test")
+    name = os.path.basename(os.path.normpath(beir_dir))
+    qids = sorted(collection.queries)
+    texts = [collection.queries[q] for q in qids]
+    documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
+    dvec = cached_encode(encoder.encode_documents, [d.embedding_text() for d in documents],
+                         encoder.info, f"{name}-documents", cache_dir)
+    qvec = cached_encode(encoder.encode_queries, texts, encoder.info, f"{name}-queries", cache_dir)
+    index = fusion_runs.build_index(documents, dvec)
+    k = min(100, len(documents))
+    pools = fusion_runs.hybrid_pools(index, qvec, texts, k)
+
+    def hybrid(w):
+        run = fusion_runs.run_from_pools(index, pools, qids, k, FusionConfig("convex", w, k))
+        return score_run(collection.qrels, run)["nDCG@10"]
+
+    row = {"dense": hybrid(1.0),
+           "bm25": score_run(collection.qrels, fusion_runs.stemmed_bm25_run(
+               index, qids, texts, k))["nDCG@10"],
+           "fixed 0.85": hybrid(0.85)}
+    base = index.fusion
+    for recipe in recipes:
+        index.fusion = base
+        tag = f"{name}-pseudo-{recipe}-{seed}"
+        cached = _Cached(encoder, cache_dir, tag)
+        config, _ = self_tune(index, cached, n, seed, recipe)
+        row[f"self {recipe}"] = (config.dense_weight, hybrid(config.dense_weight))
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--beir-root", default=os.path.join("data", "beir"))
+    p.add_argument("--collections", nargs="+", default=["stackfaq", "sgd-intents-test", "cacm"])
+    p.add_argument("--recipes", nargs="+", default=["title", "span"])
+    p.add_argument("--queries", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
+                   help="fine-tuned encoder SavedModel ('' to skip)")
+    p.add_argument("--cache-dir", default=os.path.join("runs", "embeddings"))
+    args = p.parse_args()
+    for label, encoder in encoders(args.encoder).items():
+        print(f"\n{label}: nDCG@10 (self: chosen weight / nDCG@10; ok = self >= max(dense, BM25))")
+        for c in args.collections:
+            row = evaluate(os.path.join(args.beir_root, c), encoder, args.recipes,
+                           args.queries, args.seed, args.cache_dir)
+            best = max(row["dense"], row["bm25"])
+            cells = [f"dense {row['dense']:.4f}", f"bm25 {row['bm25']:.4f}",
+                     f"w0.85 {row['fixed 0.85']:.4f}"]
+            for r in args.recipes:
+                w, v = row[f"self {r}"]
+                cells.append(f"self-{r} w={w:g} {v:.4f} {'ok' if v >= best else 'MISS'}")
+            print(f"  {c:18s} " + " | ".join(cells), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
