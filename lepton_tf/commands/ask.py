@@ -21,32 +21,20 @@ def _session() -> str:
 
 
 def run(args, input_fn=input) -> int:
-    import grpc
-
     from lepton_tf.assistant.demo import print_answer, stream_turn
+    from lepton_tf.commands.repl import prompt_loop
     from lepton_tf.client.assistant import AssistantClient
 
     client = AssistantClient(args.target, session_id=_session(), model=args.model,
                              timeout_s=args.timeout, tls=args.tls, token=args.token)
     print("Ask the assistant; /reset starts over, /quit (or Ctrl-D) ends.")
-    while True:
-        try:
-            message = input_fn("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return 0
-        if message in ("/quit", "/exit"):
-            return 0
-        if message == "/reset":
-            client.session_id = _session()
-            print("(new conversation)")
-            continue
-        if not message:
-            continue
-        try:
-            print_answer(stream_turn(client, message, prompt="bot> "))
-        except grpc.RpcError as e:
-            print(f"\nerror: {e.code().name}: {e.details()}")
+
+    def reset() -> None:
+        client.session_id = _session()
+        print("(new conversation)")
+
+    return prompt_loop(lambda m: print_answer(stream_turn(client, m, prompt="bot> ")), reset,
+                       input_fn)
 
 
 def register(sub) -> None:

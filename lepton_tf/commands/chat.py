@@ -4,9 +4,8 @@ from __future__ import annotations
 
 
 def run(args) -> int:
-    import grpc
-
     from lepton_tf.client import ChatClient
+    from lepton_tf.commands.repl import prompt_loop
 
     client = ChatClient(args.target, model=args.model, timeout_s=args.timeout,
                         tls=args.tls, token=args.token)
@@ -15,24 +14,7 @@ def run(args) -> int:
                                  "top_k": args.top_k, "num_beams": args.num_beams,
                                  "seed": args.seed}.items() if v is not None}
     print("Chat with the `chat` model; /reset starts over, /quit (or Ctrl-D) ends.")
-    while True:
-        try:
-            message = input("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return 0
-        if message in ("/quit", "/exit"):
-            return 0
-        if message == "/reset":
-            client.reset()
-            continue
-        if not message:
-            continue
-        try:
-            print(f"bot> {client.send(message, **options)}")
-        except grpc.RpcError as e:
-            print(f"error: {e.code().name}: {e.details()}")
-
+    return prompt_loop(lambda m: print(f"bot> {client.send(m, **options)}"), client.reset)
 
 def add_client_args(p) -> None:
     p.add_argument("--target", default="localhost:8500", help="gRPC HOST:PORT")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import time
 
 import numpy as np
 
+from lepton_tf.ingest.discovery import file_sha256
 from lepton_tf.export.layout import publish_atomically, version_folders
 from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
@@ -38,12 +38,7 @@ LEXICAL_DIR = "bm25"
 _ASSET_PATH = re.compile(r'asset_path: "([^"]*)"')
 
 
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = file_sha256  # one definition (lepton_tf.ingest.discovery), re-exported
 
 
 def _files(root: str) -> list[str]:

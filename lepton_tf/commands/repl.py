@@ -1,0 +1,39 @@
+"""The read-answer loop shared by `lepton-tf chat` and `lepton-tf ask`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import grpc
+
+
+def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
+                input_fn: Callable[[str], str] = input) -> int:
+    """Reads lines until /quit, /exit, Ctrl-D or Ctrl-C; `/reset` calls `reset`.
+
+    Args:
+        answer: prints the reply to one message (may raise `grpc.RpcError`,
+            printed as one line: the loop goes on).
+        reset: starts a new conversation.
+        input_fn: reads a line after a prompt (tests pass their own).
+
+    Returns:
+        0, the command's exit status.
+    """
+    while True:
+        try:
+            message = input_fn("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if message in ("/quit", "/exit"):
+            return 0
+        if message == "/reset":
+            reset()
+            continue
+        if not message:
+            continue
+        try:
+            answer(message)
+        except grpc.RpcError as e:
+            print(f"\nerror: {e.code().name}: {e.details()}")
