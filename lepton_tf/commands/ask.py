@@ -20,7 +20,7 @@ def _session() -> str:
     return f"ask-{uuid.uuid4().hex[:12]}"
 
 
-def run(args, input_fn=input) -> int:
+def run(args, input_fn=None) -> int:
     from lepton_tf.assistant.demo import print_answer, stream_turn
     from lepton_tf.commands.repl import prompt_loop
     from lepton_tf.client.assistant import AssistantClient

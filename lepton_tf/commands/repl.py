@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Callable
 
 import grpc
 
 
 def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
-                input_fn: Callable[[str], str] = input) -> int:
+                input_fn: Callable[[str], str] | None = None) -> int:
     """Reads lines until /quit, /exit, Ctrl-D or Ctrl-C; `/reset` calls `reset`.
 
     Args:
         answer: prints the reply to one message (may raise `grpc.RpcError`,
             printed as one line: the loop goes on).
         reset: starts a new conversation.
-        input_fn: reads a line after a prompt (tests pass their own).
+        input_fn: reads a line after a prompt (default: the builtin `input`,
+            looked up at each call so a patched one is used).
 
     Returns:
         0, the command's exit status.
     """
     while True:
         try:
-            message = input_fn("you> ").strip()
+            message = (input_fn or builtins.input)("you> ").strip()
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
