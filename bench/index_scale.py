@@ -140,7 +140,8 @@ def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
            "float_mb": round(x.nbytes / 2**20, 1), "by_shards": {}}
     for count in shard_counts:
         start = time.time()
-        index = ShardedIndex.build(x, docs, num_shards=count, k=K)
+        # Dense only: synthetic vectors have no text (BM25's size is the corpus's).
+        index = ShardedIndex.build(x, docs, num_shards=count, k=K, lexical=False)
         build_s = time.time() - start
         path = save_sharded(index, os.path.join(work, f"s{count}"))
         entry = {"build_s": round(build_s, 1),

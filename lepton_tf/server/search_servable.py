@@ -58,7 +58,8 @@ class SearchServable(Servable):
 
     The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
     on disk, or shards on other servers: `index=`) answered by
-    scatter-gather: dense only, without filters (`bm25_score` 0).
+    scatter-gather, every mode and filter answered as by one unsharded index
+    (`index.sharded_hybrid`).
 
     `not_found` (bool `[B]`): the best cosine of the row is below
     `not_found_threshold`, the answer is likely not in the index (the
@@ -91,7 +92,6 @@ class SearchServable(Servable):
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.hybrid = hasattr(self.index, "hybrid_search")  # a sharded index: dense only
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
         self._on_close: list[Callable[[], None]] = []
         with_k = {"query": _QUERY, "k": _K}
@@ -134,11 +134,6 @@ class SearchServable(Servable):
             if mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
             filter = _scalar_text(inputs, "filter")
-        if not self.hybrid:
-            if signature_name == "search_options" and (mode != "dense" or filter.strip()):
-                raise ValueError("This index is sharded: it answers mode dense without a "
-                                 "filter (hybrid, bm25 and filters need a one-shard index).")
-            return k, "dense", None
         if mode != "dense" and self.index.lexical is None:
             raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
                              "lacks (built before hybrid search): rebuild it with "
@@ -165,21 +160,12 @@ class SearchServable(Servable):
         if not texts:
             return self._pack([], 0)
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
-        if not self.hybrid:
-            return self._pack(self._dense_only(vectors, k), k)
         try:
             hits = self.index.hybrid_search(vectors, [t.decode("utf-8") for t in texts], k,
                                             mode, filter)
         except FilterError as e:
             raise ValueError(str(e)) from None
         return self._pack(hits, max(len(h.doc_ids) for h in hits))
-
-    def _dense_only(self, vectors, k: int):
-        from lepton_tf.index.hybrid import Hits
-
-        ids, scores = self.index.search_batched(vectors, k)
-        return [Hits(list(row), np.asarray(s, np.float32), np.asarray(s, np.float32),
-                     np.zeros(len(row), np.float32)) for row, s in zip(ids, scores)]
 
     def _pack(self, hits, width: int) -> dict[str, np.ndarray]:
         rows = len(hits)
