@@ -27,6 +27,7 @@ import dataclasses
 
 import numpy as np
 
+from lepton_tf.index.filters import parse_filter
 from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.hybrid import (Hits, candidate_parts, check_search, first_occurrences,
                                     pool_size)
@@ -135,6 +136,7 @@ def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybr
         ValueError / FilterError: as `hybrid.search` (raised by a shard).
     """
     check_search(mode, k)
+    parse_filter(filter)  # a bad filter is refused here, not by every shard
     fusion = fusion or sharded.fusion
     pool = pool_size(k, mode, fusion)
     texts = list(texts)
