@@ -76,6 +76,14 @@ def test_direct_runner_with_two_workers_equals_the_in_process_build(
     want_ids, want_scores = flat.search_batched(queries, 5)
     assert ids == want_ids
     np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    # BM25 per shard from the corpus's statistics: bm25 and hybrid as unsharded.
+    texts = [f"{t} issue" for t in TOPICS]
+    for mode in ("bm25", "hybrid"):
+        for g, w in zip(sharded.hybrid_search(queries, texts, 5, mode),
+                        flat.hybrid_search(queries, texts, 5, mode)):
+            assert g.doc_ids == w.doc_ids
+            np.testing.assert_allclose(g.bm25_scores, w.bm25_scores, rtol=1e-6)
+            np.testing.assert_allclose(g.scores, w.scores, atol=1e-5)
     # ... and equals the in-process sharded build, shard by shard.
     local = ShardedIndex.build(flat.embeddings, [flat.documents[d] for d in flat.row_ids], 3)
     assert [s.row_ids for s in local.shards] == [s.row_ids for s in sharded.shards]

@@ -2,11 +2,14 @@
 
     Create(list_sources(corpus))                     one source a file (or the JSONL)
       -> Reshuffle -> FlatMap(ReadSource())          read + chunk in parallel, numbered
+         -> BatchElements -> Map(corpus_stats)       BM25 statistics of the whole corpus
+            -> CombineGlobally(merge_all)            (a side input of BuildShard)
       -> Reshuffle                                   spread the passages over the workers
       -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
-      -> Map(build_shard)                            one ScaNN searcher a shard, in
-                                                     parallel, written to the staging
+      -> Map(build_shard)                            one ScaNN searcher and one BM25
+                                                     index (corpus statistics) a shard,
+                                                     in parallel, written to the staging
                                                      folder of the new version
     then, in the launcher, once every worker has succeeded:
       write_top_manifest in publish_atomically       top manifest last, atomic rename
@@ -27,6 +30,8 @@ from apache_beam.ml.inference.base import RunInference
 
 from lepton_tf.index.builder import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.lexical import LexicalIndex
+from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
@@ -42,11 +47,17 @@ def key_by_shard(result, num_shards: int):
     return shard_of(doc.doc_id, num_shards), (position, doc, np.asarray(result.inference))
 
 
-def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
+def text_stats(items):
+    """A batch of `(position, Document)` -> the BM25 `CorpusStats` of its texts."""
+    return LexicalIndex.corpus_stats([doc.embedding_text() for _, doc in items])
+
+
+def build_shard(group, staging: str, k: int, encoder: dict, stats=None) -> tuple[int, int]:
     """Builds and writes one shard from its `(shard, [(position, doc, vector)])` group.
 
     Items are put back in corpus order, so the shard is the one
-    `ShardedIndex.build` makes from the same corpus.
+    `ShardedIndex.build` makes from the same corpus; its BM25 is built with
+    `stats`, the whole corpus's `CorpusStats`, so it scores as unsharded.
 
     Returns:
         `(shard, number of documents)`.
@@ -56,7 +67,8 @@ def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
     documents = [doc for _, doc, _ in items]
     vectors = np.stack([vector for _, _, vector in items]).astype(np.float32)
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
-    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder))
+    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder),
+                              lexical_stats=stats)
     write_shard(index, staging, shard)
     return shard, len(documents)
 
@@ -64,15 +76,21 @@ def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                  encoder: EncoderInfo, handler, chunk_config=None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
-    return (pipeline
-            | "Sources" >> beam.Create(list_sources(corpus))
-            | "SpreadSources" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(ReadSource(chunk_config))
+    passages = (pipeline
+                | "Sources" >> beam.Create(list_sources(corpus))
+                | "SpreadSources" >> beam.Reshuffle()
+                | "Read" >> beam.FlatMap(ReadSource(chunk_config)))
+    stats = (passages
+             | "BatchTexts" >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
+             | "TextStats" >> beam.Map(text_stats)
+             | "CorpusStats" >> beam.CombineGlobally(merge_all))
+    return (passages
             | "Spread" >> beam.Reshuffle()
             | "Embed" >> RunInference(handler)
             | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
             | "GroupByShard" >> beam.GroupByKey()
-            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder)))
+            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
+                                       stats=beam.pvalue.AsSingleton(stats)))
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
