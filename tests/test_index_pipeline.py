@@ -150,3 +150,64 @@ def test_a_folder_of_files_is_read_through_ingest_one_source_a_file(encoder, tmp
     assert sorted(index.documents) == sorted(want) and len(want) >= 3
     doc = index.documents["sub/b.txt#0"]
     assert doc.text == want["sub/b.txt#0"].text and doc.metadata["source"] == "sub/b.txt"
+
+
+@pytest.fixture
+def fake_s3(monkeypatch):
+    """`s3://` through Beam's own S3 filesystem over Beam's in-memory S3
+    client (`apache_beam.io.aws.clients.s3.fake_client`, what Beam's S3 tests
+    use): objects only, no folders, no rename; no network."""
+    pytest.importorskip("pytz")
+    from apache_beam.io.aws import s3filesystem, s3io
+    from apache_beam.io.aws.clients.s3.fake_client import FakeS3Client
+
+    client, real = FakeS3Client(), s3io.S3IO
+    monkeypatch.setattr(s3filesystem.s3io, "S3IO", lambda options=None, **_: real(client=client))
+    return client
+
+
+def _put(client, key, data: bytes):
+    from apache_beam.io.aws.clients.s3.fake_client import FakeFile
+
+    client.add_file(FakeFile("bucket", key, data))
+
+
+def test_corpus_and_shards_on_an_object_store_published_manifest_last(
+        encoder, corpus, tmp_path, fake_s3):
+    from lepton_tf.pipelines import filesystems
+
+    with open(corpus, "rb") as f:
+        _put(fake_s3, "corpus/corpus.jsonl", f.read())
+    _put(fake_s3, "notes/a.md", b"# Cards\n\nA lost card is blocked at once.\n")
+    _put(fake_s3, "notes/sub/b.txt", b"Rent is due on the first day of the month.\n")
+    _put(fake_s3, "notes/.hidden/c.txt", b"never read")
+    path = run_index_pipeline("s3://bucket/corpus", encoder, "s3://bucket/index",
+                              runner="direct", num_shards=2, k=5)
+    assert path == "s3://bucket/index/1"
+    keys = sorted(k for (_, k) in fake_s3.files)
+    assert "index/1/manifest.json" in keys and "index/1/shard-00001/manifest.json" in keys
+    assert not [k for k in keys if k.startswith("index/") and "/." in k]  # no staging left
+    # What a server reads from a mounted bucket: copy the objects out, load, verify.
+    local = tmp_path / "mounted"
+    for key in keys:
+        if key.startswith("index/"):
+            target = local / key[len("index/"):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(filesystems.read_bytes(f"s3://bucket/{key}"))
+    index = load_sharded(str(local))
+    flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), k=5))
+    assert sorted(index.documents) == sorted(flat.documents)
+    queries = SavedModelEncoder(encoder).encode_queries([f"{t} issue" for t in TOPICS])
+    assert index.search_batched(queries, 5)[0] == flat.search_batched(queries, 5)[0]
+    # A folder of files on the store; the next version number comes from the store.
+    path = run_index_pipeline("s3://bucket/notes", encoder, "s3://bucket/index",
+                              runner="direct", num_shards=1)
+    assert path == "s3://bucket/index/2" and filesystems.remote_versions(
+        "s3://bucket/index") == [1, 2]
+    # A run failing half-way leaves no manifest, so no version, and its objects go.
+    handler = FailingHandler(encoder, min_batch_size=4, max_batch_size=4)
+    with pytest.raises(Exception, match="worker lost half-way"):
+        run_index_pipeline("s3://bucket/corpus", encoder, "s3://bucket/index",
+                           runner="direct", num_shards=2, handler=handler)
+    assert filesystems.remote_versions("s3://bucket/index") == [1, 2]
+    assert not [k for (_, k) in fake_s3.files if k.startswith("index/3/")]

@@ -35,7 +35,9 @@ from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
-from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
+from lepton_tf.index.sharded_storage import next_version, write_top_manifest
+from lepton_tf.pipelines import filesystems
+from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
@@ -69,7 +71,7 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None) -> tuple
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
     index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder),
                               lexical_stats=stats)
-    write_shard(index, staging, shard)
+    write_shard_to(index, staging, shard)
     return shard, len(documents)
 
 
@@ -100,10 +102,11 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
-        corpus: a folder of files, a BEIR folder or a JSONL file (on a
-            filesystem the workers see).
+        corpus: a folder of files, a BEIR folder or a JSONL file: a local
+            path the workers see, or a `gs://` / `s3://` URL (`filesystems`).
         encoder_path: encoder SavedModel (version folder or base: latest).
-        out_dir: index base folder (shared by the workers and the launcher).
+        out_dir: index base folder shared by the workers and the launcher,
+            or an object-store URL (published manifest last: `filesystems`).
         runner: a `lepton_tf.pipelines.runners.RUNNERS` name.
         num_shards: shards of the version.
         k: default number of results.
@@ -128,13 +131,20 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    version = next_version(out_dir, version)
-    with publish_atomically(out_dir, version, kind="index") as staging:
+
+    def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
                          chunk_config)
-        write_top_manifest(staging, version, num_shards, k)
-    path = os.path.join(out_dir, str(version))
+
+    if filesystems.is_local(out_dir):
+        version = next_version(out_dir, version)
+        with publish_atomically(out_dir, version, kind="index") as staging:
+            build(staging)
+            write_top_manifest(staging, version, num_shards, k)
+        path = os.path.join(out_dir, str(version))
+    else:  # gs://, s3://: no atomic rename; the top manifest is written last
+        path = filesystems.publish_manifest_last(out_dir, version, build, num_shards, k)
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
           f"v{encoder.version} in {time.time() - start:.0f} s -> {path}")
     return path
