@@ -163,7 +163,7 @@ def project_sizing(ingest: dict | None, shards: dict | None, docs: dict | None,
 
     Memory per passage = (float vector + AH code bytes) x the measured RSS
     ratio of a loaded shard + the measured loaded bytes of one document
-    (`document_bytes`, StackFAQ-sized passages). Shards are
+    (`document_bytes`, StackFAQ-sized passages) + its BM25 share (`bm25_bytes`). Shards are
     sized to `shard_budget_gib`; each runs `replicas` times, one a machine.
     Encoding hours: passages / (measured passages/s of one Beam worker x
     workers), assuming workers scale linearly (they share nothing but the
@@ -176,10 +176,13 @@ def project_sizing(ingest: dict | None, shards: dict | None, docs: dict | None,
         per_vector = rss["vectors_and_codes_mb"] * 2**20 / (shards["vectors"] /
                                                          int(min(shards["by_shards"], key=int)))
         doc_bytes = docs["bytes_per_document"] if docs else 0
+        bm25 = (docs or {}).get("bm25_bytes_per_document", 0)
+        doc_bytes += bm25
         per_passage = per_vector * rss["ratio"] + doc_bytes
         total = passages * per_passage
         count = int(np.ceil(total / (shard_budget_gib * 2**30)))
-        out.update(bytes_per_passage=round(per_passage), total_gib=round(total / 2**30, 1),
+        out.update(bytes_per_passage=round(per_passage), bm25_bytes_per_passage=round(bm25),
+                   total_gib=round(total / 2**30, 1),
                    shards=count, passages_per_shard=int(np.ceil(passages / count)),
                    gib_per_shard=round(total / count / 2**30, 1),
                    machines=count * replicas,
@@ -225,6 +228,45 @@ def document_bytes(corpus: str, copies: int = 70) -> dict:
     return out
 
 
+_BM25_SNIPPET = """
+import gc, json, os, sys
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from lepton_tf.index.documents import read_documents
+from lepton_tf.index.lexical import LexicalIndex
+docs = read_documents(sys.argv[1])
+texts, ids = [d.embedding_text() for d in docs], [d.doc_id for d in docs]
+gc.collect()
+before = rss()
+index = LexicalIndex(ids, texts)
+del texts
+gc.collect()
+s = index.retriever.scores
+print(json.dumps({"bm25_bytes_per_document": (rss() - before) / len(docs),
+                  "bm25_matrix_bytes_per_document": sum(s[k].nbytes for k in
+                      ("data", "indices", "indptr")) / len(docs), "count": len(docs)}))
+"""
+
+
+def bm25_bytes(corpus: str, copies: int = 70) -> dict:
+    """Loaded bytes per document of a shard's BM25 part (matrix, vocabulary,
+    id list, row dict), for `corpus`'s documents repeated `copies` times
+    (a fresh process; each copy's words are the same, so the vocabulary is
+    the corpus's and the figure is the matrix's share, a lower bound for
+    richer collections)."""
+    from lepton_tf.index.build import read_corpus
+    from lepton_tf.index.documents import Document, write_documents
+
+    docs = read_corpus(corpus)
+    path = os.path.join(tempfile.mkdtemp(prefix="index-scale-bm25-"), "docs.jsonl.gz")
+    write_documents([Document(f"{d.doc_id}-{c}", d.text, d.title, d.metadata)
+                     for c in range(copies) for d in docs], path)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", _BM25_SNIPPET, path], check=True,
+                          capture_output=True, text=True, env=env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def dataclass_dict(config) -> dict:
     import dataclasses
     return dataclasses.asdict(config)
@@ -233,7 +275,8 @@ def dataclass_dict(config) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["all", "ingest", "shards"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "shards", "documents"], default="all",
+                   help="documents: the document store's and BM25's bytes a passage only")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     p.add_argument("--corpus", default=os.path.join("data", "beir", "stackfaq"))
     p.add_argument("--passages", type=int, default=719, help="passages for the ingest part")
@@ -254,8 +297,9 @@ def main(argv=None) -> int:
     if args.part in ("all", "shards"):
         results["shards"] = bench_shards(args.vectors, [int(s) for s in args.shards.split(",")],
                                          args.queries)
-    if args.part in ("all", "shards"):
+    if args.part in ("all", "shards", "documents"):
         results["documents"] = document_bytes(args.corpus)
+        results["documents"].update(bm25_bytes(args.corpus))
     results["sizing_100m"] = project_sizing(results.get("ingest"), results.get("shards"),
                                             results.get("documents"))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
