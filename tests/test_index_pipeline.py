@@ -211,3 +211,63 @@ def test_corpus_and_shards_on_an_object_store_published_manifest_last(
                            runner="direct", num_shards=2, handler=handler)
     assert filesystems.remote_versions("s3://bucket/index") == [1, 2]
     assert not [k for (_, k) in fake_s3.files if k.startswith("index/3/")]
+
+
+class RecordingHandler(EncoderModelHandler):
+    """The real encoder, appending every embedded doc id to a file."""
+
+    def __init__(self, path, log):
+        super().__init__(path)
+        self.log = str(log)
+
+    def run_inference(self, batch, model, inference_args=None):
+        with open(self.log, "a") as f:
+            f.writelines(doc.doc_id + "\n" for _, doc in batch)
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_a_second_run_over_a_changed_folder_embeds_only_the_changed_files(encoder, tmp_path):
+    from lepton_tf.index.storage import read_manifest
+    from lepton_tf.ingest.manifest import IngestManifest
+
+    folder, out, log = tmp_path / "notes", str(tmp_path / "idx"), tmp_path / "embedded.txt"
+    (folder / "sub").mkdir(parents=True)
+    for i, topic in enumerate(TOPICS):
+        (folder / f"{topic}.md").write_text(f"# {topic}\n\nHow to sort out a {topic} problem, "
+                                            f"case {i}.\n")
+    (folder / "sub" / "b.txt").write_text("Rent is due on the first day of the month.\n")
+
+    def run(**kw):
+        log.write_text("")
+        path = run_index_pipeline(str(folder), encoder, out, runner="direct", num_shards=2,
+                                  handler=RecordingHandler(encoder, log), **kw)
+        return path, sorted(log.read_text().split())
+
+    first, embedded = run()
+    assert len(embedded) == len(TOPICS) + 1
+    manifest = IngestManifest.from_json((tmp_path / "idx" / "1" / "ingest.json").read_text())
+    assert manifest.files["sub/b.txt"]["passages"] == ["sub/b.txt#0"]
+    assert "ingest.json" in read_manifest(first)["sha256"]  # checksummed with the shards
+    # Unchanged: no new version, nothing embedded.
+    assert run() == (first, [])
+    # One file changed, one added, one removed: only those two are read and embedded.
+    (folder / "sub" / "b.txt").write_text("Rent is due on the fifth day of the month.\n")
+    (folder / "visa2.md").write_text("# visa\n\nA new visa rule.\n")
+    (folder / "tax.md").unlink()
+    second, embedded = run()
+    assert embedded == ["sub/b.txt#0", "visa2.md#0"] and second.endswith("/2")
+    updated = load_sharded(second)
+    assert "tax.md#0" not in updated.documents
+    assert updated.documents["sub/b.txt#0"].text.startswith("Rent is due on the fifth")
+    # ... and equals a full rebuild: same passages in the same rows of the same shards,
+    # same vectors, same BM25 (the corpus's statistics over old and new passages).
+    full = load_sharded(run_index_pipeline(str(folder), encoder, str(tmp_path / "full"),
+                                           runner="direct", num_shards=2))
+    for a, b in zip(updated.shards, full.shards):
+        assert a.row_ids == b.row_ids
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+        for query in ("visa rule", "rent month", "loan problem"):
+            np.testing.assert_array_equal(a.lexical.scores(query), b.lexical.scores(query))
+    # --rebuild embeds everything again.
+    _, embedded = run(rebuild=True)
+    assert len(embedded) == len(TOPICS) + 1

@@ -116,7 +116,7 @@ def run(args) -> int:
                            if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
         run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
                            num_shards=args.num_shards, k=args.k, version=args.version,
-                           beam_args=extra,
+                           beam_args=extra, rebuild=args.rebuild,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
                                                     overlap=args.chunk_overlap))
         return 0

@@ -36,7 +36,11 @@ from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
-from lepton_tf.pipelines import filesystems
+from lepton_tf.index.build import is_file_folder
+from lepton_tf.index.storage import list_index_versions
+from lepton_tf.ingest import scan_folder
+from lepton_tf.ingest.manifest import FILE_NAME as INGEST_FILE
+from lepton_tf.pipelines import filesystems, incremental
 from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
@@ -76,20 +80,45 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None) -> tuple
 
 
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
-                 encoder: EncoderInfo, handler, chunk_config=None):
-    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
+                 encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
+                 record_files: bool = False):
+    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
+
+    Args:
+        sources: the sources to read (default `list_sources(corpus)`).
+        reuse: an `incremental.ReadReused` adding the previous version's
+            passages of unchanged files, with their vectors (None: none).
+        record_files: write each file's passage ids into the staging folder
+            (`incremental.write_part`, for the ingest manifest).
+    """
+    sources = list_sources(corpus) if sources is None else sources
     passages = (pipeline
-                | "Sources" >> beam.Create(list_sources(corpus))
+                | "Sources" >> beam.Create(sources)
                 | "SpreadSources" >> beam.Reshuffle()
                 | "Read" >> beam.FlatMap(ReadSource(chunk_config)))
-    stats = (passages
+    keyed = (passages
+             | "Spread" >> beam.Reshuffle()
+             | "Embed" >> RunInference(handler)
+             | "KeyByShard" >> beam.Map(key_by_shard, num_shards))
+    every_passage = passages
+    if reuse is not None:
+        reused = (pipeline
+                  | "PreviousShards" >> beam.Create(list(range(num_shards)))
+                  | "SpreadShards" >> beam.Reshuffle()
+                  | "ReadReused" >> beam.FlatMap(reuse))
+        keyed = (keyed, reused) | "WithReused" >> beam.Flatten()
+        every_passage = ((passages, reused | "ReusedPassages" >> beam.Map(lambda kv: kv[1][:2]))
+                         | "EveryPassage" >> beam.Flatten())
+    if record_files:
+        _ = (passages
+             | "FileOfPassage" >> beam.Map(lambda item: (item[0][0], (item[0][1], item[1].doc_id)))
+             | "GroupByFile" >> beam.GroupByKey()
+             | "WriteParts" >> beam.Map(incremental.write_part, staging))
+    stats = (every_passage
              | "BatchTexts" >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
              | "TextStats" >> beam.Map(text_stats)
              | "CorpusStats" >> beam.CombineGlobally(merge_all))
-    return (passages
-            | "Spread" >> beam.Reshuffle()
-            | "Embed" >> RunInference(handler)
-            | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
+    return (keyed
             | "GroupByShard" >> beam.GroupByKey()
             | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
                                        stats=beam.pvalue.AsSingleton(stats)))
@@ -98,7 +127,7 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
-                       handler=None, chunk_config=None) -> str:
+                       handler=None, chunk_config=None, rebuild: bool = False) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -116,9 +145,12 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         handler: the RunInference model handler (default
             `EncoderModelHandler(encoder_path)`).
         chunk_config: an ingest `ChunkConfig` for a folder of files.
+        rebuild: read and embed every file even when the previous version
+            could be updated (`incremental`: by default a local folder is
+            re-embedded only where its files changed).
 
     Returns:
-        The published version folder.
+        The published version folder (the current one when no file changed).
 
     Raises:
         Exception: whatever failed in the pipeline; nothing is published and
@@ -131,17 +163,38 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
+    plan = None if rebuild else incremental.plan_run(corpus, out_dir, num_shards, chunk_config,
+                                                     encoder)
+    record = filesystems.is_local(out_dir) and filesystems.is_local(corpus) \
+        and is_file_folder(corpus)
+    sources, reuse = list_sources(corpus), None
+    if plan is not None:
+        changes = plan.changes
+        if not (changes.added or changes.changed or changes.removed):
+            current = os.path.join(out_dir, str(list_index_versions(out_dir)[-1]))
+            print(f"No file changed: {current} is current.")
+            return current
+        todo = set(changes.added + changes.changed)
+        sources = [s for s in sources if s[2] in todo]
+        reuse = incremental.ReadReused(plan.previous, plan.positions())
+        print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
+              f"reused from {plan.previous}, {len(changes.removed)} removed.")
 
     def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config)
+                         chunk_config, sources, reuse, record)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)
         with publish_atomically(out_dir, version, kind="index") as staging:
             build(staging)
-            write_top_manifest(staging, version, num_shards, k)
+            extra = None
+            if record:
+                hashes = plan.hashes if plan else dict(scan_folder(corpus))
+                extra = {INGEST_FILE: incremental.ingest_manifest(staging, sources, plan,
+                                                                  chunk_config, hashes)}
+            write_top_manifest(staging, version, num_shards, k, extra_files=extra)
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last
         path = filesystems.publish_manifest_last(out_dir, version, build, num_shards, k)
