@@ -115,3 +115,19 @@ def test_upsert_and_delete_keep_bm25_equal_to_unsharded():
                 _assert_same(g, w, flat, q, t)
     finally:
         sharded.close()
+
+
+def test_shards_without_bm25_gain_it_with_the_corpus_statistics():
+    x, docs = _corpus(400)
+    flat = SearchIndex.build(x, docs)
+    sharded = ShardedIndex.build(x, docs, num_shards=3, lexical=False)  # as before sharded BM25
+    assert not sharded.lexical
+    sharded.rebuild_lexical()  # what `lepton-tf index --add/--delete` does to such a version
+    queries, texts = _queries(8)
+    try:
+        for w, g, q, t in zip(flat.hybrid_search(queries, texts, 10, "hybrid"),
+                              sharded.hybrid_search(queries, texts, 10, "hybrid"), queries,
+                              texts):
+            _assert_same(g, w, flat, q, t)
+    finally:
+        sharded.close()

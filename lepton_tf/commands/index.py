@@ -53,8 +53,10 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
     if isinstance(index, ShardedIndex):
         if tune_pairs:
-            raise SystemExit("lepton-tf index: --tune needs a one-shard index (a sharded "
-                             "index answers dense search only).")
+            raise SystemExit("lepton-tf index: --tune needs a one-shard index (the fusion "
+                             "weight is tuned on one index's candidate pools).")
+        if not index.lexical:
+            index.rebuild_lexical()  # shards from before sharded BM25 gain theirs
         path = save_sharded(index, index_dir)
     else:
         if index.lexical is None:

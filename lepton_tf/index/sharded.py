@@ -208,8 +208,11 @@ class ShardedIndex:
     def rebuild_lexical(self) -> None:
         """Every local shard's BM25 from the whole corpus's statistics again
         (after upserts and deletes: they change every passage's IDF)."""
-        stats = merge_all(s.lexical.corpus_stats(s.lexical_texts(), s.lexical.language)
-                          for s in self.shards)
+        from lepton_tf.index.lexical import LANGUAGE, LexicalIndex
+
+        stats = merge_all(LexicalIndex.corpus_stats(
+            s.lexical_texts(), s.lexical.language if s.lexical is not None else LANGUAGE)
+            for s in self.shards)
         for shard in self.shards:
             shard.rebuild_lexical(stats)
 
