@@ -228,41 +228,50 @@ def document_bytes(corpus: str, copies: int = 70) -> dict:
     return out
 
 
-_BM25_SNIPPET = """
-import gc, json, os, sys
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+_BM25_BUILD = """
+import sys
 from lepton_tf.index.documents import read_documents
 from lepton_tf.index.lexical import LexicalIndex
 docs = read_documents(sys.argv[1])
-texts, ids = [d.embedding_text() for d in docs], [d.doc_id for d in docs]
+LexicalIndex([d.doc_id for d in docs], [d.embedding_text() for d in docs]).save(sys.argv[2])
+"""
+
+_BM25_LOAD = """
+import gc, json, os, sys
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from lepton_tf.index.lexical import LexicalIndex
+import bm25s
 gc.collect()
 before = rss()
-index = LexicalIndex(ids, texts)
-del texts
+index = LexicalIndex.load(sys.argv[1])
 gc.collect()
 s = index.retriever.scores
-print(json.dumps({"bm25_bytes_per_document": (rss() - before) / len(docs),
+n = len(index.doc_ids)
+print(json.dumps({"bm25_bytes_per_document": (rss() - before) / n,
                   "bm25_matrix_bytes_per_document": sum(s[k].nbytes for k in
-                      ("data", "indices", "indptr")) / len(docs), "count": len(docs)}))
+                      ("data", "indices", "indptr")) / n, "bm25_count": n}))
 """
 
 
 def bm25_bytes(corpus: str, copies: int = 70) -> dict:
-    """Loaded bytes per document of a shard's BM25 part (matrix, vocabulary,
-    id list, row dict), for `corpus`'s documents repeated `copies` times
-    (a fresh process; each copy's words are the same, so the vocabulary is
-    the corpus's and the figure is the matrix's share, a lower bound for
-    richer collections)."""
+    """Loaded bytes per document of a shard's BM25 part, as a server holds it
+    (`LexicalIndex.load` in a fresh process: matrix, vocabulary, id list and
+    row dict), for `corpus`'s documents repeated `copies` times under new ids
+    (the vocabulary stays the corpus's: the figure is the per-passage share)."""
     from lepton_tf.index.build import read_corpus
     from lepton_tf.index.documents import Document, write_documents
 
     docs = read_corpus(corpus)
-    path = os.path.join(tempfile.mkdtemp(prefix="index-scale-bm25-"), "docs.jsonl.gz")
+    work = tempfile.mkdtemp(prefix="index-scale-bm25-")
+    path = os.path.join(work, "docs.jsonl.gz")
     write_documents([Document(f"{d.doc_id}-{c}", d.text, d.title, d.metadata)
                      for c in range(copies) for d in docs], path)
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", _BM25_SNIPPET, path], check=True,
+    folder = os.path.join(work, "bm25")
+    subprocess.run([sys.executable, "-c", _BM25_BUILD, path, folder], check=True,
+                   capture_output=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", _BM25_LOAD, folder], check=True,
                           capture_output=True, text=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
