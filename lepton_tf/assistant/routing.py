@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from lepton_tf.index import not_found
 from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
 
 SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE = "search", "chat", "smalltalk", "out_of_scope"
@@ -80,8 +81,9 @@ class Router:
         service_threshold: minimum similarity to SGD user turns for `chat` even
             when the intent model claims the turn (rule 3).
         not_found_threshold: a search turn whose top score is below this is
-            answered "not found" (the search servable's `not_found` flag, when
-            it has one, decides instead).
+            answered "not found" (`index.not_found.threshold_rule`); the search
+            servable's `not_found` flag (its index's calibrated rule), when it
+            has one, decides instead.
     """
 
     search_threshold: float = DEFAULT_SEARCH_THRESHOLD
@@ -93,7 +95,8 @@ class Router:
 
     def not_found(self, search_score: float | None) -> bool:
         """Whether a search turn's top score says the answer is not in the index."""
-        return search_score is None or search_score < self.not_found_threshold
+        return search_score is None or not_found.threshold_rule(
+            self.not_found_threshold).flags({"top1": search_score})
 
     def route(self, search_score: float | None, dialogue_score: float | None,
               intent: IntentResult | None, message: str = "", last_route: str = "",
