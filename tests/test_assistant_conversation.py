@@ -5,6 +5,7 @@ Predict), the gRPC stream and REST's NDJSON stream. The models are fakes that
 behave like the shipped ones (see `conversation_fakes`)."""
 
 import json
+import re
 import urllib.request
 
 import pytest
@@ -158,3 +159,41 @@ def test_ask_command_streams_sources_related_and_resets(kb_server, capsys):
     assert answers[2].startswith("I found nothing in recipes")
     assert "closest matches: How to turn off YouTube autoplay?" in answers[2]
     assert answers[3].startswith("I found nothing in recipes")
+
+
+def _kb_text(doc_id):
+    from conversation_fakes import KB
+
+    return next(text for i, _, text in KB if i == doc_id)
+
+
+def test_an_ordinal_follow_up_answers_from_that_numbered_source(server):
+    """"what about the second one?" after a search answers from source [2] of that
+    answer, through the stream and the servable, and keeps the sources' numbers."""
+    client = _client(server, "ordinal")
+    events = list(client.stream("How do I delete my Facebook account?"))
+    shown = [(s["n"], s["doc_id"]) for s in events[0]["sources"]]
+    assert len(shown) == 2 and shown[0] == (1, "fb-1"), shown
+    second = shown[1][1]
+    for message in ("what about the second one?", "#2", "And the 2nd?", "the last one"):
+        events = list(client.stream(message))
+        final = events[-1]
+        assert final["route"] == "search", (message, final)
+        assert [(s["n"], s["doc_id"]) for s in events[0]["sources"]] == shown
+        assert [(c["n"], c["doc_id"]) for c in final["citations"]] == [(2, second)], message
+        assert "[2]" in final["reply"] and "[1]" not in final["reply"], final["reply"]
+        said = re.sub(r"\s*\[2\]", "", final["reply"]).split()
+        assert all(w in _kb_text(second).split() for w in said), final["reply"]
+    first = client.ask("the first")  # the servable (Predict), same session
+    assert [(c["n"], c["doc_id"]) for c in first["citations"]] == [(1, "fb-1")]
+    assert "Facebook" in first["reply"] and "[1]" in first["reply"]
+
+
+def test_ordinal_words_inside_a_question_are_not_a_reference(server):
+    client = _client(server, "ordinal-question")
+    client.ask("How do I delete my Facebook account?")
+    own = client.ask("How do I create the first Gmail filter?")
+    assert own["route"] == "search" and own["citations"][0]["doc_id"] == "gm-1", own
+    client.ask("Book a table for two at an Italian place in San Jose tonight at 7")
+    # After a task turn "the second one" is the dialogue's, never a passage.
+    assert client.ask("the second one")["citations"] == []

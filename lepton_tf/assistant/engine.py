@@ -200,22 +200,42 @@ class Assistant:
                 return reply, shown, numbers, False
         return self.knowledge_base.text("not_found"), shown, [], True
 
+    def _pointed_reply(self, session, number: int, timings: dict) -> tuple[str, list]:
+        """`(reply, [number])`: the last search's question answered from its source
+        `number` alone ("what about the second one?"), cited with that number."""
+        passage = session.last_results[number - 1]
+        reply, _ = self._timed(timings, "search", answers.extractive_answer,
+                               session.last_query, [passage], self._similarity(),
+                               session.last_reply)
+        if not reply:
+            return self.knowledge_base.text("not_found"), []
+        return re.sub(r"\[1\]", f"[{number}]", reply), [number]
+
     def _turn(self, session_id: str, message: str):
         message = check_message(session_id, message)
         start = time.perf_counter()
         timings: dict = {}
         session = self.sessions.get(session_id)
         with session.lock:  # one turn at a time per session, in order
-            signals = self._signals(session, message, timings)
+            # "the second one" right after a search: that answer's source 2.
+            pointed = followup.ordinal_reference(message, len(session.last_results)) \
+                if session.last_route == SEARCH else None
+            signals = _Signals(session.last_results, session.last_results[0].score, False,
+                               session.last_query, None, None, None) if pointed \
+                else self._signals(session, message, timings)
             chitchat = signals.smalltalk[1] if signals.smalltalk else None
-            route = self.router.route(signals.top, signals.dialogue, signals.intent, message,
-                                      session.last_route, chitchat_score=chitchat)
+            route = SEARCH if pointed else self.router.route(
+                signals.top, signals.dialogue, signals.intent, message, session.last_route,
+                chitchat_score=chitchat)
             intent = signals.intent
             # The intent model is in scope only where it decided the turn: a refusal.
             intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
                 and intent.out_of_scope is False else ""
             shown, numbers, not_found = [], [], False
-            if route == SEARCH:
+            if pointed:
+                shown = signals.passages
+                reply, numbers = self._pointed_reply(session, pointed, timings)
+            elif route == SEARCH:
                 reply, shown, numbers, not_found = self._search_reply(signals, message,
                                                                       session, timings)
             elif route == OUT_OF_SCOPE and not intent_name:
