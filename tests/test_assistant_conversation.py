@@ -12,6 +12,7 @@ import pytest
 from conftest import free_port
 from conversation_fakes import (
     DIALOGUE_TURNS,
+    DOMAIN_TURNS,
     SCRIPT,
     check_conversation,
     conversation_models,
@@ -27,7 +28,8 @@ ROUTER = Router(search_threshold=0.3, dialogue_threshold=0.6)
 def conversation_server():
     server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                          python_servables=conversation_models())
-    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3)
+    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS)
     server.start()
     return server
 
@@ -122,6 +124,7 @@ def kb_server(kb_dir):
     server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                          python_servables=conversation_models())
     mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS,
                     knowledge_base=kb_dir)
     server.start()
     yield server

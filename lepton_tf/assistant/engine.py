@@ -103,6 +103,7 @@ class _Signals:
     intent: object
     dialogue: float | None
     smalltalk: tuple | None  # (category, score)
+    domain: float | None = None  # similarity to the intent domain's requests
 
 
 class Assistant:
@@ -154,12 +155,14 @@ class Assistant:
     def _signals(self, session, message: str, timings: dict) -> _Signals:
         """Intent, dialogue and small-talk scores in a thread while searching here."""
         small = getattr(self.backends, "smalltalk", lambda text: None)
+        domain = getattr(self.backends, "domain_score", lambda text: None)
         side = self._pool.submit(lambda: (
             self._timed(timings, "intent", self.backends.intent, message),
             self._timed(timings, "dialogue", self.backends.dialogue_score, message),
-            self._timed(timings, "dialogue", small, message)))
+            self._timed(timings, "dialogue", small, message),
+            self._timed(timings, "dialogue", domain, message)))
         result, query = self._search(timings, message), message
-        intent, dialogue, chitchat = side.result()
+        intent, dialogue, chitchat, domain_score = side.result()
         claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
         chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
             (dialogue is not None and dialogue >= self.router.dialogue_threshold)
@@ -171,7 +174,7 @@ class Assistant:
                 result, query = again, rewritten
         passages, flag = result
         top = passages[0].score if passages else None
-        return _Signals(passages, top, flag, query, intent, dialogue, chitchat)
+        return _Signals(passages, top, flag, query, intent, dialogue, chitchat, domain_score)
 
     def _similarity(self):
         similarity = getattr(self.backends, "similarity", None)
@@ -226,7 +229,7 @@ class Assistant:
             chitchat = signals.smalltalk[1] if signals.smalltalk else None
             route = SEARCH if pointed else self.router.route(
                 signals.top, signals.dialogue, signals.intent, message, session.last_route,
-                chitchat_score=chitchat)
+                chitchat_score=chitchat, domain_score=signals.domain)
             intent = signals.intent
             # The intent model is in scope only where it decided the turn: a refusal.
             intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \

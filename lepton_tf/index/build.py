@@ -76,7 +76,7 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
               f"(top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}) applies")
         return {}
     held = result["held_out"]
-    print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out threads: "
+    print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "
           f"unanswerable flagged {held['unanswerable_flagged']:.1%} of {held['unanswerable']}, "
           f"answerable {held['answerable_flagged']:.1%} of {held['answerable']}")
     return not_found.rule_file(result["rule"])
