@@ -15,8 +15,8 @@ full shape. Here every model has `Limits`:
 
 Per-model values come from `--request_limits_file`, a JSON (or YAML) file
 `{"models": {"chat": {"max_batch_size": 32, "max_execution_batch_size": 8}}}`
-with an optional `"default"` block. Refusals are INVALID_ARGUMENT (REST 400)
-naming the limit.
+with an optional `"default"` block. Refusals are INVALID_ARGUMENT naming the
+limit; over REST they are 413 (`errors.limit_exceeded`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from tensorflow.core.framework import types_pb2
 
 from lepton_tf.server import deadline
-from lepton_tf.server.errors import internal, invalid_argument
+from lepton_tf.server.errors import internal, invalid_argument, limit_exceeded
 
 MAX_RANK = 64  # numpy's limit, and far past any model's input rank
 
@@ -110,13 +110,13 @@ def of(servable) -> Limits:
 
 
 def _too_many_rows(rows: int, alias: str, servable, limits: Limits, prefix: str = ""):
-    return invalid_argument(
+    return limit_exceeded(
         f"{prefix}Input '{alias}' has {rows} rows, more than the maximum batch size of "
         f"{limits.max_batch_size} for model {servable.name} (max_batch_size).")
 
 
 def _too_large(size: int, servable, limits: Limits, prefix: str = ""):
-    return invalid_argument(
+    return limit_exceeded(
         f"{prefix}Request inputs expand to {size} bytes, more than the maximum of "
         f"{limits.max_tensor_bytes} for model {servable.name} (max_tensor_bytes).")
 
