@@ -28,7 +28,6 @@ import collections
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -202,16 +201,8 @@ def main(argv=None) -> int:
         report["process_max_past_deadline_s"] = histogram(rest)["max"]
         report["server"] = soak.proc_status(proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(json.dumps(report, indent=1))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
+        soak.stop_server(proc)
+    soak.write_report(report, args.out)
     worst = max(report["process_max_past_deadline_s"].values(), default=0.0)
     return 0 if worst <= 1.0 else 1
 

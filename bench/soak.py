@@ -117,6 +117,23 @@ def start_server(args, grpc_port: int, rest_port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start in 600 s")
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def write_report(report: dict, out: str | None) -> None:
+    """Prints `report` as JSON and writes it to `out` (if given)."""
+    print(json.dumps(report, indent=1))
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+
+
 def _example_input(spec: dict):
     dtype = spec.get("dtype", "DT_FLOAT")
     dims = [int(d.get("size", -1)) for d in spec.get("tensor_shape", {}).get("dim", [])]
@@ -336,16 +353,8 @@ def main(argv=None) -> int:
         report = summarise(args, models, stats, warm, end, time.monotonic() - started)
         report["compute_past_deadline_s"] = past_deadline(f"http://127.0.0.1:{ports[1]}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(json.dumps(report, indent=1))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
+        stop_server(proc)
+    write_report(report, args.out)
     return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] else 1
 
 
