@@ -63,7 +63,7 @@ def run_signature(servable: Servable, name: str, inputs: dict, outputs: list[str
         return servable.run(name, part)
     at, started = deadline.current(), time.monotonic()
     try:
-        result = limits.run_bounded(servable, inputs, run)
+        result = limits.run_bounded(servable, inputs, run, name)
     except ServingError:
         raise
     except ValueError as e:
