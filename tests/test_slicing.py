@@ -93,3 +93,21 @@ def test_a_large_batch_stops_within_a_slice_of_its_deadline():
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     past = metrics.past_deadline_max()["slow-deadline"]
     assert past < 0.8, f"computed {past:.3f} s past the deadline"
+
+
+def test_work_that_cannot_end_near_its_deadline_is_not_started():
+    """One row expected to take 2 s with 0.3 s left is refused at once (it would end
+    1.7 s past the deadline), and each refusal lowers the estimate, so it recovers."""
+    servable = limits.attach(Slow("slow-hopeless", per_row=2.0), limits.Limits())
+    with deadline.scope(60):
+        inference.predict_arrays(servable, "", _inputs(1))  # learn: 2 s a row
+    servable.runs.clear()
+    kind = slicing._kind("serving_default", _inputs(1))
+    learned = slicing.costs_of(servable).get(kind)
+    start = time.monotonic()
+    with deadline.scope(0.3), pytest.raises(ServingError) as raised:
+        inference.predict_arrays(servable, "", _inputs(1))
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "need about" in raised.value.message and servable.runs == []
+    assert time.monotonic() - start < 0.3
+    assert slicing.costs_of(servable).get(kind) == pytest.approx(learned * slicing.DECAY)

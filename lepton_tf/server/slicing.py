@@ -14,7 +14,8 @@ row is learned per servable, signature and scalar inputs (`max_new_tokens`,
 already run (a first request of a kind starts with `PROBE_ROWS` rows and the
 slices grow as the estimate settles). The deadline and the cancel flag are
 checked before each slice, so work nobody waits for stops within about one
-slice.
+slice; a slice expected to end more than `OVERRUN_BUDGET_S` past the deadline
+(on a busy machine, even one row may) is not started.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ import time
 import numpy as np
 
 from lepton_tf.server import deadline
-from lepton_tf.server.errors import internal
+from lepton_tf.server.errors import deadline_exceeded, internal
 
 SLICE_TARGET_S = 0.25  # estimated seconds of work per slice under a deadline
 PROBE_ROWS = 8  # the first slice of a kind whose cost is not known yet
 GROWTH = 4  # a slice is at most this many times the previous one
+# Work expected to end more than this past the deadline is not started (the client
+# is gone by then): DEADLINE_EXCEEDED at once. Each refusal lowers the estimate by DECAY.
+OVERRUN_BUDGET_S = 0.5
+DECAY = 0.8
 _MAX_KINDS = 256  # cost estimates kept per servable (scalar inputs come from clients)
 _lock = threading.Lock()
 
@@ -54,6 +59,12 @@ class CostModel:
 
     def get(self, kind) -> float | None:
         return self._per_row.get(kind)
+
+    def forget_some(self, kind) -> None:
+        """Lowers an estimate that refused work, so one slow spell is not held forever."""
+        with _lock:
+            if kind in self._per_row:
+                self._per_row[kind] *= DECAY
 
     def observe(self, kind, rows: int, seconds: float) -> None:
         with _lock:
@@ -118,6 +129,7 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
     else:
         step, pieces, start = _step(cap, costs.get(kind), None), [], 0
     if step >= rows:  # one execution is short enough: no slicing
+        _refuse_hopeless(costs, kind, rows)
         began = time.monotonic()
         out = run(inputs)
         costs.observe(kind, rows, time.monotonic() - began)
@@ -125,6 +137,7 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
     while start < rows:
         deadline.check()
         n = min(step, rows - start)
+        _refuse_hopeless(costs, kind, n)
         part = {k: (v[start:start + n] if v.ndim else v) for k, v in inputs.items()}
         began = time.monotonic()
         pieces.append((n, run(part)))
@@ -133,6 +146,20 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
         if timed:
             step = _step(cap, costs.get(kind), step)
     return _merge(servable, pieces)
+
+
+def _refuse_hopeless(costs: CostModel, kind, rows: int) -> None:
+    """DEADLINE_EXCEEDED now if `rows` are expected to end over `OVERRUN_BUDGET_S`
+    past the deadline (the estimate comes from the same load, so a busy machine
+    refuses what it cannot finish instead of computing it for nobody)."""
+    at, per_row = deadline.current(), costs.get(kind)
+    if at is None or per_row is None:
+        return
+    expected, left = per_row * rows, at - time.monotonic()
+    if expected - left > OVERRUN_BUDGET_S:
+        costs.forget_some(kind)
+        raise deadline_exceeded(f"Deadline Exceeded: {rows} rows need about {expected:.2f} s, "
+                                f"{max(left, 0.0):.2f} s were left")
 
 
 def _merge(servable, pieces: list) -> dict:
