@@ -64,7 +64,9 @@ def cases(rows: int, chat_rows: int) -> list[dict]:
          "inputs": {"text": text(rows)}},
         {"name": "search", "model": "search", "signature": "serving_default",
          "inputs": {"query": text(rows)}},
-        {"name": "assistant-stream", "model": "assistant", "stream": True},
+        {"name": "assistant-stream", "model": "assistant", "stream": True,  # a chat turn
+         "message": "I need to book a bus from Fresno to Los Angeles for four people "
+                    "tomorrow morning, and then a hotel near the station for two nights."},
     ]
 
 
@@ -94,8 +96,7 @@ def send(case: dict, front: str, ports, timeout: float | None):
         ("grpc.max_send_message_length", 1 << 28), ("grpc.max_receive_message_length", 1 << 28)])
     try:
         if case.get("stream"):
-            body = {"session_id": f"deadline-{time.monotonic_ns()}",
-                    "message": "My card was charged twice, how do I get a refund?"}
+            body = {"session_id": f"deadline-{time.monotonic_ns()}", "message": case["message"]}
             if front == "grpc":
                 request = struct_pb2.Struct()
                 request.update(body)
