@@ -302,3 +302,26 @@ def test_scripted_conversation_prints_turns_and_citations(server, capsys):
     assert "related: Close an account | Card lost" in out
     run_scripted_conversation(f"127.0.0.1:{server.grpc_port}", [" "], stream=False)
     assert "[failed: INVALID_ARGUMENT: message must not be empty.]" in capsys.readouterr().out
+
+
+def test_side_signals_run_under_the_turns_deadline():
+    """Intent and dialogue scores run in the engine's pool: they carry the turn's
+    deadline and cancel flag, so a TF call there stops with the turn."""
+    import threading
+
+    from lepton_tf.server import deadline
+
+    seen = []
+    backends = StubBackends()
+    intent = backends.intent
+
+    def watched(text):
+        seen.append((deadline.current(), deadline.current_cancel()))
+        return intent(text)
+    backends.intent = watched
+    assistant = Assistant(backends, Router(0.5, 0.5))
+    flag = threading.Event()
+    with deadline.scope(30.0, flag):
+        at = deadline.current()
+        assistant.answer("d", "How do I change my Gmail password?")
+    assert seen == [(at, flag)]

@@ -36,6 +36,7 @@ from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 
 MAX_MESSAGE_CHARS = 2000
@@ -156,11 +157,15 @@ class Assistant:
         """Intent, dialogue and small-talk scores in a thread while searching here."""
         small = getattr(self.backends, "smalltalk", lambda text: None)
         domain = getattr(self.backends, "domain_score", lambda text: None)
-        side = self._pool.submit(lambda: (
-            self._timed(timings, "intent", self.backends.intent, message),
-            self._timed(timings, "dialogue", self.backends.dialogue_score, message),
-            self._timed(timings, "dialogue", small, message),
-            self._timed(timings, "dialogue", domain, message)))
+        at, cancelled = deadline.current(), deadline.current_cancel()
+
+        def side_work():  # under the turn's deadline: stopped with it
+            with deadline.until(at, cancelled):
+                return (self._timed(timings, "intent", self.backends.intent, message),
+                        self._timed(timings, "dialogue", self.backends.dialogue_score, message),
+                        self._timed(timings, "dialogue", small, message),
+                        self._timed(timings, "dialogue", domain, message))
+        side = self._pool.submit(side_work)
         result, query = self._search(timings, message), message
         intent, dialogue, chitchat, domain_score = side.result()
         claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
