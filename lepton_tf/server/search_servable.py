@@ -123,7 +123,9 @@ class SearchServable(Servable):
 
     def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
         """The rule's flag per query (bool `[B]`)."""
-        if not len(self.index):
+        # A sharded index cannot be empty (each shard holds documents), and remote
+        # shards do not report their size.
+        if not hasattr(self.index, "shards") and not len(self.index):
             return np.ones(len(texts), bool)
         _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
         lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
