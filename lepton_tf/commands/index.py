@@ -129,7 +129,8 @@ def run(args) -> int:
                            num_shards=args.num_shards, k=args.k, version=args.version,
                            beam_args=extra,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
-                                                    overlap=args.chunk_overlap))
+                                                    overlap=args.chunk_overlap),
+                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
         return 0
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")

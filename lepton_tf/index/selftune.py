@@ -216,3 +216,41 @@ def tune_default(index, encoder, log=print):
         + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
     log(f"fusion: dense weight {config.dense_weight:g} ({config.method}; {config.tuned_on})")
     return config
+
+
+MAX_SAMPLE = 50_000
+
+
+def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int = MAX_SAMPLE,
+                   seed: int = DEFAULT_SEED, log=print):
+    """`tune_default` over an exact index of (a seeded sample of) passages,
+    for builds that never hold the whole index in one process (the Beam
+    pipeline: its shards all get the weight chosen here).
+
+    Args:
+        documents: `Document`s.
+        vectors: float32 `[len(documents), D]`, their embeddings.
+        encoder: `encode_queries`, `encode_documents` and `info`.
+        fusion: the `FusionConfig` to start from (default `FusionConfig()`).
+        max_documents: at most this many passages (a seeded uniform sample).
+        seed: the sampling seed.
+        log: where messages go.
+
+    Returns:
+        The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
+    """
+    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.search_index import SearchIndex
+
+    vectors = np.asarray(vectors, np.float32)
+    rows = sorted(random.Random(seed).sample(range(len(documents)), max_documents)) \
+        if len(documents) > max_documents else list(range(len(documents)))
+    config = IndexBuilder(len(rows), vectors.shape[1]).brute_force().config(
+        k=min(100, len(rows)))
+    index = SearchIndex.build(vectors[rows], [documents[i] for i in rows], config,
+                              encoder=encoder.info, fusion=fusion)
+    chosen = tune_default(index, encoder, log)
+    if len(rows) < len(documents) and chosen.tuned_on.startswith("self-tuned"):
+        chosen = dataclasses.replace(
+            chosen, tuned_on=f"{chosen.tuned_on} on {len(rows)} of {len(documents)} passages")
+    return chosen
