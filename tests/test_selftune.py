@@ -84,11 +84,13 @@ def test_self_tune_keeps_dense_on_paraphrases_and_mixes_bm25_in_for_keywords():
     assert config.dense_weight == 1.0 and table[1.0] == 1.0 > table[0.0], table
     assert index.fusion is config
     assert config.tuned_on == (f"self-tuned: {DEFAULT_RECIPE} pseudo-queries, seed 0 (30 queries; "
-                               "nDCG@10 gain over dense +0.0000, 95% lower bound +0.0000)")
+                               "dense only: the best mix, w 0.95 gains +0.0000 nDCG@10 over "
+                               "dense, 95% lower bound +0.0000)")
     index, encoder = _index(_keyword_corpus())
     config, table = self_tune(index, encoder, n=30, seed=0)
     assert config.dense_weight <= 0.5 and table[0.0] > table[1.0], table
-    assert "95% lower bound +0." in config.tuned_on
+    assert f"w {config.dense_weight:g} gains +0." in config.tuned_on
+    assert "95% lower bound +0." in config.tuned_on and "dense only" not in config.tuned_on
 
 
 def test_choose_weight_needs_a_gain_above_its_noise():

@@ -173,7 +173,8 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     Returns:
         `(the chosen FusionConfig, {weight: mean nDCG@10})`; `tuned_on`
         reads `self-tuned: <recipe> pseudo-queries, seed <seed> (<n>
-        queries; gain over dense +g, 95% lower bound +b)`.
+        queries; w <w> gains +g nDCG@10 over dense, 95% lower bound +b)`,
+        with `dense only: the best mix, ` before `w` when dense won.
 
     Raises:
         ValueError: when no document yields a pseudo-query.
@@ -184,12 +185,16 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     tuning = held_out_index(index, cut, encoder.encode_documents)
     queries, _, per_query = per_query_ndcg(tuning, pairs, encoder.encode_queries)
     weight = choose_weight(per_query)
-    gain = float(np.mean(per_query[weight] - per_query[DENSE_ONLY]))
-    bound = lower_bounds(per_query)[weight]
+    bounds = lower_bounds(per_query)
+    shown = weight if weight != DENSE_ONLY else max(
+        (w for w in bounds if w != DENSE_ONLY), key=lambda w: (bounds[w], w), default=weight)
+    gain = float(np.mean(per_query[shown] - per_query[DENSE_ONLY]))
+    evidence = f"w {shown:g} gains {gain:+.4f} nDCG@10 over dense, 95% lower bound " \
+               f"{bounds[shown]:+.4f}"
     index.fusion = dataclasses.replace(
         index.fusion, dense_weight=weight,
         tuned_on=f"self-tuned: {recipe} pseudo-queries, seed {seed} ({len(queries)} queries; "
-                 f"nDCG@10 gain over dense {gain:+.4f}, 95% lower bound {bound:+.4f})")
+                 + ("dense only: the best mix, " if weight == DENSE_ONLY else "") + evidence + ")")
     return index.fusion, {w: float(v.mean()) for w, v in per_query.items()}
 
 
