@@ -62,7 +62,11 @@ class _Cached:
 
 def encoders(encoder_path):
     from lepton_tf.evaluation.search import _InProcessMiniLM
-    from lepton_tf.index.encoding import SavedModelEncoder, read_encoder_info, resolve_encoder_path
+    from lepton_tf.index.encoding import (
+        SavedModelEncoder,
+        read_encoder_info,
+        resolve_encoder_path,
+    )
 
     out = {"MiniLM zero-shot": _InProcessMiniLM()}
     if encoder_path:
@@ -79,8 +83,7 @@ def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
     from lepton_tf.evaluation.retrieval_metrics import score_run
     from lepton_tf.index.documents import Document
     from lepton_tf.index.fusion import FusionConfig
-    from lepton_tf.index.selftune import held_out_index, pseudo_examples, self_tune
-    from lepton_tf.index.tuning import per_query_ndcg
+    from lepton_tf.index.selftune import self_tune
 
     collection = read_beir(beir_dir, "test")
     name = os.path.basename(os.path.normpath(beir_dir))

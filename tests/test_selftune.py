@@ -10,8 +10,13 @@ import pytest
 from lepton_tf.index import Document, SearchIndex, load_index
 from lepton_tf.index.build import build_index
 from lepton_tf.index.search_index import EncoderInfo
-from lepton_tf.index.selftune import (DEFAULT_RECIPE, choose_weight, lower_bounds,
-                                      pseudo_examples, self_tune)
+from lepton_tf.index.selftune import (
+    DEFAULT_RECIPE,
+    choose_weight,
+    lower_bounds,
+    pseudo_examples,
+    self_tune,
+)
 
 DIM, CONCEPTS, FILLERS = 64, 40, [f"filler{j}" for j in range(20)]
 
@@ -194,7 +199,7 @@ def test_a_folder_build_self_tunes_and_an_incremental_run_keeps_the_weight(tmp_p
     for i, d in enumerate(_keyword_corpus()):  # the heading is the title: a pseudo-query
         (root / f"{d.doc_id}.md").write_text(f"# key{i}x0 key{i}x1\n\n{d.text}\n")
     out = str(tmp_path / "idx")
-    quiet = dict(progress=False, log=lambda m: None)
+    quiet = {"progress": False, "log": lambda m: None}
     build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
     first = load_index(out).fusion
     assert first.dense_weight <= 0.5 and first.tuned_on.startswith("self-tuned")
