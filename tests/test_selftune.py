@@ -208,3 +208,24 @@ def test_a_folder_build_self_tunes_and_an_incremental_run_keeps_the_weight(tmp_p
     assert report.incremental and report.encoded == 1 and load_index(out).fusion == first
     build_folder_index(str(root), out, _ConceptEncoder(), rebuild=True, self_tune=False, **quiet)
     assert load_index(out).fusion.tuned_on == "default"
+
+
+def test_retune_keeps_a_folder_index_incremental(tmp_path, monkeypatch):
+    from lepton_tf.commands.index import update_index
+    from lepton_tf.index.folder_build import build_folder_index
+
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
+                        lambda path: _ConceptEncoder())
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i, d in enumerate(_keyword_corpus()):
+        (root / f"{d.doc_id}.md").write_text(f"# key{i}x0 key{i}x1\n\n{d.text}\n")
+    out = str(tmp_path / "idx")
+    quiet = {"progress": False, "log": lambda m: None}
+    build_folder_index(str(root), out, _ConceptEncoder(), self_tune=False, **quiet)
+    update_index(out, "", retune=True)
+    assert load_index(out).fusion.tuned_on.startswith("self-tuned")
+    (root / "k1.md").write_text("# key1x0 key1x1\n\nkey1x0 key1x1 key1x2 filler3 filler4\n")
+    report = build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
+    assert report.incremental and report.encoded == 1  # the ingest manifest survived
+    assert load_index(out).fusion.tuned_on.startswith("self-tuned")
