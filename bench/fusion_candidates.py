@@ -94,28 +94,18 @@ def rules(per_query):
 
 
 def evaluate(name, encoder, cache_dir, sizes):
-    from hybrid_selftune import _Cached
+    from hybrid_selftune import _Cached, judged_pools
 
-    from lepton_tf.data.beir import read_beir
     from lepton_tf.evaluation import fusion_runs
-    from lepton_tf.evaluation.embedding_cache import cached_encode
     from lepton_tf.evaluation.retrieval_metrics import ranked_to_run, score_run
     from lepton_tf.index import hybrid
-    from lepton_tf.index.documents import Document
     from lepton_tf.index.fusion import FusionConfig
     from lepton_tf.index.selftune import held_out_index, pseudo_examples
     from lepton_tf.index.tuning import per_query_ndcg
 
-    collection = read_beir(os.path.join("data", "beir", name), "test")
-    qids = sorted(collection.queries)
+    collection, qids, qvec, index, k, pools = judged_pools(
+        os.path.join("data", "beir", name), encoder, cache_dir)
     texts = [collection.queries[q] for q in qids]
-    documents = [Document(i, d["text"], d["title"]) for i, d in collection.corpus.items()]
-    dvec = cached_encode(encoder.encode_documents, [d.embedding_text() for d in documents],
-                         encoder.info, f"{name}-documents", cache_dir)
-    qvec = cached_encode(encoder.encode_queries, texts, encoder.info, f"{name}-queries", cache_dir)
-    index = fusion_runs.build_index(documents, dvec)
-    k = min(100, len(documents))
-    pools = fusion_runs.hybrid_pools(index, qvec, texts, k)
     full_dense = qvec @ np.asarray(index.embeddings).T
     full_bm25 = [hybrid.bm25_scores(index, t) for t in texts]
 

@@ -76,14 +76,17 @@ def encoders(encoder_path):
     return out
 
 
-def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
+def judged_pools(beir_dir, encoder, cache_dir):
+    """A collection's judged test queries, its exact index (with BM25) and each
+    query's fusion pool (top 100 of each retriever), embeddings from the cache.
+
+    Returns:
+        `(collection, query ids, query vectors, index, depth, pools)`.
+    """
     from lepton_tf.data.beir import read_beir
     from lepton_tf.evaluation import fusion_runs
     from lepton_tf.evaluation.embedding_cache import cached_encode
-    from lepton_tf.evaluation.retrieval_metrics import score_run
     from lepton_tf.index.documents import Document
-    from lepton_tf.index.fusion import FusionConfig
-    from lepton_tf.index.selftune import self_tune
 
     collection = read_beir(beir_dir, "test")
     name = os.path.basename(os.path.normpath(beir_dir))
@@ -95,7 +98,18 @@ def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
     qvec = cached_encode(encoder.encode_queries, texts, encoder.info, f"{name}-queries", cache_dir)
     index = fusion_runs.build_index(documents, dvec)
     k = min(100, len(documents))
-    pools = fusion_runs.hybrid_pools(index, qvec, texts, k)
+    return collection, qids, qvec, index, k, fusion_runs.hybrid_pools(index, qvec, texts, k)
+
+
+def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
+    from lepton_tf.evaluation import fusion_runs
+    from lepton_tf.evaluation.retrieval_metrics import score_run
+    from lepton_tf.index.fusion import FusionConfig
+    from lepton_tf.index.selftune import self_tune
+
+    name = os.path.basename(os.path.normpath(beir_dir))
+    collection, qids, _, index, k, pools = judged_pools(beir_dir, encoder, cache_dir)
+    texts = [collection.queries[q] for q in qids]
 
     def hybrid(w):
         run = fusion_runs.run_from_pools(index, pools, qids, k, FusionConfig("convex", w, k))
