@@ -5,6 +5,9 @@
       -> Reshuffle                                   spread the passages over the workers
       -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
+         -> Values -> Sample(50,000) -> Map(choose_fusion)  the fusion weight, self-tuned
+                                                     on (a sample of) the passages (a
+                                                     side input of BuildShard)
       -> Map(build_shard)                            one ScaNN searcher a shard, in
                                                      parallel, written to the staging
                                                      folder of the new version
@@ -27,7 +30,9 @@ from apache_beam.ml.inference.base import RunInference
 
 from lepton_tf.index.builder import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
+from lepton_tf.index.selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
@@ -42,7 +47,20 @@ def key_by_shard(result, num_shards: int):
     return shard_of(doc.doc_id, num_shards), (position, doc, np.asarray(result.inference))
 
 
-def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
+def choose_fusion(items, encoder_path: str) -> dict:
+    """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
+    a dict (`index.selftune.tune_on_sample`), every shard's weight."""
+    from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.selftune import tune_on_sample
+
+    items = sorted(items, key=lambda item: item[0])
+    return tune_on_sample([doc for _, doc, _ in items],
+                          np.stack([vector for _, _, vector in items]),
+                          SavedModelEncoder(encoder_path)).to_dict()
+
+
+def build_shard(group, staging: str, k: int, encoder: dict,
+                fusion: dict | None = None) -> tuple[int, int]:
     """Builds and writes one shard from its `(shard, [(position, doc, vector)])` group.
 
     Items are put back in corpus order, so the shard is the one
@@ -56,29 +74,43 @@ def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
     documents = [doc for _, doc, _ in items]
     vectors = np.stack([vector for _, _, vector in items]).astype(np.float32)
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
-    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder))
+    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder),
+                              fusion=FusionConfig.from_dict(fusion))
     write_shard(index, staging, shard)
     return shard, len(documents)
 
 
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
-                 encoder: EncoderInfo, handler, chunk_config=None):
-    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
-    return (pipeline
-            | "Sources" >> beam.Create(list_sources(corpus))
-            | "SpreadSources" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(ReadSource(chunk_config))
-            | "Spread" >> beam.Reshuffle()
-            | "Embed" >> RunInference(handler)
-            | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
+                 encoder: EncoderInfo, handler, chunk_config=None, tune_with: str | None = None,
+                 fusion: FusionConfig | None = None):
+    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
+
+    `tune_with` (an encoder SavedModel path): self-tune the fusion weight on
+    (a sample of) the embedded passages; else every shard gets `fusion`."""
+    keyed = (pipeline
+             | "Sources" >> beam.Create(list_sources(corpus))
+             | "SpreadSources" >> beam.Reshuffle()
+             | "Read" >> beam.FlatMap(ReadSource(chunk_config))
+             | "Spread" >> beam.Reshuffle()
+             | "Embed" >> RunInference(handler)
+             | "KeyByShard" >> beam.Map(key_by_shard, num_shards))
+    if tune_with:
+        fused = beam.pvalue.AsSingleton(
+            keyed | "Passages" >> beam.Values()
+            | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with))
+    else:
+        fused = (fusion or FusionConfig()).to_dict()
+    return (keyed
             | "GroupByShard" >> beam.GroupByKey()
-            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder)))
+            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
+                                       fusion=fused))
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
-                       handler=None, chunk_config=None) -> str:
+                       handler=None, chunk_config=None, fusion=None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -95,6 +127,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         handler: the RunInference model handler (default
             `EncoderModelHandler(encoder_path)`).
         chunk_config: an ingest `ChunkConfig` for a folder of files.
+        fusion: a fixed `FusionConfig` for every shard (default: self-tuned
+            on up to 50,000 of the passages, `index.selftune.tune_on_sample`).
 
     Returns:
         The published version folder.
@@ -114,7 +148,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     with publish_atomically(out_dir, version, kind="index") as staging:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config)
+                         chunk_config, tune_with=None if fusion else encoder_path,
+                         fusion=fusion)
         write_top_manifest(staging, version, num_shards, k)
     path = os.path.join(out_dir, str(version))
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
