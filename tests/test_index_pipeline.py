@@ -64,6 +64,9 @@ def test_direct_runner_with_two_workers_equals_the_in_process_build(
     assert list_index_versions(out) == [1] and _no_staging_left(out)
 
     flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), k=5))
+    # Every shard carries the weight the in-process build self-tunes on the same passages.
+    assert flat.fusion.tuned_on.startswith("self-tuned")
+    assert [s.fusion for s in sharded.shards] == [flat.fusion] * 3
     model = SavedModelEncoder(encoder)
     assert sharded.encoder.fingerprint == model.info.fingerprint
     rows = {doc_id: i for i, doc_id in enumerate(flat.row_ids)}

@@ -7,6 +7,9 @@
       -> Reshuffle                                   spread the passages over the workers
       -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
+         -> Values -> Sample(50,000) -> Map(choose_fusion)  the fusion weight, self-tuned
+                                                     on (a sample of) the passages (a
+                                                     side input of BuildShard)
       -> Map(build_shard)                            one ScaNN searcher and one BM25
                                                      index (corpus statistics) a shard,
                                                      in parallel, written to the staging
@@ -30,9 +33,11 @@ from apache_beam.ml.inference.base import RunInference
 
 from lepton_tf.index.builder import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
+from lepton_tf.index.selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
@@ -58,7 +63,20 @@ def text_stats(items):
     return LexicalIndex.corpus_stats([doc.embedding_text() for _, doc in items])
 
 
-def build_shard(group, staging: str, k: int, encoder: dict, stats=None) -> tuple[int, int]:
+def choose_fusion(items, encoder_path: str) -> dict:
+    """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
+    a dict (`index.selftune.tune_on_sample`), every shard's weight."""
+    from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.selftune import tune_on_sample
+
+    items = sorted(items, key=lambda item: item[0])
+    return tune_on_sample([doc for _, doc, _ in items],
+                          np.stack([vector for _, _, vector in items]),
+                          SavedModelEncoder(encoder_path)).to_dict()
+
+
+def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
+                fusion: dict | None = None) -> tuple[int, int]:
     """Builds and writes one shard from its `(shard, [(position, doc, vector)])` group.
 
     Items are put back in corpus order, so the shard is the one
@@ -74,17 +92,20 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None) -> tuple
     vectors = np.stack([vector for _, _, vector in items]).astype(np.float32)
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
     index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder),
-                              lexical_stats=stats)
+                              lexical_stats=stats, fusion=FusionConfig.from_dict(fusion))
     write_shard_to(index, staging, shard)
     return shard, len(documents)
 
 
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                  encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
-                 record_files: bool = False):
+                 record_files: bool = False, tune_with: str | None = None,
+                 fusion: FusionConfig | None = None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
 
     Args:
+        tune_with: an encoder SavedModel path: self-tune the fusion weight on
+            (a sample of) every passage; else every shard gets `fusion`.
         sources: the sources to read (default `list_sources(corpus)`).
         reuse: an `incremental.ReadReused` adding the previous version's
             passages of unchanged files, with their vectors (None: none).
@@ -118,16 +139,24 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
              | "BatchTexts" >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
              | "TextStats" >> beam.Map(text_stats)
              | "CorpusStats" >> beam.CombineGlobally(merge_all))
+    if tune_with:
+        fused = beam.pvalue.AsSingleton(
+            keyed | "Passages" >> beam.Values()
+            | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with))
+    else:
+        fused = (fusion or FusionConfig()).to_dict()
     return (keyed
             | "GroupByShard" >> beam.GroupByKey()
             | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
-                                       stats=beam.pvalue.AsSingleton(stats)))
+                                       stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
-                       handler=None, chunk_config=None, rebuild: bool = False) -> str:
+                       handler=None, chunk_config=None, rebuild: bool = False,
+                       fusion=None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -148,6 +177,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         rebuild: read and embed every file even when the previous version
             could be updated (`incremental`: by default a local folder is
             re-embedded only where its files changed).
+        fusion: a fixed `FusionConfig` for every shard (default: self-tuned
+            on up to 50,000 of the passages, `index.selftune.tune_on_sample`).
 
     Returns:
         The published version folder (the current one when no file changed).
@@ -183,7 +214,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config, sources, reuse, record)
+                         chunk_config, sources, reuse, record,
+                         tune_with=None if fusion else encoder_path, fusion=fusion)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)
