@@ -20,7 +20,7 @@ import numpy as np
 from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.routing import IntentResult
-from lepton_tf.server.errors import ServingError
+from lepton_tf.server.errors import ServingError, stops_work
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
@@ -37,6 +37,15 @@ def _strings(values) -> np.ndarray:
 
 def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _unavailable(error: ServingError) -> None:
+    """None for a score whose model is missing; a deadline or cancellation that
+    refused its work stops the turn instead (it is raised again)."""
+    if stops_work(error):
+        raise error
+    log.debug("encoder unavailable: %s", error.message)
+    return None
 
 
 def intent_domain_requests(n: int = DIALOGUE_SAMPLE, seed: int = 0) -> list[str]:
@@ -227,8 +236,7 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
-            return None
+            return _unavailable(e)
 
     def domain_score(self, text: str) -> float | None:
         """Max cosine between `text` and the intent domain's reference requests (None:
@@ -246,8 +254,7 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
-            return None
+            return _unavailable(e)
 
     def smalltalk(self, text: str) -> tuple[str, float] | None:
         """`(category, score)`: the nearest small-talk turn's category and its cosine
@@ -263,5 +270,4 @@ class ServerBackends:
             best = int(np.argmax(scores))
             return self._chitchat_categories[best], float(scores[best])
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
-            return None
+            return _unavailable(e)

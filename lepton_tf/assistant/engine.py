@@ -37,7 +37,7 @@ from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
-from lepton_tf.server.errors import ServingError
+from lepton_tf.server.errors import ServingError, stops_work
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
@@ -189,7 +189,9 @@ class Assistant:
         def score(question, sentences):
             try:
                 return similarity(question, sentences)
-            except ServingError:  # no encoder: words in common
+            except ServingError as e:  # no encoder: words in common
+                if stops_work(e):
+                    raise
                 return answers.lexical_similarity(question, sentences)
         return score
 
