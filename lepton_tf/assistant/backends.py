@@ -39,13 +39,12 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _unavailable(error: ServingError) -> None:
-    """None for a score whose model is missing; a deadline or cancellation that
-    refused its work stops the turn instead (it is raised again)."""
+def _unless_stopped(error: ServingError) -> None:
+    """Raises `error` again if it is a deadline or a cancellation (the turn stops);
+    otherwise logs it (the model is missing: the score is None)."""
     if stops_work(error):
         raise error
     log.debug("encoder unavailable: %s", error.message)
-    return None
 
 
 def intent_domain_requests(n: int = DIALOGUE_SAMPLE, seed: int = 0) -> list[str]:
@@ -236,7 +235,8 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            return _unavailable(e)
+            _unless_stopped(e)
+            return None
 
     def domain_score(self, text: str) -> float | None:
         """Max cosine between `text` and the intent domain's reference requests (None:
@@ -254,7 +254,8 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            return _unavailable(e)
+            _unless_stopped(e)
+            return None
 
     def smalltalk(self, text: str) -> tuple[str, float] | None:
         """`(category, score)`: the nearest small-talk turn's category and its cosine
@@ -270,4 +271,5 @@ class ServerBackends:
             best = int(np.argmax(scores))
             return self._chitchat_categories[best], float(scores[best])
         except ServingError as e:
-            return _unavailable(e)
+            _unless_stopped(e)
+            return None
