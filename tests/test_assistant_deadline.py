@@ -1,4 +1,6 @@
-"""The assistant's scores fall back when a model is missing, never on a deadline (issue 15).
+"""The assistant stops at its turn's deadline (issue 15).
+
+Its turn waits for side work and for its session only until the deadline.
 
 `dialogue_score`, `smalltalk`, `domain_score` and the answer's similarity return
 None (or words in common) when the encoder is not served; a DEADLINE_EXCEEDED or
@@ -8,10 +10,17 @@ turn's deadline) must stop the turn instead of letting it go on computing.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import grpc
 import pytest
 
 from lepton_tf.assistant.backends import ServerBackends
+from lepton_tf.assistant.engine import Assistant
+from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.routing import IntentResult, Router
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 
 
@@ -42,3 +51,53 @@ def test_a_refused_encoder_stops_the_turn(score, code):
     with pytest.raises(ServingError) as raised:
         getattr(_backends(code), score)("hi")
     assert raised.value.code == code
+
+
+class SlowBackends:
+    """Search is instant; intent (side work in the assistant's pool) takes `intent_s`,
+    chat `chat_s`. No model calls: only the turn's own waits are bounded here."""
+
+    def __init__(self, intent_s=0.0, search_s=0.0):
+        self.intent_s, self.search_s = intent_s, search_s
+
+    def search(self, query, k):
+        time.sleep(self.search_s)
+        return [Passage("g1", "Change a Gmail password", "Open Settings, Accounts.", 0.9)]
+
+    def intent(self, text):
+        time.sleep(self.intent_s)
+        return IntentResult("x", 0.1, True)
+
+    def dialogue_score(self, text):
+        return 0.1
+
+    def chat(self, context):
+        return "Open Settings."
+
+
+def test_a_turn_waiting_for_its_side_work_is_answered_at_its_deadline():
+    """Intent takes 2 s; the turn's deadline is 0.3 s: DEADLINE_EXCEEDED at about
+    0.3 s, not a finished turn 1.7 s late."""
+    assistant = Assistant(SlowBackends(intent_s=2.0), Router(0.5, 0.5))
+    start = time.monotonic()
+    with deadline.scope(0.3), pytest.raises(ServingError) as raised:
+        assistant.answer("s", "How do I change my Gmail password?")
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - start < 1.0
+    assistant.close()
+
+
+def test_a_turn_queued_behind_its_session_is_answered_at_its_deadline():
+    """A first turn holds the session for 1.5 s (a slow search); a second turn of the
+    same session with 0.2 s left is answered DEADLINE_EXCEEDED at its deadline."""
+    assistant = Assistant(SlowBackends(search_s=1.5), Router(0.5, 0.5))
+    first = threading.Thread(target=assistant.answer, args=("s", "Gmail password?"))
+    first.start()
+    time.sleep(0.1)
+    start = time.monotonic()
+    with deadline.scope(0.2), pytest.raises(ServingError) as raised:
+        assistant.answer("s", "and on my phone?")
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - start < 0.8
+    first.join()
+    assistant.close()

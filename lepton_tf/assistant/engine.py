@@ -167,7 +167,7 @@ class Assistant:
                         self._timed(timings, "dialogue", domain, message))
         side = self._pool.submit(side_work)
         result, query = self._search(timings, message), message
-        intent, dialogue, chitchat, domain_score = side.result()
+        intent, dialogue, chitchat, domain_score = deadline.result(side)
         claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
         chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
             (dialogue is not None and dialogue >= self.router.dialogue_threshold)
@@ -226,7 +226,9 @@ class Assistant:
         start = time.perf_counter()
         timings: dict = {}
         session = self.sessions.get(session_id)
-        with session.lock:  # one turn at a time per session, in order
+        # One turn at a time per session, in order; a turn queued past its deadline
+        # is answered DEADLINE_EXCEEDED then, not when the session frees.
+        with deadline.holding(session.lock):
             # "the second one" right after a search: that answer's source 2.
             pointed = followup.ordinal_reference(message, len(session.last_results)) \
                 if session.last_route == SEARCH else None
