@@ -94,7 +94,9 @@ def rules(per_query):
 
 
 def evaluate(name, encoder, cache_dir, sizes):
-    from hybrid_selftune import _Cached, judged_pools
+    from hybrid_selftune import judged_pools
+
+    from lepton_tf.evaluation.embedding_cache import CachedEncoder
 
     from lepton_tf.evaluation import fusion_runs
     from lepton_tf.evaluation.retrieval_metrics import ranked_to_run, score_run
@@ -126,7 +128,7 @@ def evaluate(name, encoder, cache_dir, sizes):
     row = {"target": max(at(1.0), bm25["nDCG@10"])}
     row.update({c: score(fn) for c, fn in fixed_candidates().items()})
     for n in sizes:
-        cached = _Cached(encoder, cache_dir, f"{name}-pseudo-title-0")
+        cached = CachedEncoder(encoder, cache_dir, f"{name}-pseudo-title-0")
         pairs, cut = pseudo_examples(list(index.documents.values()), n, 0, "title")
         held = held_out_index(index, cut, cached.encode_documents)
         _, _, per_query = per_query_ndcg(held, pairs, cached.encode_queries)

@@ -43,23 +43,6 @@ class _Lazy:
         return self._get().encode_documents(texts)
 
 
-class _Cached:
-    """`encoder`, its pseudo-query and cut-document vectors cached."""
-
-    def __init__(self, encoder, cache_dir, tag):
-        self.encoder, self.cache_dir, self.tag = encoder, cache_dir, tag
-
-    def encode_queries(self, texts):
-        from lepton_tf.evaluation.embedding_cache import cached_encode
-        return cached_encode(self.encoder.encode_queries, texts, self.encoder.info,
-                             self.tag + "-queries", self.cache_dir)
-
-    def encode_documents(self, texts):
-        from lepton_tf.evaluation.embedding_cache import cached_encode
-        return cached_encode(self.encoder.encode_documents, texts, self.encoder.info,
-                             self.tag + "-documents", self.cache_dir)
-
-
 def encoders(encoder_path):
     from lepton_tf.evaluation.search import _InProcessMiniLM
     from lepton_tf.index.encoding import (
@@ -103,6 +86,7 @@ def judged_pools(beir_dir, encoder, cache_dir):
 
 def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
     from lepton_tf.evaluation import fusion_runs
+    from lepton_tf.evaluation.embedding_cache import CachedEncoder
     from lepton_tf.evaluation.retrieval_metrics import score_run
     from lepton_tf.index.fusion import FusionConfig
     from lepton_tf.index.selftune import self_tune
@@ -124,7 +108,7 @@ def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
     base = index.fusion
     for recipe in recipes:
         index.fusion = base
-        cached = _Cached(encoder, cache_dir, f"{name}-pseudo-{recipe}-{seed}")
+        cached = CachedEncoder(encoder, cache_dir, f"{name}-pseudo-{recipe}-{seed}")
         config, table = self_tune(index, cached, n, seed, recipe)
         argmax = max(table, key=lambda w: (round(table[w], 6), w))
         row[f"{recipe} rule"] = (config.dense_weight, sweep[config.dense_weight], config.tuned_on)

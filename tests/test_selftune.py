@@ -229,3 +229,29 @@ def test_retune_keeps_a_folder_index_incremental(tmp_path, monkeypatch):
     report = build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
     assert report.incremental and report.encoded == 1  # the ingest manifest survived
     assert load_index(out).fusion.tuned_on.startswith("self-tuned")
+
+
+def test_eval_search_scores_the_self_tuned_default_not_a_fixed_weight(tmp_path):
+    from types import SimpleNamespace
+
+    from lepton_tf.evaluation.search import SELF_TUNED, _dense_runs
+    from lepton_tf.index.fusion import FusionConfig
+
+    docs = _keyword_corpus()
+    collection = SimpleNamespace(
+        corpus={d.doc_id: {"text": d.text, "title": ""} for d in docs},
+        queries={f"q{i}": f"key{i}x0 key{i}x1" for i in range(CONCEPTS)},
+        qrels={f"q{i}": {f"k{i}": 1} for i in range(CONCEPTS)})
+    qids = sorted(collection.queries)
+
+    def hybrid_rows(fusion):
+        runs = _dense_runs(_ConceptEncoder(), collection, qids, "toy", False, str(tmp_path),
+                           "keywords", fusion)
+        return [name for name in runs if "hybrid" in name]
+
+    # The default row is the weight `lepton-tf index` would choose here (BM25-leaning on
+    # keywords), not the fixed 0.85 the row used to show.
+    [default] = hybrid_rows(FusionConfig(tuned_on=SELF_TUNED))
+    assert default.startswith("toy + BM25 hybrid (default: self-tuned, w=")
+    assert float(default.rsplit("w=", 1)[1].rstrip(")")) <= 0.5, default
+    assert hybrid_rows(FusionConfig("convex", 0.85)) == ["toy + BM25 hybrid (convex w=0.85)"]

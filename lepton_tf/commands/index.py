@@ -62,8 +62,10 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
     if isinstance(index, ShardedIndex):
         if tune_pairs or retune:
-            raise SystemExit("lepton-tf index: --tune/--retune need a one-shard index (a "
-                             "sharded index answers dense search only).")
+            raise SystemExit("lepton-tf index: --tune/--retune need a one-shard index (the "
+                             "fusion weight is tuned on one index's candidate pools).")
+        if not index.lexical:
+            index.rebuild_lexical()  # shards from before sharded BM25 gain theirs
         path = save_sharded(index, index_dir)
     else:
         if index.lexical is None:
@@ -137,7 +139,7 @@ def run(args) -> int:
                            if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
         run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
                            num_shards=args.num_shards, k=args.k, version=args.version,
-                           beam_args=extra,
+                           beam_args=extra, rebuild=args.rebuild,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
                                                     overlap=args.chunk_overlap),
                            fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
