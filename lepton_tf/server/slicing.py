@@ -19,10 +19,11 @@ slice; a slice expected to end past the deadline (plus the model's
 gRPC has already answered DEADLINE_EXCEEDED) is not started, and the request
 is answered DEADLINE_EXCEEDED at once.
 
-The estimate is an upper quantile (`QUANTILE`) of the last `WINDOW` wall times
-of the kind within `HORIZON_S`, not a mean: a loaded machine predicts loaded
-costs. A slice of `n` rows is expected to take at least what `m <= n` rows
-took (a larger call is not faster) and `n/m` of what `m >= n` rows took (the
+The estimate is an upper quantile of the last `WINDOW` wall times of the kind
+within `HORIZON_S`, not a mean: a loaded machine predicts loaded costs (the
+90th percentile sizes slices; a slice must fit before the deadline even at the
+slowest of them, `REFUSE_QUANTILE`). A slice of `n` rows is expected to take
+at least what `m <= n` rows took (a larger call is not faster) and `n/m` of what `m >= n` rows took (the
 cost of a row does not grow with the batch), so single rows learn their fixed
 overhead from single rows. Estimates older than `HORIZON_S` are dropped: a
 kind refused through a slow spell runs again (unknown) once it has passed.
@@ -43,7 +44,8 @@ SLICE_TARGET_S = 0.25  # estimated seconds of work per slice under a deadline
 PROBE_ROWS = 8  # the first slice of a kind whose cost is not known yet
 GROWTH = 4  # a slice is at most this many times the previous one
 WINDOW = 32  # recent executions kept per kind
-QUANTILE = 0.9  # of their implied costs: the estimate of a slice
+QUANTILE = 0.9  # of their implied costs: what sizes a slice
+REFUSE_QUANTILE = 1.0  # what a slice must fit in before the deadline: the slowest recent
 HORIZON_S = 60.0  # executions older than this are forgotten
 _MAX_KINDS = 256  # cost estimates kept per servable (scalar inputs come from clients)
 _lock = threading.Lock()
@@ -78,13 +80,14 @@ class CostModel:
                 seen.popleft()
             return list(seen)
 
-    def expected(self, kind, rows: int) -> float | None:
-        """Seconds `rows` rows are expected to take (None: no recent execution)."""
+    def expected(self, kind, rows: int, quantile: float = QUANTILE) -> float | None:
+        """Seconds `rows` rows are expected to take, the `quantile` of what recent
+        executions imply (None: no recent execution)."""
         seen = self._recent(kind)
         if not seen:
             return None
         implied = [s if m <= rows else s * rows / m for _, m, s in seen]
-        return float(np.quantile(implied, QUANTILE))
+        return float(np.quantile(implied, quantile))
 
     def get(self, kind, rows: int = 1) -> float | None:
         """Expected seconds per row, for a slice of `rows` rows."""
@@ -182,7 +185,7 @@ def _refuse_hopeless(costs: CostModel, kind, rows: int, margin_s: float) -> None
     deadline (the estimate comes from the same load, so a busy machine refuses
     what it cannot finish instead of computing it for nobody)."""
     at = deadline.current()
-    expected = None if at is None else costs.expected(kind, rows)
+    expected = None if at is None else costs.expected(kind, rows, REFUSE_QUANTILE)
     if expected is None:
         return
     left = at - time.monotonic()
