@@ -23,9 +23,9 @@ The estimate is an upper quantile of the last `WINDOW` wall times of the kind
 within `HORIZON_S`, not a mean: a loaded machine predicts loaded costs (the
 90th percentile sizes slices; a slice must fit before the deadline even at the
 slowest of them, `REFUSE_QUANTILE`). A slice of `n` rows is expected to take
-at least what `m <= n` rows took (a larger call is not faster) and `n/m` of what `m >= n` rows took (the
-cost of a row does not grow with the batch), so single rows learn their fixed
-overhead from single rows. Estimates older than `HORIZON_S` are dropped: a
+at least what `m <= n` rows took (a larger call is not faster) and `n/m` of
+what `m >= n` rows took (the cost of a row does not grow with the batch), so
+single rows learn their fixed overhead from single rows. Estimates older than `HORIZON_S` are dropped: a
 kind refused through a slow spell runs again (unknown) once it has passed.
 """
 
