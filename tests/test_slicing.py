@@ -107,7 +107,7 @@ def test_work_that_cannot_end_near_its_deadline_is_not_started():
         inference.predict_arrays(servable, "", _inputs(1))
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "need about" in raised.value.message and servable.runs == []
-    assert time.monotonic() - start < 0.1
+    assert time.monotonic() - start < 0.3
 
 
 def test_a_slice_expected_to_end_after_the_deadline_is_not_started():
