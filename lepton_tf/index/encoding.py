@@ -61,16 +61,13 @@ class SavedModelEncoder:
         self.info = read_encoder_info(self.path)
 
     def _run(self, signature: str, texts, batch_size: int, progress: bool) -> np.ndarray:
+        """Embeds `texts` in length-sorted batches (little padding), in their order."""
+        from lepton_tf.text.length_batches import encode_in_length_batches
+
         fn = self.model.signatures[signature]
-        batches = range(0, len(texts), batch_size)
-        if progress:
-            from lepton_tf.progress import batch_starts
-            batches = batch_starts(len(texts), batch_size, signature)
-        out = [fn(text=self._tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-               for i in batches]
-        if not out:
-            return np.zeros((0, self.dimension), np.float32)
-        return np.concatenate(out).astype(np.float32)
+        return encode_in_length_batches(
+            lambda batch: fn(text=self._tf.constant(batch))["embedding"].numpy(), texts,
+            batch_size, self.dimension, signature if progress else None)
 
     @property
     def dimension(self) -> int:
