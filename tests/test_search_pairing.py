@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from lepton_tf.index.encoding import encoder_fingerprint
 
 DIM = 8
 
@@ -38,8 +39,17 @@ def _export(base, version, seed):
         module, p, signatures={"encode_query": module.encode_query,
                                "serving_default": module.encode_query}))
     path = os.path.join(base, "encoder", str(version))
-    fingerprint = str(tf.saved_model.experimental.read_fingerprint(path).saved_model_checksum)
+    fingerprint = encoder_fingerprint(path)
     return module, fingerprint
+
+
+def test_two_exports_of_one_architecture_with_other_weights_have_other_fingerprints(tmp_path):
+    _, first = _export(str(tmp_path), 1, seed=7)
+    _, second = _export(str(tmp_path), 2, seed=2)
+    graph = [tf.saved_model.experimental.read_fingerprint(str(tmp_path / "encoder" / v))
+             .saved_model_checksum for v in ("1", "2")]
+    assert graph[0] == graph[1]  # the graph checksum alone cannot tell them apart
+    assert first != second
 
 
 TEXTS = ["reset a forgotten password", "close my account for good", "report a lost card",
@@ -122,8 +132,7 @@ def test_search_keeps_its_encoder_and_refuses_an_index_of_another(tmp_path):
 
         # An index built by encoder v2 pairs with v2; encoder v1 is then released.
         v2 = tf.saved_model.load(os.path.join(base, "encoder", "2"))
-        fp2 = str(tf.saved_model.experimental.read_fingerprint(
-            os.path.join(base, "encoder", "2")).saved_model_checksum)
+        fp2 = encoder_fingerprint(os.path.join(base, "encoder", "2"))
         _save_index(base, v2, 2, fp2, version=3)
         _wait(lambda: ("search", 3) in server.manager.available(), "index v3 not loaded")
         _wait(lambda: ("encoder", 1) not in server.manager.available(), "encoder v1 kept")

@@ -28,15 +28,28 @@ def resolve_encoder_path(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def read_encoder_info(version_path: str) -> EncoderInfo:
-    """Name, version and fingerprint of an encoder version folder (reads only
-    its fingerprint file, not the graph)."""
+def encoder_fingerprint(version_path: str) -> str:
+    """What identifies an exported encoder: its graph and its weights.
+
+    `saved_model_checksum` hashes only `saved_model.pb`, the graph: two
+    exports of one architecture with other weights (another recipe, seed
+    or training set) share it. `checkpoint_hash` hashes the variables.
+
+    Raises:
+        tf.errors.NotFoundError (an OSError): no `fingerprint.pb` there.
+    """
     import tensorflow as tf
 
     fingerprint = tf.saved_model.experimental.read_fingerprint(version_path)
+    return f"{fingerprint.checkpoint_hash}-{fingerprint.saved_model_checksum}"
+
+
+def read_encoder_info(version_path: str) -> EncoderInfo:
+    """Name, version and fingerprint of an encoder version folder (reads only
+    its fingerprint file, not the graph)."""
     return EncoderInfo(name=os.path.basename(os.path.dirname(version_path.rstrip("/"))),
                        version=int(os.path.basename(version_path.rstrip("/"))),
-                       fingerprint=str(fingerprint.saved_model_checksum))
+                       fingerprint=encoder_fingerprint(version_path))
 
 
 class SavedModelEncoder:

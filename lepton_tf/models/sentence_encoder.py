@@ -44,8 +44,11 @@ class SentenceEncoder(keras.Model):
         padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
         sequence = backbone({"token_ids": token_ids, "padding_mask": padding_mask,
                              "segment_ids": ops.zeros_like(token_ids)})["sequence_output"]
-        pooled = MaskedMeanPooling(name="mean_pool")(sequence, padding_mask)
-        embedding = L2Normalization(name="l2_normalize")(pooled)
+        # Pooling and normalisation in float32 also under a mixed policy: the
+        # cosines (x 1 / temperature in the loss) need more than bfloat16's
+        # 8 bits of mantissa.
+        pooled = MaskedMeanPooling(name="mean_pool", dtype="float32")(sequence, padding_mask)
+        embedding = L2Normalization(name="l2_normalize", dtype="float32")(pooled)
         super().__init__(inputs={"token_ids": token_ids, "padding_mask": padding_mask},
                          outputs=embedding, **kwargs)
         self.backbone = backbone
