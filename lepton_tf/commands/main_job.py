@@ -26,9 +26,10 @@ DEMO_QUERIES = ["How can I delete my Facebook account?",
 # Measured on this repo's 2-core CPU VM (idle; busy = load average 8-14), for the
 # stage headers: what a user of such a machine should expect.
 EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed",
-            "encoder": "2 min idle, 17 min busy on 2 CPU cores: MiniLM fine-tuned 60 steps",
+            "encoder": "5-6 min at load 10-13 on 2 CPU cores: MiniLM's upper 3 layers "
+                       "fine-tuned 60 steps, exported",
             "intent": "3 min busy on 2 CPU cores: embed 10k texts, train a head, export",
-            "index": "20 s idle, 2 min busy on 2 CPU cores",
+            "index": "about 1 min at load 10 on 2 CPU cores",
             "chat": "26 + 22 + 76 min on 2 CPU cores (it ships in git)",
             "server start": "20 s idle, 2 min busy on 2 CPU cores",
             "demo": "10 s on 2 CPU cores"}
