@@ -113,20 +113,38 @@ def calibrate(args) -> dict:
         signals = calibration.collect_signals(backends, sets)
     finally:
         server.stop()
-    out = {}
+    from lepton_tf.assistant.routing import Router
+
+    import dataclasses
+
+    in_use = Router()  # without the domain score: the rule before it
+    before = calibration.held_out(in_use, {r: dataclasses.replace(s, domain=None)
+                                           for r, s in signals.items()})
+    out = {"defaults": dict(before, search_threshold=in_use.search_threshold,
+                            dialogue_threshold=in_use.dialogue_threshold,
+                            service_threshold=in_use.service_threshold)}
     for use_intent in (True, False):
         result = calibration.calibrate(signals, use_intent)
         router = result.pop("router")
         print(f"\nuse_intent={use_intent}: search_threshold {router.search_threshold}, "
               f"dialogue_threshold {router.dialogue_threshold}, "
-              f"service_threshold {router.service_threshold}; held-out mean recall "
-              f"{result['held_out_mean_recall']:.3f} (sizes {result['sizes']})")
-        print("| true \\ routed | search | chat | out_of_scope |\n| --- | --- | --- | --- |")
+              f"service_threshold {router.service_threshold}, margin_threshold "
+              f"{router.margin_threshold}, dialogue_floor {router.dialogue_floor}; held-out "
+              f"mean recall {result['held_out_mean_recall']:.3f} (sizes {result['sizes']}); "
+              f"without the domain score at ({in_use.search_threshold}, "
+              f"{in_use.dialogue_threshold}, {in_use.service_threshold}) "
+              f"{before['held_out_mean_recall']:.3f}")
+        print("| true \\ routed | search | chat | out_of_scope | (before: search / chat / "
+              "out_of_scope) |\n| --- | --- | --- | --- | --- |")
         for route, row in result["held_out_confusion"].items():
-            print(f"| {route} | " + " | ".join(f"{row[r]:.3f}" for r in row) + " |")
+            old = before["held_out_confusion"][route]
+            print(f"| {route} | " + " | ".join(f"{row[r]:.3f}" for r in row) + " | "
+                  + " / ".join(f"{old[r]:.3f}" for r in old) + " |")
         out[f"use_intent={use_intent}"] = dict(result, search_threshold=router.search_threshold,
                                                dialogue_threshold=router.dialogue_threshold,
-                                               service_threshold=router.service_threshold)
+                                               service_threshold=router.service_threshold,
+                                               margin_threshold=router.margin_threshold,
+                                               dialogue_floor=router.dialogue_floor)
     for route, s in signals.items():
         print(f"{route}: search score p5/p50/p95 "
               + "/".join(f"{np.percentile(s.search, q):.3f}" for q in (5, 50, 95))

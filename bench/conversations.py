@@ -4,7 +4,7 @@
     python bench/conversations.py --sessions 30 --json runs/bench_conversations.json
 
 A copy of the StackFAQ index is made with one fold of whole threads
-left out (`lepton_tf.evaluation.not_found`'s folds: the held-out fold 4),
+left out (`lepton_tf.index.not_found_fit`'s folds: the held-out fold 4),
 so the test questions of those threads are unanswerable. One embedded
 server hosts `encoder`, `intent`, `chat`, that `search` and the
 `assistant`; each session is a Schema-Guided Dialogue test dialogue's user
@@ -80,15 +80,17 @@ def build_left_out_index(index_dir: str, out_dir: str, folds: int = 5, seed: int
     from lepton_tf.assistant import knowledge_base
     from lepton_tf.data.beir import read_beir
     from lepton_tf.data.paths import data_dir
-    from lepton_tf.evaluation.not_found import thread_folds, thread_of
-    from lepton_tf.index.storage import load_index, save_index
+    from lepton_tf.index import not_found
+    from lepton_tf.index.not_found_fit import thread_folds, thread_of
+    from lepton_tf.index.storage import load_index, read_extra_file, save_index
 
     collection = read_beir(os.path.join(str(data_dir()), "beir", "stackfaq"), "test")
-    left_out = thread_folds(collection, folds, seed)[LEFT_OUT_FOLD]
+    left_out = thread_folds(collection.corpus, folds, seed)[LEFT_OUT_FOLD]
     index = load_index(index_dir)
     index.delete([d for d in index.documents if thread_of(d) in left_out])
     out = os.path.join(out_dir, "index")
-    save_index(index, out)
+    rule = read_extra_file(index_dir, not_found.FILE_NAME)  # fitted without that fold
+    save_index(index, out, extra_files={not_found.FILE_NAME: rule} if rule else None)
     knowledge_base.write_default(out, "stackfaq")
     questions = sorted(collection.queries.items())
     return (out, [q for i, q in questions if thread_of(i) not in left_out],

@@ -10,10 +10,13 @@ with the arguments after `--`). Each client loops over: a valid request to a
 hosted servable (gRPC Predict or REST :predict, inputs built from the
 servable's metadata), a hostile REST request and a hostile gRPC call (the fuzz
 test's corpora), an assistant stream cancelled after its first event (gRPC)
-or dropped after its first line (REST), and a 1 ms deadline. Reported: the
-valid-request error rate and p50/p99 per servable and front, hostile answers
-that were not clean (5xx, INTERNAL, UNKNOWN, HTML, missing), the server's RSS
-and threads after warm-up and at the end.
+or dropped after its first line (REST), and a valid request with a short
+deadline (1 to 200 ms). Reported: the valid-request error rate and p50/p99
+per servable and front, hostile answers that were not clean (5xx, INTERNAL,
+UNKNOWN, HTML, missing), the server's RSS and threads after warm-up and at
+the end, the load average, and (with `--monitoring_config_file`) the most
+seconds any model computed past a request's deadline, from the server's
+`:lepton:serving:compute_past_deadline_*` series.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ srv.wait()
 """
 NAMES = ["half", "words", "tf1", "chat", "intent", "search", "encoder", "assistant"]
 TEXT = "how do I reset my password"
+SHORT_DEADLINES_S = (0.001, 0.02, 0.05, 0.2)
 
 
 def free_port() -> int:
@@ -72,8 +76,8 @@ def free_port() -> int:
 
 
 def proc_status(pid: int) -> dict:
-    """RSS (MiB) and threads of a process, from /proc."""
-    out = {}
+    """RSS (MiB) and threads of a process, from /proc, and the machine's load average."""
+    out = {"loadavg_1m": round(os.getloadavg()[0], 2)}
     with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
             key, _, value = line.partition(":")
@@ -94,8 +98,12 @@ def start_server(args, grpc_port: int, rest_port: int) -> subprocess.Popen:
     else:
         command = [sys.executable, "-m", "lepton_tf.cli", "serve", f"--port={grpc_port}",
                    f"--rest_api_port={rest_port}", *args.server_args]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    # The server's output goes to a file: a pipe nobody reads would stall it once full.
+    log_path = getattr(args, "server_log", None) or os.path.join(
+        tempfile.mkdtemp(prefix="soak-log-"), "server.log")
+    log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - the child's, for its life
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log_path = log_path
     deadline = time.time() + 600
     while time.time() < deadline:
         try:
@@ -103,9 +111,27 @@ def start_server(args, grpc_port: int, rest_port: int) -> subprocess.Popen:
             return proc
         except requests.ConnectionError:
             if proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + proc.stdout.read()[-3000:])
+                with open(log_path, encoding="utf-8", errors="replace") as f:
+                    raise RuntimeError("server exited:\n" + f.read()[-3000:])
             time.sleep(1)
     raise RuntimeError("server did not start in 600 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def write_report(report: dict, out: str | None) -> None:
+    """Prints `report` as JSON and writes it to `out` (if given)."""
+    print(json.dumps(report, indent=1))
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
 
 
 def _example_input(spec: dict):
@@ -205,21 +231,23 @@ def client(worker: int, args, ports, models: dict, stop: threading.Event, stats:
                      hostile_grpc.judge_grpc(method, data, code, details))
         elif pick < 0.93 and "assistant" in models:
             _cancelled_stream(rng, channel, rest, stats)
-        else:  # a 1 ms deadline on a valid request
+        else:  # a short deadline (1 ms to 200 ms) on a valid request
             request = predict_pb2.PredictRequest()
             request.model_spec.name = name
             for alias, value in models[name].items():
                 request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            limit = rng.choice(SHORT_DEADLINES_S)
             start = time.monotonic()
             try:
-                stub.Predict(request, timeout=0.001)
+                stub.Predict(request, timeout=limit)
                 code = grpc.StatusCode.OK
             except grpc.RpcError as e:
                 code = e.code()
-            _hostile(stats, "grpc/1ms-deadline", None if code in (
+            _hostile(stats, f"grpc/{limit * 1000:g}ms-deadline", None if code in (
                 grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED) else code.name)
-            with stats.lock:
-                stats.deadline_late_s.append(time.monotonic() - start - 0.001)
+            if limit == SHORT_DEADLINES_S[0]:
+                with stats.lock:
+                    stats.deadline_late_s.append(time.monotonic() - start - limit)
     channel.close()
 
 
@@ -253,6 +281,40 @@ def _cancelled_stream(rng, channel, rest, stats):
     _hostile(stats, "rest/dropped-stream", hostile_corpus.judge_rest(first))
 
 
+def past_deadline(rest: str, path: str = "/monitoring/prometheus/metrics") -> dict | None:
+    """Model -> {runs past a deadline, max s, p99 s (a bucket's upper bound)}, from the
+    server's Prometheus page (None without `--monitoring_config_file`)."""
+    r = requests.get(rest + path, timeout=30)
+    if r.status_code != 200:
+        return None
+    return parse_past_deadline(r.text)
+
+
+def parse_past_deadline(text: str) -> dict:
+    """`:lepton:serving:compute_past_deadline_*` series -> per model figures."""
+    import re
+    buckets, found = collections.defaultdict(list), {}
+    for line in text.splitlines():
+        m = re.match(r':lepton:serving:compute_past_deadline_(\w+)\{(.*)\} (\S+)$', line)
+        if not m:
+            continue
+        kind, labels, value = m.group(1), dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))), \
+            float(m.group(3))
+        model = labels.get("model_name")
+        entry = found.setdefault(model, {"runs": 0, "max": 0.0, "p99": 0.0})
+        if kind == "max_seconds":
+            entry["max"] = round(value, 4)
+        elif kind == "seconds_count":
+            entry["runs"] = int(value)
+        elif kind == "seconds_bucket":
+            buckets[model].append((float(labels["le"]), value))
+    for model, pairs in buckets.items():
+        pairs.sort()
+        total = pairs[-1][1] if pairs else 0
+        found[model]["p99"] = next((le for le, n in pairs if total and n >= 0.99 * total), 0.0)
+    return found
+
+
 def percentile(values, q):
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
 
@@ -267,6 +329,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout-s", type=float, default=30.0, help="valid requests' deadline")
     parser.add_argument("--tiny", action="store_true", help="tiny test models (no artifacts)")
     parser.add_argument("--out", help="write the report as JSON here")
+    parser.add_argument("--server-log", help="the server's output (default: a temp file)")
     parser.add_argument("server_args", nargs="*", help="after --: `lepton-tf serve` arguments")
     args = parser.parse_args(argv)
     ports = (free_port(), free_port())
@@ -288,17 +351,10 @@ def main(argv=None) -> int:
         time.sleep(2)
         end = proc_status(proc.pid)
         report = summarise(args, models, stats, warm, end, time.monotonic() - started)
+        report["compute_past_deadline_s"] = past_deadline(f"http://127.0.0.1:{ports[1]}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(json.dumps(report, indent=1))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
+        stop_server(proc)
+    write_report(report, args.out)
     return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] else 1
 
 

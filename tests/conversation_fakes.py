@@ -48,6 +48,9 @@ KB = [
 DIALOGUE_TURNS = ["I'd like to book a table at a restaurant for dinner.",
                   "Find me a hotel room please.", "I need a rental car.",
                   "Book me a flight."]
+# The intent model's domain (its training requests): what the assistant refuses.
+DOMAIN_TURNS = ["My card has not arrived yet.", "How do I change my card PIN?",
+                "Why was my card payment declined?"]
 NOT_FOUND_THRESHOLD = 0.75  # KbSearch flags a query whose best score is below this
 
 

@@ -234,4 +234,16 @@ def judge_rest(raw: bytes, head_request: bool = False) -> str | None:
             return f"status {status} without a JSON error: {text[:120]!r}"
         if "\n" in error or len(error) > 1200:
             return f"error message not one short line ({len(error)} chars)"
+        if (status == 413) != bool(LIMIT_NAMED.search(error)):  # a size limit is 413, only it
+            return f"status {status} for {error[:120]!r}"
     return None
+
+
+# The request-size limits a refusal names; REST answers them 413 (issue 15).
+LIMIT_NAMED = re.compile(r"\((max_batch_size|max_tensor_bytes|max_request_bytes)\)")
+
+
+def status_of(raw: bytes) -> int | None:
+    """The HTTP status of the first response in `raw` (None without a status line)."""
+    match = _STATUS.match(raw)
+    return int(match.group(1)) if match else None

@@ -243,6 +243,21 @@ def test_router_rule_and_grounding_helpers():
     assert r.route(0.1, 0.95, banking, "I need a rental car") == "chat"
     assert r.route(0.1, 0.3, banking, "my card?", chitchat_score=0.3) == "out_of_scope"
     assert r.route(0.9, 0.3, banking, "Hi, delete my account", chitchat_score=0.6) == "search"
+    # With the intent domain's score (similarity to the intent model's training requests),
+    # the margin over it decides between chat and a refusal, whatever the intent says:
+    # an SGD request like "How much does the sedan cost per day?" that a banking model
+    # claims, and a banking request phrased like a task turn.
+    m = Router(0.5, 0.5, service_threshold=0.95, margin_threshold=0.0, dialogue_floor=0.35)
+    assert m.route(0.1, 0.52, banking, "the sedan per day?", domain_score=0.45) == "chat"
+    assert m.route(0.1, 0.45, unknown, "I like Toy Story 4", domain_score=0.40) == "chat"
+    assert m.route(0.1, 0.60, unknown, "pay Wilson from my balance", domain_score=0.75) \
+        == "out_of_scope"
+    assert m.route(0.1, 0.30, unknown, "quantum field theory", domain_score=0.20) \
+        == "out_of_scope"  # like nothing at all: below the floor
+    assert m.route(0.1, 0.30, unknown, "Fresno.", "chat", domain_score=0.20) == "chat"
+    assert m.route(0.6, 0.9, banking, domain_score=0.1) == "search"
+    assert m.route(0.1, 0.3, banking, "Hi there!", chitchat_score=0.81,
+                   domain_score=0.6) == "smalltalk"
     passages = [Passage("a", "Delete [USER] account", "Settings then delete.", 0.8),
                 Passage("b", "Block people", "Open the profile and block.", 0.6)]
     context = grounding.build_context(passages, [("USER", "how to block?")])
@@ -287,3 +302,26 @@ def test_scripted_conversation_prints_turns_and_citations(server, capsys):
     assert "related: Close an account | Card lost" in out
     run_scripted_conversation(f"127.0.0.1:{server.grpc_port}", [" "], stream=False)
     assert "[failed: INVALID_ARGUMENT: message must not be empty.]" in capsys.readouterr().out
+
+
+def test_side_signals_run_under_the_turns_deadline():
+    """Intent and dialogue scores run in the engine's pool: they carry the turn's
+    deadline and cancel flag, so a TF call there stops with the turn."""
+    import threading
+
+    from lepton_tf.server import deadline
+
+    seen = []
+    backends = StubBackends()
+    intent = backends.intent
+
+    def watched(text):
+        seen.append((deadline.current(), deadline.current_cancel()))
+        return intent(text)
+    backends.intent = watched
+    assistant = Assistant(backends, Router(0.5, 0.5))
+    flag = threading.Event()
+    with deadline.scope(30.0, flag):
+        at = deadline.current()
+        assistant.answer("d", "How do I change my Gmail password?")
+    assert seen == [(at, flag)]

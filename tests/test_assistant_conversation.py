@@ -5,12 +5,14 @@ Predict), the gRPC stream and REST's NDJSON stream. The models are fakes that
 behave like the shipped ones (see `conversation_fakes`)."""
 
 import json
+import re
 import urllib.request
 
 import pytest
 from conftest import free_port
 from conversation_fakes import (
     DIALOGUE_TURNS,
+    DOMAIN_TURNS,
     SCRIPT,
     check_conversation,
     conversation_models,
@@ -26,7 +28,8 @@ ROUTER = Router(search_threshold=0.3, dialogue_threshold=0.6)
 def conversation_server():
     server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                          python_servables=conversation_models())
-    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3)
+    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS)
     server.start()
     return server
 
@@ -121,6 +124,7 @@ def kb_server(kb_dir):
     server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                          python_servables=conversation_models())
     mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS,
                     knowledge_base=kb_dir)
     server.start()
     yield server
@@ -158,3 +162,41 @@ def test_ask_command_streams_sources_related_and_resets(kb_server, capsys):
     assert answers[2].startswith("I found nothing in recipes")
     assert "closest matches: How to turn off YouTube autoplay?" in answers[2]
     assert answers[3].startswith("I found nothing in recipes")
+
+
+def _kb_text(doc_id):
+    from conversation_fakes import KB
+
+    return next(text for i, _, text in KB if i == doc_id)
+
+
+def test_an_ordinal_follow_up_answers_from_that_numbered_source(server):
+    """"what about the second one?" after a search answers from source [2] of that
+    answer, through the stream and the servable, and keeps the sources' numbers."""
+    client = _client(server, "ordinal")
+    events = list(client.stream("How do I delete my Facebook account?"))
+    shown = [(s["n"], s["doc_id"]) for s in events[0]["sources"]]
+    assert len(shown) == 2 and shown[0] == (1, "fb-1"), shown
+    second = shown[1][1]
+    for message in ("what about the second one?", "#2", "And the 2nd?", "the last one"):
+        events = list(client.stream(message))
+        final = events[-1]
+        assert final["route"] == "search", (message, final)
+        assert [(s["n"], s["doc_id"]) for s in events[0]["sources"]] == shown
+        assert [(c["n"], c["doc_id"]) for c in final["citations"]] == [(2, second)], message
+        assert "[2]" in final["reply"] and "[1]" not in final["reply"], final["reply"]
+        said = re.sub(r"\s*\[2\]", "", final["reply"]).split()
+        assert all(w in _kb_text(second).split() for w in said), final["reply"]
+    first = client.ask("the first")  # the servable (Predict), same session
+    assert [(c["n"], c["doc_id"]) for c in first["citations"]] == [(1, "fb-1")]
+    assert "Facebook" in first["reply"] and "[1]" in first["reply"]
+
+
+def test_ordinal_words_inside_a_question_are_not_a_reference(server):
+    client = _client(server, "ordinal-question")
+    client.ask("How do I delete my Facebook account?")
+    own = client.ask("How do I create the first Gmail filter?")
+    assert own["route"] == "search" and own["citations"][0]["doc_id"] == "gm-1", own
+    client.ask("Book a table for two at an Italian place in San Jose tonight at 7")
+    # After a task turn "the second one" is the dialogue's, never a passage.
+    assert client.ask("the second one")["citations"] == []

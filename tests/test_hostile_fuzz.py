@@ -76,11 +76,15 @@ def test_hostile_rest_requests_get_clean_errors(server):
         kind, data = item
         raw = hostile_corpus.send_raw("127.0.0.1", server.rest_port, data)
         problem = hostile_corpus.judge_rest(raw, data.startswith(b"HEAD "))
-        return None if problem is None else (kind, f"{problem} <- {data[:100]!r}")
+        return hostile_corpus.status_of(raw), None if problem is None else (
+            kind, f"{problem} <- {data[:100]!r}")
 
     with futures.ThreadPoolExecutor(8) as pool:  # stalled-body cases wait out the 1 s timeout
-        problems = [p for p in pool.map(one, corpus) if p is not None]
+        answers = list(pool.map(one, corpus))
+    problems = [p for _, p in answers if p is not None]
     assert not problems, _report(problems, len(corpus))
+    statuses = collections.Counter(status for status, _ in answers)
+    assert statuses[413] >= 20 and statuses[400] >= 200, statuses  # limits and plain 400s
     _still_serving(server)
 
 

@@ -104,9 +104,11 @@ def test_server_applies_limits_and_rest_deadline(tmp_path):
     try:
         url = f"http://127.0.0.1:{srv.rest_port}/v1/models"
         r = requests.post(f"{url}/chat:predict", json={"instances": ["hi"] * 5}, timeout=10)
-        assert r.status_code == 400 and "maximum batch size of 4 for model chat" in r.text
+        assert r.status_code == 413 and "maximum batch size of 4 for model chat" in r.text
         r = requests.post(f"{url}/rows:predict", json={"instances": [1.0] * 51}, timeout=10)
-        assert r.status_code == 400 and "(max_batch_size)" in r.json()["error"]
+        assert r.status_code == 413 and "(max_batch_size)" in r.json()["error"]
+        r = requests.post(f"{url}/rows:predict", json={"instances": [[1.0]]}, timeout=10)
+        assert r.status_code == 400 and "(max_" not in r.text  # other refusals: TF Serving's 400
         assert requests.post(f"{url}/rows:predict", json={"instances": [1.0] * 50},
                              timeout=10).status_code == 200
         start = time.monotonic()

@@ -185,3 +185,32 @@ def test_full_queue_is_unavailable():
     finally:
         chat.release.set()
         servable.close()
+
+
+def test_a_batch_runs_under_its_requests_latest_deadline():
+    """The batch thread runs with the latest deadline of the requests it holds (so a
+    TF call is stopped once nobody waits for it), and none if one request has none."""
+    from lepton_tf.server import deadline
+
+    seen = []
+
+    class Watch(Recorder):
+        def run(self, signature_name, inputs):
+            seen.append(deadline.current())
+            return super().run(signature_name, inputs)
+    servable = BatchingServable(Watch(), BatchingOptions(
+        max_batch_size=2, batch_timeout_micros=5_000_000, num_batch_threads=1,
+        max_enqueued_batches=4))  # runs when both requests are in
+
+    def call(seconds):
+        with deadline.scope(seconds):
+            return deadline.current(), servable.run(
+                "encode_query", {"text": np.array([b"card"], dtype=object)})
+    try:
+        results = _run_concurrently(call, [(30.0,), (60.0,)])
+        assert seen == [max(at for at, _ in results)]
+        seen.clear()
+        _run_concurrently(call, [(30.0,), (None,)])
+        assert seen == [None]
+    finally:
+        servable.close()

@@ -39,6 +39,19 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def intent_domain_requests(n: int = DIALOGUE_SAMPLE, seed: int = 0) -> list[str]:
+    """A fixed random sample of the intent model's training requests (Banking77 train:
+    the domain the assistant refuses); [] when the data is not there."""
+    from lepton_tf.data.banking77 import read_banking77
+
+    try:
+        texts = sorted({e.text for e in read_banking77("train")})
+    except (OSError, ValueError) as e:
+        log.warning("no intent domain reference (%s): routing without the domain score", e)
+        return []
+    return random.Random(seed).sample(texts, min(n, len(texts)))
+
+
 def sgd_user_turns(n: int = DIALOGUE_SAMPLE, split: str = "dev", seed: int = 0) -> list[str]:
     """A fixed random sample of Schema-Guided Dialogue user turns (dev: 1 s to read,
     train: 6 s; the calibration scores on test turns)."""
@@ -61,10 +74,14 @@ class ServerBackends:
         max_new_tokens: how `chat` is asked (None: its `serving_default` defaults).
         smalltalk_turns: `(turns, categories)` for the small-talk score (None:
             `smalltalk.TURNS`; `([], [])`: no small-talk score).
+        domain_turns: the intent domain's reference requests (None: a sample of
+            Banking77 train, embedded on first use, when `dialogue_turns` is the
+            default SGD sample too, else none; []: no domain score).
     """
 
     def __init__(self, manager, names: dict | None = None, dialogue_turns: list | None = None,
-                 max_new_tokens: int | None = None, smalltalk_turns: tuple | None = None):
+                 max_new_tokens: int | None = None, smalltalk_turns: tuple | None = None,
+                 domain_turns: list | None = None):
         self.manager = manager
         self.names = {"intent": "intent", "search": "search", "chat": "chat",
                       "encoder": "encoder", **(names or {})}
@@ -73,6 +90,10 @@ class ServerBackends:
         self._chitchat_turns, self._chitchat_categories = smalltalk_turns or \
             (CHITCHAT_TURNS, CHITCHAT_CATEGORIES)
         self._dialogue_vectors = None
+        # A custom dialogue reference goes with a custom domain reference, or none.
+        self._domain_turns = domain_turns if domain_turns is not None or \
+            dialogue_turns is None else []
+        self._domain_vectors = None
         self._chitchat_vectors = None
         self._last_embedding = ("", None)  # the turn both scores embed, embedded once
         self._lock = threading.Lock()
@@ -206,6 +227,25 @@ class ServerBackends:
         try:
             reference = self._reference()
             if reference is None:
+                return None
+            return float(np.max(reference @ self._embed_turn(text)))
+        except ServingError as e:
+            log.debug("encoder unavailable: %s", e.message)
+            return None
+
+    def domain_score(self, text: str) -> float | None:
+        """Max cosine between `text` and the intent domain's reference requests (None:
+        no encoder, or no reference)."""
+        try:
+            with self._lock:
+                if self._domain_vectors is None:
+                    turns = intent_domain_requests() if self._domain_turns is None \
+                        else self._domain_turns
+                    self._domain_vectors = np.concatenate(
+                        [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)]) \
+                        if turns else np.zeros((0, 0), np.float32)
+                reference = self._domain_vectors
+            if not len(reference):
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:

@@ -36,6 +36,7 @@ from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
 
 MAX_MESSAGE_CHARS = 2000
@@ -103,6 +104,7 @@ class _Signals:
     intent: object
     dialogue: float | None
     smalltalk: tuple | None  # (category, score)
+    domain: float | None = None  # similarity to the intent domain's requests
 
 
 class Assistant:
@@ -154,12 +156,18 @@ class Assistant:
     def _signals(self, session, message: str, timings: dict) -> _Signals:
         """Intent, dialogue and small-talk scores in a thread while searching here."""
         small = getattr(self.backends, "smalltalk", lambda text: None)
-        side = self._pool.submit(lambda: (
-            self._timed(timings, "intent", self.backends.intent, message),
-            self._timed(timings, "dialogue", self.backends.dialogue_score, message),
-            self._timed(timings, "dialogue", small, message)))
+        domain = getattr(self.backends, "domain_score", lambda text: None)
+        at, cancelled = deadline.current(), deadline.current_cancel()
+
+        def side_work():  # under the turn's deadline: stopped with it
+            with deadline.until(at, cancelled):
+                return (self._timed(timings, "intent", self.backends.intent, message),
+                        self._timed(timings, "dialogue", self.backends.dialogue_score, message),
+                        self._timed(timings, "dialogue", small, message),
+                        self._timed(timings, "dialogue", domain, message))
+        side = self._pool.submit(side_work)
         result, query = self._search(timings, message), message
-        intent, dialogue, chitchat = side.result()
+        intent, dialogue, chitchat, domain_score = side.result()
         claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
         chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
             (dialogue is not None and dialogue >= self.router.dialogue_threshold)
@@ -171,7 +179,7 @@ class Assistant:
                 result, query = again, rewritten
         passages, flag = result
         top = passages[0].score if passages else None
-        return _Signals(passages, top, flag, query, intent, dialogue, chitchat)
+        return _Signals(passages, top, flag, query, intent, dialogue, chitchat, domain_score)
 
     def _similarity(self):
         similarity = getattr(self.backends, "similarity", None)
@@ -200,22 +208,42 @@ class Assistant:
                 return reply, shown, numbers, False
         return self.knowledge_base.text("not_found"), shown, [], True
 
+    def _pointed_reply(self, session, number: int, timings: dict) -> tuple[str, list]:
+        """`(reply, [number])`: the last search's question answered from its source
+        `number` alone ("what about the second one?"), cited with that number."""
+        passage = session.last_results[number - 1]
+        reply, _ = self._timed(timings, "search", answers.extractive_answer,
+                               session.last_query, [passage], self._similarity(),
+                               session.last_reply)
+        if not reply:
+            return self.knowledge_base.text("not_found"), []
+        return re.sub(r"\[1\]", f"[{number}]", reply), [number]
+
     def _turn(self, session_id: str, message: str):
         message = check_message(session_id, message)
         start = time.perf_counter()
         timings: dict = {}
         session = self.sessions.get(session_id)
         with session.lock:  # one turn at a time per session, in order
-            signals = self._signals(session, message, timings)
+            # "the second one" right after a search: that answer's source 2.
+            pointed = followup.ordinal_reference(message, len(session.last_results)) \
+                if session.last_route == SEARCH else None
+            signals = _Signals(session.last_results, session.last_results[0].score, False,
+                               session.last_query, None, None, None) if pointed \
+                else self._signals(session, message, timings)
             chitchat = signals.smalltalk[1] if signals.smalltalk else None
-            route = self.router.route(signals.top, signals.dialogue, signals.intent, message,
-                                      session.last_route, chitchat_score=chitchat)
+            route = SEARCH if pointed else self.router.route(
+                signals.top, signals.dialogue, signals.intent, message, session.last_route,
+                chitchat_score=chitchat, domain_score=signals.domain)
             intent = signals.intent
             # The intent model is in scope only where it decided the turn: a refusal.
             intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
                 and intent.out_of_scope is False else ""
             shown, numbers, not_found = [], [], False
-            if route == SEARCH:
+            if pointed:
+                shown = signals.passages
+                reply, numbers = self._pointed_reply(session, pointed, timings)
+            elif route == SEARCH:
                 reply, shown, numbers, not_found = self._search_reply(signals, message,
                                                                       session, timings)
             elif route == OUT_OF_SCOPE and not intent_name:

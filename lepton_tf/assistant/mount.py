@@ -44,7 +44,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       warm_up: bool = True, search_k: int = SEARCH_K,
                       context_passages: int = CONTEXT_PASSAGES,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
-                      smalltalk_turns: tuple | None = None):
+                      smalltalk_turns: tuple | None = None, domain_turns: list | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -59,15 +59,19 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             (see `knowledge_base`), or the texts themselves (None: defaults).
         smalltalk_turns: `(turns, categories)` of the small-talk score (None:
             `smalltalk.TURNS`).
+        domain_turns: the intent domain's reference requests (None: a Banking77
+            train sample with the default `dialogue_turns`, else none; []: route
+            without the domain score).
     """
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
 
     def build(server):
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
-                                  smalltalk_turns)
+                                  smalltalk_turns, domain_turns)
         if warm_up:
             backends.dialogue_score("hello")
+            backends.domain_score("hello")
         return AssistantServable(Assistant(backends, router or Router(),
                                            SessionStore(max_sessions, ttl_s), search_k,
                                            context_passages, texts))

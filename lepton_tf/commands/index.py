@@ -61,7 +61,12 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
             index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
         if tune_pairs:
             tune(index, tune_pairs, encoder)
-        path = save_index(index, index_dir)
+        from lepton_tf.index import not_found
+        from lepton_tf.index.storage import read_extra_file
+
+        rule = read_extra_file(index_dir, not_found.FILE_NAME)  # kept across updates
+        path = save_index(index, index_dir,
+                          extra_files={not_found.FILE_NAME: rule} if rule else None)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from lepton_tf.index.documents import Document, read_documents
 from lepton_tf.index.search_index import SearchIndex
 from lepton_tf.index.storage import save_index
@@ -60,11 +62,32 @@ def self_tune(index, encoder, recipe: str | None = None) -> None:
     print(f"fusion: dense weight {config.dense_weight:g} ({config.method})")
 
 
+def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
+    """`not_found.json` for the index when `corpus` is a BEIR folder whose ids name
+    their thread (StackFAQ): the rule fitted by leaving threads out
+    (`index.not_found_fit`); else nothing (the servable uses the default rule)."""
+    from lepton_tf.index import not_found, not_found_fit
+
+    result = not_found_fit.calibrate_collection(
+        corpus, index.row_ids, [index.documents[d].embedding_text() for d in index.row_ids],
+        np.asarray(index.embeddings), encoder.encode_queries) if is_beir_folder(corpus) else None
+    if result is None:
+        print(f"not-found: no thread-named test questions in {corpus}; the default rule "
+              f"(top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}) applies")
+        return {}
+    held = result["held_out"]
+    print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "
+          f"unanswerable flagged {held['unanswerable_flagged']:.1%} of {held['unanswerable']}, "
+          f"answerable {held['answerable_flagged']:.1%} of {held['answerable']}")
+    return not_found.rule_file(result["rule"])
+
+
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
                 version: int | None = None, encoder=None, tune_pairs: str | None = None,
-                fusion=None, auto_tune: bool = False) -> str:
+                fusion=None, auto_tune: bool = False, calibrate: bool = True) -> str:
     """Encodes every document, builds ScaNN (auto config) and stemmed BM25,
-    optionally tunes the fusion weight on pairs, saves a version.
+    optionally tunes the fusion weight on pairs, fits the not-found rule
+    (`calibrate`, on a corpus with thread-named test questions), saves a version.
 
     Args:
         tune_pairs: a JSONL of `{query, positive}` whose positives are
@@ -91,7 +114,8 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
         tune(index, tune_pairs, encoder)
     elif auto_tune:
         self_tune(index, encoder)
-    path = save_index(index, out_dir, version)
+    extra = not_found_rule(corpus, index, encoder) if calibrate else {}
+    path = save_index(index, out_dir, version, extra_files=extra)
     print(f"Indexed {len(documents)} documents ({index.config.kind}) with "
           f"{encoder.info.name} v{encoder.info.version} in {time.time() - start:.0f} s -> {path}")
     return path

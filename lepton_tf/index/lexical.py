@@ -85,14 +85,18 @@ class LexicalIndex:
         return self._bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=self._stem,
                                     show_progress=False)
 
-    def _query_tokens(self, query: str) -> list[str]:
+    def tokens(self, query: str) -> list[str]:
         """What `bm25s.tokenize` makes of one query (same pattern, stop words and
-        stems), without its per-call setup: a query costs microseconds."""
+        stems), without its per-call setup: a query costs microseconds. Tokens
+        the index never saw are kept (`_query_tokens` drops them)."""
         tokens = [t for t in _TOKEN.findall(query.lower()) if t not in _stopwords()]
         if self._stem is not None and tokens:
             tokens = self._stem(tokens)
+        return list(tokens)
+
+    def _query_tokens(self, query: str) -> list[str]:
         vocab = self.retriever.vocab_dict
-        return [t for t in tokens if t in vocab]
+        return [t for t in self.tokens(query) if t in vocab]
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every row for `query` (float32 `[N]`; 0 where no term matches)."""

@@ -1,14 +1,166 @@
-"""The top search score below which a query's answer is taken not to be in the index.
+"""Whether a query's answer is in the index: a calibrated rule over a few search signals.
 
-`lepton-tf eval not-found` calibrates it for an encoder by leaving whole
-StackFAQ threads out of the index (questions of a left-out thread are
-unanswerable, the others answerable) and reports it on held-out threads.
-The `search` servable flags such a query (`not_found`), and the assistant
-answers it "not found" with the closest matches.
+A single top-score threshold does not separate questions the index can
+answer from those it cannot (on StackFAQ with encoder v1, the top-1 cosine
+rule that flags 90% of unanswerable questions also flags 13% of answerable
+ones). The rule is a logistic model over per-query signals the search
+already has (`query_features`):
+
+- `top1`: the best cosine similarity;
+- `margin`: top-1 minus top-2 cosine (a lone match stands out);
+- `spread`: top-1 minus the mean of the top `TOP_K` cosines;
+- `bm25`: the best BM25 score per query token (its words, stemmed, minus
+  stop words);
+- `cover`: the share of those tokens the index's vocabulary holds at all (a
+  question about something the index never mentions has unknown words);
+- `length`: log of the number of those tokens.
+
+`lepton-tf index` fits it for a corpus whose ids name their thread
+(StackFAQ: `t12-q3`, `t12-a0`; see `lepton_tf.evaluation.not_found`) and
+writes it into the index version as `not_found.json` (checksummed in the
+manifest). An index without one (a user's folder of files, an index built
+before this file) uses `DEFAULT_RULE`: top-1 cosine below
+`DEFAULT_NOT_FOUND_THRESHOLD`, calibrated on StackFAQ with encoder v1.
+An index without BM25 (sharded) lacks `bm25` and `cover`: a rule that
+needs them falls back to `DEFAULT_RULE` there too.
+
+The search servable's `not_found` output is `NotFoundRule.flags`; the
+assistant router's fallback (a search backend without the output) is
+`DEFAULT_RULE` on the top score: one definition.
 """
 
-# `lepton-tf eval not-found --index indexes/stackfaq` on encoder v1: fit on 3 folds of 25
-# threads; on the 2 held-out folds 90.0% of 150 unanswerable questions flagged, 13.2% of
-# 600 answerable ones (top-1 cosine; top-2 sums, margins over the 10th score and BM25
-# mixes measured no better).
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+FILE_NAME = "not_found.json"
+TOP_K = 10  # cosines `spread` averages
+FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length")
+LEXICAL_FEATURES = frozenset({"bm25", "cover"})
+# The single top-1 cosine threshold of the first calibration (encoder v1, StackFAQ, best
+# balanced accuracy on 3 folds of 25 threads left out; on the 2 held-out folds 90.0% of 150
+# unanswerable questions flagged, 13.2% of 600 answerable ones). The fitted rule of
+# `lepton-tf index` on the same folds: 90.7% / 11.3% (`lepton-tf eval not-found`).
 DEFAULT_NOT_FOUND_THRESHOLD = 0.633
+
+
+def query_features(top_cosines: np.ndarray, text: str, lexical=None) -> dict[str, float]:
+    """The signals of one query.
+
+    Args:
+        top_cosines: its best cosine similarities, best first (at least one;
+            `TOP_K` or more for `spread`).
+        text: the query string.
+        lexical: the index's `LexicalIndex` (None: no `bm25` / `cover`).
+
+    Returns:
+        feature name -> value (`bm25` and `cover` only with `lexical`).
+    """
+    top = np.asarray(top_cosines, np.float64).reshape(-1)
+    features = {"top1": float(top[0]) if top.size else -1.0,
+                "margin": float(top[0] - top[1]) if top.size > 1 else 0.0,
+                "spread": float(top[0] - top[:TOP_K].mean()) if top.size else 0.0}
+    if lexical is None:
+        return features
+    tokens = lexical.tokens(text)
+    known = [t for t in tokens if t in lexical.retriever.vocab_dict]
+    n = max(1, len(tokens))
+    best = float(lexical.scores(text).max()) if known and len(lexical) else 0.0
+    features.update(bm25=best / n, cover=len(known) / n, length=math.log(n))
+    return features
+
+
+@dataclasses.dataclass(frozen=True)
+class NotFoundRule:
+    """`z = bias + sum(weights * (x - mean) / scale)`; flagged when `z > cut`.
+
+    `z` is the log-odds that the answer is not in the index (for a fitted
+    rule); `cut` is the operating point chosen on calibration questions.
+
+    Attributes:
+        features: names among `FEATURES`.
+        weights, mean, scale: one per feature.
+        bias, cut: floats.
+        fitted_on: what chose it (shown by `eval not-found`, kept in the file).
+    """
+
+    features: tuple
+    weights: tuple
+    mean: tuple
+    scale: tuple
+    bias: float = 0.0
+    cut: float = 0.0
+    fitted_on: dict = dataclasses.field(default_factory=dict, compare=False)
+
+    def needs_lexical(self) -> bool:
+        return bool(LEXICAL_FEATURES & set(self.features))
+
+    def score(self, features: dict) -> float:
+        """The rule's `z` for one query's `query_features`.
+
+        Raises:
+            KeyError: a feature the rule needs is missing.
+        """
+        x = np.array([features[f] for f in self.features], np.float64)
+        return float(self.bias + np.dot(self.weights, (x - self.mean) / self.scale))
+
+    def flags(self, features: dict) -> bool:
+        """Whether the query's answer is taken not to be in the index."""
+        return self.score(features) > self.cut
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "weights": list(self.weights),
+                "mean": list(self.mean), "scale": list(self.scale), "bias": self.bias,
+                "cut": self.cut, "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "NotFoundRule":
+        """Raises ValueError on an unknown feature or mismatched lengths."""
+        features = tuple(doc["features"])
+        lengths = {len(doc[k]) for k in ("weights", "mean", "scale")}
+        if not features or set(features) - set(FEATURES) or lengths != {len(features)} \
+                or any(float(s) <= 0 for s in doc["scale"]):
+            raise ValueError(f"not a not-found rule over {FEATURES}: {doc}")
+        return cls(features, tuple(map(float, doc["weights"])), tuple(map(float, doc["mean"])),
+                   tuple(map(float, doc["scale"])), float(doc.get("bias", 0.0)),
+                   float(doc.get("cut", 0.0)), dict(doc.get("fitted_on", {})))
+
+
+def threshold_rule(threshold: float) -> NotFoundRule:
+    """The single-score rule `top1 < threshold`."""
+    return NotFoundRule(("top1",), (-1.0,), (float(threshold),), (1.0,), 0.0, 0.0,
+                        {"rule": f"top1 < {threshold}"})
+
+
+DEFAULT_RULE = threshold_rule(DEFAULT_NOT_FOUND_THRESHOLD)
+
+
+def load_rule(version_dir: str | None, lexical: bool = True) -> NotFoundRule:
+    """The rule written into an index version, else `DEFAULT_RULE`.
+
+    Args:
+        version_dir: an index version folder (None: the default).
+        lexical: whether the index has BM25 (a rule that needs it falls back).
+
+    Raises:
+        ValueError: an unreadable `not_found.json`.
+    """
+    path = os.path.join(version_dir, FILE_NAME) if version_dir else ""
+    if not path or not os.path.exists(path):
+        return DEFAULT_RULE
+    try:
+        with open(path, encoding="utf-8") as f:
+            rule = NotFoundRule.from_dict(json.load(f))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable not-found rule ({e}).") from None
+    return rule if lexical or not rule.needs_lexical() else DEFAULT_RULE
+
+
+def rule_file(rule: NotFoundRule) -> dict[str, str]:
+    """`extra_files` entry of `storage.save_index` for `rule`."""
+    return {FILE_NAME: json.dumps(rule.to_dict(), indent=1) + "\n"}

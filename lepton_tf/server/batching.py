@@ -34,6 +34,12 @@ class _Task:
         self.enqueued = time.monotonic()
 
 
+def _batch_deadline(batch: list[_Task]) -> float | None:
+    """The latest deadline of a batch's requests (None if one has none)."""
+    deadlines = [t.deadline for t in batch]
+    return None if None in deadlines else max(deadlines)
+
+
 def batch_key(signature_name: str, inputs: dict[str, np.ndarray]):
     """`(key, rows)` when the request can share a batch, else `(None, 0)`."""
     parts, rows = [signature_name], set()
@@ -162,7 +168,8 @@ class BatchingServable(Servable):
             inputs = {alias: (array if array.ndim == 0 else
                               np.concatenate([t.inputs[alias] for t in batch]))
                       for alias, array in batch[0].inputs.items()}
-            outputs = self.inner.run(signature, inputs)
+            with deadline.until(_batch_deadline(batch)):  # stopped once nobody waits
+                outputs = self.inner.run(signature, inputs)
             if self.on_batch is not None:
                 self.on_batch(total)
             if len(batch) == 1:  # nothing to split (outputs need not be batched)

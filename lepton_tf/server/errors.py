@@ -56,15 +56,17 @@ class ServingError(Exception):
             on one line and at most about `MAX_MESSAGE_CHARS` long.
     """
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None):
         message = one_line(message)
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http_status = http_status
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 500)
+        """TF Serving's HTTP status for the code, unless the error was given its own."""
+        return self._http_status or HTTP_STATUS.get(self.code, 500)
 
     @property
     def code_name(self) -> str:
@@ -74,6 +76,15 @@ class ServingError(Exception):
 
 def invalid_argument(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def limit_exceeded(message: str) -> ServingError:
+    """A request past a size limit (`--max_batch_size`, `--max_tensor_bytes`):
+    INVALID_ARGUMENT over gRPC, and over REST 413 Payload Too Large rather than
+    TF Serving's 400 for INVALID_ARGUMENT, so a client (or a proxy) can tell
+    "send less" from "send something else". TF Serving itself has no such
+    limits (`ToHTTPStatusCode` maps codes only); its other 400s are kept."""
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message, http_status=413)
 
 
 def not_found(message: str) -> ServingError:

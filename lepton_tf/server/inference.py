@@ -10,12 +10,14 @@ then the run, where TensorFlow itself refuses a tensor that does not fit.
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 from tensorflow_serving.apis import (classification_pb2, inference_pb2, predict_pb2,
                                      regression_pb2)
 
-from lepton_tf.server import deadline, limits, tensors
+from lepton_tf.server import deadline, limits, metrics, tensors
 from lepton_tf.server.errors import ServingError, failed_precondition, internal, invalid_argument
 from lepton_tf.server.servable import (CLASSIFY_METHOD, PREDICT_METHOD, REGRESS_METHOD,
                                        Servable, Signature)
@@ -59,14 +61,19 @@ def run_signature(servable: Servable, name: str, inputs: dict, outputs: list[str
         if getattr(servable, "accepts_output_names", False):
             return servable.run(name, part, output_names=outputs)
         return servable.run(name, part)
+    at, started = deadline.current(), time.monotonic()
     try:
-        result = limits.run_bounded(servable, inputs, run)
+        result = limits.run_bounded(servable, inputs, run, name)
     except ServingError:
         raise
     except ValueError as e:
         raise invalid_argument(str(e)) from None
     except Exception as e:  # noqa: BLE001 - see docstring
         raise internal(f"{type(e).__name__}: {e}") from None
+    finally:
+        ended = time.monotonic()
+        if at is not None and ended > at:  # it computed past its deadline: how long?
+            metrics.observe_past_deadline(servable.name, ended - max(at, started))
     missing = [k for k in outputs if k not in result]
     if missing:
         raise internal(f"Servable {servable.name} did not return outputs {missing}.")

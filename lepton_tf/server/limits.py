@@ -11,12 +11,13 @@ full shape. Here every model has `Limits`:
   header before a byte is allocated (`--max_tensor_bytes`);
 - `max_execution_batch_size`: larger requests run in slices of this many rows
   with the deadline checked between slices, so a cancelled or expired request
-  stops within one slice (0: one run).
+  stops within one slice (0: no row limit); under a deadline slices are also
+  cut to about 0.25 s of work (`slicing`).
 
 Per-model values come from `--request_limits_file`, a JSON (or YAML) file
 `{"models": {"chat": {"max_batch_size": 32, "max_execution_batch_size": 8}}}`
-with an optional `"default"` block. Refusals are INVALID_ARGUMENT (REST 400)
-naming the limit.
+with an optional `"default"` block. Refusals are INVALID_ARGUMENT naming the
+limit; over REST they are 413 (`errors.limit_exceeded`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import dataclasses
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from lepton_tf.server import deadline
-from lepton_tf.server.errors import internal, invalid_argument
+from lepton_tf.server import slicing
+from lepton_tf.server.errors import invalid_argument, limit_exceeded
 
 MAX_RANK = 64  # numpy's limit, and far past any model's input rank
 
@@ -110,13 +111,13 @@ def of(servable) -> Limits:
 
 
 def _too_many_rows(rows: int, alias: str, servable, limits: Limits, prefix: str = ""):
-    return invalid_argument(
+    return limit_exceeded(
         f"{prefix}Input '{alias}' has {rows} rows, more than the maximum batch size of "
         f"{limits.max_batch_size} for model {servable.name} (max_batch_size).")
 
 
 def _too_large(size: int, servable, limits: Limits, prefix: str = ""):
-    return invalid_argument(
+    return limit_exceeded(
         f"{prefix}Request inputs expand to {size} bytes, more than the maximum of "
         f"{limits.max_tensor_bytes} for model {servable.name} (max_tensor_bytes).")
 
@@ -162,11 +163,6 @@ def check_protos(servable, protos) -> None:
             raise _too_large(total, servable, limits, prefix)
 
 
-def _rows(inputs: dict) -> int | None:
-    rows = {a.shape[0] for a in inputs.values() if a.ndim}
-    return rows.pop() if len(rows) == 1 else None
-
-
 def _nbytes(array: np.ndarray) -> int:
     if array.dtype == object:
         return array.size * 8 + sum(len(x) for x in array.ravel() if isinstance(x, bytes))
@@ -191,14 +187,16 @@ def check_arrays(servable, inputs: dict) -> None:
         raise _too_large(size, servable, limits)
 
 
-def run_bounded(servable, inputs: dict, run) -> dict:
-    """`run(inputs)` within the model's limits; a batch larger than
-    `max_execution_batch_size` runs in slices, the deadline checked before each.
+def run_bounded(servable, inputs: dict, run, signature: str = "") -> dict:
+    """`run(inputs)` within the model's limits, in slices of at most
+    `max_execution_batch_size` rows and, under a deadline, of bounded time
+    (`slicing.run_in_slices`), the deadline checked before each.
 
     Args:
         servable: the model (for its limits and name).
         inputs: alias -> array.
         run: `(inputs) -> {alias: array}`, one execution.
+        signature: the signature `run` runs (what a row's cost is learned for).
 
     Raises:
         ServingError: INVALID_ARGUMENT past a limit; DEADLINE_EXCEEDED or
@@ -206,19 +204,5 @@ def run_bounded(servable, inputs: dict, run) -> dict:
             not batch-major.
     """
     check_arrays(servable, inputs)
-    step, rows = of(servable).max_execution_batch_size, _rows(inputs)
-    if not step or rows is None or rows <= step:
-        return run(inputs)
-    pieces = []
-    for start in range(0, rows, step):
-        deadline.check()
-        part = {k: (v[start:start + step] if v.ndim else v) for k, v in inputs.items()}
-        pieces.append((min(step, rows - start), run(part)))
-    merged = {}
-    for alias in pieces[0][1]:
-        arrays = [np.asarray(out[alias]) for _, out in pieces]
-        if any(a.ndim == 0 or a.shape[0] != n for a, (n, _) in zip(arrays, pieces)):
-            raise internal(f"Output {alias} of model {servable.name} is not batch-major; "
-                           "it cannot run with max_execution_batch_size.")
-        merged[alias] = np.concatenate(arrays)
-    return merged
+    return slicing.run_in_slices(servable, signature, inputs, run,
+                                 of(servable).max_execution_batch_size)

@@ -8,12 +8,46 @@ do not collide.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000,
                        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+_PAST_DEADLINE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
+                            1.5, 2.0, 5.0, 10.0, 30.0)
+
+# Compute after a request's deadline (issue 15: "no request computes more than
+# 1 s past its deadline"). Work runs in the process, whichever server object
+# received it, so these series are process-wide and every server exposes them.
+_process_registry = CollectorRegistry()
+_past_deadline = Histogram(
+    ":lepton:serving:compute_past_deadline_seconds",
+    "Seconds a model computed after its request's deadline (runs that ended past it).",
+    ["model_name"], buckets=_PAST_DEADLINE_BUCKETS_S, registry=_process_registry)
+_past_deadline_max = Gauge(
+    ":lepton:serving:compute_past_deadline_max_seconds",
+    "The most seconds one run computed after its request's deadline.",
+    ["model_name"], registry=_process_registry)
+_past_deadline_lock = threading.Lock()
+_past_deadline_seen: dict[str, float] = {}
+
+
+def observe_past_deadline(model: str, seconds: float) -> None:
+    """Records that a run of `model` ended `seconds` after its request's deadline."""
+    _past_deadline.labels(model).observe(seconds)
+    with _past_deadline_lock:
+        if seconds > _past_deadline_seen.get(model, -1.0):
+            _past_deadline_seen[model] = seconds
+            _past_deadline_max.labels(model).set(seconds)
+
+
+def past_deadline_max() -> dict[str, float]:
+    """Model name -> the most seconds one run computed past its deadline so far."""
+    with _past_deadline_lock:
+        return dict(_past_deadline_seen)
 
 
 class Metrics:
@@ -65,4 +99,4 @@ class Metrics:
         return child.observe
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + generate_latest(_process_registry)

@@ -164,7 +164,8 @@ class RestServer:
         length = request.content_length
         if length is not None and length > limit:  # do not read a body that large
             raise _Refused(error_response(413, f"Request body of {length} bytes exceeds the "
-                                               f"maximum of {limit} bytes.", close=True))
+                                               f"maximum of {limit} bytes (max_request_bytes).",
+                                          close=True))
         chunks, size = [], 0
         try:
             async with asyncio.timeout(self.limits.body_timeout_s):
@@ -172,7 +173,8 @@ class RestServer:
                     size += len(chunk)
                     if size > limit:
                         raise _Refused(error_response(
-                            413, f"Request body exceeds the maximum of {limit} bytes.",
+                            413, f"Request body exceeds the maximum of {limit} bytes "
+                                 "(max_request_bytes).",
                             close=True))
                     chunks.append(chunk)
         except TimeoutError:

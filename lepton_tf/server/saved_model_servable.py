@@ -26,8 +26,8 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow.python.client import pywrap_tf_session as tf_session  # Session::Run with RunOptions
 
-from lepton_tf.server import deadline
-from lepton_tf.server.errors import ServingError
+from lepton_tf.server import deadline, tf_cancel
+from lepton_tf.server.errors import ServingError, deadline_exceeded
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 try:  # TF Serving links TF Text's ops in; register them before any SavedModel loads.
@@ -145,6 +145,23 @@ class _Tf2Runner:
                 log.debug("%s: signature %s called through ConcreteFunction (%s)", path, name, e)
 
     def run(self, name, inputs, outputs):
+        """Runs signature `name`, stopped mid-run at the request's deadline or
+        cancellation (`tf_cancel`).
+
+        Raises:
+            ServingError: DEADLINE_EXCEEDED or CANCELLED when it was stopped.
+            tf.errors.OpError: TensorFlow refused or failed the run.
+        """
+        with tf_cancel.cancellable(deadline.current(), deadline.current_cancel()) as manager:
+            try:
+                return self._call(name, inputs, outputs)
+            except tf.errors.CancelledError:
+                if manager is None or not manager.is_cancelled:
+                    raise
+                deadline.check()
+                raise deadline_exceeded() from None
+
+    def _call(self, name, inputs, outputs):
         flat = self.flat.get(name)
         if flat is not None and set(inputs) == set(flat.keys):
             result = flat(inputs)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
+from lepton_tf.index import not_found
 from lepton_tf.index.filters import FilterError
 from lepton_tf.index.fusion import MODES
 from lepton_tf.index.sharded_storage import load_any
@@ -22,10 +22,17 @@ _OUTPUTS = {name: TensorSpec(name, "string" if name in _STRING_MATRIX else "floa
                              (None, None))
             for name in ("doc_ids", "scores", "texts", "titles", "dense_score", "bm25_score",
                          "metadata")}
-# bool [B]: the best cosine (`dense_score`) is below `not_found_threshold`.
+# bool [B]: the index's not-found rule flags the query (`index.not_found`).
 _OUTPUTS["not_found"] = TensorSpec("not_found", "bool", (None,))
 _QUERY = TensorSpec("query", "string", (None,))
 _K = TensorSpec("k", "int32", ())
+
+
+def index_is_folder(path) -> bool:
+    """Whether `path` is an index version folder on disk (not remote shards)."""
+    import os
+
+    return isinstance(path, str) and os.path.isdir(path)
 
 
 def _scalar_text(inputs: dict, name: str) -> str:
@@ -60,9 +67,12 @@ class SearchServable(Servable):
     on disk, or shards on other servers: `index=`) answered by
     scatter-gather: dense only, without filters (`bm25_score` 0).
 
-    `not_found` (bool `[B]`): the best cosine of the row is below
-    `not_found_threshold`, the answer is likely not in the index (the
-    assistant's not-found answer, `lepton-tf eval not-found`).
+    `not_found` (bool `[B]`): the index version's not-found rule
+    (`not_found.json`, fitted by `lepton-tf index` on thread-named test
+    questions; else the default top-1 cosine rule, see `index.not_found`)
+    flags the query: its answer is likely not in the index (the assistant's
+    not-found answer, `lepton-tf eval not-found`). The rule reads the query's
+    top cosines and BM25 signals, whatever `mode` ranked the hits.
 
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
@@ -76,13 +86,13 @@ class SearchServable(Servable):
             (`IndexMismatchError`).
         index: an already built index (e.g. over remote shards) instead of
             loading `index_dir`; then `version` numbers it.
-        not_found_threshold: the top score below which `not_found` is set.
+        not_found_threshold: use the single rule "top-1 cosine below this"
+            instead of the index's rule.
     """
 
     def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
                  name: str = "search", expected_encoder=None, index=None, version: int = 1,
-                 not_found_threshold: float = DEFAULT_NOT_FOUND_THRESHOLD):
-        self.not_found_threshold = not_found_threshold
+                 not_found_threshold: float | None = None):
         if index is None:
             self.path = resolve_index_dir(index_dir)
             self.index = load_any(self.path, expected_encoder=expected_encoder)
@@ -92,6 +102,8 @@ class SearchServable(Servable):
         self.embed_queries = embed_queries
         self.name = name
         self.hybrid = hasattr(self.index, "hybrid_search")  # a sharded index: dense only
+        self.not_found_rule = not_found.threshold_rule(not_found_threshold) \
+            if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
         self._on_close: list[Callable[[], None]] = []
         with_k = {"query": _QUERY, "k": _K}
@@ -101,6 +113,22 @@ class SearchServable(Servable):
             "search_options": Signature(dict(with_k, mode=TensorSpec("mode", "string", ()),
                                              filter=TensorSpec("filter", "string", ())),
                                         _OUTPUTS)}
+
+    def _rule(self) -> not_found.NotFoundRule:
+        rule = not_found.load_rule(self.path if index_is_folder(self.path) else None)
+        if rule.needs_lexical() and not (self.hybrid and self.index.lexical is not None):
+            return not_found.DEFAULT_RULE  # no BM25 here: the cosine rule
+        return rule
+
+    def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+        """The rule's flag per query (bool `[B]`)."""
+        if not len(self.index):
+            return np.ones(len(texts), bool)
+        _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
+        lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
+        return np.array([len(c) == 0 or self.not_found_rule.flags(
+            not_found.query_features(c, text, lexical)) for c, text in zip(cosines, texts)],
+            bool)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Runs `callback` when this version is unloaded (releases its pairing)."""
@@ -165,14 +193,16 @@ class SearchServable(Servable):
         if not texts:
             return self._pack([], 0)
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
+        strings = [t.decode("utf-8") for t in texts]
         if not self.hybrid:
-            return self._pack(self._dense_only(vectors, k), k)
+            return self._pack(self._dense_only(vectors, k), k,
+                              self.not_found(vectors, strings))
         try:
-            hits = self.index.hybrid_search(vectors, [t.decode("utf-8") for t in texts], k,
-                                            mode, filter)
+            hits = self.index.hybrid_search(vectors, strings, k, mode, filter)
         except FilterError as e:
             raise ValueError(str(e)) from None
-        return self._pack(hits, max(len(h.doc_ids) for h in hits))
+        return self._pack(hits, max(len(h.doc_ids) for h in hits),
+                          self.not_found(vectors, strings))
 
     def _dense_only(self, vectors, k: int):
         from lepton_tf.index.hybrid import Hits
@@ -181,7 +211,7 @@ class SearchServable(Servable):
         return [Hits(list(row), np.asarray(s, np.float32), np.asarray(s, np.float32),
                      np.zeros(len(row), np.float32)) for row, s in zip(ids, scores)]
 
-    def _pack(self, hits, width: int) -> dict[str, np.ndarray]:
+    def _pack(self, hits, width: int, flags=None) -> dict[str, np.ndarray]:
         rows = len(hits)
         out = {name: np.full((rows, width), b"", object) for name in _STRING_MATRIX}
         out.update({name: np.zeros((rows, width), np.float32)
@@ -197,6 +227,7 @@ class SearchServable(Servable):
             out["scores"][i, :n] = h.scores
             out["dense_score"][i, :n] = h.dense_scores
             out["bm25_score"][i, :n] = h.bm25_scores
-        out["not_found"] = np.array([not len(h.doc_ids) or float(np.max(h.dense_scores))
-                                     < self.not_found_threshold for h in hits], bool)
+        out["not_found"] = np.array([not len(h.doc_ids) or bool(f) for h, f in
+                                     zip(hits, np.ones(rows, bool) if flags is None
+                                         else flags)], bool)
         return out

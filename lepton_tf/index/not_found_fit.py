@@ -1,0 +1,217 @@
+"""Fitting the not-found rule by leaving whole threads out of an index.
+
+StackFAQ ids name their thread (`t12-q3`, `t12-a0`): questions of one
+thread are answered by that thread's answers. The threads are split into
+`folds` seeded groups and each group is left out of the documents in turn:
+a question of the left-out group is *unanswerable* (its answers are not in
+the index), a question of a kept thread is *answerable*. Each question gets
+`not_found.query_features` against the kept documents: exact cosines (what
+ScaNN approximates) and a BM25 index of the kept documents alone (its
+vocabulary and IDF without the left-out threads).
+
+The rule is fitted on the first `fit_folds` folds with only the questions
+of their threads (a held-out thread's question is never seen): an
+L2-regularised, class-balanced logistic regression on standardised features
+(`scipy.optimize.minimize`, L-BFGS: scikit-learn is not a dependency and
+the fit is a convex loss of 7 parameters), then the cut that flags
+`recall` of the fit folds' unanswerable questions. It is reported on the
+other folds: `held_out` counts every answerable question (as the first
+single-threshold calibration did), `held_out_threads` only those of
+held-out threads.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from lepton_tf.index import not_found
+from lepton_tf.index.lexical import LexicalIndex
+
+TARGET_RECALL = 0.9  # of unanswerable questions, on the fit folds
+L2 = 1.0
+
+
+def thread_of(item_id: str) -> str:
+    """`t12-q3` -> `t12`."""
+    return item_id.split("-", 1)[0]
+
+
+def thread_folds(doc_ids, folds: int = 5, seed: int = 0) -> list[set]:
+    """The documents' threads in `folds` seeded groups."""
+    threads = sorted({thread_of(d) for d in doc_ids})
+    random.Random(seed).shuffle(threads)
+    return [set(threads[i::folds]) for i in range(folds)]
+
+
+def fold_features(doc_ids: list, doc_texts: list, doc_vectors: np.ndarray, query_ids: list,
+                  query_texts: list, query_vectors: np.ndarray, folds: list[set],
+                  lexical: bool = True) -> list[dict]:
+    """Per fold, every question's features with the fold's threads left out.
+
+    Returns:
+        one dict per fold: `features` (name -> float array `[Q]`),
+        `unanswerable` (bool `[Q]`), `threads` (str `[Q]`).
+    """
+    doc_threads = np.array([thread_of(d) for d in doc_ids])
+    query_threads = np.array([thread_of(q) for q in query_ids])
+    out = []
+    for left_out in folds:
+        kept = ~np.isin(doc_threads, list(left_out))
+        cosines = -np.sort(-(query_vectors @ doc_vectors[kept].T), axis=1)[:, :not_found.TOP_K]
+        bm25 = LexicalIndex([d for d, k in zip(doc_ids, kept) if k],
+                            [t for t, k in zip(doc_texts, kept) if k]) if lexical else None
+        rows = [not_found.query_features(c, t, bm25) for c, t in zip(cosines, query_texts)]
+        out.append({"features": {f: np.array([r[f] for r in rows]) for f in rows[0]},
+                    "unanswerable": np.isin(query_threads, list(left_out)),
+                    "threads": query_threads})
+    return out
+
+
+def _matrix(part: dict, features, keep=None) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.ones(len(part["unanswerable"]), bool) if keep is None else keep
+    x = np.stack([part["features"][f][keep] for f in features], axis=1)
+    return x, part["unanswerable"][keep]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression `(weights, bias)` of `y` on `x` (standardised)."""
+    from scipy.optimize import minimize
+
+    sample = np.where(y, 0.5 / max(1, y.sum()), 0.5 / max(1, (~y).sum()))
+    sign = np.where(y, 1.0, -1.0)
+
+    def loss(theta):
+        z = x @ theta[:-1] + theta[-1]
+        margin = sign * z
+        value = np.sum(sample * np.logaddexp(0.0, -margin)) + 0.5 * l2 / len(y) * \
+            theta[:-1] @ theta[:-1]
+        grad_z = -sample * sign / (1.0 + np.exp(margin))
+        grad = np.append(x.T @ grad_z + l2 / len(y) * theta[:-1], grad_z.sum())
+        return value, grad
+
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B").x
+    return theta[:-1], float(theta[-1])
+
+
+def operating_point(z: np.ndarray, y: np.ndarray, recall: float) -> float:
+    """The cut (`z > cut` flags) that flags at least `recall` of the `y` questions with
+    the fewest others flagged (then the most `y`); of the cuts tied on both, the
+    middle one (the middle of the gap between the two kinds, when there is one).
+
+    >>> operating_point(np.array([0.0, 1.0, 3.0, 4.0]), np.array([False, False, True, True]), 0.9)
+    2.0
+    """
+    values = np.unique(z)
+    cuts = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2])
+    flagged = z[None, :] > cuts[:, None]
+    hit = flagged[:, y].mean(axis=1)
+    false = flagged[:, ~y].mean(axis=1) if (~y).any() else np.zeros(len(cuts))
+    ok = hit >= recall - 1e-12
+    best = np.flatnonzero(ok & (false == false[ok].min()))
+    best = best[hit[best] == hit[best].max()]
+    return float(cuts[best[len(best) // 2]])
+
+
+def fit_rule(parts: list[dict], features=not_found.FEATURES, recall: float = TARGET_RECALL,
+             fit_threads: set | None = None) -> not_found.NotFoundRule:
+    """The rule fitted on `parts` (folds), cut to flag `recall` of their unanswerable
+    questions; only questions of `fit_threads` (None: all) are used."""
+    blocks = [_matrix(p, features, None if fit_threads is None
+                      else np.isin(p["threads"], list(fit_threads))) for p in parts]
+    x = np.concatenate([b[0] for b in blocks])
+    y = np.concatenate([b[1] for b in blocks])
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    weights, bias = fit_logistic((x - mean) / scale, y)
+    cut = operating_point(bias + ((x - mean) / scale) @ weights, y, recall)
+    return not_found.NotFoundRule(tuple(features), tuple(map(float, weights)),
+                                  tuple(map(float, mean)), tuple(map(float, scale)), bias, cut)
+
+
+def rates(rule: not_found.NotFoundRule, parts: list[dict], keep_threads: set | None = None,
+          cut: float | None = None) -> dict:
+    """Shares of unanswerable and answerable questions `rule` flags in `parts`
+    (answerable ones only of `keep_threads` when given)."""
+    flagged_u, flagged_a = [], []
+    for p in parts:
+        x, y = _matrix(p, rule.features)
+        z = rule.bias + ((x - rule.mean) / np.array(rule.scale)) @ np.array(rule.weights)
+        flag = z > (rule.cut if cut is None else cut)
+        answerable = ~y if keep_threads is None else ~y & np.isin(p["threads"],
+                                                                  list(keep_threads))
+        flagged_u.append(flag[y])
+        flagged_a.append(flag[answerable])
+    u, a = np.concatenate(flagged_u), np.concatenate(flagged_a)
+    return {"unanswerable_flagged": float(u.mean()) if u.size else 0.0,
+            "answerable_flagged": float(a.mean()) if a.size else 0.0,
+            "unanswerable": int(u.size), "answerable": int(a.size)}
+
+
+def calibrate(parts: list[dict], folds: list[set], fit_folds: int,
+              features=not_found.FEATURES, recall: float = TARGET_RECALL) -> dict:
+    """The rule from the first `fit_folds` folds, its rates on the others, and the
+    held-out trade-off at the cuts that flag other shares of the fit folds'
+    unanswerable questions."""
+    fit_threads = set().union(*folds[:fit_folds])
+    held_threads = set().union(*folds[fit_folds:])
+    fit, held = parts[:fit_folds], parts[fit_folds:]
+    rule = fit_rule(fit, features, recall, fit_threads)
+    curve = []
+    for target in (0.8, 0.85, 0.9, 0.95):
+        cut = fit_rule(fit, features, target, fit_threads).cut
+        curve.append({"fit_recall": target, **rates(rule, held, cut=cut)})
+    return {"rule": rule, "fit": rates(rule, fit, fit_threads),
+            "held_out": rates(rule, held), "held_out_threads": rates(rule, held, held_threads),
+            "curve": curve}
+
+
+def has_threads(doc_ids, query_ids, folds: int) -> bool:
+    """Whether ids name threads (`t12-a0`) the questions share with the documents,
+    enough of them for `folds` groups."""
+    threads = {thread_of(d) for d in doc_ids if "-" in d}
+    return len(threads) >= 2 * folds and bool(query_ids) and \
+        all("-" in q and thread_of(q) in threads for q in query_ids)
+
+
+def calibrate_collection(collection_dir: str, doc_ids: list, doc_texts: list,
+                         doc_vectors: np.ndarray, encode_queries, folds: int = 5,
+                         fit_folds: int = 3, seed: int = 0, features=not_found.FEATURES,
+                         recall: float = TARGET_RECALL, lexical: bool = True) -> dict | None:
+    """`calibrate` on a BEIR folder's test questions against these documents.
+
+    Args:
+        collection_dir: a BEIR folder whose ids name their thread.
+        doc_ids, doc_texts, doc_vectors: the index's documents (BM25 text,
+            embeddings).
+        encode_queries: list of str -> float32 `[Q, D]` (the query tower).
+        lexical: use BM25 features (False for an index without BM25).
+
+    Returns:
+        `calibrate`'s dict with `rule.fitted_on` filled in, or None when the
+        folder has no test questions or its ids name no threads.
+    """
+    import dataclasses
+
+    from lepton_tf.data.beir import read_beir
+
+    try:
+        collection = read_beir(collection_dir, "test")
+    except (OSError, ValueError):  # no test questions (DataFormatError is a ValueError)
+        return None
+    query_ids = sorted(collection.queries)
+    if not has_threads(doc_ids, query_ids, folds):
+        return None
+    if not lexical:
+        features = tuple(f for f in features if f not in not_found.LEXICAL_FEATURES)
+    groups = thread_folds(doc_ids, folds, seed)
+    query_texts = [collection.queries[q] for q in query_ids]
+    parts = fold_features(doc_ids, doc_texts, doc_vectors, query_ids, query_texts,
+                          np.asarray(encode_queries(query_texts), np.float32), groups, lexical)
+    result = calibrate(parts, groups, fit_folds, features, recall)
+    result["rule"] = dataclasses.replace(result["rule"], fitted_on={
+        "collection": collection_dir, "questions": len(query_ids),
+        "threads": sum(map(len, groups)), "folds": folds, "fit_folds": fit_folds,
+        "seed": seed, "target_recall": recall, "held_out": result["held_out"],
+        "held_out_threads": result["held_out_threads"]})
+    return result
