@@ -140,7 +140,8 @@ def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
            "float_mb": round(x.nbytes / 2**20, 1), "by_shards": {}}
     for count in shard_counts:
         start = time.time()
-        index = ShardedIndex.build(x, docs, num_shards=count, k=K)
+        # Dense only: synthetic vectors have no text (BM25's size is the corpus's).
+        index = ShardedIndex.build(x, docs, num_shards=count, k=K, lexical=False)
         build_s = time.time() - start
         path = save_sharded(index, os.path.join(work, f"s{count}"))
         entry = {"build_s": round(build_s, 1),
@@ -162,7 +163,7 @@ def project_sizing(ingest: dict | None, shards: dict | None, docs: dict | None,
 
     Memory per passage = (float vector + AH code bytes) x the measured RSS
     ratio of a loaded shard + the measured loaded bytes of one document
-    (`document_bytes`, StackFAQ-sized passages). Shards are
+    (`document_bytes`, StackFAQ-sized passages) + its BM25 share (`bm25_bytes`). Shards are
     sized to `shard_budget_gib`; each runs `replicas` times, one a machine.
     Encoding hours: passages / (measured passages/s of one Beam worker x
     workers), assuming workers scale linearly (they share nothing but the
@@ -175,10 +176,13 @@ def project_sizing(ingest: dict | None, shards: dict | None, docs: dict | None,
         per_vector = rss["vectors_and_codes_mb"] * 2**20 / (shards["vectors"] /
                                                          int(min(shards["by_shards"], key=int)))
         doc_bytes = docs["bytes_per_document"] if docs else 0
+        bm25 = (docs or {}).get("bm25_bytes_per_document", 0)
+        doc_bytes += bm25
         per_passage = per_vector * rss["ratio"] + doc_bytes
         total = passages * per_passage
         count = int(np.ceil(total / (shard_budget_gib * 2**30)))
-        out.update(bytes_per_passage=round(per_passage), total_gib=round(total / 2**30, 1),
+        out.update(bytes_per_passage=round(per_passage), bm25_bytes_per_passage=round(bm25),
+                   total_gib=round(total / 2**30, 1),
                    shards=count, passages_per_shard=int(np.ceil(passages / count)),
                    gib_per_shard=round(total / count / 2**30, 1),
                    machines=count * replicas,
@@ -224,6 +228,54 @@ def document_bytes(corpus: str, copies: int = 70) -> dict:
     return out
 
 
+_BM25_BUILD = """
+import sys
+from lepton_tf.index.documents import read_documents
+from lepton_tf.index.lexical import LexicalIndex
+docs = read_documents(sys.argv[1])
+LexicalIndex([d.doc_id for d in docs], [d.embedding_text() for d in docs]).save(sys.argv[2])
+"""
+
+_BM25_LOAD = """
+import gc, json, os, sys
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from lepton_tf.index.lexical import LexicalIndex
+import bm25s
+gc.collect()
+before = rss()
+index = LexicalIndex.load(sys.argv[1])
+gc.collect()
+s = index.retriever.scores
+n = len(index.doc_ids)
+print(json.dumps({"bm25_bytes_per_document": (rss() - before) / n,
+                  "bm25_matrix_bytes_per_document": sum(s[k].nbytes for k in
+                      ("data", "indices", "indptr")) / n, "bm25_count": n}))
+"""
+
+
+def bm25_bytes(corpus: str, copies: int = 70) -> dict:
+    """Loaded bytes per document of a shard's BM25 part, as a server holds it
+    (`LexicalIndex.load` in a fresh process: matrix, vocabulary, id list and
+    row dict), for `corpus`'s documents repeated `copies` times under new ids
+    (the vocabulary stays the corpus's: the figure is the per-passage share)."""
+    from lepton_tf.index.build import read_corpus
+    from lepton_tf.index.documents import Document, write_documents
+
+    docs = read_corpus(corpus)
+    work = tempfile.mkdtemp(prefix="index-scale-bm25-")
+    path = os.path.join(work, "docs.jsonl.gz")
+    write_documents([Document(f"{d.doc_id}-{c}", d.text, d.title, d.metadata)
+                     for c in range(copies) for d in docs], path)
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    folder = os.path.join(work, "bm25")
+    subprocess.run([sys.executable, "-c", _BM25_BUILD, path, folder], check=True,
+                   capture_output=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", _BM25_LOAD, folder], check=True,
+                          capture_output=True, text=True, env=env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def dataclass_dict(config) -> dict:
     import dataclasses
     return dataclasses.asdict(config)
@@ -232,7 +284,8 @@ def dataclass_dict(config) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=["all", "ingest", "shards"], default="all")
+    p.add_argument("--part", choices=["all", "ingest", "shards", "documents"], default="all",
+                   help="documents: the document store's and BM25's bytes a passage only")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     p.add_argument("--corpus", default=os.path.join("data", "beir", "stackfaq"))
     p.add_argument("--passages", type=int, default=719, help="passages for the ingest part")
@@ -253,8 +306,9 @@ def main(argv=None) -> int:
     if args.part in ("all", "shards"):
         results["shards"] = bench_shards(args.vectors, [int(s) for s in args.shards.split(",")],
                                          args.queries)
-    if args.part in ("all", "shards"):
+    if args.part in ("all", "shards", "documents"):
         results["documents"] = document_bytes(args.corpus)
+        results["documents"].update(bm25_bytes(args.corpus))
     results["sizing_100m"] = project_sizing(results.get("ingest"), results.get("shards"),
                                             results.get("documents"))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -64,6 +64,9 @@ def test_direct_runner_with_two_workers_equals_the_in_process_build(
     assert list_index_versions(out) == [1] and _no_staging_left(out)
 
     flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), k=5))
+    # Every shard carries the weight the in-process build self-tunes on the same passages.
+    assert flat.fusion.tuned_on.startswith("self-tuned")
+    assert [s.fusion for s in sharded.shards] == [flat.fusion] * 3
     model = SavedModelEncoder(encoder)
     assert sharded.encoder.fingerprint == model.info.fingerprint
     rows = {doc_id: i for i, doc_id in enumerate(flat.row_ids)}
@@ -76,6 +79,14 @@ def test_direct_runner_with_two_workers_equals_the_in_process_build(
     want_ids, want_scores = flat.search_batched(queries, 5)
     assert ids == want_ids
     np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    # BM25 per shard from the corpus's statistics: bm25 and hybrid as unsharded.
+    texts = [f"{t} issue" for t in TOPICS]
+    for mode in ("bm25", "hybrid"):
+        for g, w in zip(sharded.hybrid_search(queries, texts, 5, mode),
+                        flat.hybrid_search(queries, texts, 5, mode)):
+            assert g.doc_ids == w.doc_ids
+            np.testing.assert_allclose(g.bm25_scores, w.bm25_scores, rtol=1e-6)
+            np.testing.assert_allclose(g.scores, w.scores, atol=1e-5)
     # ... and equals the in-process sharded build, shard by shard.
     local = ShardedIndex.build(flat.embeddings, [flat.documents[d] for d in flat.row_ids], 3)
     assert [s.row_ids for s in local.shards] == [s.row_ids for s in sharded.shards]
@@ -142,3 +153,124 @@ def test_a_folder_of_files_is_read_through_ingest_one_source_a_file(encoder, tmp
     assert sorted(index.documents) == sorted(want) and len(want) >= 3
     doc = index.documents["sub/b.txt#0"]
     assert doc.text == want["sub/b.txt#0"].text and doc.metadata["source"] == "sub/b.txt"
+
+
+@pytest.fixture
+def fake_s3(monkeypatch):
+    """`s3://` through Beam's own S3 filesystem over Beam's in-memory S3
+    client (`apache_beam.io.aws.clients.s3.fake_client`, what Beam's S3 tests
+    use): objects only, no folders, no rename; no network."""
+    pytest.importorskip("pytz")
+    from apache_beam.io.aws import s3filesystem, s3io
+    from apache_beam.io.aws.clients.s3.fake_client import FakeS3Client
+
+    client, real = FakeS3Client(), s3io.S3IO
+    monkeypatch.setattr(s3filesystem.s3io, "S3IO", lambda options=None, **_: real(client=client))
+    return client
+
+
+def _put(client, key, data: bytes):
+    from apache_beam.io.aws.clients.s3.fake_client import FakeFile
+
+    client.add_file(FakeFile("bucket", key, data))
+
+
+def test_corpus_and_shards_on_an_object_store_published_manifest_last(
+        encoder, corpus, tmp_path, fake_s3):
+    from lepton_tf.pipelines import filesystems
+
+    with open(corpus, "rb") as f:
+        _put(fake_s3, "corpus/corpus.jsonl", f.read())
+    _put(fake_s3, "notes/a.md", b"# Cards\n\nA lost card is blocked at once.\n")
+    _put(fake_s3, "notes/sub/b.txt", b"Rent is due on the first day of the month.\n")
+    _put(fake_s3, "notes/.hidden/c.txt", b"never read")
+    path = run_index_pipeline("s3://bucket/corpus", encoder, "s3://bucket/index",
+                              runner="direct", num_shards=2, k=5)
+    assert path == "s3://bucket/index/1"
+    keys = sorted(k for (_, k) in fake_s3.files)
+    assert "index/1/manifest.json" in keys and "index/1/shard-00001/manifest.json" in keys
+    assert not [k for k in keys if k.startswith("index/") and "/." in k]  # no staging left
+    # What a server reads from a mounted bucket: copy the objects out, load, verify.
+    local = tmp_path / "mounted"
+    for key in keys:
+        if key.startswith("index/"):
+            target = local / key[len("index/"):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(filesystems.read_bytes(f"s3://bucket/{key}"))
+    index = load_sharded(str(local))
+    flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), k=5))
+    assert sorted(index.documents) == sorted(flat.documents)
+    queries = SavedModelEncoder(encoder).encode_queries([f"{t} issue" for t in TOPICS])
+    assert index.search_batched(queries, 5)[0] == flat.search_batched(queries, 5)[0]
+    # A folder of files on the store; the next version number comes from the store.
+    path = run_index_pipeline("s3://bucket/notes", encoder, "s3://bucket/index",
+                              runner="direct", num_shards=1)
+    assert path == "s3://bucket/index/2" and filesystems.remote_versions(
+        "s3://bucket/index") == [1, 2]
+    # A run failing half-way leaves no manifest, so no version, and its objects go.
+    handler = FailingHandler(encoder, min_batch_size=4, max_batch_size=4)
+    with pytest.raises(Exception, match="worker lost half-way"):
+        run_index_pipeline("s3://bucket/corpus", encoder, "s3://bucket/index",
+                           runner="direct", num_shards=2, handler=handler)
+    assert filesystems.remote_versions("s3://bucket/index") == [1, 2]
+    assert not [k for (_, k) in fake_s3.files if k.startswith("index/3/")]
+
+
+class RecordingHandler(EncoderModelHandler):
+    """The real encoder, appending every embedded doc id to a file."""
+
+    def __init__(self, path, log):
+        super().__init__(path)
+        self.log = str(log)
+
+    def run_inference(self, batch, model, inference_args=None):
+        with open(self.log, "a") as f:
+            f.writelines(doc.doc_id + "\n" for _, doc in batch)
+        return super().run_inference(batch, model, inference_args)
+
+
+def test_a_second_run_over_a_changed_folder_embeds_only_the_changed_files(encoder, tmp_path):
+    from lepton_tf.index.storage import read_manifest
+    from lepton_tf.ingest.manifest import IngestManifest
+
+    folder, out, log = tmp_path / "notes", str(tmp_path / "idx"), tmp_path / "embedded.txt"
+    (folder / "sub").mkdir(parents=True)
+    for i, topic in enumerate(TOPICS):
+        (folder / f"{topic}.md").write_text(f"# {topic}\n\nHow to sort out a {topic} problem, "
+                                            f"case {i}.\n")
+    (folder / "sub" / "b.txt").write_text("Rent is due on the first day of the month.\n")
+
+    def run(**kw):
+        log.write_text("")
+        path = run_index_pipeline(str(folder), encoder, out, runner="direct", num_shards=2,
+                                  handler=RecordingHandler(encoder, log), **kw)
+        return path, sorted(log.read_text().split())
+
+    first, embedded = run()
+    assert len(embedded) == len(TOPICS) + 1
+    manifest = IngestManifest.from_json((tmp_path / "idx" / "1" / "ingest.json").read_text())
+    assert manifest.files["sub/b.txt"]["passages"] == ["sub/b.txt#0"]
+    assert "ingest.json" in read_manifest(first)["sha256"]  # checksummed with the shards
+    # Unchanged: no new version, nothing embedded.
+    assert run() == (first, [])
+    # One file changed, one added, one removed: only those two are read and embedded.
+    (folder / "sub" / "b.txt").write_text("Rent is due on the fifth day of the month.\n")
+    (folder / "visa2.md").write_text("# visa\n\nA new visa rule.\n")
+    (folder / "tax.md").unlink()
+    second, embedded = run()
+    assert embedded == ["sub/b.txt#0", "visa2.md#0"] and second.endswith("/2")
+    updated = load_sharded(second)
+    assert "tax.md#0" not in updated.documents
+    assert updated.documents["sub/b.txt#0"].text.startswith("Rent is due on the fifth")
+    # ... and equals a full rebuild: same passages in the same rows of the same shards,
+    # same vectors, same BM25 (the corpus's statistics over old and new passages).
+    full = load_sharded(run_index_pipeline(str(folder), encoder, str(tmp_path / "full"),
+                                           runner="direct", num_shards=2))
+    for a, b in zip(updated.shards, full.shards):
+        assert a.row_ids == b.row_ids
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+        for query in ("visa rule", "rent month", "loan problem"):
+            np.testing.assert_array_equal(a.lexical.scores(query), b.lexical.scores(query))
+    # --rebuild embeds everything again.
+    _, embedded = run(rebuild=True)
+    assert len(embedded) == len(TOPICS) + 1

@@ -153,8 +153,9 @@ def _versions(path):
 def test_folder_index_re_encodes_only_changed_files(tmp_path):
     root = make_corpus(tmp_path / "c")
     out = tmp_path / "idx"
-    encoder = CountingEncoder()
-    first = build_folder_index(str(root), str(out), encoder, config=SMALL, progress=False)
+    encoder = CountingEncoder()  # self_tune=False: only the passages are encoded
+    first = build_folder_index(str(root), str(out), encoder, config=SMALL, progress=False,
+                               self_tune=False)
     assert first.written and not first.incremental and _versions(out) == [1]
     assert set(first.skipped) == {"broken.pdf"}
     assert "not a readable PDF" in first.skipped["broken.pdf"]
@@ -231,10 +232,12 @@ def test_another_encoder_or_chunking_re_encodes_everything(tmp_path):
     out = tmp_path / "idx"
     build_folder_index(str(root), str(out), CountingEncoder(), progress=False)
     other = CountingEncoder(fingerprint="fake-2")
-    report = build_folder_index(str(root), str(out), other, progress=False, log=lambda m: None)
+    report = build_folder_index(str(root), str(out), other, progress=False, log=lambda m: None,
+                                self_tune=False)
     assert not report.incremental and len(other.encoded) == report.passages
     rechunk = CountingEncoder(fingerprint="fake-2")
-    report = build_folder_index(str(root), str(out), rechunk, config=SMALL, progress=False)
+    report = build_folder_index(str(root), str(out), rechunk, config=SMALL, progress=False,
+                                self_tune=False)
     assert not report.incremental and len(rechunk.encoded) == report.passages
 
 

@@ -2,6 +2,7 @@
 the index version, used by the search servable; a user's index falls back to the
 default rule."""
 
+import itertools
 import json
 import os
 import zlib
@@ -12,7 +13,13 @@ import pytest
 from lepton_tf.data.beir import write_beir
 from lepton_tf.index import Document, SearchIndex, load_index, not_found
 from lepton_tf.index.build import build_index
-from lepton_tf.index.not_found_fit import calibrate, fold_features, thread_folds, thread_of
+from lepton_tf.index.not_found_fit import (
+    calibrate,
+    fold_features,
+    rotations,
+    thread_folds,
+    thread_of,
+)
 from lepton_tf.index.search_index import EncoderInfo
 from lepton_tf.index.storage import read_manifest, save_index
 from lepton_tf.server.search_servable import SearchServable
@@ -148,3 +155,21 @@ def test_an_unreadable_rule_file_is_refused(tmp_path):
                                                           '["nope"], "weights": [1]}'})
     with pytest.raises(ValueError, match="not-found rule"):
         not_found.load_rule(path)
+
+
+def test_rotations_fit_each_choice_on_its_own_folds_only():
+    rng = np.random.default_rng(1)
+    parts = [_parts(rng, 60, 0.3) for _ in range(5)]  # overlapping: rules differ
+    folds = [set(p["threads"]) for p in parts]
+    # Naming the fit folds is the same as putting them first.
+    order = [2, 3, 4, 0, 1]
+    named = calibrate(parts, folds, [4, 2, 3])
+    first = calibrate([parts[i] for i in order], [folds[i] for i in order], 3)
+    assert named["rule"] == first["rule"] and named["held_out"] == first["held_out"]
+    rotated = rotations(parts, folds, 3)
+    assert sorted(tuple(r["fit_folds"]) for r in rotated["runs"]) == \
+        list(itertools.combinations(range(5), 3))  # every choice, once
+    held = [r["held_out"]["answerable_flagged"] for r in rotated["runs"]]
+    assert rotated["held_out_mean"]["answerable_flagged"] == pytest.approx(np.mean(held))
+    assert rotated["held_out_std"]["answerable_flagged"] == pytest.approx(np.std(held))
+    assert len(set(held)) > 1  # different fit folds, different rules

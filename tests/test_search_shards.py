@@ -128,3 +128,27 @@ def test_upstream_channels_spread_calls_over_every_address():
         for s in servers:
             s.stop()
     assert calls.count("a") >= 5 and calls.count("b") >= 5, calls
+
+
+@pytest.mark.parametrize("mode,filter", [("hybrid", None), ("bm25", None), ("dense", None),
+                                         ("hybrid", {"doc_id": ["d3", "d30", "d299"]}),
+                                         ("bm25", '{"title": "title 7"}')])
+def test_remote_shards_answer_bm25_hybrid_and_filters_as_unsharded(cluster, mode, filter):
+    from lepton_tf.server.search_shards import RemoteShard
+
+    x, docs, targets = cluster
+    queries = _vectors(6, 4)
+    texts = ["text 7", "title 30", "299", "nothing", "text title 3", "7 30 299"]
+    want = SearchIndex.build(x, docs).hybrid_search(queries, texts, 5, mode, filter)
+    index = ShardedIndex([RemoteShard(t) for t in targets], k=10)
+    got = index.hybrid_search(queries, texts, 5, mode, filter)
+    for w, g in zip(want, got):
+        assert g.doc_ids == w.doc_ids
+        for a, b in ((g.scores, w.scores), (g.dense_scores, w.dense_scores),
+                     (g.bm25_scores, w.bm25_scores)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        for d in g.doc_ids:  # the hits' documents were fetched from their shards
+            assert index.documents[d].text == f"text {d[1:]}"
+    with pytest.raises(ValueError, match="filter"):
+        index.hybrid_search(queries, texts, 5, mode, "[1]")
+    index.close()

@@ -10,7 +10,13 @@ import pytest
 from lepton_tf.index import Document, SearchIndex, load_index
 from lepton_tf.index.build import build_index
 from lepton_tf.index.search_index import EncoderInfo
-from lepton_tf.index.selftune import DEFAULT_RECIPE, pseudo_examples, self_tune
+from lepton_tf.index.selftune import (
+    DEFAULT_RECIPE,
+    choose_weight,
+    lower_bounds,
+    pseudo_examples,
+    self_tune,
+)
 
 DIM, CONCEPTS, FILLERS = 64, 40, [f"filler{j}" for j in range(20)]
 
@@ -75,16 +81,38 @@ def _index(docs):
                              docs), encoder
 
 
-def test_self_tune_picks_a_high_weight_for_paraphrases_and_a_low_one_for_keywords():
+def test_self_tune_keeps_dense_on_paraphrases_and_mixes_bm25_in_for_keywords():
     index, encoder = _index(_paraphrase_corpus())
     config, table = self_tune(index, encoder, n=30, seed=0)
-    # Every weight from some point up ranks all perfectly: ties go to the nearest default.
-    assert config.dense_weight >= 0.85 and table[1.0] == 1.0 > table[0.0], table
+    # Every weight from some point up ranks all perfectly: no gain over dense, so dense only
+    # (the argmax rule took the tie nearest 0.85).
+    assert config.dense_weight == 1.0 and table[1.0] == 1.0 > table[0.0], table
     assert index.fusion is config
-    assert config.tuned_on == f"self-tuned: {DEFAULT_RECIPE} pseudo-queries, seed 0 (30 queries)"
+    assert config.tuned_on == (f"self-tuned: {DEFAULT_RECIPE} pseudo-queries, seed 0 (30 queries; "
+                               "dense only: the best mix, w 0.95 gains +0.0000 nDCG@10 over "
+                               "dense, 95% lower bound +0.0000)")
     index, encoder = _index(_keyword_corpus())
     config, table = self_tune(index, encoder, n=30, seed=0)
     assert config.dense_weight <= 0.5 and table[0.0] > table[1.0], table
+    assert f"w {config.dense_weight:g} gains +0." in config.tuned_on
+    assert "95% lower bound +0." in config.tuned_on and "dense only" not in config.tuned_on
+
+
+def test_choose_weight_needs_a_gain_above_its_noise():
+    rng = np.random.default_rng(0)
+    dense = rng.uniform(0.3, 0.9, 400)
+    noisy = dense + rng.normal(0.01, 0.3, 400)  # the best mean, but within its noise
+    steady = dense + 0.004  # a smaller gain on every query
+    worse = dense - 0.05
+    assert np.mean(noisy) > np.mean(steady) > np.mean(dense)
+    assert choose_weight({1.0: dense, 0.9: noisy, 0.5: worse}) == 1.0
+    assert choose_weight({1.0: dense, 0.9: noisy, 0.7: steady, 0.5: worse}) == 0.7
+    bounds = lower_bounds({1.0: dense, 0.7: steady})
+    assert bounds[1.0] == 0.0 and np.isclose(bounds[0.7], 0.004)
+    # Ties go to dense, then to the higher weight; one query is no evidence.
+    assert choose_weight({1.0: dense, 0.95: dense.copy(), 0.9: dense.copy()}) == 1.0
+    assert choose_weight({0.0: dense, 0.95: dense + 0.1, 0.9: dense + 0.1}, baseline=0.0) == 0.95
+    assert choose_weight({1.0: np.array([0.1]), 0.5: np.array([0.9])}) == 1.0
 
 
 def test_pseudo_queries_are_cut_from_their_documents_and_seeded():
@@ -112,27 +140,118 @@ def test_title_recipe_cuts_a_shared_title_from_every_document_that_has_it():
         pseudo_examples(docs, recipe="nope")
 
 
-def test_index_build_self_tunes_by_default_and_records_it_in_the_manifest(tmp_path):
-    corpus = tmp_path / "keywords.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": d.doc_id, "title": "", "text": d.text}) + "\n"
-                              for d in _keyword_corpus()))
-    tuned = load_index(build_index(str(corpus), "", str(tmp_path / "auto"),
-                                   encoder=_ConceptEncoder(), auto_tune=True))
-    assert tuned.fusion.dense_weight <= 0.5
-    assert tuned.fusion.tuned_on.startswith(f"self-tuned: {DEFAULT_RECIPE} pseudo-queries, seed 0")
-    fixed = load_index(build_index(str(corpus), "", str(tmp_path / "fixed"),
-                                   encoder=_ConceptEncoder()))
-    assert (fixed.fusion.dense_weight, fixed.fusion.tuned_on) == (0.85, "default")
+def _jsonl(path, docs):
+    path.write_text("".join(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n"
+                            for d in docs))
+    return str(path)
 
 
-def test_cli_self_tune_refuses_builds_it_cannot_tune(tmp_path):
+def test_every_build_without_pairs_self_tunes_and_records_it_in_the_manifest(tmp_path,
+                                                                             monkeypatch):
     from lepton_tf.cli import main
 
-    corpus = tmp_path / "c.jsonl"
-    corpus.write_text(json.dumps({"_id": "a", "text": "some words"}) + "\n")
-    with pytest.raises(SystemExit, match="exclude each other"):
-        main(["index", "--self-tune", "--tune", "pairs.jsonl", "--corpus", str(corpus),
-              "--out", str(tmp_path / "idx")])
-    (tmp_path / "notes").mkdir()
-    with pytest.raises(SystemExit, match="folder of files"):
-        main(["index", "--self-tune", "--corpus", str(tmp_path / "notes")])
+    corpus = _jsonl(tmp_path / "keywords.jsonl", _keyword_corpus())
+    tuned = load_index(build_index(corpus, "", str(tmp_path / "auto"), encoder=_ConceptEncoder()))
+    assert tuned.fusion.dense_weight <= 0.5
+    assert tuned.fusion.tuned_on.startswith(f"self-tuned: {DEFAULT_RECIPE} pseudo-queries, seed 0")
+    manifest = json.loads((tmp_path / "auto" / "1" / "manifest.json").read_text())
+    assert manifest["fusion"]["tuned_on"] == tuned.fusion.tuned_on
+    fixed = load_index(build_index(corpus, "", str(tmp_path / "fixed"),
+                                   encoder=_ConceptEncoder(), auto_tune=False))
+    assert (fixed.fusion.dense_weight, fixed.fusion.tuned_on) == (0.85, "default")
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
+                        lambda path: _ConceptEncoder())
+    assert main(["index", "--corpus", corpus, "--out", str(tmp_path / "cli")]) == 0
+    assert load_index(str(tmp_path / "cli")).fusion == tuned.fusion
+    assert main(["index", "--corpus", corpus, "--out", str(tmp_path / "cli"),
+                 "--dense-weight", "0.6"]) == 0
+    given = load_index(str(tmp_path / "cli"))
+    assert (given.fusion.dense_weight, given.fusion.tuned_on) == (0.6, "fixed (--dense-weight)")
+
+
+def test_upserts_keep_the_weight_and_retune_chooses_it_again(tmp_path, monkeypatch):
+    from lepton_tf.cli import main
+
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
+                        lambda path: _ConceptEncoder())
+    out = str(tmp_path / "idx")
+    assert main(["index", "--corpus", _jsonl(tmp_path / "p.jsonl", _paraphrase_corpus()),
+                 "--out", out]) == 0
+    first = load_index(out).fusion
+    assert first.dense_weight == 1.0 and first.tuned_on.startswith("self-tuned")
+    # Keyword documents replace the paraphrase ones: an upsert keeps the weight...
+    assert main(["index", "--out", out, "--add",
+                 _jsonl(tmp_path / "k.jsonl", _keyword_corpus())]) == 0
+    assert main(["index", "--out", out, "--delete"] + [f"p{i}" for i in range(CONCEPTS)]) == 0
+    kept = load_index(out)
+    assert set(kept.documents) == {f"k{i}" for i in range(CONCEPTS)} and kept.fusion == first
+    # ... and --retune, without pairs, chooses it again on the documents now there.
+    assert main(["index", "--out", out, "--retune"]) == 0
+    again = load_index(out).fusion
+    assert again.dense_weight <= 0.5 and again.tuned_on.startswith("self-tuned")
+
+
+def test_a_folder_build_self_tunes_and_an_incremental_run_keeps_the_weight(tmp_path):
+    from lepton_tf.index.folder_build import build_folder_index
+
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i, d in enumerate(_keyword_corpus()):  # the heading is the title: a pseudo-query
+        (root / f"{d.doc_id}.md").write_text(f"# key{i}x0 key{i}x1\n\n{d.text}\n")
+    out = str(tmp_path / "idx")
+    quiet = {"progress": False, "log": lambda m: None}
+    build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
+    first = load_index(out).fusion
+    assert first.dense_weight <= 0.5 and first.tuned_on.startswith("self-tuned")
+    (root / "k0.md").write_text("# key0x0 key0x1\n\nkey0x0 key0x1 key0x2 filler1 filler2\n")
+    report = build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
+    assert report.incremental and report.encoded == 1 and load_index(out).fusion == first
+    build_folder_index(str(root), out, _ConceptEncoder(), rebuild=True, self_tune=False, **quiet)
+    assert load_index(out).fusion.tuned_on == "default"
+
+
+def test_retune_keeps_a_folder_index_incremental(tmp_path, monkeypatch):
+    from lepton_tf.commands.index import update_index
+    from lepton_tf.index.folder_build import build_folder_index
+
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
+                        lambda path: _ConceptEncoder())
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i, d in enumerate(_keyword_corpus()):
+        (root / f"{d.doc_id}.md").write_text(f"# key{i}x0 key{i}x1\n\n{d.text}\n")
+    out = str(tmp_path / "idx")
+    quiet = {"progress": False, "log": lambda m: None}
+    build_folder_index(str(root), out, _ConceptEncoder(), self_tune=False, **quiet)
+    update_index(out, "", retune=True)
+    assert load_index(out).fusion.tuned_on.startswith("self-tuned")
+    (root / "k1.md").write_text("# key1x0 key1x1\n\nkey1x0 key1x1 key1x2 filler3 filler4\n")
+    report = build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
+    assert report.incremental and report.encoded == 1  # the ingest manifest survived
+    assert load_index(out).fusion.tuned_on.startswith("self-tuned")
+
+
+def test_eval_search_scores_the_self_tuned_default_not_a_fixed_weight(tmp_path):
+    from types import SimpleNamespace
+
+    from lepton_tf.evaluation.search import SELF_TUNED, _dense_runs
+    from lepton_tf.index.fusion import FusionConfig
+
+    docs = _keyword_corpus()
+    collection = SimpleNamespace(
+        corpus={d.doc_id: {"text": d.text, "title": ""} for d in docs},
+        queries={f"q{i}": f"key{i}x0 key{i}x1" for i in range(CONCEPTS)},
+        qrels={f"q{i}": {f"k{i}": 1} for i in range(CONCEPTS)})
+    qids = sorted(collection.queries)
+
+    def hybrid_rows(fusion):
+        runs = _dense_runs(_ConceptEncoder(), collection, qids, "toy", False, str(tmp_path),
+                           "keywords", fusion)
+        return [name for name in runs if "hybrid" in name]
+
+    # The default row is the weight `lepton-tf index` would choose here (BM25-leaning on
+    # keywords), not the fixed 0.85 the row used to show.
+    [default] = hybrid_rows(FusionConfig(tuned_on=SELF_TUNED))
+    assert default.startswith("toy + BM25 hybrid (default: self-tuned, w=")
+    assert float(default.rsplit("w=", 1)[1].rstrip(")")) <= 0.5, default
+    assert hybrid_rows(FusionConfig("convex", 0.85)) == ["toy + BM25 hybrid (convex w=0.85)"]

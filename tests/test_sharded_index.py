@@ -153,14 +153,20 @@ def test_search_servable_serves_a_sharded_version_as_unsharded(tmp_path):
     x, docs = _vectors(120), _docs(120)
     save_sharded(ShardedIndex.build(x, docs, num_shards=4), str(tmp_path / "sharded"))
     save_index(SearchIndex.build(x, docs), str(tmp_path / "flat"))
-    rows = {b"q5": 5, b"q77": 77}
+    rows = {b"text 5": 5, b"title 77": 77}
     embed = lambda qs: x[[rows[q] for q in qs]]  # noqa: E731
-    request = {"query": np.array([b"q5", b"q77"], object), "k": np.array(6, np.int32)}
-    sharded = SearchServable(str(tmp_path / "sharded"), embed).run("search", request)
-    # A one-shard index answers hybrid by default; a sharded one dense: compare dense.
-    flat = SearchServable(str(tmp_path / "flat"), embed).run("search_options", dict(
-        request, mode=np.array(b"dense", object), filter=np.array(b"", object)))
-    for key in ("doc_ids", "texts", "titles"):
-        assert sharded[key].tolist() == flat[key].tolist()
-    np.testing.assert_allclose(sharded["scores"], flat["scores"], atol=1e-6)
-    assert sharded["doc_ids"][0, 0] == b"d5"
+    request = {"query": np.array(list(rows), object), "k": np.array(6, np.int32)}
+    servables = {name: SearchServable(str(tmp_path / name), embed)
+                 for name in ("sharded", "flat")}
+    # Every mode and a filter: a sharded version answers as the unsharded one
+    # (it answered dense only, and refused filters, before).
+    for mode, filter in (("hybrid", b""), ("dense", b""), ("bm25", b'{"doc_id": ["d77", "d5"]}'),
+                         ("hybrid", b'{"title": "title 77"}')):
+        options = dict(request, mode=np.array(mode.encode(), object),
+                       filter=np.array(filter, object))
+        sharded, flat = (servables[n].run("search_options", options) for n in servables)
+        for key in ("doc_ids", "texts", "titles", "metadata"):
+            assert sharded[key].tolist() == flat[key].tolist(), (mode, filter)
+        for key in ("scores", "dense_score", "bm25_score"):
+            np.testing.assert_allclose(sharded[key], flat[key], atol=1e-6)
+    assert servables["sharded"].run("search", request)["doc_ids"][0, 0] == b"d5"

@@ -8,8 +8,10 @@
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
     lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
-    lepton-tf index --self-tune                  # ... on held-out titles / spans of the
-                                                 # corpus (no labels; index.selftune)
+                                                 # (without: on held-out titles / spans
+                                                 # of the corpus, index.selftune)
+    lepton-tf index --dense-weight 0.85          # a fixed weight instead
+    lepton-tf index --retune [--tune pairs.jsonl]  # choose the latest version's weight again
     lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
         --direct_running_mode=multi_processing   # Beam pipeline, sharded version
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
@@ -20,26 +22,33 @@ to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
 
 import os
 
-from lepton_tf.index.fusion import DEFAULT_DENSE_WEIGHT
-
 DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
 DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
 DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
 
 
-def _is_file_folder(path: str) -> bool:
-    from lepton_tf.index.build import is_file_folder
+def _fixed_fusion(args):
+    """The `FusionConfig` of `--fusion` / `--dense-weight`; `tuned_on` says
+    the weight was given (`None` weight: the default, to be tuned)."""
+    from lepton_tf.index.fusion import FusionConfig
 
-    return is_file_folder(path)
+    if args.dense_weight is None:
+        return FusionConfig(args.fusion)
+    return FusionConfig(args.fusion, args.dense_weight, tuned_on="fixed (--dense-weight)")
 
 
 def update_index(index_dir: str, encoder_path: str, add: str | None = None,
-                 delete: list[str] | None = None, tune_pairs: str | None = None) -> str:
+                 delete: list[str] | None = None, tune_pairs: str | None = None,
+                 retune: bool = False, fusion=None) -> str:
     """Writes a new index version: the latest one with documents added
-    (upserted by id) and/or deleted, without rebuilding the searcher, and
-    the fusion weight re-tuned when `tune_pairs` is given."""
+    (upserted by id) and/or deleted, without rebuilding the searcher.
+
+    The fusion weight and its origin are kept, unless `tune_pairs` is given
+    (tuned on them), `retune` (chosen again on pseudo-queries,
+    `index.selftune.tune_default`) or `fusion` (set as given)."""
     from lepton_tf.index.build import read_corpus, tune
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.selftune import tune_default
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.index.sharded_storage import load_any, save_sharded
     from lepton_tf.index.storage import save_index
@@ -52,21 +61,32 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
     if isinstance(index, ShardedIndex):
-        if tune_pairs:
-            raise SystemExit("lepton-tf index: --tune needs a one-shard index (a sharded "
-                             "index answers dense search only).")
+        if tune_pairs or retune:
+            raise SystemExit("lepton-tf index: --tune/--retune need a one-shard index (the "
+                             "fusion weight is tuned on one index's candidate pools).")
+        if not index.lexical:
+            index.rebuild_lexical()  # shards from before sharded BM25 gain theirs
         path = save_sharded(index, index_dir)
     else:
         if index.lexical is None:
             index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
+        if fusion is not None:
+            index.fusion = fusion
         if tune_pairs:
             tune(index, tune_pairs, encoder)
+        elif retune:
+            tune_default(index, encoder)
         from lepton_tf.index import not_found
         from lepton_tf.index.storage import read_extra_file
+        from lepton_tf.ingest.manifest import FILE_NAME as INGEST_MANIFEST
 
-        rule = read_extra_file(index_dir, not_found.FILE_NAME)  # kept across updates
-        path = save_index(index, index_dir,
-                          extra_files={not_found.FILE_NAME: rule} if rule else None)
+        # Kept across updates: the not-found rule, and a folder's ingest manifest
+        # when the passages are unchanged (a re-tune), so the next folder run
+        # stays incremental.
+        kept = (not_found.FILE_NAME,) + (() if add or delete else (INGEST_MANIFEST,))
+        extra = {name: text for name in kept
+                 if (text := read_extra_file(index_dir, name)) is not None}
+        path = save_index(index, index_dir, extra_files=extra or None)
     print(f"Index now {len(index)} documents -> {path}")
     return path
 
@@ -86,9 +106,12 @@ def index_folder(args, encoder=None) -> int:
                          "index always writes the next version.")
     out = args.out or os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
     config = ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
+    fixed = args.dense_weight is not None
     try:
         build_folder_index(args.corpus, out, encoder or SavedModelEncoder(args.encoder),
-                           config=config, k=args.k, strict=args.strict, rebuild=args.rebuild)
+                           config=config, k=args.k, strict=args.strict, rebuild=args.rebuild,
+                           self_tune=not (args.tune or fixed),
+                           fusion=_fixed_fusion(args) if fixed else None)
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
@@ -97,11 +120,6 @@ def index_folder(args, encoder=None) -> int:
 
 def run(args) -> int:
     extra = getattr(args, "extra", [])
-    if args.self_tune and (args.runner != "local" or args.add or args.delete or args.retune
-                           or _is_file_folder(args.corpus)):
-        raise SystemExit("lepton-tf index: --self-tune tunes a new in-process build of a BEIR "
-                         "folder or JSONL corpus (not --runner, --add/--delete, or a folder "
-                         "of files).")
     if args.runner != "local":
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
@@ -121,9 +139,10 @@ def run(args) -> int:
                            if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
         run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
                            num_shards=args.num_shards, k=args.k, version=args.version,
-                           beam_args=extra,
+                           beam_args=extra, rebuild=args.rebuild,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
-                                                    overlap=args.chunk_overlap))
+                                                    overlap=args.chunk_overlap),
+                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
         return 0
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
@@ -133,9 +152,8 @@ def run(args) -> int:
 
     out = args.out or DEFAULT_INDEX_DIR
     if args.add or args.delete or args.retune:
-        if args.retune and not args.tune:
-            raise SystemExit("lepton-tf index: --retune needs --tune PAIRS.")
-        update_index(out, args.encoder, args.add, args.delete, args.tune)
+        update_index(out, args.encoder, args.add, args.delete, args.tune, retune=args.retune,
+                     fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
         return 0
     if is_file_folder(args.corpus):
         status = index_folder(args)
@@ -145,13 +163,10 @@ def run(args) -> int:
                 args.encoder, tune_pairs=args.tune)
         return status
     from lepton_tf.index.build import build_index
-    from lepton_tf.index.fusion import FusionConfig
 
-    if args.self_tune and args.tune:
-        raise SystemExit("lepton-tf index: --self-tune and --tune PAIRS exclude each other.")
-    fusion = FusionConfig(args.fusion, args.dense_weight)
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
-                tune_pairs=args.tune, fusion=fusion, auto_tune=args.self_tune)
+                tune_pairs=args.tune, fusion=_fixed_fusion(args),
+                auto_tune=args.dense_weight is None)
     from lepton_tf.assistant import knowledge_base
 
     print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
@@ -178,15 +193,16 @@ def register(sub) -> None:
                    help="JSONL of {query, positive}: choose the hybrid fusion weight on them "
                         "(positive = a document's id, text, or title + text)")
     p.add_argument("--retune", action="store_true",
-                   help="with --tune: re-tune the latest version (new version, same documents)")
-    p.add_argument("--self-tune", action="store_true",
-                   help="without pairs: choose the fusion weight on pseudo-queries cut from the "
-                        "corpus (titles, else word spans; seeded, 256 at most; re-embeds those "
-                        "documents once)")
+                   help="choose the latest version's fusion weight again (on --tune PAIRS, "
+                        "else on pseudo-queries; new version, same documents). --add/--delete "
+                        "and a changed folder keep the weight")
     p.add_argument("--fusion", choices=("convex", "rrf"), default="convex",
                    help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
-    p.add_argument("--dense-weight", type=float, default=DEFAULT_DENSE_WEIGHT,
-                   help="hybrid dense weight without --tune (0: BM25 only, 1: dense only)")
+    p.add_argument("--dense-weight", type=float, default=None,
+                   help="a fixed hybrid dense weight (0: BM25 only, 1: dense only). Default: "
+                        "chosen on pseudo-queries cut from the corpus (held-out titles, else "
+                        "word spans; seeded, 1,024 at most; re-embeds those documents once): "
+                        "dense only unless mixing BM25 in gains with 95%% confidence")
     files = p.add_argument_group("a folder of files")
     files.add_argument("--chunk-tokens", type=int, default=200,
                        help="encoder word pieces a passage holds at most")

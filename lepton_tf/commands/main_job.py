@@ -30,7 +30,8 @@ EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed
                        "upper 3 layers fine-tuned 60 steps, exported",
             "intent": "2.5 min at load 4, 3.5 min at load 10-14 on 2 CPU cores: embed 10k "
                       "texts, train a head, export",
-            "index": "40 s at load 4, about 1 min at load 10 on 2 CPU cores",
+            "index": "40 s idle, 4-8 min busy on 2 CPU cores (half of it self-tunes the "
+                     "fusion weight: 719 answers re-encoded without their titles)",
             "chat": "26 + 22 + 76 min on 2 CPU cores (it ships in git)",
             "server start": "1 min at load 4, 2-3.5 min at load 10-14 on 2 CPU cores",
             "demo": "10 s on 2 CPU cores"}

@@ -63,3 +63,25 @@ def cached_encode(encode, texts, encoder_info, what: str, cache_dir: str | None)
     np.savez(tmp, vectors=vectors)
     os.replace(tmp, path)
     return vectors
+
+
+class CachedEncoder:
+    """An encoder whose query and document vectors go through `cached_encode`.
+
+    Args:
+        encoder: `encode_queries`, `encode_documents` and `info`.
+        cache_dir: the cache folder (None: no cache).
+        tag: the file-name label of these texts (`cacm-pseudo-title-0`).
+    """
+
+    def __init__(self, encoder, cache_dir: str | None, tag: str):
+        self.encoder, self.cache_dir, self.tag = encoder, cache_dir, tag
+        self.info = encoder.info
+
+    def encode_queries(self, texts):
+        return cached_encode(self.encoder.encode_queries, texts, self.info,
+                             self.tag + "-queries", self.cache_dir)
+
+    def encode_documents(self, texts):
+        return cached_encode(self.encoder.encode_documents, texts, self.info,
+                             self.tag + "-documents", self.cache_dir)

@@ -5,7 +5,8 @@ the rule (`index.not_found`: a logistic model over the top cosines and BM25
 signals of a query) is fitted on the first `fit_folds` folds with only
 their threads' questions, its cut chosen there to flag `--recall` of their
 unanswerable questions, and reported on the other folds, whose threads the
-fit never saw (see `index.not_found_fit`). `lepton-tf index` fits the same
+fit never saw (see `index.not_found_fit`); then the same for every choice of
+fit folds, with the mean and spread of the held-out rates. `lepton-tf index` fits the same
 rule and writes it into the index version (`not_found.json`).
 
     lepton-tf eval not-found --encoder saved_models/encoder --index indexes/stackfaq
@@ -52,7 +53,7 @@ def evaluate(encoder_path: str, collection_dir: str, folds: int = 5, fit_folds: 
         doc_vectors = encoder.encode_documents(texts)
     result = calibrate_collection(collection_dir, doc_ids, texts, doc_vectors,
                                   encoder.encode_queries, folds, fit_folds, seed,
-                                  tuple(features), recall)
+                                  tuple(features), recall, rotate=True)
     if result is None:
         raise ValueError(f"{collection_dir}: no test questions whose ids name a thread.")
     rule = result.pop("rule")
@@ -79,6 +80,14 @@ def run(args) -> int:
     print("held-out trade-off (cut chosen on the fit folds for each recall):")
     for point in result["curve"]:
         print(_line(f"fit recall {point['fit_recall']:.0%}", point))
+    rotated = result["rotations"]
+    mean, std = rotated["held_out_mean"], rotated["held_out_std"]
+    print(f"over all {len(rotated['runs'])} choices of {fitted['fit_folds']} fit folds (each "
+          f"fitted on its own): held-out unanswerable flagged {mean['unanswerable_flagged']:.1%}"
+          f" (sd {std['unanswerable_flagged']:.1%}), answerable flagged "
+          f"{mean['answerable_flagged']:.1%} (sd {std['answerable_flagged']:.1%}); trade-off "
+          + ", ".join(f"{p['fit_recall']:.0%}: {p['unanswerable_flagged']:.1%}/"
+                      f"{p['answerable_flagged']:.1%}" for p in rotated["curve_mean"]))
     if args.json:
         write_json(result, args.json)
     return 0

@@ -98,8 +98,12 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
         texts = [collection.queries[q] for q in query_ids]
         index = fusion_runs.build_index(documents, doc_vectors)
         pools = fusion_runs.hybrid_pools(index, query_vectors, texts, k)
-        name = f"{label} + BM25 hybrid ({fusion.method} w={fusion.dense_weight:g})"
-        runs[name] = fusion_runs.run_from_pools(index, pools, query_ids, k,
+        if fusion.tuned_on == SELF_TUNED:
+            fusion = _self_tuned(index, encoder, fusion, cache_dir, name)
+            run_name = f"{label} + BM25 hybrid (default: self-tuned, w={fusion.dense_weight:g})"
+        else:
+            run_name = f"{label} + BM25 hybrid ({fusion.method} w={fusion.dense_weight:g})"
+        runs[run_name] = fusion_runs.run_from_pools(index, pools, query_ids, k,
                                                 FusionConfig(fusion.method, fusion.dense_weight, k))
         if sweep_out is not None:
             sweep_out[label] = fusion_runs.sweep(index, pools, query_ids, collection.qrels, k)
@@ -107,6 +111,21 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
             runs["BM25 stemmed (bm25s + PyStemmer)"] = fusion_runs.stemmed_bm25_run(
                 index, query_ids, texts, k)
     return runs
+
+
+SELF_TUNED = "self-tune"  # `FusionConfig.tuned_on` asking for the index builds' default
+
+
+def _self_tuned(index, encoder, fusion, cache_dir, name):
+    """The weight every index build without `--tune` chooses
+    (`selftune.self_tune`, on pseudo-queries of this corpus only: the judged
+    queries only score it); pseudo-query vectors cached like the rest."""
+    from lepton_tf.evaluation.embedding_cache import CachedEncoder
+    from lepton_tf.index.selftune import DEFAULT_SEED, self_tune
+
+    index.fusion = FusionConfig(fusion.method, pool=fusion.pool)
+    cached = CachedEncoder(encoder, cache_dir, f"{name}-pseudo-title-{DEFAULT_SEED}")
+    return self_tune(index, cached)[0]
 
 
 def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test",
@@ -123,7 +142,8 @@ def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test"
         hybrid: each dense system fused with stemmed BM25 (`fusion`).
         sweep: also nDCG@10 for every fusion method and weight.
         cache_dir: embeddings cache folder (None: no cache).
-        fusion: the hybrid setting (default `FusionConfig()`).
+        fusion: the hybrid setting (default: the weight every index build
+            chooses, self-tuned on pseudo-queries; `tuned_on=SELF_TUNED`).
 
     Returns:
         `{"collection", "queries", "documents", "systems": {name: {metric:
@@ -135,7 +155,7 @@ def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test"
     collection = read_beir(beir_dir, split)
     query_ids = sorted(collection.queries)
     name = os.path.basename(os.path.normpath(beir_dir))
-    fusion = (fusion or FusionConfig()) if hybrid else None
+    fusion = (fusion or FusionConfig(tuned_on=SELF_TUNED)) if hybrid else None
     runs, seconds, sweeps = {}, {}, ({} if sweep else None)
     if encoder_path:
         encoder = SavedModelEncoder(encoder_path)
@@ -180,7 +200,9 @@ def run(args) -> int:
     result = evaluate_search(args.beir, encoder, args.split, zero_shot=not args.no_zero_shot,
                              bm25=not args.no_bm25, hybrid=not args.no_hybrid, sweep=args.sweep,
                              cache_dir=args.cache_dir or None,
-                             fusion=FusionConfig(args.fusion, args.dense_weight))
+                             fusion=FusionConfig(args.fusion, args.dense_weight)
+                             if args.dense_weight is not None
+                             else FusionConfig(args.fusion, tuned_on=SELF_TUNED))
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -202,8 +224,9 @@ def register(sub) -> None:
     p.add_argument("--no-hybrid", action="store_true", help="skip the dense + BM25 hybrid rows")
     p.add_argument("--fusion", choices=METHODS, default="convex",
                    help="hybrid fusion: convex combination of min-max scores, or weighted RRF")
-    p.add_argument("--dense-weight", type=float, default=FusionConfig().dense_weight,
-                   help="hybrid dense weight (0: BM25 only, 1: dense only)")
+    p.add_argument("--dense-weight", type=float, default=None,
+                   help="a fixed hybrid dense weight (0: BM25 only, 1: dense only; default: "
+                        "self-tuned on pseudo-queries, as `lepton-tf index` chooses it)")
     p.add_argument("--sweep", action="store_true",
                    help="also nDCG@10 for every fusion method and dense weight 0..1")
     p.add_argument("--cache-dir", default=os.path.join("runs", "embeddings"),

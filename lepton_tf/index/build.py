@@ -46,22 +46,6 @@ def tune(index, pairs_path: str, encoder) -> None:
     print(f"fusion: dense weight {config.dense_weight:g} ({config.method})")
 
 
-def self_tune(index, encoder, recipe: str | None = None) -> None:
-    """Sets `index.fusion` to the weight that does best on held-out
-    pseudo-queries of the index's own documents (`index.selftune`)."""
-    from lepton_tf.index import selftune
-
-    try:
-        config, table = selftune.self_tune(index, encoder,
-                                           recipe=recipe or selftune.DEFAULT_RECIPE)
-    except ValueError as e:  # no document long enough: keep the fixed default
-        print(f"fusion: {e} Keeping dense weight {index.fusion.dense_weight:g}.")
-        return
-    print("fusion: nDCG@10 by dense weight, " + config.tuned_on + ": "
-          + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
-    print(f"fusion: dense weight {config.dense_weight:g} ({config.method})")
-
-
 def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
     """`not_found.json` for the index when `corpus` is a BEIR folder whose ids name
     their thread (StackFAQ): the rule fitted by leaving threads out
@@ -84,17 +68,19 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
 
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
                 version: int | None = None, encoder=None, tune_pairs: str | None = None,
-                fusion=None, auto_tune: bool = False, calibrate: bool = True) -> str:
+                fusion=None, auto_tune: bool = True, calibrate: bool = True) -> str:
     """Encodes every document, builds ScaNN (auto config) and stemmed BM25,
-    optionally tunes the fusion weight on pairs, fits the not-found rule
-    (`calibrate`, on a corpus with thread-named test questions), saves a version.
+    chooses the fusion weight (on pairs, else on pseudo-queries of the
+    corpus), fits the not-found rule (`calibrate`, on a corpus with
+    thread-named test questions), saves a version.
 
     Args:
         tune_pairs: a JSONL of `{query, positive}` whose positives are
             documents of the corpus (see `index.tuning`).
         fusion: a `FusionConfig` (default `FusionConfig()`).
-        auto_tune: without `tune_pairs`, self-tune the weight on
-            pseudo-queries of the corpus (`index.selftune`).
+        auto_tune: without `tune_pairs`, choose the weight on pseudo-queries
+            of the corpus (`index.selftune.tune_default`; the default);
+            False keeps `fusion`'s weight.
 
     Returns:
         The new index version folder.
@@ -113,7 +99,8 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
     if tune_pairs:
         tune(index, tune_pairs, encoder)
     elif auto_tune:
-        self_tune(index, encoder)
+        from lepton_tf.index.selftune import tune_default
+        tune_default(index, encoder)
     extra = not_found_rule(corpus, index, encoder) if calibrate else {}
     path = save_index(index, out_dir, version, extra_files=extra)
     print(f"Indexed {len(documents)} documents ({index.config.kind}) with "

@@ -8,6 +8,12 @@ files, upserts the new ones (unchanged passages keep their stored vectors)
 and saves the result as a new version. Nothing is written until every
 vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
+
+The fusion weight is chosen on pseudo-queries of the passages
+(`index.selftune.tune_default`) when a version is built anew (first run,
+`rebuild`, another encoder or chunking); an incremental run keeps the
+previous version's weight and its origin (`lepton-tf index --retune`
+chooses again).
 """
 
 from __future__ import annotations
@@ -128,7 +134,8 @@ def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress
 
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
-                       log=print) -> FolderBuildReport:
+                       log=print, self_tune: bool = True,
+                       fusion=None) -> FolderBuildReport:
     """Indexes a folder of files, incrementally over its previous version.
 
     Args:
@@ -143,6 +150,11 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         rebuild: ignore the previous version (re-encode everything).
         progress: tqdm bars (files, encoder batches) on a terminal.
         log: where messages go.
+        self_tune: choose the fusion weight on pseudo-queries when the
+            version is built anew (False: the default weight; an
+            incremental run always keeps the previous one).
+        fusion: a `FusionConfig` to set instead (a new or an updated
+            version; no self-tuning).
 
     Returns:
         A `FolderBuildReport`.
@@ -197,7 +209,10 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         else None
     if index is None:
         built = IndexBuilder(*vectors.shape).auto().config(k=k)
-        index = SearchIndex.build(vectors, documents, built, encoder=encoder.info)
+        index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
+        if self_tune and fusion is None:
+            from lepton_tf.index.selftune import tune_default
+            tune_default(index, encoder, log)
     else:
         new_ids = {d.doc_id for d in documents}
         stale = [doc_id for rel in changes.changed + changes.removed
@@ -209,7 +224,10 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         wanted = IndexBuilder(*index.embeddings.shape).auto().config(k=index.config.k)
         if wanted.kind != index.config.kind:  # grew past (or shrank below) exact search
             ordered = [index.documents[d] for d in index.row_ids]
-            index = SearchIndex.build(index.embeddings, ordered, wanted, encoder=encoder.info)
+            index = SearchIndex.build(index.embeddings, ordered, wanted, encoder=encoder.info,
+                                      fusion=index.fusion)
+    if fusion is not None:
+        index.fusion = fusion
     path = save_index(index, out_dir, extra_files={FILE_NAME: manifest.to_json()})
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
                                changes.removed, changes.unchanged, skipped, len(documents),

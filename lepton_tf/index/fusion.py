@@ -23,14 +23,13 @@ import dataclasses
 import numpy as np
 
 METHODS = ("convex", "rrf")
-# One weight for paraphrase FAQs (StackFAQ, where dense wins by 21-24 points)
-# and technical abstracts (CACM, where stemmed BM25 wins by 10): chosen by
-# `lepton-tf eval search --sweep` on StackFAQ, SGD intents and CACM (README),
-# for the fine-tuned and the zero-shot encoder alike, as the weight whose worst
-# loss against the better of dense and BM25 is smallest (0.85: -0.37 / -0.65
-# on StackFAQ; at 0.9 CACM loses 2 points to BM25). No weight loses nothing.
-# `lepton-tf index --self-tune` picks one per collection without labels
-# (index.selftune; README: it misses only fine-tuned StackFAQ, by 0.21).
+# The weight of an index whose weight nobody chose: `--dense-weight` not given
+# and no pseudo-query to tune on (every build without pairs self-tunes:
+# index.selftune.tune_default), an index saved before fusion was recorded,
+# and `lepton-tf eval search`'s fixed hybrid row. Of all fixed weights it has
+# the smallest worst loss against the better of dense and stemmed BM25 on
+# StackFAQ, SGD intents and CACM (-0.65 / -0.37 points, StackFAQ), but no
+# fixed weight loses nothing there (README); the self-tuned one does not.
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_POOL = 100
 RRF_K = 60

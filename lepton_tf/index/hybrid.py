@@ -99,6 +99,62 @@ def bm25_scores(index, text: str) -> np.ndarray:
     return scores
 
 
+def check_search(mode: str, k: int) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}.")
+
+
+def pool_size(k: int, mode: str, fusion: FusionConfig) -> int:
+    """Candidates each retriever proposes: the fusion pool in `hybrid`, else k."""
+    return max(k, fusion.pool) if mode == "hybrid" else k
+
+
+def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str = "hybrid",
+                    filter=None):
+    """Each query's candidate rows by retriever, before they are pooled.
+
+    Args:
+        index: a `SearchIndex`.
+        queries / texts / k / mode / filter: as `search`.
+        pool: candidates each retriever proposes (`pool_size`).
+
+    Returns:
+        a list of `(dense rows, bm25 rows, fill rows, bm25 scores [N] or None)`:
+        the top-`pool` rows by embedding (none in `bm25`), by BM25 with a
+        score above 0 (none in `dense`), and in `bm25` with fewer than k
+        keyword matches the top-k rows by embedding that fill the answer;
+        each list best first, all restricted to the filter.
+    """
+    check_search(mode, k)
+    queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
+    allowed = index.field_index().rows(parse_filter(filter))
+    dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
+        [np.zeros(0, np.int64)] * len(texts)
+    parts = []
+    for query, text, dense_rows in zip(queries, texts, dense_pool):
+        lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
+        lexical_rows = fill = np.zeros(0, np.int64)
+        if mode != "dense":
+            rank = index.id_rank()  # exact ties: lower doc id first
+            if allowed is None:
+                lexical_rows = top_rows(lexical, pool, rank)
+            else:
+                lexical_rows = allowed[top_rows(lexical[allowed], pool, rank[allowed])]
+            lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
+            if mode == "bm25" and len(lexical_rows) < k:
+                # Fewer keyword matches than k: fill with the best dense rows.
+                fill = dense_candidates(index, query[None], k, allowed)[0]
+        parts.append((dense_rows, lexical_rows, fill, lexical))
+    return parts
+
+
+def first_occurrences(keys) -> list:
+    """`keys` without repeats, each where it first appears (a pool's order)."""
+    return list(dict.fromkeys(keys))
+
+
 def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybrid",
                     filter=None, fusion: FusionConfig | None = None):
     """Each query's candidates with both scores, before ranking.
@@ -108,33 +164,15 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     Returns:
         a list of `(rows int [C], dense float32 [C], bm25 float32 [C])`.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}.")
+    check_search(mode, k)
     fusion = fusion or index.fusion
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
-    allowed = index.field_index().rows(parse_filter(filter))
-    pool = max(k, fusion.pool) if mode == "hybrid" else k
-    dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
-        [np.zeros(0, np.int64)] * len(texts)
     pools = []
-    for query, text, dense_rows in zip(queries, texts, dense_pool):
-        lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
-        rows = dense_rows
-        if mode != "dense":
-            if allowed is None:
-                lexical_rows = top_rows(lexical, pool)
-            else:
-                lexical_rows = allowed[top_rows(lexical[allowed], pool)]
-            lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
-            if mode == "bm25" and len(lexical_rows) < k:
-                # Fewer keyword matches than k: fill with the best dense rows.
-                fill = dense_candidates(index, query[None], k, allowed)[0]
-                lexical_rows = np.concatenate([lexical_rows, fill])
-            rows = np.concatenate([dense_rows, lexical_rows])
-            _, first = np.unique(rows, return_index=True)
-            rows = rows[np.sort(first)]
+    for query, (dense_rows, lexical_rows, fill, lexical) in zip(
+            queries, candidate_parts(index, queries, texts, k, pool_size(k, mode, fusion),
+                                     mode, filter)):
+        rows = np.asarray(first_occurrences(np.concatenate([dense_rows, lexical_rows, fill])
+                                            .tolist()), np.int64)
         dense = index.embeddings[rows] @ query if len(rows) else np.zeros(0, np.float32)
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
         pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))

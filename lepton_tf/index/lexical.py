@@ -36,6 +36,13 @@ def _stopwords() -> frozenset:
     return frozenset(STOPWORDS_EN)
 
 
+def _tokenize(texts: list[str], stem):
+    """`bm25s.tokenize` with our stop words and stemmer: `Tokenized(ids, vocab)`."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=stem, show_progress=False)
+
+
 def _stemmer(language: str | None):
     if not language:
         return None
@@ -58,10 +65,14 @@ class LexicalIndex:
         doc_ids: one id per text (the row order of `scores`).
         texts: what is matched (title and passage).
         language: Snowball stemmer language, or None for no stemming.
+        stats: the whole corpus's `CorpusStats` when these passages are one
+            shard of it (IDF and average length from the corpus, so scores
+            equal the unsharded index's; see `lexical_stats`); None: these
+            passages' own.
     """
 
     def __init__(self, doc_ids: list[str], texts: list[str], language: str | None = LANGUAGE,
-                 _retriever=None):
+                 _retriever=None, stats=None):
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -73,7 +84,9 @@ class LexicalIndex:
         self.rows = {d: i for i, d in enumerate(self.doc_ids)}
         self._stem = _stemmer(language)
         if _retriever is None:
-            _retriever = bm25s.BM25()
+            from lepton_tf.index.lexical_stats import global_stats_bm25
+
+            _retriever = bm25s.BM25() if stats is None else global_stats_bm25(stats)
             # allow_empty: a passage of only stop words still has a row.
             _retriever.index(self._tokenize(list(texts)), show_progress=False)
         self.retriever = _retriever
@@ -82,8 +95,15 @@ class LexicalIndex:
         return len(self.doc_ids)
 
     def _tokenize(self, texts: list[str]):
-        return self._bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=self._stem,
-                                    show_progress=False)
+        return _tokenize(texts, self._stem)
+
+    @classmethod
+    def corpus_stats(cls, texts: list[str], language: str | None = LANGUAGE):
+        """The `CorpusStats` of `texts`, tokenized as an index of them would be
+        (sum them over shards with `lexical_stats.merge_all`)."""
+        from lepton_tf.index.lexical_stats import CorpusStats
+
+        return CorpusStats.of_tokenized(_tokenize(list(texts), _stemmer(language)))
 
     def tokens(self, query: str) -> list[str]:
         """What `bm25s.tokenize` makes of one query (same pattern, stop words and
@@ -156,10 +176,22 @@ class LexicalIndex:
         return cls(doc_ids, [""] * len(doc_ids), settings.get("language"), _retriever=retriever)
 
 
-def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
-    """Row numbers of the `k` highest scores, best first (ties: lower row first)."""
+def top_rows(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """Row numbers of the `k` highest scores, best first.
+
+    Ties are broken by `tiebreak[row]` (lowest first; default the row
+    number), at the cut too: which of several passages tied at the k-th score
+    are kept is decided by it, not left to the selection algorithm, so a
+    sharded index (which passes each row's document-id rank) keeps the same
+    passages as an unsharded one.
+    """
     k = min(int(k), len(scores))
     if k <= 0:
         return np.zeros(0, np.int64)
-    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return top[np.lexsort((top, -scores[top]))]
+    if k < len(scores):
+        kth = -np.partition(-scores, k - 1)[k - 1]
+        top = np.flatnonzero(scores >= kth)
+    else:
+        top = np.arange(len(scores))
+    key = top if tiebreak is None else tiebreak[top]
+    return top[np.lexsort((key, -scores[top]))[:k]]

@@ -112,6 +112,16 @@ class SearchIndex:
             self._derived["row_of"] = {d: i for i, d in enumerate(self.row_ids)}
         return self._derived["row_of"]
 
+    def id_rank(self) -> np.ndarray:
+        """Each row's place in doc-id order: how exactly tied BM25 scores are
+        ordered (a shard of a sharded index orders its ties the same way)."""
+        if "id_rank" not in self._derived:
+            order = sorted(range(len(self.row_ids)), key=self.row_ids.__getitem__)
+            rank = np.empty(len(order), np.int64)
+            rank[order] = np.arange(len(order))
+            self._derived["id_rank"] = rank
+        return self._derived["id_rank"]
+
     def lexical_rows(self) -> np.ndarray:
         """Embedding row of each BM25 row."""
         if "lexical_rows" not in self._derived:
@@ -126,14 +136,22 @@ class SearchIndex:
             self._derived["fields"] = FieldIndex([self.documents[d] for d in self.row_ids])
         return self._derived["fields"]
 
-    def rebuild_lexical(self) -> None:
+    def lexical_texts(self) -> list[str]:
+        """What BM25 matches of each row (title and passage)."""
+        return [self.documents[d].embedding_text() for d in self.row_ids]
+
+    def rebuild_lexical(self, stats=None) -> None:
         """BM25 over the current documents (after upserts and deletes: bm25s
-        has no incremental update, and rebuilding 100k passages takes seconds)."""
+        has no incremental update, and rebuilding 100k passages takes seconds).
+
+        Args:
+            stats: the whole corpus's `lexical_stats.CorpusStats` when this
+                index is one shard of it (None: this index's own).
+        """
         from lepton_tf.index.lexical import LexicalIndex
 
         language = self.lexical.language if self.lexical is not None else LANGUAGE
-        self.lexical = LexicalIndex(
-            self.row_ids, [self.documents[d].embedding_text() for d in self.row_ids], language)
+        self.lexical = LexicalIndex(self.row_ids, self.lexical_texts(), language, stats=stats)
         self._derived.clear()
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
@@ -167,7 +185,7 @@ class SearchIndex:
     @classmethod
     def build(cls, embeddings, documents: list[Document], config: IndexConfig | None = None,
               encoder: EncoderInfo | None = None, num_threads: int = 0, lexical: bool = True,
-              fusion: FusionConfig | None = None) -> "SearchIndex":
+              fusion: FusionConfig | None = None, lexical_stats=None) -> "SearchIndex":
         """Builds the searcher.
 
         Args:
@@ -179,6 +197,8 @@ class SearchIndex:
             lexical: also build the stemmed BM25 index (for `bm25` and
                 `hybrid` search).
             fusion: how `hybrid` fuses (default `FusionConfig()`).
+            lexical_stats: the whole corpus's `CorpusStats` when these
+                documents are one shard of it (BM25 then scores as unsharded).
 
         Raises:
             ValueError: for mismatched sizes, duplicate ids, NaNs, or an
@@ -196,7 +216,7 @@ class SearchIndex:
             searcher.set_num_threads(num_threads)
         index = cls(searcher, config, documents, embeddings, encoder, fusion=fusion)
         if lexical:
-            index.rebuild_lexical()
+            index.rebuild_lexical(lexical_stats)
         if config.kind == "tree_ah" and config.target_recall:
             index.tune_leaves(config.target_recall)
         return index
@@ -265,11 +285,16 @@ class SearchIndex:
             raise ValueError(f"k must be >= 1, got {k}.")
         return min(k, len(self.row_ids))
 
-    def upsert(self, documents: list[Document], embeddings) -> None:
+    def upsert(self, documents: list[Document], embeddings, lexical: bool = True) -> None:
         """Adds documents, or replaces those whose id exists, without a rebuild.
 
         The tree's partitions stay as trained: after many additions from a
         new distribution, rebuild (see README) for the best recall.
+
+        Args:
+            documents / embeddings: what to add.
+            lexical: rebuild BM25 now (False: the caller does, as a sharded
+                index does with the whole corpus's statistics).
         """
         embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
         documents = list(documents)
@@ -291,11 +316,11 @@ class SearchIndex:
         if new_rows:
             self.embeddings = np.concatenate([self.embeddings, np.stack(new_rows)])
         self._derived.clear()
-        if self._lexical is not None:
+        if lexical and self._lexical is not None:
             self.rebuild_lexical()
 
-    def delete(self, doc_ids: list[str]) -> None:
-        """Removes documents by id.
+    def delete(self, doc_ids: list[str], lexical: bool = True) -> None:
+        """Removes documents by id (`lexical`: as in `upsert`).
 
         Raises:
             KeyError: naming an id that is not in the index (nothing deleted).
@@ -311,7 +336,7 @@ class SearchIndex:
         for doc_id in gone:
             del self.documents[doc_id]
         self._derived.clear()
-        if self._lexical is not None:
+        if lexical and self._lexical is not None:
             self.rebuild_lexical()
 
     def exact(self) -> ExactIndex:

@@ -4,12 +4,23 @@ When the user gives no (query, positive) pairs, the collection supplies
 them: for a seeded sample of documents, a piece of the document becomes a
 pseudo-query and is cut out of it (the inverse cloze task of Lee, Chang &
 Toutanova, ACL 2019); the document, without that piece, is the positive.
-`tuning.tune_fusion` then sweeps the dense weight by nDCG@10 exactly as
-`--tune` does on real pairs, over a copy of the index in which the sampled
-documents are replaced by their cut versions (re-embedded with the index's
-encoder; BM25 rebuilt). Cutting the piece out matters: a query copied from
-a document that still holds it is an exact lexical match, and BM25 wins
-every such test (measured: w = 0 to 0.3 on StackFAQ, where dense is best).
+`tuning.per_query_ndcg` scores every pseudo-query at each dense weight 0,
+0.05, ..., 1 exactly as `--tune` does on real pairs, over a copy of the
+index in which the sampled documents are replaced by their cut versions
+(re-embedded with the index's encoder; BM25 rebuilt). Cutting the piece out
+matters: a query copied from a document that still holds it is an exact
+lexical match, and BM25 wins every such test (measured: w = 0 to 0.3 on
+StackFAQ, where dense is best).
+
+The weight: dense only (w = 1) unless mixing BM25 in is shown to gain on
+the pseudo-queries: each weight's per-query gain over dense only is
+averaged and its one-sided 95% lower confidence bound taken (mean minus
+1.645 standard errors, the normal approximation of a paired test); the
+weight with the highest bound wins, dense only when no bound is above 0
+(ties: the higher weight). Pseudo-queries are not the user's queries (they
+lean lexical or dense by recipe), so a gain within their noise is no
+evidence: the argmax alone cost fine-tuned StackFAQ 0.2 points, and up to
+1,024 queries resolve a one-point gain (README, `bench/hybrid_selftune.py`).
 
 Recipes:
 
@@ -30,11 +41,13 @@ import re
 import numpy as np
 
 from lepton_tf.data.pairs import RetrievalPair
-from lepton_tf.index.tuning import tune_fusion
+from lepton_tf.index.tuning import per_query_ndcg
 
 RECIPES = ("title", "span")
 DEFAULT_RECIPE = "title"
-DEFAULT_QUERIES = 256
+DEFAULT_QUERIES = 1024
+CONFIDENCE_Z = 1.645  # one-sided 95%
+DENSE_ONLY = 1.0
 DEFAULT_SEED = 0
 MIN_WORDS, MAX_WORDS, MIN_TEXT_WORDS = 4, 12, 8
 
@@ -113,9 +126,44 @@ def held_out_index(index, cut: dict, encode_documents):
     return SearchIndex.build(vectors, documents, config, fusion=index.fusion)
 
 
+def lower_bounds(per_query: dict, baseline: float = DENSE_ONLY,
+                 z: float = CONFIDENCE_Z) -> dict:
+    """Each weight's lower confidence bound on its mean gain over `baseline`.
+
+    Args:
+        per_query: `{weight: float [Q]}`, each query's nDCG@10 (same order).
+        baseline: the weight gains are measured against (0 for itself).
+        z: standard errors below the mean (1.645: one-sided 95%).
+
+    Returns:
+        `{weight: mean(gain) - z * std(gain) / sqrt(Q)}`; `-inf` for another
+        weight when there are fewer than 2 queries.
+    """
+    base = np.asarray(per_query[baseline], np.float64)
+    bounds = {}
+    for w, values in per_query.items():
+        gain = np.asarray(values, np.float64) - base
+        if w == baseline:
+            bounds[w] = 0.0
+        elif len(gain) < 2:
+            bounds[w] = float("-inf")
+        else:
+            bounds[w] = float(gain.mean() - z * gain.std(ddof=1) / np.sqrt(len(gain)))
+    return bounds
+
+
+def choose_weight(per_query: dict, baseline: float = DENSE_ONLY,
+                  z: float = CONFIDENCE_Z) -> float:
+    """The weight whose gain over `baseline` has the highest lower bound
+    (`lower_bounds`): `baseline` unless some bound is above 0; ties go to
+    `baseline`, then to the higher weight."""
+    bounds = lower_bounds(per_query, baseline, z)
+    return max(bounds, key=lambda w: (round(bounds[w], 9), w == baseline, w))
+
+
 def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
               recipe: str = DEFAULT_RECIPE):
-    """Sets `index.fusion` to the best weight on held-out pseudo-queries.
+    """Sets `index.fusion` to the weight the pseudo-queries support.
 
     Args:
         index: a `SearchIndex` with its BM25 part.
@@ -124,7 +172,9 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
 
     Returns:
         `(the chosen FusionConfig, {weight: mean nDCG@10})`; `tuned_on`
-        reads `self-tuned: <recipe> pseudo-queries, seed <seed> (<n> queries)`.
+        reads `self-tuned: <recipe> pseudo-queries, seed <seed> (<n>
+        queries; w <w> gains +g nDCG@10 over dense, 95% lower bound +b)`,
+        with `dense only: the best mix, ` before `w` when dense won.
 
     Raises:
         ValueError: when no document yields a pseudo-query.
@@ -133,7 +183,79 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     if not pairs:
         raise ValueError("No document has text enough for a pseudo-query: nothing to tune on.")
     tuning = held_out_index(index, cut, encoder.encode_documents)
-    config, table = tune_fusion(tuning, pairs, encoder.encode_queries,
-                                source=f"self-tuned: {recipe} pseudo-queries, seed {seed}")
-    index.fusion = config
-    return config, table
+    queries, _, per_query = per_query_ndcg(tuning, pairs, encoder.encode_queries)
+    weight = choose_weight(per_query)
+    bounds = lower_bounds(per_query)
+    shown = weight if weight != DENSE_ONLY else max(
+        (w for w in bounds if w != DENSE_ONLY), key=lambda w: (bounds[w], w), default=weight)
+    gain = float(np.mean(per_query[shown] - per_query[DENSE_ONLY]))
+    evidence = f"w {shown:g} gains {gain:+.4f} nDCG@10 over dense, 95% lower bound " \
+               f"{bounds[shown]:+.4f}"
+    index.fusion = dataclasses.replace(
+        index.fusion, dense_weight=weight,
+        tuned_on=f"self-tuned: {recipe} pseudo-queries, seed {seed} ({len(queries)} queries; "
+                 + ("dense only: the best mix, " if weight == DENSE_ONLY else "") + evidence + ")")
+    return index.fusion, {w: float(v.mean()) for w, v in per_query.items()}
+
+
+def tune_default(index, encoder, log=print):
+    """What every index build without `--tune PAIRS` runs: `self_tune` with
+    the defaults, keeping the index's weight when the corpus yields no
+    pseudo-query. Logs the table and the choice.
+
+    Args:
+        index: a `SearchIndex` with its BM25 part.
+        encoder: its encoder (`encode_queries`, `encode_documents`).
+        log: where messages go.
+
+    Returns:
+        The index's `FusionConfig` afterwards.
+    """
+    try:
+        config, table = self_tune(index, encoder)
+    except ValueError as e:  # no document long enough: keep the weight it has
+        log(f"fusion: {e} Keeping dense weight {index.fusion.dense_weight:g} "
+            f"({index.fusion.tuned_on}).")
+        return index.fusion
+    log("fusion: nDCG@10 by dense weight on pseudo-queries: "
+        + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
+    log(f"fusion: dense weight {config.dense_weight:g} ({config.method}; {config.tuned_on})")
+    return config
+
+
+MAX_SAMPLE = 50_000
+
+
+def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int = MAX_SAMPLE,
+                   seed: int = DEFAULT_SEED, log=print):
+    """`tune_default` over an exact index of (a seeded sample of) passages,
+    for builds that never hold the whole index in one process (the Beam
+    pipeline: its shards all get the weight chosen here).
+
+    Args:
+        documents: `Document`s.
+        vectors: float32 `[len(documents), D]`, their embeddings.
+        encoder: `encode_queries`, `encode_documents` and `info`.
+        fusion: the `FusionConfig` to start from (default `FusionConfig()`).
+        max_documents: at most this many passages (a seeded uniform sample).
+        seed: the sampling seed.
+        log: where messages go.
+
+    Returns:
+        The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
+    """
+    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.search_index import SearchIndex
+
+    vectors = np.asarray(vectors, np.float32)
+    rows = sorted(random.Random(seed).sample(range(len(documents)), max_documents)) \
+        if len(documents) > max_documents else list(range(len(documents)))
+    config = IndexBuilder(len(rows), vectors.shape[1]).brute_force().config(
+        k=min(100, len(rows)))
+    index = SearchIndex.build(vectors[rows], [documents[i] for i in rows], config,
+                              encoder=encoder.info, fusion=fusion)
+    chosen = tune_default(index, encoder, log)
+    if len(rows) < len(documents) and chosen.tuned_on.startswith("self-tuned"):
+        chosen = dataclasses.replace(
+            chosen, tuned_on=f"{chosen.tuned_on} on {len(rows)} of {len(documents)} passages")
+    return chosen

@@ -5,7 +5,10 @@ id, the same in every process and on every worker), so a lookup or an update
 by id goes to one shard and a search goes to all of them (scatter-gather):
 each shard returns its own top-k and the merge keeps the k best scores. With
 exact shards this is exactly the unsharded answer: the global top-k is the
-top-k of the union of every shard's top-k.
+top-k of the union of every shard's top-k. `hybrid_search` (BM25, hybrid,
+filters) gathers every shard's candidates the same way (`sharded_hybrid`);
+each shard's BM25 is built with the whole corpus's statistics
+(`lexical_stats`), so its scores are the unsharded index's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import ExactIndex, _as_matrix
 
 
@@ -95,12 +99,16 @@ class ShardedIndex:
             remote shard), shard `i` holding the ids with `shard_of(id) == i`.
         k: default number of results.
         max_workers: threads searching shards at once (default: one a shard).
+        fusion: how `hybrid` fuses (default: the first shard's, as written
+            in its manifest; `FusionConfig()` for remote shards).
 
     Raises:
         ValueError: no shards, or shards of different dimensions.
     """
 
-    def __init__(self, shards, k: int = 10, max_workers: int | None = None):
+    def __init__(self, shards, k: int = 10, max_workers: int | None = None, fusion=None):
+        from lepton_tf.index.fusion import FusionConfig
+
         self.shards = list(shards)
         if not self.shards:
             raise ValueError("A sharded index needs at least one shard.")
@@ -110,28 +118,36 @@ class ShardedIndex:
         self.config = ShardedConfig(k, len(self.shards),
                                     tuple(getattr(s, "config", None) for s in self.shards))
         self.encoder = getattr(self.shards[0], "encoder", None)
+        self.fusion = fusion or getattr(self.shards[0], "fusion", None) or FusionConfig()
         self.documents = ShardedDocuments(self.shards)
         self._pool = ThreadPoolExecutor(max_workers or len(self.shards),
                                         thread_name_prefix="shard-search")
 
     @classmethod
     def build(cls, embeddings, documents, num_shards: int, k: int = 10, encoder=None,
-              num_threads: int = 0) -> "ShardedIndex":
-        """Splits documents by `shard_of` and builds each shard (auto config).
+              num_threads: int = 0, fusion=None, lexical: bool = True) -> "ShardedIndex":
+        """Splits documents by `shard_of` and builds each shard (auto config),
+        with BM25 from the whole corpus's statistics (`lexical`; False: dense
+        only).
 
         Raises:
             ValueError: a shard would be empty (fewer documents than shards).
         """
         from lepton_tf.index.builder import IndexBuilder
+        from lepton_tf.index.lexical import LexicalIndex
         from lepton_tf.index.search_index import SearchIndex
 
         embeddings = _as_matrix(embeddings, None, "embeddings")
         rows = split_rows([d.doc_id for d in documents], num_shards)
+        stats = LexicalIndex.corpus_stats([d.embedding_text() for d in documents]) \
+            if lexical else None
         shards = []
         for s, members in enumerate(rows):
             config = IndexBuilder(len(members), embeddings.shape[1]).auto().config(k=k)
             shards.append(SearchIndex.build(embeddings[members], [documents[i] for i in members],
-                                            config, encoder=encoder, num_threads=num_threads))
+                                            config, encoder=encoder, num_threads=num_threads,
+                                            fusion=fusion, lexical=lexical,
+                                            lexical_stats=stats))
         return cls(shards, k)
 
     @property
@@ -154,9 +170,51 @@ class ShardedIndex:
             raise ValueError(f"k must be >= 1, got {k}.")
         if len(self.shards) == 1:
             return self.shards[0].search_batched(queries, k, parallel)
-        futures = [self._pool.submit(shard.search_batched, queries, k, parallel)
-                   for shard in self.shards]
-        return merge_top_k([f.result() for f in futures], k)
+        return merge_top_k(self.scatter(lambda shard: shard.search_batched(queries, k, parallel)),
+                           k)
+
+    def scatter(self, call) -> list:
+        """`call(shard)` on every shard in parallel: the results in shard order."""
+        futures = [self._pool.submit(call, shard) for shard in self.shards]
+        return [f.result() for f in futures]
+
+    @property
+    def lexical(self):
+        """Truthy when every shard has BM25 (remote shards: assumed; a shard
+        without it refuses bm25 and hybrid itself)."""
+        return all(getattr(s, "lexical", True) is not None for s in self.shards) or None
+
+    def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
+                      filter=None, fusion=None):
+        """Dense, BM25 or hybrid top-k with an optional filter, as one unsharded
+        index answers (`sharded_hybrid`); the hits' documents are then in
+        `documents` (fetched from remote shards)."""
+        from lepton_tf.index.sharded_hybrid import sharded_search
+
+        queries = _as_matrix(queries, self.dimension, "queries")
+        k = self.config.k if k is None else int(k)
+        hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
+        wanted = [[] for _ in self.shards]
+        for h in hits:
+            for doc_id in h.doc_ids:
+                wanted[shard_of(doc_id, len(self.shards))].append(doc_id)
+        futures = [self._pool.submit(shard.fetch_documents, ids)  # remote shards only
+                   for shard, ids in zip(self.shards, wanted)
+                   if ids and hasattr(shard, "fetch_documents")]
+        for f in futures:
+            f.result()
+        return hits
+
+    def rebuild_lexical(self) -> None:
+        """Every local shard's BM25 from the whole corpus's statistics again
+        (after upserts and deletes: they change every passage's IDF)."""
+        from lepton_tf.index.lexical import LANGUAGE, LexicalIndex
+
+        stats = merge_all(LexicalIndex.corpus_stats(
+            s.lexical_texts(), s.lexical.language if s.lexical is not None else LANGUAGE)
+            for s in self.shards)
+        for shard in self.shards:
+            shard.rebuild_lexical(stats)
 
     def upsert(self, documents, embeddings) -> None:
         """Adds or replaces documents in the shards that hold their ids."""
@@ -165,7 +223,10 @@ class ShardedIndex:
         for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
                                                allow_empty=True)):
             if members:
-                self.shards[s].upsert([documents[i] for i in members], embeddings[members])
+                self.shards[s].upsert([documents[i] for i in members], embeddings[members],
+                                      lexical=False)
+        if self.lexical:
+            self.rebuild_lexical()
 
     def delete(self, doc_ids) -> None:
         """Removes documents by id.
@@ -179,7 +240,9 @@ class ShardedIndex:
         for s, members in enumerate(split_rows(list(doc_ids), len(self.shards),
                                                allow_empty=True)):
             if members:
-                self.shards[s].delete([doc_ids[i] for i in members])
+                self.shards[s].delete([doc_ids[i] for i in members], lexical=False)
+        if self.lexical:
+            self.rebuild_lexical()
 
     def exact(self) -> ExactIndex:
         """Exact search over every shard's vectors (local shards only)."""

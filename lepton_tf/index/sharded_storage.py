@@ -62,8 +62,13 @@ def write_shard(index, staging: str, shard: int) -> str:
     return final
 
 
-def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10) -> dict:
+def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10,
+                       extra_files: dict[str, str] | None = None) -> dict:
     """Checks the staged shards and writes the version's manifest (last).
+
+    Args:
+        extra_files: file name -> text written beside the shards first and
+            checksummed in the manifest (the ingest manifest).
 
     Returns:
         The manifest written.
@@ -91,6 +96,9 @@ def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10)
     for entry in os.listdir(staging):  # leftovers of retried workers
         if entry.startswith("."):
             shutil.rmtree(os.path.join(staging, entry), ignore_errors=True)
+    for name, text in (extra_files or {}).items():
+        with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
+            f.write(text)
     top = {"format": FORMAT, "kind": KIND, "version": version, "created": time.time(),
            "count": count, "dimension": shards[0]["dimension"], "encoder": shards[0]["encoder"],
            "k": k, "num_shards": num_shards,
@@ -98,6 +106,8 @@ def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10)
            "sha256": {f"{s['name']}/manifest.json":
                       sha256_file(os.path.join(staging, s["name"], "manifest.json"))
                       for s in shards}}
+    top["sha256"].update({name: sha256_file(os.path.join(staging, name))
+                          for name in (extra_files or {})})
     with open(os.path.join(staging, "manifest.json"), "w") as f:
         json.dump(top, f, indent=1)
     return top

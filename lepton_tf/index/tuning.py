@@ -3,7 +3,9 @@
 `lepton-tf index --tune PAIRS` runs every pair's query through the index in
 `hybrid` mode once (the candidate pool does not depend on the weight), then
 ranks the pools for each dense weight 0, 0.05, ..., 1 and keeps the weight
-with the best mean nDCG@10 (ties: the one nearest the default). The choice
+with the best mean nDCG@10 (ties: the one nearest 0.85). Without pairs,
+`index.selftune` makes pseudo-pairs from the corpus and chooses among the
+same per-query figures (`per_query_ndcg`) by a lower confidence bound. The choice
 and what it was tuned on go into the index manifest.
 """
 
@@ -52,6 +54,42 @@ def match_pairs(index, pairs) -> tuple[list[str], list[set[str]], int]:
     return list(relevant), list(relevant.values()), skipped
 
 
+def per_query_ndcg(index, pairs, embed_queries, method: str | None = None):
+    """Each query's nDCG@10 at every dense weight of `WEIGHTS`.
+
+    Every query runs through the index once (the candidate pool does not
+    depend on the weight); its pool is then ranked once per weight.
+
+    Args:
+        index: a `SearchIndex` with its BM25 part.
+        pairs: `RetrievalPair`s whose positives are documents of the index.
+        embed_queries: list of str -> float32 `[B, D]`.
+        method: fusion method (default: the index's).
+
+    Returns:
+        `(queries, pairs skipped, {weight: float64 [len(queries)]})`.
+
+    Raises:
+        ValueError: if no pair's positive is a document of the index.
+    """
+    from lepton_tf.index import hybrid
+
+    queries, relevant, skipped = match_pairs(index, pairs)
+    if not queries:
+        raise ValueError(f"None of the {len(pairs)} pairs has a positive that is a document "
+                         "of the index (by id, text, or title + text): nothing to tune on.")
+    base = dataclasses.replace(index.fusion, method=method or index.fusion.method)
+    vectors = np.asarray(embed_queries(queries), np.float32)
+    pools = hybrid.candidate_pools(index, vectors, queries, DEPTH, "hybrid", fusion=base)
+    table = {}
+    for w in WEIGHTS:
+        config = dataclasses.replace(base, dense_weight=w)
+        table[w] = np.asarray([
+            ndcg_at_10(hybrid.rank(index, pool, "hybrid", DEPTH, config).doc_ids, rel)
+            for pool, rel in zip(pools, relevant)], np.float64)
+    return queries, skipped, table
+
+
 def tune_fusion(index, pairs, embed_queries, source: str = "pairs",
                 method: str | None = None) -> tuple[FusionConfig, dict]:
     """The best dense weight on `pairs`, set on `index.fusion`.
@@ -69,23 +107,11 @@ def tune_fusion(index, pairs, embed_queries, source: str = "pairs",
     Raises:
         ValueError: if no pair's positive is a document of the index.
     """
-    from lepton_tf.index import hybrid
-
-    queries, relevant, skipped = match_pairs(index, pairs)
-    if not queries:
-        raise ValueError(f"None of the {len(pairs)} pairs has a positive that is a document "
-                         "of the index (by id, text, or title + text): nothing to tune on.")
-    base = dataclasses.replace(index.fusion, method=method or index.fusion.method)
-    vectors = np.asarray(embed_queries(queries), np.float32)
-    pools = hybrid.candidate_pools(index, vectors, queries, DEPTH, "hybrid", fusion=base)
-    table = {}
-    for w in WEIGHTS:
-        config = dataclasses.replace(base, dense_weight=w)
-        table[w] = float(np.mean([
-            ndcg_at_10(hybrid.rank(index, pool, "hybrid", DEPTH, config).doc_ids, rel)
-            for pool, rel in zip(pools, relevant)]))
+    queries, skipped, per_query = per_query_ndcg(index, pairs, embed_queries, method)
+    table = {w: float(v.mean()) for w, v in per_query.items()}
     best = max(WEIGHTS, key=lambda w: (round(table[w], 6), -abs(w - DEFAULT_DENSE_WEIGHT)))
     tuned_on = f"{os.path.basename(source)} ({len(queries)} queries"
     tuned_on += f", {skipped} pairs skipped)" if skipped else ")"
-    index.fusion = dataclasses.replace(base, dense_weight=best, tuned_on=tuned_on)
+    index.fusion = dataclasses.replace(index.fusion, method=method or index.fusion.method,
+                                       dense_weight=best, tuned_on=tuned_on)
     return index.fusion, table

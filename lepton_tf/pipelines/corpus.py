@@ -9,11 +9,17 @@ A corpus is split into *sources* that workers read in parallel:
 
 Each document comes with a *position* `(source number, n)`, so shards keep
 corpus order whatever order the workers finish in.
+
+A corpus on an object store (`gs://`, `s3://`) is listed and read through
+Beam's `FileSystems` (`pipelines.filesystems`): a folder's files are read as
+bytes (`iter_passages(data=...)`), a JSONL file copied to the worker's temp
+folder and read there.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Iterator
 
 from lepton_tf.index.documents import Document
@@ -26,7 +32,10 @@ def list_sources(corpus: str) -> list[tuple[int, str, str | None]]:
         FileNotFoundError: no corpus there.
     """
     from lepton_tf.index.build import is_file_folder
+    from lepton_tf.pipelines import filesystems
 
+    if not filesystems.is_local(corpus):
+        return remote_sources(corpus)
     if not os.path.exists(corpus):
         raise FileNotFoundError(f"No corpus at {corpus}.")
     if is_file_folder(corpus):
@@ -34,6 +43,29 @@ def list_sources(corpus: str) -> list[tuple[int, str, str | None]]:
 
         return [(i, corpus, rel) for i, (rel, _) in enumerate(scan_folder(corpus))]
     return [(0, corpus, None)]
+
+
+def remote_sources(corpus: str) -> list[tuple[int, str, str | None]]:
+    """`list_sources` of a corpus on an object store: a BEIR folder (its
+    `corpus.jsonl[.gz]`), a JSONL file, or a folder of files.
+
+    Raises:
+        FileNotFoundError: nothing there.
+    """
+    from lepton_tf.ingest.discovery import SUPPORTED
+    from lepton_tf.pipelines import filesystems
+
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        if filesystems.exists(filesystems.join(corpus, name)):
+            return [(0, filesystems.join(corpus, name), None)]
+    files = [rel for rel in filesystems.list_files(corpus)
+             if not any(p.startswith(".") for p in rel.split("/"))
+             and rel.lower().endswith(SUPPORTED)]
+    if files:
+        return [(i, corpus, rel) for i, rel in enumerate(files)]
+    if filesystems.exists(corpus):
+        return [(0, corpus, None)]
+    raise FileNotFoundError(f"No corpus at {corpus}.")
 
 
 class ReadSource:
@@ -57,19 +89,27 @@ class ReadSource:
         self._chunker = None
 
     def __call__(self, source) -> Iterator[tuple[tuple[int, int], Document]]:
+        from lepton_tf.pipelines import filesystems
+
         number, corpus, rel = source
+        local = filesystems.is_local(corpus)
         if rel is None:
             from lepton_tf.index.build import read_corpus
 
-            for n, doc in enumerate(read_corpus(corpus)):
+            with tempfile.TemporaryDirectory(prefix="lepton-corpus-") as tmp:
+                path = corpus if local else filesystems.local_copy(corpus, tmp)
+                docs = read_corpus(path)
+            for n, doc in enumerate(docs):
                 yield (number, n), doc
             return
         from lepton_tf.ingest import Chunker, iter_passages
 
         if self._chunker is None:
             self._chunker = Chunker(self.config)
-        path = os.path.join(corpus, *rel.split("/"))
-        for n, p in enumerate(iter_passages(path, relpath=rel, chunker=self._chunker)):
+        path = os.path.join(corpus, *rel.split("/")) if local else filesystems.join(corpus, rel)
+        data = None if local else filesystems.read_bytes(path)
+        for n, p in enumerate(iter_passages(path, relpath=rel, chunker=self._chunker,
+                                            data=data)):
             yield (number, n), Document(p.doc_id, p.text, p.title, p.metadata)
 
     def __getstate__(self):  # the chunker is rebuilt on each worker

@@ -2,11 +2,17 @@
 
     Create(list_sources(corpus))                     one source a file (or the JSONL)
       -> Reshuffle -> FlatMap(ReadSource())          read + chunk in parallel, numbered
+         -> BatchElements -> Map(corpus_stats)       BM25 statistics of the whole corpus
+            -> CombineGlobally(merge_all)            (a side input of BuildShard)
       -> Reshuffle                                   spread the passages over the workers
       -> RunInference(EncoderModelHandler)           embed (SavedModel once a worker)
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
-      -> Map(build_shard)                            one ScaNN searcher a shard, in
-                                                     parallel, written to the staging
+         -> Values -> Sample(50,000) -> Map(choose_fusion)  the fusion weight, self-tuned
+                                                     on (a sample of) the passages (a
+                                                     side input of BuildShard)
+      -> Map(build_shard)                            one ScaNN searcher and one BM25
+                                                     index (corpus statistics) a shard,
+                                                     in parallel, written to the staging
                                                      folder of the new version
     then, in the launcher, once every worker has succeeded:
       write_top_manifest in publish_atomically       top manifest last, atomic rename
@@ -27,10 +33,20 @@ from apache_beam.ml.inference.base import RunInference
 
 from lepton_tf.index.builder import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.lexical import LexicalIndex
+from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
+from lepton_tf.index.selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
 from lepton_tf.export.layout import publish_atomically
-from lepton_tf.index.sharded_storage import next_version, write_shard, write_top_manifest
+from lepton_tf.index.sharded_storage import next_version, write_top_manifest
+from lepton_tf.index.build import is_file_folder
+from lepton_tf.index.storage import list_index_versions
+from lepton_tf.ingest import scan_folder
+from lepton_tf.ingest.manifest import FILE_NAME as INGEST_FILE
+from lepton_tf.pipelines import filesystems, incremental
+from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
@@ -42,11 +58,30 @@ def key_by_shard(result, num_shards: int):
     return shard_of(doc.doc_id, num_shards), (position, doc, np.asarray(result.inference))
 
 
-def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
+def text_stats(items):
+    """A batch of `(position, Document)` -> the BM25 `CorpusStats` of its texts."""
+    return LexicalIndex.corpus_stats([doc.embedding_text() for _, doc in items])
+
+
+def choose_fusion(items, encoder_path: str) -> dict:
+    """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
+    a dict (`index.selftune.tune_on_sample`), every shard's weight."""
+    from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.selftune import tune_on_sample
+
+    items = sorted(items, key=lambda item: item[0])
+    return tune_on_sample([doc for _, doc, _ in items],
+                          np.stack([vector for _, _, vector in items]),
+                          SavedModelEncoder(encoder_path)).to_dict()
+
+
+def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
+                fusion: dict | None = None) -> tuple[int, int]:
     """Builds and writes one shard from its `(shard, [(position, doc, vector)])` group.
 
     Items are put back in corpus order, so the shard is the one
-    `ShardedIndex.build` makes from the same corpus.
+    `ShardedIndex.build` makes from the same corpus; its BM25 is built with
+    `stats`, the whole corpus's `CorpusStats`, so it scores as unsharded.
 
     Returns:
         `(shard, number of documents)`.
@@ -56,36 +91,80 @@ def build_shard(group, staging: str, k: int, encoder: dict) -> tuple[int, int]:
     documents = [doc for _, doc, _ in items]
     vectors = np.stack([vector for _, _, vector in items]).astype(np.float32)
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
-    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder))
-    write_shard(index, staging, shard)
+    index = SearchIndex.build(vectors, documents, config, encoder=EncoderInfo(**encoder),
+                              lexical_stats=stats, fusion=FusionConfig.from_dict(fusion))
+    write_shard_to(index, staging, shard)
     return shard, len(documents)
 
 
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
-                 encoder: EncoderInfo, handler, chunk_config=None):
-    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection."""
-    return (pipeline
-            | "Sources" >> beam.Create(list_sources(corpus))
-            | "SpreadSources" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(ReadSource(chunk_config))
-            | "Spread" >> beam.Reshuffle()
-            | "Embed" >> RunInference(handler)
-            | "KeyByShard" >> beam.Map(key_by_shard, num_shards)
+                 encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
+                 record_files: bool = False, tune_with: str | None = None,
+                 fusion: FusionConfig | None = None):
+    """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
+
+    Args:
+        tune_with: an encoder SavedModel path: self-tune the fusion weight on
+            (a sample of) every passage; else every shard gets `fusion`.
+        sources: the sources to read (default `list_sources(corpus)`).
+        reuse: an `incremental.ReadReused` adding the previous version's
+            passages of unchanged files, with their vectors (None: none).
+        record_files: write each file's passage ids into the staging folder
+            (`incremental.write_part`, for the ingest manifest).
+    """
+    sources = list_sources(corpus) if sources is None else sources
+    passages = (pipeline
+                | "Sources" >> beam.Create(sources)
+                | "SpreadSources" >> beam.Reshuffle()
+                | "Read" >> beam.FlatMap(ReadSource(chunk_config)))
+    keyed = (passages
+             | "Spread" >> beam.Reshuffle()
+             | "Embed" >> RunInference(handler)
+             | "KeyByShard" >> beam.Map(key_by_shard, num_shards))
+    every_passage = passages
+    if reuse is not None:
+        reused = (pipeline
+                  | "PreviousShards" >> beam.Create(list(range(num_shards)))
+                  | "SpreadShards" >> beam.Reshuffle()
+                  | "ReadReused" >> beam.FlatMap(reuse))
+        keyed = (keyed, reused) | "WithReused" >> beam.Flatten()
+        every_passage = ((passages, reused | "ReusedPassages" >> beam.Map(lambda kv: kv[1][:2]))
+                         | "EveryPassage" >> beam.Flatten())
+    if record_files:
+        _ = (passages
+             | "FileOfPassage" >> beam.Map(lambda item: (item[0][0], (item[0][1], item[1].doc_id)))
+             | "GroupByFile" >> beam.GroupByKey()
+             | "WriteParts" >> beam.Map(incremental.write_part, staging))
+    stats = (every_passage
+             | "BatchTexts" >> beam.BatchElements(min_batch_size=64, max_batch_size=2048)
+             | "TextStats" >> beam.Map(text_stats)
+             | "CorpusStats" >> beam.CombineGlobally(merge_all))
+    if tune_with:
+        fused = beam.pvalue.AsSingleton(
+            keyed | "Passages" >> beam.Values()
+            | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with))
+    else:
+        fused = (fusion or FusionConfig()).to_dict()
+    return (keyed
             | "GroupByShard" >> beam.GroupByKey()
-            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder)))
+            | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
+                                       stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
-                       handler=None, chunk_config=None) -> str:
+                       handler=None, chunk_config=None, rebuild: bool = False,
+                       fusion=None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
-        corpus: a folder of files, a BEIR folder or a JSONL file (on a
-            filesystem the workers see).
+        corpus: a folder of files, a BEIR folder or a JSONL file: a local
+            path the workers see, or a `gs://` / `s3://` URL (`filesystems`).
         encoder_path: encoder SavedModel (version folder or base: latest).
-        out_dir: index base folder (shared by the workers and the launcher).
+        out_dir: index base folder shared by the workers and the launcher,
+            or an object-store URL (published manifest last: `filesystems`).
         runner: a `lepton_tf.pipelines.runners.RUNNERS` name.
         num_shards: shards of the version.
         k: default number of results.
@@ -95,9 +174,14 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         handler: the RunInference model handler (default
             `EncoderModelHandler(encoder_path)`).
         chunk_config: an ingest `ChunkConfig` for a folder of files.
+        rebuild: read and embed every file even when the previous version
+            could be updated (`incremental`: by default a local folder is
+            re-embedded only where its files changed).
+        fusion: a fixed `FusionConfig` for every shard (default: self-tuned
+            on up to 50,000 of the passages, `index.selftune.tune_on_sample`).
 
     Returns:
-        The published version folder.
+        The published version folder (the current one when no file changed).
 
     Raises:
         Exception: whatever failed in the pipeline; nothing is published and
@@ -110,13 +194,42 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    version = next_version(out_dir, version)
-    with publish_atomically(out_dir, version, kind="index") as staging:
+    plan = None if rebuild else incremental.plan_run(corpus, out_dir, num_shards, chunk_config,
+                                                     encoder)
+    record = filesystems.is_local(out_dir) and filesystems.is_local(corpus) \
+        and is_file_folder(corpus)
+    sources, reuse = list_sources(corpus), None
+    if plan is not None:
+        changes = plan.changes
+        if not (changes.added or changes.changed or changes.removed):
+            current = os.path.join(out_dir, str(list_index_versions(out_dir)[-1]))
+            print(f"No file changed: {current} is current.")
+            return current
+        todo = set(changes.added + changes.changed)
+        sources = [s for s in sources if s[2] in todo]
+        reuse = incremental.ReadReused(plan.previous, plan.positions())
+        print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
+              f"reused from {plan.previous}, {len(changes.removed)} removed.")
+
+    def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config)
-        write_top_manifest(staging, version, num_shards, k)
-    path = os.path.join(out_dir, str(version))
+                         chunk_config, sources, reuse, record,
+                         tune_with=None if fusion else encoder_path, fusion=fusion)
+
+    if filesystems.is_local(out_dir):
+        version = next_version(out_dir, version)
+        with publish_atomically(out_dir, version, kind="index") as staging:
+            build(staging)
+            extra = None
+            if record:
+                hashes = plan.hashes if plan else dict(scan_folder(corpus))
+                extra = {INGEST_FILE: incremental.ingest_manifest(staging, sources, plan,
+                                                                  chunk_config, hashes)}
+            write_top_manifest(staging, version, num_shards, k, extra_files=extra)
+        path = os.path.join(out_dir, str(version))
+    else:  # gs://, s3://: no atomic rename; the top manifest is written last
+        path = filesystems.publish_manifest_last(out_dir, version, build, num_shards, k)
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
           f"v{encoder.version} in {time.time() - start:.0f} s -> {path}")
     return path

@@ -65,7 +65,8 @@ class SearchServable(Servable):
 
     The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
     on disk, or shards on other servers: `index=`) answered by
-    scatter-gather: dense only, without filters (`bm25_score` 0).
+    scatter-gather, every mode and filter answered as by one unsharded index
+    (`index.sharded_hybrid`).
 
     `not_found` (bool `[B]`): the index version's not-found rule
     (`not_found.json`, fitted by `lepton-tf index` on thread-named test
@@ -101,7 +102,6 @@ class SearchServable(Servable):
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
-        self.hybrid = hasattr(self.index, "hybrid_search")  # a sharded index: dense only
         self.not_found_rule = not_found.threshold_rule(not_found_threshold) \
             if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
@@ -116,13 +116,16 @@ class SearchServable(Servable):
 
     def _rule(self) -> not_found.NotFoundRule:
         rule = not_found.load_rule(self.path if index_is_folder(self.path) else None)
-        if rule.needs_lexical() and not (self.hybrid and self.index.lexical is not None):
+        sharded = hasattr(self.index, "shards")  # its BM25 features need one index's scores
+        if rule.needs_lexical() and (sharded or self.index.lexical is None):
             return not_found.DEFAULT_RULE  # no BM25 here: the cosine rule
         return rule
 
     def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
         """The rule's flag per query (bool `[B]`)."""
-        if not len(self.index):
+        # A sharded index cannot be empty (each shard holds documents), and remote
+        # shards do not report their size.
+        if not hasattr(self.index, "shards") and not len(self.index):
             return np.ones(len(texts), bool)
         _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
         lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
@@ -162,11 +165,6 @@ class SearchServable(Servable):
             if mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
             filter = _scalar_text(inputs, "filter")
-        if not self.hybrid:
-            if signature_name == "search_options" and (mode != "dense" or filter.strip()):
-                raise ValueError("This index is sharded: it answers mode dense without a "
-                                 "filter (hybrid, bm25 and filters need a one-shard index).")
-            return k, "dense", None
         if mode != "dense" and self.index.lexical is None:
             raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
                              "lacks (built before hybrid search): rebuild it with "
@@ -194,22 +192,12 @@ class SearchServable(Servable):
             return self._pack([], 0)
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         strings = [t.decode("utf-8") for t in texts]
-        if not self.hybrid:
-            return self._pack(self._dense_only(vectors, k), k,
-                              self.not_found(vectors, strings))
         try:
             hits = self.index.hybrid_search(vectors, strings, k, mode, filter)
         except FilterError as e:
             raise ValueError(str(e)) from None
         return self._pack(hits, max(len(h.doc_ids) for h in hits),
                           self.not_found(vectors, strings))
-
-    def _dense_only(self, vectors, k: int):
-        from lepton_tf.index.hybrid import Hits
-
-        ids, scores = self.index.search_batched(vectors, k)
-        return [Hits(list(row), np.asarray(s, np.float32), np.asarray(s, np.float32),
-                     np.zeros(len(row), np.float32)) for row, s in zip(ids, scores)]
 
     def _pack(self, hits, width: int, flags=None) -> dict[str, np.ndarray]:
         rows = len(hits)

@@ -7,23 +7,44 @@ under `--search_index`, searched by query *vector* (signature
 server (`--search-shards HOST:PORT,...`, in shard order) embeds the queries
 once, calls every shard over gRPC Predict (the same TF Serving protos) in
 parallel through `RemoteShard`, and merges the top-k (`ShardedIndex`).
+
+BM25, hybrid and filters (`index.sharded_hybrid`) use two more signatures:
+- `candidates`: `embedding` `[B, D]`, `query` `[B]` strings, `k`, `pool`
+  int32, `mode`, `filter` strings -> for each of `dense`, `lexical`, `fill`:
+  `<part>_doc_ids` `[B, n]` strings (padded with ""), `<part>_dense` and
+  `<part>_bm25` float32 `[B, n]`, `<part>_count` int32 `[B]`: the shard's
+  candidates with both exact scores, which the front pools and fuses;
+- `documents`: `doc_ids` `[N]` -> `texts`, `titles`, `metadata` (JSON) `[N]`:
+  the final hits' documents only (not every candidate's text).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
 import threading
 
 import numpy as np
 
 from lepton_tf.index.documents import Document
+from lepton_tf.index.sharded_hybrid import Candidates, Part, shard_candidates
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MODEL = "search_shard"
 SIGNATURE = "search_vectors"
+CANDIDATES = "candidates"
+DOCUMENTS = "documents"
+PARTS = ("dense", "lexical", "fill")
+_STRING = ("string", (None,))
+_CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
+                      for part in PARTS
+                      for name, dtype, shape in (("doc_ids", "string", (None, None)),
+                                                 ("dense", "float32", (None, None)),
+                                                 ("bm25", "float32", (None, None)),
+                                                 ("count", "int32", (None,)))}
 MAX_K = 1000
 _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
@@ -45,14 +66,26 @@ class SearchShardServable(Servable):
         self.name, self.version, self.path = name, version, shard_dir
         spec = {"embedding": TensorSpec("embedding", "float32", (None, self.index.dimension)),
                 "k": TensorSpec("k", "int32", ())}
-        self._signatures = {"serving_default": Signature(spec, _OUTPUTS),
-                            SIGNATURE: Signature(spec, _OUTPUTS)}
+        candidates = dict(spec, query=TensorSpec("query", *_STRING),
+                          pool=TensorSpec("pool", "int32", ()),
+                          mode=TensorSpec("mode", "string", ()),
+                          filter=TensorSpec("filter", "string", ()))
+        self._signatures = {
+            "serving_default": Signature(spec, _OUTPUTS), SIGNATURE: Signature(spec, _OUTPUTS),
+            CANDIDATES: Signature(candidates, _CANDIDATE_OUTPUTS),
+            DOCUMENTS: Signature({"doc_ids": TensorSpec("doc_ids", *_STRING)},
+                                 {name: TensorSpec(name, *_STRING)
+                                  for name in ("texts", "titles", "metadata")})}
 
     @property
     def signatures(self) -> dict[str, Signature]:
         return self._signatures
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if signature_name == CANDIDATES:
+            return self._candidates(inputs)
+        if signature_name == DOCUMENTS:
+            return self._documents(inputs)
         k = int(np.asarray(inputs["k"]).reshape(()))
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
@@ -66,6 +99,60 @@ class SearchShardServable(Servable):
                 "titles": np.array([[d.title.encode() for d in row] for row in docs], object)
                 .reshape(len(docs), -1),
                 "scores": np.asarray(scores, np.float32).reshape(len(docs), -1)}
+
+
+    def _candidates(self, inputs) -> dict[str, np.ndarray]:
+        k, pool = (int(np.asarray(inputs[n]).reshape(())) for n in ("k", "pool"))
+        if not 1 <= k <= pool <= 10 * MAX_K:
+            raise ValueError(f"Need 1 <= k <= pool <= {10 * MAX_K}, got k={k}, pool={pool}.")
+        texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
+        scalar = {n: np.asarray(inputs[n]).reshape(()).item() for n in ("mode", "filter")}
+        mode, filter = (v.decode("utf-8") if isinstance(v, bytes) else str(v)
+                        for v in (scalar["mode"], scalar["filter"]))
+        found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
+                                 k, pool, mode, filter)
+        return pack_candidates(found)
+
+    def _documents(self, inputs) -> dict[str, np.ndarray]:
+        docs = [self.index.documents[i.decode("utf-8")]
+                for i in np.asarray(inputs["doc_ids"]).reshape(-1)]
+        return {"texts": np.array([d.text.encode() for d in docs], object),
+                "titles": np.array([d.title.encode() for d in docs], object),
+                "metadata": np.array([json.dumps(d.metadata, ensure_ascii=False,
+                                                 sort_keys=True).encode() for d in docs], object)}
+
+
+def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
+    """`Candidates` of each query -> the `candidates` signature's tensors."""
+    out = {}
+    for part in PARTS:
+        parts = [getattr(c, part) for c in found]
+        width = max([len(p.doc_ids) for p in parts] + [0])
+        ids = np.full((len(parts), width), b"", object)
+        dense, bm25 = (np.zeros((len(parts), width), np.float32) for _ in range(2))
+        for i, p in enumerate(parts):
+            n = len(p.doc_ids)
+            ids[i, :n] = [d.encode() for d in p.doc_ids]
+            dense[i, :n], bm25[i, :n] = p.dense, p.bm25
+        out.update({f"{part}_doc_ids": ids, f"{part}_dense": dense, f"{part}_bm25": bm25,
+                    f"{part}_count": np.asarray([len(p.doc_ids) for p in parts], np.int32)})
+    return out
+
+
+def unpack_candidates(out: dict[str, np.ndarray]) -> list[Candidates]:
+    """The `candidates` signature's tensors -> `Candidates` of each query."""
+    counts = {part: np.asarray(out[f"{part}_count"]).reshape(-1) for part in PARTS}
+    found = []
+    for i in range(len(counts["dense"])):
+        parts = []
+        for part in PARTS:
+            n = int(counts[part][i])
+            ids = [d.decode("utf-8") for d in np.asarray(out[f"{part}_doc_ids"])[i, :n]] \
+                if n else []
+            parts.append(Part(ids, np.asarray(out[f"{part}_dense"], np.float32)[i, :n],
+                              np.asarray(out[f"{part}_bm25"], np.float32)[i, :n]))
+        found.append(Candidates(*parts))
+    return found
 
 
 def shard_source(index_dir: str, shard: int):
@@ -155,3 +242,24 @@ class RemoteShard:
             self.documents.add(row)
             ids.append([d.doc_id for d in row])
         return ids, np.asarray(out["scores"], np.float32)
+
+    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None):
+        """This shard's `Candidates` for each query (`index.sharded_hybrid`)."""
+        if filter is not None and not isinstance(filter, (str, bytes)):
+            filter = json.dumps(filter)
+        filter = filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
+        out = self.client.predict(self.model, {
+            "embedding": np.asarray(queries, np.float32),
+            "query": np.array([t.encode("utf-8") for t in texts], object),
+            "k": np.int32(k), "pool": np.int32(pool), "mode": np.array(mode.encode(), object),
+            "filter": np.array(filter.encode("utf-8"), object)}, signature_name=CANDIDATES)
+        return unpack_candidates(out)
+
+    def fetch_documents(self, doc_ids) -> None:
+        """Reads these hits' documents (text, title, metadata) into `documents`."""
+        doc_ids = list(doc_ids)
+        out = self.client.predict(self.model, {"doc_ids": np.array(
+            [d.encode("utf-8") for d in doc_ids], object)}, signature_name=DOCUMENTS)
+        self.documents.add(Document(d, t.decode(), title.decode(), json.loads(m.decode()))
+                           for d, t, title, m in zip(doc_ids, out["texts"], out["titles"],
+                                                     out["metadata"]))

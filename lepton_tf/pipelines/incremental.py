@@ -1,0 +1,163 @@
+"""The pipeline's incremental run: re-embed only the files that changed.
+
+As `lepton-tf index --corpus DIR` does in process (`index.folder_build`),
+a sharded version built from a folder of files keeps an ingest manifest
+(`ingest.json`: sha256 and passage ids of every file; `ingest.manifest`),
+checksummed in the version's manifest. The next pipeline run over the same
+folder, with the same chunking, encoder and number of shards:
+
+- reads and embeds only the added and changed files;
+- takes every passage of an unchanged file, with its stored vector, from
+  the previous version's shard that holds it (one worker a shard, its
+  `documents` and `embeddings.npy` checked against the shard's manifest);
+- drops the passages of changed and removed files;
+
+and builds every shard anew from both (ScaNN and BM25 with the corpus's new
+statistics), so the version equals a full rebuild: each reused passage keeps
+the position a full run would give it (its file's number in the new scan,
+its number in the file), hence the same row in the same shard.
+
+Only a local folder corpus and a local `--out` are incremental (hashing a
+remote corpus would read it all on the launcher); anything else, or
+`rebuild`, builds in full.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+PARTS = ".ingest-parts"
+
+
+@dataclasses.dataclass
+class Plan:
+    """What an incremental run reuses.
+
+    Attributes:
+        previous: the previous version's folder.
+        changes: `ingest.diff` of the previous manifest and the new scan.
+        hashes: relpath -> sha256 of every file now.
+        numbers: relpath -> its source number in the new scan.
+        reused: relpath -> the previous manifest's entry, unchanged files.
+    """
+
+    previous: str
+    changes: object
+    hashes: dict
+    numbers: dict
+    reused: dict
+
+    def positions(self) -> dict:
+        """doc id -> `(source number, n)` of every reused passage."""
+        return {doc_id: (self.numbers[rel], n) for rel, entry in self.reused.items()
+                for n, doc_id in enumerate(entry["passages"])}
+
+
+def plan_run(corpus: str, out_dir: str, num_shards: int, chunk_config, encoder,
+             log=print) -> Plan | None:
+    """The `Plan` of an incremental run, or None to build in full.
+
+    Args:
+        corpus / out_dir: the run's.
+        num_shards: the run's (another count than the previous version's
+            moves passages between shards: built in full).
+        chunk_config: the run's `ChunkConfig` (None: the default).
+        encoder: the run's `EncoderInfo`.
+        log: where reasons to build in full go.
+    """
+    from lepton_tf.index.build import is_file_folder
+    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
+    from lepton_tf.ingest import ChunkConfig, diff, scan_folder
+    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
+    from lepton_tf.pipelines.filesystems import is_local
+
+    if not (is_local(corpus) and is_local(out_dir) and is_file_folder(corpus)
+            and list_index_versions(out_dir)):
+        return None
+    from lepton_tf.index.storage import resolve_index_dir, sha256_file
+
+    top = read_manifest(out_dir)
+    previous = resolve_index_dir(out_dir)
+    text = read_extra_file(out_dir, FILE_NAME)
+    if text is not None and sha256_file(os.path.join(previous, FILE_NAME)) != \
+            top.get("sha256", {}).get(FILE_NAME):
+        text = None  # corrupt, or not the version's own: do not trust it
+    config = (chunk_config or ChunkConfig()).to_dict()
+    manifest = IngestManifest.from_json(text) if text else None
+    reason = ("it is not sharded" if top.get("kind") != "sharded" else
+              "it has no (intact) ingest manifest" if manifest is None else
+              f"it has {top.get('num_shards')} shards" if top.get("num_shards") != num_shards
+              else "its chunking differs" if manifest.chunking != config else
+              "another encoder made it"
+              if top.get("encoder", {}).get("fingerprint") != encoder.fingerprint else None)
+    if reason:
+        log(f"{previous}: {reason}: building in full.")
+        return None
+    scanned = scan_folder(corpus)
+    changes = diff(manifest, scanned)
+    numbers = {rel: i for i, (rel, _) in enumerate(scanned)}
+    return Plan(previous, changes, dict(scanned), numbers,
+                {rel: manifest.files[rel] for rel in changes.unchanged})
+
+
+class ReadReused:
+    """shard number -> `(shard, (position, Document, vector))` of its reused
+    passages, read from the previous version's shard (for `beam.FlatMap`).
+
+    Raises:
+        IndexFormatError: a previous shard file fails its checksum.
+    """
+
+    def __init__(self, previous: str, positions: dict):
+        self.previous, self.positions = previous, positions
+
+    def __call__(self, shard: int):
+        from lepton_tf.index.documents import documents_path, read_documents
+        from lepton_tf.index.errors import IndexFormatError
+        from lepton_tf.index.sharded_storage import shard_name
+        from lepton_tf.index.storage import sha256_file
+
+        folder = os.path.join(self.previous, shard_name(shard))
+        with open(os.path.join(folder, "manifest.json")) as f:
+            sums = json.load(f)["sha256"]
+        docs_file = os.path.relpath(documents_path(folder), folder)
+        for name in (docs_file, "embeddings.npy"):
+            if sha256_file(os.path.join(folder, name)) != sums.get(name):
+                raise IndexFormatError(f"{folder}/{name} fails its checksum: rebuild with "
+                                       "--rebuild.")
+        vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
+        for doc, vector in zip(read_documents(documents_path(folder)), vectors):
+            if doc.doc_id in self.positions:
+                yield shard, (self.positions[doc.doc_id], doc, np.array(vector, np.float32))
+
+
+def write_part(group, staging: str) -> None:
+    """`(source number, [(n, doc id)])` -> that file's passage ids, in order,
+    in the staging folder (the launcher merges them into `ingest.json`)."""
+    number, items = group
+    folder = os.path.join(staging, PARTS)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{number}.json"), "w") as f:
+        json.dump([doc_id for _, doc_id in sorted(items)], f)
+
+
+def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config,
+                    hashes: dict) -> str:
+    """The new version's `ingest.json` text: reused entries + the parts the
+    workers wrote for the files they read."""
+    from lepton_tf.ingest import ChunkConfig
+    from lepton_tf.ingest.manifest import IngestManifest
+
+    files = dict(plan.reused) if plan else {}
+    for number, _, rel in sources:
+        path = os.path.join(staging, PARTS, f"{number}.json")
+        passages = []
+        if os.path.exists(path):
+            with open(path) as f:
+                passages = json.load(f)
+        files[rel] = {"sha256": hashes[rel], "passages": passages}
+    return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files).to_json()
