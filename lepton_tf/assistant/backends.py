@@ -214,6 +214,9 @@ class ServerBackends:
                     else self._dialogue_turns
                 if not turns:
                     return None
+                # Only the best match is read, so the rows' order is free: batches
+                # of similar length pad little.
+                turns = sorted(turns, key=len)
                 self._dialogue_vectors = np.concatenate(
                     [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)])
             return self._dialogue_vectors
