@@ -101,3 +101,31 @@ print("SHAPE", q.shape.as_list(), d.shape.as_list(), np.allclose(np.linalg.norm(
 """)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SHAPE [2, 16] [1, 16] True True" in proc.stdout
+
+
+def test_frozen_lower_layers_keep_their_weights_and_the_rest_trains(tmp_path):
+    from lepton_tf.data.pairs import RetrievalPair
+    from lepton_tf.tasks.encoder import EncoderTask
+    from lepton_tf.training import TrainConfig, Trainer
+
+    pairs = [RetrievalPair(f"question about {t} {i}", f"answer on {t}")
+             for t in ["card", "loan", "visa", "rent"] for i in range(4)]
+    config = TrainConfig(name="enc", output_dir=str(tmp_path), seed=1, epochs=1,
+                         steps_per_epoch=3, batch_size=8, learning_rate=1e-2,
+                         model={"init": "scratch", "num_layers": 2, "hidden_dim": 16,
+                                "num_heads": 2, "query_length": 12, "document_length": 12,
+                                "frozen_layers": 1})
+    task = EncoderTask(pairs)
+    trainer = Trainer(config, verbose=0)
+    model = trainer.build(task)
+    backbone = model.query_encoder.backbone
+    layers = {n: backbone.get_layer(n) for n in ("token_embedding", "transformer_layer_0",
+                                                 "transformer_layer_1")}
+    before = {n: [w.numpy().copy() for w in layer.weights] for n, layer in layers.items()}
+    trainer.fit(task, model)
+    moved = {n: max(float(np.abs(a - w.numpy()).max()) for a, w in zip(before[n], layer.weights))
+             for n, layer in layers.items()}
+    assert moved["token_embedding"] == 0 and moved["transformer_layer_0"] == 0, moved
+    assert moved["transformer_layer_1"] > 0, moved
+    with pytest.raises(ValueError, match="0 to 2"):
+        model.query_encoder.freeze_lower_layers(3)

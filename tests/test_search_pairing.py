@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from lepton_tf.index.encoding import encoder_fingerprint
 
 DIM = 8
 
@@ -38,8 +39,32 @@ def _export(base, version, seed):
         module, p, signatures={"encode_query": module.encode_query,
                                "serving_default": module.encode_query}))
     path = os.path.join(base, "encoder", str(version))
-    fingerprint = str(tf.saved_model.experimental.read_fingerprint(path).saved_model_checksum)
+    fingerprint = encoder_fingerprint(path)
     return module, fingerprint
+
+
+def test_two_exports_of_one_architecture_with_other_weights_have_other_fingerprints(
+        tmp_path, run_python):
+    # Each export in its own process, as a retrained encoder is: the same code
+    # writes the same graph, only the weights (here: the seed) differ.
+    paths = [str(tmp_path / "encoder" / v) for v in ("1", "2")]
+    for seed, path in enumerate(paths):
+        proc = run_python(f"""
+import keras, tensorflow as tf
+from lepton_tf.export.encoder_servable import EncoderServable
+from lepton_tf.models.retrieval import DualEncoder
+from lepton_tf.models.sentence_encoder import SentenceEncoder
+keras.utils.set_random_seed({seed})
+towers = SentenceEncoder.from_scratch(vocabulary_size=30522, num_layers=1, hidden_dim=16,
+                                      num_heads=2, max_sequence_length=64)
+servable = EncoderServable(DualEncoder(towers), query_length=16, document_length=16)
+tf.saved_model.save(servable, {path!r}, signatures=servable.signatures())
+""")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    graphs = [tf.saved_model.experimental.read_fingerprint(p).saved_model_checksum
+              for p in paths]
+    assert graphs[0] == graphs[1]  # the graph checksum alone cannot tell them apart
+    assert encoder_fingerprint(paths[0]) != encoder_fingerprint(paths[1])
 
 
 TEXTS = ["reset a forgotten password", "close my account for good", "report a lost card",
@@ -122,8 +147,7 @@ def test_search_keeps_its_encoder_and_refuses_an_index_of_another(tmp_path):
 
         # An index built by encoder v2 pairs with v2; encoder v1 is then released.
         v2 = tf.saved_model.load(os.path.join(base, "encoder", "2"))
-        fp2 = str(tf.saved_model.experimental.read_fingerprint(
-            os.path.join(base, "encoder", "2")).saved_model_checksum)
+        fp2 = encoder_fingerprint(os.path.join(base, "encoder", "2"))
         _save_index(base, v2, 2, fp2, version=3)
         _wait(lambda: ("search", 3) in server.manager.available(), "index v3 not loaded")
         _wait(lambda: ("encoder", 1) not in server.manager.available(), "encoder v1 kept")

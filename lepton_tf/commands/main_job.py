@@ -26,12 +26,14 @@ DEMO_QUERIES = ["How can I delete my Facebook account?",
 # Measured on this repo's 2-core CPU VM (idle; busy = load average 8-14), for the
 # stage headers: what a user of such a machine should expect.
 EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed",
-            "encoder": "2 min idle, 17 min busy on 2 CPU cores: MiniLM fine-tuned 60 steps",
-            "intent": "3 min busy on 2 CPU cores: embed 10k texts, train a head, export",
+            "encoder": "2.5 min at load 4, 6 min at load 10-13 on 2 CPU cores: MiniLM's "
+                       "upper 3 layers fine-tuned 60 steps, exported",
+            "intent": "2.5 min at load 4, 3.5 min at load 10-14 on 2 CPU cores: embed 10k "
+                      "texts, train a head, export",
             "index": "40 s idle, 4-8 min busy on 2 CPU cores (half of it self-tunes the "
                      "fusion weight: 719 answers re-encoded without their titles)",
             "chat": "26 + 22 + 76 min on 2 CPU cores (it ships in git)",
-            "server start": "20 s idle, 2 min busy on 2 CPU cores",
+            "server start": "1 min at load 4, 2-3.5 min at load 10-14 on 2 CPU cores",
             "demo": "10 s on 2 CPU cores"}
 
 

@@ -26,8 +26,12 @@ def _digest(texts) -> str:
 
 def cache_path(cache_dir: str, encoder_info, what: str, texts) -> str:
     """`<cache_dir>/<encoder>-v<version>-<fingerprint>-<what>-<texts hash>.npz`."""
+    fingerprint = encoder_info.fingerprint
+    # A digest of the whole fingerprint: its graph part alone is shared by
+    # every export of one architecture.
+    tag = hashlib.sha256(fingerprint.encode()).hexdigest()[:12] if fingerprint else "nofp"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{encoder_info.name}-v{encoder_info.version}-"
-                  f"{(encoder_info.fingerprint or 'nofp')[:12]}-{what}")
+                  f"{tag}-{what}")
     return os.path.join(cache_dir, f"{name}-{_digest(texts)}.npz")
 
 

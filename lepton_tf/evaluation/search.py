@@ -41,10 +41,11 @@ class _InProcessMiniLM:
     def _run(self, name, texts, batch_size, desc):
         import tensorflow as tf
 
-        from lepton_tf.progress import batch_starts
+        from lepton_tf.text.length_batches import encode_in_length_batches
         fn = getattr(self.servable, name)
-        return np.concatenate([fn(tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-                               for i in batch_starts(len(texts), batch_size, desc)])
+        return encode_in_length_batches(lambda batch: fn(tf.constant(batch))["embedding"].numpy(),
+                                        texts, batch_size, self.servable.model.query_encoder
+                                        .embedding_dim, desc)
 
     def encode_queries(self, texts, batch_size=64, progress=True):
         return self._run("encode_query", texts, batch_size, "MiniLM queries")

@@ -92,7 +92,8 @@ class IntentServable(tf.Module):
         model: a Keras model mapping those to logits, or to a dict of
             `logits` and `centroid_score` (the largest cosine similarity of
             the text's embedding to a class centroid, for `oos_score:
-            centroid`); its `sequence_length` is the fixed input length.
+            centroid`); a model with a fixed input length gets every batch
+            padded to it.
         labels: intent names in logit order.
         oos_threshold: texts scoring below it are out of scope (-inf
             accepts everything).
@@ -108,7 +109,9 @@ class IntentServable(tf.Module):
         self.tokenizer = tokenizer
         self.model = model
         self.labels = tf.constant(list(labels))
-        self.sequence_length = int(model.sequence_length)
+        # Pad to the model's input length only if it has one (the small
+        # model); the embedding model takes each batch at its own length.
+        self.fixed_length = model.inputs[0].shape[1]
         self.oos_threshold = tf.Variable(float(oos_threshold), dtype=tf.float32,
                                          trainable=False, name="oos_threshold")
         self.oos_score_kind = tf.Variable(oos_score, dtype=tf.string, trainable=False,
@@ -117,10 +120,11 @@ class IntentServable(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         tokens = self.tokenizer(text)
-        # The classifier has a fixed length: pad every row up to it.
-        pad = self.sequence_length - tf.shape(tokens["token_ids"])[1]
-        token_ids = tf.pad(tokens["token_ids"], [[0, 0], [0, pad]])
-        padding_mask = tf.pad(tokens["padding_mask"], [[0, 0], [0, pad]])
+        token_ids, padding_mask = tokens["token_ids"], tokens["padding_mask"]
+        if self.fixed_length is not None:
+            pad = self.fixed_length - tf.shape(token_ids)[1]
+            token_ids = tf.pad(token_ids, [[0, 0], [0, pad]])
+            padding_mask = tf.pad(padding_mask, [[0, 0], [0, pad]])
         outputs = self.model({"token_ids": token_ids, "padding_mask": padding_mask},
                              training=False)
         logits = tf.cast(outputs["logits"] if isinstance(outputs, dict) else outputs,

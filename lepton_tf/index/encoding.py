@@ -28,15 +28,28 @@ def resolve_encoder_path(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def read_encoder_info(version_path: str) -> EncoderInfo:
-    """Name, version and fingerprint of an encoder version folder (reads only
-    its fingerprint file, not the graph)."""
+def encoder_fingerprint(version_path: str) -> str:
+    """What identifies an exported encoder: its graph and its weights.
+
+    `saved_model_checksum` hashes only `saved_model.pb`, the graph: two
+    exports of one architecture with other weights (another recipe, seed
+    or training set) share it. `checkpoint_hash` hashes the variables.
+
+    Raises:
+        tf.errors.NotFoundError (an OSError): no `fingerprint.pb` there.
+    """
     import tensorflow as tf
 
     fingerprint = tf.saved_model.experimental.read_fingerprint(version_path)
+    return f"{fingerprint.checkpoint_hash}-{fingerprint.saved_model_checksum}"
+
+
+def read_encoder_info(version_path: str) -> EncoderInfo:
+    """Name, version and fingerprint of an encoder version folder (reads only
+    its fingerprint file, not the graph)."""
     return EncoderInfo(name=os.path.basename(os.path.dirname(version_path.rstrip("/"))),
                        version=int(os.path.basename(version_path.rstrip("/"))),
-                       fingerprint=str(fingerprint.saved_model_checksum))
+                       fingerprint=encoder_fingerprint(version_path))
 
 
 class SavedModelEncoder:
@@ -61,16 +74,13 @@ class SavedModelEncoder:
         self.info = read_encoder_info(self.path)
 
     def _run(self, signature: str, texts, batch_size: int, progress: bool) -> np.ndarray:
+        """Embeds `texts` in length-sorted batches (little padding), in their order."""
+        from lepton_tf.text.length_batches import encode_in_length_batches
+
         fn = self.model.signatures[signature]
-        batches = range(0, len(texts), batch_size)
-        if progress:
-            from lepton_tf.progress import batch_starts
-            batches = batch_starts(len(texts), batch_size, signature)
-        out = [fn(text=self._tf.constant(list(texts[i:i + batch_size])))["embedding"].numpy()
-               for i in batches]
-        if not out:
-            return np.zeros((0, self.dimension), np.float32)
-        return np.concatenate(out).astype(np.float32)
+        return encode_in_length_batches(
+            lambda batch: fn(text=self._tf.constant(batch))["embedding"].numpy(), texts,
+            batch_size, self.dimension, signature if progress else None)
 
     @property
     def dimension(self) -> int:

@@ -22,19 +22,11 @@ def embed_texts(encoder, tokenizer, texts, batch_size: int = 64,
     """
     import tensorflow as tf
 
-    from lepton_tf.progress import progress
+    from lepton_tf.text.length_batches import encode_in_length_batches
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)
     def embed(batch):
         return encoder(tokenizer(batch), training=False)
 
-    texts = list(texts)
-    out = np.zeros((len(texts), int(encoder.output_shape[-1])), np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    bar = progress(desc=f"{desc} ({len(texts)} texts)", total=len(texts), unit="text")
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        out[rows] = embed(tf.constant([texts[i] for i in rows])).numpy()
-        bar.update(len(rows))
-    bar.close()
-    return out
+    return encode_in_length_batches(lambda batch: embed(tf.constant(batch)).numpy(), texts,
+                                    batch_size, int(encoder.output_shape[-1]), desc)

@@ -101,13 +101,15 @@ class EmbeddingIntentClassifier(keras.Model):
         encoder: a `SentenceEncoder` (token ids -> unit embedding), kept frozen.
         head: embedding -> logits (`build_embedding_head`), trained.
         centroids: `[C, D]` unit class centroids (`class_centroids`).
-        sequence_length: the fixed token length the servable pads to.
+        sequence_length: the most tokens a text gets (the tokenizer's
+            budget). The model itself takes any length: the encoder masks
+            padding, so a batch needs no padding beyond its longest text.
     """
 
     def __init__(self, encoder: keras.Model, head: keras.Model, centroids,
                  sequence_length: int = 64, **kwargs):
-        token_ids = keras.Input((sequence_length,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input((sequence_length,), dtype="bool", name="padding_mask")
+        token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+        padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
         embedding = encoder({"token_ids": token_ids, "padding_mask": padding_mask})
         score = CentroidSimilarity(centroids, name="centroid_score")(embedding)
         super().__init__(inputs={"token_ids": token_ids, "padding_mask": padding_mask},

@@ -47,6 +47,9 @@ class DualEncoder(keras.Model):
     def __init__(self, query_encoder: SentenceEncoder,
                  document_encoder: SentenceEncoder | None = None,
                  temperature: float = 0.05, learn_temperature: bool = False, **kwargs):
+        # The scores, the temperature and the loss stay float32 under a mixed
+        # policy (the towers follow the policy they were built with).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")

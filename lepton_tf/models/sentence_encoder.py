@@ -44,14 +44,42 @@ class SentenceEncoder(keras.Model):
         padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
         sequence = backbone({"token_ids": token_ids, "padding_mask": padding_mask,
                              "segment_ids": ops.zeros_like(token_ids)})["sequence_output"]
-        pooled = MaskedMeanPooling(name="mean_pool")(sequence, padding_mask)
-        embedding = L2Normalization(name="l2_normalize")(pooled)
+        # Pooling and normalisation in float32 also under a mixed policy: the
+        # cosines (x 1 / temperature in the loss) need more than bfloat16's
+        # 8 bits of mantissa.
+        pooled = MaskedMeanPooling(name="mean_pool", dtype="float32")(sequence, padding_mask)
+        embedding = L2Normalization(name="l2_normalize", dtype="float32")(pooled)
         super().__init__(inputs={"token_ids": token_ids, "padding_mask": padding_mask},
                          outputs=embedding, **kwargs)
         self.backbone = backbone
         # Mean pooling never reads BERT's [CLS] pooler: freeze it so it is
         # not reported as a variable without gradients.
         backbone.get_layer("pooled_dense").trainable = False
+
+    def freeze_lower_layers(self, count: int) -> None:
+        """Freezes the embeddings and the lowest `count` transformer layers.
+
+        Gradients then stop at the first trainable layer: a training step
+        skips their backward pass and their optimizer update. Dropout in
+        them still follows `training`.
+
+        Args:
+            count: transformer layers to freeze, from the bottom (0: none,
+                and the embeddings stay trainable too).
+
+        Raises:
+            ValueError: if `count` is negative or above the backbone's layers.
+        """
+        layers = int(self.backbone.num_layers)
+        if not 0 <= count <= layers:
+            raise ValueError(f"can freeze 0 to {layers} layers, not {count}.")
+        if count == 0:
+            return
+        for name in ("token_embedding", "position_embedding", "segment_embedding",
+                     "embeddings_layer_norm"):
+            self.backbone.get_layer(name).trainable = False
+        for i in range(count):
+            self.backbone.get_layer(f"transformer_layer_{i}").trainable = False
 
     @property
     def embedding_dim(self) -> int:

@@ -28,10 +28,10 @@ from lepton_tf.index.storage import read_manifest
 
 @functools.lru_cache(maxsize=64)
 def _fingerprint(path: str, mtime: float) -> str:
-    import tensorflow as tf
+    from lepton_tf.index.encoding import encoder_fingerprint
 
     try:
-        return str(tf.saved_model.experimental.read_fingerprint(path).saved_model_checksum)
+        return encoder_fingerprint(path)
     except Exception:  # noqa: BLE001 - no fingerprint.pb (old SavedModel): cannot check
         return ""
 

@@ -45,7 +45,8 @@ class EncoderTask:
 
     Config `model`: `init` (`minilm` or `scratch`), `shared` (one tower for
     both sides, default true), `temperature`, `learn_temperature`,
-    `query_length`, `document_length`; for `scratch` also `num_layers`,
+    `query_length`, `document_length`, `frozen_layers` (embeddings and the
+    lowest N layers kept as they are); for `scratch` also `num_layers`,
     `hidden_dim`, `num_heads`. Config `data`: `pairs` (a list of JSONL paths
     or built-in names), `hard_negatives` (use the pairs' `negative`).
 
@@ -75,10 +76,13 @@ class EncoderTask:
     def _tower(self, config: TrainConfig, name: str) -> SentenceEncoder:
         m = encoder_model(config)
         if m.init == "minilm":
-            return SentenceEncoder.from_minilm(name=name)
-        return SentenceEncoder.from_scratch(
-            self.tokenizer(2).vocabulary_size, num_layers=m.num_layers,
-            hidden_dim=m.hidden_dim, num_heads=m.num_heads, name=name)
+            tower = SentenceEncoder.from_minilm(name=name)
+        else:
+            tower = SentenceEncoder.from_scratch(
+                self.tokenizer(2).vocabulary_size, num_layers=m.num_layers,
+                hidden_dim=m.hidden_dim, num_heads=m.num_heads, name=name)
+        tower.freeze_lower_layers(m.frozen_layers)
+        return tower
 
     def build_model(self, config: TrainConfig) -> DualEncoder:
         m = encoder_model(config)

@@ -67,12 +67,17 @@ def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
     """Exports a finished run's `final.weights.h5` into a fresh model.
 
     Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
-    the weights for Adam) out of the SavedModel.
+    the weights for Adam) out of the SavedModel. The copy computes in
+    float32 whatever precision trained it (a `mixed_bfloat16` run's
+    variables are float32), so a servable answers the same on every CPU.
     """
+    import keras
+
     from lepton_tf.training import load_config
 
     trainable = load(name)
     config = load_config(os.path.join(run_dir, "config.yaml"))
+    keras.mixed_precision.set_global_policy("float32")
     task = trainable.make_task(config)
     model = task.build_model(config)
     model.load_weights(os.path.join(run_dir, "final.weights.h5"))

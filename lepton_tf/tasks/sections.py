@@ -121,6 +121,9 @@ class EncoderModelSection:
         learn_temperature: learn it instead.
         query_length, document_length: training token lengths.
         query_export_length, document_export_length: the servable's lengths.
+        frozen_layers: keep the token embeddings and the lowest N transformer
+            layers as they are (0: train everything); no gradient flows
+            through them, so a step costs less.
         num_layers, hidden_dim, num_heads: sizes for `init: scratch`.
     """
 
@@ -132,6 +135,7 @@ class EncoderModelSection:
     document_length: int = 128
     query_export_length: int = 128
     document_export_length: int = 256
+    frozen_layers: int = 0
     num_layers: int = 2
     hidden_dim: int = 128
     num_heads: int = 2
@@ -139,6 +143,8 @@ class EncoderModelSection:
     def __post_init__(self):
         if self.init not in ("minilm", "scratch"):
             raise ValueError(f"model.init must be minilm or scratch, got {self.init!r}.")
+        if self.frozen_layers < 0:
+            raise ValueError(f"model.frozen_layers must be >= 0, got {self.frozen_layers}.")
 
 
 @dataclasses.dataclass
