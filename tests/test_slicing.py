@@ -97,17 +97,56 @@ def test_a_large_batch_stops_within_a_slice_of_its_deadline():
 
 def test_work_that_cannot_end_near_its_deadline_is_not_started():
     """One row expected to take 2 s with 0.3 s left is refused at once (it would end
-    1.7 s past the deadline), and each refusal lowers the estimate, so it recovers."""
+    1.7 s past the deadline): DEADLINE_EXCEEDED, nothing run."""
     servable = limits.attach(Slow("slow-hopeless", per_row=2.0), limits.Limits())
     with deadline.scope(60):
         inference.predict_arrays(servable, "", _inputs(1))  # learn: 2 s a row
     servable.runs.clear()
-    kind = slicing._kind("serving_default", _inputs(1))
-    learned = slicing.costs_of(servable).get(kind)
     start = time.monotonic()
     with deadline.scope(0.3), pytest.raises(ServingError) as raised:
         inference.predict_arrays(servable, "", _inputs(1))
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "need about" in raised.value.message and servable.runs == []
     assert time.monotonic() - start < 0.3
-    assert slicing.costs_of(servable).get(kind) == pytest.approx(learned * slicing.DECAY)
+
+
+def test_a_slice_expected_to_end_after_the_deadline_is_not_started():
+    """0.5 s of work with 0.2 s left would end 0.3 s past the deadline: a result
+    nobody receives (gRPC has answered DEADLINE_EXCEEDED). Refused, not run; with
+    `deadline_margin_ms` 500 it is started."""
+    servable = limits.attach(Slow("slow-late", per_row=0.5), limits.Limits())
+    with deadline.scope(60):
+        inference.predict_arrays(servable, "", _inputs(1))
+    servable.runs.clear()
+    with deadline.scope(0.2), pytest.raises(ServingError) as raised:
+        inference.predict_arrays(servable, "", _inputs(1))
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and servable.runs == []
+    lenient = limits.attach(servable, limits.Limits(deadline_margin_ms=500))
+    with deadline.scope(0.2):
+        inference.predict_arrays(lenient, "", _inputs(1))
+    assert lenient.runs == [1]  # started
+
+
+def test_the_estimate_is_an_upper_quantile_of_recent_executions():
+    """Nine fast runs and three slow ones: a mean (0.3 s) would let a slow spell's
+    request start with 0.4 s left; the 90th percentile (1 s) refuses it. A single
+    row learns its own overhead: a 100-row slice taking 0.1 s does not make one
+    row 1 ms."""
+    now = [0.0]
+    costs = slicing.CostModel(clock=lambda: now[0])
+    for seconds in [0.1] * 9 + [1.0] * 3:
+        costs.observe("k", 1, seconds)
+    assert costs.expected("k", 1) == pytest.approx(1.0)
+    costs.observe("k", 100, 0.1)
+    assert costs.expected("k", 1) >= 0.1  # one row costs at least its own overhead
+    assert costs.expected("k", 200) >= 0.2  # 200 rows at least twice 100 rows' per row
+    now[0] += slicing.HORIZON_S + 1  # a slow spell is forgotten: the kind runs again
+    assert costs.expected("k", 1) is None
+
+
+def test_an_expired_request_is_answered_before_anything_runs():
+    servable = limits.attach(Slow("slow-expired"), limits.Limits())
+    with deadline.scope(0.001), pytest.raises(ServingError) as raised:
+        time.sleep(0.01)
+        inference.predict_arrays(servable, "", _inputs(4))
+    assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and servable.runs == []

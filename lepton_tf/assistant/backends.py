@@ -20,7 +20,7 @@ import numpy as np
 from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.routing import IntentResult
-from lepton_tf.server.errors import ServingError
+from lepton_tf.server.errors import ServingError, stops_work
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
@@ -37,6 +37,14 @@ def _strings(values) -> np.ndarray:
 
 def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _unless_stopped(error: ServingError) -> None:
+    """Raises `error` again if it is a deadline or a cancellation (the turn stops);
+    otherwise logs it (the model is missing: the score is None)."""
+    if stops_work(error):
+        raise error
+    log.debug("encoder unavailable: %s", error.message)
 
 
 def intent_domain_requests(n: int = DIALOGUE_SAMPLE, seed: int = 0) -> list[str]:
@@ -230,7 +238,7 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
+            _unless_stopped(e)
             return None
 
     def domain_score(self, text: str) -> float | None:
@@ -249,7 +257,7 @@ class ServerBackends:
                 return None
             return float(np.max(reference @ self._embed_turn(text)))
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
+            _unless_stopped(e)
             return None
 
     def smalltalk(self, text: str) -> tuple[str, float] | None:
@@ -266,5 +274,5 @@ class ServerBackends:
             best = int(np.argmax(scores))
             return self._chitchat_categories[best], float(scores[best])
         except ServingError as e:
-            log.debug("encoder unavailable: %s", e.message)
+            _unless_stopped(e)
             return None

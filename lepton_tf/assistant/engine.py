@@ -37,7 +37,7 @@ from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
-from lepton_tf.server.errors import ServingError
+from lepton_tf.server.errors import ServingError, stops_work
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
@@ -167,7 +167,7 @@ class Assistant:
                         self._timed(timings, "dialogue", domain, message))
         side = self._pool.submit(side_work)
         result, query = self._search(timings, message), message
-        intent, dialogue, chitchat, domain_score = side.result()
+        intent, dialogue, chitchat, domain_score = deadline.result(side)
         claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
         chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
             (dialogue is not None and dialogue >= self.router.dialogue_threshold)
@@ -189,7 +189,9 @@ class Assistant:
         def score(question, sentences):
             try:
                 return similarity(question, sentences)
-            except ServingError:  # no encoder: words in common
+            except ServingError as e:  # no encoder: words in common
+                if stops_work(e):
+                    raise
                 return answers.lexical_similarity(question, sentences)
         return score
 
@@ -224,7 +226,9 @@ class Assistant:
         start = time.perf_counter()
         timings: dict = {}
         session = self.sessions.get(session_id)
-        with session.lock:  # one turn at a time per session, in order
+        # One turn at a time per session, in order; a turn queued past its deadline
+        # is answered DEADLINE_EXCEEDED then, not when the session frees.
+        with deadline.holding(session.lock):
             # "the second one" right after a search: that answer's source 2.
             pointed = followup.ordinal_reference(message, len(session.last_results)) \
                 if session.last_route == SEARCH else None

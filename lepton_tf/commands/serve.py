@@ -44,6 +44,7 @@ def options_from_args(args):
         rest_max_threads=args.rest_max_threads, rest_max_connections=args.rest_max_connections,
         rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
         max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
+        deadline_margin_ms=args.deadline_margin_ms,
         auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -208,6 +209,9 @@ def register(sub) -> None:
     own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,
                      help="bytes a request's inputs may expand to (default 256 MiB), "
                           "checked before they are decoded")
+    own.add_argument("--deadline_margin_ms", type=int, default=0,
+                     help="start work expected to end at most this long past its deadline "
+                          "(default 0: such work is refused, DEADLINE_EXCEEDED at once)")
     own.add_argument("--request_limits_file",
                      help="per-model limits, JSON/YAML: {\"models\": {\"chat\": "
                           "{\"max_batch_size\": 32, \"max_execution_batch_size\": 8}}}")

@@ -72,6 +72,7 @@ class ServerOptions:
     loader: str = "auto"
     max_batch_size: int = limits.Limits.max_batch_size  # rows per request (0: no limit)
     max_tensor_bytes: int = limits.Limits.max_tensor_bytes  # expanded input bytes
+    deadline_margin_ms: int = limits.Limits.deadline_margin_ms  # work may end this late
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
 
@@ -126,7 +127,8 @@ class ModelServer:
             if options.enable_batching else None
         self.metrics = Metrics()
         self.request_limits = limits.RequestLimits.load(options.request_limits_file, limits.Limits(
-            max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes))
+            max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes,
+            deadline_margin_ms=options.deadline_margin_ms))
         self.manager = ModelManager(
             load=lambda path, name, version: SavedModelServable(path, name, version,
                                                                 loader=options.loader),

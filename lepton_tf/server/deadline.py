@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from concurrent import futures
 
 import grpc
 
@@ -58,3 +59,41 @@ def check(at: float | None = None, cancelled: threading.Event | None = None) -> 
     at = current() if at is None else at
     if at is not None and time.monotonic() >= at:
         raise deadline_exceeded()
+
+
+def remaining() -> float | None:
+    """Seconds left to this thread's deadline (at least 0), or None without one."""
+    at = current()
+    return None if at is None else max(at - time.monotonic(), 0.0)
+
+
+@contextlib.contextmanager
+def holding(lock: threading.Lock):
+    """Holds `lock`, waiting for it at most until this thread's deadline.
+
+    Raises:
+        ServingError: DEADLINE_EXCEEDED if the deadline passes first (a request
+            queued behind another is answered then, not when the lock frees).
+    """
+    left = remaining()
+    if not lock.acquire(timeout=-1 if left is None else left):
+        raise deadline_exceeded()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def result(future):
+    """`future.result()`, waiting at most until this thread's deadline.
+
+    Raises:
+        ServingError: DEADLINE_EXCEEDED if the deadline passes first (the future
+            is cancelled if it has not started; a started one stops at its own
+            deadline checks).
+    """
+    try:
+        return future.result(timeout=remaining())
+    except futures.TimeoutError:
+        future.cancel()
+        raise deadline_exceeded() from None

@@ -105,3 +105,9 @@ def internal(message: str) -> ServingError:
 
 def deadline_exceeded(message: str = "Deadline Exceeded") -> ServingError:
     return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+
+
+def stops_work(error: ServingError) -> bool:
+    """True for DEADLINE_EXCEEDED and CANCELLED: nobody waits for the work any more,
+    so a caller that falls back on other errors must not fall back on these."""
+    return error.code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)

@@ -12,7 +12,10 @@ full shape. Here every model has `Limits`:
 - `max_execution_batch_size`: larger requests run in slices of this many rows
   with the deadline checked between slices, so a cancelled or expired request
   stops within one slice (0: no row limit); under a deadline slices are also
-  cut to about 0.25 s of work (`slicing`).
+  cut to about 0.25 s of work (`slicing`);
+- `deadline_margin_ms`: a slice may be expected to end this long past the
+  request's deadline and still start (`--deadline_margin_ms`, default 0: work
+  expected to end after the deadline is refused, DEADLINE_EXCEEDED at once).
 
 Per-model values come from `--request_limits_file`, a JSON (or YAML) file
 `{"models": {"chat": {"max_batch_size": 32, "max_execution_batch_size": 8}}}`
@@ -52,6 +55,7 @@ class Limits:
     max_batch_size: int = 8192
     max_tensor_bytes: int = 256 * 1024 * 1024
     max_execution_batch_size: int = 0
+    deadline_margin_ms: int = 0
 
 
 class RequestLimits:
@@ -204,5 +208,7 @@ def run_bounded(servable, inputs: dict, run, signature: str = "") -> dict:
             not batch-major.
     """
     check_arrays(servable, inputs)
+    bounds = of(servable)
     return slicing.run_in_slices(servable, signature, inputs, run,
-                                 of(servable).max_execution_batch_size)
+                                 bounds.max_execution_batch_size,
+                                 bounds.deadline_margin_ms / 1000.0)

@@ -14,12 +14,24 @@ row is learned per servable, signature and scalar inputs (`max_new_tokens`,
 already run (a first request of a kind starts with `PROBE_ROWS` rows and the
 slices grow as the estimate settles). The deadline and the cancel flag are
 checked before each slice, so work nobody waits for stops within about one
-slice; a slice expected to end more than `OVERRUN_BUDGET_S` past the deadline
-(on a busy machine, even one row may) is not started.
+slice; a slice expected to end past the deadline (plus the model's
+`deadline_margin_ms`, default 0: a result after the deadline reaches nobody,
+gRPC has already answered DEADLINE_EXCEEDED) is not started, and the request
+is answered DEADLINE_EXCEEDED at once.
+
+The estimate is an upper quantile of the last `WINDOW` wall times of the kind
+within `HORIZON_S`, not a mean: a loaded machine predicts loaded costs (the
+90th percentile sizes slices; a slice must fit before the deadline even at the
+slowest of them, `REFUSE_QUANTILE`). A slice of `n` rows is expected to take
+at least what `m <= n` rows took (a larger call is not faster) and `n/m` of
+what `m >= n` rows took (the cost of a row does not grow with the batch), so
+single rows learn their fixed overhead from single rows. Estimates older than `HORIZON_S` are dropped: a
+kind refused through a slow spell runs again (unknown) once it has passed.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -31,10 +43,10 @@ from lepton_tf.server.errors import deadline_exceeded, internal
 SLICE_TARGET_S = 0.25  # estimated seconds of work per slice under a deadline
 PROBE_ROWS = 8  # the first slice of a kind whose cost is not known yet
 GROWTH = 4  # a slice is at most this many times the previous one
-# Work expected to end more than this past the deadline is not started (the client
-# is gone by then): DEADLINE_EXCEEDED at once. Each refusal lowers the estimate by DECAY.
-OVERRUN_BUDGET_S = 0.5
-DECAY = 0.8
+WINDOW = 32  # recent executions kept per kind
+QUANTILE = 0.9  # of their implied costs: what sizes a slice
+REFUSE_QUANTILE = 1.0  # what a slice must fit in before the deadline: the slowest recent
+HORIZON_S = 60.0  # executions older than this are forgotten
 _MAX_KINDS = 256  # cost estimates kept per servable (scalar inputs come from clients)
 _lock = threading.Lock()
 
@@ -52,27 +64,42 @@ def _kind(signature: str, inputs: dict):
 
 
 class CostModel:
-    """Seconds per row per kind of request (an exponential moving average)."""
+    """Recent executions per kind of request, and what they imply for `n` rows."""
 
-    def __init__(self):
-        self._per_row: dict = {}
+    def __init__(self, clock=time.monotonic):
+        self._seen: dict = {}  # kind -> deque of (when, rows, seconds)
+        self._clock = clock
 
-    def get(self, kind) -> float | None:
-        return self._per_row.get(kind)
-
-    def forget_some(self, kind) -> None:
-        """Lowers an estimate that refused work, so one slow spell is not held forever."""
+    def _recent(self, kind) -> list:
+        seen = self._seen.get(kind)
+        if not seen:
+            return []
+        oldest = self._clock() - HORIZON_S
         with _lock:
-            if kind in self._per_row:
-                self._per_row[kind] *= DECAY
+            while seen and seen[0][0] < oldest:
+                seen.popleft()
+            return list(seen)
+
+    def expected(self, kind, rows: int, quantile: float = QUANTILE) -> float | None:
+        """Seconds `rows` rows are expected to take, the `quantile` of what recent
+        executions imply (None: no recent execution)."""
+        seen = self._recent(kind)
+        if not seen:
+            return None
+        implied = [s if m <= rows else s * rows / m for _, m, s in seen]
+        return float(np.quantile(implied, quantile))
+
+    def get(self, kind, rows: int = 1) -> float | None:
+        """Expected seconds per row, for a slice of `rows` rows."""
+        expected = self.expected(kind, rows)
+        return None if expected is None else expected / max(rows, 1)
 
     def observe(self, kind, rows: int, seconds: float) -> None:
         with _lock:
-            if len(self._per_row) >= _MAX_KINDS and kind not in self._per_row:
-                self._per_row.clear()
-            value = seconds / max(rows, 1)
-            old = self._per_row.get(kind)
-            self._per_row[kind] = value if old is None else 0.5 * old + 0.5 * value
+            if len(self._seen) >= _MAX_KINDS and kind not in self._seen:
+                self._seen.clear()
+            self._seen.setdefault(kind, collections.deque(maxlen=WINDOW)).append(
+                (self._clock(), max(rows, 1), seconds))
 
 
 def costs_of(servable) -> CostModel:
@@ -96,14 +123,17 @@ def batch_major(servable, signature: str) -> bool:
                for spec in sig.outputs.values())
 
 
-def _step(cap: int, per_row: float | None, previous: int | None) -> int:
+def _step(cap: int, costs: CostModel, kind, previous: int | None) -> int:
+    """Rows of the next slice: about `SLICE_TARGET_S` of expected work."""
+    per_row = costs.get(kind, previous or PROBE_ROWS)
     if per_row is None:
         return min(cap, PROBE_ROWS)
     step = min(cap, max(1, int(SLICE_TARGET_S / max(per_row, 1e-9))))
     return step if previous is None else min(step, previous * GROWTH)
 
 
-def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) -> dict:
+def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int,
+                  margin_s: float = 0.0) -> dict:
     """`run(inputs)` in slices (see the module docstring); outputs concatenated.
 
     Args:
@@ -112,6 +142,7 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
         inputs: alias -> array; arrays with rows are sliced, scalars passed whole.
         run: `(inputs) -> {alias: array}`, one execution.
         max_rows: rows per execution at most (0: no row limit).
+        margin_s: a slice may be expected to end this long past the deadline.
 
     Raises:
         ServingError: DEADLINE_EXCEEDED or CANCELLED between slices; INTERNAL if a
@@ -127,9 +158,10 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
     if not timed:
         step, pieces, start = cap, [], 0
     else:
-        step, pieces, start = _step(cap, costs.get(kind), None), [], 0
+        step, pieces, start = _step(cap, costs, kind, None), [], 0
     if step >= rows:  # one execution is short enough: no slicing
-        _refuse_hopeless(costs, kind, rows)
+        deadline.check()
+        _refuse_hopeless(costs, kind, rows, margin_s)
         began = time.monotonic()
         out = run(inputs)
         costs.observe(kind, rows, time.monotonic() - began)
@@ -137,27 +169,27 @@ def run_in_slices(servable, signature: str, inputs: dict, run, max_rows: int) ->
     while start < rows:
         deadline.check()
         n = min(step, rows - start)
-        _refuse_hopeless(costs, kind, n)
+        _refuse_hopeless(costs, kind, n, margin_s)
         part = {k: (v[start:start + n] if v.ndim else v) for k, v in inputs.items()}
         began = time.monotonic()
         pieces.append((n, run(part)))
         costs.observe(kind, n, time.monotonic() - began)
         start += n
         if timed:
-            step = _step(cap, costs.get(kind), step)
+            step = _step(cap, costs, kind, step)
     return _merge(servable, pieces)
 
 
-def _refuse_hopeless(costs: CostModel, kind, rows: int) -> None:
-    """DEADLINE_EXCEEDED now if `rows` are expected to end over `OVERRUN_BUDGET_S`
-    past the deadline (the estimate comes from the same load, so a busy machine
-    refuses what it cannot finish instead of computing it for nobody)."""
-    at, per_row = deadline.current(), costs.get(kind)
-    if at is None or per_row is None:
+def _refuse_hopeless(costs: CostModel, kind, rows: int, margin_s: float) -> None:
+    """DEADLINE_EXCEEDED now if `rows` are expected to end over `margin_s` past the
+    deadline (the estimate comes from the same load, so a busy machine refuses
+    what it cannot finish instead of computing it for nobody)."""
+    at = deadline.current()
+    expected = None if at is None else costs.expected(kind, rows, REFUSE_QUANTILE)
+    if expected is None:
         return
-    expected, left = per_row * rows, at - time.monotonic()
-    if expected - left > OVERRUN_BUDGET_S:
-        costs.forget_some(kind)
+    left = at - time.monotonic()
+    if expected - left > margin_s:
         raise deadline_exceeded(f"Deadline Exceeded: {rows} rows need about {expected:.2f} s, "
                                 f"{max(left, 0.0):.2f} s were left")
 
