@@ -83,9 +83,11 @@ def ensure_encoder(base_dir: str, clock: StageClock | None = None,
     by `recipe` if there is none.
 
     Args:
-        recipe: `zero-shot` exports all-MiniLM-L6-v2 as it is (seconds, no
-            training); `fine-tuned` trains it on the StackFAQ train queries
-            first (`configs/encoder.yaml`).
+        base_dir: the model base folder.
+        clock: the stage clock the job's summary reads.
+        recipe: `zero-shot` (the default) exports all-MiniLM-L6-v2 as it is
+            (a minute at most, no training); `fine-tuned` trains it on the
+            StackFAQ train queries first (`configs/encoder.yaml`).
 
     Returns:
         Its version folder.
