@@ -47,6 +47,52 @@ def test_tree_ah_tunes_leaves_to_the_target_recall():
     assert recall >= 0.85, recall
 
 
+def test_leaf_tuner_raises_reordering_where_more_leaves_stop_helping(tmp_path):
+    """10 tight clusters of 2,000 near-equidistant 384-d neighbours: AH's
+    error exceeds the gaps between them, so with 100 re-ranked candidates
+    recall@10 stalls near 0.98 whatever the leaves (on main the tuner
+    walked to all 141 leaves, a brute-force cost, and stayed below 0.99);
+    re-ranking more candidates reaches it with a fraction of the leaves."""
+    from lepton_tf.index.leaf_tuning import MAX_LEAF_FRACTION
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 384))
+    x = np.repeat(centres / np.linalg.norm(centres, axis=1, keepdims=True), 2000, 0)
+    x = x + rng.normal(size=x.shape) * 0.05
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    config = IndexBuilder(*x.shape).auto(target_recall=0.99).config()
+    assert config.num_leaves == 141 and config.reorder == 100
+    index = SearchIndex.build(x, _docs(len(x)), config, lexical=False)
+    assert index.tuned.reached and index.tuned.recall >= 0.99
+    assert index.config.num_leaves_to_search <= MAX_LEAF_FRACTION * config.num_leaves
+    assert index.config.reorder > 100
+    path = save_index(index, str(tmp_path / "idx"))
+    assert load_index(path).config.reorder == index.config.reorder
+    queries = x[rng.choice(len(x), 200, replace=False)] + rng.normal(size=(200, 384)) * 0.01
+    found, _ = index.search_batched(queries, 10)
+    truth, _ = index.exact().search_batched(queries, 10)
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]) >= 0.97
+
+
+def test_leaf_tuner_stops_where_nothing_gains_and_caps_the_leaves():
+    from lepton_tf.index.leaf_tuning import MAX_REORDER, tune_search
+
+    calls = []
+
+    def stalled(leaves, reorder):  # recall flat at 0.8 past 10 leaves, whatever the reorder
+        calls.append((leaves, reorder))
+        return min(0.8, leaves / 12.5)
+
+    tuned = tune_search(stalled, 500, 5, 100, 0.95)
+    assert not tuned.reached and tuned.recall == 0.8 and tuned.leaves <= 125
+    assert len(calls) < 20 and tuned.reorder == 100
+    assert tune_search(lambda leaves, reorder: 1.0, 500, 5, 100, 0.95).leaves == 5
+    climbing = tune_search(lambda leaves, reorder: leaves / 200, 500, 5, 100, 0.95)
+    assert climbing.leaves == 125 and climbing.reorder == 100 and not climbing.reached
+    deep = tune_search(lambda leaves, reorder: min(1.0, reorder / 1000), 500, 5, 100, 0.95)
+    assert deep.leaves == 5 and deep.reorder == MAX_REORDER and deep.reached
+
+
 def test_save_load_round_trip_moves_and_refuses_corruption(tmp_path):
     x = _vectors(300)
     index = SearchIndex.build(x, _docs(300), encoder=EncoderInfo("encoder", 2, "abc"))

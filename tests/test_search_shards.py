@@ -152,3 +152,59 @@ def test_remote_shards_answer_bm25_hybrid_and_filters_as_unsharded(cluster, mode
     with pytest.raises(ValueError, match="filter"):
         index.hybrid_search(queries, texts, 5, mode, "[1]")
     index.close()
+
+
+@pytest.fixture(scope="module")
+def tuned_cluster(tmp_path_factory):
+    """Two shards of a self-tuned index (dense weight 0.3, a cosine-only
+    not-found rule in the version) and one shard of another index (0.85)."""
+    import json
+
+    from lepton_tf.cli import build_parser
+    from lepton_tf.commands.serve import build_server
+    from lepton_tf.index.fusion import FusionConfig
+    from lepton_tf.index.not_found import FILE_NAME, threshold_rule
+
+    x = _vectors(N, 0)
+    docs = [Document(f"d{i}", f"text {i}", f"title {i}") for i in range(N)]
+    tuned = FusionConfig(dense_weight=0.3, tuned_on="self-tuned: test")
+    bases = [str(tmp_path_factory.mktemp(name)) for name in ("tuned", "other")]
+    version = save_sharded(ShardedIndex.build(x, docs, num_shards=2, fusion=tuned), bases[0])
+    with open(f"{version}/{FILE_NAME}", "w") as f:
+        json.dump(threshold_rule(0.42).to_dict(), f)
+    save_sharded(ShardedIndex.build(x, docs, num_shards=2), bases[1])
+    servers = [build_server(build_parser().parse_args([
+        "serve", "--port=0", "--rest_api_port=0", f"--search_index={base}",
+        f"--search-shard={s}", "--file_system_poll_wait_seconds=0"])).start()
+        for base, s in ((bases[0], 0), (bases[0], 1), (bases[1], 1))]
+    yield x, docs, tuned, [f"127.0.0.1:{s.grpc_port}" for s in servers]
+    for s in servers:
+        s.stop()
+
+
+def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
+    """On main the front fused with the default 0.85 and the default rule."""
+    from lepton_tf.index.not_found import threshold_rule
+    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.server.search_shards import RemoteShard
+
+    x, docs, tuned, targets = tuned_cluster
+    queries = _vectors(6, 4)
+    texts = ["text 7", "title 30", "299", "nothing", "text title 3", "7 30 299"]
+    index = ShardedIndex([RemoteShard(t) for t in targets[:2]], k=10)
+    assert index.fusion == tuned
+    want = SearchIndex.build(x, docs, fusion=tuned).hybrid_search(queries, texts, 5, "hybrid")
+    for w, g in zip(want, index.hybrid_search(queries, texts, 5, "hybrid")):
+        assert g.doc_ids == w.doc_ids
+        np.testing.assert_allclose(g.scores, w.scores, rtol=1e-6, atol=1e-6)
+    servable = SearchServable(None, lambda texts: queries[:len(texts)], index=index)
+    assert servable.not_found_rule == threshold_rule(0.42)
+    index.close()
+
+
+def test_front_refuses_shards_that_disagree_naming_the_shard(tuned_cluster):
+    from lepton_tf.server.search_shards import RemoteShard
+
+    _, _, _, targets = tuned_cluster
+    with pytest.raises(ValueError, match=rf"Shard 1 \({targets[2]}\) has fusion"):
+        ShardedIndex([RemoteShard(t) for t in (targets[0], targets[2])], k=10)

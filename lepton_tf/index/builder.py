@@ -23,8 +23,10 @@ class IndexConfig:
         training_sample_size: vectors the tree and AH train on.
         k: default number of neighbours.
         target_recall: with `tree_ah`, the build tunes
-            `num_leaves_to_search` to reach this recall@k on held-out
-            database vectors (None: keep the given value).
+            `num_leaves_to_search` (at most a quarter of the leaves) and,
+            where more leaves stop gaining recall, `reorder` to reach this
+            recall@k on held-out database vectors (`leaf_tuning`; None:
+            keep the given values).
     """
 
     kind: str = "brute_force"

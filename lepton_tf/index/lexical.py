@@ -88,7 +88,9 @@ class LexicalIndex:
 
             _retriever = bm25s.BM25() if stats is None else global_stats_bm25(stats)
             # allow_empty: a passage of only stop words still has a row.
-            _retriever.index(self._tokenize(list(texts)), show_progress=False)
+            with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0 lengths: no term
+                _retriever.index(_with_vocabulary(self._tokenize(list(texts))),
+                                 show_progress=False)
         self.retriever = _retriever
 
     def __len__(self) -> int:
@@ -174,6 +176,18 @@ class LexicalIndex:
             doc_ids = json.load(f)
         retriever = bm25s.BM25.load(folder, load_corpus=False, mmap=False, show_progress=False)
         return cls(doc_ids, [""] * len(doc_ids), settings.get("language"), _retriever=retriever)
+
+
+def _with_vocabulary(tokenized):
+    """`tokenized`, or, when no passage has a token (only stop words,
+    punctuation, one-letter words or empty strings), the same rows over a
+    vocabulary of bm25s's empty token `""` alone: bm25s cannot index an empty
+    vocabulary (`max()` of no ids), and no query yields `""` (`_TOKEN` needs
+    two word characters), so the index is a working BM25 that matches
+    nothing and bm25 / hybrid search fall back to dense (`hybrid`)."""
+    if tokenized.vocab:
+        return tokenized
+    return type(tokenized)(ids=[[] for _ in tokenized.ids], vocab={"": 0})
 
 
 def top_rows(scores: np.ndarray, k: int, tiebreak: np.ndarray | None = None) -> np.ndarray:

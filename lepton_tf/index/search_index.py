@@ -222,7 +222,9 @@ class SearchIndex:
         return index
 
     def tune_leaves(self, target_recall: float, num_queries: int = TUNING_QUERIES) -> int:
-        """Finds the fewest leaves to search that reach `target_recall`@k.
+        """Finds the fewest leaves to search (and, where more leaves stop
+        helping, the candidates to re-rank) that reach `target_recall`@k
+        (`leaf_tuning.tune_search`).
 
         Queries are database vectors (a seeded sample), each searched for
         k + 1 neighbours with itself then dropped: what a search must find
@@ -230,8 +232,11 @@ class SearchIndex:
         self-match keeps the estimate honest for unseen queries.
 
         Returns:
-            The chosen `num_leaves_to_search` (also stored in `config`).
+            The chosen `num_leaves_to_search` (it and `reorder` are stored in
+            `config`; what was measured in `tuned`).
         """
+        from lepton_tf.index.leaf_tuning import recall_at_k, tune_search
+
         rng = np.random.default_rng(0)
         sample = rng.choice(len(self.embeddings), min(num_queries, len(self.embeddings)),
                             replace=False)
@@ -243,16 +248,18 @@ class SearchIndex:
 
         exact = ExactIndex(self.embeddings, self.row_ids)
         truth = without_self(exact.search_batched(queries, k + 1)[0])
-        leaves = max(1, self.config.num_leaves // 100)
-        while True:
+
+        def measure(leaves: int, reorder: int) -> float:
             found = without_self(self.searcher.search_batched(
-                queries, k + 1, max(k + 1, self.config.reorder), leaves)[0])
-            recall = np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth)])
-            if recall >= target_recall or leaves >= self.config.num_leaves:
-                break
-            leaves = min(self.config.num_leaves, max(leaves + 1, int(leaves * 1.15)))
-        self.config = dataclasses.replace(self.config, num_leaves_to_search=leaves)
-        return leaves
+                queries, k + 1, max(k + 1, reorder), leaves)[0])
+            return recall_at_k(found, truth, k)
+
+        self.tuned = tune_search(measure, self.config.num_leaves,
+                                 max(1, self.config.num_leaves // 100), self.config.reorder,
+                                 target_recall)
+        self.config = dataclasses.replace(self.config, num_leaves_to_search=self.tuned.leaves,
+                                          reorder=self.tuned.reorder)
+        return self.tuned.leaves
 
     def _pre_reorder(self, k: int):
         """Candidates scored by AH before exact re-ranking (None: no re-ranking)."""

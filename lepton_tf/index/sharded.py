@@ -99,11 +99,13 @@ class ShardedIndex:
             remote shard), shard `i` holding the ids with `shard_of(id) == i`.
         k: default number of results.
         max_workers: threads searching shards at once (default: one a shard).
-        fusion: how `hybrid` fuses (default: the first shard's, as written
-            in its manifest; `FusionConfig()` for remote shards).
+        fusion: how `hybrid` fuses (default: shard 0's, as written in its
+            manifest; a remote shard reports its own, `info`).
 
     Raises:
-        ValueError: no shards, or shards of different dimensions.
+        ValueError: no shards, shards of different dimensions, or (without
+            `fusion`) shards whose fusion configs or not-found rules differ
+            from shard 0's, naming the shard.
     """
 
     def __init__(self, shards, k: int = 10, max_workers: int | None = None, fusion=None):
@@ -118,7 +120,9 @@ class ShardedIndex:
         self.config = ShardedConfig(k, len(self.shards),
                                     tuple(getattr(s, "config", None) for s in self.shards))
         self.encoder = getattr(self.shards[0], "encoder", None)
-        self.fusion = fusion or getattr(self.shards[0], "fusion", None) or FusionConfig()
+        self.fusion = fusion or agreed(self.shards, "fusion") or FusionConfig()
+        # Remote shards report their version's rule; a local version's is in its folder.
+        self.not_found_rule = agreed(self.shards, "not_found_rule")
         self.documents = ShardedDocuments(self.shards)
         self._pool = ThreadPoolExecutor(max_workers or len(self.shards),
                                         thread_name_prefix="shard-search")
@@ -251,6 +255,23 @@ class ShardedIndex:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+def agreed(shards, attribute: str):
+    """Shard 0's `attribute` (None when it has none), checked on every shard.
+
+    Raises:
+        ValueError: a shard's differs, naming it (its gRPC target if remote).
+    """
+    first = getattr(shards[0], attribute, None)
+    for s, shard in enumerate(shards[1:], 1):
+        theirs = getattr(shard, attribute, None)
+        if theirs != first:
+            where = f" ({shard.target})" if hasattr(shard, "target") else ""
+            raise ValueError(f"Shard {s}{where} has {attribute} {theirs}, shard 0 has {first}: "
+                             "its index was built apart from the others (rebuild or roll "
+                             "every shard to one index version).")
+    return first
 
 
 def split_rows(doc_ids, num_shards: int, allow_empty: bool = False) -> list[list[int]]:

@@ -115,8 +115,11 @@ class SearchServable(Servable):
                                         _OUTPUTS)}
 
     def _rule(self) -> not_found.NotFoundRule:
-        rule = not_found.load_rule(self.path if index_is_folder(self.path) else None)
-        sharded = hasattr(self.index, "shards")  # its BM25 features need one index's scores
+        rule = getattr(self.index, "not_found_rule", None) or \
+            not_found.load_rule(self.path if index_is_folder(self.path) else None)
+        # BM25 features need one index's scores and vocabulary (`cover`: the share of the
+        # query's tokens the corpus holds), which no shard has alone: the cosine rule.
+        sharded = hasattr(self.index, "shards")
         if rule.needs_lexical() and (sharded or self.index.lexical is None):
             return not_found.DEFAULT_RULE  # no BM25 here: the cosine rule
         return rule

@@ -15,7 +15,12 @@ BM25, hybrid and filters (`index.sharded_hybrid`) use two more signatures:
   `<part>_bm25` float32 `[B, n]`, `<part>_count` int32 `[B]`: the shard's
   candidates with both exact scores, which the front pools and fuses;
 - `documents`: `doc_ids` `[N]` -> `texts`, `titles`, `metadata` (JSON) `[N]`:
-  the final hits' documents only (not every candidate's text).
+  the final hits' documents only (not every candidate's text);
+- `info`: no inputs -> `fusion` (the shard manifest's `FusionConfig` as
+  JSON) and `not_found` (the version's `not_found.json`, "" when it has
+  none) scalar strings: the front fuses with shard 0's weight and refuses
+  shards that disagree (`ShardedIndex`), so a self-tuned index fuses on the
+  front as it does in one process.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import threading
 
 import numpy as np
 
+from lepton_tf.index import not_found
 from lepton_tf.index.documents import Document
+from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.sharded_hybrid import Candidates, Part, shard_candidates
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
@@ -37,6 +44,7 @@ MODEL = "search_shard"
 SIGNATURE = "search_vectors"
 CANDIDATES = "candidates"
 DOCUMENTS = "documents"
+INFO = "info"
 PARTS = ("dense", "lexical", "fill")
 _STRING = ("string", (None,))
 _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
@@ -75,7 +83,9 @@ class SearchShardServable(Servable):
             CANDIDATES: Signature(candidates, _CANDIDATE_OUTPUTS),
             DOCUMENTS: Signature({"doc_ids": TensorSpec("doc_ids", *_STRING)},
                                  {name: TensorSpec(name, *_STRING)
-                                  for name in ("texts", "titles", "metadata")})}
+                                  for name in ("texts", "titles", "metadata")}),
+            INFO: Signature({}, {name: TensorSpec(name, "string", ())
+                                 for name in ("fusion", "not_found")})}
 
     @property
     def signatures(self) -> dict[str, Signature]:
@@ -86,6 +96,8 @@ class SearchShardServable(Servable):
             return self._candidates(inputs)
         if signature_name == DOCUMENTS:
             return self._documents(inputs)
+        if signature_name == INFO:
+            return self._info()
         k = int(np.asarray(inputs["k"]).reshape(()))
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
@@ -112,6 +124,16 @@ class SearchShardServable(Servable):
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
                                  k, pool, mode, filter)
         return pack_candidates(found)
+
+    def _info(self) -> dict[str, np.ndarray]:
+        rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found.FILE_NAME)
+        text = ""
+        if os.path.exists(rule):
+            with open(rule, encoding="utf-8") as f:
+                text = f.read()
+        return {"fusion": np.array(json.dumps(self.index.fusion.to_dict(), sort_keys=True)
+                                   .encode(), object),
+                "not_found": np.array(text.encode("utf-8"), object)}
 
     def _documents(self, inputs) -> dict[str, np.ndarray]:
         docs = [self.index.documents[i.decode("utf-8")]
@@ -213,6 +235,7 @@ class RemoteShard:
         self.client = UpstreamPredict(target, **client_options)
         self.documents = _DocumentCache()
         self._dimension: int | None = None
+        self._info: dict | None = None
 
     @property
     def dimension(self) -> int:
@@ -230,6 +253,26 @@ class RemoteShard:
             shape = defs.signature_def[SIGNATURE].inputs["embedding"].tensor_shape
             self._dimension = int(shape.dim[1].size)
         return self._dimension
+
+    def _read_info(self) -> dict:
+        if self._info is None:
+            out = self.client.predict(self.model, {}, signature_name=INFO)
+            rule = np.asarray(out["not_found"]).reshape(()).item().decode("utf-8")
+            self._info = {"fusion": FusionConfig.from_dict(json.loads(
+                np.asarray(out["fusion"]).reshape(()).item().decode("utf-8"))),
+                "not_found_rule": not_found.NotFoundRule.from_dict(json.loads(rule))
+                if rule else None}
+        return self._info
+
+    @property
+    def fusion(self) -> FusionConfig:
+        """The shard index's fusion config (its manifest's), read once (`info`)."""
+        return self._read_info()["fusion"]
+
+    @property
+    def not_found_rule(self):
+        """The shard's version's `NotFoundRule`, None when it has none (`info`)."""
+        return self._read_info()["not_found_rule"]
 
     def search_batched(self, queries, k: int, parallel: bool = True):
         """Top-k of this shard: `(id lists, scores [B, k])`; caches the hits' documents."""
