@@ -123,6 +123,17 @@ def calibrate(args) -> dict:
     out = {"defaults": dict(before, search_threshold=in_use.search_threshold,
                             dialogue_threshold=in_use.dialogue_threshold,
                             service_threshold=in_use.service_threshold)}
+    if all(s.domain is not None for s in signals.values()):
+        # The rule as it ships (with the domain score), at the thresholds in use: what a
+        # new encoder does before its recalibration.
+        shipped = calibration.held_out(in_use, signals)
+        out["defaults with the domain score"] = dict(
+            shipped, margin_threshold=in_use.margin_threshold,
+            dialogue_floor=in_use.dialogue_floor)
+        print(f"thresholds in use, with the domain score: held-out mean recall "
+              f"{shipped['held_out_mean_recall']:.3f}; " + ", ".join(
+                  f"{route} -> " + " / ".join(f"{r} {v:.3f}" for r, v in row.items())
+                  for route, row in shipped["held_out_confusion"].items()))
     for use_intent in (True, False):
         result = calibration.calibrate(signals, use_intent)
         router = result.pop("router")
