@@ -142,12 +142,14 @@ def threshold_rule(threshold: float) -> NotFoundRule:
 DEFAULT_RULE = threshold_rule(DEFAULT_NOT_FOUND_THRESHOLD)
 
 
-def load_rule(version_dir: str | None, lexical: bool = True) -> NotFoundRule:
+def load_rule(version_dir: str | None) -> NotFoundRule:
     """The rule written into an index version, else `DEFAULT_RULE`.
+
+    An index without BM25 cannot run a rule that `needs_lexical()`: the search
+    servable falls back to `DEFAULT_RULE` for it (and for sharded indexes).
 
     Args:
         version_dir: an index version folder (None: the default).
-        lexical: whether the index has BM25 (a rule that needs it falls back).
 
     Raises:
         ValueError: an unreadable `not_found.json`.
@@ -160,7 +162,7 @@ def load_rule(version_dir: str | None, lexical: bool = True) -> NotFoundRule:
             rule = NotFoundRule.from_dict(json.load(f))
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: unreadable not-found rule ({e}).") from None
-    return rule if lexical or not rule.needs_lexical() else DEFAULT_RULE
+    return rule
 
 
 def rule_file(rule: NotFoundRule) -> dict[str, str]:
