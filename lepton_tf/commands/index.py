@@ -10,6 +10,9 @@
     lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
                                                  # (without: on held-out titles / spans
                                                  # of the corpus, index.selftune)
+    lepton-tf index --questions train            # a BEIR split's queries as the documents'
+                                                 # known questions (the not-found rule's
+                                                 # best signal; JSONL: "questions": [...])
     lepton-tf index --dense-weight 0.85          # a fixed weight instead
     lepton-tf index --retune [--tune pairs.jsonl]  # choose the latest version's weight again
     lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
@@ -60,6 +63,8 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
     if add:
         documents = read_corpus(add)
         index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
+        if not isinstance(index, ShardedIndex):
+            index.refresh_questions(encoder.encode_queries)  # only the new ones are encoded
     if isinstance(index, ShardedIndex):
         if tune_pairs or retune:
             raise SystemExit("lepton-tf index: --tune/--retune need a one-shard index (the "
@@ -151,6 +156,9 @@ def run(args) -> int:
     from lepton_tf.index.build import is_file_folder
 
     out = args.out or DEFAULT_INDEX_DIR
+    if args.questions and (args.add or args.delete or args.retune or is_file_folder(args.corpus)):
+        raise ValueError("--questions SPLIT is for building from a BEIR folder (documents "
+                         "added with --add list theirs in a \"questions\" field).")
     if args.add or args.delete or args.retune:
         update_index(out, args.encoder, args.add, args.delete, args.tune, retune=args.retune,
                      fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
@@ -166,7 +174,7 @@ def run(args) -> int:
 
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
                 tune_pairs=args.tune, fusion=_fixed_fusion(args),
-                auto_tune=args.dense_weight is None)
+                auto_tune=args.dense_weight is None, questions=args.questions)
     from lepton_tf.assistant import knowledge_base
 
     print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
@@ -188,6 +196,10 @@ def register(sub) -> None:
     p.add_argument("--version", type=int,
                    help="index version to write (default: the next free one)")
     p.add_argument("--add", help="JSONL/BEIR documents to add or replace (by id)")
+    p.add_argument("--questions", metavar="SPLIT",
+                   help="BEIR corpus: the queries of qrels/SPLIT.tsv (e.g. train; not the "
+                        "split you evaluate on) become the known questions of the documents "
+                        "they are judged relevant to (the not-found rule uses them)")
     p.add_argument("--delete", nargs="+", metavar="ID", help="document ids to delete")
     p.add_argument("--tune", metavar="PAIRS",
                    help="JSONL of {query, positive}: choose the hybrid fusion weight on them "

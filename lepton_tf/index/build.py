@@ -54,7 +54,8 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
 
     result = not_found_fit.calibrate_collection(
         corpus, index.row_ids, [index.documents[d].embedding_text() for d in index.row_ids],
-        np.asarray(index.embeddings), encoder.encode_queries) if is_beir_folder(corpus) else None
+        np.asarray(index.embeddings), encoder.encode_queries,
+        questions=index.known_questions) if is_beir_folder(corpus) else None
     if result is None:
         print(f"not-found: no thread-named test questions in {corpus}; the default rule "
               f"(top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}) applies")
@@ -68,7 +69,8 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
 
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
                 version: int | None = None, encoder=None, tune_pairs: str | None = None,
-                fusion=None, auto_tune: bool = True, calibrate: bool = True) -> str:
+                fusion=None, auto_tune: bool = True, calibrate: bool = True,
+                questions: str | None = None) -> str:
     """Encodes every document, builds ScaNN (auto config) and stemmed BM25,
     chooses the fusion weight (on pairs, else on pseudo-queries of the
     corpus), fits the not-found rule (`calibrate`, on a corpus with
@@ -81,6 +83,10 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
         auto_tune: without `tune_pairs`, choose the weight on pseudo-queries
             of the corpus (`index.selftune.tune_default`; the default);
             False keeps `fusion`'s weight.
+        questions: for a BEIR folder, a split whose queries become the
+            documents' known questions (`index.known_questions`; e.g. `train`,
+            never the split the not-found rule is calibrated on: `test`). A
+            JSONL corpus lists them per document (`"questions": [...]`).
 
     Returns:
         The new index version folder.
@@ -91,11 +97,21 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
     documents = read_corpus(corpus)
     if not documents:
         raise ValueError(f"{corpus} holds no documents.")
+    if questions:
+        if not is_beir_folder(corpus):
+            raise ValueError(f"--questions {questions} needs a BEIR folder with qrels/"
+                             f"{questions}.tsv; {corpus} is not one (a JSONL corpus lists "
+                             "each document's \"questions\").")
+        from lepton_tf.index.known_questions import attach_split_questions
+        documents = attach_split_questions(documents, corpus, questions)
     encoder = encoder or SavedModelEncoder(encoder_path)
     vectors = encoder.encode_documents([d.embedding_text() for d in documents])
     from lepton_tf.index.builder import IndexBuilder
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
     index = SearchIndex.build(vectors, documents, config, encoder=encoder.info, fusion=fusion)
+    index.refresh_questions(encoder.encode_queries)
+    if index.known_questions is not None:
+        print(f"known questions: {len(index.known_questions)} embedded")
     if tune_pairs:
         tune(index, tune_pairs, encoder)
     elif auto_tune:

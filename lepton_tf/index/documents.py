@@ -19,12 +19,16 @@ class Document:
         text: the passage that is embedded and shown.
         title: optional title (embedded in front of the text).
         metadata: free-form JSON-serialisable data returned with hits.
+        questions: questions this document is known to answer (a FAQ's
+            alternative phrasings; `index.known_questions`): never embedded
+            into the document, they tell the not-found rule what users ask.
     """
 
     doc_id: str
     text: str
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    questions: tuple = ()
 
     def embedding_text(self) -> str:
         """What the document tower reads: the title, then the text."""
@@ -35,8 +39,10 @@ def write_documents(documents, path: str) -> None:
     """Writes documents as gzipped JSONL (same bytes for the same content)."""
     with gzip.GzipFile(path, "wb", mtime=0) as f:
         for d in documents:
-            f.write((json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text,
-                                 "metadata": d.metadata}, ensure_ascii=False) + "\n").encode())
+            record = {"_id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
+            if d.questions:  # absent otherwise: the same bytes as before for such documents
+                record["questions"] = list(d.questions)
+            f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
 
 
 def read_documents(path: str) -> list[Document]:
@@ -54,7 +60,8 @@ def read_documents(path: str) -> list[Document]:
             try:
                 r = json.loads(line)
                 documents.append(Document(str(r["_id"]), r.get("text", "") or "",
-                                          r.get("title", "") or "", r.get("metadata") or {}))
+                                          r.get("title", "") or "", r.get("metadata") or {},
+                                          _questions(r.get("questions"))))
             except (ValueError, KeyError, TypeError) as e:
                 raise IndexFormatError(f"{path}:{line_no}: bad document record ({e}).") from None
     return documents
@@ -70,3 +77,12 @@ def check_unique(documents) -> None:
 
 def documents_path(index_dir: str) -> str:
     return os.path.join(index_dir, "documents.jsonl.gz")
+
+
+def _questions(value) -> tuple:
+    """A record's `questions`: a list of strings (blank ones dropped, repeats once)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+        raise ValueError(f"questions must be a list of strings, not {value!r:.60}")
+    return tuple(dict.fromkeys(q.strip() for q in value if q.strip()))

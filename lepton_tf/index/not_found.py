@@ -13,7 +13,11 @@ already has (`query_features`):
   stop words);
 - `cover`: the share of those tokens the index's vocabulary holds at all (a
   question about something the index never mentions has unknown words);
-- `length`: log of the number of those tokens.
+- `length`: log of the number of those tokens;
+- `question_top1`, `question_margin`, `question_top3`: for an index whose
+  documents list the questions they are known to answer
+  (`index.known_questions`), the query's best cosine to one, its margin over
+  the best question of other documents, and the mean of the best 3.
 
 `lepton-tf index` fits it for a corpus whose ids name their thread
 (StackFAQ: `t12-q3`, `t12-a0`; see `lepton_tf.evaluation.not_found`) and
@@ -21,8 +25,9 @@ writes it into the index version as `not_found.json` (checksummed in the
 manifest). An index without one (a user's folder of files, an index built
 before this file) uses `DEFAULT_RULE`: top-1 cosine below
 `DEFAULT_NOT_FOUND_THRESHOLD`, calibrated on StackFAQ with the default encoder.
-An index without BM25 (sharded) lacks `bm25` and `cover`: a rule that
-needs them falls back to `DEFAULT_RULE` there too.
+An index without BM25 (sharded) lacks `bm25` and `cover`, and one without
+embedded known questions (sharded, Beam-built) the `question_*` signals: a
+rule that needs what the index lacks falls back to `DEFAULT_RULE` there too.
 
 The search servable's `not_found` output is `NotFoundRule.flags`; the
 assistant router's fallback (a search backend without the output) is
@@ -40,7 +45,8 @@ import numpy as np
 
 FILE_NAME = "not_found.json"
 TOP_K = 10  # cosines `spread` averages
-FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length")
+QUESTION_FEATURES = ("question_top1", "question_margin", "question_top3")
+FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length") + QUESTION_FEATURES
 LEXICAL_FEATURES = frozenset({"bm25", "cover"})
 # The single top-1 cosine threshold for the main job's default encoder, zero-shot
 # all-MiniLM-L6-v2 (issue 16): `lepton-tf eval not-found --index indexes/stackfaq --features
@@ -51,7 +57,8 @@ LEXICAL_FEATURES = frozenset({"bm25", "cover"})
 DEFAULT_NOT_FOUND_THRESHOLD = 0.626
 
 
-def query_features(top_cosines: np.ndarray, text: str, lexical=None) -> dict[str, float]:
+def query_features(top_cosines: np.ndarray, text: str, lexical=None,
+                   questions: dict | None = None) -> dict[str, float]:
     """The signals of one query.
 
     Args:
@@ -59,6 +66,7 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None) -> dict[str
             `TOP_K` or more for `spread`).
         text: the query string.
         lexical: the index's `LexicalIndex` (None: no `bm25` / `cover`).
+        questions: its `KnownQuestions.features` (None: no `question_*`).
 
     Returns:
         feature name -> value (`bm25` and `cover` only with `lexical`).
@@ -67,6 +75,7 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None) -> dict[str
     features = {"top1": float(top[0]) if top.size else -1.0,
                 "margin": float(top[0] - top[1]) if top.size > 1 else 0.0,
                 "spread": float(top[0] - top[:TOP_K].mean()) if top.size else 0.0}
+    features.update(questions or {})
     if lexical is None:
         return features
     tokens = lexical.tokens(text)
@@ -101,6 +110,9 @@ class NotFoundRule:
 
     def needs_lexical(self) -> bool:
         return bool(LEXICAL_FEATURES & set(self.features))
+
+    def needs_questions(self) -> bool:
+        return bool(set(QUESTION_FEATURES) & set(self.features))
 
     def score(self, features: dict) -> float:
         """The rule's `z` for one query's `query_features`.
@@ -140,10 +152,28 @@ def threshold_rule(threshold: float) -> NotFoundRule:
 
 
 DEFAULT_RULE = threshold_rule(DEFAULT_NOT_FOUND_THRESHOLD)
+# For an index whose documents list known questions but that has no fitted rule (a
+# user's FAQ JSONL with "questions"): the dense and known-question signals fitted on all
+# of StackFAQ's leave-threads-out folds with zero-shot all-MiniLM-L6-v2, cut for 92%
+# (`lepton-tf eval not-found --index indexes/stackfaq --features top1,margin,spread,
+# question_top1,question_margin,question_top3`: this feature set, fitted per rotation,
+# flags 91.1% of held-out unanswerable questions and 6.5% of answerable ones).
+DEFAULT_QUESTIONS_RULE = NotFoundRule(
+    ("top1", "margin", "spread") + QUESTION_FEATURES,
+    (-0.3902, 0.5467, -0.8389, -0.7638, -1.3563, -1.8239),
+    (0.6798, 0.0304, 0.1398, 0.7801, 0.2316, 0.7404),
+    (0.1318, 0.0299, 0.0826, 0.1385, 0.1421, 0.1315), -2.7495, 0.3366,
+    {"rule": "default for an index with known questions (StackFAQ, zero-shot MiniLM)"})
 
 
-def load_rule(version_dir: str | None) -> NotFoundRule:
-    """The rule written into an index version, else `DEFAULT_RULE`.
+def default_rule(has_questions: bool = False) -> NotFoundRule:
+    """The rule of an index without `not_found.json`: `DEFAULT_QUESTIONS_RULE`
+    when it has embedded known questions, else `DEFAULT_RULE`."""
+    return DEFAULT_QUESTIONS_RULE if has_questions else DEFAULT_RULE
+
+
+def load_rule(version_dir: str | None, has_questions: bool = False) -> NotFoundRule:
+    """The rule written into an index version, else `default_rule(has_questions)`.
 
     An index without BM25 cannot run a rule that `needs_lexical()`: the search
     servable falls back to `DEFAULT_RULE` for it (and for sharded indexes).
@@ -156,7 +186,7 @@ def load_rule(version_dir: str | None) -> NotFoundRule:
     """
     path = os.path.join(version_dir, FILE_NAME) if version_dir else ""
     if not path or not os.path.exists(path):
-        return DEFAULT_RULE
+        return default_rule(has_questions)
     try:
         with open(path, encoding="utf-8") as f:
             rule = NotFoundRule.from_dict(json.load(f))

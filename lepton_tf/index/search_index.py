@@ -82,7 +82,7 @@ class SearchIndex:
 
     def __init__(self, searcher, config: IndexConfig, documents: list[Document],
                  embeddings: np.ndarray, encoder: EncoderInfo | None = None,
-                 lexical=None, fusion: FusionConfig | None = None):
+                 lexical=None, fusion: FusionConfig | None = None, known_questions=None):
         self.searcher = searcher
         self.config = config
         self.documents = {d.doc_id: d for d in documents}
@@ -93,6 +93,8 @@ class SearchIndex:
         # use: a dense-only caller never pays its memory), or None.
         self._lexical = lexical
         self.fusion = fusion or FusionConfig()
+        # The documents' embedded questions (`known_questions.KnownQuestions`) or None.
+        self.known_questions = known_questions
         self._derived: dict = {}
 
     @property
@@ -302,6 +304,9 @@ class SearchIndex:
             documents / embeddings: what to add.
             lexical: rebuild BM25 now (False: the caller does, as a sharded
                 index does with the whole corpus's statistics).
+
+        Documents' new `questions` are embedded by `refresh_questions` (saving
+        the index refuses questions that are not).
         """
         embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
         documents = list(documents)
@@ -342,9 +347,19 @@ class SearchIndex:
         self.row_ids = [self.row_ids[i] for i in keep]
         for doc_id in gone:
             del self.documents[doc_id]
+        if self.known_questions is not None:
+            self.known_questions = self.known_questions.keep_documents(self.documents) or None
         self._derived.clear()
         if lexical and self._lexical is not None:
             self.rebuild_lexical()
+
+    def refresh_questions(self, encode) -> None:
+        """Embeds the documents' known questions that are new (after `upsert`;
+        `encode`: the query tower, list of str -> float32 `[Q, D]`)."""
+        from lepton_tf.index.known_questions import KnownQuestions
+
+        self.known_questions = KnownQuestions.of_documents(self.documents.values(), encode,
+                                                           previous=self.known_questions)
 
     def exact(self) -> ExactIndex:
         """The exact baseline over the same vectors."""

@@ -30,6 +30,7 @@ from lepton_tf.index.builder import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.known_questions import KnownQuestions
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 
@@ -87,6 +88,14 @@ def write_index(index: SearchIndex, folder: str, version: int = 0,
     np.save(os.path.join(folder, "embeddings.npy"), index.embeddings[[rows[d] for d in order]])
     if index.lexical is not None:
         index.lexical.save(os.path.join(folder, LEXICAL_DIR))
+    questions = index.known_questions
+    if questions is not None:
+        if not questions.matches(index.documents.values()):
+            raise ValueError("The documents' known questions changed since they were embedded: "
+                             "call index.refresh_questions(encoder.encode_queries) first.")
+        questions.save(folder)
+    # Without (a shard, a Beam-built version) the questions stay in the documents,
+    # unembedded: the not-found rule does without them, and an update embeds them.
     for name, text in (extra_files or {}).items():
         with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
             f.write(text)
@@ -96,6 +105,7 @@ def write_index(index: SearchIndex, folder: str, version: int = 0,
                 "encoder": dataclasses.asdict(index.encoder),
                 "fusion": index.fusion.to_dict(),
                 "lexical": index.lexical is not None,
+                "questions": len(questions) if questions is not None else 0,
                 "sha256": {f: sha256_file(os.path.join(folder, f)) for f in _files(folder)}}
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
@@ -241,9 +251,14 @@ def load_index(path: str, *, expected_dimension: int | None = None,
                              docids=row_ids)
     if num_threads:
         searcher.set_num_threads(num_threads)
+    try:
+        known_questions = KnownQuestions.load(path, documents)
+    except (OSError, ValueError) as e:
+        raise IndexFormatError(f"{e} Rebuild the index.") from None
     lexical = None
     if manifest.get("lexical"):  # checksummed above; read on first bm25/hybrid search
         lexical = functools.partial(_load_lexical, path, frozenset(row_ids))
     return SearchIndex(searcher, IndexConfig(**manifest["config"]), documents, embeddings,
                        encoder, lexical=lexical,
-                       fusion=FusionConfig.from_dict(manifest.get("fusion")))
+                       fusion=FusionConfig.from_dict(manifest.get("fusion")),
+                       known_questions=known_questions)

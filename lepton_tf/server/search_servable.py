@@ -73,7 +73,9 @@ class SearchServable(Servable):
     questions; else the default top-1 cosine rule, see `index.not_found`)
     flags the query: its answer is likely not in the index (the assistant's
     not-found answer, `lepton-tf eval not-found`). The rule reads the query's
-    top cosines and BM25 signals, whatever `mode` ranked the hits.
+    top cosines and BM25 signals, and its cosines to the documents' known
+    questions when they list some (`index.known_questions`), whatever `mode`
+    ranked the hits.
 
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
@@ -115,13 +117,16 @@ class SearchServable(Servable):
                                         _OUTPUTS)}
 
     def _rule(self) -> not_found.NotFoundRule:
+        known = getattr(self.index, "known_questions", None) is not None
         rule = getattr(self.index, "not_found_rule", None) or \
-            not_found.load_rule(self.path if index_is_folder(self.path) else None)
+            not_found.load_rule(self.path if index_is_folder(self.path) else None, known)
         # BM25 features need one index's scores and vocabulary (`cover`: the share of the
         # query's tokens the corpus holds), which no shard has alone: the cosine rule.
         sharded = hasattr(self.index, "shards")
         if rule.needs_lexical() and (sharded or self.index.lexical is None):
-            return not_found.DEFAULT_RULE  # no BM25 here: the cosine rule
+            return not_found.default_rule(known)  # no BM25 here
+        if rule.needs_questions() and not known:
+            return not_found.DEFAULT_RULE  # no embedded known questions here
         return rule
 
     def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -132,9 +137,11 @@ class SearchServable(Servable):
             return np.ones(len(texts), bool)
         _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
         lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
+        questions = self.index.known_questions.features(vectors) \
+            if self.not_found_rule.needs_questions() else [None] * len(texts)
         return np.array([len(c) == 0 or self.not_found_rule.flags(
-            not_found.query_features(c, text, lexical)) for c, text in zip(cosines, texts)],
-            bool)
+            not_found.query_features(c, text, lexical, q))
+            for c, text, q in zip(cosines, texts, questions)], bool)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Runs `callback` when this version is unloaded (releases its pairing)."""
