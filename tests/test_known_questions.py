@@ -1,0 +1,178 @@
+"""Known questions: documents list what they answer, the index embeds it, the not-found rule
+reads it; updates keep it in step and a stale or misused set is refused."""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+from test_not_found import THREADS, _query, _TopicEncoder
+
+from lepton_tf.cli import main as cli_main
+from lepton_tf.data.beir import write_beir
+from lepton_tf.index import Document, SearchIndex, load_index, not_found
+from lepton_tf.index.build import build_index
+from lepton_tf.index.documents import read_documents, write_documents
+from lepton_tf.index.errors import IndexFormatError
+from lepton_tf.index.known_questions import VECTORS_FILE, KnownQuestions
+from lepton_tf.index.storage import read_manifest, save_index
+from lepton_tf.server.search_servable import SearchServable
+
+
+class _CountingEncoder(_TopicEncoder):
+    def __init__(self):
+        self.queries = []
+
+    def encode_queries(self, texts):
+        self.queries.extend(texts)
+        return self._embed(texts)
+
+
+def _faq(tmp_path, rows):
+    path = tmp_path / "faq.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_documents_keep_their_questions_and_others_their_bytes(tmp_path):
+    docs = [Document("a", "Use tildes.", "Strikethrough", questions=("cross out text?", "s tag")),
+            Document("b", "Settings.")]
+    path = str(tmp_path / "docs.jsonl.gz")
+    write_documents(docs, path)
+    assert read_documents(path) == docs
+    with gzip.open(path, "rt") as f:
+        assert "questions" not in json.loads(f.readlines()[1])  # as before for such documents
+    bad = _faq(tmp_path, [{"_id": "x", "text": "t", "questions": "not a list"}])
+    with pytest.raises(IndexFormatError, match="faq.jsonl:1: .*questions must be a list"):
+        read_documents(bad)
+
+
+def test_a_paraphrase_of_a_known_question_is_found_where_the_answer_alone_is_far(tmp_path):
+    """The answer's words share nothing with how users ask: without its known questions
+    the index flags the question (this failed before known questions existed)."""
+    rows = [{"_id": f"n{i}", "text": f"topic{i} notes",
+             "questions": [f"zebra{i} giraffe{i} lion{i}"]} for i in range(THREADS)]
+    encoder = _CountingEncoder()
+    path = build_index(_faq(tmp_path, rows), "", str(tmp_path / "with"), encoder=encoder)
+    assert read_manifest(path)["questions"] == THREADS
+    assert VECTORS_FILE in read_manifest(path)["sha256"]  # checksummed like the rest
+    with_known = SearchServable(path, encoder.encode_queries)
+    assert with_known.not_found_rule == not_found.DEFAULT_QUESTIONS_RULE
+    assert _query(with_known, "zebra4 giraffe4 lion4") is False
+    assert _query(with_known, "walrus penguin seal") is True
+    for r in rows:
+        del r["questions"]
+    plain = build_index(_faq(tmp_path, rows), "", str(tmp_path / "without"), encoder=encoder)
+    without = SearchServable(plain, encoder.encode_queries)
+    assert without.not_found_rule == not_found.DEFAULT_RULE
+    assert _query(without, "zebra4 giraffe4 lion4") is True
+
+
+def _thread_collection_with_train(tmp_path):
+    corpus = {f"t{i}-a0": {"title": f"topic{i} question", "text": f"answer word{i}"}
+              for i in range(THREADS)}
+    test = {f"t{i}-q0": f"how topic{i} query0" for i in range(THREADS)}
+    train = {f"t{i}-q1": f"how topic{i} asked before" for i in range(THREADS)}
+    folder = tmp_path / "threads"
+    write_beir(folder, corpus, {**test, **train},
+               {"test": {q: {q.split("-")[0] + "-a0": 1} for q in test},
+                "train": {q: {q.split("-")[0] + "-a0": 1} for q in train}})
+    return str(folder)
+
+
+def test_a_beir_split_becomes_known_questions_and_the_fitted_rule_reads_them(tmp_path):
+    encoder = _TopicEncoder()
+    folder = _thread_collection_with_train(tmp_path)
+    path = build_index(folder, "", str(tmp_path / "index"), encoder=encoder, questions="train")
+    index = load_index(path)
+    assert index.documents["t3-a0"].questions == ("how topic3 asked before",)
+    with open(os.path.join(path, not_found.FILE_NAME)) as f:
+        rule = not_found.NotFoundRule.from_dict(json.load(f))
+    assert set(not_found.QUESTION_FEATURES) <= set(rule.features)
+    servable = SearchServable(path, encoder.encode_queries)
+    assert _query(servable, "how topic3 query0") is False
+    assert _query(servable, "what zebra giraffe") is True
+    # The split the rule is calibrated on cannot also be the known questions.
+    with pytest.raises(ValueError, match="also known questions"):
+        build_index(folder, "", str(tmp_path / "leak"), encoder=encoder, questions="test")
+    assert not os.path.exists(tmp_path / "leak" / "1")  # nothing half-written
+
+
+def test_updates_keep_the_questions_in_step(tmp_path, monkeypatch):
+    from lepton_tf.commands.index import update_index
+
+    rows = [{"_id": f"n{i}", "text": f"topic{i} notes", "questions": [f"q{i} ask"]}
+            for i in range(4)]
+    encoder = _CountingEncoder()
+    index_dir = str(tmp_path / "index")
+    build_index(_faq(tmp_path, rows), "", index_dir, encoder=encoder, calibrate=False)
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"_id": "n9", "text": "topic9 notes",
+                                "questions": ["q9 ask", "q1 ask"]}) + "\n")
+    encoder.queries.clear()
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder", lambda path: encoder)
+    update_index(index_dir, "", add=str(more))
+    assert encoder.queries == ["q9 ask"]  # only the new question is encoded
+    updated = load_index(index_dir)
+    assert updated.known_questions.doc_ids[updated.known_questions.texts.index("q1 ask")] \
+        == ("n1", "n9")
+    update_index(index_dir, "", delete=["n9", "n2"])
+    left = load_index(index_dir).known_questions
+    assert sorted(left.texts) == ["q0 ask", "q1 ask", "q3 ask"]
+    assert left.doc_ids[left.texts.index("q1 ask")] == ("n1",)
+
+
+def test_questions_that_were_not_embedded_are_not_saved_as_if_they_were(tmp_path):
+    encoder = _TopicEncoder()
+    docs = [Document("a", "topic1 a", questions=("one",)), Document("b", "topic2 b")]
+    index = SearchIndex.build(encoder.encode_documents(["topic1 a", "topic2 b"]), docs)
+    index.refresh_questions(encoder.encode_queries)
+    index.upsert([Document("b", "topic2 b", questions=("two",))],
+                 encoder.encode_documents(["topic2 b"]))
+    with pytest.raises(ValueError, match="refresh_questions"):
+        save_index(index, str(tmp_path / "index"))
+    assert not os.path.exists(tmp_path / "index" / "1")
+    index.refresh_questions(encoder.encode_queries)
+    assert len(load_index(save_index(index, str(tmp_path / "index"))).known_questions) == 2
+
+
+def test_a_rule_that_needs_known_questions_falls_back_without_them(tmp_path):
+    encoder = _TopicEncoder()
+    index = SearchIndex.build(encoder.encode_documents(["topic1 a", "topic2 b"]),
+                              [Document("a", "topic1 a"), Document("b", "topic2 b")])
+    path = save_index(index, str(tmp_path), extra_files=not_found.rule_file(
+        not_found.DEFAULT_QUESTIONS_RULE))
+    assert SearchServable(path, encoder.encode_queries).not_found_rule == not_found.DEFAULT_RULE
+
+
+def test_corrupt_question_files_are_refused(tmp_path):
+    encoder = _TopicEncoder()
+    docs = [Document("a", "topic1 a", questions=("one",))]
+    index = SearchIndex.build(encoder.encode_documents(["topic1 a"]), docs)
+    index.refresh_questions(encoder.encode_queries)
+    path = save_index(index, str(tmp_path))
+    np.save(os.path.join(path, VECTORS_FILE), np.zeros((2, 40), np.float32))
+    with pytest.raises(IndexFormatError, match="questions.npy is corrupt"):
+        load_index(path)
+    with pytest.raises(IndexFormatError, match="known questions and the documents disagree"):
+        load_index(path, verify=False)
+
+
+def test_features_margin_skips_questions_of_the_same_documents():
+    vectors = np.array([[1, 0], [0.99, 0.141], [0, 1]], np.float32)
+    known = KnownQuestions(["a", "a2", "b"], vectors, [("d1",), ("d1",), ("d2",)])
+    (row,) = known.features(np.array([[1, 0]], np.float32))
+    assert row["question_top1"] == pytest.approx(1.0)
+    assert row["question_margin"] == pytest.approx(1.0)  # against "b", not "a2"
+    assert row["question_top3"] == pytest.approx((1 + 0.99 + 0) / 3)
+    assert len(known.keep_documents({"d2"})) == 1
+
+
+def test_questions_on_the_command_line_for_a_file_is_one_clear_line(tmp_path, capsys):
+    corpus = _faq(tmp_path, [{"_id": "a", "text": "t"}])
+    status = cli_main(["index", "--corpus", corpus, "--questions", "train",
+                       "--out", str(tmp_path / "i"), "--encoder", str(tmp_path / "none")])
+    err = capsys.readouterr()
+    assert status != 0 and "needs a BEIR folder" in err.err + err.out
+    assert "Traceback" not in err.err + err.out
