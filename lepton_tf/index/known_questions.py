@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class KnownQuestions:
 
     @classmethod
     def of_documents(cls, documents: Iterable, encode: Callable[[list], np.ndarray],
-                     previous: "KnownQuestions | None" = None) -> "KnownQuestions | None":
+                     previous: KnownQuestions | None = None) -> KnownQuestions | None:
         """The documents' questions, embedded by `encode` (vectors of `previous`
         reused for texts it has: an update encodes only new questions).
 
@@ -97,7 +97,7 @@ class KnownQuestions:
         """Whether these are exactly the documents' questions (same owners)."""
         return self.of(documents) == dict(zip(self.texts, self.doc_ids))
 
-    def keep_documents(self, doc_ids) -> "KnownQuestions":
+    def keep_documents(self, doc_ids) -> KnownQuestions:
         """Only what is known for `doc_ids` (a question known for none of them goes)."""
         keep = set(doc_ids)
         rows = [(i, tuple(d for d in ids if d in keep)) for i, ids in enumerate(self.doc_ids)]
@@ -134,7 +134,7 @@ class KnownQuestions:
         np.save(os.path.join(folder, VECTORS_FILE), self.vectors)
 
     @classmethod
-    def load(cls, folder: str, documents: Iterable) -> "KnownQuestions | None":
+    def load(cls, folder: str, documents: Iterable) -> KnownQuestions | None:
         """What `save` wrote, owned by `documents` (None: the version has none).
 
         Raises:
