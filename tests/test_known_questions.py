@@ -176,3 +176,47 @@ def test_questions_on_the_command_line_for_a_file_is_one_clear_line(tmp_path, ca
     err = capsys.readouterr()
     assert status != 0 and "needs a BEIR folder" in err.err + err.out
     assert "Traceback" not in err.err + err.out
+
+
+def _asked_index():
+    """Answers whose words are far from how users ask; their known questions are not."""
+    encoder = _TopicEncoder()
+    docs = [Document(f"n{i}", f"topic{i} notes", metadata={"part": i % 2},
+                     questions=(f"zebra{i} giraffe{i} lion{i}",)) for i in range(6)]
+    index = SearchIndex.build(encoder.encode_documents([d.text for d in docs]), docs)
+    index.refresh_questions(encoder.encode_queries)
+    return encoder, index
+
+
+def test_search_finds_a_document_by_its_known_question():
+    encoder, index = _asked_index()
+    query = "zebra3 giraffe3 lion3"
+    vector = encoder.encode_queries([query])
+    (hits,) = index.hybrid_search(vector, [query], 2, "dense")
+    assert hits.doc_ids[0] == "n3" and hits.dense_scores[0] == pytest.approx(1.0, abs=1e-5)
+    (hybrid,) = index.hybrid_search(vector, [query], 2, "hybrid")
+    assert hybrid.doc_ids[0] == "n3"
+    # The filter still holds: n3 is in part 1.
+    (filtered,) = index.hybrid_search(vector, [query], 2, "dense", '{"part": 0}')
+    assert "n3" not in filtered.doc_ids and len(filtered.doc_ids) == 2
+    # Without its known questions the answer is no nearer than any other.
+    index.known_questions = None
+    (plain,) = index.hybrid_search(vector, [query], 2, "dense")
+    assert plain.dense_scores[0] < 0.5
+
+
+def test_new_known_questions_are_searched_after_an_update():
+    encoder, index = _asked_index()
+    index.upsert([Document("n0", "topic0 notes", questions=("walrus seal",))],
+                 encoder.encode_documents(["topic0 notes"]))
+    index.refresh_questions(encoder.encode_queries)
+    (hits,) = index.hybrid_search(encoder.encode_queries(["walrus seal"]), ["walrus seal"], 1,
+                                  "dense")
+    assert hits.doc_ids == ["n0"] and hits.dense_scores[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_eval_search_refuses_known_questions_from_the_scored_split(tmp_path):
+    from lepton_tf.evaluation.search import evaluate_search
+
+    with pytest.raises(ValueError, match="split being scored"):
+        evaluate_search(str(tmp_path), None, "test", questions="test")

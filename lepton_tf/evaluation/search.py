@@ -1,8 +1,11 @@
 """`lepton-tf eval search --beir DIR`: our encoder + ScaNN against exact search,
 zero-shot MiniLM, BM25 (plain and stemmed) and each encoder fused with stemmed
 BM25 (hybrid), side by side, on any BEIR-format collection; `--sweep` adds
-nDCG@10 for every fusion method and weight. Embeddings are cached under
-`runs/embeddings` (keyed by encoder fingerprint and text hash)."""
+nDCG@10 for every fusion method and weight; `--questions train` adds each
+encoder with the train split's queries as the documents' known questions
+(`index.known_questions`: matched query to question, FAQ style). Embeddings
+are cached under `runs/embeddings` (keyed by encoder fingerprint and text
+hash)."""
 
 from __future__ import annotations
 
@@ -78,8 +81,9 @@ def _embed(encoder, collection, query_ids, cache_dir, name):
 
 def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
                 cache_dir: str | None = None, name: str = "collection", fusion=None,
-                sweep_out: dict | None = None):
-    """Exact (and ScaNN) runs of one encoder, and its hybrid with stemmed BM25."""
+                sweep_out: dict | None = None, questions: tuple | None = None):
+    """Exact (and ScaNN) runs of one encoder, and its hybrid with stemmed BM25;
+    with `questions` (`(beir_dir, split)`), both again with known questions."""
     from lepton_tf.evaluation import fusion_runs
     from lepton_tf.index.builder import IndexBuilder
     from lepton_tf.index.search_index import ExactIndex, SearchIndex
@@ -110,6 +114,34 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
         if "BM25 stemmed (bm25s + PyStemmer)" not in runs:
             runs["BM25 stemmed (bm25s + PyStemmer)"] = fusion_runs.stemmed_bm25_run(
                 index, query_ids, texts, k)
+    if questions is not None:
+        runs.update(_known_question_runs(encoder, documents, doc_vectors, query_vectors,
+                                         collection, query_ids, label, questions, cache_dir,
+                                         name, fusion))
+    return runs
+
+
+def _known_question_runs(encoder, documents, doc_vectors, query_vectors, collection, query_ids,
+                         label, questions, cache_dir, name, fusion):
+    """Dense (and hybrid, at the weight of the hybrid row) with known questions."""
+    from lepton_tf.evaluation import fusion_runs
+    from lepton_tf.evaluation.embedding_cache import CachedEncoder
+    from lepton_tf.index.known_questions import attach_split_questions
+
+    beir_dir, split = questions
+    index = fusion_runs.build_index(attach_split_questions(documents, beir_dir, split),
+                                    doc_vectors)
+    index.refresh_questions(CachedEncoder(encoder, cache_dir, f"{name}-known-{split}")
+                            .encode_queries)
+    k = min(DEPTH, len(documents))
+    texts = [collection.queries[q] for q in query_ids]
+    pools = fusion_runs.hybrid_pools(index, query_vectors, texts, k)
+    known = f"{label} + known questions ({split}, {len(index.known_questions or ())})"
+    runs = {f"{known}, dense": fusion_runs.run_from_pools(index, pools, query_ids, k,
+                                                          FusionConfig("convex", 1.0, k))}
+    if fusion is not None and fusion.dense_weight is not None:
+        runs[f"{known}, hybrid w={fusion.dense_weight:g}"] = fusion_runs.run_from_pools(
+            index, pools, query_ids, k, FusionConfig(fusion.method, fusion.dense_weight, k))
     return runs
 
 
@@ -131,7 +163,7 @@ def _self_tuned(index, encoder, fusion, cache_dir, name):
 def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test",
                     zero_shot: bool = True, bm25: bool = True, hybrid: bool = True,
                     sweep: bool = False, cache_dir: str | None = None,
-                    fusion: FusionConfig | None = None) -> dict:
+                    fusion: FusionConfig | None = None, questions: str | None = None) -> dict:
     """Runs every system on a BEIR collection.
 
     Args:
@@ -144,6 +176,11 @@ def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test"
         cache_dir: embeddings cache folder (None: no cache).
         fusion: the hybrid setting (default: the weight every index build
             chooses, self-tuned on pseudo-queries; `tuned_on=SELF_TUNED`).
+        questions: a split whose queries are the documents' known questions
+            in extra rows (never `split`).
+
+    Raises:
+        ValueError: `questions` is the scored split.
 
     Returns:
         `{"collection", "queries", "documents", "systems": {name: {metric:
@@ -152,7 +189,11 @@ def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test"
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.encoding import SavedModelEncoder
 
+    if questions and questions == split:
+        raise ValueError(f"--questions {questions} is the split being scored: its queries "
+                         "would find themselves. Use another split (e.g. train).")
     collection = read_beir(beir_dir, split)
+    known = (beir_dir, questions) if questions else None
     query_ids = sorted(collection.queries)
     name = os.path.basename(os.path.normpath(beir_dir))
     fusion = (fusion or FusionConfig(tuned_on=SELF_TUNED)) if hybrid else None
@@ -162,12 +203,12 @@ def evaluate_search(beir_dir: str, encoder_path: str | None, split: str = "test"
         start = time.time()
         runs.update(_dense_runs(encoder, collection, query_ids,
                                 f"lepton encoder v{encoder.info.version}", True, cache_dir, name,
-                                fusion, sweeps))
+                                fusion, sweeps, known))
         seconds["encoder"] = time.time() - start
     if zero_shot:
         start = time.time()
         runs.update(_dense_runs(_InProcessMiniLM(), collection, query_ids, "MiniLM zero-shot",
-                                False, cache_dir, name, fusion, sweeps))
+                                False, cache_dir, name, fusion, sweeps, known))
         seconds["zero_shot"] = time.time() - start
     if bm25:
         runs["BM25 (bm25s)"] = _bm25_run(collection, query_ids)
@@ -202,7 +243,8 @@ def run(args) -> int:
                              cache_dir=args.cache_dir or None,
                              fusion=FusionConfig(args.fusion, args.dense_weight)
                              if args.dense_weight is not None
-                             else FusionConfig(args.fusion, tuned_on=SELF_TUNED))
+                             else FusionConfig(args.fusion, tuned_on=SELF_TUNED),
+                             questions=args.questions)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -231,5 +273,8 @@ def register(sub) -> None:
                    help="also nDCG@10 for every fusion method and dense weight 0..1")
     p.add_argument("--cache-dir", default=os.path.join("runs", "embeddings"),
                    help="reuse query/document embeddings from here ('' for none)")
+    p.add_argument("--questions", metavar="SPLIT",
+                   help="also each encoder with this split's queries (e.g. train) as the "
+                        "documents' known questions (`lepton-tf index --questions`)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(fn=run)

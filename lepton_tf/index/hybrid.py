@@ -5,6 +5,12 @@ passages (`FusionConfig.pool` each in `hybrid`, k in `dense` / `bm25`),
 both restricted to the filter; every candidate gets its exact cosine
 similarity and its BM25 score; `fusion.rank_pool` orders them.
 
+Known questions (`index.known_questions`): outside `bm25` the pool also
+holds the documents whose known questions are closest to the query, and a
+document's dense score is its own cosine or, when higher, its best known
+question's (FAQ retrieval's query-to-question match: a user's phrasing is
+nearer to how others asked than to the answer's wording).
+
 Filters are exact: a small filtered set (at most `EXACT_BELOW` rows) is
 searched exhaustively (a `[n, D]` product: 1,000 x 384 takes well under a
 millisecond); a larger one is over-fetched from ScaNN by the inverse of its
@@ -34,7 +40,8 @@ class Hits:
     Attributes:
         doc_ids: the passages' ids.
         scores: the mode's scores (cosine, BM25 or fused).
-        dense_scores: cosine similarity of each hit.
+        dense_scores: cosine similarity of each hit (or, when higher, of
+            its best known question).
         bm25_scores: BM25 score of each hit (0: no query term).
     """
 
@@ -150,6 +157,14 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
     return parts
 
 
+def _question_rows(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+    """The top-`n` rows by known-question score that have one (and pass the filter)."""
+    if allowed is not None:
+        scores = np.where(np.isin(np.arange(len(scores)), allowed), scores, -np.inf)
+    rows = top_rows(scores, min(n, len(scores)))
+    return rows[np.isfinite(scores[rows])]
+
+
 def first_occurrences(keys) -> list:
     """`keys` without repeats, each where it first appears (a pool's order)."""
     return list(dict.fromkeys(keys))
@@ -167,13 +182,19 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     check_search(mode, k)
     fusion = fusion or index.fusion
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
+    pool = pool_size(k, mode, fusion)
+    known = index.question_scores(queries) if hasattr(index, "question_scores") else None
+    allowed = index.field_index().rows(parse_filter(filter)) if known is not None else None
     pools = []
-    for query, (dense_rows, lexical_rows, fill, lexical) in zip(
-            queries, candidate_parts(index, queries, texts, k, pool_size(k, mode, fusion),
-                                     mode, filter)):
-        rows = np.asarray(first_occurrences(np.concatenate([dense_rows, lexical_rows, fill])
-                                            .tolist()), np.int64)
+    for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(
+            queries, candidate_parts(index, queries, texts, k, pool, mode, filter))):
+        asked = _question_rows(known[b], pool, allowed) if known is not None and \
+            mode != "bm25" else np.zeros(0, np.int64)
+        rows = np.asarray(first_occurrences(np.concatenate(
+            [dense_rows, asked, lexical_rows, fill]).tolist()), np.int64)
         dense = index.embeddings[rows] @ query if len(rows) else np.zeros(0, np.float32)
+        if known is not None:
+            dense = np.maximum(dense, known[b][rows])
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
         pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
     return pools

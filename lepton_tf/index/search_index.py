@@ -93,9 +93,44 @@ class SearchIndex:
         # use: a dense-only caller never pays its memory), or None.
         self._lexical = lexical
         self.fusion = fusion or FusionConfig()
+        self._derived: dict = {}
         # The documents' embedded questions (`known_questions.KnownQuestions`) or None.
         self.known_questions = known_questions
-        self._derived: dict = {}
+
+    @property
+    def known_questions(self):
+        """The documents' embedded known questions (None: none)."""
+        return self._known_questions
+
+    @known_questions.setter
+    def known_questions(self, value) -> None:
+        self._known_questions = value
+        self._derived.pop("question_pairs", None)
+
+    def question_scores(self, queries) -> np.ndarray | None:
+        """Each document's best cosine to one of its known questions, per query.
+
+        Known questions are scored exhaustively (`[B, Q]`: a FAQ's tens of
+        thousands take milliseconds).
+
+        Returns:
+            float32 `[B, N]` in row order (-inf for a document without known
+            questions), or None for an index without any.
+        """
+        known = self._known_questions
+        if known is None or not len(known):
+            return None
+        if "question_pairs" not in self._derived:
+            row_of = self.row_of()
+            self._derived["question_pairs"] = np.array(
+                [(j, row_of[d]) for j, ids in enumerate(known.doc_ids) for d in ids
+                 if d in row_of], np.int64).reshape(-1, 2)
+        pairs = self._derived["question_pairs"]
+        cosines = _as_matrix(queries, self.dimension, "queries") @ known.vectors.T
+        out = np.full((len(cosines), len(self.row_ids)), -np.inf, np.float32)
+        for row, scores in zip(out, cosines):
+            np.maximum.at(row, pairs[:, 1], scores[pairs[:, 0]])
+        return out
 
     @property
     def lexical(self):
