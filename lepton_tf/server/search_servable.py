@@ -60,7 +60,8 @@ class SearchServable(Servable):
     Outputs (`[B, k]`): `doc_ids`, `texts`, `titles`, `metadata` (JSON text:
     for a folder index `source`, `document`, `section`, `page`, `start`,
     `end`) strings; `scores` (the mode's: fused, cosine or BM25),
-    `dense_score` (cosine) and `bm25_score` float32. When fewer than k
+    `dense_score` (cosine; or, when higher, the cosine of the passage's best
+    known question, `index.known_questions`) and `bm25_score` float32. When fewer than k
     passages match a filter, rows are padded with `doc_ids` `""` and scores 0.
 
     The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
