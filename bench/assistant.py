@@ -66,7 +66,7 @@ def bench(args) -> dict:
     from lepton_tf.client.assistant import TIMING_KEYS
 
     start = time.time()
-    server, names = start_server(args.base_dir, args.index_dir)
+    server, names = start_server(args.base_dir, args.index_dir, knowledge_base=args.index_dir)
     print(f"server up in {time.time() - start:.1f} s hosting {names} + search + assistant; "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
     target = f"127.0.0.1:{server.grpc_port}"
@@ -113,11 +113,13 @@ def calibrate(args) -> dict:
         signals = calibration.collect_signals(backends, sets)
     finally:
         server.stop()
-    from lepton_tf.assistant.routing import Router
+    from lepton_tf.assistant.routing import default_router, index_has_known_questions
 
     import dataclasses
 
-    in_use = Router()  # without the domain score: the rule before it
+    # The thresholds the assistant uses for this index; without the domain score: the
+    # rule before it.
+    in_use = default_router(index_has_known_questions(args.index_dir))
     before = calibration.held_out(in_use, {r: dataclasses.replace(s, domain=None)
                                            for r, s in signals.items()})
     out = {"defaults": dict(before, search_threshold=in_use.search_threshold,

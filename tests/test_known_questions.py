@@ -220,3 +220,22 @@ def test_eval_search_refuses_known_questions_from_the_scored_split(tmp_path):
 
     with pytest.raises(ValueError, match="split being scored"):
         evaluate_search(str(tmp_path), None, "test", questions="test")
+
+
+def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_questions(tmp_path):
+    from lepton_tf.assistant import routing
+
+    rows = [{"_id": f"n{i}", "text": f"topic{i} notes", "questions": [f"q{i} ask"]}
+            for i in range(3)]
+    with_known = build_index(_faq(tmp_path, rows), "", str(tmp_path / "with"),
+                             encoder=_TopicEncoder(), calibrate=False)
+    for r in rows:
+        del r["questions"]
+    without = build_index(_faq(tmp_path, rows), "", str(tmp_path / "without"),
+                          encoder=_TopicEncoder(), calibrate=False)
+    assert routing.index_has_known_questions(os.path.dirname(with_known))
+    assert not routing.index_has_known_questions(os.path.dirname(without))
+    assert not routing.index_has_known_questions(str(tmp_path / "nothing"))
+    assert routing.default_router(True).search_threshold == \
+        routing.KNOWN_QUESTIONS_SEARCH_THRESHOLD
+    assert routing.default_router(False) == routing.Router()

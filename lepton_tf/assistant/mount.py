@@ -28,7 +28,7 @@ import os
 from lepton_tf.assistant import knowledge_base as kb
 from lepton_tf.assistant.backends import ServerBackends
 from lepton_tf.assistant.engine import CONTEXT_PASSAGES, SEARCH_K, Assistant
-from lepton_tf.assistant.routing import Router
+from lepton_tf.assistant.routing import Router, default_router, index_has_known_questions
 from lepton_tf.assistant.servable import AssistantServable
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.assistant.streaming import (REST_STREAM_PATH, grpc_stream_handler,
@@ -48,7 +48,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
-        router: routing thresholds (default: the calibrated ones).
+        router: routing thresholds (default: the calibrated ones, for an index
+            with known questions when `knowledge_base` is such an index folder).
         max_sessions, ttl_s: the session store's memory bound and expiry.
         dialogue_turns: reference turns for the dialogue score (None: SGD sample).
         names: other model names (`intent`, `search`, `chat`, `encoder`).
@@ -65,6 +66,9 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     """
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
+    if router is None:
+        router = default_router(isinstance(knowledge_base, str)
+                                and index_has_known_questions(knowledge_base))
 
     def build(server):
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
@@ -72,7 +76,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         if warm_up:
             backends.dialogue_score("hello")
             backends.domain_score("hello")
-        return AssistantServable(Assistant(backends, router or Router(),
+        return AssistantServable(Assistant(backends, router,
                                            SessionStore(max_sessions, ttl_s), search_k,
                                            context_passages, texts))
     return build

@@ -61,6 +61,13 @@ ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE)
 # zero-shot all-MiniLM-L6-v2 (issue 16), its StackFAQ index (self-tuned w 0.95) and intent v1.
 # The fine-tuned encoder v1 (`configs/encoder_full.yaml`) gave 0.45 / 0.51.
 DEFAULT_SEARCH_THRESHOLD = 0.462
+# For an index whose documents have known questions (`index.known_questions`: a search
+# score is then the best of the document's cosine and its known questions', higher for
+# every turn): `python bench/assistant.py --calibrate` on the main job's StackFAQ index with
+# its 874 train paraphrases, the other thresholds unchanged. Held-out halves: StackFAQ to
+# search 99.5%, SGD to chat 98.5%, Banking77 refused 98.5% (at 0.462: 100% / 98.0% / 89.0%,
+# 10% of Banking77 requests sent to search).
+KNOWN_QUESTIONS_SEARCH_THRESHOLD = 0.596
 DEFAULT_DIALOGUE_THRESHOLD = 0.522
 # Zero-shot MiniLM encoder, similarity to `backends.CHITCHAT_TURNS`: Banking77 test (3,079
 # queries) max 0.364, StackFAQ test queries (375) max 0.270; "Hi there!" 0.80, "Hello" 0.77,
@@ -82,6 +89,24 @@ SHORT_TURN_WORDS = 4
 # 98.5% / 98.9%; its thresholds on the zero-shot signals: 98.0% / 97.5% / 99.5%.
 DEFAULT_MARGIN_THRESHOLD = -0.016
 DEFAULT_DIALOGUE_FLOOR = 0.394
+
+
+def default_router(known_questions: bool = False) -> "Router":
+    """The calibrated thresholds for an index with (or without) known questions."""
+    return Router(KNOWN_QUESTIONS_SEARCH_THRESHOLD) if known_questions else Router()
+
+
+def index_has_known_questions(index_dir: str | None) -> bool:
+    """Whether the latest index version under `index_dir` embeds known questions
+    (False for no index, an unreadable one, or a sharded one: those have none)."""
+    if not index_dir:
+        return False
+    from lepton_tf.index.storage import read_manifest
+
+    try:
+        return bool(read_manifest(index_dir).get("questions"))
+    except (OSError, ValueError):
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
