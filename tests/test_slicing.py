@@ -91,7 +91,9 @@ def test_a_large_batch_stops_within_a_slice_of_its_deadline():
     with deadline.scope(0.5), pytest.raises(ServingError) as raised:
         inference.predict_arrays(servable, "", _inputs(400))
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    past = metrics.past_deadline_max()["slow-deadline"]
+    # No entry: no run computed past the deadline (on a loaded machine the learned cost
+    # can refuse the first slice before it starts: the zero-allowance rule).
+    past = metrics.past_deadline_max().get("slow-deadline", 0.0)
     assert past < 0.8, f"computed {past:.3f} s past the deadline"
 
 
