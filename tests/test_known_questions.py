@@ -239,3 +239,20 @@ def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_question
     assert routing.default_router(True).search_threshold == \
         routing.KNOWN_QUESTIONS_SEARCH_THRESHOLD
     assert routing.default_router(False) == routing.Router()
+
+
+def test_the_main_job_rebuilds_an_index_without_the_corpus_known_questions(tmp_path,
+                                                                            monkeypatch):
+    from lepton_tf.commands.main_job import ensure_index
+    from lepton_tf.index.storage import list_index_versions
+
+    folder = _thread_collection_with_train(tmp_path)
+    encoder = _TopicEncoder()
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder", lambda path: encoder)
+    index_dir = str(tmp_path / "index")
+    build_index(folder, "", index_dir, encoder=encoder)  # before: no known questions
+    ensure_index(index_dir, "", folder)
+    assert list_index_versions(index_dir) == [1, 2]
+    assert read_manifest(index_dir)["questions"] == THREADS
+    ensure_index(index_dir, "", folder)  # up to date: kept
+    assert list_index_versions(index_dir) == [1, 2]
