@@ -21,6 +21,7 @@ from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.routing import IntentResult
 from lepton_tf.server.errors import ServingError, stops_work
+from lepton_tf.text.length_batches import length_sorted_batches
 
 log = logging.getLogger(__name__)
 DIALOGUE_SAMPLE = 1000  # SGD user turns in the dialogue reference set
@@ -214,12 +215,17 @@ class ServerBackends:
                     else self._dialogue_turns
                 if not turns:
                     return None
-                # Only the best match is read, so the rows' order is free: batches
-                # of similar length pad little.
-                turns = sorted(turns, key=len)
-                self._dialogue_vectors = np.concatenate(
-                    [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)])
+                self._dialogue_vectors = self._embed_reference(turns)
             return self._dialogue_vectors
+
+    def _embed_reference(self, turns: list[str]) -> np.ndarray:
+        """A reference set's vectors (`[0, 0]` for none), embedded in batches of similar
+        length (little padding). Only a turn's best match is read, so the rows stay in
+        that length order."""
+        if not turns:
+            return np.zeros((0, 0), np.float32)
+        return np.concatenate([self.embed([turns[i] for i in rows])
+                               for rows in length_sorted_batches(turns, 64)])
 
     def _embed_turn(self, text: str) -> np.ndarray:
         with self._lock:
@@ -249,9 +255,7 @@ class ServerBackends:
                 if self._domain_vectors is None:
                     turns = intent_domain_requests() if self._domain_turns is None \
                         else self._domain_turns
-                    self._domain_vectors = np.concatenate(
-                        [self.embed(turns[i:i + 64]) for i in range(0, len(turns), 64)]) \
-                        if turns else np.zeros((0, 0), np.float32)
+                    self._domain_vectors = self._embed_reference(turns)
                 reference = self._domain_vectors
             if not len(reference):
                 return None
