@@ -57,8 +57,11 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
         np.asarray(index.embeddings), encoder.encode_queries,
         questions=index.known_questions) if is_beir_folder(corpus) else None
     if result is None:
+        rule = "the dense and known-question signals as fitted on StackFAQ" \
+            if index.known_questions is not None \
+            else f"top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}"
         print(f"not-found: no thread-named test questions in {corpus}; the default rule "
-              f"(top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}) applies")
+              f"({rule}) applies")
         return {}
     held = result["held_out"]
     print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "

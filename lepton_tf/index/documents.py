@@ -20,8 +20,9 @@ class Document:
         title: optional title (embedded in front of the text).
         metadata: free-form JSON-serialisable data returned with hits.
         questions: questions this document is known to answer (a FAQ's
-            alternative phrasings; `index.known_questions`): never embedded
-            into the document, they tell the not-found rule what users ask.
+            alternative phrasings; `index.known_questions`): embedded apart
+            from the document, they rank it and tell the not-found rule what
+            users ask.
     """
 
     doc_id: str

@@ -7,8 +7,9 @@ question). A `Document` lists them in `questions`; the index embeds each
 distinct one with the query tower (they are queries) and keeps them beside
 the documents (`questions.json` + `questions.npy` in the version).
 
-They tell the not-found rule (`index.not_found`) what the document
-cosines cannot: a new question that asks what a known question asks is
+They rank (`index.hybrid`: a document's dense score is the best of its own
+cosine and its known questions'), and they tell the not-found rule
+(`index.not_found`) what the document cosines cannot: a new question that asks what a known question asks is
 close to it (query-to-query similarity is what the encoder is best at),
 while a question about something the knowledge base never answers is far
 from every known question. On StackFAQ with zero-shot all-MiniLM-L6-v2,
@@ -40,6 +41,7 @@ import numpy as np
 
 TEXTS_FILE = "questions.json"
 VECTORS_FILE = "questions.npy"
+# The not-found rule's signals from known questions (`not_found.QUESTION_FEATURES`).
 FEATURES = ("question_top1", "question_margin", "question_top3")
 TOP = 3  # known questions `question_top3` averages
 
@@ -64,7 +66,7 @@ class KnownQuestions:
         return len(self.texts)
 
     @staticmethod
-    def of(documents: Iterable) -> dict[str, tuple]:
+    def owners_of(documents: Iterable) -> dict[str, tuple]:
         """Question text -> ids of the documents listing it (first-listed order)."""
         owners: dict[str, list] = {}
         for d in documents:
@@ -81,7 +83,7 @@ class KnownQuestions:
         Returns:
             None when no document lists a question.
         """
-        owners = cls.of(documents)
+        owners = cls.owners_of(documents)
         if not owners:
             return None
         texts = list(owners)
@@ -95,7 +97,7 @@ class KnownQuestions:
 
     def matches(self, documents: Iterable) -> bool:
         """Whether these are exactly the documents' questions (same owners)."""
-        return self.of(documents) == dict(zip(self.texts, self.doc_ids))
+        return self.owners_of(documents) == dict(zip(self.texts, self.doc_ids))
 
     def keep_documents(self, doc_ids) -> KnownQuestions:
         """Only what is known for `doc_ids` (a question known for none of them goes)."""
@@ -113,8 +115,7 @@ class KnownQuestions:
         question's documents) and `question_top3` (mean of the best `TOP`)."""
         q = np.asarray(query_vectors, np.float32).reshape(len(query_vectors), -1)
         if not len(self):
-            return [{"question_top1": -1.0, "question_margin": 0.0, "question_top3": -1.0}
-                    for _ in range(len(q))]
+            return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(q))]
         cosines = q @ self.vectors.T
         order = np.argsort(-cosines, axis=1, kind="stable")
         out = []
@@ -122,9 +123,9 @@ class KnownQuestions:
             owners = set(self.doc_ids[ranked[0]])
             other = next((row[j] for j in ranked[1:] if owners.isdisjoint(self.doc_ids[j])),
                          row[ranked[-1]] if len(ranked) > 1 else row[ranked[0]])
-            out.append({"question_top1": float(row[ranked[0]]),
-                        "question_margin": float(row[ranked[0]] - other),
-                        "question_top3": float(row[ranked[:TOP]].mean())})
+            out.append(dict(zip(FEATURES, (float(row[ranked[0]]),
+                                           float(row[ranked[0]] - other),
+                                           float(row[ranked[:TOP]].mean())))))
         return out
 
     def save(self, folder: str) -> None:
@@ -146,7 +147,7 @@ class KnownQuestions:
         with open(path, encoding="utf-8") as f:
             texts = json.load(f)
         vectors = np.load(os.path.join(folder, VECTORS_FILE))
-        owners = cls.of(documents)
+        owners = cls.owners_of(documents)
         if not isinstance(texts, list) or set(texts) != set(owners) or len(vectors) != len(texts):
             raise ValueError(f"{folder}: the known questions and the documents disagree.")
         return cls(texts, vectors, [owners[t] for t in texts])

@@ -22,12 +22,14 @@ already has (`query_features`):
 `lepton-tf index` fits it for a corpus whose ids name their thread
 (StackFAQ: `t12-q3`, `t12-a0`; see `lepton_tf.evaluation.not_found`) and
 writes it into the index version as `not_found.json` (checksummed in the
-manifest). An index without one (a user's folder of files, an index built
-before this file) uses `DEFAULT_RULE`: top-1 cosine below
-`DEFAULT_NOT_FOUND_THRESHOLD`, calibrated on StackFAQ with the default encoder.
-An index without BM25 (sharded) lacks `bm25` and `cover`, and one without
-embedded known questions (sharded, Beam-built) the `question_*` signals: a
-rule that needs what the index lacks falls back to `DEFAULT_RULE` there too.
+manifest). An index without one uses `default_rule`: with embedded known
+questions (a user's FAQ JSONL) `DEFAULT_QUESTIONS_RULE`, else (a user's folder
+of files, an index built before this file) `DEFAULT_RULE`, top-1 cosine below
+`DEFAULT_NOT_FOUND_THRESHOLD`; both calibrated on StackFAQ with the default
+encoder. An index without BM25 (sharded) lacks `bm25` and `cover`, and one
+without embedded known questions (sharded, Beam-built) the `question_*`
+signals: a rule that needs what the index lacks falls back to `default_rule`
+there too.
 
 The search servable's `not_found` output is `NotFoundRule.flags`; the
 assistant router's fallback (a search backend without the output) is
@@ -43,9 +45,10 @@ import os
 
 import numpy as np
 
+from lepton_tf.index.known_questions import FEATURES as QUESTION_FEATURES
+
 FILE_NAME = "not_found.json"
 TOP_K = 10  # cosines `spread` averages
-QUESTION_FEATURES = ("question_top1", "question_margin", "question_top3")
 FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length") + QUESTION_FEATURES
 LEXICAL_FEATURES = frozenset({"bm25", "cover"})
 # The single top-1 cosine threshold for the main job's default encoder, zero-shot
@@ -175,11 +178,13 @@ def default_rule(has_questions: bool = False) -> NotFoundRule:
 def load_rule(version_dir: str | None, has_questions: bool = False) -> NotFoundRule:
     """The rule written into an index version, else `default_rule(has_questions)`.
 
-    An index without BM25 cannot run a rule that `needs_lexical()`: the search
-    servable falls back to `DEFAULT_RULE` for it (and for sharded indexes).
+    An index without BM25 cannot run a rule that `needs_lexical()`, nor one
+    without known questions a rule that `needs_questions()`: the search
+    servable falls back to `default_rule` for it (and for sharded indexes).
 
     Args:
         version_dir: an index version folder (None: the default).
+        has_questions: whether the index embeds known questions (its default).
 
     Raises:
         ValueError: an unreadable `not_found.json`.

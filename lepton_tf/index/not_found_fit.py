@@ -15,7 +15,7 @@ The rule is fitted on the first `fit_folds` folds with only the questions
 of their threads (a held-out thread's question is never seen): an
 L2-regularised, class-balanced logistic regression on standardised features
 (`scipy.optimize.minimize`, L-BFGS: scikit-learn is not a dependency and
-the fit is a convex loss of 7 parameters), then the cut that flags
+the fit is a convex loss of at most 10 parameters), then the cut that flags
 `recall` of the fit folds' unanswerable questions. It is reported on the
 other folds: `held_out` counts every answerable question (as the first
 single-threshold calibration did), `held_out_threads` only those of
