@@ -157,10 +157,11 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
     return parts
 
 
-def _question_rows(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
-    """The top-`n` rows by known-question score that have one (and pass the filter)."""
-    if allowed is not None:
-        scores = np.where(np.isin(np.arange(len(scores)), allowed), scores, -np.inf)
+def _question_rows(scores: np.ndarray, n: int, passes: np.ndarray | None) -> np.ndarray:
+    """The top-`n` rows by known-question score that have one (and pass the filter:
+    `passes`, a bool row mask, None for no filter)."""
+    if passes is not None:
+        scores = np.where(passes, scores, -np.inf)
     rows = top_rows(scores, min(n, len(scores)))
     return rows[np.isfinite(scores[rows])]
 
@@ -184,11 +185,16 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     pool = pool_size(k, mode, fusion)
     known = index.question_scores(queries) if hasattr(index, "question_scores") else None
-    allowed = index.field_index().rows(parse_filter(filter)) if known is not None else None
+    passes = None  # the filter's rows as a mask, built once for every query's questions
+    if known is not None and mode != "bm25":
+        allowed = index.field_index().rows(parse_filter(filter))
+        if allowed is not None:
+            passes = np.zeros(known.shape[1], bool)
+            passes[allowed] = True
     pools = []
     for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(
             queries, candidate_parts(index, queries, texts, k, pool, mode, filter))):
-        asked = _question_rows(known[b], pool, allowed) if known is not None and \
+        asked = _question_rows(known[b], pool, passes) if known is not None and \
             mode != "bm25" else np.zeros(0, np.int64)
         rows = np.asarray(first_occurrences(np.concatenate(
             [dense_rows, asked, lexical_rows, fill]).tolist()), np.int64)
