@@ -26,7 +26,8 @@ import dataclasses
 import numpy as np
 
 from lepton_tf.index.filters import parse_filter
-from lepton_tf.index.fusion import MODES, FusionConfig, rank_pool
+from lepton_tf.contracts.search import check_mode
+from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.lexical import top_rows
 
 EXACT_BELOW = 20_000
@@ -107,8 +108,7 @@ def bm25_scores(index, text: str) -> np.ndarray:
 
 
 def check_search(mode: str, k: int) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    check_mode(mode)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
 

@@ -32,6 +32,7 @@ import threading
 
 import numpy as np
 
+from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
 from lepton_tf.index import not_found
 from lepton_tf.index.documents import Document
 from lepton_tf.index.fusion import FusionConfig
@@ -140,8 +141,7 @@ class SearchShardServable(Servable):
                 for i in np.asarray(inputs["doc_ids"]).reshape(-1)]
         return {"texts": np.array([d.text.encode() for d in docs], object),
                 "titles": np.array([d.title.encode() for d in docs], object),
-                "metadata": np.array([json.dumps(d.metadata, ensure_ascii=False,
-                                                 sort_keys=True).encode() for d in docs], object)}
+                "metadata": np.array([metadata_bytes(d.metadata) for d in docs], object)}
 
 
 def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
@@ -303,6 +303,6 @@ class RemoteShard:
         doc_ids = list(doc_ids)
         out = self.client.predict(self.model, {"doc_ids": np.array(
             [d.encode("utf-8") for d in doc_ids], object)}, signature_name=DOCUMENTS)
-        self.documents.add(Document(d, t.decode(), title.decode(), json.loads(m.decode()))
+        self.documents.add(Document(d, t.decode(), title.decode(), metadata_from_bytes(m))
                            for d, t, title, m in zip(doc_ids, out["texts"], out["titles"],
                                                      out["metadata"]))
