@@ -225,14 +225,14 @@ class RemoteShard:
         target: the shard server's `HOST:PORT` (a headless Service name with
             `dns:///` resolves to every pod; see serving/kubernetes).
         model: its model name.
-        client_options: `UpstreamPredict` options (timeout_s, TLS, token).
+        client_options: `PredictClient` options (timeout_s, TLS, token).
     """
 
     def __init__(self, target: str, model: str = MODEL, **client_options):
-        from lepton_tf.server.upstream import UpstreamPredict
+        from lepton_tf.client.base import PredictClient
 
         self.target, self.model = target, model
-        self.client = UpstreamPredict(target, **client_options)
+        self.client = PredictClient(target, **client_options)
         self.documents = _DocumentCache()
         self._dimension: int | None = None
         self._info: dict | None = None
@@ -246,8 +246,7 @@ class RemoteShard:
             request = get_model_metadata_pb2.GetModelMetadataRequest()
             request.model_spec.name = self.model
             request.metadata_field.append("signature_def")
-            response = self.client.stub.GetModelMetadata(request, timeout=self.client.timeout_s,
-                                                         metadata=self.client.metadata)
+            response = self.client.call("GetModelMetadata", request)
             defs = get_model_metadata_pb2.SignatureDefMap()
             response.metadata["signature_def"].Unpack(defs)
             shape = defs.signature_def[SIGNATURE].inputs["embedding"].tensor_shape

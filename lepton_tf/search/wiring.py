@@ -40,11 +40,11 @@ def remote_embedder(target: str, model: str = ENCODER_MODEL, signature: str = QU
     """`embed_queries` asking a TF Serving at `target` (HOST:PORT) over gRPC.
 
     Args:
-        client_options: `UpstreamPredict` options (TLS, token).
+        client_options: `PredictClient` options (TLS, token).
     """
-    from lepton_tf.server.upstream import UpstreamPredict
+    from lepton_tf.client.base import PredictClient
 
-    client = UpstreamPredict(target, timeout_s=timeout_s, **client_options)
+    client = PredictClient(target, timeout_s=timeout_s, **client_options)
 
     def embed(texts: list) -> np.ndarray:
         outputs = client.predict(model, {TEXT: np.array(list(texts), dtype=object)},
