@@ -121,19 +121,24 @@ class SearchServable(Servable):
             return not_found.DEFAULT_RULE  # no embedded known questions here
         return rule
 
-    def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
-        """The rule's flag per query (bool `[B]`)."""
+    def not_found(self, hits: list, texts: list[str]) -> np.ndarray:
+        """The rule's flag per query (bool `[B]`), read from the signals the
+        search pass returned with each query's `Hits`."""
         # A sharded index cannot be empty (each shard holds documents), and remote
         # shards do not report their size.
         if not hasattr(self.index, "shards") and not len(self.index):
             return np.ones(len(texts), bool)
-        _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
-        lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
-        questions = self.index.known_questions.features(vectors) \
-            if self.not_found_rule.needs_questions() else [None] * len(texts)
-        return np.array([len(c) == 0 or self.not_found_rule.flags(
-            not_found.query_features(c, text, lexical, q))
-            for c, text, q in zip(cosines, texts, questions)], bool)
+        rule = self.not_found_rule
+        lexical = self.index.lexical if rule.needs_lexical() else None
+        signals = [h.signals for h in hits]
+        questions = [None] * len(texts)
+        if rule.needs_questions():
+            questions = self.index.known_questions.features_of(np.stack(
+                [np.zeros(0, np.float32) if s.question_cosines is None else s.question_cosines
+                 for s in signals]))
+        return np.array([len(s.top_cosines) == 0 or rule.flags(not_found.query_features(
+            s.top_cosines, text, lexical, q, s.bm25 if lexical is not None else None))
+            for s, text, q in zip(signals, texts, questions)], bool)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Runs `callback` when this version is unloaded (releases its pairing)."""
@@ -194,11 +199,12 @@ class SearchServable(Servable):
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         strings = [t.decode("utf-8") for t in texts]
         try:
-            hits = self.index.hybrid_search(vectors, strings, k, mode, filter)
+            hits = self.index.hybrid_search(vectors, strings, k, mode, filter,
+                                            signals=not_found.TOP_K)
         except FilterError as e:
             raise ValueError(str(e)) from None
         return contract.pack_outputs([self._hits(h) for h in hits],
-                                     self.not_found(vectors, strings))
+                                     self.not_found(hits, strings))
 
     def _hits(self, hits) -> list[SearchHit]:
         """One query's `Hits` as the contract's hits, with their documents."""
