@@ -127,7 +127,7 @@ def _latency_and_recall(index, queries, truth) -> dict:
 
 def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
     from lepton_tf.index.documents import Document
-    from lepton_tf.index.search_index import ExactIndex
+    from lepton_tf.index.exact import ExactIndex
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.index.sharded_storage import save_sharded
 

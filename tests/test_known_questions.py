@@ -326,3 +326,58 @@ def test_one_scann_one_bm25_and_one_question_pass_per_query(tmp_path, mode):
     assert out["not_found"].tolist() == expected["not_found"].tolist() == [False, True, False]
     for name in ("doc_ids", "scores", "dense_score", "bm25_score"):
         np.testing.assert_array_equal(out[name], expected[name])
+
+
+def test_a_faq_jsonl_inside_a_folder_keeps_its_known_questions(tmp_path):
+    """A folder's FAQ .jsonl is read as a JSONL corpus is: its records' questions
+    are embedded, rank their answers and feed the not-found rule, and an update
+    embeds the questions of a changed record (the folder reader dropped them)."""
+    from lepton_tf.index.folder_build import build_folder_index
+
+    rows = [{"_id": f"n{i}", "text": f"topic{i} notes",
+             "questions": [f"zebra{i} giraffe{i} lion{i}"]} for i in range(THREADS)]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (corpus / "guide.md").write_text("# Guide\n\nplain words about nothing else\n")
+    encoder = _TopicEncoder()
+    report = build_folder_index(str(corpus), str(tmp_path / "index"), encoder, progress=False,
+                                log=lambda *_: None)
+    index = load_index(report.path)
+    assert index.documents["faq.jsonl#4"].questions == ("zebra4 giraffe4 lion4",)
+    assert index.known_questions is not None and len(index.known_questions) == THREADS
+    servable = SearchServable(report.path, encoder.encode_queries)
+    assert servable.not_found_rule == not_found.DEFAULT_QUESTIONS_RULE
+    assert _query(servable, "zebra4 giraffe4 lion4") is False
+    assert _query(servable, "walrus penguin seal") is True
+
+    rows[4]["questions"] = ["walrus penguin seal"]
+    (corpus / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    update = build_folder_index(str(corpus), str(tmp_path / "index"), encoder, progress=False,
+                                log=lambda *_: None)
+    assert update.incremental and update.changed == ["faq.jsonl"]
+    updated = SearchServable(update.path, encoder.encode_queries)
+    assert "walrus penguin seal" in updated.index.known_questions.texts
+    assert "zebra4 giraffe4 lion4" not in updated.index.known_questions.texts
+    assert _query(updated, "walrus penguin seal") is False
+
+
+def test_one_record_reader_for_a_corpus_file_and_a_folder_file(tmp_path):
+    """A JSONL corpus given to `lepton-tf index` and the same file inside a folder
+    are read by one reader: the same questions, the same refusal of bad ones."""
+    from lepton_tf.ingest.errors import ParseError
+    from lepton_tf.ingest.records import parse_jsonl
+
+    rows = [{"_id": "a", "title": "Strike", "text": "Use tildes.", "metadata": {"lang": "en"},
+             "questions": [" cross out text? ", "", "cross out text?"]},
+            {"id": "b", "text": "Settings."}]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    sections = parse_jsonl(data, "faq.jsonl")
+    assert [s.questions for s in sections] == [("cross out text?",), ()]
+    assert [s.metadata["record"] for s in sections] == ["a", "b"]
+    assert sections[0].metadata["lang"] == "en"
+    assert read_documents(_faq(tmp_path, rows[:1]))[0].questions == ("cross out text?",)
+    bad = (json.dumps(rows[0]) + "\n" + json.dumps({"_id": "x", "text": "t", "questions": "no"})
+           + "\n").encode()
+    with pytest.raises(ParseError, match="line 2: questions must be a list"):
+        parse_jsonl(bad, "faq.jsonl")

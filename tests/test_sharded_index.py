@@ -61,7 +61,7 @@ def test_exact_sharded_search_equals_unsharded():
 def test_tree_ah_sharded_recall_within_a_point_of_unsharded():
     x, docs = _vectors(50_000, 16), _docs(50_000)
     queries = _vectors(300, 16, seed=5)
-    from lepton_tf.index.search_index import ExactIndex
+    from lepton_tf.index.exact import ExactIndex
     truth = ExactIndex(x, [d.doc_id for d in docs]).search_batched(queries, 10)[0]
 
     def recall(index):

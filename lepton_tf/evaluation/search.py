@@ -89,7 +89,8 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
     with `questions` (`(beir_dir, split)`), both again with known questions."""
     from lepton_tf.evaluation import fusion_runs
     from lepton_tf.index.builder import IndexBuilder
-    from lepton_tf.index.search_index import ExactIndex, SearchIndex
+    from lepton_tf.index.exact import ExactIndex
+    from lepton_tf.index.search_index import SearchIndex
 
     documents, doc_vectors, query_vectors = _embed(encoder, collection, query_ids, cache_dir, name)
     k = min(DEPTH, len(documents))

@@ -3,10 +3,11 @@
 from lepton_tf.index.builder import IndexBuilder, IndexConfig
 from lepton_tf.index.documents import Document, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
+from lepton_tf.index.exact import ExactIndex
 from lepton_tf.index.filters import FilterError
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.known_questions import KnownQuestions
-from lepton_tf.index.search_index import EncoderInfo, ExactIndex, SearchIndex
+from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.storage import list_index_versions, load_index, save_index
 
 __all__ = ["Document", "EncoderInfo", "ExactIndex", "FilterError", "FusionConfig",

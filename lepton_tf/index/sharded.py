@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lepton_tf.index.lexical_stats import merge_all
-from lepton_tf.index.search_index import ExactIndex, _as_matrix
+from lepton_tf.index.exact import ExactIndex, as_matrix
 
 
 def shard_of(doc_id: str, num_shards: int) -> int:
@@ -108,6 +108,9 @@ class ShardedIndex:
             from shard 0's, naming the shard.
     """
 
+    sharded = True
+    known_questions = None  # shards answer by vector: no shard embeds the corpus's questions
+
     def __init__(self, shards, k: int = 10, max_workers: int | None = None, fusion=None):
         from lepton_tf.index.fusion import FusionConfig
 
@@ -141,7 +144,7 @@ class ShardedIndex:
         from lepton_tf.index.lexical import LexicalIndex
         from lepton_tf.index.search_index import SearchIndex
 
-        embeddings = _as_matrix(embeddings, None, "embeddings")
+        embeddings = as_matrix(embeddings, None, "embeddings")
         rows = split_rows([d.doc_id for d in documents], num_shards)
         stats = LexicalIndex.corpus_stats([d.embedding_text() for d in documents]) \
             if lexical else None
@@ -168,7 +171,7 @@ class ShardedIndex:
 
     def search_batched(self, queries, k: int | None = None, parallel: bool = True):
         """Top-k for each row of `queries` over all shards: `(id lists, scores [B, k])`."""
-        queries = _as_matrix(queries, self.dimension, "queries")
+        queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}.")
@@ -201,7 +204,7 @@ class ShardedIndex:
         from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
-        queries = _as_matrix(queries, self.dimension, "queries")
+        queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
         hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
         if signals:
@@ -232,7 +235,7 @@ class ShardedIndex:
 
     def upsert(self, documents, embeddings) -> None:
         """Adds or replaces documents in the shards that hold their ids."""
-        embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
+        embeddings = as_matrix(embeddings, self.dimension, "embeddings")
         documents = list(documents)
         for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
                                                allow_empty=True)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".jsonl", ".csv")
+from lepton_tf.ingest.parsers import SUPPORTED
 
 
 def file_sha256(path: str) -> str:

@@ -29,6 +29,7 @@ class Section:
         title: a title to use when there is no heading path (the record's
             title, a PDF's metadata title, an HTML `<title>`).
         metadata: extra str/int/float fields (e.g. CSV columns).
+        questions: questions the record is known to answer (JSONL records).
     """
 
     text: str
@@ -38,6 +39,7 @@ class Section:
     document: str | None = None
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    questions: tuple[str, ...] = ()
 
     @property
     def heading_path(self) -> str:
@@ -58,12 +60,15 @@ class Passage:
             record id), `page` (PDF), `start` / `end` (character offsets
             in the unit described at `Section.start`), `format` (file
             suffix), `passage` (n), plus a record's own str/int/float fields.
+        questions: the questions its record is known to answer (every
+            passage of the record keeps them).
     """
 
     doc_id: str
     title: str
     text: str
     metadata: dict
+    questions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from lepton_tf.index import not_found
 from lepton_tf.index.filters import FilterError
 from lepton_tf.index.sharded_storage import load_any
 from lepton_tf.index.storage import list_index_versions, resolve_index_dir
+from lepton_tf.search.backend import SearchBackend
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -86,13 +87,17 @@ class SearchServable(Servable):
     """
 
     def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
-                 name: str = contract.MODEL, expected_encoder=None, index=None, version: int = 1,
+                 name: str = contract.MODEL, expected_encoder=None,
+                 index: SearchBackend | None = None, version: int = 1,
                  not_found_threshold: float | None = None):
         if index is None:
             self.path = resolve_index_dir(index_dir)
-            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.index: SearchBackend = load_any(self.path, expected_encoder=expected_encoder)
             self.version = int(self.path.rstrip("/").split("/")[-1])
         else:
+            if not isinstance(index, SearchBackend):
+                raise TypeError(f"{type(index).__name__} is not a SearchBackend (a "
+                                "SearchIndex or a ShardedIndex).")
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
@@ -109,13 +114,12 @@ class SearchServable(Servable):
             contract.OPTIONS_SIGNATURE: Signature(dict(with_k, **options), _OUTPUTS)}
 
     def _rule(self) -> not_found.NotFoundRule:
-        known = getattr(self.index, "known_questions", None) is not None
-        rule = getattr(self.index, "not_found_rule", None) or \
+        known = self.index.known_questions is not None
+        rule = self.index.not_found_rule or \
             not_found.load_rule(self.path if index_is_folder(self.path) else None, known)
         # BM25 features need one index's scores and vocabulary (`cover`: the share of the
         # query's tokens the corpus holds), which no shard has alone: the cosine rule.
-        sharded = hasattr(self.index, "shards")
-        if rule.needs_lexical() and (sharded or self.index.lexical is None):
+        if rule.needs_lexical() and (self.index.sharded or self.index.lexical is None):
             return not_found.default_rule(known)  # no BM25 here
         if rule.needs_questions() and not known:
             return not_found.DEFAULT_RULE  # no embedded known questions here
@@ -126,7 +130,7 @@ class SearchServable(Servable):
         search pass returned with each query's `Hits`."""
         # A sharded index cannot be empty (each shard holds documents), and remote
         # shards do not report their size.
-        if not hasattr(self.index, "shards") and not len(self.index):
+        if not self.index.sharded and not len(self.index):
             return np.ones(len(texts), bool)
         rule = self.not_found_rule
         lexical = self.index.lexical if rule.needs_lexical() else None
@@ -149,9 +153,7 @@ class SearchServable(Servable):
         for callback in self._on_close:
             callback()
         self._on_close = []
-        close = getattr(self.index, "close", None)
-        if close:
-            close()
+        self.index.close()
 
     @staticmethod
     def available_versions(index_dir: str) -> list[int]:
