@@ -1,6 +1,6 @@
 """The `search` servable end to end: gRPC Predict latency at 10k and 100k documents.
 
-    python bench/search_serving.py [--calls 300]
+    python bench/search_serving.py [--calls 300] [--index-cache DIR]
 
 For each corpus size an index is built from synthetic unit vectors (384-d,
 as the encoder's; the auto config: brute force at 10k, tree + AH at 100k),
@@ -8,7 +8,12 @@ hosted in the embedded server beside the real `saved_models/encoder`, and
 queried over gRPC with real query strings: each call embeds the query with
 the encoder in process and searches ScaNN. Printed beside it, the same call
 path without the server (encoder signature + `SearchIndex.search_batched`
-in this process), so the serving overhead is visible.
+in this process), so the serving overhead is visible. QPS is one caller's:
+calls a second, each waiting for the previous answer.
+
+`--index-cache DIR` keeps the built indexes in DIR and reuses them on the
+next run (the same seeded vectors), so two builds of the code can be
+compared on one index without paying for its build twice.
 """
 
 from __future__ import annotations
@@ -29,12 +34,19 @@ QUERIES = ["how do I delete my facebook account", "strikethrough text on github"
 
 
 def pct(seconds):
+    """p50 and p99 latency, and the calls a second one caller makes (batch 1, in turn)."""
     ms = np.array(seconds) * 1e3
-    return f"p50 {np.percentile(ms, 50):7.2f} ms   p99 {np.percentile(ms, 99):7.2f} ms"
+    return (f"p50 {np.percentile(ms, 50):7.2f} ms   p99 {np.percentile(ms, 99):7.2f} ms   "
+            f"{len(ms) / np.sum(ms) * 1e3:6.1f} QPS")
 
 
 def build(n: int, dim: int, out: str) -> str:
     from lepton_tf.index import Document, SearchIndex, save_index
+    from lepton_tf.index.storage import list_index_versions
+
+    if list_index_versions(out):
+        print(f"{n} documents: reusing {out}")
+        return os.path.join(out, str(max(list_index_versions(out))))
 
     x = np.random.default_rng(n).standard_normal((n, dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -51,6 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--index-cache", help="keep the built indexes here, and reuse them")
     args = parser.parse_args(argv)
 
     from lepton_tf.client import SearchClient
@@ -69,7 +82,8 @@ def main(argv=None) -> int:
           f"encoder {encoder_dir}")
     for n in args.sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            index_dir = build(n, encoder.dimension, tmp)
+            cache = os.path.join(args.index_cache, f"{n}") if args.index_cache else tmp
+            index_dir = build(n, encoder.dimension, cache)
             index = load_index(index_dir)
             encoder.encode_queries([QUERIES[0]])  # trace before timing
             local = []
