@@ -39,7 +39,7 @@ from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
-from lepton_tf.export.layout import publish_atomically
+from lepton_tf.files.versions import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
 from lepton_tf.index.build import is_file_folder
 from lepton_tf.index.storage import list_index_versions
