@@ -228,7 +228,7 @@ def test_eval_adds_stemmed_bm25_hybrid_and_sweep_rows_from_cached_embeddings(tmp
 
 def test_tune_picks_the_weight_the_pairs_need():
     from lepton_tf.data.pairs import RetrievalPair
-    from lepton_tf.index.tuning import match_pairs, tune_fusion
+    from lepton_tf.index.fusion_tuning import match_pairs, tune_fusion
 
     n = 300
     x, docs = _vectors(n), _docs(n)

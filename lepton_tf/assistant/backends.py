@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from lepton_tf.assistant import smalltalk
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.routing import IntentResult
 from lepton_tf.contracts import encoder as encoder_contract
 from lepton_tf.contracts import intent as intent_contract
@@ -163,7 +163,7 @@ class ServerBackends:
             inputs, **{search_contract.MODE: np.array(b"dense", object),
                        search_contract.FILTER: np.array(b"", object)})
 
-    def search(self, query: str, k: int) -> tuple[list[Passage], bool | None]:
+    def search(self, query: str, k: int) -> tuple[list[RetrievedPassage], bool | None]:
         """`(passages, not_found)`: the search servable's flag (None: it has none)."""
         signature, inputs = self.search_request([query], k)
         with self.manager.servable(self.names[search_contract.MODEL]) as servable:
@@ -171,7 +171,7 @@ class ServerBackends:
         wanted = [search_contract.DOC_IDS, search_contract.SCORES, search_contract.TEXTS,
                   search_contract.TITLES] + ([search_contract.NOT_FOUND] if flagged else [])
         out = self._predict(search_contract.MODEL, signature, inputs, wanted)
-        passages = [Passage(h.doc_id, h.title, h.text, h.score)
+        passages = [RetrievedPassage(h.doc_id, h.title, h.text, h.score)
                     for h in search_contract.unpack_hits(out)[0]]
         not_found = search_contract.unpack_not_found(out)
         return passages, not_found[0] if not_found is not None else None

@@ -19,7 +19,7 @@ import os
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
                                         SERVABLES, default_request_limits, write_models_config)
-from lepton_tf.progress import StageClock, machine_line
+from lepton_tf.progress_bars import StageClock, machine_line
 
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
 # Zero-shot since issue 16: the fine-tuning recipe that fits the main job's 15 minutes

@@ -88,7 +88,7 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
     """Exact (and ScaNN) runs of one encoder, and its hybrid with stemmed BM25;
     with `questions` (`(beir_dir, split)`), both again with known questions."""
     from lepton_tf.evaluation import fusion_runs
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.exact import ExactIndex
     from lepton_tf.index.search_index import SearchIndex
 
@@ -154,10 +154,10 @@ SELF_TUNED = "self-tune"  # `FusionConfig.tuned_on` asking for the index builds'
 
 def _self_tuned(index, encoder, fusion, cache_dir, name):
     """The weight every index build without `--tune` chooses
-    (`selftune.self_tune`, on pseudo-queries of this corpus only: the judged
+    (`fusion_selftune.self_tune`, on pseudo-queries of this corpus only: the judged
     queries only score it); pseudo-query vectors cached like the rest."""
     from lepton_tf.evaluation.embedding_cache import CachedEncoder
-    from lepton_tf.index.selftune import DEFAULT_SEED, self_tune
+    from lepton_tf.index.fusion_selftune import DEFAULT_SEED, self_tune
 
     index.fusion = FusionConfig(fusion.method, pool=fusion.pool)
     cached = CachedEncoder(encoder, cache_dir, f"{name}-pseudo-title-{DEFAULT_SEED}")

@@ -1,6 +1,6 @@
 """Corpus -> embeddings -> ScaNN + stemmed BM25 index, versioned beside a document store."""
 
-from lepton_tf.index.builder import IndexBuilder, IndexConfig
+from lepton_tf.index.scann_config import IndexBuilder, IndexConfig
 from lepton_tf.index.documents import Document, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.exact import ExactIndex

@@ -10,7 +10,7 @@ vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
 
 The fusion weight is chosen on pseudo-queries of the passages
-(`index.selftune.tune_default`) when a version is built anew (first run,
+(`index.fusion_selftune.tune_default`) when a version is built anew (first run,
 `rebuild`, another encoder or chunking); an incremental run keeps the
 previous version's weight and its origin (`lepton-tf index --retune`
 chooses again).
@@ -173,7 +173,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         ParseError: with `strict`, for the first file that cannot be parsed.
         ValueError: if the folder yields no passage at all.
     """
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir, save_index
     from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
@@ -222,7 +222,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
         _embed_questions(index, documents, encoder, log)
         if self_tune and fusion is None:
-            from lepton_tf.index.selftune import tune_default
+            from lepton_tf.index.fusion_selftune import tune_default
             tune_default(index, encoder, log)
     else:
         new_ids = {d.doc_id for d in documents}

@@ -27,7 +27,7 @@ from lepton_tf.contracts.search import check_mode
 METHODS = ("convex", "rrf")
 # The weight of an index whose weight nobody chose: `--dense-weight` not given
 # and no pseudo-query to tune on (every build without pairs self-tunes:
-# index.selftune.tune_default), an index saved before fusion was recorded,
+# index.fusion_selftune.tune_default), an index saved before fusion was recorded,
 # and `lepton-tf eval search`'s fixed hybrid row. Of all fixed weights it has
 # the smallest worst loss against the better of dense and stemmed BM25 on
 # StackFAQ, SGD intents and CACM (-0.65 / -0.37 points, StackFAQ), but no

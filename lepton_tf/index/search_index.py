@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from lepton_tf.index.builder import IndexBuilder, IndexConfig
+from lepton_tf.index.scann_config import IndexBuilder, IndexConfig
 from lepton_tf.index.documents import Document, check_unique
 from lepton_tf.index.exact import ExactIndex, as_matrix
 from lepton_tf.index.filters import FieldIndex
@@ -237,7 +237,7 @@ class SearchIndex:
     def tune_leaves(self, target_recall: float, num_queries: int = TUNING_QUERIES) -> int:
         """Finds the fewest leaves to search (and, where more leaves stop
         helping, the candidates to re-rank) that reach `target_recall`@k
-        (`leaf_tuning.tune_search`).
+        (`scann_tuning.tune_search`).
 
         Queries are database vectors (a seeded sample), each searched for
         k + 1 neighbours with itself then dropped: what a search must find
@@ -248,7 +248,7 @@ class SearchIndex:
             The chosen `num_leaves_to_search` (it and `reorder` are stored in
             `config`; what was measured in `tuned`).
         """
-        from lepton_tf.index.leaf_tuning import recall_at_k, tune_search
+        from lepton_tf.index.scann_tuning import recall_at_k, tune_search
 
         rng = np.random.default_rng(0)
         sample = rng.choice(len(self.embeddings), min(num_queries, len(self.embeddings)),

@@ -140,7 +140,7 @@ class ShardedIndex:
         Raises:
             ValueError: a shard would be empty (fewer documents than shards).
         """
-        from lepton_tf.index.builder import IndexBuilder
+        from lepton_tf.index.scann_config import IndexBuilder
         from lepton_tf.index.lexical import LexicalIndex
         from lepton_tf.index.search_index import SearchIndex
 
