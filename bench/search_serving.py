@@ -8,7 +8,9 @@ hosted in the embedded server beside the real `saved_models/encoder`, and
 queried over gRPC with real query strings: each call embeds the query with
 the encoder in process and searches ScaNN. Printed beside it, the same call
 path without the server (encoder signature + `SearchIndex.search_batched`
-in this process), so the serving overhead is visible. QPS is one caller's:
+in this process), so the serving overhead is visible, and the `search`
+servable's own work (`SearchServable.run`: ScaNN, BM25, the not-found rule,
+packing; the query vectors embedded beforehand, no gRPC). QPS is one caller's:
 calls a second, each waiting for the previous answer.
 
 `--index-cache DIR` keeps the built indexes in DIR and reuses them on the
@@ -70,8 +72,9 @@ def main(argv=None) -> int:
     from lepton_tf.export import latest_version_path
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.storage import load_index
-    from lepton_tf.server.app import ModelServer, ServerOptions
+    from lepton_tf.search.servable import SearchServable
     from lepton_tf.search.wiring import search_factory
+    from lepton_tf.server.app import ModelServer, ServerOptions
 
     encoder_dir = latest_version_path(os.path.dirname(args.encoder.rstrip("/")) or ".",
                                       os.path.basename(args.encoder.rstrip("/")))
@@ -92,6 +95,15 @@ def main(argv=None) -> int:
                 vector = encoder.encode_queries([QUERIES[i % len(QUERIES)]])
                 index.search_batched(vector, 10, parallel=False)
                 local.append(time.perf_counter() - start)
+            vectors = {q.encode(): v for q, v in zip(QUERIES, encoder.encode_queries(QUERIES))}
+            servable = SearchServable(index_dir,
+                                      lambda texts: np.stack([vectors[t] for t in texts]))
+            alone = []
+            for i in range(args.calls):
+                query = np.array([QUERIES[i % len(QUERIES)].encode()], object)
+                start = time.perf_counter()
+                servable.run("search", {"query": query, "k": np.array(10, np.int32)})
+                alone.append(time.perf_counter() - start)
             server = ModelServer(ServerOptions(model_name="encoder",
                                                model_base_path=os.path.abspath(args.encoder),
                                                port=0, rest_api_port=0,
@@ -109,6 +121,7 @@ def main(argv=None) -> int:
             finally:
                 server.stop()
             print(f"  in process (encode + ScaNN): {pct(local)}")
+            print(f"  SearchServable.run alone:    {pct(alone)}")
             print(f"  gRPC `search` servable:      {pct(remote)}")
     return 0
 

@@ -174,10 +174,12 @@ def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: 
     # The rows a query needs of an unfiltered search: its dense pool, and with
     # `top` the not-found signals (and in bm25 mode the k rows that may fill).
     wanted = max(pool if unfiltered else 0, max(top, k) if top else 0)
-    nearest, cosines = _unfiltered_dense(index, queries, wanted) if wanted else (None, None)
+    nearest, cosines = None, np.zeros((len(texts), 0), np.float32)
+    if wanted and len(index.row_ids):
+        nearest, cosines = _unfiltered_dense(index, queries, wanted)
     if mode == "bm25":
         dense_pool = [np.zeros(0, np.int64)] * len(texts)
-    elif unfiltered:
+    elif unfiltered and nearest is not None:
         dense_pool = [rows[:pool] for rows in nearest]
     else:
         dense_pool = dense_candidates(index, queries, pool, allowed)
@@ -197,7 +199,7 @@ def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: 
                 fill = nearest[b][:k] if nearest is not None and allowed is None else \
                     dense_candidates(index, query[None], k, allowed)[0]
         parts.append((dense_rows, lexical_rows, fill, lexical))
-    return parts, (None if cosines is None else np.asarray(cosines)[:, :top])
+    return parts, (np.asarray(cosines)[:, :top] if top else None)
 
 
 def _question_rows(scores: np.ndarray, n: int, passes: np.ndarray | None) -> np.ndarray:
