@@ -1,4 +1,4 @@
-"""Every fusion candidate tried for issue 14's default, on the judged test
+"""Every fusion candidate tried for the default hybrid weight, on the judged test
 queries of StackFAQ, SGD intents and CACM, for both encoders.
 
     PYTHONPATH=$PWD nice python bench/fusion_candidates.py [--encoder saved_models/encoder]
