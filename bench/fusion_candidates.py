@@ -3,7 +3,7 @@ queries of StackFAQ, SGD intents and CACM, for both encoders.
 
     PYTHONPATH=$PWD nice python bench/fusion_candidates.py [--encoder saved_models/encoder]
 
-Two groups (README, "How the rule was found"):
+Two groups (docs/benchmarks.md, "The self-tuned weight"):
 
 - fixed fusions of the same candidate pools (top 100 of each retriever):
   min-max, z-score over the pool or over the whole corpus (each retriever's

@@ -333,7 +333,7 @@ class SearchIndex:
         """Adds documents, or replaces those whose id exists, without a rebuild.
 
         The tree's partitions stay as trained: after many additions from a
-        new distribution, rebuild (see README) for the best recall.
+        new distribution, rebuild (see docs/index-your-documents.md) for the best recall.
 
         Args:
             documents / embeddings: what to add.
