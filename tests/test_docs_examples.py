@@ -11,8 +11,8 @@ How to write a page (`README.md`, `ARCHITECTURE.md`, `docs/*.md`) so this test c
   (sub-command, options and their values), so a renamed flag fails here.
 - Every relative link must point at a file that exists, and at one of its headings when it
   has an `#anchor`.
-- Every repository path written alone in backticks (`lepton_tf/...`, `configs/...`, ...) must
-  exist.
+- Every path into the repository's folders (`lepton_tf/...`, `configs/...`, `bench/...`, ...)
+  named in code or a code block must exist; write a placeholder as `<name>`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ PAGES = sorted([os.path.join(ROOT, name) for name in ("README.md", "ARCHITECTURE
 OPTIONFLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 SHELL_INFOS = {"bash", "sh", "shell", "console"}
 # Committed folders a page may name; paths under runs/, indexes/, saved_models/ are built.
-REPO_PATH = re.compile(r"^(?:lepton_tf|tests|bench|configs|serving|data|docs)/[\w./*-]*$")
+REPO_PATH = re.compile(r"(?<![\w/.-])(?:lepton_tf|tests|bench|configs|serving|data|docs)/[\w./*-]*")
 
 
 def _relative(path: str) -> str:
@@ -212,12 +212,15 @@ def test_links_resolve():
 
 
 def test_repository_paths_exist():
+    """A path into the repository's own folders, in code or a code block, exists (write a
+    placeholder as `<name>`)."""
     errors = []
     for page in PAGES:
-        for span in code_spans(page):
-            path = span.rstrip(".,;:")
-            if REPO_PATH.match(path) and not glob.glob(os.path.join(ROOT, path)):
-                errors.append(f"{_relative(page)}: `{span}` does not exist")
+        code = [content for _, content in _fences(page, SHELL_INFOS | {"python", "pycon", "text"})]
+        for text in list(code_spans(page)) + code:
+            for path in REPO_PATH.findall(text):
+                if not glob.glob(os.path.join(ROOT, path.rstrip(".,;:"))):
+                    errors.append(f"{_relative(page)}: {path} does not exist")
     assert not errors, "\n".join(errors)
 
 
