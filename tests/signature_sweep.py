@@ -120,7 +120,7 @@ def main(path, first=0):
         fn = loaded.signatures[sig_name]
         keys = [k.decode() if isinstance(k, bytes) else k for k in fn._arg_keywords]
         try:
-            args = [tf.constant(feed[k]) for k in keys]
+            args = [tensor(feed[k]) for k in keys]
             fn._inference_function.call_flat(*args, *fn.captured_inputs)
             code, message = "OK", ""
         except tf.errors.OpError as e:
@@ -128,6 +128,15 @@ def main(path, first=0):
             message = e.message.splitlines()[0][:200] if e.message else ""
         print(f"RESULT {number} {code} {message}", flush=True)
     print("DONE", flush=True)
+
+
+def tensor(value):
+    """`tf.constant(value)`; a string array deeper than 32 goes in flat and is
+    reshaped, since TensorFlow's numpy conversion crashes on it (the servers
+    do the same: `lepton_tf.server.tensors.to_tensor`)."""
+    if value.dtype == object and value.ndim > 32:
+        return tf.reshape(tf.constant(value.reshape(-1)), value.shape)
+    return tf.constant(value)
 
 
 def read_meta_graph(path):
