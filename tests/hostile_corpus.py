@@ -17,6 +17,7 @@ import socket
 
 MODELS = ["half", "words", "tf1", "chat", "search", "encoder", "nope", "assistant"]
 VERBS = ["predict", "classify", "regress"]
+STRING_SIGNATURES = ["serving_default", "encode_query", "encode_document", "generate", "score"]
 LONG = "m" * 5000
 
 
@@ -41,7 +42,7 @@ def _deep(depth: int, leaf="1.0") -> str:
 
 
 def _json_bodies(rng: random.Random) -> str:
-    choice = rng.randrange(22)
+    choice = rng.randrange(28)
     rows = [rng.uniform(-5, 5) for _ in range(rng.randrange(1, 4))]
     return [
         lambda: '{"instances": ["\\ud800"]}',
@@ -71,6 +72,15 @@ def _json_bodies(rng: random.Random) -> str:
                             rng.randrange(1, 50)}),
         lambda: json.dumps({"instances": [rng.random() for _ in range(rng.randrange(1, 200))]}),
         lambda: json.dumps({"instances": [[[rng.random()]]] * 3}),
+        # Strings of shapes a string signature does not declare: each of these
+        # killed the process inside tensorflow-text or TensorFlow's conversion.
+        lambda: '{"signature_name": "%s", "instances": [[]]}' % rng.choice(STRING_SIGNATURES),
+        lambda: '{"signature_name": "%s", "inputs": %s}' % (
+            rng.choice(STRING_SIGNATURES), rng.choice(['""', '"x"', "[]", '[[["x"]]]'])),
+        lambda: '{"instances": [%s]}' % _deep(rng.choice([17, 33, 35, 64]), '"x"'),
+        lambda: '{"inputs": %s}' % _deep(rng.choice([33, 40, 64]), '"x"'),
+        lambda: '{"instances": ["", " ", "x"]}',
+        lambda: '{"inputs": [{"b64": "/+4="}]}',
     ][choice]()
 
 
