@@ -54,14 +54,14 @@ def check_string_batch(text: tf.Tensor, name: str) -> tf.Tensor:
     # U+FFFD, so a difference means the input was not UTF-8.
     valid = tf.equal(tf.strings.unicode_transcode(
         text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
+    # `tf.debugging.Assert` with only string data runs as one op; the
+    # `assert_*` helpers wrap each check in a conditional, which costs more.
     checks = [
-        tf.debugging.assert_positive(
-            tf.size(text), message=f"{name} must be a batch of strings of shape [B] with "
-                                   "B >= 1; got an empty batch"),
-        tf.debugging.assert_equal(tf.reduce_any(blank), False,
-                                  message=f"{name} must not hold an empty or blank string"),
-        tf.debugging.assert_equal(tf.reduce_all(valid), True,
-                                  message=f"{name} must be valid UTF-8"),
+        tf.debugging.Assert(tf.size(text) > 0, [
+            f"{name} must be a batch of strings of shape [B] with B >= 1; got an empty batch"]),
+        tf.debugging.Assert(tf.logical_not(tf.reduce_any(blank)), [
+            f"{name} must not hold an empty or blank string"]),
+        tf.debugging.Assert(tf.reduce_all(valid), [f"{name} must be valid UTF-8"]),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(text)
