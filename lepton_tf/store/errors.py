@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-class StoreError(RuntimeError):
+class StoreError(OSError):
     """The database could not be reached or refused a read or a write."""
 
 
