@@ -69,8 +69,9 @@ def make_engine(url: str) -> sa.Engine:
                                                      "timeout": SQLITE_BUSY_TIMEOUT_MS / 1e3})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pre_ping: a restarted PostgreSQL is reconnected to rather than failing a turn.
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8,
+    # No pre_ping (a round trip per turn): a connection broken by a restarted server
+    # fails one write, which the writer queues and retries on a fresh connection.
+    return sa.create_engine(url, pool_size=8, max_overflow=8,
                             connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
 
 
@@ -93,7 +94,29 @@ class ConversationStore:
     def __init__(self, engine: sa.Engine, description: str = ""):
         self.engine, self.description = engine, description
         self.dialect = engine.dialect.name
-        self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        # Built once: building a statement per turn costs more than SQLite's commit.
+        sessions, turns = schema.sessions, schema.turns
+        prefixed = lambda table, prefix: {  # noqa: E731
+            c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.c}
+        log = insert(turns).values(prefixed(turns, "t_")).on_conflict_do_nothing(
+            index_elements=[turns.c.turn_id])
+        upsert = insert(sessions).values(prefixed(sessions, "s_"))
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[sessions.c.session_id],
+            set_={"state": upsert.excluded.state, "turns": upsert.excluded.turns,
+                  "updated_at": upsert.excluded.updated_at},
+            where=sessions.c.turns < upsert.excluded.turns)
+        if self.dialect == "postgresql":
+            # One statement (the log insert as a data-modifying CTE), autocommitted:
+            # atomic, and one round trip instead of BEGIN, two inserts and COMMIT.
+            self._turn_statements = [upsert.add_cte(log.cte("logged"))]
+            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._turn_statements = [log, upsert]
+            self._autocommit = None
+        self._read_session = sa.select(sessions.c.state, sessions.c.turns).where(
+            sessions.c.session_id == sa.bindparam("session_id"))
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> "ConversationStore":
@@ -135,9 +158,8 @@ class ConversationStore:
     # -- sessions and turns --------------------------------------------
     def load_session(self, session_id: str) -> tuple[dict, int] | None:
         """`(state, turns)` of a stored session, or None."""
-        with self.engine.connect() as connection:
-            row = connection.execute(sa.select(schema.sessions.c.state, schema.sessions.c.turns)
-                                     .where(schema.sessions.c.session_id == session_id)).first()
+        with (self._autocommit or self.engine).connect() as connection:
+            row = connection.execute(self._read_session, {"session_id": session_id}).first()
         return None if row is None else (row.state, int(row.turns))
 
     def write_turn(self, record: TurnRecord, state: dict, turn_number: int) -> None:
@@ -151,20 +173,17 @@ class ConversationStore:
             state: the session after the turn (JSON-ready).
             turn_number: the session's turn count after this turn.
         """
-        s = schema.sessions
         now = record.created_at
-        upsert = self._insert(s).values(session_id=record.session_id, state=state,
-                                        turns=turn_number, created_at=now, updated_at=now)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[s.c.session_id],
-            set_={"state": upsert.excluded.state, "turns": upsert.excluded.turns,
-                  "updated_at": upsert.excluded.updated_at},
-            where=s.c.turns < upsert.excluded.turns)
-        log = self._insert(schema.turns).values(**record.row()).on_conflict_do_nothing(
-            index_elements=[schema.turns.c.turn_id])
+        params = {"t_" + k: v for k, v in record.row().items()}
+        params.update(s_session_id=record.session_id, s_state=state, s_turns=turn_number,
+                      s_created_at=now, s_updated_at=now)
+        if self._autocommit is not None:
+            with self._autocommit.connect() as connection:
+                connection.execute(self._turn_statements[0], params)
+            return
         with self.engine.begin() as connection:
-            connection.execute(log)
-            connection.execute(upsert)
+            for statement in self._turn_statements:
+                connection.execute(statement, params)
 
     def add_feedback(self, session_id: str, turn_id: str, rating: str,
                      comment: str | None = None) -> None:
