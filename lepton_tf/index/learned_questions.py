@@ -125,8 +125,7 @@ def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
             f"{held['answerable_flagged']:.1%}")
     documents = [dataclasses.replace(index.documents[d], questions=tuple(
         index.documents[d].questions) + tuple(qs)) for d, qs in by_doc.items()]
-    index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents],
-                                                     progress=False))
+    index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
     index.refresh_questions(encoder.encode_queries)
     path = save_index(index, index_dir, extra_files=extra or None)
     log(f"learn: index version {path} ({len(index.known_questions)} known questions)")
