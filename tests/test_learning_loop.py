@@ -49,14 +49,18 @@ def test_export_writes_the_review_file_and_the_unanswered_todo(logged, tmp_path,
     review, todo = tmp_path / "review.csv", tmp_path / "todo.csv"
     assert main(["learn", "export", "--conversation_store", logged, "--review", str(review),
                  "--todo", str(todo)]) == 0
-    assert f"{2 * THREADS + 1} candidate known questions" in capsys.readouterr().out
+    assert f"{2 * THREADS + 5} candidate known questions" in capsys.readouterr().out
     rows = list(csv.DictReader(review.open()))
     by_question = {r["question"]: r for r in rows}
     assert by_question["what about topic3 thing0 please"]["accept"] == "yes"
     assert by_question["what about topic3 thing0 please"]["doc_id"] == "t3-a0"
     assert by_question["how topic3 unrated"]["accept"] == ""
-    assert by_question["how topic3 unrated"]["evidence"] == "answered, not rated"
-    assert "topic4 wrong doc" not in by_question
+    assert by_question["how topic3 unrated"]["evidence"] == \
+        "answered, not rated: confirm doc_id"
+    wrong = by_question["topic4 wrong doc"]  # the operator corrects the document
+    assert (wrong["accept"], wrong["doc_id"]) == ("", "t5-a0")
+    assert wrong["evidence"] == "rated down 1, up 0: correct doc_id"
+    assert by_question["opening hours"]["evidence"] == "not found: closest match; correct doc_id"
     groups = list(csv.DictReader(todo.open()))
     assert groups[0]["count"] == "2" and groups[0]["question"] in ("where is the parking",
                                                                    "Where is the parking?")
@@ -80,19 +84,22 @@ def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
     for row in rows:
         if row["question"] == "how topic3 unrated":
             row["accept"] = "yes"
+        if row["question"] == "topic4 wrong doc":
+            row["accept"], row["doc_id"] = "yes", "t4-a0"
     rows.append({**rows[0], "question": "a question", "doc_id": "no-such-doc"})
     with review.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     result = learn_questions(index_dir, encoder, accepted_pairs(str(review)))
-    assert result["counts"] == {"new": 2 * THREADS + 1, "already_known": 0,
+    assert result["counts"] == {"new": 2 * THREADS + 2, "already_known": 0,
                                 "unknown_document": 1}
+    assert load_index(result["version"]).documents["t4-a0"].questions[-1] == "topic4 wrong doc"
     after = load_index(result["version"])
     assert set(after.documents["t3-a0"].questions) == {
         "what about topic3 thing0 please", "what about topic3 thing1 please",
         "how topic3 unrated"}
-    assert len(after.known_questions) == 2 * THREADS + 1
+    assert len(after.known_questions) == 2 * THREADS + 2
     assert after.fusion.tuned_on.startswith("learned questions")
     rule = not_found.load_rule(result["version"], has_questions=True)
     assert "question_top1" in rule.features  # refitted with the new evidence
@@ -103,7 +110,7 @@ def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
         == ["t7-a0"]
     # Applying the same file again adds nothing and writes no version.
     again = learn_questions(index_dir, encoder, accepted_pairs(str(review)))
-    assert again["version"] is None and again["counts"]["already_known"] == 2 * THREADS + 1
+    assert again["version"] is None and again["counts"]["already_known"] == 2 * THREADS + 2
 
 
 def test_a_file_that_is_not_a_review_is_a_clear_error(tmp_path, capsys):

@@ -1,12 +1,13 @@
 """The learning loop's files: candidate known questions to review, and the to-do
 list of unanswered questions.
 
-`review_rows` proposes, for each answered search question, the document its
-answer cited: rated up (and never down) rows come pre-accepted (`accept`
-= yes), answered but unrated ones wait for the operator to confirm the
-document (`accept` empty: write yes to accept). Rated-down answers are left
-out: their document was wrong. The operator edits the CSV; `accepted_pairs`
-reads back what was accepted, checked.
+`review_rows` proposes, for each search question, a document: the one its
+answer cited, or for a question that found nothing its closest match. Rated
+up (and never down) rows come pre-accepted (`accept` = yes); the others wait
+for the operator (`accept` empty): an answered, unrated one to confirm the
+document, a rated-down one or a not-found one to correct `doc_id` to the
+document that answers it (or leave it out). The operator edits the CSV;
+`accepted_pairs` reads back what was accepted, checked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Callable
 from lepton_tf.store.conversation_store import ConversationStore
 from lepton_tf.store.report import group_questions
 
-REVIEW_COLUMNS = ("accept", "question", "doc_id", "title", "evidence", "asked", "up", "down")
+REVIEW_COLUMNS = ("accept", "question", "doc_id", "title", "evidence", "asked", "up", "down",
+                  "not_found")
 TODO_COLUMNS = ("count", "question", "other_phrasings")
 YES = ("yes", "y", "1", "true", "x")
 
@@ -34,25 +36,30 @@ def review_rows(store: ConversationStore, since: float = 0.0) -> list[dict]:
         ratings[f["turn_id"]][f["rating"]] += 1
     rows: dict = {}
     for turn in store.turns(since):
-        if turn["route"] != "search" or turn["not_found"] or not turn["cited"]:
+        if not turn["sources"] or not (turn["route"] == "search" or turn["not_found"]):
             continue
-        first = next((s for s in turn["sources"] if s["n"] == turn["cited"][0]), None)
-        if first is None:
-            continue
+        cited = turn["cited"][0] if turn["cited"] else 1
+        first = next((s for s in turn["sources"] if s["n"] == cited), turn["sources"][0])
         key = (_key(turn["message"]), first["doc_id"])
         row = rows.setdefault(key, {"question": turn["message"], "doc_id": first["doc_id"],
-                                    "title": first["title"], "asked": 0, "up": 0, "down": 0})
+                                    "title": first["title"], "asked": 0, "up": 0, "down": 0,
+                                    "not_found": 0})
         row["asked"] += 1
+        row["not_found"] += bool(turn["not_found"])
         row["up"] += ratings[turn["turn_id"]]["up"]
         row["down"] += ratings[turn["turn_id"]]["down"]
-    out = []
     for row in rows.values():
         if row["down"]:
-            continue  # a wrong document: not a candidate
-        row["evidence"] = "rated up" if row["up"] else "answered, not rated"
-        row["accept"] = "yes" if row["up"] else ""
-        out.append(row)
-    return sorted(out, key=lambda r: (-r["up"], -r["asked"], r["question"]))
+            row["evidence"] = f"rated down {row['down']}, up {row['up']}: correct doc_id"
+        elif row["up"]:
+            row["evidence"] = "rated up"
+        elif row["not_found"]:
+            row["evidence"] = "not found: closest match; correct doc_id"
+        else:
+            row["evidence"] = "answered, not rated: confirm doc_id"
+        row["accept"] = "yes" if row["up"] and not row["down"] else ""
+    return sorted(rows.values(), key=lambda r: (r["accept"] != "yes", -r["up"], -r["asked"],
+                                                r["question"]))
 
 
 def todo_rows(store: ConversationStore, embed: Callable | None = None,
