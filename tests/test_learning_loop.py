@@ -69,9 +69,11 @@ def test_export_writes_the_review_file_and_the_unanswered_todo(logged, tmp_path,
 
 def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
     corpus = tmp_path / "faq.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": f"t{i}-a0", "title": f"topic{i} question",
-                                          "text": f"topic{i} answer word{i}"}) + "\n"
-                              for i in range(THREADS)))
+    rows = [{"_id": f"t{i}-a0", "title": f"topic{i} question", "text": f"topic{i} answer word{i}"}
+            for i in range(THREADS)]
+    # A second answer to thread 7 (same title): it learns what the first one learns.
+    rows.append({"_id": "t7-a1", "title": "topic7 question", "text": "topic7 other answer"})
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     encoder = _TopicEncoder()
     index_dir = str(tmp_path / "index")
     before = build_index(str(corpus), "", index_dir, encoder=encoder, calibrate=False)
@@ -100,14 +102,16 @@ def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
         "what about topic3 thing0 please", "what about topic3 thing1 please",
         "how topic3 unrated"}
     assert len(after.known_questions) == 2 * THREADS + 2
+    assert set(after.documents["t7-a1"].questions) == set(after.documents["t7-a0"].questions) \
+        == {"what about topic7 thing0 please", "what about topic7 thing1 please"}
     assert after.fusion.tuned_on.startswith("learned questions")
     rule = not_found.load_rule(result["version"], has_questions=True)
     assert "question_top1" in rule.features  # refitted with the new evidence
     assert read_extra_file(result["version"], not_found.FILE_NAME) is not None
     # A new phrasing of a learned question is found; the search ranks its document first.
     vector = np.asarray(encoder.encode_queries(["what about topic7 thing0 please"]))
-    assert after.hybrid_search(vector, ["what about topic7 thing0 please"], k=1)[0].doc_ids \
-        == ["t7-a0"]
+    assert after.hybrid_search(vector, ["what about topic7 thing0 please"], k=1)[0].doc_ids[0] \
+        in ("t7-a0", "t7-a1")
     # Applying the same file again adds nothing and writes no version.
     again = learn_questions(index_dir, encoder, accepted_pairs(str(review)))
     assert again["version"] is None and again["counts"]["already_known"] == 2 * THREADS + 2

@@ -38,18 +38,32 @@ def _half(question: str) -> int:
 
 def new_questions(index, pairs) -> tuple[dict, dict]:
     """`({doc_id: [new questions]}, counts)`: pairs whose document is in the index
-    and whose question it does not know yet."""
+    and whose question it does not know yet.
+
+    A question confirmed for one passage is known for every passage with the same
+    title: they answer the same question (the chunks of one section, the answers
+    of one FAQ thread). Known for one of them only, a paraphrase would rank that
+    one first and the others below passages whose known questions merely sound
+    alike."""
     by_doc: dict = {}
+    titled: dict = {}
+    for doc_id, document in index.documents.items():
+        if document.title.strip():
+            titled.setdefault(document.title.strip(), []).append(doc_id)
     counts = {"unknown_document": 0, "already_known": 0, "new": 0}
     for question, doc_id in pairs:
         document = index.documents.get(doc_id)
         if document is None:
             counts["unknown_document"] += 1
             continue
-        if question in document.questions or question in by_doc.get(doc_id, []):
+        targets = [d for d in titled.get(document.title.strip(), [doc_id])
+                   if question not in index.documents[d].questions
+                   and question not in by_doc.get(d, [])]
+        if not targets:
             counts["already_known"] += 1
             continue
-        by_doc.setdefault(doc_id, []).append(question)
+        for target in targets:
+            by_doc.setdefault(target, []).append(question)
         counts["new"] += 1
     return by_doc, counts
 
@@ -58,7 +72,13 @@ def refit_rule(index, by_doc: dict, encode_queries, folds: int = 5,
                seed: int = 0) -> dict | None:
     """The not-found rule fitted on the new questions (see the module doc), or None
     when there is too little evidence or the ids name no threads."""
-    fit_questions = [(q, d) for d, qs in by_doc.items() for q in qs if _half(q)]
+    # One fit question per question (a question known for several passages of a
+    # title is asked once), its thread that of its first passage.
+    first = {}
+    for d, qs in by_doc.items():
+        for q in qs:
+            first.setdefault(q, d)
+    fit_questions = [(q, d) for q, d in first.items() if _half(q)]
     doc_ids = list(index.row_ids)
     query_ids = [f"{not_found_fit.thread_of(d)}-learned{i}" for i, (_, d) in
                  enumerate(fit_questions)]
@@ -101,12 +121,12 @@ def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
         raise ValueError(f"{index_dir} is sharded: known questions are kept by one-shard "
                          "indexes (build it without --num-shards to learn).")
     by_doc, counts = new_questions(index, pairs)
-    log(f"learn: {counts['new']} new known questions for {len(by_doc)} documents "
+    log(f"learn: {counts['new']} new known questions for {len(by_doc)} passages "
         f"({counts['already_known']} already known, {counts['unknown_document']} of "
         "documents not in the index)")
     if not by_doc:
         return {"counts": counts, "version": None, "fusion": None, "rule": None}
-    evidence = [RetrievalPair(q, d) for d, qs in by_doc.items() for q in qs]
+    evidence = list({q: RetrievalPair(q, d) for d, qs in by_doc.items() for q in qs}.values())
     if index.lexical is not None:
         config, _ = tune_fusion(index, evidence, encoder.encode_queries,
                                 source="learned questions")
