@@ -1,6 +1,6 @@
 """A seeded corpus of hostile REST requests (raw HTTP bytes) and its sender/judge.
 
-Every class of bad request issue 15 found: bad JSON (lone surrogates, deep
+Every class of bad request we know of: bad JSON (lone surrogates, deep
 nesting, huge numbers, bad base64, wrong types), tf.Example integers out of
 int64 range, odd version strings (`²`), long names, every HTTP method, bad
 HTTP versions and Content-Length values, chunked bodies, leftover bytes,
@@ -239,7 +239,7 @@ def judge_rest(raw: bytes, head_request: bool = False) -> str | None:
     return None
 
 
-# The request-size limits a refusal names; REST answers them 413 (issue 15).
+# The request-size limits a refusal names; REST answers them 413.
 LIMIT_NAMED = re.compile(r"\((max_batch_size|max_tensor_bytes|max_request_bytes)\)")
 
 
