@@ -66,9 +66,10 @@ def register(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", required=True)
     forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
-    forget.add_argument("session_id")
+    forget.add_argument("session_id", help="the session to delete")
     purge = actions.add_parser("purge", help="delete what is older than --days")
-    purge.add_argument("--days", type=float, required=True)
+    purge.add_argument("--days", type=float, required=True,
+                       help="delete turns, feedback and sessions older than this")
     for q in (forget, purge):
         add_store_args(q)
     p.set_defaults(fn=run)

@@ -66,10 +66,12 @@ def register(sub) -> None:
     out.add_argument("--review", default="review.csv", help="review CSV to write")
     out.add_argument("--todo", default="todo.csv", help="unanswered groups CSV to write")
     out.add_argument("--days", type=float, help="only the last DAYS days")
-    out.add_argument("--similarity", type=float, default=0.8)
+    out.add_argument("--similarity", type=float, default=0.8,
+                     help="cosine within which unanswered questions form one group")
     out.add_argument("--target", help="gRPC HOST:PORT serving `encoder` (group by meaning)")
-    out.add_argument("--encoder_model", default="encoder")
-    out.add_argument("--timeout", type=float, default=30.0)
+    out.add_argument("--encoder_model", default="encoder", help="its model name")
+    out.add_argument("--timeout", type=float, default=30.0,
+                     help="deadline of --target calls (s)")
     out.add_argument("--token", help="bearer token of --target")
     apply = actions.add_parser("apply", help="add the accepted rows as known questions")
     apply.add_argument("review", help="the reviewed CSV")

@@ -70,6 +70,6 @@ def register(sub) -> None:
                    help="cosine within which unanswered questions form one group")
     p.add_argument("--target", help="gRPC HOST:PORT serving `encoder` (group by meaning)")
     p.add_argument("--encoder_model", default="encoder", help="its model name")
-    p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline of --target calls (s)")
     p.add_argument("--token", help="bearer token of --target")
     p.set_defaults(fn=run)
