@@ -20,7 +20,7 @@ ROUTER = Router(search_threshold=0.3, dialogue_threshold=0.6)
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
-def start(store_url: str | None, auth_token: str | None = None,
+def start(store_url: str | None, auth_token: str | None = None, models: dict | None = None,
           **store_options) -> ModelServer:
     monitoring = os.path.join(tempfile.mkdtemp(), "monitoring.config")
     with open(monitoring, "w") as f:
@@ -28,7 +28,7 @@ def start(store_url: str | None, auth_token: str | None = None,
     server = ModelServer(ServerOptions(port=0, rest_api_port=free_port(),
                                        monitoring_config_file=monitoring,
                                        auth_token=auth_token),
-                         python_servables=conversation_models())
+                         python_servables=models or conversation_models())
     mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
                     domain_turns=DOMAIN_TURNS, store_url=store_url, **store_options)
     return server.start()

@@ -5,6 +5,7 @@ NOT_FOUND); a session's data can be deleted."""
 
 import grpc
 import pytest
+from conversation_fakes import conversation_models
 from stored_conversation import post, start
 
 from lepton_tf.client.assistant import AssistantClient
@@ -130,3 +131,24 @@ def test_a_corrupt_store_stops_the_start_with_a_clear_error(tmp_path):
     path.write_bytes(b"garbage" * 1000)
     with pytest.raises(Exception, match="corrupt or not a SQLite database"):
         start(sqlite_url(str(path)))
+
+
+def test_a_booking_continues_after_a_restart(store_url):
+    """The chat route's dialogue (what the task model reads) is restored: after the
+    restart the chat model still reads the booking request the user made before."""
+    booking = "Book a table for two at an Italian place in San Jose tonight at 7"
+    server = start(store_url)
+    try:
+        first = _client(server, "booking").ask(booking)
+        assert first["route"] == "chat", first
+    finally:
+        server.stop(0)
+    models = conversation_models()
+    server = start(store_url, models=models)
+    try:
+        again = _client(server, "booking").ask("Make the restaurant dinner at 8 pm instead")
+        assert again["route"] == "chat", again
+        context = models["chat"].seen[-1]  # what the chat model read for this turn
+        assert booking in context and first["reply"] in context, context
+    finally:
+        server.stop(0)
