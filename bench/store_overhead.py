@@ -11,6 +11,11 @@ installed). Turns go to the three in turn, in shuffled order, so machine noise
 falls on all alike; each turn is a gRPC Predict call timed at the client. The
 turns rotate over 20 sessions and a script of searches, follow-ups, small talk
 and a booking request, so the session read and the turn write both happen.
+
+Two measures: the difference of the per-turn percentiles (on vs off; on a
+loaded machine the noise of two distributions), and the store's own time in
+each turn, timed around the session read and the turn write
+(`StoredSessions.refresh` + `log_turn`, the only store work in a turn).
 """
 
 from __future__ import annotations
@@ -56,6 +61,23 @@ def main() -> int:
     from lepton_tf.client.assistant import AssistantClient
     from lepton_tf.store import ConversationStore, sqlite_url
 
+    from lepton_tf.assistant.stored_sessions import StoredSessions
+
+    in_turn: dict = {}  # store -> per-turn seconds of read + write
+
+    def timed(method):
+        def run(self, session, *rest):
+            start_s = time.perf_counter()
+            try:
+                return method(self, session, *rest)
+            finally:
+                spent = in_turn.setdefault(self.store.dialect, {})
+                spent[session.session_id, session.turn_count, method.__name__] = \
+                    time.perf_counter() - start_s
+        return run
+    StoredSessions.refresh = timed(StoredSessions.refresh)
+    StoredSessions.log_turn = timed(StoredSessions.log_turn)
+
     folder = tempfile.mkdtemp(prefix="store-bench-")
     with contextlib.ExitStack() as stack:
         urls = {"off": None, "sqlite": sqlite_url(os.path.join(folder, "c.sqlite"))}
@@ -65,6 +87,8 @@ def main() -> int:
         else:
             print(f"PostgreSQL left out: {why}")
         servers = {name: start(url) for name, url in urls.items()}
+        for name, url in urls.items():
+            servers[name].store_dialect = "sqlite" if name == "sqlite" else "postgresql"
         for server in servers.values():
             stack.callback(server.stop, 0)
         clients = {name: [AssistantClient(f"127.0.0.1:{s.grpc_port}",
@@ -86,8 +110,8 @@ def main() -> int:
                 answer = clients[name][session].ask(message)
                 timings[name].append((time.perf_counter() - start_s) * 1e3)
                 answered[name].append(answer["turn_id"])
-        report = {"turns": args.turns, "per_turn_ms": {n: percentiles(t)
-                                                       for n, t in timings.items()}}
+        report = {"turns": args.turns, "loadavg_1m": round(os.getloadavg()[0], 2),
+                  "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
         base = report["per_turn_ms"]["off"]
         for name, url in urls.items():
             if url is None:
@@ -100,6 +124,12 @@ def main() -> int:
             figures["lost_turns"] = sum(t not in logged for t in answered[name])
             store.close()
             registry = servers[name].metrics.registry
+            spent = {}
+            for (session, count, what), seconds in in_turn[servers[name].store_dialect].items():
+                # refresh runs before the count moves on: pair it with the turn it serves
+                key = (session, count + 1 if what == "refresh" else count)
+                spent[key] = spent.get(key, 0.0) + seconds * 1e3
+            figures["store_ms_in_turn"] = percentiles(list(spent.values()))
             figures["write_ms_mean"] = round(
                 1e3 * registry.get_sample_value(":lepton:store:write_seconds_sum")
                 / registry.get_sample_value(":lepton:store:write_seconds_count"), 3)
