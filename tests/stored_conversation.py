@@ -21,11 +21,11 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 def start(store_url: str | None, auth_token: str | None = None, models: dict | None = None,
-          **store_options) -> ModelServer:
+          rest_port: int | None = None, **store_options) -> ModelServer:
     monitoring = os.path.join(tempfile.mkdtemp(), "monitoring.config")
     with open(monitoring, "w") as f:
         f.write(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
-    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port(),
+    server = ModelServer(ServerOptions(port=0, rest_api_port=rest_port or free_port(),
                                        monitoring_config_file=monitoring,
                                        auth_token=auth_token),
                          python_servables=models or conversation_models())
