@@ -7,9 +7,9 @@ PostgreSQL, continues where the last turn left it. Each turn is written
 (state and turn log, one transaction) before its final event.
 
 When the database fails the conversation goes on from the cached state: a
-failed read keeps it (counted), and while a session's turns wait in the
-writer's retry queue its stored state is older than the cache, so it is not
-read.
+failed read keeps it (counted), and while turns wait in the writer's retry
+queue nothing is read (the stored state may be older than the cache, and each
+read would wait for the failure again).
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ class StoredSessions(SessionStore):
                         str(e).splitlines()[0][:200])
 
     def refresh(self, session: Session) -> None:
-        if self.writer.pending(session.session_id):
-            return  # the database is behind this process: the cache is the truth
+        if self.writer.queued():
+            # Writes are failing (or just recovering): reading would wait for the same
+            # failure on every turn, and this session's stored state may be behind.
+            return
         try:
             stored = self.store.load_session(session.session_id)
         except Exception as e:  # noqa: BLE001 - the database is down: go on from the cache
