@@ -119,6 +119,13 @@ class ServerBackends:
             _, result = inference.predict_arrays(servable, signature, inputs, outputs)
         return result
 
+    def versions(self) -> dict:
+        """Role (`intent`, `search`, `chat`, `encoder`) -> the version serving it now."""
+        available = {}
+        for name, version in self.manager.available():
+            available[name] = max(version, available.get(name, version))
+        return {role: available[name] for role, name in self.names.items() if name in available}
+
     def has(self, model: str) -> bool:
         try:
             with self.manager.servable(self.names[model]):

@@ -38,6 +38,8 @@ from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, R
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, stops_work
+from lepton_tf.store.errors import StoreError
+from lepton_tf.store.records import TurnRecord, new_turn_id
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
@@ -58,9 +60,11 @@ class TurnResult:
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
     not_found: bool = False  # a search turn the knowledge base holds no answer to
+    turn_id: str = ""  # names the turn in the log (feedback rates it by this id)
 
     def to_dict(self) -> dict:
-        return {"reply": self.reply, "route": self.route, "intent": self.intent,
+        return {"turn_id": self.turn_id, "reply": self.reply, "route": self.route,
+                "intent": self.intent,
                 "cited_by": self.cited_by, "search_score": self.search_score,
                 "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
@@ -229,6 +233,7 @@ class Assistant:
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
+            self.sessions.refresh(session)  # another process may have answered the last turn
             # "the second one" right after a search: that answer's source 2.
             pointed = followup.ordinal_reference(message, len(session.last_results)) \
                 if session.last_route == SEARCH else None
@@ -279,13 +284,58 @@ class Assistant:
             session.last_results = shown
             session.last_query = signals.query if route == SEARCH else ""
             session.last_reply = reply
+            session.turn_count += 1
+            timings["total"] = (time.perf_counter() - start) * 1e3
+            result = TurnResult(reply, route, intent_name, citations,
+                                "extractive" if numbers else "", related,
+                                {k: round(v, 2) for k, v in timings.items()},
+                                float(signals.top) if signals.top is not None else 0.0,
+                                not_found, new_turn_id())
+            # Logged (committed) before any of the reply is sent: a turn a client saw
+            # is in the log even if the process dies right after.
+            self.sessions.log_turn(session, self._record(session_id, message, result, shown,
+                                                         session))
         for chunk in word_chunks(reply):
             yield {"type": "delta", "text": chunk}
-        timings["total"] = (time.perf_counter() - start) * 1e3
-        yield TurnResult(reply, route, intent_name, citations,
-                         "extractive" if numbers else "", related,
-                         {k: round(v, 2) for k, v in timings.items()},
-                         float(signals.top) if signals.top is not None else 0.0, not_found)
+        yield result
+
+    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
+                session) -> TurnRecord:
+        versions = getattr(self.backends, "versions", dict)()
+        return TurnRecord(
+            turn_id=result.turn_id, session_id=session_id, message=message,
+            route=result.route, intent=result.intent, state=session.tracked_state(),
+            sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
+                     for n, p in enumerate(shown, 1)],
+            cited=[n for n, _ in result.citations], not_found=result.not_found,
+            reply=result.reply, latency_ms=result.timings_ms.get("total", 0.0),
+            timings_ms=result.timings_ms, model_versions=versions,
+            index_version=str(versions.get("search", "")))
+
+    def feedback(self, session_id: str, turn_id: str, rating: str, comment: str = "") -> None:
+        """Records a rating of one of this assistant's turns.
+
+        Raises:
+            ValueError: a bad rating or comment.
+            UnknownTurnError: no such turn in that session.
+            StoreError: no conversation store, or it failed.
+        """
+        store = self._store()
+        store.add_feedback(session_id, turn_id, rating,
+                           self.sessions.writer.redact_text(comment or ""))
+
+    def forget(self, session_id: str) -> int:
+        """Deletes everything stored of one session (see `StoredSessions.forget`)."""
+        self._store()
+        return self.sessions.forget(session_id)
+
+    def _store(self):
+        store = getattr(self.sessions, "store", None)
+        if store is None:
+            raise StoreError("This assistant keeps no conversation store (it was started "
+                             "without one): feedback and deletion are not available.")
+        return store
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self.sessions.close()

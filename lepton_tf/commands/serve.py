@@ -117,8 +117,26 @@ def build_server(args):
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
-        mount_assistant(server, knowledge_base=args.search_index)
+        mount_assistant(server, knowledge_base=args.search_index,
+                        store_url=conversation_store_url(args),
+                        retention_days=args.conversation_retention_days or None)
     return server
+
+
+def conversation_store_url(args) -> str | None:
+    """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
+    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    from lepton_tf.store.conversation_store import sqlite_url
+
+    given = getattr(args, "conversation_store", None)
+    if given and given.lower() == "none":
+        return None
+    if given and "://" in given:
+        return given
+    if given:
+        return sqlite_url(given)
+    base = os.path.normpath(args.search_index) if args.search_index else "conversations"
+    return sqlite_url(base + (".conversations.sqlite" if args.search_index else ".sqlite"))
 
 
 def run(args) -> int:
@@ -201,6 +219,14 @@ def register(sub) -> None:
                      help="host the `assistant` (calls intent, search, chat, encoder in "
                           "process), its streaming gRPC method, POST /v1/assistant:stream "
                           "and the web page at / on the REST port")
+    own.add_argument("--conversation_store", metavar="URL|PATH|none",
+                     help="where the assistant keeps sessions, the turn log and feedback: "
+                          "postgresql://user:password@host:5432/db, a SQLite file path or "
+                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
+                          "--search_index), or none (memory only, no log, no feedback)")
+    own.add_argument("--conversation_retention_days", type=float, default=90,
+                     help="delete stored turns, feedback and sessions older than this "
+                          "(default 90; 0 keeps everything)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
