@@ -181,6 +181,35 @@ def create_tables_sql(table: dict) -> list[str]:
             f"({', '.join('?' for _ in columns)})"]
 
 
+def load_example_tables(connection, placeholder: str = "?", services: Iterable[str] | None = None,
+                        entities_path: str | os.PathLike | None = None) -> dict[str, int]:
+    """Create and fill the entity tables and the reservations table (any DB-API driver).
+
+    Args:
+        connection: an open connection (sqlite3, psycopg); committed by the caller.
+        placeholder: the driver's parameter marker (``?`` sqlite3, ``%s`` psycopg).
+        services: only these services' tables (None: all).
+        entities_path: the entities file (default: the vendored one).
+
+    Returns:
+        Table -> number of rows.
+    """
+    wanted = None if services is None else set(services)
+    counts = {}
+    cursor = connection.cursor()
+    for table in read_entities(entities_path):
+        if wanted is not None and table["service"] not in wanted:
+            continue
+        create, insert = create_tables_sql(table)
+        cursor.execute(create)
+        cursor.executemany(insert.replace("?", placeholder), table["rows"])
+        counts[table_name(table["service"])] = len(table["rows"])
+    ddl = RESERVATIONS_DDL if placeholder == "?" else \
+        RESERVATIONS_DDL.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY")
+    cursor.execute(ddl)
+    return counts
+
+
 def build_example_db(db_path: str | os.PathLike, entities_path: str | os.PathLike | None = None
                      ) -> dict[str, int]:
     """Write the example SQLite database (replacing the file atomically).
@@ -196,14 +225,12 @@ def build_example_db(db_path: str | os.PathLike, entities_path: str | os.PathLik
     db_path.parent.mkdir(parents=True, exist_ok=True)
     partial = db_path.with_name(db_path.name + ".partial")
     partial.unlink(missing_ok=True)
-    counts = {}
-    with sqlite3.connect(partial) as db:
-        for table in read_entities(entities_path):
-            create, insert = create_tables_sql(table)
-            db.execute(create)
-            db.executemany(insert, table["rows"])
-            counts[table_name(table["service"])] = len(table["rows"])
-        db.execute(RESERVATIONS_DDL)
+    db = sqlite3.connect(partial)
+    try:
+        counts = load_example_tables(db, entities_path=entities_path)
+        db.commit()
+    finally:
+        db.close()
     os.replace(partial, db_path)
     return counts
 
