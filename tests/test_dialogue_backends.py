@@ -46,8 +46,10 @@ def _searches_and_books_once(backend, count_reservations):
     assert all(r["city"] == "San Jose" and r["cuisine"] == "Italian" for r in found)
     first = backend.call(_book(idempotency_key("s1", 4)))
     # The retried confirmation (same session and turn) gets the same booking back ...
-    again = backend.call(_book(idempotency_key("s1", 4), time_="20:00"))
+    again = backend.call(_book(idempotency_key("s1", 4)))
     assert first == again
+    with pytest.raises(BackendError, match="used for another request"):
+        backend.call(_book(idempotency_key("s1", 4), time_="20:00"))
     assert first[0]["time"] == "19:00" and first[0]["phone_number"] == "408-278-4555"
     assert count_reservations() == 1
     # ... a restaurant the database does not hold is not booked.

@@ -47,6 +47,9 @@ class BackendCall:
         arguments: slot -> value, as the backend should see them (resolved dates).
         transactional: the intent changes the world (books, buys, pays).
         idempotency_key: session and turn of a transaction ("" for a search).
+        selected: the result row the user chose from an earlier search ({} for
+            none): it names the entity a transaction is about beyond its slots
+            (the 5:25 flight at $129, not any American Airlines flight that day).
     """
 
     service: str
@@ -54,11 +57,12 @@ class BackendCall:
     arguments: Mapping[str, str]
     transactional: bool = False
     idempotency_key: str = ""
+    selected: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"service": self.service, "intent": self.intent,
                 "arguments": dict(self.arguments), "transactional": self.transactional,
-                "idempotency_key": self.idempotency_key}
+                "idempotency_key": self.idempotency_key, "selected": dict(self.selected)}
 
 
 class BackendError(Exception):

@@ -13,7 +13,7 @@ with a unique ``idempotency_key``.
   city); none found, it books nothing and returns no row (SGD's failed
   transaction). Else it inserts the reservation with ``ON CONFLICT DO NOTHING`` on
   the idempotency key and returns the stored record: a retry gets the first booking
-  back, never a second one.
+  back, never a second one (and a key reused for other arguments is an error).
 
 SQLite: ``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path``.
 PostgreSQL: ``postgresql://user@host:port/db`` through psycopg 3.
@@ -182,21 +182,31 @@ class SqlBackend:
 
     def _book(self, request, intent, columns) -> list[dict[str, str]]:
         self.ensure_reservations_table()
-        # Every given value that is a column names the entity: the one offered.
-        filters = self._filters(request.service, request.arguments, columns)
+        # Every given value that is a column names the entity, and so does the row
+        # the user chose: the one offered.
+        filters = self._filters(request.service, {**request.selected, **request.arguments},
+                                columns)
         where, values = self._where(filters)
         table = identifier(table_name(request.service))
         find = self._sql(f"SELECT * FROM {table}{where} LIMIT 1")
         insert = self._sql(
             f"INSERT INTO {RESERVATIONS_TABLE} (service, intent, idempotency_key, arguments, "
             "result, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING")
-        stored = self._sql(f"SELECT result FROM {RESERVATIONS_TABLE} WHERE idempotency_key = ?")
+        stored = self._sql(f"SELECT result, arguments FROM {RESERVATIONS_TABLE} "
+                           "WHERE idempotency_key = ?")
+        arguments = json.dumps(dict(request.arguments), sort_keys=True)
+
+        def first_booking(row):
+            if json.loads(row[1]) != json.loads(arguments):
+                raise BackendError(FAILED, f"idempotency key {request.idempotency_key!r} was "
+                                           "used for another request")
+            return [json.loads(row[0])]
 
         def book(cursor):
             cursor.execute(stored, (request.idempotency_key,))
             done = cursor.fetchone()
             if done:  # a retry: the first booking, unchanged
-                return [json.loads(done[0])]
+                return first_booking(done)
             entity = {}
             if filters:
                 cursor.execute(find, values)
@@ -206,11 +216,10 @@ class SqlBackend:
                 entity = dict(zip([d[0] for d in cursor.description], row))
             result = _result(entity, request.arguments, intent.result_slots)
             cursor.execute(insert, (request.service, request.intent, request.idempotency_key,
-                                    json.dumps(dict(request.arguments), sort_keys=True),
-                                    json.dumps(result, sort_keys=True),
+                                    arguments, json.dumps(result, sort_keys=True),
                                     datetime.datetime.now(datetime.timezone.utc).isoformat()))
             cursor.execute(stored, (request.idempotency_key,))  # the row that won
-            return [json.loads(cursor.fetchone()[0])]
+            return first_booking(cursor.fetchone())
         return self._run(book)
 
 

@@ -5,13 +5,15 @@ The contract, version 1 (in the spirit of Rasa's action server): the manager POS
     {"version": "1", "service": "Restaurants_1", "intent": "ReserveRestaurant",
      "transactional": true, "idempotency_key": "session-7:4",
      "arguments": {"restaurant_name": "Arcadia", "city": "San Jose", "date": "2026-12-08",
-                   "time": "19:00", "party_size": "2"}}
+                   "time": "19:00", "party_size": "2"},
+     "selected": {"restaurant_name": "Arcadia", "price_range": "expensive", ...}}
 
 with ``Content-Type: application/json``, ``Authorization: Bearer <token>`` when a
 token is configured, and the key again as the ``Idempotency-Key`` header. The
 server answers ``200`` with ``{"version": "1", "results": [{slot: value, ...}, ...]}``:
 the matching entities of a search, the booked record of a transaction (no row: the
-business declined it). Any other status, or a body that is not that, is an error;
+business declined it). ``selected`` is the search result the user chose, if any
+({} otherwise). Any other status, or a body that is not that, is an error;
 ``{"error": "..."}`` in it is kept as the detail. Dates are ISO ``YYYY-MM-DD``,
 times ``HH:MM`` (24 h), already resolved from "tomorrow" or "7 pm".
 
