@@ -140,3 +140,15 @@ def test_tracker_protocol_is_structural():
 
     assert isinstance(Echo(), Tracker)
     assert not isinstance(object(), Tracker)
+
+
+def test_schema_command(tmp_path, capsys):
+    from lepton_tf.cli import main
+
+    assert main(["schema", str(DATA / "schema_test.json.gz")]) == 0
+    assert "schema_test.json.gz: ok: 21 services, 38 intents" in capsys.readouterr().out
+    bad = _write(tmp_path, [_broken(lambda s: s["intents"][0]["required_slots"].append("alarm_colour"))])
+    assert main(["schema", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"lepton-tf schema: error: {bad}: service 'Alarm_1': intents[0].required_slots[1]: "
+                   "unknown slot 'alarm_colour' (slots: alarm_time, alarm_name, snooze)\n")
