@@ -34,7 +34,7 @@ from typing import Iterator
 from lepton_tf.assistant import answers, followup, grounding, smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
-from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
+from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, TASK, Router
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, stops_work
@@ -58,9 +58,11 @@ class TurnResult:
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
     not_found: bool = False  # a search turn the knowledge base holds no answer to
+    task: dict = dataclasses.field(default_factory=dict)  # `tasks.TaskTurn.to_json()`
 
     def to_dict(self) -> dict:
         return {"reply": self.reply, "route": self.route, "intent": self.intent,
+                "task": self.task,
                 "cited_by": self.cited_by, "search_score": self.search_score,
                 "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
@@ -117,13 +119,17 @@ class Assistant:
         router: the routing rule and thresholds.
         sessions: the session store (memory bound and TTL).
         knowledge_base: the texts of the replies that are not generated.
+        tasks: the task dialogues (`tasks.TaskSkill`); with them, a turn about a
+            task is the dialogue manager's, and the `chat` route answers with what
+            the tasks can do instead of the chat model (which would invent
+            bookings, prices and dates).
     """
 
     def __init__(self, backends, router: Router | None = None,
                  sessions: SessionStore | None = None, search_k: int = SEARCH_K,
                  context_passages: int = CONTEXT_PASSAGES,
-                 knowledge_base: KnowledgeBase | None = None):
-        self.backends = backends
+                 knowledge_base: KnowledgeBase | None = None, tasks=None):
+        self.backends, self.tasks = backends, tasks
         self.router = router or Router()
         self.sessions = sessions if sessions is not None else SessionStore()
         self.search_k, self.context_passages = search_k, context_passages
@@ -229,6 +235,11 @@ class Assistant:
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
+            task = self._timed(timings, "dialogue", self.tasks.turn, session, message) \
+                if self.tasks is not None else None
+            if task is not None:
+                yield from self._task_turn(session, message, task, timings, start)
+                return
             # "the second one" right after a search: that answer's source 2.
             pointed = followup.ordinal_reference(message, len(session.last_results)) \
                 if session.last_route == SEARCH else None
@@ -257,7 +268,9 @@ class Assistant:
             yield {"type": "sources", "route": route, "intent": intent_name,
                    "not_found": not_found,
                    "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
-            if route == CHAT:
+            if route == CHAT and self.tasks is not None:
+                reply = self.tasks.help_text()
+            elif route == CHAT:
                 reply = self._timed(timings, "chat", self.backends.chat,
                                     grounding.dialogue_context(
                                         session.dialogue + [("USER", message)]))
@@ -286,6 +299,21 @@ class Assistant:
                          "extractive" if numbers else "", related,
                          {k: round(v, 2) for k, v in timings.items()},
                          float(signals.top) if signals.top is not None else 0.0, not_found)
+
+    def _task_turn(self, session, message: str, task, timings: dict, start: float):
+        """The events of a turn the dialogue manager answered."""
+        yield {"type": "sources", "route": TASK, "intent": task.intent, "not_found": False,
+               "sources": []}
+        session.add_turn("USER", message, self.sessions.max_turns)
+        session.add_turn("SYSTEM", task.reply, self.sessions.max_turns)
+        session.last_intent, session.last_route = task.intent, TASK
+        session.last_results, session.last_query, session.last_reply = [], "", task.reply
+        for chunk in word_chunks(task.reply):
+            yield {"type": "delta", "text": chunk}
+        timings["total"] = (time.perf_counter() - start) * 1e3
+        yield TurnResult(task.reply, TASK, task.intent,
+                         timings_ms={k: round(v, 2) for k, v in timings.items()},
+                         task=task.to_json())
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

@@ -44,7 +44,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       warm_up: bool = True, search_k: int = SEARCH_K,
                       context_passages: int = CONTEXT_PASSAGES,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
-                      smalltalk_turns: tuple | None = None, domain_turns: list | None = None):
+                      smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
+                      task_db: str | None = None, task_config: str | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -63,6 +64,9 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         domain_turns: the intent domain's reference requests (None: a Banking77
             train sample with the default `dialogue_turns`, else none; []: route
             without the domain score).
+        task_db: the example services' SQLite database (`lepton-tf main` builds
+            it): task dialogues on, the chat model off (None: no task dialogues).
+        task_config: the backends YAML (None: `configs/dialogue/backends.yaml`).
     """
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
@@ -71,6 +75,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                                 and index_has_known_questions(knowledge_base))
 
     def build(server):
+        tasks = None
+        if task_db:
+            from lepton_tf.assistant.tasks import TaskSkill
+
+            tasks = TaskSkill.example(task_db, task_config)
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:
@@ -78,7 +87,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             backends.domain_score("hello")
         return AssistantServable(Assistant(backends, router,
                                            SessionStore(max_sessions, ttl_s), search_k,
-                                           context_passages, texts))
+                                           context_passages, texts, tasks))
     return build
 
 

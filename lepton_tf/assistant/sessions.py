@@ -36,6 +36,8 @@ class Session:
             a search answer, its passages or `[n]`, nor small talk).
         last_query: what the last search turn searched (a follow-up: rewritten).
         last_used: monotonic time of the last access.
+        task_memory: the task dialogue's state, tracked values and pending
+            confirmation (None before the first task turn).
     """
 
     session_id: str
@@ -47,6 +49,7 @@ class Session:
     last_query: str = ""
     last_reply: str = ""
     last_used: float = 0.0
+    task_memory: object = None  # the dialogue manager's (`dialogue.policy.TaskMemory`)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add_turn(self, speaker: str, text: str, max_turns: int) -> None:

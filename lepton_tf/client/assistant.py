@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from google.protobuf import json_format, struct_pb2
 
@@ -63,6 +65,8 @@ class AssistantClient(PredictClient):
         answer["related_questions"] = lists["related_questions"]
         answer["not_found"] = bool(np.asarray(out["not_found"]).reshape(-1)[0]) \
             if "not_found" in out else False
+        answer["task"] = json.loads(_text(np.asarray(out["task"]).reshape(-1)[0])) \
+            if "task" in out else {}
         answer["timings_ms"] = dict(zip(TIMING_KEYS,
                                         np.asarray(out["timings_ms"]).reshape(-1).tolist()))
         return answer

@@ -21,7 +21,7 @@ from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MOD
                                         SERVABLES, default_request_limits, write_models_config)
 from lepton_tf.progress import StageClock, machine_line
 
-DEFAULT_DB = os.path.join("databases", "example.sqlite")
+from lepton_tf.commands.serve import DEFAULT_TASK_DB as DEFAULT_DB  # noqa: E402
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
 # Zero-shot since issue 16: the fine-tuning recipe that fits the main job's 15 minutes
 # (`configs/encoder.yaml`) keeps half the full recipe's StackFAQ gain (+1.59 against +2.88
@@ -165,7 +165,7 @@ def ensure_database(db_path: str, clock: StageClock | None = None) -> str:
 
 
 def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
-                    clock: StageClock | None = None) -> None:
+                    clock: StageClock | None = None, task_db: str | None = None) -> None:
     """Starts the embedded server, chats and searches over gRPC, stops it."""
     from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.server.app import ModelServer, ServerOptions
@@ -181,7 +181,7 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
                                            file_system_poll_wait_seconds=0,
                                            request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
-        mount_assistant(server, knowledge_base=index_dir)
+        mount_assistant(server, knowledge_base=index_dir, task_db=task_db)
         server.start()
         print(f"server up: gRPC {server.grpc_port}, REST {server.rest_port}")
     target = f"127.0.0.1:{server.grpc_port}"
@@ -230,7 +230,8 @@ def run(args) -> int:
             ensure_servable(name, args.base_dir, clock)
     ensure_database(args.db, clock)
     if not args.no_serve:
-        serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock)
+        serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock,
+                        args.db)
     print(clock.summary(), flush=True)
     print("\nKeep it running, with the web page at http://127.0.0.1:8501/: "
           "lepton-tf serve --assistant")

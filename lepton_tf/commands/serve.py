@@ -14,6 +14,8 @@ import argparse
 import os
 import signal
 
+DEFAULT_TASK_DB = os.path.join("databases", "example.sqlite")  # `lepton-tf main` builds it
+
 
 def _bool(text: str) -> bool:
     """TF Serving's boolean flags accept `--flag`, `--flag=true|false`."""
@@ -117,7 +119,11 @@ def build_server(args):
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
-        mount_assistant(server, knowledge_base=args.search_index)
+        task_db = getattr(args, "task_db", None)
+        if task_db is None and os.path.isfile(DEFAULT_TASK_DB):
+            task_db = DEFAULT_TASK_DB  # what `lepton-tf main` built
+        mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
+                        task_config=getattr(args, "task_config", None))
     return server
 
 
@@ -201,6 +207,12 @@ def register(sub) -> None:
                      help="host the `assistant` (calls intent, search, chat, encoder in "
                           "process), its streaming gRPC method, POST /v1/assistant:stream "
                           "and the web page at / on the REST port")
+    own.add_argument("--task_db", default=None,
+                     help="the task services' SQLite database (default "
+                          f"{DEFAULT_TASK_DB} when it exists; '' for no task dialogues)")
+    own.add_argument("--task_config", default=None,
+                     help="which backend serves which intent (default "
+                          "configs/dialogue/backends.yaml)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")

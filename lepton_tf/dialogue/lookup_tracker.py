@@ -35,7 +35,7 @@ _STOP = frozenset("a an the to of for in on at and or is are be by with from it 
                   "does can could would will want like need please some get has have that this "
                   "there what which any as if whether user new given particular one another yes no ok okay "
                    "sure it's that's".split())
-_SYNONYMS = {"book": "reserve", "booking": "reserve", "reservation": "reserve", "table": "reserve",
+_SYNONYMS = {"book": "reserve", "booking": "reserve", "reservation": "reserve", "table": "restaurant",
              "tickets": "buy", "ticket": "buy", "purchase": "buy", "search": "find",
              "look": "find", "looking": "find", "hotels": "hotel", "restaurants": "restaurant",
              "flights": "flight", "cars": "car", "movies": "movie", "events": "event",
@@ -188,14 +188,15 @@ class LookupTracker:
             service = schemas[name]
             service_words = {w for w in _words(service.description)} - _STOP
             for intent in service.intents:
-                score = len(words & _intent_words(service, intent)) + 0.25 * len(words & service_words)
+                score = len(words & _intent_words(service, intent)) + 0.5 * len(words & service_words)
                 score += 0.5 * len(found[name])
                 if name == current:  # the task in progress goes on unless another is clearly asked
                     score += 1.0 if intent.name == state.service(name).active_intent else 0.5
                 if score > best_score:
                     best, best_score = (name, intent.name), score
-        if best_score >= 1.0 and (best[0] == current or best_score >= 1.5 or current is None
-                                  or state.service(current).active_intent == NO_INTENT):
+        # A new task needs two pieces of evidence ("book" + "table", "hotel" + a city);
+        # "book" alone could be a dentist's appointment no service here takes.
+        if best_score >= 1.5 or (best_score >= 1.0 and best[0] == current):
             return best
         if current is not None and state.service(current).active_intent != NO_INTENT:
             return current, state.service(current).active_intent

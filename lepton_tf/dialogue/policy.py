@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
+import uuid
 from collections.abc import Mapping
 
 from lepton_tf.dialogue import acts as A
@@ -36,6 +37,9 @@ from lepton_tf.dialogue.schema import DONTCARE, Intent, Service
 from lepton_tf.dialogue.state import NO_INTENT, DialogueState
 
 MAX_BARE_ANSWER_WORDS = 6
+# Small talk is never a slot's value ("hello there" is not a date or a restaurant).
+_SMALL_TALK = re.compile(r"^\W*(hi|hello|hey|thanks|thank you|cheers|bye|goodbye|good (morning|"
+                         r"afternoon|evening|night)|how are you)\b", re.I)
 _NAME_SLOTS = re.compile(r"(_name|^title$|^airlines$|^movie_title$|^track$|^song_name$)")
 _HIDDEN_IN_OFFER = ("phone_number", "street_address", "address", "address_of_location")
 
@@ -45,6 +49,9 @@ class TaskMemory:
     """What the manager remembers of one conversation between turns."""
 
     state: DialogueState = dataclasses.field(default_factory=DialogueState)
+    # Part of every idempotency key: a session id used again after its memory expired
+    # starts new keys rather than colliding with the old conversation's.
+    conversation: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:8])
     service: str = ""
     intent: str = ""
     pending: str = ""            # "", "confirm" or "offer"
@@ -175,7 +182,7 @@ class Policy:
         """A short reply to the slot just asked for is its value ("Fresno.")."""
         slot = memory.requested
         if not slot or slot in changed or kind or len(text.split()) > MAX_BARE_ANSWER_WORDS \
-                or text.strip().endswith("?"):
+                or text.strip().endswith("?") or _SMALL_TALK.search(text):
             return
         said = text.strip().strip(".!")
         spec = self.schemas[service].slot(slot) if slot in self.schemas[service].slot_names else None
@@ -183,6 +190,9 @@ class Policy:
             return
         if spec.is_categorical:
             said = next((v for v in spec.possible_values if v.lower() == said.lower()), "")
+        elif is_date_slot(slot) and resolve_date(said, datetime.datetime.now()) is None or \
+                is_time_slot(slot) and resolve_time(said) is None:
+            said = ""  # not a date (a time): not an answer to the question
         if said:
             values = dict(memory.state.service(service).slot_values)
             values[slot] = (said,)
@@ -282,7 +292,7 @@ class Policy:
             if memory.pending == "confirm" and args == memory.confirmed and memory.confirm_key:
                 key = memory.confirm_key  # the same confirmation asked again: the same key
             else:
-                key = idempotency_key(session_id, memory.turn)
+                key = idempotency_key(f"{session_id}~{memory.conversation}", memory.turn)
             memory.pending, memory.confirmed, memory.confirm_key = "confirm", args, key
             return self._say(memory, [Act(A.CONFIRM, s, (v,)) for s, v in args.items()],
                              keep_pending=True)

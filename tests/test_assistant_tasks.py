@@ -1,0 +1,110 @@
+"""The assistant with task dialogues on: a booking from the real example database,
+with a knowledge-base question, small talk and an out-of-scope question in the
+middle, through gRPC Predict and the gRPC stream. The other models are the fakes
+of `conversation_fakes`; the chat model must not be asked for any task reply."""
+
+import sqlite3
+
+import pytest
+from conftest import free_port
+from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
+
+from lepton_tf.assistant.mount import mount_assistant
+from lepton_tf.assistant.routing import Router
+from lepton_tf.dialogue import example_db
+from lepton_tf.server.app import ModelServer, ServerOptions
+
+ROUTER = Router(search_threshold=0.3, dialogue_threshold=0.6)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "example.sqlite"
+    example_db.build_example_db(db)
+    s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                    python_servables=conversation_models())
+    mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS, task_db=str(db))
+    s.start()
+    s.db = db
+    yield s
+    s.stop(0)
+
+
+def _client(server, session):
+    from lepton_tf.client.assistant import AssistantClient
+
+    return AssistantClient(f"127.0.0.1:{server.grpc_port}", session_id=session, timeout_s=20)
+
+
+def _stream(client, message):
+    return next(e for e in client.stream(message) if e["type"] == "final")
+
+
+def test_a_booking_with_other_questions_in_the_middle(server):
+    client = _client(server, "booking")
+    with server.manager.servable("chat") as chat:
+        chat_calls = len(chat.seen)
+    offer = client.ask("Book a table for two at an Italian place in San Jose tonight at 7")
+    assert offer["route"] == "task"
+    task = offer["task"]
+    assert task["intent"] == "ReserveRestaurant" and task["pending"] == "offer"
+    assert task["call"]["call"]["intent"] == "FindRestaurants"
+    assert task["call"]["call"]["arguments"] == {"cuisine": "Italian", "city": "San Jose"}
+    name = task["offered"]["restaurant_name"]
+    assert name in offer["reply"] and name in [r["restaurant_name"] for r in task["results"]]
+    assert task["state"]["slot_values"]["party_size"] == ["2"]
+
+    faq = client.ask("How do I delete my Facebook account?")
+    assert faq["route"] == "search" and faq["citations"]
+    assert client.ask("What's my bank card's PIN?")["route"] == "out_of_scope"
+
+    confirm = _stream(client, "Yes please")
+    assert confirm["route"] == "task" and confirm["task"]["pending"] == "confirm"
+    assert name in confirm["reply"] and "7 pm" in confirm["reply"]
+    with sqlite3.connect(server.db) as db:
+        assert db.execute("SELECT count(*) FROM reservations").fetchone()[0] == 0
+
+    booked = client.ask("Yes")
+    assert booked["route"] == "task" and booked["task"]["call"]["error"] == ""
+    assert booked["task"]["call"]["call"]["transactional"] is True
+    (row,) = booked["task"]["results"]
+    assert row["restaurant_name"] == name and row["time"] == "19:00"
+    assert row["phone_number"] in booked["reply"]
+    with sqlite3.connect(server.db) as db:
+        assert db.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1
+    with server.manager.servable("chat") as chat:
+        assert len(chat.seen) == chat_calls  # no reply of the chat model
+
+
+class _NoSignals:
+    """Backends with no scores at all: every turn not refused is routed to `chat`."""
+
+    def intent(self, text):
+        return None
+
+    def search(self, query, k):
+        return [], None
+
+    def dialogue_score(self, text):
+        return None
+
+    def chat(self, context):
+        raise AssertionError("the chat model was asked for a reply")
+
+
+def test_chat_route_says_what_it_can_do_instead_of_the_chat_model(server):
+    from lepton_tf.assistant.engine import Assistant
+    from lepton_tf.assistant.tasks import TaskSkill
+
+    assistant = Assistant(_NoSignals(), tasks=TaskSkill.example(str(server.db)))
+    try:
+        answer = assistant.answer("chatty", "I'd like to book a dentist appointment")
+        assert answer.route == "chat" and answer.task == {}
+        assert answer.reply.startswith("I can help with these:")
+        assert "restaurant search and reservations" in answer.reply
+        booking = assistant.answer("chatty", "I need a rental car in Fresno")
+        assert booking.route == "task" and booking.task["intent"] == "GetCarsAvailable"
+        assert booking.task["state"]["slot_values"]["pickup_city"] == ["Fresno"]
+    finally:
+        assistant.close()
