@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 
-# SGD's system acts, plus the two the assistant needs beyond SGD's simulated services:
-# a backend it could not reach, and an intent nothing serves.
+# SGD's system acts, plus what the assistant needs beyond SGD's simulated services: a
+# backend it could not reach, an intent nothing serves, a cancelled task, a search with
+# nothing found, a value it could not read.
 INFORM, REQUEST, CONFIRM, OFFER, NOTIFY_SUCCESS, NOTIFY_FAILURE = (
     "INFORM", "REQUEST", "CONFIRM", "OFFER", "NOTIFY_SUCCESS", "NOTIFY_FAILURE")
 INFORM_COUNT, OFFER_INTENT, REQ_MORE, GOODBYE = "INFORM_COUNT", "OFFER_INTENT", "REQ_MORE", "GOODBYE"
 BACKEND_ERROR, UNSUPPORTED, CANCELLED, NO_RESULTS = (
     "BACKEND_ERROR", "UNSUPPORTED", "CANCELLED", "NO_RESULTS")
+NOT_UNDERSTOOD = "NOT_UNDERSTOOD"  # a value said that is no date (time) we can read
 SGD_ACTS = (INFORM, REQUEST, CONFIRM, OFFER, NOTIFY_SUCCESS, NOTIFY_FAILURE, INFORM_COUNT,
             OFFER_INTENT, REQ_MORE, GOODBYE)
-ACTS = SGD_ACTS + (BACKEND_ERROR, UNSUPPORTED, CANCELLED, NO_RESULTS)
+ACTS = SGD_ACTS + (BACKEND_ERROR, UNSUPPORTED, CANCELLED, NO_RESULTS, NOT_UNDERSTOOD)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -278,8 +278,9 @@ class Policy:
         intent = service.intent(memory.intent)
         values, bad = self._resolved(memory, now)
         if bad:  # said, but not a date or a time we can read: ask what was meant
-            return self._say(memory, [Act(A.REQUEST, bad[0], (values.get(bad[0], ""),))],
-                             requested=bad[0])
+            said = _values(memory.state, memory.service).get(bad[0], "")
+            return self._say(memory, [Act(A.NOT_UNDERSTOOD, bad[0], (said,)),
+                                      Act(A.REQUEST, bad[0])], requested=bad[0])
         missing = [s for s in intent.required_slots if s not in values]
         if intent.is_transactional and missing:
             search = self._search_for(service, missing, values)

@@ -76,8 +76,14 @@ def _question(slot: str, service: Service | None) -> str:
         else f"What {label(slot)} would you like?"
 
 
+def _said(slot: str, values) -> str:
+    """One value, or several ("Dumbo, Hellboy or Us")."""
+    shown = [render(slot, v) for v in values]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
 def _pairs(acts: Iterable[Act]) -> str:
-    return ", ".join(f"{label(a.slot)} {render(a.slot, a.values[0])}" for a in acts if a.values)
+    return ", ".join(f"{label(a.slot)} {_said(a.slot, a.values)}" for a in acts if a.values)
 
 
 def template_reply(acts: list[Act], service: Service | None = None) -> str:
@@ -98,7 +104,7 @@ def template_reply(acts: list[Act], service: Service | None = None) -> str:
         offers = by_kind[A.OFFER]
         head, rest = offers[0], offers[1:]
         detail = f" ({_pairs(rest)})" if rest else ""
-        out.append(f"How about {render(head.slot, head.values[0])}{detail}?")
+        out.append(f"How about {_said(head.slot, head.values)}{detail}?")
     for act in by_kind.get(A.OFFER_INTENT, []):
         intent = act.values[0] if act.values else ""
         description = ""
@@ -115,15 +121,16 @@ def template_reply(acts: list[Act], service: Service | None = None) -> str:
     if A.NOTIFY_FAILURE in by_kind:
         out.append("Sorry, that could not be booked: the business declined it.")
     for act in by_kind.get(A.INFORM, []):
-        out.append(f"The {label(act.slot)} is {render(act.slot, act.values[0])}." if act.values
+        out.append(f"The {label(act.slot)} is {_said(act.slot, act.values)}." if act.values
                    else f"I don't have the {label(act.slot)}.")
+    for act in by_kind.get(A.NOT_UNDERSTOOD, []):
+        out.append(f"Sorry, I couldn't read \"{act.values[0]}\" as a "
+                   f"{'date' if is_date_slot(act.slot) else 'time'}.")
     for act in by_kind.get(A.REQUEST, []):
         if not act.slot:
             out.append("What would you like to change?")
-        elif act.values and act.values[0]:
-            out.append(f"Sorry, I couldn't read \"{act.values[0]}\" as a "
-                       f"{'date' if is_date_slot(act.slot) else 'time'}. "
-                       + _question(act.slot, service))
+        elif act.values:  # a choice offered: "Luxury or Pool?"
+            out.append(f"{_question(act.slot, service)} {_said(act.slot, act.values)}?")
         else:
             out.append(_question(act.slot, service))
     if A.NO_RESULTS in by_kind:
