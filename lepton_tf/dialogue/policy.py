@@ -264,10 +264,14 @@ class Policy:
         return out, bad
 
     def _arguments(self, intent: Intent, values: Mapping[str, str], now) -> dict[str, str]:
-        """The intent's slots with their values, and its concrete defaults where none was
-        given (SGD writes "today" as the day its dialogues happened, 2019-03-01)."""
+        """The intent's slots with their values; a transaction also gets its concrete
+        defaults where none was given, shown in the confirmation (SGD writes "today"
+        as the day its dialogues happened, 2019-03-01). A search leaves them out:
+        what the user did not ask for does not narrow it."""
         args = {s: values[s] for s in (*intent.required_slots, *intent.optional_slots)
                 if s in values}
+        if not intent.is_transactional:
+            return args
         for slot, default in intent.optional_slots.items():
             if slot not in args and default != DONTCARE:
                 args[slot] = now.date().isoformat() if ISO_DATE.match(default) else default
