@@ -102,6 +102,7 @@ class Tally:
     latencies: list = dataclasses.field(default_factory=list)
     examples: list = dataclasses.field(default_factory=list)
     misses: list = dataclasses.field(default_factory=list)
+    miss_kinds: dict = dataclasses.field(default_factory=dict)
 
     def report(self) -> dict:
         lat = sorted(self.latencies) or [0.0]
@@ -111,6 +112,7 @@ class Tally:
                 "offered_in_results": round(self.offered_in_results / max(self.offered, 1), 4),
                 "offered": self.offered, "act_values": self.values, "invented": self.invented,
                 "reasked_per_dialogue": round(self.reasked / max(self.dialogues, 1), 4),
+                "missed_calls_by_kind": dict(self.miss_kinds),
                 "turns": len(self.latencies),
                 "p50_ms": round(lat[len(lat) // 2], 2),
                 "p95_ms": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 2)}
@@ -174,6 +176,11 @@ def replay(dialogue, schemas, backends, tracker_kind, lookup, tally: Tally) -> N
             hit = any(i == index and c.intent == call["method"]
                       and dict(c.arguments) == call["parameters"] for i, c in made)
             tally.calls_same_turn += hit
+            if not hit:
+                near = [(i, dict(c.arguments)) for i, c in made if c.intent == call["method"]]
+                kind = "not_made" if not near else "other_turn" if any(
+                    a == call["parameters"] for _, a in near) else "other_arguments"
+                tally.miss_kinds[kind] = tally.miss_kinds.get(kind, 0) + 1
             if not hit and len(tally.misses) < 20:
                 near = [dict(c.arguments) for i, c in made if c.intent == call["method"]]
                 tally.misses.append((dialogue["dialogue_id"], call["method"],
@@ -246,6 +253,7 @@ def main(argv=None) -> int:
                   f"  invented {r['invented']}/{r['act_values']}"
                   f"  re-asked/dialogue {r['reasked_per_dialogue']:.2f}"
                   f"  p50 {r['p50_ms']:.1f} ms p95 {r['p95_ms']:.1f} ms")
+            print(f"      missed calls: {r['missed_calls_by_kind']}")
             for example in r["invented_examples"][:3]:
                 print(f"      invented? {example}")
     return 0

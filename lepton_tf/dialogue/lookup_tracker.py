@@ -50,10 +50,11 @@ _PEOPLE = re.compile(rf"\b(?:for|party of|table for|group of)\s+{_NUM}\b(?!\s*(?
                      rf"tickets|seats|travell?ers|riders|of us)\b", re.I)
 _ROOMS = re.compile(rf"\b{_NUM}\s+rooms?\b", re.I)
 _NIGHTS = re.compile(rf"\b{_NUM}\s+(?:nights?|days?)\b", re.I)
+_DAYPART = r"(?:\s+in the (?:morning|afternoon|evening)|\s+at night)?"
 _TIME = re.compile(r"\b(?:(?:half past|quarter past|quarter to)\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|"
                    r"o'?clock)|\b(?:at|around|by|make it|change it to)\s+(?:(?:half past|quarter past|"
                    r"quarter to)\s+)?\d{1,2}(?::\d{2})?(?:\s*(?:am|pm|a\.m\.|p\.m\.)|\b)(?!\s*(?:people|persons|guests|rooms?|nights?|"
-                   r"days?|tickets|seats|of us|th|st|nd|rd))|\b(?:noon|midnight)\b", re.I)
+                   r"days?|tickets|seats|of us|th|st|nd|rd))" + _DAYPART + r"|\b(?:noon|midnight)\b", re.I)
 _WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
 _MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|"
           r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)")

@@ -161,7 +161,8 @@ class Policy:
             decision = self._on_offer(memory, kind, changed)
             if decision is not None:
                 return decision
-        elif memory.pending == "confirm" and not changed and kind == user_acts.AFFIRM:
+        elif memory.pending == "confirm" and kind == user_acts.AFFIRM and \
+                self._still_confirmed(memory, now):
             return self._transact(memory, session_id)
         elif memory.pending == "confirm" and not changed and kind == user_acts.NEGATE:
             memory.pending = "confirm"
@@ -237,6 +238,13 @@ class Policy:
             return self._say(memory, [Act(A.REQ_MORE)], keep_offer=True)
         return None
 
+    def _still_confirmed(self, memory: TaskMemory, now) -> bool:
+        """The values now are those the pending confirmation showed (a yes that also
+        repeats a confirmed value, "yes, for 2", still says yes to them)."""
+        values, bad = self._resolved(memory, now)
+        intent = self.schemas[memory.service].intent(memory.intent)
+        return not bad and self._arguments(intent, values, now) == memory.confirmed
+
     def _transaction_for(self, service: str, offer: Mapping[str, str]) -> Intent | None:
         """The service's transactional intent the offered row can fill the most of."""
         best, best_share = None, 0.0
@@ -269,7 +277,7 @@ class Policy:
         as the day its dialogues happened, 2019-03-01). A search leaves them out:
         what the user did not ask for does not narrow it."""
         args = {s: values[s] for s in (*intent.required_slots, *intent.optional_slots)
-                if s in values}
+                if s in values and values[s] != DONTCARE}  # "any" narrows nothing
         if not intent.is_transactional:
             return args
         for slot, default in intent.optional_slots.items():

@@ -19,10 +19,12 @@ _CANCEL = re.compile(r"\b(cancel|never ?mind|forget (it|about it)|stop|abort|scr
 _ANOTHER = re.compile(r"\b(another|anything else|something else|other (one|options?|choices?)|"
                       r"next one|different one|more options|else\b.*\?|what else)", re.I)
 _NEGATE = re.compile(r"^\s*(no|nope|nah|not really|don'?t|do not|wrong|that'?s not|not quite)\b", re.I)
-_AFFIRM = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok(ay)?|correct|right|that'?s (right|correct|"
-                     r"great|fine|perfect)|sounds good|perfect|great|please do|go ahead|do it|"
-                     r"book it|confirm|absolutely|definitely|of course|that works|works for me)\b",
-                     re.I)
+_AFFIRM = re.compile(r"^\W*(yes|yeah|yea|yep|yup|sure|ok(ay)?|alright|all right|correct|right|exactly|"
+                     r"indeed|certainly|definitely|absolutely|of course|perfect|great|good|fine|cool|"
+                     r"awesome|excellent|confirm(ed)?|(that|this|it)('?s| is) (right|correct|great|fine|"
+                     r"perfect|good|ok(ay)?|it|all good)|sounds (good|great|fine|perfect)|please do|"
+                     r"go ahead|go for it|do it|book it|that works|works for me|i agree|"
+                     r"please (book|reserve|go)|that'?ll work|that will work)\b", re.I)
 
 
 def reply_kind(text: str) -> str:
