@@ -108,3 +108,25 @@ def test_chat_route_says_what_it_can_do_instead_of_the_chat_model(server):
         assert booking.task["state"]["slot_values"]["pickup_city"] == ["Fresno"]
     finally:
         assistant.close()
+
+
+def test_tomorrow_is_the_callers_tomorrow(server):
+    import datetime
+    import zoneinfo
+
+    import grpc
+
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):  # UTC+14 and UTC-11
+        client = _client(server, f"zone-{zone}")
+        client.time_zone = zone
+        final = _stream(client, "Book a table at Arcadia in San Jose tomorrow at 7 pm")
+        tomorrow = datetime.datetime.now(zoneinfo.ZoneInfo(zone)).date() + \
+            datetime.timedelta(days=1)
+        confirmed = {a["slot"]: a["values"][0] for a in final["task"]["acts"]
+                     if a["act"] == "CONFIRM"}
+        assert confirmed["date"] == tomorrow.isoformat()
+        assert f"{tomorrow:%B} {tomorrow.day}, {tomorrow.year}" in final["reply"]
+    client.time_zone = "Mars/Olympus_Mons"
+    with pytest.raises(grpc.RpcError) as e:
+        _stream(client, "yes")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "time_zone" in e.value.details()

@@ -136,15 +136,15 @@ class Assistant:
         self.knowledge_base = knowledge_base or KnowledgeBase()
         self._pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="assistant")
 
-    def answer(self, session_id: str, message: str) -> TurnResult:
+    def answer(self, session_id: str, message: str, time_zone: str = "") -> TurnResult:
         result = None
-        for event in self._turn(session_id, message):
+        for event in self._turn(session_id, message, time_zone):
             if isinstance(event, TurnResult):
                 result = event
         return result
 
-    def stream(self, session_id: str, message: str) -> Iterator[dict]:
-        for event in self._turn(session_id, message):
+    def stream(self, session_id: str, message: str, time_zone: str = "") -> Iterator[dict]:
+        for event in self._turn(session_id, message, time_zone):
             yield {"type": "final", **event.to_dict()} if isinstance(event, TurnResult) \
                 else event
 
@@ -227,16 +227,18 @@ class Assistant:
             return self.knowledge_base.text("not_found"), []
         return re.sub(r"\[1\]", f"[{number}]", reply), [number]
 
-    def _turn(self, session_id: str, message: str):
+    def _turn(self, session_id: str, message: str, time_zone: str = ""):
         message = check_message(session_id, message)
+        if time_zone and self.tasks is not None:
+            self.tasks.check_time_zone(time_zone)  # ValueError: INVALID_ARGUMENT
         start = time.perf_counter()
         timings: dict = {}
         session = self.sessions.get(session_id)
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
-            task = self._timed(timings, "dialogue", self.tasks.turn, session, message) \
-                if self.tasks is not None else None
+            task = self._timed(timings, "dialogue", self.tasks.turn, session, message,
+                               time_zone) if self.tasks is not None else None
             if task is not None:
                 yield from self._task_turn(session, message, task, timings, start)
                 return

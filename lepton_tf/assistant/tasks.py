@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import zoneinfo
 
 from lepton_tf.dialogue.policy import Policy, TaskMemory
 from lepton_tf.dialogue.replies import faithful_reply, template_reply
@@ -88,12 +89,37 @@ class TaskSkill:
         described = "; ".join(s.description.rstrip(".") for s in self.policy.schemas.values())
         return f"I can help with these: {described}. What would you like to do?"
 
-    def turn(self, session, message: str) -> TaskTurn | None:
-        """The task's reply to `message`, or None when the turn is no task's."""
+    @staticmethod
+    def check_time_zone(name: str) -> zoneinfo.ZoneInfo:
+        """The zone called `name`.
+
+        Raises:
+            ValueError: not an IANA time zone name.
+        """
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {name[:60]!r} is not an IANA time zone name "
+                             "(e.g. Europe/Paris, America/Los_Angeles).") from None
+
+    def turn(self, session, message: str, time_zone: str = "") -> TaskTurn | None:
+        """The task's reply to `message`, or None when the turn is no task's.
+
+        Args:
+            session: the conversation (its `task_memory` is used and kept).
+            message: the user's turn.
+            time_zone: the caller's IANA zone ("": the one given before, else the
+                server's clock): "tomorrow" and "7 pm" are resolved in it.
+        """
         memory = session.task_memory
         if memory is None:
             memory = session.task_memory = TaskMemory()
-        decision = self.policy.turn(memory, session.session_id, message, self.clock())
+        if time_zone:
+            self.check_time_zone(time_zone)
+            memory.time_zone = time_zone
+        now = datetime.datetime.now(self.check_time_zone(memory.time_zone)) \
+            if memory.time_zone else self.clock()
+        decision = self.policy.turn(memory, session.session_id, message, now)
         if not decision.acts:
             return None
         service = self.policy.schemas.get(decision.service)

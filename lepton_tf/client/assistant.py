@@ -39,13 +39,15 @@ class AssistantClient(PredictClient):
     Args:
         session_id: the conversation's id (the server keeps its state).
         model: the model name (default `assistant`).
+        time_zone: the caller's IANA zone, sent with streamed turns so "tomorrow at 7"
+            is resolved where the caller is ("": the server's).
         **kwargs: `PredictClient` options (timeout_s, tls, token, ...).
     """
 
     def __init__(self, target: str = "localhost:8500", session_id: str = "default", *,
-                 model: str = "assistant", **kwargs):
+                 model: str = "assistant", time_zone: str = "", **kwargs):
         super().__init__(target, **kwargs)
-        self.session_id, self.model = session_id, model
+        self.session_id, self.model, self.time_zone = session_id, model, time_zone
         self._stream = stream_call(self.channel)
 
     def ask(self, message: str) -> dict:
@@ -74,6 +76,7 @@ class AssistantClient(PredictClient):
     def stream(self, message: str):
         """Yields the turn's events (dicts): `sources`, `delta`s, `final`."""
         request = struct_pb2.Struct()
-        request.update({"session_id": self.session_id, "message": message})
+        request.update({"session_id": self.session_id, "message": message,
+                        **({"time_zone": self.time_zone} if self.time_zone else {})})
         for event in self._stream(request, timeout=self.timeout_s, metadata=self.metadata):
             yield json_format.MessageToDict(event)

@@ -65,6 +65,7 @@ class TaskMemory:
     last_result: dict = dataclasses.field(default_factory=dict)
     last_system: str = ""
     turn: int = 0
+    time_zone: str = ""          # the caller's IANA zone ("" : the server's)
 
 
 @dataclasses.dataclass
