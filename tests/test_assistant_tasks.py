@@ -130,3 +130,16 @@ def test_tomorrow_is_the_callers_tomorrow(server):
     with pytest.raises(grpc.RpcError) as e:
         _stream(client, "yes")
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "time_zone" in e.value.details()
+
+
+def test_the_main_jobs_demo_conversation_books_a_table(server, capsys):
+    from lepton_tf.assistant.demo import run_scripted_conversation
+
+    with sqlite3.connect(server.db) as db:
+        before = db.execute("SELECT count(*) FROM reservations").fetchone()[0]
+    run_scripted_conversation(f"127.0.0.1:{server.grpc_port}", timeout_s=20)
+    out = capsys.readouterr().out
+    assert "Done: it is booked." in out and "[backend example_db: ReserveRestaurant(" in out
+    assert "[route task" in out and "[route search" in out
+    with sqlite3.connect(server.db) as db:
+        assert db.execute("SELECT count(*) FROM reservations").fetchone()[0] == before + 1
