@@ -15,8 +15,9 @@ backend and the template replies, on the caller's clock of SGD's dialogues
 - re-asked slots per dialogue: a REQUEST for a slot the tracked state already held;
 - p95 turn latency (tracker + manager + backend + reply).
 
-Two trackers: `oracle` (SGD's annotated dialogue state: the manager and backends
-alone) and `lookup` (`lepton_tf.dialogue.lookup_tracker`, over the database's values).
+Three trackers: `oracle` (SGD's annotated dialogue state: the manager and backends
+alone), `lookup` (`lepton_tf.dialogue.lookup_tracker`, over the database's values) and
+`baseline` (`lepton_tf.dialogue.string_match_tracker`, the schema's words alone).
 
     python bench/task_dialogues.py --sgd ../shared/data/sgd/full [--dialogues 300] [--json]
 """
@@ -45,6 +46,7 @@ from lepton_tf.dialogue.lookup_tracker import LookupTracker  # noqa: E402
 from lepton_tf.dialogue.policy import Policy, TaskMemory  # noqa: E402
 from lepton_tf.dialogue.replies import template_reply  # noqa: E402
 from lepton_tf.dialogue.state import DialogueState, ServiceState  # noqa: E402
+from lepton_tf.dialogue.string_match_tracker import StringMatchTracker  # noqa: E402
 
 SGD_TODAY = datetime.datetime(2019, 3, 1, 12, 0).astimezone()
 
@@ -157,7 +159,11 @@ def replay(dialogue, schemas, backends, tracker_kind, lookup, tally: Tally) -> N
                 continue
             for value in act.values:
                 tally.values += 1
-                known = value.lower() in said.lower() or value in defaults or \
+                # A yes/no slot is the tracker's reading of words ("free" -> free_entry
+                # True), not an entity's fact: traceable when the slot's words were said.
+                boolean = value in ("True", "False") and any(
+                    w in said.lower() for w in act.slot.split("_") if len(w) > 3)
+                known = boolean or value.lower() in said.lower() or value in defaults or \
                     any(value in r.values() for r in rows) or value in phrases or \
                     _NUMBER_WORDS.get(value, "\0") in said.lower()
                 if not known:
@@ -210,7 +216,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full"),
                         help="the original SGD folder (train/ and test/)")
     parser.add_argument("--dialogues", type=int, default=300, help="dialogues at most")
-    parser.add_argument("--tracker", choices=("oracle", "lookup", "both"), default="both")
+    parser.add_argument("--tracker", choices=("oracle", "lookup", "baseline", "all"),
+                        default="all")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     test, train = os.path.join(args.sgd, "test"), os.path.join(args.sgd, "train")
@@ -226,7 +233,7 @@ def main(argv=None) -> int:
     chosen = chosen[::step][:args.dialogues]
     lookup_services = sorted({s for d in chosen for s in d["services"]})
     report = {"sgd": test, "dialogues_available": len(chosen)}
-    kinds = ("oracle", "lookup") if args.tracker == "both" else (args.tracker,)
+    kinds = ("oracle", "lookup", "baseline") if args.tracker == "all" else (args.tracker,)
     for kind in kinds:
         for split in ("seen", "unseen"):
             tally = Tally()
@@ -235,7 +242,7 @@ def main(argv=None) -> int:
                 if (split == "seen") != is_seen:
                     continue
                 lookup = LookupTracker.from_sqlite(db, schemas, dialogue["services"]) \
-                    if kind == "lookup" else None
+                    if kind == "lookup" else StringMatchTracker() if kind == "baseline" else None
                 replay(dialogue, schemas, backends, kind, lookup, tally)
             report[f"{kind}/{split}"] = {**tally.report(), "invented_examples": tally.examples,
                                          "missed_calls": tally.misses}
