@@ -143,3 +143,34 @@ def test_the_main_jobs_demo_conversation_books_a_table(server, capsys):
     assert "[route task" in out and "[route search" in out
     with sqlite3.connect(server.db) as db:
         assert db.execute("SELECT count(*) FROM reservations").fetchone()[0] == before + 1
+
+
+def test_claimed_intents_are_handed_off_by_the_shipped_skills(tmp_path):
+    """Banking77 intents: the shipped skills hand them to a person (the example has no
+    bank's facts to state); an `answer:` skill says the business's own words."""
+    from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
+
+    from lepton_tf.commands.serve import DEFAULT_SKILLS
+
+    skills = tmp_path / "skills.yaml"
+    skills.write_text(open(DEFAULT_SKILLS).read().replace(
+        "intents: {}", 'intents:\n  change_pin: {answer: "Change your PIN at any of our ATMs."}'))
+    s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                    python_servables=conversation_models())
+    mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS, skills=str(skills))
+    s.start()
+    try:
+        client = _client(s, "skills")
+        handed = client.ask("My card has not arrived yet.")
+        assert handed["route"] == "skill" and handed["intent"] == "card_arrival"
+        assert handed["handoff"] is True and "(card arrival)" in handed["reply"]
+        answered = _stream(client, "How do I change my PIN?")
+        assert answered["route"] == "skill" and answered["handoff"] is False
+        assert answered["reply"] == "Change your PIN at any of our ATMs."
+    finally:
+        s.stop(0)
+    with pytest.raises(ValueError, match="intents.x: needs exactly one of answer, handoff"):
+        from lepton_tf.assistant.skills import parse_skills
+
+        parse_skills({"version": 1, "intents": {"x": {"task": "Banks_1.TransferMoney"}}})

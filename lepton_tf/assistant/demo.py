@@ -70,6 +70,8 @@ def print_answer(final: dict) -> None:
     print(f"           [route {final['route']}"
           + (f", intent {final['intent']}" if final["intent"] else "")
           + f", {float(timings.get('total', 0)):.0f} ms]")
+    if final.get("handoff"):
+        print("           [handed off to a person]")
     task = final.get("task") or {}
     if task:
         state = task.get("state", {})

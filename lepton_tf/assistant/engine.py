@@ -34,7 +34,8 @@ from typing import Iterator
 from lepton_tf.assistant import answers, followup, grounding, smalltalk
 from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
-from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, TASK, Router
+from lepton_tf.assistant.routing import (CHAT, OUT_OF_SCOPE, SEARCH, SKILL, SMALLTALK, TASK,
+                                         Router)
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, stops_work
@@ -59,10 +60,11 @@ class TurnResult:
     search_score: float = 0.0
     not_found: bool = False  # a search turn the knowledge base holds no answer to
     task: dict = dataclasses.field(default_factory=dict)  # `tasks.TaskTurn.to_json()`
+    handoff: bool = False  # a person is to take the conversation over (an intent skill)
 
     def to_dict(self) -> dict:
         return {"reply": self.reply, "route": self.route, "intent": self.intent,
-                "task": self.task,
+                "task": self.task, "handoff": self.handoff,
                 "cited_by": self.cited_by, "search_score": self.search_score,
                 "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
@@ -123,13 +125,15 @@ class Assistant:
             task is the dialogue manager's, and the `chat` route answers with what
             the tasks can do instead of the chat model (which would invent
             bookings, prices and dates).
+        skills: what the intent model's intents do (`skills.Skills`): a turn it
+            claims gets its skill's answer or hand-off instead of the refusal.
     """
 
     def __init__(self, backends, router: Router | None = None,
                  sessions: SessionStore | None = None, search_k: int = SEARCH_K,
                  context_passages: int = CONTEXT_PASSAGES,
-                 knowledge_base: KnowledgeBase | None = None, tasks=None):
-        self.backends, self.tasks = backends, tasks
+                 knowledge_base: KnowledgeBase | None = None, tasks=None, skills=None):
+        self.backends, self.tasks, self.skills = backends, tasks, skills
         self.router = router or Router()
         self.sessions = sessions if sessions is not None else SessionStore()
         self.search_k, self.context_passages = search_k, context_passages
@@ -253,9 +257,14 @@ class Assistant:
                 signals.top, signals.dialogue, signals.intent, message, session.last_route,
                 chitchat_score=chitchat, domain_score=signals.domain)
             intent = signals.intent
-            # The intent model is in scope only where it decided the turn: a refusal.
+            # The intent model is in scope only where it decided the turn: a refusal, or
+            # the intent's skill.
             intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
                 and intent.out_of_scope is False else ""
+            skill = self.skills.get(intent_name) if self.skills is not None and \
+                route == OUT_OF_SCOPE and intent_name else None
+            if skill is not None:
+                route = SKILL
             shown, numbers, not_found = [], [], False
             if pointed:
                 shown = signals.passages
@@ -280,6 +289,8 @@ class Assistant:
                 session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
             elif route == SMALLTALK:
                 reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
+            elif route == SKILL:
+                reply = skill.text
             elif route == OUT_OF_SCOPE and not not_found:
                 reply = self.knowledge_base.text("refusal")
             citations = [(n, shown[n - 1]) for n in numbers]
@@ -300,7 +311,8 @@ class Assistant:
         yield TurnResult(reply, route, intent_name, citations,
                          "extractive" if numbers else "", related,
                          {k: round(v, 2) for k, v in timings.items()},
-                         float(signals.top) if signals.top is not None else 0.0, not_found)
+                         float(signals.top) if signals.top is not None else 0.0, not_found,
+                         handoff=skill is not None and skill.kind == "handoff")
 
     def _task_turn(self, session, message: str, task, timings: dict, start: float):
         """The events of a turn the dialogue manager answered."""

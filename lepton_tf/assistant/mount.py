@@ -45,7 +45,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       context_passages: int = CONTEXT_PASSAGES,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
-                      task_db: str | None = None, task_config: str | None = None):
+                      task_db: str | None = None, task_config: str | None = None,
+                      skills: str | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -67,12 +68,20 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         task_db: the example services' SQLite database (`lepton-tf main` builds
             it): task dialogues on, the chat model off (None: no task dialogues).
         task_config: the backends YAML (None: `configs/dialogue/backends.yaml`).
+        skills: the intent skills YAML (`assistant.skills`; None: claimed intents
+            are refused).
     """
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
     if router is None:
         router = default_router(isinstance(knowledge_base, str)
                                 and index_has_known_questions(knowledge_base))
+
+    intent_skills = None
+    if skills:
+        from lepton_tf.assistant.skills import load_skills
+
+        intent_skills = load_skills(skills)  # a bad file fails here, before serving
 
     def build(server):
         tasks = None
@@ -87,7 +96,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             backends.domain_score("hello")
         return AssistantServable(Assistant(backends, router,
                                            SessionStore(max_sessions, ttl_s), search_k,
-                                           context_passages, texts, tasks))
+                                           context_passages, texts, tasks, intent_skills))
     return build
 
 

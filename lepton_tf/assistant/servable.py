@@ -19,6 +19,7 @@ Predict, signature `serving_default` (also `chat`, the same):
 | `citation_scores` | float32 `[1, C]` | their search scores |
 | `related_questions` | string `[1, R]` | R <= 3 retrieved titles, not the first cited |
 | `timings_ms` | float32 `[1, 5]` | intent, dialogue score, search, chat, total (ms) |
+| `handoff` | bool `[1]` | an intent skill handed the conversation to a person |
 | `task` | string `[1]` | JSON: a task turn's tracked state, acts, backend call with its arguments, results and offered row (`{}` on other routes) |
 
 Errors (INVALID_ARGUMENT): an empty or missing session id, an empty
@@ -47,6 +48,7 @@ _OUT = {"reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("inten
         "citation_numbers": TensorSpec("citation_numbers", "int32", (None, None)),
         "citation_scores": TensorSpec("citation_scores", "float32", (None, None)),
         "related_questions": _STR2("related_questions"), "task": _STR1("task"),
+        "handoff": TensorSpec("handoff", "bool", (None,)),
         "timings_ms": TensorSpec("timings_ms", "float32", (None, len(TIMING_KEYS)))}
 
 
@@ -92,6 +94,7 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
         "citation_scores": _row([p.score for p in cited], np.float32),
         "related_questions": _row([enc(q) for q in result.related_questions]),
         "task": np.array([enc(json.dumps(result.task, ensure_ascii=False))], object),
+        "handoff": np.array([result.handoff]),
         "timings_ms": np.array([[result.timings_ms.get(k, 0.0) for k in TIMING_KEYS]],
                                np.float32)}
 

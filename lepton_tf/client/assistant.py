@@ -67,6 +67,8 @@ class AssistantClient(PredictClient):
         answer["related_questions"] = lists["related_questions"]
         answer["not_found"] = bool(np.asarray(out["not_found"]).reshape(-1)[0]) \
             if "not_found" in out else False
+        answer["handoff"] = bool(np.asarray(out["handoff"]).reshape(-1)[0]) \
+            if "handoff" in out else False
         answer["task"] = json.loads(_text(np.asarray(out["task"]).reshape(-1)[0])) \
             if "task" in out else {}
         answer["timings_ms"] = dict(zip(TIMING_KEYS,

@@ -181,7 +181,9 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
                                            file_system_poll_wait_seconds=0,
                                            request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
-        mount_assistant(server, knowledge_base=index_dir, task_db=task_db)
+        from lepton_tf.commands.serve import DEFAULT_SKILLS
+
+        mount_assistant(server, knowledge_base=index_dir, task_db=task_db, skills=DEFAULT_SKILLS)
         server.start()
         print(f"server up: gRPC {server.grpc_port}, REST {server.rest_port}")
     target = f"127.0.0.1:{server.grpc_port}"

@@ -15,6 +15,8 @@ import os
 import signal
 
 DEFAULT_TASK_DB = os.path.join("databases", "example.sqlite")  # `lepton-tf main` builds it
+DEFAULT_SKILLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs", "skills", "banking77.yaml")
 
 
 def _bool(text: str) -> bool:
@@ -122,8 +124,10 @@ def build_server(args):
         task_db = getattr(args, "task_db", None)
         if task_db is None and os.path.isfile(DEFAULT_TASK_DB):
             task_db = DEFAULT_TASK_DB  # what `lepton-tf main` built
+        skills = getattr(args, "skills", None)
         mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
-                        task_config=getattr(args, "task_config", None))
+                        task_config=getattr(args, "task_config", None),
+                        skills=DEFAULT_SKILLS if skills is None else skills or None)
     return server
 
 
@@ -213,6 +217,9 @@ def register(sub) -> None:
     own.add_argument("--task_config", default=None,
                      help="which backend serves which intent (default "
                           "configs/dialogue/backends.yaml)")
+    own.add_argument("--skills", default=None,
+                     help="what the intent model's intents do (default "
+                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
