@@ -86,7 +86,8 @@ def test_train_writes_schema_cache_and_exports_a_tf_serving_version(trained):
     version = trained / "models" / "dst" / "1"
     assert (version / "saved_model.pb").is_file()
     warmup = read_warmup_requests(str(version))
-    assert {w.predict_log.request.model_spec.signature_name for w in warmup} == {"serving_default", "track_turn"}
+    assert {w.predict_log.request.model_spec.signature_name for w in warmup} == {
+        "serving_default", "track_turn", "track_turn_encoded", "encode_schema"}
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +146,13 @@ def test_model_tracker_on_the_servable(trained):
     for name, service in services.items():
         assert state.service(name).active_intent in {"NONE", *service.intent_names}
         assert set(state.service(name).slot_values) <= set(service.slot_names)
+    # Cached schema vectors give what the all-strings signature computes itself.
+    loaded = tf.saved_model.load(str(trained / "models" / "dst" / "1"))
+    rows = request_rows("Book it for 2 in Paris", "Where?", [elements_of(schema["Weather_1"])])
+    direct = loaded.signatures["serving_default"](**{k: tf.constant(v) for k, v in rows.items()})
+    cached = tracker.predict(tracker._with_vectors(dict(rows)))
+    np.testing.assert_allclose(cached["status_probabilities"], direct["status_probabilities"].numpy(), atol=1e-5)
+    assert len(tracker._vectors) > 0
 
 
 def test_model_tracker_folds_updates_into_the_state():

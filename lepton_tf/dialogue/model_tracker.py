@@ -61,27 +61,49 @@ def _words(text: str) -> set[str]:
 
 
 class ModelTracker:
-    """Implements ``Tracker`` over a ``dst`` servable's predict function.
+    """Implements ``Tracker`` over a ``dst`` servable.
 
     Args:
-        predict: inputs -> outputs of the servable's ``serving_default`` (numpy in and out):
-            a loaded SavedModel (``from_saved_model``) or a TF Serving client.
+        predict: inputs -> outputs of the servable's ``serving_default`` (numpy in and out),
+            or, with ``encode``, of ``track_turn_encoded``.
+        encode: texts -> ``embeddings`` of the servable's ``encode_schema``; when given, each
+            schema text is embedded once and its vector reused on every turn.
     """
 
-    def __init__(self, predict: Predict):
+    def __init__(self, predict: Predict, encode: Callable[[np.ndarray], np.ndarray] | None = None):
         self.predict = predict
+        self.encode = encode
+        self._vectors: dict[bytes, np.ndarray] = {}
 
     @classmethod
     def from_saved_model(cls, path: str) -> "ModelTracker":
-        """Load a ``dst`` SavedModel version folder in this process."""
+        """Load a ``dst`` SavedModel version folder in this process (schema vectors cached)."""
         import tensorflow as tf
 
-        signature = tf.saved_model.load(path).signatures["serving_default"]
+        loaded = tf.saved_model.load(path)
+        track = loaded.signatures["track_turn_encoded"]
+        encode = loaded.signatures["encode_schema"]
 
         def predict(inputs):
-            return {k: v.numpy() for k, v in signature(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+            return {k: v.numpy() for k, v in track(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
-        return cls(predict)
+        def embed(texts):
+            return encode(texts=tf.constant(texts))["embeddings"].numpy()
+
+        return cls(predict, embed)
+
+    def _with_vectors(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Add the cached (or newly embedded) vectors of the rows' schema texts."""
+        texts = [rows[k].reshape(-1) for k in ("intents", "slots", "slot_values")]
+        missing = sorted({t for part in texts for t in part.tolist() if t not in self._vectors})
+        if missing:
+            for text, vector in zip(missing, self.encode(np.array(missing, dtype=object))):
+                self._vectors[text] = vector
+        for key, name in (("intent_embeddings", "intents"), ("slot_embeddings", "slots"),
+                          ("value_embeddings", "slot_values")):
+            flat = [self._vectors[t] for t in rows[name].reshape(-1).tolist()]
+            rows[key] = np.stack(flat).reshape(rows[name].shape + (-1,)).astype(np.float32)
+        return rows
 
     def update(self, state: DialogueState, system_utterance: str, user_utterance: str,
                schemas: Mapping[str, Service]) -> DialogueState:
@@ -90,7 +112,8 @@ class ModelTracker:
             return state
         services = list(schemas.values())
         elements = [elements_of(s) for s in services]
-        out = self.predict(request_rows(user_utterance, system_utterance, elements))
+        rows = request_rows(user_utterance, system_utterance, elements)
+        out = self.predict(self._with_vectors(rows) if self.encode is not None else rows)
         before = state
         for row, (service, element) in enumerate(zip(services, elements)):
             state = state.with_service(service.name, self._service_state(before, service, element, out, row))

@@ -14,6 +14,11 @@ Outputs: ``active_intent`` (index into ``intents``, -1 for none) and ``intent_pr
 of the user's or the system's words) and ``slot_value`` ``[B, S]``: the value this turn
 gives the slot ("" when it gives none; carrying earlier values over is the caller's).
 
+Signature ``encode_schema`` (``texts [N]`` -> ``embeddings [N, H]``) embeds schema texts once;
+``track_turn_encoded`` takes the same inputs plus ``intent_embeddings [B, I, H]``,
+``slot_embeddings [B, S, H]`` and ``value_embeddings [B, S, V, H]`` so a client that caches a
+service's vectors pays only for the turn.
+
 Tokenization and the schema descriptions' encoding run in the graph (tensorflow-text
 only, no XLA ops), so stock TF Serving hosts it. Malformed requests (an empty batch,
 batch sizes that differ, a row without intents, more elements than ``MAX_*``) fail with
@@ -43,6 +48,13 @@ _SPEC = {
     "slots": tf.TensorSpec([None, None], tf.string, name="slots"),
     "slot_values": tf.TensorSpec([None, None, None], tf.string, name="slot_values"),
 }
+# Clients that cache the schema's vectors (``encode_schema``) send them instead of re-encoding.
+_ENCODED_SPEC = {
+    "intent_embeddings": tf.TensorSpec([None, None, None], tf.float32, name="intent_embeddings"),
+    "slot_embeddings": tf.TensorSpec([None, None, None], tf.float32, name="slot_embeddings"),
+    "value_embeddings": tf.TensorSpec([None, None, None, None], tf.float32, name="value_embeddings"),
+}
+MAX_ENCODE_TEXTS = 4096
 
 
 def _check_inputs(user, system, intents, slots, slot_values):
@@ -92,6 +104,36 @@ class DSTServable(tf.Module):
 
     @tf.function(input_signature=list(_SPEC.values()))
     def serve(self, user_utterance, system_utterance, intents, slots, slot_values):
+        return self._track(user_utterance, system_utterance, intents, slots, slot_values,
+                           self._encode_elements(intents), self._encode_elements(slots),
+                           self._encode_elements(slot_values))
+
+    @tf.function(input_signature=list(_SPEC.values()) + list(_ENCODED_SPEC.values()))
+    def serve_encoded(self, user_utterance, system_utterance, intents, slots, slot_values, intent_embeddings,
+                      slot_embeddings, value_embeddings):
+        checks = [
+            tf.debugging.assert_equal(tf.shape(intent_embeddings)[:2], tf.shape(intents),
+                                      message="intent_embeddings: needs one vector per intent"),
+            tf.debugging.assert_equal(tf.shape(slot_embeddings)[:2], tf.shape(slots),
+                                      message="slot_embeddings: needs one vector per slot"),
+            tf.debugging.assert_equal(tf.shape(value_embeddings)[:3], tf.shape(slot_values),
+                                      message="value_embeddings: needs one vector per value"),
+        ]
+        with tf.control_dependencies(checks):
+            intent_embeddings = tf.identity(intent_embeddings)
+        return self._track(user_utterance, system_utterance, intents, slots, slot_values, intent_embeddings,
+                           slot_embeddings, value_embeddings)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+    def encode_schema(self, texts):
+        checks = [tf.debugging.assert_less_equal(tf.shape(texts)[0], MAX_ENCODE_TEXTS,
+                                                 message=f"texts: at most {MAX_ENCODE_TEXTS} per request")]
+        with tf.control_dependencies(checks):
+            texts = tf.identity(texts)
+        return {"embeddings": self._encode_elements(texts)}
+
+    def _track(self, user_utterance, system_utterance, intents, slots, slot_values, intent_vectors,
+               slot_vectors, value_vectors):
         checks = _check_inputs(user_utterance, system_utterance, intents, slots, slot_values)
         with tf.control_dependencies(checks):
             user = tf.strings.substr(user_utterance, 0, MAX_UTTERANCE_CHARS, unit="UTF8_CHAR")
@@ -100,15 +142,16 @@ class DSTServable(tf.Module):
         features = {
             "token_ids": turn["token_ids"], "segment_ids": turn["segment_ids"],
             "padding_mask": turn["padding_mask"], "span_mask": turn["token_source"] != SPECIAL,
-            "intents": self._encode_elements(intents), "intent_mask": intents != "",
-            "slots": self._encode_elements(slots), "slot_mask": slots != "",
-            "values": self._encode_elements(slot_values), "value_mask": slot_values != "",
+            "intents": intent_vectors, "intent_mask": intents != "",
+            "slots": slot_vectors, "slot_mask": slots != "",
+            "values": value_vectors, "value_mask": slot_values != "",
         }
         out = self.model(features, training=False)
         return decode_outputs(out, turn, user, system, slots, slot_values)
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serve, "track_turn": self.serve}
+        return {"serving_default": self.serve, "track_turn": self.serve, "track_turn_encoded": self.serve_encoded,
+                "encode_schema": self.encode_schema}
 
 
 def best_spans(start_logits, end_logits, token_source):
@@ -191,6 +234,13 @@ def export_dst(model: StateTrackerModel, preprocessor: DSTPreprocessor, *, base_
 
     servable = DSTServable(model, preprocessor)
     examples = example_inputs()
+    encoded = dict(examples)
+    for key, texts in (("intent_embeddings", "intents"), ("slot_embeddings", "slots"),
+                       ("value_embeddings", "slot_values")):
+        encoded[key] = servable.encode_schema(tf.reshape(examples[texts], [-1]))["embeddings"].numpy().reshape(
+            examples[texts].shape + (-1,))
     return export_servable(servable, name=name, signatures=servable.signatures(),
-                           examples={"serving_default": examples, "track_turn": examples},
+                           examples={"serving_default": examples, "track_turn": examples,
+                                     "track_turn_encoded": encoded,
+                                     "encode_schema": {"texts": examples["intents"].reshape(-1)}},
                            base_dir=base_dir, version=version, validate=validate, atol=1e-4)
