@@ -26,6 +26,7 @@ from lepton_tf.evaluation import dst_metrics as metrics
 from lepton_tf.evaluation.dst_scoring import ALL_SERVICES, FRAMES, SEEN_SERVICES, UNSEEN_SERVICES, get_metrics
 
 BASELINE = "string_match"
+MODEL = "dst_model"
 HEADLINE = (metrics.JOINT_GOAL_ACCURACY, metrics.AVERAGE_GOAL_ACCURACY, metrics.ACTIVE_INTENT_ACCURACY,
             metrics.REQUESTED_SLOTS_F1)
 _SHORT = {metrics.JOINT_GOAL_ACCURACY: "JGA", metrics.AVERAGE_GOAL_ACCURACY: "AGA",
@@ -110,6 +111,12 @@ def _cell(value) -> str:
 
 def run(args) -> int:
     trackers: dict[str, Tracker] = {BASELINE: StringMatchTracker()}
+    if args.model:
+        from lepton_tf.dialogue.model_tracker import ModelTracker
+        from lepton_tf.export.model_path import resolve_version_path
+
+        path = resolve_version_path(args.model, "`lepton-tf train dst --export`")
+        trackers[MODEL] = ModelTracker.from_saved_model(path)
     results = evaluate_dst(args.data, trackers, args.train_schema or default_train_schema(),
                            args.predictions, args.limit, args.write_predictions)
     print(json.dumps(results, indent=2, sort_keys=True) if args.json else format_table(results))
@@ -123,6 +130,8 @@ def register(sub) -> None:
                                           "(default: the shipped SGD train schema)")
     p.add_argument("--predictions", nargs="*", default=[],
                    help="folders of predicted dialogues (SGD layout, *.json[.gz]) to score as well")
+    p.add_argument("--model", help="a dst SavedModel (version folder, or base folder for its latest) "
+                                   "to score beside the baseline")
     p.add_argument("--limit", type=int, help="first N dialogues only")
     p.add_argument("--write-predictions", help="write each tracker's predictions under this folder")
     p.add_argument("--json", action="store_true", help="print JSON (official layout per system)")
