@@ -227,3 +227,26 @@ def test_a_retried_yes_after_the_booking_does_not_book_again(db_path, schemas, t
     decision, _ = talk("yes")
     assert A.NOTIFY_SUCCESS not in kinds(decision)
     assert len(reservations(db_path)) == before + 1
+
+
+def test_an_answer_to_another_question_fills_its_own_slot(db_path, schemas, tracker):
+    """Asked for the restaurant, the user names the city: it is the city, not the name."""
+    talk = Conversation(Policy(schemas, tracker, sql_backends(db_path)), {}, "other-slot")
+    decision, _ = talk("I'd like to reserve a table")
+    assert [a.slot for a in decision.acts if a.act == A.REQUEST] == ["restaurant_name"]
+    decision, _ = talk("San Jose")
+    values = talk.memory.state.service("Restaurants_1").slot_values
+    assert values["city"] == ("San Jose",) and "restaurant_name" not in values
+    assert [a.slot for a in decision.acts if a.act == A.REQUEST] == ["restaurant_name"]
+
+
+def test_a_question_about_the_offer_is_answered_from_its_row(db_path, schemas, tracker):
+    talk = Conversation(Policy(schemas, tracker, sql_backends(db_path)), {"tonight": TODAY},
+                        "question")
+    decision, _ = talk("I want to see a movie in San Jose tonight")
+    offered = decision.offered
+    assert A.OFFER in kinds(decision)
+    decision, reply = talk("What genre is it?")
+    assert [(a.act, a.slot, a.values) for a in decision.acts] == [
+        (A.INFORM, "genre", (offered["genre"],))]
+    assert decision.call is None  # answered from the row on offer, not a new search

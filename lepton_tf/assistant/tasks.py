@@ -63,9 +63,10 @@ class TaskSkill:
 
     @classmethod
     def example(cls, db_path: str, config_path: str | None = None,
-                services=DEFAULT_SERVICES, environ=None) -> "TaskSkill":
-        """The shipped example: SGD's services, the lookup tracker, the backends of
-        `configs/dialogue/backends.yaml` with the database at `db_path`.
+                services=DEFAULT_SERVICES, environ=None, tracker=None) -> "TaskSkill":
+        """The shipped example: SGD's services, the lookup tracker (or `tracker`, any
+        `Tracker`: the learned one), the backends of `configs/dialogue/backends.yaml`
+        with the database at `db_path`.
 
         Raises:
             FileNotFoundError: no database at `db_path`.
@@ -81,7 +82,7 @@ class TaskSkill:
         schemas = {name: every[name] for name in services}
         backends = load_backends(config_path or DEFAULT_BACKENDS_CONFIG, every, environ,
                                  overrides={"example_db": {"url": f"sqlite:///{db_path}"}})
-        tracker = LookupTracker.from_sqlite(db_path, every, services)
+        tracker = tracker or LookupTracker.from_sqlite(db_path, every, services)
         return cls(Policy(schemas, tracker, backends))
 
     def help_text(self) -> str:

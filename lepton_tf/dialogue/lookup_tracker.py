@@ -102,6 +102,15 @@ def _intent_words(service: Service, intent) -> set[str]:
     return {w.rstrip("s") if len(w) > 4 else w for w in _words(f"{name} {intent.description}")} - _STOP
 
 
+def _ends(slot: str) -> str:
+    """``start`` (origin_city, from_location), ``end`` (destination_city, to_location) or ""."""
+    if any(k in slot for k in ("origin", "from", "leaving")):
+        return "start"
+    if (slot.startswith("destination_") or slot.startswith("to_")) or slot in ("to",):
+        return "end"
+    return ""
+
+
 def _kind(slot: str, description: str) -> str:
     """``date``, ``time``, ``people``, ``rooms``, ``nights`` or "" (a plain slot)."""
     if is_date_slot(slot):
@@ -172,7 +181,12 @@ class LookupTracker:
         names = [n for n in (self.services or schemas) if n in schemas]
         current = next(reversed(state.services), None) if state.services else None
         found = {n: self._values(schemas[n], text, state.service(n)) for n in names}
-        service, intent = self._intent(schemas, names, text, found, current, state)
+        if current in schemas and state.service(current).active_intent != NO_INTENT and \
+                not found.get(current) and self._requested(schemas[current], text):
+            # A question about the task in play ("what genre is it?") switches nothing.
+            service, intent = current, state.service(current).active_intent
+        else:
+            service, intent = self._intent(schemas, names, text, found, current, state)
         if service is None:
             return state
         before = state.service(service)
@@ -204,11 +218,18 @@ class LookupTracker:
         return None, None
 
     def _requested(self, service: Service, text: str) -> tuple[str, ...]:
+        """The slots asked about: cue words ("how much" -> price), or the slot's own
+        name words ("what genre", "which airport")."""
         if not _QUESTION.search(text):
             return ()
         words = set(_WORD.findall(text.lower()))
-        return tuple(slot for slot, cues in _ASKED.items()
-                     if slot in service.slot_names and words & set(cues))
+        asked = [slot for slot, cues in _ASKED.items()
+                 if slot in service.slot_names and words & set(cues)]
+        for slot in service.slot_names:
+            own = {w for w in slot.split("_") if len(w) > 3} - {"name", "number", "city"}
+            if slot not in asked and own and own <= words:
+                asked.append(slot)
+        return tuple(asked)
 
     def _values(self, service: Service, text: str, before: ServiceState) -> dict[str, str]:
         """Slot -> value said in ``text`` for ``service``."""
@@ -248,6 +269,13 @@ class LookupTracker:
                     values[slot.name] = value
                     taken.append((start, end))
                     break
+            if slot.name not in values and not slot.is_categorical and _ends(slot.name):
+                # A place the lookup table lacks, capitalised after its cue ("to Boston").
+                cue = "|".join(_START if _ends(slot.name) == "start" else _END)
+                match = re.search(rf"\b(?:{cue})\s+((?:[A-Z][\w'.-]*\s?)+)", text)
+                if match and free(*match.span(1)):
+                    values[slot.name] = match.group(1).strip()
+                    taken.append(match.span(1))
         return values
 
     @staticmethod
@@ -258,10 +286,9 @@ class LookupTracker:
     def _fits(slot: str, text: str, start: int) -> bool:
         """A start/end slot takes a value only after its preposition ("from X", "to X")."""
         before = text[:start].rstrip()
-        if any(k in slot for k in ("origin", "from", "leaving")):
-            return before.endswith(_START)
-        if any(k in slot for k in ("destination", "to_")) and slot != "destination":
-            return before.endswith(_END)
+        end = _ends(slot)
+        if end:
+            return before.endswith(_START if end == "start" else _END)
         return True
 
     @staticmethod

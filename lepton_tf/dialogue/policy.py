@@ -54,7 +54,7 @@ class TaskMemory:
     conversation: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex[:8])
     service: str = ""
     intent: str = ""
-    pending: str = ""            # "", "confirm" or "offer"
+    pending: str = ""            # "", "confirm", "offer" or "no_results"
     requested: str = ""          # the slot the last turn asked for
     confirm_key: str = ""        # idempotency key of the pending confirmation
     confirmed: dict = dataclasses.field(default_factory=dict)  # values it showed
@@ -156,8 +156,10 @@ class Policy:
             memory.pending, memory.confirmed = "", {}
             memory.service, memory.intent = service, intent_name
             memory.selected = {}
-            if offer:  # "book it": the offered entity's values carry into the transaction
-                self._carry_offer(memory, offer)
+            if offer and self.schemas[service].intent(intent_name).is_transactional:
+                self._carry_offer(memory, offer)  # "book it": the offered entity's values
+        elif memory.pending == "no_results" and not changed:
+            return self._say(memory, [Act(A.NO_RESULTS, "change")], keep_pending=True)
         elif memory.pending == "offer":
             decision = self._on_offer(memory, kind, changed)
             if decision is not None:
@@ -183,7 +185,7 @@ class Policy:
     def _bare_answer(self, memory: TaskMemory, service: str, text: str, changed: set, kind: str):
         """A short reply to the slot just asked for is its value ("Fresno.")."""
         slot = memory.requested
-        if not slot or slot in changed or kind or len(text.split()) > MAX_BARE_ANSWER_WORDS \
+        if not slot or changed or kind or len(text.split()) > MAX_BARE_ANSWER_WORDS \
                 or text.strip().endswith("?") or _SMALL_TALK.search(text):
             return
         said = text.strip().strip(".!")
@@ -329,8 +331,10 @@ class Policy:
                                       "unsupported" else Act(A.UNSUPPORTED)],
                              call=result, arguments=args)
         if not result.rows:
+            memory.pending = "no_results"  # until the user changes something
             return self._say(memory, [Act(A.NO_RESULTS, s, (v,)) for s, v in args.items()
-                                      if v != DONTCARE], call=result, arguments=args)
+                                      if v != DONTCARE], call=result, arguments=args,
+                             keep_pending=True)
         memory.offers, memory.offer_index = [dict(r) for r in result.rows], 0
         memory.searched = dict(args)
         return self._offer(memory, result, args,

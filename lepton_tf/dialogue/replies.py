@@ -55,9 +55,9 @@ def render(slot: str, value: str) -> str:
 
 def _question(slot: str, service: Service | None) -> str:
     if is_date_slot(slot):
-        return "For which date?" if "return" not in slot else "What date would you return?"
+        return "For which date?" if slot == "date" else f"Which {label(slot)}?"
     if is_time_slot(slot):
-        return "At what time?"
+        return "At what time?" if slot == "time" else f"What {label(slot)} would you like?"
     if any(k in slot for k in ("party_size", "number_of_seats", "passengers", "travelers",
                                "number_of_tickets", "group_size", "number_of_adults")):
         return "For how many people?"
@@ -135,8 +135,13 @@ def template_reply(acts: list[Act], service: Service | None = None) -> str:
             out.append(_question(act.slot, service))
     if A.NO_RESULTS in by_kind:
         found = [a for a in by_kind[A.NO_RESULTS] if a.values]
-        out.append(f"Sorry, I found nothing for {_pairs(found)}." if found else
-                   "That was the last one I have.")
+        if found:
+            out.append(f"Sorry, I found nothing for {_pairs(found)}.")
+        elif any(a.slot == "change" for a in by_kind[A.NO_RESULTS]):
+            out.append("I still have nothing for that: tell me what to change, or ask me "
+                       "something else.")
+        else:
+            out.append("That was the last one I have.")
     if A.BACKEND_ERROR in by_kind:
         out.append("Sorry, I couldn't reach the system that handles this, so I can't tell "
                    "whether anything was done. Say yes to try again: it will not be done twice."
