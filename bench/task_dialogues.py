@@ -12,7 +12,8 @@ backend and the template replies, on the caller's clock of SGD's dialogues
 - offered entities that are in the backend's results (must be 100%);
 - invented values: act values found neither in the user's words so far (or their
   resolved date/time), nor in a backend row, nor among the schema's defaults (must be 0);
-- re-asked slots per dialogue: a REQUEST for a slot the tracked state already held;
+- re-asked slots per dialogue: a REQUEST for a slot the tracked state already held
+  for that service (a value that is no date it can read is asked again, and not counted);
 - p95 turn latency (tracker + manager + backend + reply).
 
 Three trackers: `oracle` (SGD's annotated dialogue state: the manager and backends
@@ -137,7 +138,9 @@ def replay(dialogue, schemas, backends, tracker_kind, lookup, tally: Tally) -> N
         if turn["speaker"] != "USER":
             continue
         said += " " + turn["utterance"]
-        given = {s for n in services for s in memory.state.service(n).slot_values}
+        # (service, slot) pairs the state holds: asking a service for a slot another
+        # service holds (Music's genre, then Media's) is no re-ask.
+        given = {(n, s) for n in services for s in memory.state.service(n).slot_values}
         start = time.perf_counter()
         decision = policy.turn(memory, f"bench-{dialogue['dialogue_id']}", turn["utterance"],
                                SGD_TODAY)
@@ -150,7 +153,8 @@ def replay(dialogue, schemas, backends, tracker_kind, lookup, tally: Tally) -> N
         phrases |= _resolved_phrases(turn)
         phrases |= {canon for surface, canon in canonical.items() if surface.lower() in said.lower()}
         for act in decision.acts:
-            if act.act == A.REQUEST and act.slot in given and not act.values:
+            if act.act == A.REQUEST and (decision.service, act.slot) in given \
+                    and not any(a.act == A.NOT_UNDERSTOOD for a in decision.acts):
                 tally.reasked += 1
             if act.act == A.OFFER:  # from this turn's search, or an earlier one's rows
                 tally.offered += 1
