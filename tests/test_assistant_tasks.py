@@ -174,3 +174,65 @@ def test_claimed_intents_are_handed_off_by_the_shipped_skills(tmp_path):
         from lepton_tf.assistant.skills import parse_skills
 
         parse_skills({"version": 1, "intents": {"x": {"task": "Banks_1.TransferMoney"}}})
+
+
+class _ScriptedDst:
+    """A `dst` servable with the real signature's outputs: it recognises the
+    restaurant-booking row by its intent texts and reads two values from the turn."""
+
+    name, version = "dst", 1
+
+    def close(self):
+        pass
+
+    @property
+    def signatures(self):
+        from lepton_tf.server.servable import Signature, TensorSpec
+
+        ins = {k: TensorSpec(k, "string", None) for k in
+               ("user_utterance", "system_utterance", "intents", "slots", "slot_values")}
+        outs = {"active_intent": TensorSpec("active_intent", "int32", (None,)),
+                "slot_status": TensorSpec("slot_status", "int32", (None, None)),
+                "requested_probabilities": TensorSpec("requested_probabilities", "float32",
+                                                      (None, None)),
+                "slot_value": TensorSpec("slot_value", "string", (None, None))}
+        return {"serving_default": Signature(ins, outs)}
+
+    def run(self, signature_name, inputs):
+        import numpy as np
+
+        intents, slots = inputs["intents"], inputs["slots"]
+        rows, width = slots.shape
+        intent = np.full(rows, -1, np.int32)
+        status = np.zeros((rows, width), np.int32)
+        value = np.full((rows, width), b"", object)
+        user = inputs["user_utterance"][0].decode()
+        for r in range(rows):
+            texts = [t.decode() for t in intents[r]]
+            if "Reserve a table at a restaurant" in texts and "Arcadia" in user:
+                intent[r] = texts.index("Reserve a table at a restaurant")
+                for k, slot in enumerate(t.decode() for t in slots[r]):
+                    said = {"Name of the restaurant": "Arcadia",
+                            "City in which the restaurant is located": "San Jose"}.get(slot)
+                    if said:
+                        status[r, k], value[r, k] = 2, said.encode()
+        return {"active_intent": intent, "slot_status": status, "slot_value": value,
+                "requested_probabilities": np.zeros((rows, width), np.float32)}
+
+
+def test_the_learned_tracker_drives_the_tasks_through_the_hosted_dst(server):
+    from conversation_fakes import conversation_models
+
+    s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                    python_servables={**conversation_models(), "dst": _ScriptedDst()})
+    mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS, task_db=str(server.db), task_tracker="dst")
+    s.start()
+    try:
+        answer = _client(s, "learned").ask("Please get me a table at Arcadia, San Jose")
+        assert answer["route"] == "task" and answer["task"]["intent"] == "ReserveRestaurant"
+        assert answer["task"]["state"]["slot_values"] == {"restaurant_name": ["Arcadia"],
+                                                          "city": ["San Jose"]}
+        assert "At what time?" in answer["reply"]  # the one required slot still missing
+    finally:
+        s.stop(0)

@@ -46,7 +46,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
                       task_db: str | None = None, task_config: str | None = None,
-                      skills: str | None = None):
+                      skills: str | None = None, task_tracker: str = "lookup"):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -70,7 +70,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         task_config: the backends YAML (None: `configs/dialogue/backends.yaml`).
         skills: the intent skills YAML (`assistant.skills`; None: claimed intents
             are refused).
+        task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
+            (the learned tracker: the `dst` servable this server hosts).
     """
+    if task_tracker not in ("lookup", "dst"):
+        raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
     if router is None:
@@ -86,9 +90,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     def build(server):
         tasks = None
         if task_db:
-            from lepton_tf.assistant.tasks import TaskSkill
+            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
 
-            tasks = TaskSkill.example(task_db, task_config)
+            tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
+                if task_tracker == "dst" else None
+            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:

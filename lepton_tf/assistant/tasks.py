@@ -49,6 +49,21 @@ class TaskTurn:
                 "pending": self.pending, "reply_replaced": self.replaced}
 
 
+def hosted_tracker(manager, model: str = "dst"):
+    """The learned tracker (`dialogue.model_tracker.ModelTracker`) over the `dst`
+    servable hosted by the same server, called in process."""
+    from lepton_tf.dialogue.model_tracker import ModelTracker
+    from lepton_tf.server import inference
+
+    wanted = ["active_intent", "slot_status", "requested_probabilities", "slot_value"]
+
+    def predict(inputs):
+        with manager.servable(model) as servable:
+            _, out = inference.predict_arrays(servable, "serving_default", inputs, wanted)
+        return out
+    return ModelTracker(predict)
+
+
 class TaskSkill:
     """Args:
         policy: the dialogue manager (schemas, tracker, backends).

@@ -127,7 +127,8 @@ def build_server(args):
         skills = getattr(args, "skills", None)
         mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
                         task_config=getattr(args, "task_config", None),
-                        skills=DEFAULT_SKILLS if skills is None else skills or None)
+                        skills=DEFAULT_SKILLS if skills is None else skills or None,
+                        task_tracker=getattr(args, "task_tracker", "lookup"))
     return server
 
 
@@ -217,6 +218,9 @@ def register(sub) -> None:
     own.add_argument("--task_config", default=None,
                      help="which backend serves which intent (default "
                           "configs/dialogue/backends.yaml)")
+    own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
+                     help="the task dialogues' state tracker: lookup tables over the database "
+                          "(default) or the hosted `dst` model")
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
                           "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")

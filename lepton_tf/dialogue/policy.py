@@ -130,11 +130,23 @@ class Policy:
 
     # -- the steps ---------------------------------------------------------------------
     def _service_in_play(self, before: DialogueState, state: DialogueState, memory) -> str:
-        touched = [n for n in state.services if state.service(n) != before.service(n)
-                   and n in self.schemas]
-        if touched:
-            return touched[-1]
-        return memory.service if memory.service in self.schemas else ""
+        """The service this turn is about: one whose intent or values the tracker moved
+        (the task in progress first), else the task in progress. A tracker may update
+        every service each turn (the learned one does); one that left a service as it
+        was did not mean it."""
+        touched = [n for n in state.services if n in self.schemas
+                   and state.service(n) != before.service(n)]
+        active = [n for n in touched if state.service(n).active_intent != NO_INTENT]
+        moved = [n for n in active
+                 if state.service(n).active_intent != before.service(n).active_intent
+                 or state.service(n).slot_values != before.service(n).slot_values]
+        if memory.service in moved:
+            return memory.service
+        if moved:
+            return moved[-1]
+        if memory.service in self.schemas:
+            return memory.service
+        return active[-1] if active else ""
 
     def _bare_answer(self, memory: TaskMemory, service: str, text: str, changed: set, kind: str):
         """A short reply to the slot just asked for is its value ("Fresno.")."""
