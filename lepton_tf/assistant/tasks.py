@@ -98,6 +98,10 @@ class TaskSkill:
         backends = load_backends(config_path or DEFAULT_BACKENDS_CONFIG, every, environ,
                                  overrides={"example_db": {"url": f"sqlite:///{db_path}"}})
         tracker = tracker or LookupTracker.from_sqlite(db_path, every, services)
+        from lepton_tf.dialogue.dates import resolve_date
+
+        # dateparser loads its language data on first use (0.3-0.7 s): here, not in a turn.
+        resolve_date("next friday", datetime.datetime.now())
         return cls(Policy(schemas, tracker, backends))
 
     def help_text(self) -> str:
