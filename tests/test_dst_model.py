@@ -191,3 +191,26 @@ def test_eval_dst_prints_the_model_beside_the_baseline(trained, capsys):
     results = json.loads(capsys.readouterr().out)
     assert set(results) == {"string_match", "dst_model"}
     assert results["dst_model"]["#ALL_SERVICES"]["frames"] == results["string_match"]["#ALL_SERVICES"]["frames"] > 0
+
+
+def test_lepton_server_answers_invalid_argument(trained):
+    """Hosted by the server's SavedModel servable (the TF Serving path): bad requests are the client's."""
+    import grpc
+
+    from lepton_tf.server.errors import ServingError
+    from lepton_tf.server.saved_model_servable import SavedModelServable
+
+    servable = SavedModelServable(str(trained / "models" / "dst" / "1"), "dst")
+    try:
+        inputs = example_inputs()
+        out = servable.run("serving_default", inputs)
+        assert out["slot_value"].shape == (2, 2)
+        for bad, message in (({k: v[:0] for k, v in inputs.items()}, "the batch is empty"),
+                             ({**inputs, "intents": np.array([[b""], [b""]])}, "at least one intent")):
+            with pytest.raises(ServingError) as error:
+                servable.run("serving_default", bad)
+            assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.message
+        with pytest.raises((ServingError, ValueError), match="(?i)shape|rank"):
+            servable.run("serving_default", {**inputs, "intents": inputs["intents"][0]})
+    finally:
+        servable.close()

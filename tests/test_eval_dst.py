@@ -83,3 +83,13 @@ def test_baseline_bounded_on_a_100kb_utterance():
     state = StringMatchTracker().update(DialogueState(), "", huge, {"Restaurants_2": schema["Restaurants_2"]})
     assert time.perf_counter() - start < 2.0
     assert state.service("Restaurants_2").active_intent == "ReserveRestaurant"
+
+
+def test_eval_dst_every_nth_dialogue(sgd_folder, capsys):
+    dialogues = json.loads(gzip.decompress((SAMPLE / "dialogues_001.json.gz").read_bytes()))
+    (sgd_folder / "dialogues_001.json").write_text(json.dumps(dialogues))
+    assert main(["eval", "dst", "--data", str(sgd_folder), "--every", "3", "--json"]) == 0
+    frames = sum(len(t["frames"]) for d in dialogues[::3] for t in d["turns"] if t["speaker"] == "USER")
+    assert json.loads(capsys.readouterr().out)["string_match"]["#ALL_SERVICES"]["frames"] == frames
+    assert main(["eval", "dst", "--data", str(sgd_folder), "--every", "0"]) == 2
+    assert "--every must be at least 1" in capsys.readouterr().err

@@ -40,7 +40,7 @@ def default_train_schema() -> Path:
 
 def evaluate_dst(data_dir: str | os.PathLike, trackers: dict[str, Tracker], train_schema: str | os.PathLike,
                  predictions: list[str] | None = None, limit: int | None = None,
-                 write_predictions: str | os.PathLike | None = None) -> dict[str, dict]:
+                 write_predictions: str | os.PathLike | None = None, every: int = 1) -> dict[str, dict]:
     """Score trackers (and prediction folders) on an SGD-layout folder.
 
     Args:
@@ -48,7 +48,8 @@ def evaluate_dst(data_dir: str | os.PathLike, trackers: dict[str, Tracker], trai
         trackers: system name -> tracker to run over the dialogues.
         train_schema: the training schema; its services count as seen.
         predictions: folders of predicted dialogues to score as well (named by folder).
-        limit: score only the first N dialogues (in file order).
+        limit: score only the first N dialogues (in file order, after ``every``).
+        every: score every Nth dialogue only (a subset spread over all files).
         write_predictions: folder to write each tracker's predictions to
             (``<folder>/<system>/dialogues_001.json``), for the official scorer.
 
@@ -63,6 +64,9 @@ def evaluate_dst(data_dir: str | os.PathLike, trackers: dict[str, Tracker], trai
     schema: Schema = load_schema(schema_path(data_dir))
     seen = set(load_schema(train_schema))
     reference = load_dialogues(dialogue_paths(data_dir))
+    if every < 1:
+        raise ValueError(f"--every must be at least 1, got {every}")
+    reference = dict(list(reference.items())[::every])
     if limit is not None:
         reference = dict(list(reference.items())[:limit])
     results: dict[str, dict] = {}
@@ -75,7 +79,7 @@ def evaluate_dst(data_dir: str | os.PathLike, trackers: dict[str, Tracker], trai
         results[name] = get_metrics(reference, hypothesis, schema, seen)[0]
     for folder in predictions or []:
         hypothesis = load_dialogues(dialogue_paths(folder, "*.json"))
-        if limit is not None:
+        if limit is not None or every > 1:
             hypothesis = {k: v for k, v in hypothesis.items() if k in reference}
         results[f"predictions:{folder}"] = get_metrics(reference, hypothesis, schema, seen)[0]
     return results
@@ -118,7 +122,7 @@ def run(args) -> int:
         path = resolve_version_path(args.model, "`lepton-tf train dst --export`")
         trackers[MODEL] = ModelTracker.from_saved_model(path)
     results = evaluate_dst(args.data, trackers, args.train_schema or default_train_schema(),
-                           args.predictions, args.limit, args.write_predictions)
+                           args.predictions, args.limit, args.write_predictions, args.every)
     print(json.dumps(results, indent=2, sort_keys=True) if args.json else format_table(results))
     return 0
 
@@ -133,6 +137,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="a dst SavedModel (version folder, or base folder for its latest) "
                                    "to score beside the baseline")
     p.add_argument("--limit", type=int, help="first N dialogues only")
+    p.add_argument("--every", type=int, default=1, help="every Nth dialogue only (default 1: all)")
     p.add_argument("--write-predictions", help="write each tracker's predictions under this folder")
     p.add_argument("--json", action="store_true", help="print JSON (official layout per system)")
     p.set_defaults(fn=run)

@@ -54,6 +54,11 @@ class StateTrackerModel(keras.Model):
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSSES}
         self.intent_accuracy = keras.metrics.SparseCategoricalAccuracy(name="intent_accuracy")
 
+    def build(self, input_shape=None):
+        # The heads' weights take their shapes from the first call's inputs
+        # (the schema vectors' width), so they are built there.
+        self.built = True
+
     def call(self, inputs, training=None):
         sequence = self.backbone.encode_turn(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"],
                                              training=training)
