@@ -39,6 +39,8 @@ from lepton_tf.assistant.routing import (CHAT, OUT_OF_SCOPE, SEARCH, SKILL, SMAL
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, stops_work
+from lepton_tf.store.errors import StoreError
+from lepton_tf.store.records import TurnRecord, new_turn_id
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
@@ -59,12 +61,13 @@ class TurnResult:
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
     not_found: bool = False  # a search turn the knowledge base holds no answer to
+    turn_id: str = ""  # names the turn in the log (feedback rates it by this id)
     task: dict = dataclasses.field(default_factory=dict)  # `tasks.TaskTurn.to_json()`
     handoff: bool = False  # a person is to take the conversation over (an intent skill)
 
     def to_dict(self) -> dict:
-        return {"reply": self.reply, "route": self.route, "intent": self.intent,
-                "task": self.task, "handoff": self.handoff,
+        return {"turn_id": self.turn_id, "reply": self.reply, "route": self.route,
+                "intent": self.intent, "task": self.task, "handoff": self.handoff,
                 "cited_by": self.cited_by, "search_score": self.search_score,
                 "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
@@ -241,93 +244,153 @@ class Assistant:
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
+            self.sessions.refresh(session)  # another process may have answered the last turn
+            # The task dialogue runs on the refreshed state: a booking goes on where the
+            # last turn (in this process or another) left it.
             task = self._timed(timings, "dialogue", self.tasks.turn, session, message,
                                time_zone) if self.tasks is not None else None
             if task is not None:
-                yield from self._task_turn(session, message, task, timings, start)
-                return
-            # "the second one" right after a search: that answer's source 2.
-            pointed = followup.ordinal_reference(message, len(session.last_results)) \
-                if session.last_route == SEARCH else None
-            signals = _Signals(session.last_results, session.last_results[0].score, False,
-                               session.last_query, None, None, None) if pointed \
-                else self._signals(session, message, timings)
-            chitchat = signals.smalltalk[1] if signals.smalltalk else None
-            route = SEARCH if pointed else self.router.route(
-                signals.top, signals.dialogue, signals.intent, message, session.last_route,
-                chitchat_score=chitchat, domain_score=signals.domain)
-            intent = signals.intent
-            # The intent model is in scope only where it decided the turn: a refusal, or
-            # the intent's skill.
-            intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
-                and intent.out_of_scope is False else ""
-            skill = self.skills.get(intent_name) if self.skills is not None and \
-                route == OUT_OF_SCOPE and intent_name else None
-            if skill is not None:
-                route = SKILL
-            shown, numbers, not_found = [], [], False
-            if pointed:
-                shown = signals.passages
-                reply, numbers = self._pointed_reply(session, pointed, timings)
-            elif route == SEARCH:
-                reply, shown, numbers, not_found = self._search_reply(signals, message,
-                                                                      session, timings)
-            elif route == OUT_OF_SCOPE and not intent_name:
-                # Nothing matched (no intent claimed it): say so, with the closest matches.
-                reply, shown, not_found = self.knowledge_base.text("not_found"), \
-                    signals.passages[:self.context_passages], True
-            yield {"type": "sources", "route": route, "intent": intent_name,
-                   "not_found": not_found,
-                   "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
-            if route == CHAT and self.tasks is not None:
-                reply = self.tasks.help_text()
-            elif route == CHAT:
-                reply = self._timed(timings, "chat", self.backends.chat,
-                                    grounding.dialogue_context(
-                                        session.dialogue + [("USER", message)]))
-                session.add_dialogue_turn("USER", message, self.sessions.max_turns)
-                session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
-            elif route == SMALLTALK:
-                reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
-            elif route == SKILL:
-                reply = skill.text
-            elif route == OUT_OF_SCOPE and not not_found:
-                reply = self.knowledge_base.text("refusal")
-            citations = [(n, shown[n - 1]) for n in numbers]
-            related = grounding.related_questions(
-                signals.passages if route == SEARCH or not_found else [],
-                None if not_found or not numbers else numbers[0], asked=message)
-            # The state is updated before the reply is streamed: a client that goes
-            # away mid-stream still leaves a consistent session.
-            session.add_turn("USER", message, self.sessions.max_turns)
-            session.add_turn("SYSTEM", reply, self.sessions.max_turns)
-            session.last_intent, session.last_route = intent_name, route
-            session.last_results = shown
-            session.last_query = signals.query if route == SEARCH else ""
-            session.last_reply = reply
-        for chunk in word_chunks(reply):
+                result = yield from self._task_turn(session_id, session, message, task,
+                                                    timings, start)
+            else:
+                result = yield from self._routed_turn(session_id, session, message, timings,
+                                                      start)
+        for chunk in word_chunks(result.reply):
             yield {"type": "delta", "text": chunk}
-        timings["total"] = (time.perf_counter() - start) * 1e3
-        yield TurnResult(reply, route, intent_name, citations,
-                         "extractive" if numbers else "", related,
-                         {k: round(v, 2) for k, v in timings.items()},
-                         float(signals.top) if signals.top is not None else 0.0, not_found,
-                         handoff=skill is not None and skill.kind == "handoff")
+        yield result
 
-    def _task_turn(self, session, message: str, task, timings: dict, start: float):
-        """The events of a turn the dialogue manager answered."""
+    def _routed_turn(self, session_id: str, session, message: str, timings: dict,
+                     start: float):
+        """Yields the sources event of a turn the router decides, updates and logs the
+        session (under its lock), and returns the `TurnResult`."""
+        # "the second one" right after a search: that answer's source 2.
+        pointed = followup.ordinal_reference(message, len(session.last_results)) \
+            if session.last_route == SEARCH else None
+        signals = _Signals(session.last_results, session.last_results[0].score, False,
+                           session.last_query, None, None, None) if pointed \
+            else self._signals(session, message, timings)
+        chitchat = signals.smalltalk[1] if signals.smalltalk else None
+        route = SEARCH if pointed else self.router.route(
+            signals.top, signals.dialogue, signals.intent, message, session.last_route,
+            chitchat_score=chitchat, domain_score=signals.domain)
+        intent = signals.intent
+        # The intent model is in scope only where it decided the turn: a refusal, or
+        # the intent's skill.
+        intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
+            and intent.out_of_scope is False else ""
+        skill = self.skills.get(intent_name) if self.skills is not None and \
+            route == OUT_OF_SCOPE and intent_name else None
+        if skill is not None:
+            route = SKILL
+        shown, numbers, not_found = [], [], False
+        if pointed:
+            shown = signals.passages
+            reply, numbers = self._pointed_reply(session, pointed, timings)
+        elif route == SEARCH:
+            reply, shown, numbers, not_found = self._search_reply(signals, message,
+                                                                  session, timings)
+        elif route == OUT_OF_SCOPE and not intent_name:
+            # Nothing matched (no intent claimed it): say so, with the closest matches.
+            reply, shown, not_found = self.knowledge_base.text("not_found"), \
+                signals.passages[:self.context_passages], True
+        yield {"type": "sources", "route": route, "intent": intent_name,
+               "not_found": not_found,
+               "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
+        if route == CHAT and self.tasks is not None:
+            reply = self.tasks.help_text()
+        elif route == CHAT:
+            reply = self._timed(timings, "chat", self.backends.chat,
+                                grounding.dialogue_context(
+                                    session.dialogue + [("USER", message)]))
+            session.add_dialogue_turn("USER", message, self.sessions.max_turns)
+            session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
+        elif route == SMALLTALK:
+            reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
+        elif route == SKILL:
+            reply = skill.text
+        elif route == OUT_OF_SCOPE and not not_found:
+            reply = self.knowledge_base.text("refusal")
+        citations = [(n, shown[n - 1]) for n in numbers]
+        related = grounding.related_questions(
+            signals.passages if route == SEARCH or not_found else [],
+            None if not_found or not numbers else numbers[0], asked=message)
+        # The state is updated before the reply is streamed: a client that goes
+        # away mid-stream still leaves a consistent session.
+        session.add_turn("USER", message, self.sessions.max_turns)
+        session.add_turn("SYSTEM", reply, self.sessions.max_turns)
+        session.last_intent, session.last_route = intent_name, route
+        session.last_results = shown
+        session.last_query = signals.query if route == SEARCH else ""
+        session.last_reply = reply
+        session.turn_count += 1
+        timings["total"] = (time.perf_counter() - start) * 1e3
+        result = TurnResult(reply, route, intent_name, citations,
+                            "extractive" if numbers else "", related,
+                            {k: round(v, 2) for k, v in timings.items()},
+                            float(signals.top) if signals.top is not None else 0.0,
+                            not_found, new_turn_id(),
+                            handoff=skill is not None and skill.kind == "handoff")
+        # Logged (committed) before any of the reply is sent: a turn a client saw
+        # is in the log even if the process dies right after.
+        self.sessions.log_turn(session, self._record(session_id, message, result, shown,
+                                                     session))
+        return result
+
+    def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
+                   start: float):
+        """Yields the sources event of a turn the dialogue manager answered, updates
+        and logs the session (under its lock), and returns the `TurnResult`."""
         yield {"type": "sources", "route": TASK, "intent": task.intent, "not_found": False,
                "sources": []}
         session.add_turn("USER", message, self.sessions.max_turns)
         session.add_turn("SYSTEM", task.reply, self.sessions.max_turns)
         session.last_intent, session.last_route = task.intent, TASK
         session.last_results, session.last_query, session.last_reply = [], "", task.reply
-        for chunk in word_chunks(task.reply):
-            yield {"type": "delta", "text": chunk}
+        session.turn_count += 1
         timings["total"] = (time.perf_counter() - start) * 1e3
-        yield TurnResult(task.reply, TASK, task.intent,
-                         timings_ms={k: round(v, 2) for k, v in timings.items()},
-                         task=task.to_json())
+        result = TurnResult(task.reply, TASK, task.intent,
+                            timings_ms={k: round(v, 2) for k, v in timings.items()},
+                            turn_id=new_turn_id(), task=task.to_json())
+        self.sessions.log_turn(session, self._record(session_id, message, result, [], session))
+        return result
+
+    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
+                session) -> TurnRecord:
+        versions = getattr(self.backends, "versions", dict)()
+        return TurnRecord(
+            turn_id=result.turn_id, session_id=session_id, message=message,
+            route=result.route, intent=result.intent, state=session.tracked_state(),
+            sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
+                     for n, p in enumerate(shown, 1)],
+            cited=[n for n, _ in result.citations], not_found=result.not_found,
+            reply=result.reply, latency_ms=result.timings_ms.get("total", 0.0),
+            timings_ms=result.timings_ms, model_versions=versions,
+            index_version=str(versions.get("search", "")))
+
+    def feedback(self, session_id: str, turn_id: str, rating: str, comment: str = "") -> None:
+        """Records a rating of one of this assistant's turns.
+
+        Raises:
+            ValueError: a bad rating or comment.
+            UnknownTurnError: no such turn in that session.
+            StoreError: no conversation store, or it failed.
+        """
+        store = self._store()
+        store.add_feedback(session_id, turn_id, rating,
+                           self.sessions.writer.redact_text(comment or ""))
+
+    def forget(self, session_id: str) -> int:
+        """Deletes everything stored of one session (see `StoredSessions.forget`)."""
+        self._store()
+        return self.sessions.forget(session_id)
+
+    def _store(self):
+        store = getattr(self.sessions, "store", None)
+        if store is None:
+            raise StoreError("This assistant keeps no conversation store (it was started "
+                             "without one): feedback and deletion are not available.")
+        return store
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self.sessions.close()

@@ -64,7 +64,7 @@ TASK = "task"
 SKILL = "skill"
 ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE, TASK, SKILL)
 # Calibrated with `python bench/assistant.py --calibrate` on the main job's default encoder,
-# zero-shot all-MiniLM-L6-v2 (issue 16), its StackFAQ index (self-tuned w 0.95) and intent v1.
+# zero-shot all-MiniLM-L6-v2, its StackFAQ index (self-tuned w 0.95) and intent v1.
 # The fine-tuned encoder v1 (`configs/encoder_full.yaml`) gave 0.45 / 0.51.
 DEFAULT_SEARCH_THRESHOLD = 0.462
 # For an index whose documents have known questions (`index.known_questions`: a search

@@ -9,6 +9,7 @@ Predict, signature `serving_default` (also `chat`, the same):
 
 | output | type | |
 | --- | --- | --- |
+| `turn_id` | string `[1]` | names the turn in the log (feedback rates it) |
 | `reply` | string `[1]` | the answer (with `[n]` citation markers on the search route) |
 | `route` | string `[1]` | `search`, `smalltalk`, `chat` or `out_of_scope` |
 | `intent` | string `[1]` | the `intent` servable's label where it decided the turn (a refusal), else `""` |
@@ -40,7 +41,8 @@ _IN = {"session_id": TensorSpec("session_id", "string", None),
        "message": TensorSpec("message", "string", None)}
 _STR1 = lambda n: TensorSpec(n, "string", (None,))  # noqa: E731
 _STR2 = lambda n: TensorSpec(n, "string", (None, None))  # noqa: E731
-_OUT = {"reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("intent"),
+_OUT = {"turn_id": _STR1("turn_id"),
+        "reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("intent"),
         "cited_by": _STR1("cited_by"), "not_found": TensorSpec("not_found", "bool", (None,)),
         "citation_ids": _STR2("citation_ids"),
         "citation_titles": _STR2("citation_titles"),
@@ -82,6 +84,7 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
     enc = lambda s: s.encode("utf-8")  # noqa: E731
     cited = [p for _, p in result.citations]
     return {
+        "turn_id": np.array([enc(result.turn_id)], object),
         "reply": np.array([enc(result.reply)], object),
         "route": np.array([enc(result.route)], object),
         "intent": np.array([enc(result.intent)], object),

@@ -16,6 +16,8 @@ from lepton_tf.client.base import PredictClient
 # above the protos.
 SERVICE = "lepton.assistant.v1.Assistant"
 STREAM_METHOD = f"/{SERVICE}/Stream"
+FEEDBACK_METHOD = f"/{SERVICE}/Feedback"
+FORGET_METHOD = f"/{SERVICE}/Forget"
 TIMING_KEYS = ("intent", "dialogue", "search", "chat", "total")
 
 _LISTS = ("citation_ids", "citation_titles", "citation_snippets", "citation_numbers",
@@ -49,6 +51,10 @@ class AssistantClient(PredictClient):
         super().__init__(target, **kwargs)
         self.session_id, self.model, self.time_zone = session_id, model, time_zone
         self._stream = stream_call(self.channel)
+        self._unary = {m: self.channel.unary_unary(
+            m, request_serializer=struct_pb2.Struct.SerializeToString,
+            response_deserializer=struct_pb2.Struct.FromString)
+            for m in (FEEDBACK_METHOD, FORGET_METHOD)}
 
     def ask(self, message: str) -> dict:
         """One turn by Predict: reply, route, intent, citations, related questions."""
@@ -56,7 +62,9 @@ class AssistantClient(PredictClient):
                                                                object),
                                         "message": np.array([message.encode("utf-8")], object)})
         answer = {k: _text(np.asarray(out[k]).reshape(-1)[0])
-                  for k in ("reply", "route", "intent", "cited_by")}
+                  for k in ("reply", "route", "intent", "cited_by") if k in out}
+        if "turn_id" in out:
+            answer["turn_id"] = _text(np.asarray(out["turn_id"]).reshape(-1)[0])
         lists = {k: [_text(v) if isinstance(v, bytes) else v.item()
                      for v in np.asarray(out[k]).reshape(-1)] for k in _LISTS}
         answer["citations"] = [
@@ -82,3 +90,18 @@ class AssistantClient(PredictClient):
                         **({"time_zone": self.time_zone} if self.time_zone else {})})
         for event in self._stream(request, timeout=self.timeout_s, metadata=self.metadata):
             yield json_format.MessageToDict(event)
+
+    def _call(self, method: str, fields: dict) -> dict:
+        request = struct_pb2.Struct()
+        request.update({"session_id": self.session_id, **fields})
+        return json_format.MessageToDict(self._unary[method](
+            request, timeout=self.timeout_s, metadata=self.metadata))
+
+    def feedback(self, turn_id: str, rating: str, comment: str = "") -> dict:
+        """Rates one turn of this conversation `up` or `down` (NOT_FOUND: no such turn)."""
+        return self._call(FEEDBACK_METHOD, {"turn_id": turn_id, "rating": rating,
+                                            "comment": comment})
+
+    def forget(self) -> dict:
+        """Deletes everything the server stored of this conversation."""
+        return self._call(FORGET_METHOD, {})

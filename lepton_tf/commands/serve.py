@@ -81,7 +81,7 @@ def build_server(args):
         ValueError: inconsistent flags.
     """
     from lepton_tf.server.app import ModelServer
-    from lepton_tf.server.search_wiring import search_index_source
+    from lepton_tf.search.wiring import search_index_source
 
     shard = getattr(args, "search_shard", None)
     shards = [t for t in (getattr(args, "search_shards", None) or "").split(",") if t]
@@ -107,14 +107,14 @@ def build_server(args):
     tls = {"tls": True, "root_certificates": root} if root else {}
     remote = args.tf_serving if args.search_only else None
     if shard is not None:
-        from lepton_tf.server.search_shards import MODEL, shard_source
+        from lepton_tf.search.shards import MODEL, shard_source
 
         server.register_polled_python_servable(MODEL, *shard_source(args.search_index, shard))
     elif args.search_index:
         server.register_polled_python_servable("search", *search_index_source(
             args.search_index, remote=remote, **tls))
     if shards:
-        from lepton_tf.server.search_wiring import remote_shards_factory
+        from lepton_tf.search.wiring import remote_shards_factory
 
         server.register_python_servable("search", remote_shards_factory(
             shards, remote=remote, k=args.search_k, **tls))
@@ -128,8 +128,26 @@ def build_server(args):
         mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
                         task_config=getattr(args, "task_config", None),
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
-                        task_tracker=getattr(args, "task_tracker", "lookup"))
+                        task_tracker=getattr(args, "task_tracker", "lookup"),
+                        store_url=conversation_store_url(args),
+                        retention_days=args.conversation_retention_days or None)
     return server
+
+
+def conversation_store_url(args) -> str | None:
+    """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
+    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    from lepton_tf.store.conversation_store import sqlite_url
+
+    given = getattr(args, "conversation_store", None)
+    if given and given.lower() == "none":
+        return None
+    if given and "://" in given:
+        return given
+    if given:
+        return sqlite_url(given)
+    base = os.path.normpath(args.search_index) if args.search_index else "conversations"
+    return sqlite_url(base + (".conversations.sqlite" if args.search_index else ".sqlite"))
 
 
 def run(args) -> int:
@@ -224,6 +242,14 @@ def register(sub) -> None:
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
                           "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
+    own.add_argument("--conversation_store", metavar="URL|PATH|none",
+                     help="where the assistant keeps sessions, the turn log and feedback: "
+                          "postgresql://user:password@host:5432/db, a SQLite file path or "
+                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
+                          "--search_index), or none (memory only, no log, no feedback)")
+    own.add_argument("--conversation_retention_days", type=float, default=90,
+                     help="delete stored turns, feedback and sessions older than this "
+                          "(default 90; 0 keeps everything)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")

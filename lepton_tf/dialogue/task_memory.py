@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 
 from lepton_tf.dialogue.backend import BackendResult
-from lepton_tf.dialogue.state import DialogueState
+from lepton_tf.dialogue.state import DialogueState, ServiceState
 
 
 @dataclasses.dataclass
@@ -31,6 +31,27 @@ class TaskMemory:
     last_system: str = ""
     turn: int = 0
     time_zone: str = ""          # the caller's IANA zone ("" : the server's)
+
+    def to_json(self) -> dict:
+        """The memory as JSON-ready values (a conversation store keeps it, so a
+        restarted server continues a booking where it was, with the same keys)."""
+        memory = dataclasses.asdict(self)
+        memory["state"] = self.state.to_json()
+        return memory
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "TaskMemory":
+        """The memory `to_json` wrote (keys it lacks keep their defaults, keys this
+        code does not know are ignored: memories of other versions load).
+
+        Raises:
+            ValueError: a dialogue state of the wrong shape.
+        """
+        known = {f.name for f in dataclasses.fields(cls)} - {"state"}
+        memory = cls(**{k: v for k, v in raw.items() if k in known})
+        memory.state = DialogueState({name: ServiceState.from_json(frame) for name, frame
+                                      in (raw.get("state") or {}).items()})
+        return memory
 
 
 @dataclasses.dataclass

@@ -189,15 +189,25 @@ class ShardedIndex:
         return all(getattr(s, "lexical", True) is not None for s in self.shards) or None
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
-                      filter=None, fusion=None):
+                      filter=None, fusion=None, signals: int = 0):
         """Dense, BM25 or hybrid top-k with an optional filter, as one unsharded
         index answers (`sharded_hybrid`); the hits' documents are then in
-        `documents` (fetched from remote shards)."""
+        `documents` (fetched from remote shards).
+
+        With `signals`, each `Hits` carries the query's best `signals` cosines
+        over all shards (`hybrid.QuerySignals`, without BM25 or known
+        questions: no shard has the whole corpus's), from a second scatter.
+        """
+        from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
         queries = _as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
         hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
+        if signals:
+            _, cosines = self.search_batched(queries, signals)
+            for h, top in zip(hits, cosines):
+                h.signals = QuerySignals(np.asarray(top))
         wanted = [[] for _ in self.shards]
         for h in hits:
             for doc_id in h.doc_ids:
