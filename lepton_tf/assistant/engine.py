@@ -19,8 +19,12 @@ there; `smalltalk` with the knowledge base's greeting, thanks or goodbye;
 `chat` turns: never a search answer, its passages or `[n]`, which the chat
 model, trained on SGD dialogues, copies and loops on); `out_of_scope` with
 the knowledge base's refusal where the intent model claimed the turn, else
-(nothing matched at all) with the not-found text and the closest matches. The intent is shown only where the intent
-model decided the turn (a refused in-scope intent).
+(nothing matched at all) with the not-found text and the closest matches;
+`task` with the dialogue manager's reply (`tasks.TaskSkill`), and `skill` with
+the answer or hand-off of the intent's skill. The intent is shown only where
+the intent model decided the turn (a refused in-scope intent or its skill).
+Each turn is logged (`sessions.log_turn`) before its reply is streamed; the
+final event carries its `turn_id`.
 """
 
 from __future__ import annotations
