@@ -3,12 +3,15 @@ a restart, then "the second one" over REST and gRPC; each turn's final event
 carries a turn_id that feedback rates (REST and gRPC; unknown turns are 404 /
 NOT_FOUND); a session's data can be deleted."""
 
+import sqlite3
+
 import grpc
 import pytest
 from conversation_fakes import conversation_models
 from stored_conversation import post, start
 
 from lepton_tf.client.assistant import AssistantClient
+from lepton_tf.dialogue import example_db
 from lepton_tf.store import ConversationStore, sqlite_url
 
 QUESTION = "How do I delete my Facebook account?"
@@ -133,9 +136,9 @@ def test_a_corrupt_store_stops_the_start_with_a_clear_error(tmp_path):
         start(sqlite_url(str(path)))
 
 
-def test_a_booking_continues_after_a_restart(store_url):
-    """The chat route's dialogue (what the task model reads) is restored: after the
-    restart the chat model still reads the booking request the user made before."""
+def test_without_tasks_the_chat_dialogue_continues_after_a_restart(store_url):
+    """Task dialogues off: the chat route's dialogue (what the chat model reads) is
+    restored: after the restart the chat model still reads the request made before."""
     booking = "Book a table for two at an Italian place in San Jose tonight at 7"
     server = start(store_url)
     try:
@@ -152,3 +155,44 @@ def test_a_booking_continues_after_a_restart(store_url):
         assert booking in context and first["reply"] in context, context
     finally:
         server.stop(0)
+
+
+def test_a_task_booking_continues_across_restarts(store_url, tmp_path):
+    """Task dialogues on: the offer, the pending confirmation and the booking each
+    happen in a fresh server, which takes the task state (dialogue state, offered
+    restaurant, pending confirmation, idempotency keys) from the store; the booking
+    is made once, and each final event carries both its turn_id and the task."""
+    db = tmp_path / "example.sqlite"
+    example_db.build_example_db(db)
+
+    def turn(message):
+        server = start(store_url, task_db=str(db))  # nothing of the last server in memory
+        try:
+            events = list(_client(server, "task-restart").stream(message))
+        finally:
+            server.stop(0)
+        final = events[-1]
+        assert final["type"] == "final" and final["route"] == "task", final
+        assert len(final["turn_id"]) == 32
+        return final
+
+    offer = turn("Book a table for two at an Italian place in San Jose tonight at 7")
+    assert offer["task"]["pending"] == "offer"
+    name = offer["task"]["offered"]["restaurant_name"]
+    confirm = turn("Yes please")
+    assert confirm["task"]["pending"] == "confirm", confirm
+    assert name in confirm["reply"] and "7 pm" in confirm["reply"]
+    booked = turn("Yes")
+    assert booked["task"]["call"]["error"] == "" and booked["task"]["pending"] == ""
+    (row,) = booked["task"]["results"]
+    assert row["restaurant_name"] == name and row["time"] == "19:00"
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1
+    store = ConversationStore.open(store_url)
+    logged = [t for t in store.turns() if t["session_id"] == "task-restart"]
+    assert [t["turn_id"] for t in logged] == [offer["turn_id"], confirm["turn_id"],
+                                              booked["turn_id"]]
+    task_state = logged[1]["state"]["task"]
+    assert task_state["pending"] == "confirm" and task_state["service"] == confirm["task"][
+        "service"]
+    assert task_state["state"][task_state["service"]]["slot_values"]["party_size"] == ["2"]

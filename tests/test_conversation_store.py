@@ -169,3 +169,31 @@ def test_redaction_runs_before_the_write(tmp_path):
     assert [t["message"] for t in writer.store.turns()] == ["call me on [phone]"]
     assert writer.store.load_session("s1")[0]["turns"] == [["USER", "[redacted]"]]
     writer.close()
+
+
+def test_a_session_with_a_task_in_progress_round_trips_through_the_store(tmp_path):
+    """Every field of the task memory (tracked state, offers, pending confirmation, the
+    idempotency nonce) comes back equal from the store's JSON."""
+    from lepton_tf.assistant.sessions import Session
+    from lepton_tf.dialogue.state import DialogueState, ServiceState
+    from lepton_tf.dialogue.task_memory import TaskMemory
+
+    memory = TaskMemory(
+        DialogueState({"Restaurants_2": ServiceState(
+            "ReserveRestaurant", ("phone_number",),
+            {"city": ("San Jose", "SJ"), "party_size": ("2",)})}),
+        service="Restaurants_2", intent="ReserveRestaurant", pending="confirm",
+        requested="time", confirm_key="s~ab12cd34:3", confirmed={"time": "19:00"},
+        selected={"restaurant_name": "Bella"}, offers=[{"restaurant_name": "Bella"}],
+        offer_index=1, searched={"city": "San Jose"}, turn=3, time_zone="Pacific/Kiritimati")
+    session = Session("s1", last_route="task", task_memory=memory, turn_count=3)
+    store = ConversationStore.open(sqlite_url(str(tmp_path / "c.sqlite")))
+    store.write_turn(_turn(), session.to_state(), session.turn_count)
+    state, turns = store.load_session("s1")
+    restored = Session("s1")
+    restored.restore(state)
+    assert restored.task_memory == memory and restored.task_memory.conversation == \
+        memory.conversation
+    assert turns == 3 and restored.last_route == "task"
+    restored.restore({})  # a store of a version without tasks: no task in progress
+    assert restored.task_memory is None

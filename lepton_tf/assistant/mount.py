@@ -54,6 +54,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       context_passages: int = CONTEXT_PASSAGES,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
+                      task_db: str | None = None, task_config: str | None = None,
+                      skills: str | None = None, task_tracker: str = "lookup",
                       store_url: str | None = None, retention_days: float | None = None,
                       redact=None, redact_text=None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
@@ -74,17 +76,32 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         domain_turns: the intent domain's reference requests (None: a Banking77
             train sample with the default `dialogue_turns`, else none; []: route
             without the domain score).
+        task_db: the example services' SQLite database (`lepton-tf main` builds
+            it): task dialogues on, the chat model off (None: no task dialogues).
+        task_config: the backends YAML (None: `configs/dialogue/backends.yaml`).
+        skills: the intent skills YAML (`assistant.skills`; None: claimed intents
+            are refused).
+        task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
+            (the learned tracker: the `dst` servable this server hosts).
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
         redact, redact_text: the store writer's redaction hooks (see
             `lepton_tf.store.writer`); None: nothing removed.
     """
+    if task_tracker not in ("lookup", "dst"):
+        raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
     if router is None:
         router = default_router(isinstance(knowledge_base, str)
                                 and index_has_known_questions(knowledge_base))
+
+    intent_skills = None
+    if skills:
+        from lepton_tf.assistant.skills import load_skills
+
+        intent_skills = load_skills(skills)  # a bad file fails here, before serving
 
     if store_url is not None:  # a corrupt or foreign store stops the start, clearly
         ConversationStore.open(store_url).close()
@@ -98,13 +115,20 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         return StoredSessions(writer, retention_days, max_sessions, ttl_s)
 
     def build(server):
+        tasks = None
+        if task_db:
+            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
+
+            tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
+                if task_tracker == "dst" else None
+            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:
             backends.dialogue_score("hello")
             backends.domain_score("hello")
         return AssistantServable(Assistant(backends, router, sessions(server), search_k,
-                                           context_passages, texts))
+                                           context_passages, texts, tasks, intent_skills))
     return build
 
 

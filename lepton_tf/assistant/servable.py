@@ -20,12 +20,16 @@ Predict, signature `serving_default` (also `chat`, the same):
 | `citation_scores` | float32 `[1, C]` | their search scores |
 | `related_questions` | string `[1, R]` | R <= 3 retrieved titles, not the first cited |
 | `timings_ms` | float32 `[1, 5]` | intent, dialogue score, search, chat, total (ms) |
+| `handoff` | bool `[1]` | an intent skill handed the conversation to a person |
+| `task` | string `[1]` | JSON: a task turn's tracked state, acts, backend call with its arguments, results and offered row (`{}` on other routes) |
 
 Errors (INVALID_ARGUMENT): an empty or missing session id, an empty
 message, more than one row, strings that are not UTF-8.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -45,7 +49,8 @@ _OUT = {"turn_id": _STR1("turn_id"),
         "citation_snippets": _STR2("citation_snippets"),
         "citation_numbers": TensorSpec("citation_numbers", "int32", (None, None)),
         "citation_scores": TensorSpec("citation_scores", "float32", (None, None)),
-        "related_questions": _STR2("related_questions"),
+        "related_questions": _STR2("related_questions"), "task": _STR1("task"),
+        "handoff": TensorSpec("handoff", "bool", (None,)),
         "timings_ms": TensorSpec("timings_ms", "float32", (None, len(TIMING_KEYS)))}
 
 
@@ -91,6 +96,8 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
         "citation_numbers": _row([n for n, _ in result.citations], np.int32),
         "citation_scores": _row([p.score for p in cited], np.float32),
         "related_questions": _row([enc(q) for q in result.related_questions]),
+        "task": np.array([enc(json.dumps(result.task, ensure_ascii=False))], object),
+        "handoff": np.array([result.handoff]),
         "timings_ms": np.array([[result.timings_ms.get(k, 0.0) for k in TIMING_KEYS]],
                                np.float32)}
 

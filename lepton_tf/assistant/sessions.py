@@ -18,6 +18,8 @@ import time
 from typing import Callable
 
 from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.routing import TASK
+from lepton_tf.dialogue.task_memory import TaskMemory
 from lepton_tf.store.records import TurnRecord
 
 DEFAULT_MAX_SESSIONS = 10_000
@@ -39,6 +41,8 @@ class Session:
             a search answer, its passages or `[n]`, nor small talk).
         last_query: what the last search turn searched (a follow-up: rewritten).
         last_used: monotonic time of the last access.
+        task_memory: the task dialogue's state, tracked values and pending
+            confirmation (None before the first task turn).
     """
 
     session_id: str
@@ -50,6 +54,7 @@ class Session:
     last_query: str = ""
     last_reply: str = ""
     last_used: float = 0.0
+    task_memory: TaskMemory | None = None  # the dialogue manager's
     turn_count: int = 0  # answered turns (a stored state never goes back past a newer one)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
@@ -66,8 +71,13 @@ class Session:
 
     def tracked_state(self) -> dict:
         """What the turn log records as the dialogue state after a turn."""
-        return {"route": self.last_route, "intent": self.last_intent,
-                "query": self.last_query}
+        state = {"route": self.last_route, "intent": self.last_intent,
+                 "query": self.last_query}
+        if self.task_memory is not None and self.last_route == TASK:
+            state["task"] = {"service": self.task_memory.service,
+                             "pending": self.task_memory.pending,
+                             "state": self.task_memory.state.to_json()}
+        return state
 
     def to_state(self) -> dict:
         """The conversation as JSON-ready values (what the store keeps)."""
@@ -76,6 +86,7 @@ class Session:
         state["turns"] = [list(t) for t in self.turns]
         state["dialogue"] = [list(t) for t in self.dialogue]
         state["last_results"] = [dataclasses.asdict(p) for p in self.last_results]
+        state["task_memory"] = self.task_memory.to_json() if self.task_memory else None
         return state
 
     def restore(self, state: dict) -> None:
@@ -93,7 +104,8 @@ class Session:
 _NOT_STATE = ("session_id", "lock", "last_used")
 _DECODERS = {"turns": lambda v: [tuple(t) for t in v],
              "dialogue": lambda v: [tuple(t) for t in v],
-             "last_results": lambda v: [Passage(**p) for p in v]}
+             "last_results": lambda v: [Passage(**p) for p in v],
+             "task_memory": lambda v: TaskMemory.from_json(v) if v else None}
 
 
 class SessionStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from google.protobuf import json_format, struct_pb2
 
@@ -39,13 +41,15 @@ class AssistantClient(PredictClient):
     Args:
         session_id: the conversation's id (the server keeps its state).
         model: the model name (default `assistant`).
+        time_zone: the caller's IANA zone, sent with streamed turns so "tomorrow at 7"
+            is resolved where the caller is ("": the server's).
         **kwargs: `PredictClient` options (timeout_s, tls, token, ...).
     """
 
     def __init__(self, target: str = "localhost:8500", session_id: str = "default", *,
-                 model: str = "assistant", **kwargs):
+                 model: str = "assistant", time_zone: str = "", **kwargs):
         super().__init__(target, **kwargs)
-        self.session_id, self.model = session_id, model
+        self.session_id, self.model, self.time_zone = session_id, model, time_zone
         self._stream = stream_call(self.channel)
         self._unary = {m: self.channel.unary_unary(
             m, request_serializer=struct_pb2.Struct.SerializeToString,
@@ -71,6 +75,10 @@ class AssistantClient(PredictClient):
         answer["related_questions"] = lists["related_questions"]
         answer["not_found"] = bool(np.asarray(out["not_found"]).reshape(-1)[0]) \
             if "not_found" in out else False
+        answer["handoff"] = bool(np.asarray(out["handoff"]).reshape(-1)[0]) \
+            if "handoff" in out else False
+        answer["task"] = json.loads(_text(np.asarray(out["task"]).reshape(-1)[0])) \
+            if "task" in out else {}
         answer["timings_ms"] = dict(zip(TIMING_KEYS,
                                         np.asarray(out["timings_ms"]).reshape(-1).tolist()))
         return answer
@@ -78,7 +86,8 @@ class AssistantClient(PredictClient):
     def stream(self, message: str):
         """Yields the turn's events (dicts): `sources`, `delta`s, `final`."""
         request = struct_pb2.Struct()
-        request.update({"session_id": self.session_id, "message": message})
+        request.update({"session_id": self.session_id, "message": message,
+                        **({"time_zone": self.time_zone} if self.time_zone else {})})
         for event in self._stream(request, timeout=self.timeout_s, metadata=self.metadata):
             yield json_format.MessageToDict(event)
 

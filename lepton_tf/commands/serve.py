@@ -14,6 +14,10 @@ import argparse
 import os
 import signal
 
+DEFAULT_TASK_DB = os.path.join("databases", "example.sqlite")  # `lepton-tf main` builds it
+DEFAULT_SKILLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs", "skills", "banking77.yaml")
+
 
 def _bool(text: str) -> bool:
     """TF Serving's boolean flags accept `--flag`, `--flag=true|false`."""
@@ -117,7 +121,14 @@ def build_server(args):
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
-        mount_assistant(server, knowledge_base=args.search_index,
+        task_db = getattr(args, "task_db", None)
+        if task_db is None and os.path.isfile(DEFAULT_TASK_DB):
+            task_db = DEFAULT_TASK_DB  # what `lepton-tf main` built
+        skills = getattr(args, "skills", None)
+        mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
+                        task_config=getattr(args, "task_config", None),
+                        skills=DEFAULT_SKILLS if skills is None else skills or None,
+                        task_tracker=getattr(args, "task_tracker", "lookup"),
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None)
     return server
@@ -219,6 +230,18 @@ def register(sub) -> None:
                      help="host the `assistant` (calls intent, search, chat, encoder in "
                           "process), its streaming gRPC method, POST /v1/assistant:stream "
                           "and the web page at / on the REST port")
+    own.add_argument("--task_db", default=None,
+                     help="the task services' SQLite database (default "
+                          f"{DEFAULT_TASK_DB} when it exists; '' for no task dialogues)")
+    own.add_argument("--task_config", default=None,
+                     help="which backend serves which intent (default "
+                          "configs/dialogue/backends.yaml)")
+    own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
+                     help="the task dialogues' state tracker: lookup tables over the database "
+                          "(default) or the hosted `dst` model")
+    own.add_argument("--skills", default=None,
+                     help="what the intent model's intents do (default "
+                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "
