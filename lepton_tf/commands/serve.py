@@ -3,7 +3,8 @@
 TF Serving's flags keep their names, defaults and meanings (so a script can
 swap the binary for this command); lepton-tf's own options have their own
 names: `--host`, `--search_index`, `--search-only`, `--tf-serving`, TLS,
-`--auth_token`, `--max_request_bytes`. With no `--model_config_file` and no
+`--auth_token`, `--tokens_file`, `--jwt_public_key`, `--jwt_jwks_file`,
+`--max_request_bytes`. With no `--model_config_file` and no
 `--model_base_path` it serves what `lepton-tf main` builds (`saved_models/`,
 `indexes/stackfaq`), so `lepton-tf serve --assistant` is the web page.
 """
@@ -45,7 +46,10 @@ def options_from_args(args):
         rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
         max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         deadline_margin_ms=args.deadline_margin_ms,
-        auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
+        auth_token=args.auth_token, tokens_file=args.tokens_file,
+        jwt_public_key=args.jwt_public_key, jwt_jwks_file=args.jwt_jwks_file,
+        jwt_audience=args.jwt_audience, jwt_issuer=args.jwt_issuer,
+        max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
 
@@ -203,7 +207,16 @@ def register(sub) -> None:
                           "and the web page at / on the REST port")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
-    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN' (one shared "
+                                          "token; its caller reads every document)")
+    own.add_argument("--tokens_file", help="YAML principal: {token_sha256: HEX, groups: [..], "
+                                           "admin_of: [..]}; reloaded when it changes")
+    own.add_argument("--jwt_public_key", help="PEM public key verifying callers' JWTs "
+                                              "(principal: sub, groups: the groups claim)")
+    own.add_argument("--jwt_jwks_file", help="a JWKS file of such keys (chosen by kid; "
+                                             "reloaded when it changes)")
+    own.add_argument("--jwt_audience", help="the aud a JWT must carry")
+    own.add_argument("--jwt_issuer", help="the iss a JWT must carry")
     own.add_argument("--max_batch_size", type=int, default=8192,
                      help="rows one request may carry (default 8192; 0: no limit)")
     own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,

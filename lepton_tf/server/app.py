@@ -27,7 +27,8 @@ from lepton_tf.server import config as config_lib
 from lepton_tf.server import limits
 from lepton_tf.server.batching import BatchingServable
 from lepton_tf.server.errors import ServingError
-from lepton_tf.server.grpc_service import BearerTokenInterceptor, add_services
+from lepton_tf.server import authenticators as auth_lib
+from lepton_tf.server.grpc_service import AuthInterceptor, add_services
 from lepton_tf.server.metrics import Metrics
 from lepton_tf.server.model_manager import ModelManager
 from lepton_tf.server.rest import RestServer
@@ -61,7 +62,12 @@ class ServerOptions:
     grpc_channel_arguments: str = ""  # "key=value,key=value" for the gRPC server
     # lepton-tf's own
     host: str = "127.0.0.1"
-    auth_token: str | None = None
+    auth_token: str | None = None  # one shared token: an unrestricted caller
+    tokens_file: str | None = None  # YAML principal -> token_sha256, groups (reloaded)
+    jwt_public_key: str | None = None  # PEM key that signs callers' JWTs
+    jwt_jwks_file: str | None = None  # or a JWKS file of such keys (reloaded)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
@@ -126,6 +132,7 @@ class ModelServer:
         self.batching = config_lib.load_batching_parameters(options.batching_parameters_file) \
             if options.enable_batching else None
         self.metrics = Metrics()
+        self.authenticators = auth_lib.from_options(options)
         self.request_limits = limits.RequestLimits.load(options.request_limits_file, limits.Limits(
             max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes,
             deadline_margin_ms=options.deadline_margin_ms))
@@ -269,7 +276,7 @@ class ModelServer:
 
     def _start_grpc(self) -> None:
         opts = self.options
-        interceptors = [BearerTokenInterceptor(opts.auth_token)] if opts.auth_token else []
+        interceptors = [AuthInterceptor(self.authenticators)]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=opts.grpc_max_threads),
             interceptors=interceptors,
