@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.storage import load_index
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import search_factory
+    from lepton_tf.search.wiring import search_factory
 
     encoder_dir = latest_version_path(os.path.dirname(args.encoder.rstrip("/")) or ".",
                                       os.path.basename(args.encoder.rstrip("/")))

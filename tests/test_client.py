@@ -14,7 +14,7 @@ from fake_servables import FakeChat, FakeEncoder, FakeSearch
 @pytest.fixture(scope="module")
 def server():
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import local_embedder
+    from lepton_tf.search.wiring import local_embedder
 
     srv = ModelServer(ServerOptions(port=0, rest_api_port=0), python_servables={
         "chat": FakeChat(), "encoder": FakeEncoder(),

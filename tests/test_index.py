@@ -9,7 +9,7 @@ import pytest
 
 from lepton_tf.index import (Document, EncoderInfo, IndexBuilder, IndexFormatError,
                              IndexMismatchError, SearchIndex, load_index, save_index)
-from lepton_tf.server.search_servable import SearchServable
+from lepton_tf.search.servable import SearchServable
 
 
 def _vectors(n, d=16, seed=0):

@@ -17,7 +17,7 @@ from lepton_tf.index.documents import read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError
 from lepton_tf.index.known_questions import VECTORS_FILE, KnownQuestions
 from lepton_tf.index.storage import read_manifest, save_index
-from lepton_tf.server.search_servable import SearchServable
+from lepton_tf.search.servable import SearchServable
 
 
 class _CountingEncoder(_TopicEncoder):

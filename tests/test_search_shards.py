@@ -52,7 +52,7 @@ def cluster(tmp_path_factory):
 
 
 def test_remote_shards_answer_as_the_unsharded_index(cluster):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, targets = cluster
     queries = _vectors(20, 1)
@@ -67,7 +67,7 @@ def test_remote_shards_answer_as_the_unsharded_index(cluster):
 
 def test_front_search_servable_scatters_over_grpc(cluster):
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import remote_shards_factory
+    from lepton_tf.search.wiring import remote_shards_factory
     from lepton_tf.server.upstream import UpstreamPredict
 
     x, docs, targets = cluster
@@ -134,7 +134,7 @@ def test_upstream_channels_spread_calls_over_every_address():
                                          ("hybrid", {"doc_id": ["d3", "d30", "d299"]}),
                                          ("bm25", '{"title": "title 7"}')])
 def test_remote_shards_answer_bm25_hybrid_and_filters_as_unsharded(cluster, mode, filter):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, targets = cluster
     queries = _vectors(6, 4)
@@ -185,8 +185,8 @@ def tuned_cluster(tmp_path_factory):
 def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
     """On main the front fused with the default 0.85 and the default rule."""
     from lepton_tf.index.not_found import threshold_rule
-    from lepton_tf.server.search_servable import SearchServable
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, tuned, targets = tuned_cluster
     queries = _vectors(6, 4)
@@ -203,7 +203,7 @@ def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
 
 
 def test_front_refuses_shards_that_disagree_naming_the_shard(tuned_cluster):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     _, _, _, targets = tuned_cluster
     with pytest.raises(ValueError, match=rf"Shard 1 \({targets[2]}\) has fusion"):

@@ -148,7 +148,7 @@ print("DELTA", rss() - before)
 
 
 def test_search_servable_serves_a_sharded_version_as_unsharded(tmp_path):
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.servable import SearchServable
 
     x, docs = _vectors(120), _docs(120)
     save_sharded(ShardedIndex.build(x, docs, num_shards=4), str(tmp_path / "sharded"))

@@ -2,7 +2,7 @@
 
 `ServerBackends` calls the other servables of the same lepton-tf server
 through its model manager (`inference.predict_arrays`, as
-`server/search_wiring.py` does for the encoder), so a turn costs no network
+`search/wiring.py` does for the encoder), so a turn costs no network
 hop and every call gets the server's checks. A servable that is not hosted
 (e.g. no `intent` model) is a missing signal, not an error: the router
 works without it.

@@ -149,7 +149,7 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
     """Starts the embedded server, chats and searches over gRPC, stops it."""
     from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import search_factory
+    from lepton_tf.search.wiring import search_factory
 
     clock = clock or StageClock()
     with clock.stage("server start", EXPECTED["server start"],

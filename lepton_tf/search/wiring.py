@@ -60,8 +60,8 @@ def paired_search(server, path: str, name: str = "search", model: str = ENCODER_
     Raises:
         IndexMismatchError: no loaded encoder version built this index.
     """
-    from lepton_tf.server.search_pairing import choose_encoder, loaded_encoders
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.pairing import choose_encoder, loaded_encoders
+    from lepton_tf.search.servable import SearchServable
 
     manager = server.manager
     encoder = choose_encoder(path, loaded_encoders(manager, model))
@@ -81,7 +81,7 @@ def search_factory(index_dir: str, remote: str | None = None, **client_options):
     The index module is imported only here, when `--search_index` is given.
     """
     def build(server):
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if remote:
             return SearchServable(index_dir, remote_embedder(remote, **client_options))
@@ -96,7 +96,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
     version folder) is a version of `search`: a new one written by `lepton-tf
     index` is loaded and served without a restart, the old one unloaded. In
     process, each version is paired with the encoder version that built it
-    (`search_pairing`); each poll reports in GetModelStatus when a newer
+    (`search.pairing`); each poll reports in GetModelStatus when a newer
     encoder is loaded that the served index does not fit.
     """
     embedders: dict = {}  # one remote embedder (one gRPC channel) shared by all versions
@@ -105,7 +105,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
 
     def report(server) -> None:
         from lepton_tf.server.errors import failed_precondition
-        from lepton_tf.server.search_pairing import loaded_encoders, pairing_note
+        from lepton_tf.search.pairing import loaded_encoders, pairing_note
 
         available = loaded_encoders(server.manager, ENCODER_MODEL)
         for version, servable in list(served.items()):
@@ -114,7 +114,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
                                              failed_precondition(note) if note else None)
 
     def lister() -> dict[int, str]:
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if "server" in state:
             report(state["server"])
@@ -124,7 +124,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
                 for v in SearchServable.available_versions(index_dir)}
 
     def loader(server, path: str, version: int):
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if remote:
             if "embed" not in embedders:
@@ -152,8 +152,8 @@ def remote_shards_factory(targets: list[str], remote: str | None = None, k: int 
     """
     def build(server):
         from lepton_tf.index.sharded import ShardedIndex
-        from lepton_tf.server.search_servable import SearchServable
-        from lepton_tf.server.search_shards import RemoteShard
+        from lepton_tf.search.servable import SearchServable
+        from lepton_tf.search.shards import RemoteShard
 
         embed = remote_embedder(remote, **client_options) if remote else \
             local_embedder(server.manager)
