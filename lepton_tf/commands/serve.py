@@ -15,6 +15,8 @@ import argparse
 import os
 import signal
 
+UPSTREAM_TOKEN_ENV = "LEPTON_UPSTREAM_TOKEN"
+
 
 def _bool(text: str) -> bool:
     """TF Serving's boolean flags accept `--flag`, `--flag=true|false`."""
@@ -105,6 +107,10 @@ def build_server(args):
         with open(args.tf_serving_ca_file, "rb") as f:
             root = f.read()
     tls = {"tls": True, "root_certificates": root} if root else {}
+    # The token this server shows --tf-serving and --search-shards: from the
+    # environment, never a flag (command lines are visible to every local user).
+    if os.environ.get(UPSTREAM_TOKEN_ENV):
+        tls["token"] = os.environ[UPSTREAM_TOKEN_ENV]
     remote = args.tf_serving if args.search_only else None
     if shard is not None:
         from lepton_tf.search.shards import MODEL, shard_source

@@ -89,9 +89,9 @@ def field_value(document, field: str):
     """`document`'s value of `field` (`_MISSING` when it has none)."""
     if field in BUILTIN_FIELDS:
         return getattr(document, field)
-    if field == READERS_FIELD:
+    if field == READERS_FIELD:  # no readers: an index without permissions, open to all
         readers = getattr(document, "readers", None)
-        return _MISSING if readers is None else readers
+        return ("*",) if readers is None else readers
     return document.metadata.get(field, _MISSING) if document.metadata else _MISSING
 
 
@@ -137,7 +137,7 @@ class FieldIndex:
         return self._by_field[field]
 
     def rows(self, parsed: dict[str, list]) -> np.ndarray | None:
-        """Sorted rows passing `parsed` (None: no filter, every row); the
+        """Sorted rows passing `parsed` (None: every row passes); the
         last filters' answers are cached (the same filter on every query)."""
         if not parsed:
             return None
@@ -145,7 +145,9 @@ class FieldIndex:
         if key not in self._cache:
             if len(self._cache) >= _CACHED_FILTERS:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._rows(parsed)
+            rows = self._rows(parsed)
+            # Every row passes (a permission over an index without any): no filter.
+            self._cache[key] = None if len(rows) == len(self.documents) else rows
         return self._cache[key]
 
     def _rows(self, parsed: dict[str, list]) -> np.ndarray:

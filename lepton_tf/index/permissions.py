@@ -17,7 +17,11 @@ Each `Document` carries `readers`: group names, `user:NAME` principals, and
 - a record's own `readers` field (a JSONL list, a CSV `readers` column of
   `;`-separated names), which wins over the file's globs.
 
-They are stored in the index version's documents file (checksummed in the
+A document without `readers` (an index built without permissions) is open
+to every caller; an ACL build gives every document its list, `()` when
+nothing grants it. An incremental build without `--acl` keeps the rules the
+previous version was built with (dropping permissions takes an explicit
+`"**": ["*"]`). They are stored in the index version's documents file (checksummed in the
 manifest). Search applies a caller's permission as one more filter key
 (`filters.READERS_FIELD`), before any ranking, in every mode and over shards:
 hits are exact over the permitted subset.
@@ -29,6 +33,8 @@ import dataclasses
 import hashlib
 
 from lepton_tf.index.filters import READERS_FIELD, FilterError, parse_filter
+
+RECORD_READERS = "$readers"  # a JSONL/CSV record's own readers, in its metadata
 
 EVERYONE = "*"
 ACL_FILE = "acl.yaml"  # the rules a version was built with (its checksummed copy)
@@ -134,3 +140,40 @@ def permitted_filter(user_filter, readers: list[str] | None) -> dict:
 def unmatched(documents) -> int:
     """How many documents nobody may read (`readers == ()`)."""
     return sum(1 for d in documents if getattr(d, "readers", None) == ())
+
+
+def shown_metadata(metadata: dict) -> dict:
+    """A document's metadata as callers see it: without `$` keys (its readers)."""
+    return {k: v for k, v in (metadata or {}).items() if not str(k).startswith("$")}
+
+
+def readers_of_document(document, acl: AclRules | None):
+    """A document's readers: its record's own, else its source file's ACL
+    globs (`metadata["source"]`), else None (no permissions)."""
+    own = (document.metadata or {}).get(RECORD_READERS)
+    if own is not None:
+        return tuple(sorted(set(own)))
+    if acl is None:
+        return None
+    return acl.readers_for(str((document.metadata or {}).get("source", document.doc_id)))
+
+
+def apply_acl(index, acl: AclRules | None) -> int:
+    """Sets every document's readers from `acl` (and records' own), re-encoding
+    nothing: only documents whose readers change are replaced.
+
+    Args:
+        index: a `SearchIndex` (or anything with `documents`, `replace_documents`).
+        acl: the rules (None: records' own readers only).
+
+    Returns:
+        How many documents changed readers.
+    """
+    changed = []
+    for document in index.documents.values():
+        readers = readers_of_document(document, acl)
+        if readers != document.readers:
+            changed.append(dataclasses.replace(document, readers=readers))
+    if changed:
+        index.replace_documents(changed)
+    return len(changed)

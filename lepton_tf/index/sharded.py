@@ -232,6 +232,15 @@ class ShardedIndex:
         if self.lexical:
             self.rebuild_lexical()
 
+    def replace_documents(self, documents) -> None:
+        """Replaces stored documents by id in the shards that hold them, vectors
+        untouched (a permission change re-encodes nothing)."""
+        documents = list(documents)
+        for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
+                                               allow_empty=True)):
+            if members:
+                self.shards[s].replace_documents([documents[i] for i in members])
+
     def delete(self, doc_ids) -> None:
         """Removes documents by id.
 

@@ -8,10 +8,13 @@ from typing import Callable
 import numpy as np
 
 from lepton_tf.index import not_found
-from lepton_tf.index.filters import FilterError
+from lepton_tf.index.filters import READERS_FIELD, FilterError
+from lepton_tf.index.permissions import permitted_filter, shown_metadata
+from lepton_tf.index.permitted_signals import permitted_flags
 from lepton_tf.index.fusion import MODES
 from lepton_tf.index.sharded_storage import load_any
 from lepton_tf.index.storage import list_index_versions, resolve_index_dir
+from lepton_tf.server import identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -78,6 +81,12 @@ class SearchServable(Servable):
     questions when they list some (`index.known_questions`), whatever `mode`
     ranked the hits.
 
+    Document permissions (`index.permissions`): the calling principal
+    (`server.identity`) reads only passages whose readers include it, one of
+    its groups or `"*"`; that is a filter key added before ranking, so hits,
+    scores, fusion and the not-found flag are those of the permitted passages
+    alone, in every mode and over shards.
+
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
     process or on a remote TF Serving).
@@ -130,12 +139,20 @@ class SearchServable(Servable):
             return not_found.DEFAULT_RULE  # no embedded known questions here
         return rule
 
-    def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
-        """The rule's flag per query (bool `[B]`)."""
+    def not_found(self, vectors: np.ndarray, texts: list[str],
+                  readers: list[str] | None = None) -> np.ndarray:
+        """The rule's flag per query (bool `[B]`), over what `readers` may read
+        (None: the whole index)."""
         # A sharded index cannot be empty (each shard holds documents), and remote
         # shards do not report their size.
         if not hasattr(self.index, "shards") and not len(self.index):
             return np.ones(len(texts), bool)
+        if readers is not None:
+            permission = {READERS_FIELD: list(readers)}
+            if hasattr(self.index, "shards") or \
+                    self.index.field_index().rows(permission) is not None:
+                return permitted_flags(self.index, self.not_found_rule, vectors, texts,
+                                       permission)
         _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
         lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
         questions = self.index.known_questions.features(vectors) \
@@ -198,6 +215,13 @@ class SearchServable(Servable):
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         k, mode, filter = self._options(signature_name, inputs)
+        # The caller's permission is one more filter key, applied before any ranking
+        # (`index.permissions`); the not-found rule sees only the same passages.
+        readers = identity.current().readers()
+        try:
+            filter = permitted_filter(filter, readers)
+        except FilterError as e:
+            raise ValueError(str(e)) from None
         texts = self._queries(inputs)
         if not texts:
             return self._pack([], 0)
@@ -208,7 +232,7 @@ class SearchServable(Servable):
         except FilterError as e:
             raise ValueError(str(e)) from None
         return self._pack(hits, max(len(h.doc_ids) for h in hits),
-                          self.not_found(vectors, strings))
+                          self.not_found(vectors, strings, readers))
 
     def _pack(self, hits, width: int, flags=None) -> dict[str, np.ndarray]:
         rows = len(hits)
@@ -221,7 +245,7 @@ class SearchServable(Servable):
             out["doc_ids"][i, :n] = [d.doc_id.encode() for d in docs]
             out["texts"][i, :n] = [d.text.encode() for d in docs]
             out["titles"][i, :n] = [d.title.encode() for d in docs]
-            out["metadata"][i, :n] = [json.dumps(d.metadata, ensure_ascii=False,
+            out["metadata"][i, :n] = [json.dumps(shown_metadata(d.metadata), ensure_ascii=False,
                                                  sort_keys=True).encode() for d in docs]
             out["scores"][i, :n] = h.scores
             out["dense_score"][i, :n] = h.dense_scores

@@ -10,6 +10,11 @@ alice:
   token_sha256: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
   groups: [support, emea]
   admin_of: [support]        # optional: groups whose report/audit it may read
+front:
+  token_sha256: ...
+  unrestricted: true         # another lepton-tf server (a front calling its search
+                             # shards): reads every document, passes its callers'
+                             # permissions on in the filter
 ```
 
 Only the token's SHA-256 is stored: the file leaks no token. A presented
@@ -83,8 +88,12 @@ def parse_tokens(doc, where: str) -> list[tuple[bytes, Principal]]:
     entries = []
     for name, entry in doc.items():
         at = f"{where}: principal {name!r}"
-        if not isinstance(entry, dict) or set(entry) - {"token_sha256", "groups", "admin_of"}:
-            raise AuthConfigError(f"{at}: expected keys token_sha256, groups, admin_of")
+        if not isinstance(entry, dict) or \
+                set(entry) - {"token_sha256", "groups", "admin_of", "unrestricted"}:
+            raise AuthConfigError(f"{at}: expected keys token_sha256, groups, admin_of, "
+                                  "unrestricted")
+        if not isinstance(entry.get("unrestricted", False), bool):
+            raise AuthConfigError(f"{at}: unrestricted must be true or false")
         digest = entry.get("token_sha256")
         if not isinstance(digest, str) or len(digest) != 64:
             raise AuthConfigError(f"{at}: token_sha256 must be 64 hex digits")
@@ -93,7 +102,8 @@ def parse_tokens(doc, where: str) -> list[tuple[bytes, Principal]]:
         except ValueError:
             raise AuthConfigError(f"{at}: token_sha256 must be 64 hex digits") from None
         entries.append((raw, Principal(str(name), _string_set(entry.get("groups"), "groups", at),
-                                       _string_set(entry.get("admin_of"), "admin_of", at))))
+                                       _string_set(entry.get("admin_of"), "admin_of", at),
+                                       entry.get("unrestricted", False))))
     return entries
 
 
