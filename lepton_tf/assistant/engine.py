@@ -36,7 +36,7 @@ from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
-from lepton_tf.server import deadline
+from lepton_tf.server import deadline, identity
 from lepton_tf.server.errors import ServingError, stops_work
 
 MAX_MESSAGE_CHARS = 2000
@@ -221,22 +221,39 @@ class Assistant:
             return self.knowledge_base.text("not_found"), []
         return re.sub(r"\[1\]", f"[{number}]", reply), [number]
 
+    def _still_readable(self, passages: list) -> bool:
+        """Whether the caller may still read every one of `passages` (a permission
+        may have been revoked since they were shown); backends that cannot tell
+        (no `readable`) are trusted."""
+        readable = getattr(self.backends, "readable", None)
+        if readable is None or not passages:
+            return True
+        return set(readable([p.doc_id for p in passages])) >= {p.doc_id for p in passages}
+
     def _turn(self, session_id: str, message: str):
         message = check_message(session_id, message)
         start = time.perf_counter()
         timings: dict = {}
-        session = self.sessions.get(session_id)
+        # A conversation belongs to its caller: the same id from another principal is
+        # another session (its last results never answer "the second one" for them).
+        session = self.sessions.get(f"{identity.current().name}\x00{session_id}")
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
             # "the second one" right after a search: that answer's source 2.
             pointed = followup.ordinal_reference(message, len(session.last_results)) \
                 if session.last_route == SEARCH else None
-            signals = _Signals(session.last_results, session.last_results[0].score, False,
-                               session.last_query, None, None, None) if pointed \
-                else self._signals(session, message, timings)
+            revoked = bool(pointed) and not self._still_readable(session.last_results)
+            if revoked:  # the sources shown before are not all readable now: show none
+                signals = _Signals([], None, True, session.last_query, None, None, None)
+                session.last_results, pointed = [], None
+            elif pointed:
+                signals = _Signals(session.last_results, session.last_results[0].score, False,
+                                   session.last_query, None, None, None)
+            else:
+                signals = self._signals(session, message, timings)
             chitchat = signals.smalltalk[1] if signals.smalltalk else None
-            route = SEARCH if pointed else self.router.route(
+            route = SEARCH if pointed or revoked else self.router.route(
                 signals.top, signals.dialogue, signals.intent, message, session.last_route,
                 chitchat_score=chitchat, domain_score=signals.domain)
             intent = signals.intent
@@ -244,7 +261,9 @@ class Assistant:
             intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
                 and intent.out_of_scope is False else ""
             shown, numbers, not_found = [], [], False
-            if pointed:
+            if revoked:
+                reply, not_found = self.knowledge_base.text("not_found"), True
+            elif pointed:
                 shown = signals.passages
                 reply, numbers = self._pointed_reply(session, pointed, timings)
             elif route == SEARCH:

@@ -109,6 +109,13 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
     return path
 
 
+def _acl(args):
+    """The `--acl FILE` rules (None without the flag)."""
+    from lepton_tf.index.permissions import AclRules
+
+    return AclRules.load(args.acl) if getattr(args, "acl", None) else None
+
+
 def index_folder(args, encoder=None) -> int:
     """`--corpus DIR` of files: chunk, encode what changed, publish a version.
 
@@ -117,7 +124,6 @@ def index_folder(args, encoder=None) -> int:
     """
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.index.permissions import AclRules
     from lepton_tf.ingest import ChunkConfig, ParseError
 
     if args.version is not None:
@@ -131,7 +137,7 @@ def index_folder(args, encoder=None) -> int:
                            config=config, k=args.k, strict=args.strict, rebuild=args.rebuild,
                            self_tune=not (args.tune or fixed),
                            fusion=_fixed_fusion(args) if fixed else None,
-                           acl=AclRules.load(args.acl) if getattr(args, "acl", None) else None)
+                           acl=_acl(args))
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
@@ -162,7 +168,8 @@ def run(args) -> int:
                            beam_args=extra, rebuild=args.rebuild,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
                                                     overlap=args.chunk_overlap),
-                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
+                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None,
+                           acl=_acl(args))
         return 0
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
