@@ -1,0 +1,284 @@
+"""No trace of a document a caller may not read, over every path a caller has.
+
+Two users (alice in `support`, bob in no group) and documents at three levels
+(public, support, board; `permission_fixtures`) on a real server: gRPC and
+REST search in every mode, filters used as probes, scores and the not-found
+flag (equal to those of an index holding only the permitted documents), known
+questions, the assistant's sources, citations, related questions and ordinal
+follow-ups (also after a permission is revoked mid-session, and from another
+caller's session), over one index, local shards and remote shard servers.
+"""
+
+import json
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+from conftest import free_port
+from google.protobuf import json_format, struct_pb2
+
+import permission_fixtures as pf
+from lepton_tf.server.upstream import UpstreamPredict
+
+MODES = ("dense", "bm25", "hybrid")
+FRONT = "front-shard-token-91ab"
+
+
+def _server(index_dir, tokens_path, **extra):
+    from lepton_tf.assistant.mount import mount_assistant
+    from lepton_tf.assistant.routing import Router
+    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.server.app import ModelServer, ServerOptions
+
+    srv = ModelServer(ServerOptions(port=0, rest_api_port=free_port(),
+                                    tokens_file=str(tokens_path), **extra),
+                      python_servables={"encoder": pf.HashEncoder(),
+                                        "search": SearchServable(index_dir, pf.embed,
+                                                                not_found_threshold=0.3)})
+    mount_assistant(srv, router=Router(search_threshold=0.15, not_found_threshold=0.15),
+                    dialogue_turns=["book a table for two tonight"], domain_turns=[],
+                    search_k=5, warm_up=False)
+    return srv.start()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("leaks")
+    tokens = root / "tokens.yaml"
+    tokens.write_text(pf.tokens_yaml())
+    full = pf.build(str(root / "full"), pf.ALL)
+    views = {"bob": pf.build(str(root / "bob"), pf.PUBLIC, with_readers=False),
+             "alice": pf.build(str(root / "alice"), pf.PUBLIC + pf.SUPPORT, with_readers=False)}
+    server = _server(full, tokens)
+    yield {"server": server, "tokens": tokens, "views": views, "root": root}
+    server.stop(0)
+
+
+def _token(user):
+    return {"alice": pf.ALICE, "bob": pf.BOB}[user]
+
+
+def _inputs(query, mode="dense", k=5, filter=""):
+    return {"query": np.array([query.encode()], object), "k": np.int32(k),
+            "mode": np.array(mode.encode(), object), "filter": np.array(filter.encode(), object)}
+
+
+def _grpc_search(server, user, query, mode="dense", k=5, filter=""):
+    client = UpstreamPredict(f"127.0.0.1:{server.grpc_port}", token=_token(user))
+    return client.predict("search", _inputs(query, mode, k, filter),
+                          signature_name="search_options")
+
+
+def _rest_search(server, user, query, mode="dense", k=5, filter=""):
+    r = requests.post(f"http://127.0.0.1:{server.rest_port}/v1/models/search:predict",
+                      json={"signature_name": "search_options",
+                            "inputs": {"query": [query], "k": k, "mode": mode,
+                                       "filter": filter}},
+                      headers={"Authorization": f"Bearer {_token(user)}"}, timeout=30)
+    return r.status_code, r.json()
+
+
+def _text(out) -> str:
+    return json.dumps({k: np.asarray(v).tolist() for k, v in out.items()},
+                      default=lambda b: b.decode() if isinstance(b, bytes) else str(b))
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_search_never_shows_a_hidden_document(world, user):
+    server = world["server"]
+    for probe in pf.PROBES:
+        for mode in MODES:
+            out = _grpc_search(server, user, probe, mode)
+            ids = {d.decode() for d in out["doc_ids"][0] if d}
+            assert ids and ids <= pf.READABLE[user], (probe, mode, ids)
+            assert not pf.leaked(user, _text(out)), (probe, mode)
+            status, doc = _rest_search(server, user, probe, mode)
+            assert status == 200 and not pf.leaked(user, json.dumps(doc)), (probe, mode)
+            assert {h for h in doc["outputs"]["doc_ids"][0] if h} == ids
+    # A leak would show: alice does read the support document bob may not.
+    out = _grpc_search(server, "alice", "refund override code zebra42")
+    assert out["doc_ids"][0][0] == b"sup-refund"
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_scores_and_not_found_are_those_of_the_permitted_documents_alone(world, user):
+    """The response equals that of an index holding only what the user may read:
+    nothing (hits, any score, the flag) tells a hidden document is there."""
+    from lepton_tf.search.servable import SearchServable
+
+    view = SearchServable(world["views"][user], pf.embed, not_found_threshold=0.3)
+    for probe in pf.PROBES + ["where can visitors park", "what are the executive salary bands"]:
+        got = _grpc_search(world["server"], user, probe, "dense")
+        want = view.run("search_options", _inputs(probe, "dense"))
+        assert got["doc_ids"].tolist() == want["doc_ids"].tolist(), probe
+        for name in ("scores", "dense_score"):
+            np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=probe)
+        assert got["not_found"].tolist() == want["not_found"].tolist(), probe
+
+
+def test_filters_cannot_probe_for_hidden_documents(world):
+    server = world["server"]
+    hidden = _grpc_search(server, "bob", "merger", "hybrid", filter='{"doc_id": "board-merger"}')
+    absent = _grpc_search(server, "bob", "merger", "hybrid", filter='{"doc_id": "no-such-doc"}')
+    assert _text(hidden) == _text(absent)
+    assert hidden["not_found"].tolist() == [True] and not hidden["doc_ids"][0].any()
+    by_title = _grpc_search(server, "bob", "merger", "bm25",
+                            filter='{"title": "Merger plan falconcorp"}')
+    assert not any(by_title["doc_ids"][0])
+    with pytest.raises(grpc.RpcError) as info:
+        _grpc_search(server, "bob", "merger", "dense", filter='{"$readers": ["board"]}')
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status, doc = _rest_search(server, "bob", "merger", "dense", filter='{"$readers": ["*"]}')
+    assert status == 400 and "reserved" in doc["error"]
+
+
+def _stream_grpc(server, user, session, message):
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        request = struct_pb2.Struct()
+        request.update({"session_id": session, "message": message})
+        call = channel.unary_stream("/lepton.assistant.v1.Assistant/Stream",
+                                    request_serializer=struct_pb2.Struct.SerializeToString,
+                                    response_deserializer=struct_pb2.Struct.FromString)
+        return [json_format.MessageToDict(e) for e in
+                call(request, timeout=30, metadata=(("authorization", f"Bearer {_token(user)}"),))]
+
+
+def _stream_rest(server, user, session, message):
+    r = requests.post(f"http://127.0.0.1:{server.rest_port}/v1/assistant:stream",
+                      json={"session_id": session, "message": message},
+                      headers={"Authorization": f"Bearer {_token(user)}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+def _predict_assistant(server, user, session, message):
+    r = requests.post(f"http://127.0.0.1:{server.rest_port}/v1/models/assistant:predict",
+                      json={"inputs": {"session_id": session, "message": message}},
+                      headers={"Authorization": f"Bearer {_token(user)}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return [r.json()]
+
+
+TRANSPORTS = {"grpc": _stream_grpc, "rest": _stream_rest, "predict": _predict_assistant}
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_the_assistant_never_cites_relates_or_quotes_a_hidden_document(world, user, transport):
+    ask = TRANSPORTS[transport]
+    for n, probe in enumerate(pf.PROBES):
+        session = f"{transport}-{user}-{n}"
+        for message in (probe, "the first one", "the second one", "and the last one?"):
+            events = ask(world["server"], user, session, message)
+            assert not pf.leaked(user, json.dumps(events)), (probe, message, events)
+
+
+def test_a_revoked_permission_ends_access_mid_session(world):
+    server, tokens = world["server"], world["tokens"]
+    first = _stream_rest(server, "alice", "revoke", "refund override code zebra42")
+    final = first[-1]
+    assert final["type"] == "final" and final["citations"], final
+    assert final["citations"][0]["doc_id"] == "sup-refund" and "zebra42" in final["reply"]
+    # bob reuses alice's session id: another caller's conversation is not his.
+    bob = _stream_rest(server, "bob", "revoke", "the first one")
+    assert not pf.leaked("bob", json.dumps(bob))
+    try:
+        tokens.write_text(pf.tokens_yaml(alice_groups=()))  # alice leaves support
+        import os
+        os.utime(tokens, (time.time() + 5, time.time() + 5))
+        deadline = time.monotonic() + 10
+        while _grpc_search(server, "alice", "refund override zebra42")["doc_ids"][0][0] == \
+                b"sup-refund" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        events = _stream_rest(server, "alice", "revoke", "the first one")
+        assert not pf.leaked("bob", json.dumps(events)), events
+        assert not events[-1]["citations"] and events[-1]["not_found"]
+        assert events[0]["type"] == "sources" and not events[0]["sources"]
+        events = _stream_rest(server, "alice", "revoke", "what about the second one?")
+        assert not pf.leaked("bob", json.dumps(events)), events
+        assert {c["doc_id"] for c in events[-1]["citations"]} <= pf.READABLE["bob"]
+    finally:
+        tokens.write_text(pf.tokens_yaml())
+        os.utime(tokens, (time.time() + 10, time.time() + 10))
+        time.sleep(1.2)
+
+
+@pytest.fixture(scope="module")
+def shard_world(tmp_path_factory):
+    """The same documents in 2 shards on 2 shard servers and a front server."""
+    from lepton_tf.index import SearchIndex
+    from lepton_tf.index.search_index import EncoderInfo
+    from lepton_tf.index.sharded import ShardedIndex
+    from lepton_tf.index.sharded_storage import save_sharded
+    from lepton_tf.search.shards import MODEL, shard_source
+    from lepton_tf.search.wiring import remote_shards_factory
+    from lepton_tf.server.app import ModelServer, ServerOptions
+    from lepton_tf.server.authenticators import token_sha256
+
+    root = tmp_path_factory.mktemp("shards")
+    docs = pf.ALL
+    base = str(root / "sharded")
+    save_sharded(ShardedIndex.build(pf.embed([d.embedding_text() for d in docs]), docs,
+                                    num_shards=2, encoder=EncoderInfo("hash", 1, "hash-1")),
+                 base)
+    shard_tokens = root / "shard-tokens.yaml"
+    shard_tokens.write_text(pf.tokens_yaml() + f"front:\n  token_sha256: {token_sha256(FRONT)}"
+                                               "\n  unrestricted: true\n")
+    shards = []
+    for s in range(2):
+        server = ModelServer(ServerOptions(port=0, rest_api_port=0, tokens_file=str(shard_tokens),
+                                           file_system_poll_wait_seconds=0))
+        server.register_polled_python_servable(MODEL, *shard_source(base, s))
+        shards.append(server.start())
+    front_tokens = root / "front-tokens.yaml"
+    front_tokens.write_text(pf.tokens_yaml())
+    front = ModelServer(ServerOptions(port=0, rest_api_port=0, tokens_file=str(front_tokens)),
+                        python_servables={"encoder": pf.HashEncoder()})
+    front.register_python_servable("search", remote_shards_factory(
+        [f"127.0.0.1:{s.grpc_port}" for s in shards], k=5, token=FRONT))
+    front.start()
+    local = SearchIndex  # noqa: F841 - the one-index answers come from `world`
+    yield front, shards
+    front.stop(0)
+    for s in shards:
+        s.stop(0)
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_remote_shards_never_show_a_hidden_document(shard_world, user):
+    front, shards = shard_world
+    for probe in pf.PROBES:
+        for mode in MODES:
+            out = _grpc_search(front, user, probe, mode)
+            ids = {d.decode() for d in out["doc_ids"][0] if d}
+            assert ids and ids <= pf.READABLE[user], (probe, mode, ids)
+            assert not pf.leaked(user, _text(out)), (probe, mode)
+
+
+def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
+    from lepton_tf.search.shards import MODEL
+
+    _, shards = shard_world
+    vectors = pf.embed(pf.PROBES)
+    for shard in shards:
+        client = UpstreamPredict(f"127.0.0.1:{shard.grpc_port}", token=pf.BOB)
+        out = client.predict(MODEL, {
+            "embedding": vectors, "query": np.array([p.encode() for p in pf.PROBES], object),
+            "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"hybrid", object),
+            "filter": np.array(b"", object)}, signature_name="candidates")
+        assert not pf.leaked("bob", _text(out))
+        for doc_id in (b"board-merger", b"sup-refund"):
+            with pytest.raises(grpc.RpcError) as info:
+                client.predict(MODEL, {"doc_ids": np.array([doc_id], object)},
+                               signature_name="documents")
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "No document" in info.value.details()
+        with pytest.raises(grpc.RpcError) as info:  # a restricted caller cannot lift it
+            client.predict(MODEL, {
+                "embedding": vectors[:1], "query": np.array([b"merger"], object),
+                "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"dense", object),
+                "filter": np.array(b'{"$readers": ["board"]}', object)},
+                signature_name="candidates")
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
