@@ -90,6 +90,17 @@ def check_message(session_id: str, message: str) -> str:
     return message
 
 
+def session_key(session_id: str) -> str:
+    """Where the calling principal's conversation `session_id` is kept.
+
+    A conversation belongs to its caller: the same id from another principal
+    is another session (its last results never answer "the second one" for
+    them). Unrestricted callers (a shared token, no auth) share ids as before.
+    """
+    principal = identity.current()
+    return session_id if principal.unrestricted else f"{principal.name}\x00{session_id}"
+
+
 def word_chunks(text: str) -> list[str]:
     """`text` in word-sized pieces whose concatenation is `text`."""
     return re.findall(r"\S+\s*", text)
@@ -234,9 +245,7 @@ class Assistant:
         message = check_message(session_id, message)
         start = time.perf_counter()
         timings: dict = {}
-        # A conversation belongs to its caller: the same id from another principal is
-        # another session (its last results never answer "the second one" for them).
-        session = self.sessions.get(f"{identity.current().name}\x00{session_id}")
+        session = self.sessions.get(session_key(session_id))
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):

@@ -81,6 +81,7 @@ class ServerOptions:
     deadline_margin_ms: int = limits.Limits.deadline_margin_ms  # work may end this late
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
+    redact_logs: bool = True  # personal data in any log record -> [EMAIL], [PHONE], ...
 
 
 def warn_models_without_versions(config) -> list[str]:
@@ -252,6 +253,10 @@ class ModelServer:
             ValueError: a bad config file or no model and no Python servable.
             ServingError: a config TF Serving would refuse.
         """
+        if self.options.redact_logs:
+            from lepton_tf.server import log_redaction
+
+            log_redaction.install()
         config = self._initial_config()
         if config is not None:
             warn_models_without_versions(config)

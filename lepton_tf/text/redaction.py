@@ -11,10 +11,14 @@ What counts, and why each detector is built the way it is:
 - emails: the address grammar most mail actually uses (local part of
   letters, digits and `._%+-`, a dotted domain with a 2+ letter TLD);
 - payment cards: 13 to 19 digits, optionally grouped by spaces or dashes,
-  that pass the Luhn checksum (`stdnum.luhn`): an order number of 16 digits
-  almost never does (1 in 10);
-- IBANs: a country code, two check digits and the country's BBAN, with the
-  ISO 13616 mod-97 checksum and the country's length (`stdnum.iban`);
+  whose prefix and length are a card network's (Visa 4, Mastercard 51-55 and
+  2221-2720, Amex 34/37 with 15 digits, Discover/UnionPay/Maestro 6, Diners
+  30/36/38, JCB 35) and that pass the Luhn checksum (`stdnum.luhn`): a
+  16-digit order number passes both about 1 time in 20;
+- IBANs: a country code, two check digits and the country's BBAN (printed
+  whole or in groups), with the ISO 13616 mod-97 checksum and the country's
+  length (`stdnum.iban`); the longest run of groups that validates is taken,
+  so a word after the number is not read as part of it;
 - phone numbers: Google's libphonenumber metadata (`phonenumbers`), which
   knows each country's valid number ranges, international (`+44 ...`) and,
   for the policy's region, national (`(415) 555-0132`) forms.
@@ -38,7 +42,8 @@ POLICY_FILE = "redaction.json"
 _EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
                     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
 _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){10,30}(?![A-Za-z0-9])")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){10,30}")
+_GROUP = re.compile(r"[A-Za-z0-9]+")
 _PLACEHOLDER = re.compile(r"\[(?:EMAIL|IBAN|CARD|PHONE)\]")
 
 
@@ -117,17 +122,40 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+def _card_network(digits: str) -> bool:
+    """Whether the prefix and length are those of a payment card network."""
+    n, two, four = len(digits), int(digits[:2]), int(digits[:4])
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return n == 16
+    if two in (34, 37):
+        return n == 15
+    if two in (30, 36, 38, 39):
+        return 14 <= n <= 19
+    if two == 35:
+        return 16 <= n <= 19
+    if digits[0] == "6" or two == 50:
+        return 12 <= n <= 19
+    return False
+
+
 def _luhn_card(candidate: str) -> bool:
     from stdnum import luhn
 
     digits = _digits(candidate)
-    return 13 <= len(digits) <= 19 and luhn.is_valid(digits)
+    return 13 <= len(digits) <= 19 and _card_network(digits) and luhn.is_valid(digits)
 
 
-def _valid_iban(candidate: str) -> bool:
+def _iban_end(text: str, start: int, end: int) -> int | None:
+    """The end of the longest run of groups from `start` that is a valid IBAN."""
     from stdnum import iban
 
-    return iban.is_valid(re.sub(r"[ -]", "", candidate).upper())
+    ends = [m.end() + start for m in _GROUP.finditer(text[start:end])]
+    for stop in reversed(ends):
+        if iban.is_valid(re.sub(r"[ -]", "", text[start:stop]).upper()):
+            return stop
+    return None
 
 
 def _free(taken: list, start: int, end: int) -> bool:
@@ -157,8 +185,9 @@ def find_personal_data(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> l
             add("EMAIL", m.start(), m.end())
     if policy.ibans:
         for m in _IBAN.finditer(text):
-            if _valid_iban(m.group()):
-                add("IBAN", m.start(), m.end())
+            stop = _iban_end(text, m.start(), m.end())
+            if stop is not None:
+                add("IBAN", m.start(), stop)
     if policy.cards:
         for m in _CARD.finditer(text):
             if _luhn_card(m.group()):
