@@ -19,7 +19,7 @@ from lepton_tf.server.authenticators import token_sha256
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 D = 64
-ALICE, BOB = "alice-7c1f9e", "bob-2d8a41"
+ALICE, BOB, CAROL = "alice-7c1f9e", "bob-2d8a41", "carol-admin-5e0b"
 
 PUBLIC = [
     Document("pub-hours", "The office opens at nine and closes at five on weekdays.",
@@ -98,8 +98,11 @@ def build(base: str, documents, with_readers: bool = True, version: int | None =
 
 
 def tokens_yaml(alice_groups=("support",), bob_groups=()) -> str:
+    """alice and bob, and carol, who administers `support` (reads its audit trail)."""
     return (f"alice:\n  token_sha256: {token_sha256(ALICE)}\n  groups: {list(alice_groups)}\n"
-            f"bob:\n  token_sha256: {token_sha256(BOB)}\n  groups: {list(bob_groups)}\n")
+            f"bob:\n  token_sha256: {token_sha256(BOB)}\n  groups: {list(bob_groups)}\n"
+            f"carol:\n  token_sha256: {token_sha256(CAROL)}\n  groups: []\n"
+            "  admin_of: [support]\n")
 
 
 def leaked(user: str, text: str) -> list[str]:

@@ -51,13 +51,13 @@ def world(tmp_path_factory):
     full = pf.build(str(root / "full"), pf.ALL)
     views = {"bob": pf.build(str(root / "bob"), pf.PUBLIC, with_readers=False),
              "alice": pf.build(str(root / "alice"), pf.PUBLIC + pf.SUPPORT, with_readers=False)}
-    server = _server(full, tokens)
+    server = _server(full, tokens, audit_log=str(root / "audit.jsonl"))
     yield {"server": server, "tokens": tokens, "views": views, "root": root}
     server.stop(0)
 
 
 def _token(user):
-    return {"alice": pf.ALICE, "bob": pf.BOB}[user]
+    return {"alice": pf.ALICE, "bob": pf.BOB, "carol": pf.CAROL}[user]
 
 
 def _inputs(query, mode="dense", k=5, filter=""):
@@ -282,3 +282,27 @@ def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
                 "filter": np.array(b'{"$readers": ["board"]}', object)},
                 signature_name="candidates")
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_the_audit_trail_records_who_asked_what_and_shows_admins_their_groups(world):
+    server = world["server"]
+    _grpc_search(server, "bob", "merger for jane.doe@example.com", "hybrid")
+    _stream_rest(server, "alice", "audit", "refund override for +1 (415) 867-5309")
+    records = [json.loads(line) for line in (world["root"] / "audit.jsonl").read_text()
+               .splitlines()]
+    bob = [r for r in records if r["principal"] == "bob" and "[EMAIL]" in r["query"][0]]
+    assert bob and bob[-1]["model"] == "search" and bob[-1]["decision"].startswith(
+        "readers=['*', 'user:bob']; 3 of 6 passages permitted")
+    assert set(bob[-1]["documents"][0]) <= pf.READABLE["bob"]
+    alice = [r for r in records if r["principal"] == "alice" and r["model"] == "assistant"
+             and "[PHONE]" in r["query"][0]]
+    assert alice and alice[-1]["documents"] == [["sup-refund"]]
+    text = json.dumps(records)
+    assert "jane.doe@example.com" not in text and "867-5309" not in text
+
+    def view(user):
+        return requests.get(f"http://127.0.0.1:{server.rest_port}/v1/audit",
+                            headers={"Authorization": f"Bearer {_token(user)}"}, timeout=10)
+    assert view("bob").status_code == 403 and view("alice").status_code == 403
+    seen = view("carol").json()["records"]  # carol administers support: alice's records
+    assert seen and {r["principal"] for r in seen} == {"alice"}

@@ -36,7 +36,7 @@ from lepton_tf.assistant.grounding import Passage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
-from lepton_tf.server import deadline, identity
+from lepton_tf.server import audit, deadline, identity
 from lepton_tf.server.errors import ServingError, stops_work
 
 MAX_MESSAGE_CHARS = 2000
@@ -309,6 +309,11 @@ class Assistant:
             session.last_reply = reply
         for chunk in word_chunks(reply):
             yield {"type": "delta", "text": chunk}
+        principal = identity.current()
+        audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
+                     "sources no longer readable: none shown" if revoked else
+                     "unrestricted" if principal.unrestricted else
+                     f"readers={principal.readers()}", [not_found])
         timings["total"] = (time.perf_counter() - start) * 1e3
         yield TurnResult(reply, route, intent_name, citations,
                          "extractive" if numbers else "", related,

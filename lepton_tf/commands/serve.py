@@ -51,6 +51,7 @@ def options_from_args(args):
         auth_token=args.auth_token, tokens_file=args.tokens_file,
         jwt_public_key=args.jwt_public_key, jwt_jwks_file=args.jwt_jwks_file,
         jwt_audience=args.jwt_audience, jwt_issuer=args.jwt_issuer,
+        audit_log=args.audit_log,
         max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
@@ -221,6 +222,10 @@ def register(sub) -> None:
                                               "(principal: sub, groups: the groups claim)")
     own.add_argument("--jwt_jwks_file", help="a JWKS file of such keys (chosen by kid; "
                                              "reloaded when it changes)")
+    own.add_argument("--audit_log", help="append an audit record per search and assistant "
+                                         "turn (principal, redacted query, documents "
+                                         "returned, permission decision) to this JSONL file; "
+                                         "admins read it at GET /v1/audit")
     own.add_argument("--jwt_audience", help="the aud a JWT must carry")
     own.add_argument("--jwt_issuer", help="the iss a JWT must carry")
     own.add_argument("--max_batch_size", type=int, default=8192,

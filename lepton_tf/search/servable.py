@@ -14,7 +14,7 @@ from lepton_tf.index.permitted_signals import permitted_flags
 from lepton_tf.index.fusion import MODES
 from lepton_tf.index.sharded_storage import load_any
 from lepton_tf.index.storage import list_index_versions, resolve_index_dir
-from lepton_tf.server import identity
+from lepton_tf.server import audit, identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
@@ -231,8 +231,21 @@ class SearchServable(Servable):
             hits = self.index.hybrid_search(vectors, strings, k, mode, filter)
         except FilterError as e:
             raise ValueError(str(e)) from None
-        return self._pack(hits, max(len(h.doc_ids) for h in hits),
-                          self.not_found(vectors, strings, readers))
+        out = self._pack(hits, max(len(h.doc_ids) for h in hits),
+                         self.not_found(vectors, strings, readers))
+        audit.record(self.name, "search", strings, [list(h.doc_ids) for h in hits],
+                     self._decision(readers), out["not_found"].tolist())
+        return out
+
+    def _decision(self, readers) -> str:
+        """The permission decision an audit record states."""
+        if readers is None:
+            return "unrestricted"
+        if hasattr(self.index, "shards"):
+            return f"readers={readers}"
+        rows = self.index.field_index().rows({READERS_FIELD: list(readers)})
+        permitted = len(self.index) if rows is None else len(rows)
+        return f"readers={readers}; {permitted} of {len(self.index)} passages permitted"
 
     def _pack(self, hits, width: int, flags=None) -> dict[str, np.ndarray]:
         rows = len(hits)

@@ -82,6 +82,7 @@ class ServerOptions:
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
     redact_logs: bool = True  # personal data in any log record -> [EMAIL], [PHONE], ...
+    audit_log: str | None = None  # JSONL audit trail (who asked what, what came back)
 
 
 def warn_models_without_versions(config) -> list[str]:
@@ -134,6 +135,11 @@ class ModelServer:
             if options.enable_batching else None
         self.metrics = Metrics()
         self.authenticators = auth_lib.from_options(options)
+        self.audit = None  # an `audit.AuditSink`: the file, or a store that implements it
+        if options.audit_log:
+            from lepton_tf.server.audit import AuditRoute, JsonlAuditLog
+
+            self.audit = JsonlAuditLog(options.audit_log)
         self.request_limits = limits.RequestLimits.load(options.request_limits_file, limits.Limits(
             max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes,
             deadline_margin_ms=options.deadline_margin_ms))
@@ -152,6 +158,8 @@ class ModelServer:
         self.grpc_port = self.rest_port = None
         self._grpc_handlers: list = []
         self.rest_routes: dict = {}  # (HTTP method, path) -> (handler fn, public)
+        if self.audit is not None:
+            self.add_rest_route("GET", "/v1/audit", AuditRoute(self.audit))
 
     def _wrap(self, servable: Servable) -> Servable:
         """Each loaded servable: batched if batching is on, with its request limits."""
@@ -281,7 +289,7 @@ class ModelServer:
 
     def _start_grpc(self) -> None:
         opts = self.options
-        interceptors = [AuthInterceptor(self.authenticators)]
+        interceptors = [AuthInterceptor(self.authenticators, self.audit)]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=opts.grpc_max_threads),
             interceptors=interceptors,

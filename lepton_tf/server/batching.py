@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from lepton_tf.server import deadline, identity
+from lepton_tf.server import audit, deadline, identity
 from lepton_tf.server.config import BatchingOptions
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, unavailable
 from lepton_tf.server.servable import Servable
@@ -28,10 +28,10 @@ from lepton_tf.server.servable import Servable
 
 class _Task:
     __slots__ = ("key", "inputs", "rows", "done", "outputs", "error", "enqueued", "deadline",
-                 "principal")
+                 "principal", "audit_sink")
 
     def __init__(self, key, inputs, rows):
-        self.principal = identity.current()
+        self.principal, self.audit_sink = identity.current(), audit.current_sink()
         self.key, self.inputs, self.rows = (key, self.principal), inputs, rows
         self.deadline = deadline.current()
         self.done = threading.Event()
@@ -173,8 +173,8 @@ class BatchingServable(Servable):
             inputs = {alias: (array if array.ndim == 0 else
                               np.concatenate([t.inputs[alias] for t in batch]))
                       for alias, array in batch[0].inputs.items()}
-            with deadline.until(_batch_deadline(batch)), \
-                    identity.acting_as(batch[0].principal):  # stopped once nobody waits
+            with deadline.until(_batch_deadline(batch)), identity.acting_as(
+                    batch[0].principal), audit.scope(batch[0].audit_sink):  # one caller a batch
                 outputs = self.inner.run(signature, inputs)
             if self.on_batch is not None:
                 self.on_batch(total)

@@ -12,7 +12,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from lepton_tf.server import deadline, identity, inference, metadata
+from lepton_tf.server import audit, deadline, identity, inference, metadata
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -203,18 +203,19 @@ def add_services(server: grpc.Server, core) -> None:
             server.add_registered_method_handlers(service, handlers)
 
 
-def _as(principal, behavior, streaming: bool):
-    """`behavior` run as `principal` (a streaming response: while it is iterated)."""
+def _as(principal, sink, behavior, streaming: bool):
+    """`behavior` run as `principal`, auditing to `sink` (a streaming response:
+    while it is iterated)."""
     if behavior is None:
         return None
     if streaming:
         def stream(request, context):
-            with identity.acting_as(principal):
+            with identity.acting_as(principal), audit.scope(sink):
                 yield from behavior(request, context)
         return stream
 
     def unary(request, context):
-        with identity.acting_as(principal):
+        with identity.acting_as(principal), audit.scope(sink):
             return behavior(request, context)
     return unary
 
@@ -235,8 +236,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
             every call runs as the unrestricted server principal).
     """
 
-    def __init__(self, authenticators):
-        self.authenticators = authenticators
+    def __init__(self, authenticators, audit_sink=None):
+        self.authenticators, self.audit_sink = authenticators, audit_sink
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid bearer token.")
@@ -259,8 +260,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             return self._deny[shape]
         if handler is None:
             return None
+        sink = self.audit_sink
         return handler._replace(
-            unary_unary=_as(principal, handler.unary_unary, False),
-            unary_stream=_as(principal, handler.unary_stream, True),
-            stream_unary=_as(principal, handler.stream_unary, False),
-            stream_stream=_as(principal, handler.stream_stream, True))
+            unary_unary=_as(principal, sink, handler.unary_unary, False),
+            unary_stream=_as(principal, sink, handler.unary_stream, True),
+            stream_unary=_as(principal, sink, handler.stream_unary, False),
+            stream_stream=_as(principal, sink, handler.stream_stream, True))

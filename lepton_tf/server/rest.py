@@ -20,7 +20,7 @@ from concurrent import futures
 
 from aiohttp import web
 
-from lepton_tf.server import deadline, identity, metadata, rest_json
+from lepton_tf.server import audit, deadline, identity, metadata, rest_json
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 from lepton_tf.server.http_transport import (HttpTransport, ThreadReply, TransportLimits,
                                              error_response, json_response)
@@ -204,7 +204,8 @@ class RestServer:
 
         def run():
             try:
-                with deadline.until(at, cancelled), identity.acting_as(principal):
+                with deadline.until(at, cancelled), identity.acting_as(principal), \
+                        audit.scope(getattr(self.core, "audit", None)):
                     handler(reply, body)
             except ConnectionError:
                 pass  # the client went away mid-stream
@@ -230,7 +231,8 @@ class RestServer:
         """`(HTTP status, JSON doc)` of a `/v1/models` request (in a pool thread)."""
         start, name, version, api, code = time.monotonic(), "", None, "REST", "OK"
         try:
-            with deadline.until(at, cancelled), identity.acting_as(principal):
+            with deadline.until(at, cancelled), identity.acting_as(principal), \
+                    audit.scope(getattr(self.core, "audit", None)):
                 deadline.check()  # it waited in the pool past its deadline
                 name, number, label, action = parse_path(http_method, path)
                 api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else
