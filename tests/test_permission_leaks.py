@@ -10,6 +10,7 @@ caller's session), over one index, local shards and remote shard servers.
 """
 
 import json
+import os
 import time
 
 import grpc
@@ -52,7 +53,7 @@ def world(tmp_path_factory):
     views = {"bob": pf.build(str(root / "bob"), pf.PUBLIC, with_readers=False),
              "alice": pf.build(str(root / "alice"), pf.PUBLIC + pf.SUPPORT, with_readers=False)}
     server = _server(full, tokens, audit_log=str(root / "audit.jsonl"))
-    yield {"server": server, "tokens": tokens, "views": views, "root": root}
+    yield {"server": server, "tokens": tokens, "views": views, "root": root, "full": full}
     server.stop(0)
 
 
@@ -116,6 +117,38 @@ def test_scores_and_not_found_are_those_of_the_permitted_documents_alone(world, 
         for name in ("scores", "dense_score"):
             np.testing.assert_allclose(got[name], want[name], atol=1e-5, err_msg=probe)
         assert got["not_found"].tolist() == want["not_found"].tolist(), probe
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(world, user):
+    """BM25's statistics (IDF, average length), the fused scores and a rule reading
+    `bm25` and `cover` are those of the permitted documents alone."""
+    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    from lepton_tf.search.servable import SearchServable
+
+    rule = NotFoundRule(("top1", "bm25", "cover"), (-1.0, -1.0, -1.0), (0.5, 0.5, 0.5),
+                        (1.0, 1.0, 1.0))
+    served = {}
+    for name, path in (("full", world["full"]), ("view", world["views"][user])):
+        with open(os.path.join(path, FILE_NAME), "w") as f:
+            json.dump(rule.to_dict(), f)
+        served[name] = SearchServable(path, pf.embed)
+        assert served[name].not_found_rule.features == rule.features
+    from lepton_tf.server import identity
+    principal = identity.Principal(user, frozenset({"support"} if user == "alice" else ()))
+    flags = set()
+    for probe in pf.PROBES + ["office parking fee euros", "refund receipt"]:
+        for mode in MODES:
+            with identity.acting_as(principal):
+                got = served["full"].run("search_options", _inputs(probe, mode))
+            want = served["view"].run("search_options", _inputs(probe, mode))
+            assert got["doc_ids"].tolist() == want["doc_ids"].tolist(), (probe, mode)
+            for name in ("scores", "bm25_score", "dense_score"):
+                np.testing.assert_allclose(got[name], want[name], atol=1e-5,
+                                           err_msg=f"{probe} {mode} {name}")
+            assert got["not_found"].tolist() == want["not_found"].tolist(), (probe, mode)
+            flags.add(bool(got["not_found"][0]))
+    assert flags == {True, False}  # the rule decides both ways here
 
 
 def test_filters_cannot_probe_for_hidden_documents(world):

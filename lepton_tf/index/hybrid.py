@@ -28,6 +28,7 @@ import numpy as np
 from lepton_tf.index.filters import parse_filter
 from lepton_tf.index.fusion import MODES, FusionConfig, rank_pool
 from lepton_tf.index.lexical import top_rows
+from lepton_tf.index.permitted_lexical import lexical_scorer
 
 EXACT_BELOW = 20_000
 OVERFETCH = 2.0
@@ -119,13 +120,15 @@ def pool_size(k: int, mode: str, fusion: FusionConfig) -> int:
 
 
 def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str = "hybrid",
-                    filter=None):
+                    filter=None, own_statistics: bool = True):
     """Each query's candidate rows by retriever, before they are pooled.
 
     Args:
         index: a `SearchIndex`.
         queries / texts / k / mode / filter: as `search`.
         pool: candidates each retriever proposes (`pool_size`).
+        own_statistics: BM25 of a caller who may read few passages uses their
+            statistics alone (`permitted_lexical`); False for a shard.
 
     Returns:
         a list of `(dense rows, bm25 rows, fill rows, bm25 scores [N] or None)`:
@@ -136,12 +139,15 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
     """
     check_search(mode, k)
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
-    allowed = index.field_index().rows(parse_filter(filter))
+    parsed = parse_filter(filter)
+    allowed = index.field_index().rows(parsed)
     dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
         [np.zeros(0, np.int64)] * len(texts)
+    scorer = lexical_scorer(index, parsed, own_statistics) \
+        if (mode != "dense" or index.lexical) else None
     parts = []
     for query, text, dense_rows in zip(queries, texts, dense_pool):
-        lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
+        lexical = scorer(text) if scorer is not None else None
         lexical_rows = fill = np.zeros(0, np.int64)
         if mode != "dense":
             rank = index.id_rank()  # exact ties: lower doc id first

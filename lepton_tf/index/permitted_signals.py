@@ -15,6 +15,7 @@ import numpy as np
 
 from lepton_tf.index import not_found
 from lepton_tf.index.hybrid import dense_candidates
+from lepton_tf.index.permitted_lexical import permitted_bm25, permitted_rows
 
 
 def permitted_cosines(index, vectors: np.ndarray, texts: list[str], parsed_filter: dict):
@@ -93,7 +94,12 @@ def permitted_flags(index, rule, vectors: np.ndarray, texts: list[str],
     """
     cosines = permitted_cosines(index, vectors, texts, parsed_filter)
     allowed = None if hasattr(index, "shards") else index.field_index().rows(parsed_filter)
-    lexical = PermittedLexical(index, allowed) if rule.needs_lexical() else None
+    lexical = None
+    if rule.needs_lexical():
+        rows = permitted_rows(index, parsed_filter)
+        # Few permitted passages: their own BM25 (`permitted_lexical`), as an index of them.
+        lexical = PermittedLexical(index, allowed) if rows is None or not len(rows) \
+            else permitted_bm25(index, rows)
     questions = [None] * len(texts)
     if rule.needs_questions():
         readable = None if allowed is None else {index.row_ids[r] for r in allowed}

@@ -402,6 +402,7 @@ class SearchIndex:
         for d in documents:
             self.documents[d.doc_id] = d
         self._derived.pop("fields", None)
+        self._derived.pop("permitted_bm25", None)
 
     def refresh_questions(self, encode) -> None:
         """Embeds the documents' known questions that are new (after `upsert`;

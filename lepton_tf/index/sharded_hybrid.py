@@ -66,8 +66,9 @@ def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: 
     """
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     out = []
+    # A shard's BM25 already scores with the whole corpus's statistics.
     for query, parts in zip(queries, candidate_parts(index, queries, texts, k, pool, mode,
-                                                     filter)):
+                                                     filter, own_statistics=False)):
         lexical = parts[3]
 
         def part(rows):
