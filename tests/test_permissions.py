@@ -152,3 +152,67 @@ def test_permission_is_an_exact_prefilter(corpus, mode, sharded):
                 assert g.doc_ids == [f"d{r:05d}" for r in best]
     with pytest.raises(FilterError, match="reserved"):
         permitted_filter('{"$readers": ["g1"]}', ["g0"])
+
+
+class _HashHandler:
+    """A RunInference handler embedding with `CountingEncoder` (no model to load);
+    `refuse`: fail if asked to embed anything (an update that must re-encode nothing)."""
+
+    def __new__(cls, encoder_path, refuse=False):
+        from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
+
+        class Handler(EncoderModelHandler):
+            def load_model(self):
+                return _Batched()
+
+            def run_inference(self, batch, model, inference_args=None):
+                if refuse:
+                    raise AssertionError(f"the pipeline embedded {len(batch)} passages")
+                return super().run_inference(batch, model, inference_args)
+        return Handler(encoder_path)
+
+
+class _Batched(CountingEncoder):
+    def encode_documents(self, texts, batch_size=None, progress=False):
+        return super().encode_documents(texts)
+
+
+def test_the_beam_built_index_carries_the_acl_and_updates_it_without_encoding(tmp_path):
+    pytest.importorskip("apache_beam")
+    import tensorflow as tf
+
+    from lepton_tf.index.fusion import FusionConfig
+    from lepton_tf.index.sharded_storage import load_sharded
+    from lepton_tf.pipelines.index_pipeline import run_index_pipeline
+
+    encoder = str(tmp_path / "encoder" / "1")
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    tf.saved_model.save(module, encoder)  # a fingerprinted version folder to name
+    root = _corpus(tmp_path / "kb")
+    acl = AclRules.parse(ACL)
+    out = str(tmp_path / "idx")
+    first = run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
+                               handler=_HashHandler(encoder), fusion=FusionConfig(), acl=acl,
+                               chunk_config=ChunkConfig(64, 8))
+    index = load_sharded(first)
+    readers = {d.metadata["source"]: d.readers for d in index.documents.values()
+               if "record" not in d.metadata}
+    assert readers["support/refunds.md"] == ("support",) and readers["orphan.md"] == ()
+    merger = [d for d in index.documents.values() if d.metadata["source"] == "board/merger.md"]
+    hits = index.hybrid_search(CountingEncoder().encode_queries(["falconcorp merger"]),
+                               ["falconcorp merger"], 5, "hybrid",
+                               permitted_filter(None, ["*", "support"]))
+    assert merger and not {d.doc_id for d in merger} & set(hits[0].doc_ids)
+    changed = AclRules.parse(ACL.replace("[board]", "[board, support]"))
+    second = run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
+                                handler=_HashHandler(encoder, refuse=True),
+                                fusion=FusionConfig(), acl=changed,
+                                chunk_config=ChunkConfig(64, 8))
+    assert second != first
+    updated = load_sharded(second)
+    assert {updated.documents[d.doc_id].readers for d in merger} == {("board", "support")}
+    hits = updated.hybrid_search(CountingEncoder().encode_queries(["falconcorp merger"]),
+                                 ["falconcorp merger"], 5, "hybrid",
+                                 permitted_filter(None, ["*", "support"]))
+    assert {d.doc_id for d in merger} & set(hits[0].doc_ids)
