@@ -241,7 +241,6 @@ def test_a_revoked_permission_ends_access_mid_session(world):
 @pytest.fixture(scope="module")
 def shard_world(tmp_path_factory):
     """The same documents in 2 shards on 2 shard servers and a front server."""
-    from lepton_tf.index import SearchIndex
     from lepton_tf.index.search_index import EncoderInfo
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.index.sharded_storage import save_sharded
@@ -272,7 +271,6 @@ def shard_world(tmp_path_factory):
     front.register_python_servable("search", remote_shards_factory(
         [f"127.0.0.1:{s.grpc_port}" for s in shards], k=5, token=FRONT))
     front.start()
-    local = SearchIndex  # noqa: F841 - the one-index answers come from `world`
     yield front, shards
     front.stop(0)
     for s in shards:

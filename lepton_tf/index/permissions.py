@@ -107,11 +107,6 @@ class AclRules:
         return tuple(sorted(found))
 
 
-def has_permissions(documents) -> bool:
-    """Whether any document carries `readers` (an index with permissions)."""
-    return any(getattr(d, "readers", None) is not None for d in documents)
-
-
 def permitted_filter(user_filter, readers: list[str] | None) -> dict:
     """The caller's filter with its permission added.
 
