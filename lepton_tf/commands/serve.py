@@ -51,7 +51,7 @@ def options_from_args(args):
         auth_token=args.auth_token, tokens_file=args.tokens_file,
         jwt_public_key=args.jwt_public_key, jwt_jwks_file=args.jwt_jwks_file,
         jwt_audience=args.jwt_audience, jwt_issuer=args.jwt_issuer,
-        audit_log=args.audit_log,
+        audit_log=args.audit_log, redaction_policy_dir=args.search_index,
         max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.server import audit, identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
+log = logging.getLogger(__name__)
 MAX_K = 1000
 DEFAULT_MODE = "hybrid"
 
@@ -114,6 +116,12 @@ class SearchServable(Servable):
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
+        if index is None and any(getattr(d, "readers", None) is not None
+                                 for d in self.index.documents.values()):
+            log.info("search %s: index version %d has document permissions; they apply to "
+                     "callers with an identity (--tokens_file, --jwt_*): a server without "
+                     "them, or with one shared --auth_token, lets every caller read every "
+                     "document", name, self.version)
         self.not_found_rule = not_found.threshold_rule(not_found_threshold) \
             if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired

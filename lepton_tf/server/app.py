@@ -82,6 +82,7 @@ class ServerOptions:
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
     redact_logs: bool = True  # personal data in any log record -> [EMAIL], [PHONE], ...
+    redaction_policy_dir: str | None = None  # the index base holding redaction.json
     audit_log: str | None = None  # JSONL audit trail (who asked what, what came back)
 
 
@@ -263,8 +264,10 @@ class ModelServer:
         """
         if self.options.redact_logs:
             from lepton_tf.server import log_redaction
+            from lepton_tf.text.redaction import load_policy
 
-            log_redaction.install()
+            # The knowledge base's policy (`redaction.json` beside its index), else all kinds.
+            log_redaction.install(load_policy(self.options.redaction_policy_dir))
         config = self._initial_config()
         if config is not None:
             warn_models_without_versions(config)
