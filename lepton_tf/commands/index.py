@@ -132,12 +132,13 @@ def index_folder(args, encoder=None) -> int:
     out = args.out or os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
     config = ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
     fixed = args.dense_weight is not None
+    acl = _acl(args)  # a bad ACL file fails before any model is loaded
     try:
         build_folder_index(args.corpus, out, encoder or SavedModelEncoder(args.encoder),
                            config=config, k=args.k, strict=args.strict, rebuild=args.rebuild,
                            self_tune=not (args.tune or fixed),
                            fusion=_fixed_fusion(args) if fixed else None,
-                           acl=_acl(args))
+                           acl=acl)
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
