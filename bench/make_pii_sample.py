@@ -55,6 +55,22 @@ TEMPLATES = {
     "IBAN": ["Refund to IBAN {v} please.", "Our account: {v}", "IBAN: {v}, BIC COBADEFFXXX",
              "Wire the deposit to {v}.", "Transfer to {v} (savings)"],
 }
+# Harder forms seen in chat: shouting, prefixes and trunk digits, lowercase IBANs,
+# numbers glued to punctuation.
+HARD = [("EMAIL", "Write to JANE.DOE@EXAMPLE.COM asap", "JANE.DOE@EXAMPLE.COM"),
+        ("EMAIL", "mail:bob.smith@mail.example.co.jp.", "bob.smith@mail.example.co.jp"),
+        ("EMAIL", "<Ana.Lopez+travel@outlook.com>;", "Ana.Lopez+travel@outlook.com"),
+        ("PHONE", "London office +44 (0)20 7946 0958 ext. 12", "+44 (0)20 7946 0958"),
+        ("PHONE", "tel:+14158675309", "+14158675309"),
+        ("PHONE", "my cell is 415.867.5309, thanks", "415.867.5309"),
+        ("PHONE", "Call 011 44 20 7946 0958 from the US", "011 44 20 7946 0958"),
+        ("PHONE", "Number:(212)736-5000", "(212)736-5000"),
+        ("CARD", "card:4111111111111111, cvv later", "4111111111111111"),
+        ("CARD", "Visa 4012-8888-8888-1881.", "4012-8888-8888-1881"),
+        ("CARD", "amex 3782 822463 10005 please", "3782 822463 10005"),
+        ("IBAN", "iban de89370400440532013000 thanks", "de89370400440532013000"),
+        ("IBAN", "IBAN:GB82WEST12345698765432.", "GB82WEST12345698765432"),
+        ("IBAN", "to NL91 ABNA 0417 1643 00, ref 7", "NL91 ABNA 0417 1643 00")]
 MIXED = [("Email {a} or call {b}.", "EMAIL", "PHONE"),
          ("Card {a}, receipt to {b}", "CARD", "EMAIL"),
          ("Pay {a} from {b}.", "IBAN", "CARD"),
@@ -85,6 +101,10 @@ NEGATIVES = [
     "Quarter Q3 2025 revenue", "Contact form at example.com/contact",
     "user at example dot com", "Dial the extension ext. 204", "The code 4111 is a branch id",
     "Version 1.2.3.4.5", "It is 5 past 12", "Lot 7-1122-3344", "Apartment 12/3, floor 4",
+    "Flight LH 400 departs 14:05", "In an emergency call 911", "Tel. ext 2045",
+    "version 4.111.1111", "Take route 66 north", "Order no. 4111-1111-1111-1111-9",
+    "Reference NL00ABNA0417164300", "1,000,000 users in 2024", "ticket #77777",
+    "Seat 12A, flight BA 117, gate 5", "ISO 3166 code DE, IBAN country code too",
 ]
 
 
@@ -103,6 +123,7 @@ def main() -> None:
             va, vb = rng.choice(pools[a]), rng.choice(pools[b])
             rows.append({"text": template.format(a=va, b=vb),
                          "pii": [{"kind": a, "text": va}, {"kind": b, "text": vb}]})
+    rows += [{"text": text, "pii": [{"kind": kind, "text": value}]} for kind, text, value in HARD]
     rows += [{"text": t, "pii": []} for t in NEGATIVES]
     rng.shuffle(rows)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
