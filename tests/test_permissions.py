@@ -132,12 +132,11 @@ def test_permission_is_an_exact_prefilter(corpus, mode, sharded):
     for readers in (["g1"], ["g0", "g3"], ["user:nobody"]):
         allowed = [d.doc_id for d in docs if set(d.readers) & set(readers)]
         got = index.hybrid_search(queries, texts, 10, mode, permitted_filter(None, readers))
-        if sharded or mode == "dense" or not allowed:
-            # The same as asking for exactly those ids (the filter machinery's exactness;
-            # shards keep the corpus's BM25 statistics).
+        if mode == "dense" or not allowed:
+            # The same as asking for exactly those ids (the filter machinery's exactness).
             want = index.hybrid_search(queries, texts, 10, mode,
                                        {"doc_id": allowed} if allowed else {"doc_id": ["none"]})
-        else:  # BM25 and fusion as by an index of the permitted passages alone
+        else:  # BM25 and fusion as by one index of the permitted passages alone
             rows = [int(a[1:]) for a in allowed]
             subset = SearchIndex.build(x[rows], [docs[r] for r in rows])
             want = subset.hybrid_search(queries, texts, 10, mode)

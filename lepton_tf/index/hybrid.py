@@ -120,7 +120,7 @@ def pool_size(k: int, mode: str, fusion: FusionConfig) -> int:
 
 
 def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str = "hybrid",
-                    filter=None, own_statistics: bool = True):
+                    filter=None, own_statistics: bool = True, permitted_stats=None):
     """Each query's candidate rows by retriever, before they are pooled.
 
     Args:
@@ -129,6 +129,8 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
         pool: candidates each retriever proposes (`pool_size`).
         own_statistics: BM25 of a caller who may read few passages uses their
             statistics alone (`permitted_lexical`); False for a shard.
+        permitted_stats: for a shard, the statistics of every shard's permitted
+            passages (`permitted_lexical.permitted_stats`).
 
     Returns:
         a list of `(dense rows, bm25 rows, fill rows, bm25 scores [N] or None)`:
@@ -143,7 +145,7 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
     allowed = index.field_index().rows(parsed)
     dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
         [np.zeros(0, np.int64)] * len(texts)
-    scorer = lexical_scorer(index, parsed, own_statistics) \
+    scorer = lexical_scorer(index, parsed, own_statistics, permitted_stats) \
         if (mode != "dense" or index.lexical) else None
     parts = []
     for query, text, dense_rows in zip(queries, texts, dense_pool):
