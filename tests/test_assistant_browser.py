@@ -87,7 +87,7 @@ def conversation_url():
 
 
 def test_mixed_conversation_in_the_page(conversation_url, browser):
-    """Issue 13's conversation typed into the page: each turn's reply, route, intent
+    """The mixed conversation typed into the page: each turn's reply, route, intent
     and not-found flag as the page shows them (data attributes of the turn)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

@@ -256,3 +256,73 @@ def test_the_main_job_rebuilds_an_index_without_the_corpus_known_questions(tmp_p
     assert read_manifest(index_dir)["questions"] == THREADS
     ensure_index(index_dir, "", folder)  # up to date: kept
     assert list_index_versions(index_dir) == [1, 2]
+
+
+class _Counted:
+    """`target`'s attributes, with calls to `methods` counted in `counts[label]`."""
+
+    def __init__(self, target, methods, counts, label):
+        self._target, self._methods, self._counts, self._label = target, methods, counts, label
+
+    def __len__(self):
+        return len(self._target)
+
+    def __getattr__(self, name):
+        value = getattr(self._target, name)
+        if name not in self._methods:
+            return value
+
+        def counted(*args, **kwargs):
+            self._counts[self._label] += 1
+            return value(*args, **kwargs)
+        return counted
+
+
+class _CountedQuestions(KnownQuestions):
+    """Known questions that count each read of their vectors (a `[B, Q]` product)."""
+
+    def __init__(self, known, counts):
+        super().__init__(known.texts, known.vectors, known.doc_ids)
+        self._read = counts
+
+    @property
+    def vectors(self):
+        self._read["questions"] += 1
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, value):
+        self._vectors = value
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_one_scann_one_bm25_and_one_question_pass_per_query(tmp_path, mode):
+    """The not-found signals come from the pass that ranked the hits: one ScaNN
+    search for the batch, one BM25 scoring and one known-question product a
+    query, whatever the mode (a second pass for the not-found rule doubled them)."""
+    import collections
+
+    encoder = _TopicEncoder()
+    path = build_index(_thread_collection_with_train(tmp_path), "", str(tmp_path / "index"),
+                       encoder=encoder, questions="train")
+    servable = SearchServable(path, encoder.encode_queries)
+    rule = servable.not_found_rule
+    assert rule.needs_lexical() and rule.needs_questions()  # it reads every signal
+    index = servable.index
+    queries = ["how topic3 query0", "what zebra giraffe", "topic7 word7"]
+    expected = servable.run("search_options", {
+        "query": np.array([q.encode() for q in queries], object), "k": np.array(3, np.int32),
+        "mode": np.array(mode.encode(), object), "filter": np.array(b"", object)})
+    counts = collections.Counter()
+    index.searcher = _Counted(index.searcher, {"search", "search_batched",
+                                               "search_batched_parallel"}, counts, "scann")
+    index.lexical = _Counted(index.lexical, {"scores"}, counts, "bm25")
+    index.known_questions = _CountedQuestions(index.known_questions, counts)
+    counts.clear()
+    out = servable.run("search_options", {
+        "query": np.array([q.encode() for q in queries], object), "k": np.array(3, np.int32),
+        "mode": np.array(mode.encode(), object), "filter": np.array(b"", object)})
+    assert counts == {"scann": 1, "bm25": len(queries), "questions": 1}, counts
+    assert out["not_found"].tolist() == expected["not_found"].tolist() == [False, True, False]
+    for name in ("doc_ids", "scores", "dense_score", "bm25_score"):
+        np.testing.assert_array_equal(out[name], expected[name])

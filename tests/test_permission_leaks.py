@@ -6,7 +6,7 @@ REST search in every mode, filters used as probes, scores and the not-found
 flag (equal to those of an index holding only the permitted documents), known
 questions, the assistant's sources, citations, related questions and ordinal
 follow-ups (also after a permission is revoked mid-session, and from another
-caller's session), over one index, local shards and remote shard servers.
+caller's session), over one index (shards: `test_permission_shards`).
 """
 
 import json
@@ -21,10 +21,9 @@ from conftest import free_port
 from google.protobuf import json_format, struct_pb2
 
 import permission_fixtures as pf
-from lepton_tf.server.upstream import UpstreamPredict
+from lepton_tf.client.base import PredictClient
 
 MODES = ("dense", "bm25", "hybrid")
-FRONT = "front-shard-token-91ab"
 
 
 def _server(index_dir, tokens_path, **extra):
@@ -67,7 +66,7 @@ def _inputs(query, mode="dense", k=5, filter=""):
 
 
 def _grpc_search(server, user, query, mode="dense", k=5, filter=""):
-    client = UpstreamPredict(f"127.0.0.1:{server.grpc_port}", token=_token(user))
+    client = PredictClient(f"127.0.0.1:{server.grpc_port}", token=_token(user))
     return client.predict("search", _inputs(query, mode, k, filter),
                           signature_name="search_options")
 
@@ -150,6 +149,66 @@ def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(w
             flags.add(bool(got["not_found"][0]))
     assert flags == {True, False}  # the rule decides both ways here
 
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
+def test_a_known_question_rule_sees_only_permitted_questions_in_one_pass(world, user,
+                                                                         monkeypatch):
+    """A hidden document's known question does not move the flag: with a rule
+    on `question_top1` cut between the best question's cosine with and without
+    the hidden documents, the caller gets the flag of the index of what it may
+    read; and the signals come from the ranking pass (one question product,
+    one BM25 scoring a query)."""
+    from lepton_tf.index.lexical import LexicalIndex
+    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.server import identity
+
+    probe = "when does the falconcorp merger close"  # a board document's own question
+    vector = pf.embed([probe])
+    tops = {}
+    for name, path in (("full", world["full"]), ("view", world["views"][user])):
+        known = SearchServable(path, pf.embed).index.known_questions
+        tops[name] = known.features(vector)[0]["question_top1"]
+    assert tops["full"] > tops["view"] + 0.1  # the hidden question is the closest
+    rule = NotFoundRule(("question_top1",), (-1.0,), ((tops["full"] + tops["view"]) / 2,),
+                        (1.0,))
+    served = {}
+    for name, path in (("full", world["full"]), ("view", world["views"][user])):
+        with open(os.path.join(path, FILE_NAME), "w") as f:
+            json.dump(rule.to_dict(), f)
+        served[name] = SearchServable(path, pf.embed)
+        assert served[name].not_found_rule.features == rule.features
+    principal = identity.Principal(user, frozenset({"support"} if user == "alice" else ()))
+    assert served["full"].run("search_options", _inputs(probe))["not_found"].tolist() == [False]
+    counts = {"questions": 0, "bm25": 0}
+    known = served["full"].index.known_questions
+    vectors = known.vectors
+
+    class _Counted(type(known)):
+        @property
+        def vectors(self):
+            counts["questions"] += 1
+            return vectors
+
+        @vectors.setter
+        def vectors(self, value):
+            pass
+
+    monkeypatch.setattr(known, "__class__", _Counted)
+    scores = LexicalIndex.scores
+
+    def counted_scores(self, text):
+        counts["bm25"] += 1
+        return scores(self, text)
+    monkeypatch.setattr(LexicalIndex, "scores", counted_scores)
+    for mode in MODES:
+        counts.update(questions=0, bm25=0)
+        with identity.acting_as(principal):
+            got = served["full"].run("search_options", _inputs(probe, mode))
+        assert counts == {"questions": 1, "bm25": 1}, (mode, counts)
+        want = served["view"].run("search_options", _inputs(probe, mode))
+        assert got["not_found"].tolist() == want["not_found"].tolist() == [True], mode
 
 def test_filters_cannot_probe_for_hidden_documents(world):
     server = world["server"]
@@ -236,83 +295,6 @@ def test_a_revoked_permission_ends_access_mid_session(world):
         tokens.write_text(pf.tokens_yaml())
         os.utime(tokens, (time.time() + 10, time.time() + 10))
         time.sleep(1.2)
-
-
-@pytest.fixture(scope="module")
-def shard_world(tmp_path_factory):
-    """The same documents in 2 shards on 2 shard servers and a front server."""
-    from lepton_tf.index.search_index import EncoderInfo
-    from lepton_tf.index.sharded import ShardedIndex
-    from lepton_tf.index.sharded_storage import save_sharded
-    from lepton_tf.search.shards import MODEL, shard_source
-    from lepton_tf.search.wiring import remote_shards_factory
-    from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.authenticators import token_sha256
-
-    root = tmp_path_factory.mktemp("shards")
-    docs = pf.ALL
-    base = str(root / "sharded")
-    save_sharded(ShardedIndex.build(pf.embed([d.embedding_text() for d in docs]), docs,
-                                    num_shards=2, encoder=EncoderInfo("hash", 1, "hash-1")),
-                 base)
-    shard_tokens = root / "shard-tokens.yaml"
-    shard_tokens.write_text(pf.tokens_yaml() + f"front:\n  token_sha256: {token_sha256(FRONT)}"
-                                               "\n  unrestricted: true\n")
-    shards = []
-    for s in range(2):
-        server = ModelServer(ServerOptions(port=0, rest_api_port=0, tokens_file=str(shard_tokens),
-                                           file_system_poll_wait_seconds=0))
-        server.register_polled_python_servable(MODEL, *shard_source(base, s))
-        shards.append(server.start())
-    front_tokens = root / "front-tokens.yaml"
-    front_tokens.write_text(pf.tokens_yaml())
-    front = ModelServer(ServerOptions(port=0, rest_api_port=0, tokens_file=str(front_tokens)),
-                        python_servables={"encoder": pf.HashEncoder()})
-    front.register_python_servable("search", remote_shards_factory(
-        [f"127.0.0.1:{s.grpc_port}" for s in shards], k=5, token=FRONT))
-    front.start()
-    yield front, shards
-    front.stop(0)
-    for s in shards:
-        s.stop(0)
-
-
-@pytest.mark.parametrize("user", ["alice", "bob"])
-def test_remote_shards_never_show_a_hidden_document(shard_world, user):
-    front, shards = shard_world
-    for probe in pf.PROBES:
-        for mode in MODES:
-            out = _grpc_search(front, user, probe, mode)
-            ids = {d.decode() for d in out["doc_ids"][0] if d}
-            assert ids and ids <= pf.READABLE[user], (probe, mode, ids)
-            assert not pf.leaked(user, _text(out)), (probe, mode)
-
-
-def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
-    from lepton_tf.search.shards import MODEL
-
-    _, shards = shard_world
-    vectors = pf.embed(pf.PROBES)
-    for shard in shards:
-        client = UpstreamPredict(f"127.0.0.1:{shard.grpc_port}", token=pf.BOB)
-        out = client.predict(MODEL, {
-            "embedding": vectors, "query": np.array([p.encode() for p in pf.PROBES], object),
-            "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"hybrid", object),
-            "filter": np.array(b"", object)}, signature_name="candidates")
-        assert not pf.leaked("bob", _text(out))
-        for doc_id in (b"board-merger", b"sup-refund"):
-            with pytest.raises(grpc.RpcError) as info:
-                client.predict(MODEL, {"doc_ids": np.array([doc_id], object)},
-                               signature_name="documents")
-            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "No document" in info.value.details()
-        with pytest.raises(grpc.RpcError) as info:  # a restricted caller cannot lift it
-            client.predict(MODEL, {
-                "embedding": vectors[:1], "query": np.array([b"merger"], object),
-                "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"dense", object),
-                "filter": np.array(b'{"$readers": ["board"]}', object)},
-                signature_name="candidates")
-        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_the_audit_trail_records_who_asked_what_and_shows_admins_their_groups(world):

@@ -22,7 +22,7 @@
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
 
 Flags this command does not know are Beam pipeline options, passed through
-to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
+to the runner (docs/deploy.md shows them for Flink, Spark and Dataflow).
 """
 
 import os

@@ -22,10 +22,10 @@ from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MOD
 from lepton_tf.progress import StageClock, machine_line
 
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
-# Zero-shot since issue 16: the fine-tuning recipe that fits the main job's 15 minutes
+# Zero-shot by default: the fine-tuning recipe that fits the main job's 15 minutes
 # (`configs/encoder.yaml`) keeps half the full recipe's StackFAQ gain (+1.59 against +2.88
-# nDCG@10), and the self-tuned hybrid index meets issue 14's target with zero-shot MiniLM
-# on all three collections (README, "Hybrid retrieval and the default encoder").
+# nDCG@10), and the self-tuned hybrid index reaches the better of dense and BM25 with
+# zero-shot MiniLM on all three collections (docs/benchmarks.md, "The default encoder").
 DEFAULT_ENCODER_RECIPE = "zero-shot"
 # The corpus split whose queries the index keeps as its documents' known questions
 # (StackFAQ's train paraphrases; the not-found rule is calibrated on `test`).
@@ -231,6 +231,6 @@ def register(sub) -> None:
     p.add_argument("--encoder", choices=ENCODER_RECIPES, default=DEFAULT_ENCODER_RECIPE,
                    help="how to build a missing encoder (default "
                         f"{DEFAULT_ENCODER_RECIPE}): export all-MiniLM-L6-v2 as it is, or "
-                        "fine-tune it on StackFAQ first, configs/encoder.yaml (see README, "
-                        "'Hybrid retrieval and the default encoder')")
+                        "fine-tune it on StackFAQ first, configs/encoder.yaml (see "
+                        "docs/benchmarks.md, 'The default encoder')")
     p.set_defaults(fn=run)

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from lepton_tf.contracts import encoder as encoder_contract
 from lepton_tf.evaluation.retrieval_metrics import MEASURES, ranked_to_run, score_run
 from lepton_tf.index.fusion import METHODS, FusionConfig
 
@@ -45,16 +46,18 @@ class _InProcessMiniLM:
         import tensorflow as tf
 
         from lepton_tf.text.length_batches import encode_in_length_batches
-        fn = getattr(self.servable, name)
-        return encode_in_length_batches(lambda batch: fn(tf.constant(batch))["embedding"].numpy(),
+        fn = self.servable.signatures()[name]
+        return encode_in_length_batches(lambda batch: fn(tf.constant(batch))
+                                        [encoder_contract.EMBEDDING].numpy(),
                                         texts, batch_size, self.servable.model.query_encoder
                                         .embedding_dim, desc)
 
     def encode_queries(self, texts, batch_size=64, progress=True):
-        return self._run("encode_query", texts, batch_size, "MiniLM queries")
+        return self._run(encoder_contract.QUERY_SIGNATURE, texts, batch_size, "MiniLM queries")
 
     def encode_documents(self, texts, batch_size=32, progress=True):
-        return self._run("encode_document", texts, batch_size, "MiniLM documents")
+        return self._run(encoder_contract.DOCUMENT_SIGNATURE, texts, batch_size,
+                         "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):

@@ -25,8 +25,9 @@ import dataclasses
 
 import numpy as np
 
-from lepton_tf.index.filters import parse_filter
-from lepton_tf.index.fusion import MODES, FusionConfig, rank_pool
+from lepton_tf.contracts.search import check_mode
+from lepton_tf.index.filters import READERS_FIELD, parse_filter
+from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.lexical import top_rows
 from lepton_tf.index.permitted_lexical import lexical_scorer
 
@@ -50,6 +51,32 @@ class Hits:
     scores: np.ndarray
     dense_scores: np.ndarray
     bm25_scores: np.ndarray
+    signals: QuerySignals | None = None
+
+
+@dataclasses.dataclass
+class QuerySignals:
+    """What the not-found rule reads of one query (`index.not_found`), taken
+    from the search pass that ranked its hits rather than a second one.
+
+    Every signal is over the passages the caller may read (`readable_rows`;
+    the whole index without a permission), whatever else the filter asks: a
+    passage the caller may not read must not move the not-found flag.
+
+    Attributes:
+        top_cosines: the best cosines over the readable rows (any mode), best
+            first: `top` of them when as many are readable.
+        bm25: every row's BM25 score, 0 for unreadable rows (None: the index
+            has no BM25).
+        question_cosines: the query's cosine to every known question (None:
+            the index has none); `readable_rows` says whose count.
+        readable_rows: sorted rows the caller may read (None: every row).
+    """
+
+    top_cosines: np.ndarray
+    bm25: np.ndarray | None = None
+    question_cosines: np.ndarray | None = None
+    readable_rows: np.ndarray | None = None
 
 
 def _exact_top(index, query: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
@@ -108,8 +135,7 @@ def bm25_scores(index, text: str) -> np.ndarray:
 
 
 def check_search(mode: str, k: int) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    check_mode(mode)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
 
@@ -139,16 +165,71 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
         keyword matches the top-k rows by embedding that fill the answer;
         each list best first, all restricted to the filter.
     """
+    return _candidate_parts(index, queries, texts, k, pool, mode, filter,
+                            own_statistics=own_statistics, permitted_stats=permitted_stats)[0]
+
+
+def _unfiltered_dense(index, queries: np.ndarray, n: int):
+    """One ScaNN search for every query: `(rows per query, cosines [B, n'])`."""
+    row_of = index.row_of()
+    ids, cosines = index.search_batched(queries, min(n, len(index.row_ids)))
+    return [np.asarray([row_of[d] for d in row], np.int64) for row in ids], cosines
+
+
+def _nearest(index, queries: np.ndarray, n: int, rows: np.ndarray | None):
+    """Each query's top-`n` rows among `rows` (None: all) and their cosines,
+    best first: one ScaNN search for the batch, or the filtered search."""
+    if rows is None:
+        nearest, cosines = _unfiltered_dense(index, queries, n)
+        return nearest, [np.asarray(c, np.float32) for c in cosines]
+    nearest = dense_candidates(index, queries, n, rows)
+    return nearest, [np.sort(index.embeddings[r] @ q)[::-1] for r, q in zip(nearest, queries)]
+
+
+def readable_rows(index, parsed: dict, allowed: np.ndarray | None) -> np.ndarray | None:
+    """The rows the filter's permission alone leaves (None: every row), which
+    the not-found signals are computed over: what the caller may read, not
+    what the rest of its filter narrows the hits to."""
+    if READERS_FIELD not in parsed:
+        return None
+    if set(parsed) == {READERS_FIELD}:
+        return allowed
+    return index.field_index().rows({READERS_FIELD: parsed[READERS_FIELD]})
+
+
+def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str,
+                     filter, top: int = 0, own_statistics: bool = True, permitted_stats=None):
+    """`candidate_parts`, and with `top` each query's signal part
+    `(best top cosines, BM25 scores [N] or None)` over the rows the caller may
+    read (`readable_rows`), with those rows; else `(None, None)`.
+
+    The signals come from the search that ranked the hits whenever they are
+    over the same rows (no filter, or only a permission): one pass.
+    """
     check_search(mode, k)
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     parsed = parse_filter(filter)
     allowed = index.field_index().rows(parsed)
-    dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
+    readable = readable_rows(index, parsed, allowed) if top else None
+    # One search serves the dense pool (or bm25's fill) and the signals when
+    # both are over the same rows.
+    shared = bool(top) and (readable is allowed)
+    wanted = pool if mode != "bm25" else 0
+    if shared:
+        wanted = max(wanted, top, k if mode == "bm25" else 0)
+    nearest, cosines = _nearest(index, queries, wanted, allowed) if wanted else (None, None)
+    dense_pool = [rows[:pool] for rows in nearest] if mode != "bm25" else \
         [np.zeros(0, np.int64)] * len(texts)
+    if top and not shared:
+        cosines = _nearest(index, queries, top, readable)[1]
+    mask = None
+    if top and readable is not None:
+        mask = np.zeros(len(index.row_ids), bool)
+        mask[readable] = True
     scorer = lexical_scorer(index, parsed, own_statistics, permitted_stats) \
         if (mode != "dense" or index.lexical) else None
-    parts = []
-    for query, text, dense_rows in zip(queries, texts, dense_pool):
+    parts, signals = [], []
+    for b, (query, text, dense_rows) in enumerate(zip(queries, texts, dense_pool)):
         lexical = scorer(text) if scorer is not None else None
         lexical_rows = fill = np.zeros(0, np.int64)
         if mode != "dense":
@@ -160,9 +241,13 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
             lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
             if mode == "bm25" and len(lexical_rows) < k:
                 # Fewer keyword matches than k: fill with the best dense rows.
-                fill = dense_candidates(index, query[None], k, allowed)[0]
+                fill = nearest[b][:k] if nearest is not None else \
+                    dense_candidates(index, query[None], k, allowed)[0]
         parts.append((dense_rows, lexical_rows, fill, lexical))
-    return parts
+        if top:  # BM25 of a passage the caller may not read is no signal
+            signals.append((cosines[b][:top], lexical if lexical is None or mask is None
+                            else np.where(mask, lexical, np.float32(0))))
+    return parts, (signals if top else None), readable
 
 
 def _question_rows(scores: np.ndarray, n: int, passes: np.ndarray | None) -> np.ndarray:
@@ -188,20 +273,30 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     Returns:
         a list of `(rows int [C], dense float32 [C], bm25 float32 [C])`.
     """
+    return _candidate_pools(index, queries, texts, k, mode, filter, fusion)[0]
+
+
+def _candidate_pools(index, queries, texts: list[str], k: int, mode: str, filter,
+                     fusion: FusionConfig | None, top: int = 0):
+    """`candidate_pools`, and with `top` each query's `QuerySignals` (else None)."""
     check_search(mode, k)
     fusion = fusion or index.fusion
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     pool = pool_size(k, mode, fusion)
-    known = index.question_scores(queries) if hasattr(index, "question_scores") else None
+    question_cosines = index.question_cosines(queries) \
+        if hasattr(index, "question_cosines") else None
+    known = None if question_cosines is None else \
+        index.question_scores(queries, question_cosines)
     passes = None  # the filter's rows as a mask, built once for every query's questions
     if known is not None and mode != "bm25":
         allowed = index.field_index().rows(parse_filter(filter))
         if allowed is not None:
             passes = np.zeros(known.shape[1], bool)
             passes[allowed] = True
-    pools = []
-    for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(
-            queries, candidate_parts(index, queries, texts, k, pool, mode, filter))):
+    parts, signal_parts, readable = _candidate_parts(index, queries, texts, k, pool, mode,
+                                                     filter, top)
+    pools, signals = [], []
+    for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(queries, parts)):
         asked = _question_rows(known[b], pool, passes) if known is not None and \
             mode != "bm25" else np.zeros(0, np.int64)
         rows = np.asarray(first_occurrences(np.concatenate(
@@ -211,7 +306,11 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
             dense = np.maximum(dense, known[b][rows])
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
         pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
-    return pools
+        if top:
+            cosines, bm25_signal = signal_parts[b]
+            signals.append(QuerySignals(cosines, bm25_signal, None if question_cosines is None
+                                        else question_cosines[b], readable))
+    return pools, (signals if top else None)
 
 
 def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
@@ -222,7 +321,7 @@ def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
 
 
 def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
-           filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
+           filter=None, fusion: FusionConfig | None = None, signals: int = 0) -> list[Hits]:
     """Top-k passages of each query.
 
     Args:
@@ -234,6 +333,9 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
         mode: `dense`, `bm25` or `hybrid`.
         filter: a filter (JSON text, dict or None); see `filters`.
         fusion: fusion settings (default: the index's).
+        signals: when above 0, each `Hits` also carries the query's
+            `QuerySignals` with its best `signals` cosines, from the same
+            ScaNN and BM25 pass.
 
     Returns:
         one `Hits` per query (fewer than k only when fewer passages match).
@@ -243,5 +345,8 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
             index without it.
     """
     fusion = fusion or index.fusion
-    return [rank(index, pool, mode, k, fusion)
-            for pool in candidate_pools(index, queries, texts, k, mode, filter, fusion)]
+    pools, found = _candidate_pools(index, queries, texts, k, mode, filter, fusion, signals)
+    hits = [rank(index, pool, mode, k, fusion) for pool in pools]
+    for h, s in zip(hits, found or []):
+        h.signals = s
+    return hits

@@ -121,14 +121,22 @@ class KnownQuestions:
                 questions count, owned by them alone.
         """
         q = np.asarray(query_vectors, np.float32).reshape(len(query_vectors), -1)
-        vectors, question_owners = self.vectors, self.doc_ids
-        if readable is not None:
-            keep = [j for j, ids in enumerate(self.doc_ids) if not readable.isdisjoint(ids)]
-            vectors = vectors[keep] if keep else np.zeros((0, q.shape[1]), np.float32)
-            question_owners = [tuple(d for d in self.doc_ids[j] if d in readable) for j in keep]
-        if not len(question_owners):
+        if not len(self):
             return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(q))]
-        cosines = q @ vectors.T
+        return self.features_of(q @ self.vectors.T, readable)
+
+    def features_of(self, cosines: np.ndarray,
+                    readable: set | None = None) -> list[dict[str, float]]:
+        """`features` from the queries' cosines to every question (`[B, Q]`,
+        as the search pass computed them); `readable` as in `features`."""
+        cosines = np.asarray(cosines, np.float32).reshape(len(cosines), -1)
+        question_owners = self.doc_ids
+        if readable is not None and len(self):
+            keep = [j for j, ids in enumerate(self.doc_ids) if not readable.isdisjoint(ids)]
+            cosines = cosines[:, keep]
+            question_owners = [tuple(d for d in self.doc_ids[j] if d in readable) for j in keep]
+        if not len(self) or not len(question_owners):
+            return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(cosines))]
         order = np.argsort(-cosines, axis=1, kind="stable")
         out = []
         for row, ranked in zip(cosines, order):

@@ -52,7 +52,7 @@ TOP_K = 10  # cosines `spread` averages
 FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length") + QUESTION_FEATURES
 LEXICAL_FEATURES = frozenset({"bm25", "cover"})
 # The single top-1 cosine threshold for the main job's default encoder, zero-shot
-# all-MiniLM-L6-v2 (issue 16): `lepton-tf eval not-found --index indexes/stackfaq --features
+# all-MiniLM-L6-v2: `lepton-tf eval not-found --index indexes/stackfaq --features
 # top1` (StackFAQ, fitted on 3 folds of 25 threads left out, cut for 90% of the unanswerable
 # questions; on the 2 held-out folds 90.7% of 150 flagged, 16.8% of 600 answerable ones). The
 # six-feature rule `lepton-tf index` fits on the same folds: 92.0% / 15.8%. With the fine-tuned
@@ -61,7 +61,8 @@ DEFAULT_NOT_FOUND_THRESHOLD = 0.626
 
 
 def query_features(top_cosines: np.ndarray, text: str, lexical=None,
-                   questions: dict | None = None) -> dict[str, float]:
+                   questions: dict | None = None,
+                   bm25_scores: np.ndarray | None = None) -> dict[str, float]:
     """The signals of one query.
 
     Args:
@@ -70,6 +71,8 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None,
         text: the query string.
         lexical: the index's `LexicalIndex` (None: no `bm25` / `cover`).
         questions: its `KnownQuestions.features` (None: no `question_*`).
+        bm25_scores: its BM25 scores as the search computed them (None:
+            scored here with `lexical`).
 
     Returns:
         feature name -> value (`bm25` and `cover` only with `lexical`).
@@ -84,7 +87,10 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None,
     tokens = lexical.tokens(text)
     known = [t for t in tokens if t in lexical.retriever.vocab_dict]
     n = max(1, len(tokens))
-    best = float(lexical.scores(text).max()) if known and len(lexical) else 0.0
+    if not (known and len(lexical)):
+        best = 0.0
+    else:  # BM25 scores are >= 0: the best over all rows is the best passage's
+        best = float((lexical.scores(text) if bm25_scores is None else bm25_scores).max())
     features.update(bm25=best / n, cover=len(known) / n, length=math.log(n))
     return features
 

@@ -107,11 +107,21 @@ class SearchIndex:
         self._known_questions = value
         self._derived.pop("question_pairs", None)
 
-    def question_scores(self, queries) -> np.ndarray | None:
+    def question_cosines(self, queries) -> np.ndarray | None:
+        """Each query's cosine to every known question: float32 `[B, Q]`, or
+        None for an index without any. Known questions are scored
+        exhaustively (a FAQ's tens of thousands take milliseconds)."""
+        known = self._known_questions
+        if known is None or not len(known):
+            return None
+        return _as_matrix(queries, self.dimension, "queries") @ known.vectors.T
+
+    def question_scores(self, queries, cosines: np.ndarray | None = None) -> np.ndarray | None:
         """Each document's best cosine to one of its known questions, per query.
 
-        Known questions are scored exhaustively (`[B, Q]`: a FAQ's tens of
-        thousands take milliseconds).
+        Args:
+            queries: float32 `[B, D]`.
+            cosines: their `question_cosines`, when already computed.
 
         Returns:
             float32 `[B, N]` in row order (-inf for a document without known
@@ -126,7 +136,8 @@ class SearchIndex:
                 [(j, row_of[d]) for j, ids in enumerate(known.doc_ids) for d in ids
                  if d in row_of], np.int64).reshape(-1, 2)
         pairs = self._derived["question_pairs"]
-        cosines = _as_matrix(queries, self.dimension, "queries") @ known.vectors.T
+        if cosines is None:
+            cosines = self.question_cosines(queries)
         out = np.full((len(cosines), len(self.row_ids)), -np.inf, np.float32)
         for row, scores in zip(out, cosines):
             np.maximum.at(row, pairs[:, 1], scores[pairs[:, 0]])
@@ -192,11 +203,13 @@ class SearchIndex:
         self._derived.clear()
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
-                      filter=None, fusion: FusionConfig | None = None):
-        """Dense, BM25 or hybrid top-k with an optional filter: see `index.hybrid.search`."""
+                      filter=None, fusion: FusionConfig | None = None, signals: int = 0):
+        """Dense, BM25 or hybrid top-k with an optional filter, and with
+        `signals` the not-found signals of the same pass: see `index.hybrid.search`."""
         from lepton_tf.index import hybrid
 
-        return hybrid.search(self, queries, list(texts), self._k(k), mode, filter, fusion)
+        return hybrid.search(self, queries, list(texts), self._k(k), mode, filter, fusion,
+                             signals)
 
     @property
     def dimension(self) -> int:
@@ -333,7 +346,7 @@ class SearchIndex:
         """Adds documents, or replaces those whose id exists, without a rebuild.
 
         The tree's partitions stay as trained: after many additions from a
-        new distribution, rebuild (see README) for the best recall.
+        new distribution, rebuild (see docs/index-your-documents.md) for the best recall.
 
         Args:
             documents / embeddings: what to add.

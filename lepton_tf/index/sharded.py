@@ -189,15 +189,34 @@ class ShardedIndex:
         return all(getattr(s, "lexical", True) is not None for s in self.shards) or None
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
-                      filter=None, fusion=None):
+                      filter=None, fusion=None, signals: int = 0):
         """Dense, BM25 or hybrid top-k with an optional filter, as one unsharded
         index answers (`sharded_hybrid`); the hits' documents are then in
-        `documents` (fetched from remote shards)."""
+        `documents` (fetched from remote shards).
+
+        With `signals`, each `Hits` carries the query's best `signals` cosines
+        over all shards (`hybrid.QuerySignals`, without BM25 or known
+        questions: no shard has the whole corpus's), from a second scatter:
+        over the passages the filter's permission leaves (exact), else all.
+        """
+        from lepton_tf.index.filters import READERS_FIELD, parse_filter
+        from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
         queries = _as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
-        hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
+        texts = list(texts)
+        hits = sharded_search(self, queries, texts, k, mode, filter, fusion)
+        if signals:
+            parsed = parse_filter(filter)
+            if READERS_FIELD in parsed:  # what the caller may read, not all
+                permission = {READERS_FIELD: parsed[READERS_FIELD]}
+                cosines = [np.sort(np.asarray(h.dense_scores, np.float32))[::-1] for h in
+                           sharded_search(self, queries, texts, signals, "dense", permission)]
+            else:
+                cosines = self.search_batched(queries, signals)[1]
+            for h, top in zip(hits, cosines):
+                h.signals = QuerySignals(np.asarray(top))
         wanted = [[] for _ in self.shards]
         for h in hits:
             for doc_id in h.doc_ids:

@@ -13,10 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-ENCODER_MODEL = "encoder"
-QUERY_SIGNATURE = "encode_query"
-TEXT_INPUT = "text"
-EMBEDDING_OUTPUT = "embedding"
+from lepton_tf.contracts.encoder import EMBEDDING, QUERY_SIGNATURE, TEXT
+from lepton_tf.contracts.encoder import MODEL as ENCODER_MODEL
+from lepton_tf.contracts.search import MODEL as SEARCH_MODEL
+
 
 
 def local_embedder(manager, model: str = ENCODER_MODEL, signature: str = QUERY_SIGNATURE,
@@ -29,9 +29,9 @@ def local_embedder(manager, model: str = ENCODER_MODEL, signature: str = QUERY_S
         batch = np.empty(len(texts), dtype=object)
         batch[:] = list(texts)
         with manager.servable(model, version) as servable:
-            _, outputs = inference.predict_arrays(servable, signature, {TEXT_INPUT: batch},
-                                                  [EMBEDDING_OUTPUT])
-        return np.asarray(outputs[EMBEDDING_OUTPUT], dtype=np.float32)
+            _, outputs = inference.predict_arrays(servable, signature, {TEXT: batch},
+                                                  [EMBEDDING])
+        return np.asarray(outputs[EMBEDDING], dtype=np.float32)
     return embed
 
 
@@ -40,20 +40,20 @@ def remote_embedder(target: str, model: str = ENCODER_MODEL, signature: str = QU
     """`embed_queries` asking a TF Serving at `target` (HOST:PORT) over gRPC.
 
     Args:
-        client_options: `UpstreamPredict` options (TLS, token).
+        client_options: `PredictClient` options (TLS, token).
     """
-    from lepton_tf.server.upstream import UpstreamPredict
+    from lepton_tf.client.base import PredictClient
 
-    client = UpstreamPredict(target, timeout_s=timeout_s, **client_options)
+    client = PredictClient(target, timeout_s=timeout_s, **client_options)
 
     def embed(texts: list) -> np.ndarray:
-        outputs = client.predict(model, {TEXT_INPUT: np.array(list(texts), dtype=object)},
-                                 signature_name=signature, output_filter=[EMBEDDING_OUTPUT])
-        return np.asarray(outputs[EMBEDDING_OUTPUT], dtype=np.float32)
+        outputs = client.predict(model, {TEXT: np.array(list(texts), dtype=object)},
+                                 signature_name=signature, output_filter=[EMBEDDING])
+        return np.asarray(outputs[EMBEDDING], dtype=np.float32)
     return embed
 
 
-def paired_search(server, path: str, name: str = "search", model: str = ENCODER_MODEL):
+def paired_search(server, path: str, name: str = SEARCH_MODEL, model: str = ENCODER_MODEL):
     """A `SearchServable` over one index version, embedding queries with the
     loaded encoder version that built it, kept loaded while it serves.
 

@@ -21,7 +21,7 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _PAST_DEADLINE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
                             1.5, 2.0, 5.0, 10.0, 30.0)
 
-# Compute after a request's deadline (issue 15: "no request computes more than
+# Compute after a request's deadline (the bound: "no request computes more than
 # 1 s past its deadline"). Work runs in the process, whichever server object
 # received it, so these series are process-wide and every server exposes them.
 _process_registry = CollectorRegistry()
