@@ -25,7 +25,8 @@ def server(tmp_path_factory):
     monitoring = tmp_path_factory.mktemp("auth") / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
     srv = ModelServer(ServerOptions(port=0, rest_api_port=free_port(), auth_token=TOKEN,
-                                    monitoring_config_file=str(monitoring)),
+                                    monitoring_config_file=str(monitoring),
+                                    audit_log=str(monitoring.parent / "audit.jsonl")),
                       python_servables=fake_models())
     mount_assistant(srv, dialogue_turns=["hello there"], search_k=3)
     srv.start()
@@ -79,7 +80,7 @@ ENDPOINTS = [("GET", "/v1/models/chat"), ("GET", "/v1/models/chat/versions/1"),
              ("POST", "/v1/models/chat:regress"), ("POST", "/v1/assistant:stream"),
              ("POST", "/v1/assistant:feedback"), ("POST", "/v1/assistant:forget"),
              ("GET", "/report"),
-             ("GET", "/metrics"), ("GET", "/v1/models/nope")]
+             ("GET", "/metrics"), ("GET", "/v1/models/nope"), ("GET", "/v1/audit")]
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)

@@ -41,7 +41,7 @@ from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import (CHAT, OUT_OF_SCOPE, SEARCH, SKILL, SMALLTALK, TASK,
                                          Router)
 from lepton_tf.assistant.sessions import SessionStore
-from lepton_tf.server import deadline
+from lepton_tf.server import audit, deadline, identity
 from lepton_tf.server.errors import ServingError, stops_work
 from lepton_tf.store.errors import StoreError
 from lepton_tf.store.records import TurnRecord, new_turn_id
@@ -99,6 +99,17 @@ def check_message(session_id: str, message: str) -> str:
     if len(message) > MAX_MESSAGE_CHARS:
         raise ValueError(f"message is longer than {MAX_MESSAGE_CHARS} characters.")
     return message
+
+
+def session_key(session_id: str) -> str:
+    """Where the calling principal's conversation `session_id` is kept.
+
+    A conversation belongs to its caller: the same id from another principal
+    is another session (its last results never answer "the second one" for
+    them). Unrestricted callers (a shared token, no auth) share ids as before.
+    """
+    principal = identity.current()
+    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
 
 
 def word_chunks(text: str) -> list[str]:
@@ -238,13 +249,22 @@ class Assistant:
             return self.knowledge_base.text("not_found"), []
         return re.sub(r"\[1\]", f"[{number}]", reply), [number]
 
+    def _still_readable(self, passages: list) -> bool:
+        """Whether the caller may still read every one of `passages` (a permission
+        may have been revoked since they were shown); backends that cannot tell
+        (no `readable`) are trusted."""
+        readable = getattr(self.backends, "readable", None)
+        if readable is None or not passages:
+            return True
+        return set(readable([p.doc_id for p in passages])) >= {p.doc_id for p in passages}
+
     def _turn(self, session_id: str, message: str, time_zone: str = ""):
         message = check_message(session_id, message)
         if time_zone and self.tasks is not None:
             self.tasks.check_time_zone(time_zone)  # ValueError: INVALID_ARGUMENT
         start = time.perf_counter()
         timings: dict = {}
-        session = self.sessions.get(session_id)
+        session = self.sessions.get(session_key(session_id))
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
@@ -270,11 +290,17 @@ class Assistant:
         # "the second one" right after a search: that answer's source 2.
         pointed = followup.ordinal_reference(message, len(session.last_results)) \
             if session.last_route == SEARCH else None
-        signals = _Signals(session.last_results, session.last_results[0].score, False,
-                           session.last_query, None, None, None) if pointed \
-            else self._signals(session, message, timings)
+        revoked = bool(pointed) and not self._still_readable(session.last_results)
+        if revoked:  # the sources shown before are not all readable now: show none
+            signals = _Signals([], None, True, session.last_query, None, None, None)
+            session.last_results, pointed = [], None
+        elif pointed:
+            signals = _Signals(session.last_results, session.last_results[0].score, False,
+                               session.last_query, None, None, None)
+        else:
+            signals = self._signals(session, message, timings)
         chitchat = signals.smalltalk[1] if signals.smalltalk else None
-        route = SEARCH if pointed else self.router.route(
+        route = SEARCH if pointed or revoked else self.router.route(
             signals.top, signals.dialogue, signals.intent, message, session.last_route,
             chitchat_score=chitchat, domain_score=signals.domain)
         intent = signals.intent
@@ -287,7 +313,9 @@ class Assistant:
         if skill is not None:
             route = SKILL
         shown, numbers, not_found = [], [], False
-        if pointed:
+        if revoked:
+            reply, not_found = self.knowledge_base.text("not_found"), True
+        elif pointed:
             shown = signals.passages
             reply, numbers = self._pointed_reply(session, pointed, timings)
         elif route == SEARCH:
@@ -327,6 +355,11 @@ class Assistant:
         session.last_query = signals.query if route == SEARCH else ""
         session.last_reply = reply
         session.turn_count += 1
+        principal = identity.current()
+        audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
+                     "sources no longer readable: none shown" if revoked else
+                     "unrestricted" if principal.unrestricted else
+                     f"readers={principal.readers()}", [not_found])
         timings["total"] = (time.perf_counter() - start) * 1e3
         result = TurnResult(reply, route, intent_name, citations,
                             "extractive" if numbers else "", related,

@@ -3,7 +3,8 @@
 TF Serving's flags keep their names, defaults and meanings (so a script can
 swap the binary for this command); lepton-tf's own options have their own
 names: `--host`, `--search_index`, `--search-only`, `--tf-serving`, TLS,
-`--auth_token`, `--max_request_bytes`. With no `--model_config_file` and no
+`--auth_token`, `--tokens_file`, `--jwt_public_key`, `--jwt_jwks_file`,
+`--max_request_bytes`. With no `--model_config_file` and no
 `--model_base_path` it serves what `lepton-tf main` builds (`saved_models/`,
 `indexes/stackfaq`), so `lepton-tf serve --assistant` is the web page.
 """
@@ -17,6 +18,7 @@ import signal
 DEFAULT_TASK_DB = os.path.join("databases", "example.sqlite")  # `lepton-tf main` builds it
 DEFAULT_SKILLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "configs", "skills", "banking77.yaml")
+UPSTREAM_TOKEN_ENV = "LEPTON_UPSTREAM_TOKEN"
 
 
 def _bool(text: str) -> bool:
@@ -49,7 +51,11 @@ def options_from_args(args):
         rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
         max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         deadline_margin_ms=args.deadline_margin_ms,
-        auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
+        auth_token=args.auth_token, tokens_file=args.tokens_file,
+        jwt_public_key=args.jwt_public_key, jwt_jwks_file=args.jwt_jwks_file,
+        jwt_audience=args.jwt_audience, jwt_issuer=args.jwt_issuer,
+        audit_log=args.audit_log, redaction_policy_dir=args.search_index,
+        max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
 
@@ -105,6 +111,10 @@ def build_server(args):
         with open(args.tf_serving_ca_file, "rb") as f:
             root = f.read()
     tls = {"tls": True, "root_certificates": root} if root else {}
+    # The token this server shows --tf-serving and --search-shards: from the
+    # environment, never a flag (command lines are visible to every local user).
+    if os.environ.get(UPSTREAM_TOKEN_ENV):
+        tls["token"] = os.environ[UPSTREAM_TOKEN_ENV]
     remote = args.tf_serving if args.search_only else None
     if shard is not None:
         from lepton_tf.search.shards import MODEL, shard_source
@@ -252,7 +262,20 @@ def register(sub) -> None:
                           "(default 90; 0 keeps everything)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
-    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN' (one shared "
+                                          "token; its caller reads every document)")
+    own.add_argument("--tokens_file", help="YAML principal: {token_sha256: HEX, groups: [..], "
+                                           "admin_of: [..]}; reloaded when it changes")
+    own.add_argument("--jwt_public_key", help="PEM public key verifying callers' JWTs "
+                                              "(principal: sub, groups: the groups claim)")
+    own.add_argument("--jwt_jwks_file", help="a JWKS file of such keys (chosen by kid; "
+                                             "reloaded when it changes)")
+    own.add_argument("--audit_log", help="append an audit record per search and assistant "
+                                         "turn (principal, redacted query, documents "
+                                         "returned, permission decision) to this JSONL file; "
+                                         "admins read it at GET /v1/audit")
+    own.add_argument("--jwt_audience", help="the aud a JWT must carry")
+    own.add_argument("--jwt_issuer", help="the iss a JWT must carry")
     own.add_argument("--max_batch_size", type=int, default=8192,
                      help="rows one request may carry (default 8192; 0: no limit)")
     own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,

@@ -23,6 +23,9 @@ class Document:
             alternative phrasings; `index.known_questions`): embedded apart
             from the document, they rank it and tell the not-found rule what
             users ask.
+        readers: who may read it (`index.permissions`): groups, `user:NAME`
+            principals, `"*"` for everyone; `()` nobody; None: the index has
+            no permissions (every caller reads it).
     """
 
     doc_id: str
@@ -30,6 +33,7 @@ class Document:
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
     questions: tuple = ()
+    readers: tuple | None = None
 
     def embedding_text(self) -> str:
         """What the document tower reads: the title, then the text."""
@@ -43,6 +47,8 @@ def write_documents(documents, path: str) -> None:
             record = {"_id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
             if d.questions:  # absent otherwise: the same bytes as before for such documents
                 record["questions"] = list(d.questions)
+            if d.readers is not None:
+                record["readers"] = list(d.readers)
             f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
 
 
@@ -62,7 +68,8 @@ def read_documents(path: str) -> list[Document]:
                 r = json.loads(line)
                 documents.append(Document(str(r["_id"]), r.get("text", "") or "",
                                           r.get("title", "") or "", r.get("metadata") or {},
-                                          _questions(r.get("questions"))))
+                                          _questions(r.get("questions")),
+                                          readers_of(r.get("readers"))))
             except (ValueError, KeyError, TypeError) as e:
                 raise IndexFormatError(f"{path}:{line_no}: bad document record ({e}).") from None
     return documents
@@ -87,3 +94,16 @@ def _questions(value) -> tuple:
     if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
         raise ValueError(f"questions must be a list of strings, not {value!r:.60}")
     return tuple(dict.fromkeys(q.strip() for q in value if q.strip()))
+
+
+def readers_of(value) -> tuple | None:
+    """A record's `readers`: a list of non-empty strings, sorted, once each (None: absent).
+
+    Raises:
+        ValueError: anything but a list of non-empty strings.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(r, str) and r.strip() for r in value):
+        raise ValueError(f"readers must be a list of group or user:NAME strings, not {value!r:.60}")
+    return tuple(sorted({r.strip() for r in value}))

@@ -401,6 +401,22 @@ class SearchIndex:
         if lexical and self._lexical is not None:
             self.rebuild_lexical()
 
+    def replace_documents(self, documents) -> None:
+        """Replaces stored documents by id, vectors untouched (a permission or
+        metadata change: nothing is re-encoded, nor re-indexed for BM25).
+
+        Raises:
+            KeyError: naming an id that is not in the index (nothing replaced).
+        """
+        documents = list(documents)
+        missing = [d.doc_id for d in documents if d.doc_id not in self.documents]
+        if missing:
+            raise KeyError(f"Not in the index: {missing[:5]}")
+        for d in documents:
+            self.documents[d.doc_id] = d
+        self._derived.pop("fields", None)
+        self._derived.pop("permitted_bm25", None)
+
     def refresh_questions(self, encode) -> None:
         """Embeds the documents' known questions that are new (after `upsert`;
         `encode`: the query tower, list of str -> float32 `[Q, D]`)."""

@@ -7,6 +7,10 @@ handles quoting and embedded newlines) take their text from a column named
 `title`, `question`, `name`, `subject` or `heading`; the other columns become
 metadata, filterable by name. Without a text column, each row is written as
 `column: value` lines.
+
+A record's `readers` (a JSONL list, or a CSV column of names separated by `;`)
+says who may read it (`index.permissions`); it is kept apart from the text and
+the shown metadata, under `metadata["$readers"]`, which the index takes out.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from lepton_tf.ingest.plain import decode_text
 TEXT_COLUMNS = ("text", "body", "content", "answer", "description")
 TITLE_COLUMNS = ("title", "question", "name", "subject", "heading")
 ID_COLUMNS = ("_id", "id", "doc_id")
+READERS = "readers"
+READERS_KEY = "$readers"  # where a record's readers travel to the index builder
 
 
 def _scalar_metadata(values: dict) -> dict:
@@ -37,12 +43,26 @@ def _scalar_metadata(values: dict) -> dict:
     return out
 
 
-def _record(path: str, record_id: str, title: str, text: str, extra: dict):
+def _readers(value, path: str, record_id: str) -> list | None:
+    """A record's readers: a list of names, or `;`-separated names (CSV)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in (p.strip() for p in value.split(";")) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ParseError(path, f"record {record_id}: readers must be a list of names.")
+    return sorted({v.strip() for v in value})
+
+
+def _record(path: str, record_id: str, title: str, text: str, extra: dict, readers=None):
     text = (text or "").strip()
     if not text:
         return None
+    metadata = {**_scalar_metadata(extra), "record": record_id}
+    if readers is not None:
+        metadata[READERS_KEY] = readers
     return Section(text, 0, (), document=f"{path}:{record_id}", title=(title or "").strip(),
-                   metadata={**_scalar_metadata(extra), "record": record_id})
+                   metadata=metadata)
 
 
 def parse_jsonl(data: bytes, path: str) -> list[Section]:
@@ -63,8 +83,11 @@ def parse_jsonl(data: bytes, path: str) -> list[Section]:
             raise ParseError(path, f"line {line_no}: expected a JSON object.")
         record_id = str(record.get("_id", record.get("id", line_no)))
         meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        readers = record.get(READERS, meta.get(READERS))
+        meta = {k: v for k, v in meta.items() if k != READERS}
         section = _record(path, record_id, str(record.get("title") or ""),
-                          str(record.get("text") or ""), meta)
+                          str(record.get("text") or ""), meta,
+                          _readers(readers, path, record_id))
         if section:
             sections.append(section)
     return sections
@@ -100,11 +123,15 @@ def parse_csv(data: bytes, path: str) -> list[Section]:
         if None in row:
             raise ParseError(path, f"row {row_no - 1} has more fields than the header.")
         record_id = ((row.get(id_col) or "").strip() if id_col else "") or str(row_no - 1)
+        readers_col = _pick([c for c in row if c is not None], (READERS,))
+        readers = _readers(row.get(readers_col) or None, path, record_id) if readers_col \
+            else None  # an empty cell: the file's ACL globs decide
+        row = {c: v for c, v in row.items() if c != readers_col}
         extra = {c: v for c, v in row.items() if c not in (text_col, title_col, id_col) and v}
         body = row.get(text_col, "") if text_col else "\n".join(
             f"{c}: {v}" for c, v in row.items() if c != title_col and v)
         section = _record(path, record_id, row.get(title_col, "") if title_col else "", body,
-                          extra if text_col else {})
+                          extra if text_col else {}, readers)
         if section:
             sections.append(section)
     return sections

@@ -13,6 +13,8 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from lepton_tf.text.redaction import redact
+
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000,
                        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -87,9 +89,11 @@ class Metrics:
             if len(self._children) > 4096:  # model names come from clients: bound it
                 self._children.clear()
             label = "" if version is None else str(version)
+            # Model names come from clients: personal data in one never becomes a label.
+            name = redact(model)
             children = self._children[key] = (
-                self.requests.labels(model, label, api, status),
-                self.latency.labels(model, label, api, entrypoint))
+                self.requests.labels(name, label, api, status),
+                self.latency.labels(name, label, api, entrypoint))
         children[0].inc()
         children[1].observe(seconds * 1e6)
 
