@@ -2,6 +2,7 @@
 refusing a corrupt or foreign file, idempotent turn writes, feedback, deletion,
 retention, and the writer's retry queue while the file is locked."""
 
+import json
 import sqlite3
 import time
 
@@ -197,3 +198,22 @@ def test_a_session_with_a_task_in_progress_round_trips_through_the_store(tmp_pat
     assert turns == 3 and restored.last_route == "task"
     restored.restore({})  # a store of a version without tasks: no task in progress
     assert restored.task_memory is None
+
+
+def test_the_default_redaction_keeps_personal_data_out_of_the_store(tmp_path):
+    """What `lepton-tf serve --assistant` writes: typed placeholders, not the data."""
+    from lepton_tf.store.writer import redacting
+
+    redact, redact_text = redacting()
+    writer = TurnWriter(ConversationStore.open(sqlite_url(str(tmp_path / "c.sqlite"))),
+                        redact=redact, redact_text=redact_text)
+    secret = "mail jane.doe@example.com or call +1 415 555 0132, card 4111 1111 1111 1111"
+    record = _turn(message=secret)
+    record.reply = f"Booked for {secret}"
+    record.state = {"Restaurants_2": {"phone_number": ["+1 415 555 0132"]}}
+    writer.write(record, {"turns": [["USER", secret]]}, 1)
+    stored = json.dumps([list(writer.store.turns()), writer.store.load_session("s1")[0]])
+    for value in ("jane.doe@example.com", "555 0132", "4111 1111 1111 1111"):
+        assert value not in stored
+    assert "[EMAIL]" in stored and "[PHONE]" in stored and "[CARD]" in stored
+    writer.close()

@@ -41,7 +41,8 @@ from lepton_tf.assistant.streaming import (REST_STREAM_PATH, grpc_stream_handler
 from lepton_tf.server.errors import ServingError
 from lepton_tf.store.conversation_store import ConversationStore
 from lepton_tf.store.metrics import StoreMetrics
-from lepton_tf.store.writer import TurnWriter
+from lepton_tf.store.writer import TurnWriter, redacting
+from lepton_tf.text.redaction import load_policy
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "index.html")
 PAGE_PATHS = ("/", "/assistant")
@@ -87,7 +88,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
         redact, redact_text: the store writer's redaction hooks (see
-            `lepton_tf.store.writer`); None: nothing removed.
+            `lepton_tf.store.writer`); None: personal data is replaced by typed
+            placeholders under the knowledge base's `redaction.json` policy.
     """
     if task_tracker not in ("lookup", "dst"):
         raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
@@ -109,9 +111,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     def sessions(server) -> SessionStore:
         if store_url is None:
             return SessionStore(max_sessions, ttl_s)
+        default_redact, default_redact_text = redacting(load_policy(
+            knowledge_base if isinstance(knowledge_base, str) else None))
         writer = TurnWriter(ConversationStore.open(store_url), StoreMetrics(
-            server.metrics.registry), **{k: v for k, v in (("redact", redact),
-                                                            ("redact_text", redact_text)) if v})
+            server.metrics.registry), redact=redact or default_redact,
+            redact_text=redact_text or default_redact_text)
         return StoredSessions(writer, retention_days, max_sessions, ttl_s)
 
     def build(server):

@@ -16,6 +16,7 @@ never reaches the database.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from typing import Callable
 from lepton_tf.store.conversation_store import ConversationStore
 from lepton_tf.store.metrics import StoreMetrics
 from lepton_tf.store.records import TurnRecord
+from lepton_tf.text.redaction import DEFAULT_POLICY, RedactionPolicy, redact, redact_value
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUED = 10_000
@@ -33,6 +35,25 @@ Redact = Callable[[TurnRecord, dict], tuple[TurnRecord, dict]]
 def keep_all(record: TurnRecord, state: dict) -> tuple[TurnRecord, dict]:
     """The default redaction: nothing removed."""
     return record, state
+
+
+def redacting(policy: RedactionPolicy = DEFAULT_POLICY) -> tuple[Redact, Callable[[str], str]]:
+    """The store's redaction hooks for a knowledge base's policy: emails, phone
+    numbers, card numbers and IBANs in the message, the reply, the tracked state
+    and the stored session become typed placeholders (`text.redaction`).
+
+    The live session in memory keeps the real values; a session restored from
+    the store after a restart has the placeholders.
+
+    Returns:
+        `(redact, redact_text)` for `TurnWriter`.
+    """
+    def turn(record: TurnRecord, state: dict) -> tuple[TurnRecord, dict]:
+        return dataclasses.replace(
+            record, message=redact(record.message, policy), reply=redact(record.reply, policy),
+            state=redact_value(record.state, policy)), redact_value(state, policy)
+
+    return turn, lambda text: redact(text, policy)
 
 
 class TurnWriter:
