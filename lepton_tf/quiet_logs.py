@@ -15,8 +15,8 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import subprocess
 import sys
-import threading
 
 # Lines TensorFlow 2.20 prints at level E (or before absl logging is set up)
 # on a CPU-only machine, whatever the command does.
@@ -59,8 +59,13 @@ def filter_stderr(pattern: re.Pattern) -> None:
     """Drops the lines matching `pattern` from everything written to fd 2.
 
     The C++ logging writes to the file descriptor directly, so fd 2 is
-    pointed at a pipe that a thread copies, line by line, to the real
-    stderr. At exit the pipe is closed and drained, so no line is lost.
+    pointed at a pipe that a child process copies to the real stderr. A
+    child, not a thread: when TensorFlow aborts or crashes the process, the
+    child still drains the pipe, so the C++ message that explains the crash
+    (`terminate called after throwing ...`) is printed, not lost with the
+    process. At a normal exit the pipe is closed and drained, so no line is
+    lost either. Text without a newline (a prompt) is passed on once the
+    writer pauses, so a prompt shows before the user types.
 
     Args:
         pattern: lines to drop (searched anywhere in the line).
@@ -68,24 +73,49 @@ def filter_stderr(pattern: re.Pattern) -> None:
     sys.stderr.flush()
     real = os.dup(2)
     read_end, write_end = os.pipe()
+    # Its own session: Ctrl-C in the terminal reaches the command, not the
+    # copier, which ends when the last write end of the pipe is closed.
+    child = subprocess.Popen(
+        [sys.executable, "-S", "-c", _COPIER, pattern.pattern],
+        stdin=read_end, stdout=real, stderr=subprocess.DEVNULL, close_fds=True,
+        start_new_session=True, env={"PYTHONIOENCODING": "utf-8"})
+    os.close(read_end)
     os.dup2(write_end, 2)
     os.close(write_end)
-
-    def copy() -> None:
-        with os.fdopen(read_end, "rb") as pipe:
-            for line in pipe:
-                if not pattern.search(line.decode("utf-8", "replace")):
-                    os.write(real, line)
-
-    thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
-    thread.start()
 
     def restore() -> None:
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(real, 2)  # closes the pipe's last write end: the thread drains it
-        thread.join(timeout=5)
+        os.dup2(real, 2)  # closes the pipe's last write end: the copier drains it
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
     atexit.register(restore)
+
+
+# The copier: whole lines are filtered; a partial line (a prompt) is passed
+# on when no more bytes come within 50 ms. C++ log lines are written whole.
+_COPIER = r"""
+import os, re, select, sys
+pattern, out, buffer = re.compile(sys.argv[1]), sys.stdout.fileno(), b""
+def emit(line):
+    if not pattern.search(line.decode("utf-8", "replace")):
+        os.write(out, line)
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    buffer += chunk
+    *lines, buffer = buffer.split(b"\n")
+    for line in lines:
+        emit(line + b"\n")
+    if buffer and not select.select([0], [], [], 0.05)[0]:
+        emit(buffer)
+        buffer = b""
+if buffer:
+    emit(buffer)
+"""
