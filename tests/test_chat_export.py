@@ -85,8 +85,8 @@ def test_seed_changes_samples(exported):
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(contexts=["  "]), "context must not be empty"),
-    (dict(contexts=[""]), "context must not be empty"),
+    (dict(contexts=["  "]), "context must not hold an empty or blank string"),
+    (dict(contexts=[""]), "context must not hold an empty or blank string"),
     (dict(contexts=[b"[USER] caf\xe9 \xff"]), "context must be valid UTF-8"),
     (dict(n=0), "max_new_tokens must be in [1, "),
     (dict(n=LIMIT + 1), f"max_new_tokens must be in [1, {LIMIT}]"),
