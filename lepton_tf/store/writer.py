@@ -30,6 +30,8 @@ from lepton_tf.text.redaction import DEFAULT_POLICY, RedactionPolicy, redact, re
 log = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUED = 10_000
 Redact = Callable[[TurnRecord, dict], tuple[TurnRecord, dict]]
+# Session fields stored as they are: an open task needs its values to go on.
+KEPT_SESSION_FIELDS = frozenset({"task_memory"})
 
 
 def keep_all(record: TurnRecord, state: dict) -> tuple[TurnRecord, dict]:
@@ -42,8 +44,11 @@ def redacting(policy: RedactionPolicy = DEFAULT_POLICY) -> tuple[Redact, Callabl
     numbers, card numbers and IBANs in the message, the reply, the tracked state
     and the stored session become typed placeholders (`text.redaction`).
 
-    The live session in memory keeps the real values; a session restored from
-    the store after a restart has the placeholders.
+    The live session in memory keeps the real values. So does the stored
+    session's open task (`task_memory`: the tracked slot values, the offered
+    backend rows, the pending confirmation), so that a booking goes on after a
+    restart; everything else of the stored session (the turns' texts) and the
+    whole turn log get the placeholders.
 
     Returns:
         `(redact, redact_text)` for `TurnWriter`.
@@ -51,7 +56,9 @@ def redacting(policy: RedactionPolicy = DEFAULT_POLICY) -> tuple[Redact, Callabl
     def turn(record: TurnRecord, state: dict) -> tuple[TurnRecord, dict]:
         return dataclasses.replace(
             record, message=redact(record.message, policy), reply=redact(record.reply, policy),
-            state=redact_value(record.state, policy)), redact_value(state, policy)
+            state=redact_value(record.state, policy)), {
+                key: value if key in KEPT_SESSION_FIELDS else redact_value(value, policy)
+                for key, value in state.items()}
 
     return turn, lambda text: redact(text, policy)
 
