@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import select
 import sys
 import threading
 
@@ -59,8 +60,12 @@ def filter_stderr(pattern: re.Pattern) -> None:
     """Drops the lines matching `pattern` from everything written to fd 2.
 
     The C++ logging writes to the file descriptor directly, so fd 2 is
-    pointed at a pipe that a thread copies, line by line, to the real
-    stderr. At exit the pipe is closed and drained, so no line is lost.
+    pointed at a pipe that a thread copies to the real stderr. Whole lines
+    are matched and dropped; a line still without its newline when the pipe
+    goes quiet (a prompt such as `you> `, which `input()` writes to stderr
+    without readline) is passed at once, and so is the rest of that line,
+    so what the user must see is never held back. At exit the pipe is closed
+    and drained, so no line is lost.
 
     Args:
         pattern: lines to drop (searched anywhere in the line).
@@ -70,14 +75,8 @@ def filter_stderr(pattern: re.Pattern) -> None:
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-
-    def copy() -> None:
-        with os.fdopen(read_end, "rb") as pipe:
-            for line in pipe:
-                if not pattern.search(line.decode("utf-8", "replace")):
-                    os.write(real, line)
-
-    thread = threading.Thread(target=copy, name="stderr-filter", daemon=True)
+    thread = threading.Thread(target=_copy_lines, args=(read_end, real, pattern),
+                              name="stderr-filter", daemon=True)
     thread.start()
 
     def restore() -> None:
@@ -89,3 +88,30 @@ def filter_stderr(pattern: re.Pattern) -> None:
         thread.join(timeout=5)
 
     atexit.register(restore)
+
+
+# How long a partial line may wait for the rest of it before it is shown:
+# TensorFlow writes each log line in one call, so its lines arrive whole.
+PARTIAL_LINE_WAIT_S = 0.05
+
+
+def _copy_lines(read_end: int, real: int, pattern: re.Pattern) -> None:
+    """Copies `read_end` to `real` until end of file, without the lines `pattern` matches."""
+    pending = b""
+    passing = False  # the start of the pending line was passed already: pass the rest
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if passing or not pattern.search(line.decode("utf-8", "replace")):
+                os.write(real, line + b"\n")
+            passing = False
+        if pending and not select.select([read_end], [], [], PARTIAL_LINE_WAIT_S)[0]:
+            os.write(real, pending)  # a prompt: shown now, not when its line ends
+            pending, passing = b"", True
+    if pending and (passing or not pattern.search(pending.decode("utf-8", "replace"))):
+        os.write(real, pending)
+    os.close(read_end)
