@@ -193,7 +193,7 @@ def register(sub) -> None:
     # No abbreviations: an unknown flag is a Beam option, never a prefix of ours.
     p = sub.add_parser("index", help="build or update a ScaNN index version", allow_abbrev=False)
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
-                   help="a folder of .md/.txt/.html/.pdf/.jsonl/.csv files (chunked, "
+                   help="a folder of .md/.txt/.rst/.html/.pdf/.jsonl/.csv files (chunked, "
                         "incremental), a BEIR folder, or JSONL of {_id, title, text, metadata}")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="encoder SavedModel (version folder or base; latest version)")

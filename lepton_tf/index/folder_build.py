@@ -41,6 +41,7 @@ class FolderBuildReport:
         encoded: passages sent to the encoder.
         passages: passages in the version.
         seconds: wall time.
+        unsupported: files of a type no parser reads (relpaths), not indexed.
     """
 
     path: str
@@ -54,13 +55,28 @@ class FolderBuildReport:
     encoded: int
     passages: int
     seconds: float
+    unsupported: tuple = ()
 
     def summary(self) -> str:
         what = "updated" if self.incremental else "built"
         return (f"{what} {self.path}: {self.passages} passages; files +{len(self.added)} "
                 f"~{len(self.changed)} -{len(self.removed)} ={len(self.unchanged)}, "
-                f"{len(self.skipped)} skipped; {self.encoded} passages encoded in "
+                f"{len(self.skipped)} skipped (unreadable), {len(self.unsupported)} not read "
+                f"(type not supported); {self.encoded} passages encoded in "
                 f"{self.seconds:.1f} s")
+
+
+def report_unsupported(corpus_dir: str, log) -> tuple:
+    """Names the files no parser reads (a `.docx`, an image), once per build."""
+    from lepton_tf.ingest import SUPPORTED
+    from lepton_tf.ingest.discovery import unsupported_files
+
+    unsupported = tuple(unsupported_files(corpus_dir))
+    if unsupported:
+        shown = ", ".join(unsupported[:10]) + (" ..." if len(unsupported) > 10 else "")
+        log(f"Not read, type not supported ({len(unsupported)} files): {shown} "
+            f"(supported: {' '.join(SUPPORTED)})")
+    return unsupported
 
 
 def _previous_manifest(out_dir: str, config, encoder, log):
@@ -172,6 +188,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     start = time.time()
     config = config or ChunkConfig()
     scanned = scan_folder(corpus_dir)
+    unsupported = report_unsupported(corpus_dir, log)
     hashes = dict(scanned)
     previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
     changes = diff(previous, scanned)
@@ -180,7 +197,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
                                  sum(len(e["passages"]) for e in previous.files.values()),
-                                 time.time() - start)
+                                 time.time() - start, unsupported)
     reused = {rel: previous.files[rel] for rel in changes.unchanged} if previous else {}
     index = None
     if previous and any(entry["passages"] for entry in reused.values()):
@@ -200,7 +217,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, skipped,
-                                 0, len(index), time.time() - start)
+                                 0, len(index), time.time() - start, unsupported)
     total = sum(len(entry["passages"]) for entry in files.values())
     if total == 0:
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
@@ -231,6 +248,6 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     path = save_index(index, out_dir, extra_files={FILE_NAME: manifest.to_json()})
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
                                changes.removed, changes.unchanged, skipped, len(documents),
-                               len(index), time.time() - start)
+                               len(index), time.time() - start, unsupported)
     log(report.summary())
     return report

@@ -111,7 +111,8 @@ class Chunker:
                             "document": section.document or relpath,
                             "section": section.heading_path or str(
                                 section.metadata.get("record", "")),
-                            "start": section.start + lo, "end": section.start + hi,
+                            "start": section.unit_offset(lo),
+                            "end": section.unit_offset(hi - 1) + 1,
                             "format": file_format, "passage": n}
                 if section.page is not None:
                     metadata["page"] = section.page

@@ -17,10 +17,11 @@ def _parsers() -> dict[str, Parser]:
     from lepton_tf.ingest.pdf import parse_pdf
     from lepton_tf.ingest.plain import parse_text
     from lepton_tf.ingest.records import parse_csv, parse_jsonl
+    from lepton_tf.ingest.rst import parse_rst
 
     return {".md": parse_markdown, ".markdown": parse_markdown, ".txt": parse_text,
             ".html": parse_html, ".htm": parse_html, ".pdf": parse_pdf,
-            ".jsonl": parse_jsonl, ".csv": parse_csv}
+            ".jsonl": parse_jsonl, ".csv": parse_csv, ".rst": parse_rst}
 
 
 def file_format(path: str) -> str:
