@@ -34,8 +34,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lepton_tf.assistant.standalone import introduces, leans_back
+
 MAX_SENTENCES = 3
-MAX_CANDIDATES = 8     # sentences per passage scored (answers lead with the answer)
+MAX_CANDIDATES = 12    # sentences per passage scored (answers lead with the answer)
 MAX_CHARS = 500        # a following sentence is added only within this budget
 MIN_FOLLOW_RATIO = 0.6  # a following sentence scores at least this share of the best
 OTHER_PASSAGE_RATIO = 0.9  # another passage's sentence scores at least this share
@@ -47,6 +49,11 @@ _END = ".!?)\"'"
 # A URL, without the punctuation that may end the sentence after it.
 _URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
 _PLACEHOLDER = re.compile(r"urlplaceholder(\d+)x")
+# Text a full stop must not be added to: code, a command line, a path, a value.
+_CODE_LIKE = re.compile(r"[`=$\\{}<>\[\]|]|^\s*(?:pip|python3?|conda|git|npm|apt(?:-get)?|sudo"
+                        r"|cd|ls|curl|wget|docker|make|>>>)\b|\w[./]\w+\s*$")
+OPENING_CHARS = 300    # the passage opening quoted when no extract stands alone
+MAX_LEAN_BACK = 3      # sentences added before one that refers back
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,8 +102,15 @@ def ends_sentence(reply: str) -> bool:
 
 
 def with_stop(sentence: str) -> str:
-    """The sentence, ending with a full stop if it ends with none (a heading, a list item)."""
-    return sentence if sentence[-1] in _END else sentence + "."
+    """The sentence, ending with a full stop if it is prose that ends with none (a
+    heading, a list item); code, commands and values are kept verbatim.
+
+    >>> with_stop("Install the package"), with_stop("pip install pypdf[crypto]")
+    ('Install the package.', 'pip install pypdf[crypto]')
+    """
+    if sentence[-1] in _END or not sentence[-1].isalpha() or _CODE_LIKE.search(sentence):
+        return sentence
+    return sentence + "."
 
 
 def trigrams(text: str) -> set:
@@ -153,11 +167,17 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         fresh = [j for j in order if not has_repeated_trigram(texts[j])]  # say it again
     best = (fresh or order)[0]
     n, i, _ = candidates[best]
-    chosen, grams, length = [best], trigrams(texts[best]), len(texts[best])
-    for j in range(best + 1, len(candidates)):
-        if len(chosen) == MAX_SENTENCES or candidates[j][0] != n:
+    chosen = standalone_run(candidates, best)
+    if chosen is None:  # nothing it leans on is at hand: the passage's opening instead
+        return opening_reply(passages[n - 1], n), [n]
+    grams = set().union(*(trigrams(texts[j]) for j in chosen))
+    length = sum(len(texts[j]) for j in chosen)
+    for j in range(chosen[-1] + 1, len(candidates)):
+        if len(chosen) >= MAX_SENTENCES or candidates[j][0] != n:
             break
-        if scores[j] < MIN_FOLLOW_RATIO * scores[best] or length + len(texts[j]) > MAX_CHARS:
+        announced = introduces(texts[chosen[-1]])  # "Run:" is nothing without what follows
+        if not announced and (scores[j] < MIN_FOLLOW_RATIO * scores[best]
+                              or length + len(texts[j]) > MAX_CHARS):
             break
         if trigrams(texts[j]) & grams or has_repeated_trigram(texts[j]):
             continue
@@ -169,5 +189,73 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     if (other is not None and scores[other] >= OTHER_PASSAGE_RATIO * scores[best]
             and length + len(texts[other]) <= MAX_CHARS and not trigrams(texts[other]) & grams):
         chosen.append(other)
-    reply = " ".join(f"{with_stop(texts[j])} [{candidates[j][0]}]" for j in chosen)
+    if len(chosen) > 1 and introduces(texts[chosen[-1]]) and candidates[chosen[-1]][0] == n:
+        chosen.pop()  # it would announce what the reply does not hold
+    reply = _cited(texts, candidates, chosen)
     return reply, list(dict.fromkeys(candidates[j][0] for j in chosen))
+
+
+def _cited(texts, candidates, chosen) -> str:
+    """The chosen sentences, one `[n]` after each passage's run of them."""
+    parts = []
+    for k, j in enumerate(chosen):
+        n = candidates[j][0]
+        last_of_run = k + 1 == len(chosen) or candidates[chosen[k + 1]][0] != n
+        parts.append(with_stop(texts[j]) + (f" [{n}]" if last_of_run else ""))
+    return " ".join(parts)
+
+
+def standalone_run(candidates: list, best: int) -> list[int] | None:
+    """The smallest run of sentences ending at `best` whose first stands alone.
+
+    Args:
+        candidates: `(passage number, sentence index, text)` in passage order.
+        best: the index of the sentence that answers best.
+
+    Returns:
+        Candidate indices in order, or None when the sentence (or the one it
+        leans on) refers back to text before the first sentence scored.
+    """
+    start = best
+    for _ in range(MAX_LEAN_BACK + 1):
+        n, i, text = candidates[start]
+        if not leans_back(text):
+            return list(range(start, best + 1))
+        if i == 0 or start == 0 or candidates[start - 1][0] != n:
+            return None
+        start -= 1
+    return None
+
+
+def opening_reply(passage, n: int) -> str:
+    """The passage's opening lines, quoted, and where to read on.
+
+    Args:
+        passage: the best passage.
+        n: its number among the shown ones.
+
+    Returns:
+        e.g. `The closest passage, "Setup", begins: "Install ..." [1] Open
+        source [1] for the rest.`
+    """
+    opening = ""
+    for line in passage.text.strip().splitlines():
+        line = " ".join(line.split())
+        if not line:
+            if opening:
+                break
+            continue
+        if opening and len(opening) + len(line) > OPENING_CHARS:
+            break
+        opening = f"{opening} {line}".strip()
+    sentences = list(split_sentences(opening))
+    if len(sentences) > 1 and sentences[0][:1].islower():
+        sentences.pop(0)  # a window that starts mid-sentence: from the next one
+    if sentences:
+        opening = " ".join(sentences)
+    if len(opening) > OPENING_CHARS:
+        opening = sentences[0] if sentences else opening[:OPENING_CHARS].rsplit(" ", 1)[0]
+    title = " ".join(passage.title.split())
+    named = f', "{title}",' if title else ""
+    return f'The closest passage{named} begins: "{opening}" [{n}] Open source [{n}] for the rest.'
+
