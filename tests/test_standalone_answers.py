@@ -61,3 +61,15 @@ def test_a_command_gets_no_full_stop():
     reply = _answer("install pypdf crypto extra",
                     "For AES encryption install the crypto extra:\n\npip install pypdf[crypto]")
     assert "pip install pypdf[crypto] [1]" in reply and "pypdf[crypto]." not in reply, reply
+
+
+def test_related_questions_ask_about_sections_not_heading_paths():
+    from lepton_tf.assistant.grounding import related_questions
+
+    passages = [Passage("a#0", "Global objects > Class: WritableStreamDefaultWriter", "x", 0.9),
+                Passage("b#1", "Beam YAML Join > Fields", "y", 0.8),
+                Passage("c#2", "How do I reset my password?", "z", 0.7)]
+    related = related_questions(passages, exclude=None)
+    assert related == ["What about Class: WritableStreamDefaultWriter, in Global objects?",
+                       "What about Fields, in Beam YAML Join?", "How do I reset my password?"]
+    assert not any(" > " in q for q in related)
