@@ -34,7 +34,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lepton_tf.assistant.standalone import introduces, leans_back
+from lepton_tf.assistant.standalone import (code_line, introduces, leans_back, looks_like_code,
+                                            markup_only)
 
 MAX_SENTENCES = 3
 MAX_CANDIDATES = 12    # sentences per passage scored (answers lead with the answer)
@@ -49,9 +50,6 @@ _END = ".!?)\"'"
 # A URL, without the punctuation that may end the sentence after it.
 _URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
 _PLACEHOLDER = re.compile(r"urlplaceholder(\d+)x")
-# Text a full stop must not be added to: code, a command line, a path, a value.
-_CODE_LIKE = re.compile(r"[`=$\\{}<>\[\]|]|^\s*(?:pip|python3?|conda|git|npm|apt(?:-get)?|sudo"
-                        r"|cd|ls|curl|wget|docker|make|>>>)\b|\w[./]\w+\s*$")
 OPENING_CHARS = 300    # the passage opening quoted when no extract stands alone
 MAX_LEAN_BACK = 3      # sentences added before one that refers back
 
@@ -108,7 +106,7 @@ def with_stop(sentence: str) -> str:
     >>> with_stop("Install the package"), with_stop("pip install pypdf[crypto]")
     ('Install the package.', 'pip install pypdf[crypto]')
     """
-    if sentence[-1] in _END or not sentence[-1].isalpha() or _CODE_LIKE.search(sentence):
+    if sentence[-1] in _END or not sentence[-1].isalpha() or looks_like_code(sentence):
         return sentence
     return sentence + "."
 
@@ -150,7 +148,8 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     """
     similarity = similarity or lexical_similarity
     candidates = [(n, i, s) for n, p in enumerate(passages, 1)
-                  for i, s in enumerate(split_sentences(p.text)[:MAX_CANDIDATES])]
+                  for i, s in enumerate(split_sentences(p.text)[:MAX_CANDIDATES])
+                  if not markup_only(s)]
     if not candidates:
         return "", []
     texts = [s for _, _, s in candidates]
@@ -197,12 +196,14 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
 
 def _cited(texts, candidates, chosen) -> str:
     """The chosen sentences, one `[n]` after each passage's run of them."""
-    parts = []
+    reply = ""
     for k, j in enumerate(chosen):
         n = candidates[j][0]
         last_of_run = k + 1 == len(chosen) or candidates[chosen[k + 1]][0] != n
-        parts.append(with_stop(texts[j]) + (f" [{n}]" if last_of_run else ""))
-    return " ".join(parts)
+        if reply:  # code keeps its own lines
+            reply += "\n" if code_line(texts[j]) or code_line(texts[chosen[k - 1]]) else " "
+        reply += with_stop(texts[j]) + (f" [{n}]" if last_of_run else "")
+    return reply
 
 
 def standalone_run(candidates: list, best: int) -> list[int] | None:
@@ -219,7 +220,7 @@ def standalone_run(candidates: list, best: int) -> list[int] | None:
     start = best
     for _ in range(MAX_LEAN_BACK + 1):
         n, i, text = candidates[start]
-        if not leans_back(text):
+        if not (leans_back(text) or code_line(text)):
             return list(range(start, best + 1))
         if i == 0 or start == 0 or candidates[start - 1][0] != n:
             return None

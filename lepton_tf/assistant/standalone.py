@@ -65,6 +65,52 @@ def leans_back(sentence: str) -> bool:
     return len(_WORD.findall(_URL.sub(" ", sentence))) < 3 and bool(_URL.search(sentence))
 
 
+# A line of code, a command or a value: it belongs to the prose that introduces it.
+_CODE_LIKE = re.compile(r"[`=$\\{}<>\[\]|]|^\s*(?:pip|python3?|conda|git|npm|apt(?:-get)?|sudo"
+                        r"|cd|ls|curl|wget|docker|make|>>>|\.\.\.|from\s+\S+\s+import|import)\b"
+                        r"|\w[./]\w+\s*$|^\s*[\w.]+\(.*\)\s*$")
+
+
+def looks_like_code(sentence: str) -> bool:
+    """Whether `sentence` is code, a command or a value rather than prose.
+
+    >>> looks_like_code("from colorama import init"), looks_like_code("init(autoreset=True)")
+    (True, True)
+    >>> looks_like_code("Install the package with pip.")
+    False
+    """
+    return bool(_CODE_LIKE.search(sentence))
+
+
+_COMMAND_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |(?:pip|python3?|conda|git|npm|sudo|curl"
+                            r"|docker)\s|from\s+\S+\s+import\s|import\s)")
+_PROSE_RUN = re.compile(r"(?:\b[A-Za-z]{2,}\b[ ,]+){4}")
+
+
+def code_line(sentence: str) -> bool:
+    """A line of code or a command (not prose quoting code): it belongs to the
+    sentence that introduces it.
+
+    >>> code_line("from colorama import init"), code_line("init(autoreset=True)")
+    (True, True)
+    >>> code_line("By default, a maximum of `10` listeners can be registered.")
+    False
+    """
+    if _COMMAND_START.match(sentence):
+        return True
+    return looks_like_code(sentence) and not sentence.rstrip().endswith((".", "!", "?")) \
+        and not _PROSE_RUN.search(sentence)
+
+
+def markup_only(sentence: str) -> bool:
+    """Too few words to say anything: a badge's URL, a lone marker (`/h11/badge/?`).
+
+    >>> markup_only("/h11/badge/?"), markup_only("pip install pypdf[crypto]")
+    (True, False)
+    """
+    return len(_WORD.findall(_URL.sub(" ", sentence))) < 3
+
+
 def introduces(sentence: str) -> bool:
     """Whether `sentence` announces what follows it ("Run:", "as follows").
 

@@ -162,13 +162,16 @@ def choose_weight(per_query: dict, baseline: float = DENSE_ONLY,
 
 
 def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
-              recipe: str = DEFAULT_RECIPE):
+              recipe: str = DEFAULT_RECIPE, top1: list | None = None):
     """Sets `index.fusion` to the weight the pseudo-queries support.
 
     Args:
         index: a `SearchIndex` with its BM25 part.
         encoder: the index's encoder (`encode_queries`, `encode_documents`).
         n / seed / recipe: see `pseudo_examples`.
+        top1: when a list, each pseudo-query's best cosine similarity in the
+            held-out index is appended to it (what `index.not_found_selffit`
+            fits an index's not-found rule on, at no extra encoding).
 
     Returns:
         `(the chosen FusionConfig, {weight: mean nDCG@10})`; `tuned_on`
@@ -183,7 +186,16 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     if not pairs:
         raise ValueError("No document has text enough for a pseudo-query: nothing to tune on.")
     tuning = held_out_index(index, cut, encoder.encode_documents)
-    queries, _, per_query = per_query_ndcg(tuning, pairs, encoder.encode_queries)
+    embedded = []
+
+    def embed_queries(texts):
+        vectors = np.asarray(encoder.encode_queries(texts), np.float32)
+        embedded.append(vectors)
+        return vectors
+    queries, _, per_query = per_query_ndcg(tuning, pairs, embed_queries)
+    if top1 is not None and embedded:
+        documents = np.asarray(tuning.embeddings, np.float32)
+        top1.extend(float((documents @ q).max()) for q in np.concatenate(embedded))
     weight = choose_weight(per_query)
     bounds = lower_bounds(per_query)
     shown = weight if weight != DENSE_ONLY else max(
@@ -198,7 +210,7 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     return index.fusion, {w: float(v.mean()) for w, v in per_query.items()}
 
 
-def tune_default(index, encoder, log=print):
+def tune_default(index, encoder, log=print, top1: list | None = None):
     """What every index build without `--tune PAIRS` runs: `self_tune` with
     the defaults, keeping the index's weight when the corpus yields no
     pseudo-query. Logs the table and the choice.
@@ -207,12 +219,13 @@ def tune_default(index, encoder, log=print):
         index: a `SearchIndex` with its BM25 part.
         encoder: its encoder (`encode_queries`, `encode_documents`).
         log: where messages go.
+        top1: see `self_tune`.
 
     Returns:
         The index's `FusionConfig` afterwards.
     """
     try:
-        config, table = self_tune(index, encoder)
+        config, table = self_tune(index, encoder, top1=top1)
     except ValueError as e:  # no document long enough: keep the weight it has
         log(f"fusion: {e} Keeping dense weight {index.fusion.dense_weight:g} "
             f"({index.fusion.tuned_on}).")
