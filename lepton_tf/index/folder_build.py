@@ -125,6 +125,28 @@ def _load_previous(out_dir: str, encoder, log):
         return None
 
 
+def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
+    """`not_found.json` fitted on the self-tuning pseudo-queries (none for an index
+    with known questions: its default rule uses them)."""
+    from lepton_tf.index import not_found
+    from lepton_tf.index.not_found_selffit import fit_threshold
+
+    rule = None if index.known_questions is not None else fit_threshold(pseudo_top1)
+    if rule is None:
+        return {}
+    log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
+    return not_found.rule_file(rule)
+
+
+def _kept_rule(out_dir: str) -> dict:
+    """The previous version's `not_found.json`, kept by an incremental update."""
+    from lepton_tf.index import not_found
+    from lepton_tf.index.storage import read_extra_file
+
+    text = read_extra_file(out_dir, not_found.FILE_NAME)
+    return {not_found.FILE_NAME: text} if text is not None else {}
+
+
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
     """relpath -> passages of each file that parses, and relpath -> reason."""
     import os
@@ -224,13 +246,17 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
                          f"{len(skipped)} skipped).")
     vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
         else None
+    extra = {FILE_NAME: manifest.to_json()}
     if index is None:
         built = IndexBuilder(*vectors.shape).auto().config(k=k)
         index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
         if self_tune and fusion is None:
             from lepton_tf.index.selftune import tune_default
-            tune_default(index, encoder, log)
+            pseudo_top1: list = []
+            tune_default(index, encoder, log, top1=pseudo_top1)
+            extra.update(_self_fitted_rule(index, pseudo_top1, log))
     else:
+        extra.update(_kept_rule(out_dir))
         new_ids = {d.doc_id for d in documents}
         stale = [doc_id for rel in changes.changed + changes.removed
                  for doc_id in previous.files[rel]["passages"] if doc_id not in new_ids]
@@ -245,7 +271,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
                                       fusion=index.fusion)
     if fusion is not None:
         index.fusion = fusion
-    path = save_index(index, out_dir, extra_files={FILE_NAME: manifest.to_json()})
+    path = save_index(index, out_dir, extra_files=extra)
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
                                changes.removed, changes.unchanged, skipped, len(documents),
                                len(index), time.time() - start, unsupported)

@@ -19,9 +19,10 @@ import numpy as np
 
 from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD, NotFoundRule, threshold_rule
 
-# Share of StackFAQ's 719 self-tuning pseudo-queries (title recipe, seed 0, zero-shot
-# all-MiniLM-L6-v2) whose top-1 cosine is below 0.626: `python bench/not_found_selffit.py`.
-STACKFAQ_PSEUDO_QUANTILE = 0.0
+# Share of StackFAQ's self-tuning pseudo-queries (125: title recipe, seed 0, zero-shot
+# all-MiniLM-L6-v2) whose top-1 cosine is below 0.626, `python bench/not_found_selffit.py`:
+# 20.0% (its 375 real test questions: 16.8%, so the pseudo-queries stand in for them).
+STACKFAQ_PSEUDO_QUANTILE = 0.20
 MIN_PSEUDO_QUERIES = 50  # fewer: the quantile is noise, the default rule stays
 
 
