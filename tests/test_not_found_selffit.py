@@ -48,3 +48,20 @@ def test_folder_index_writes_its_self_fitted_rule(tmp_path):
     build_folder_index(str(docs), str(tmp_path / "index"), CountingEncoder(), progress=False,
                        log=lines.append)
     assert load_rule(resolve_index_dir(str(tmp_path / "index"))).fitted_on == rule.fitted_on
+
+
+def test_self_tuning_re_encodes_a_sample_not_the_folder(tmp_path):
+    from corpus_files import CountingEncoder
+    from lepton_tf.index.folder_build import build_folder_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(40):
+        (docs / f"guide{i}.md").write_text("# Guide\n\n" + "".join(
+            f"## Part {j}\n\nStep {j} of guide {i} explains setting {i * j} for the device.\n\n"
+            for j in range(3)))
+    encoder = CountingEncoder()
+    report = build_folder_index(str(docs), str(tmp_path / "index"), encoder, progress=False,
+                                log=lambda _: None, tune_sample=30)
+    assert report.passages == 120
+    assert len(encoder.encoded) <= report.passages + 30  # one pass, and the sample

@@ -125,6 +125,13 @@ def _load_previous(out_dir: str, encoder, log):
         return None
 
 
+# A file's passages share its heading paths, so cutting a title out of every
+# passage that has it re-encoded most of a folder: a second full pass. Tuning
+# cuts at most this many passages (the fusion weight and not-found rule are
+# chosen on their pseudo-queries; BEIR/JSONL builds keep `selftune`'s 4 n).
+TUNE_SAMPLE = 512
+
+
 def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
     """`not_found.json` fitted on the self-tuning pseudo-queries (none for an index
     with known questions: its default rule uses them)."""
@@ -173,7 +180,7 @@ def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
                        log=print, self_tune: bool = True,
-                       fusion=None) -> FolderBuildReport:
+                       fusion=None, tune_sample: int = TUNE_SAMPLE) -> FolderBuildReport:
     """Indexes a folder of files, incrementally over its previous version.
 
     Args:
@@ -193,6 +200,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             incremental run always keeps the previous one).
         fusion: a `FusionConfig` to set instead (a new or an updated
             version; no self-tuning).
+        tune_sample: passages self-tuning cuts its pseudo-queries from (and
+            re-encodes without them) at most.
 
     Returns:
         A `FolderBuildReport`.
@@ -253,7 +262,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         if self_tune and fusion is None:
             from lepton_tf.index.selftune import tune_default
             pseudo_top1: list = []
-            tune_default(index, encoder, log, top1=pseudo_top1)
+            tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample)
             extra.update(_self_fitted_rule(index, pseudo_top1, log))
     else:
         extra.update(_kept_rule(out_dir))
