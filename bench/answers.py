@@ -49,8 +49,9 @@ def read_questions(path: str = QUESTIONS) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def run(encoder_path: str, out: str, index_dir: str | None = None) -> dict:
-    """Indexes the corpus, answers every question; writes and returns the records."""
+def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool = False) -> dict:
+    """Indexes the corpus (`reuse`: the index already in `index_dir`), answers every
+    question; writes and returns the records."""
     import numpy as np
 
     from lepton_tf.assistant.answers import extractive_answer
@@ -64,7 +65,8 @@ def run(encoder_path: str, out: str, index_dir: str | None = None) -> dict:
     encoder = SavedModelEncoder(encoder_path)
     index_dir = index_dir or tempfile.mkdtemp(prefix="realdocs-index-")
     start = time.time()
-    build_folder_index(CORPUS, index_dir, encoder, progress=False, rebuild=True)
+    if not reuse:
+        build_folder_index(CORPUS, index_dir, encoder, progress=False, rebuild=True)
     build_seconds = time.time() - start
     index = load_index(index_dir)
     rule = not_found.load_rule(resolve_index_dir(index_dir))
@@ -149,6 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join("runs", "answers.json"),
                         help="where the run's records go (JSON)")
     parser.add_argument("--index-dir", help="where to build the index (default: a temp folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="answer over the index already in --index-dir (no build)")
     parser.add_argument("--compare", nargs="+", metavar="RUN_JSON",
                         help="score these runs side by side instead of running")
     parser.add_argument("--show", action="store_true", help="with --compare: every reply")
@@ -163,7 +167,7 @@ def main(argv=None) -> int:
                 for path, record in zip(args.compare, records):
                     print(f"  {os.path.basename(path)} {score(record)}: {record['reply']}")
         return 0
-    result = run(args.encoder, args.out, args.index_dir)
+    result = run(args.encoder, args.out, args.index_dir, args.reuse)
     print(f"{len(result['records'])} questions, {result['passages']} passages "
           f"(index built in {result['build_seconds']:.0f} s) -> {args.out}")
     return 0

@@ -209,23 +209,29 @@ def _cited(texts, candidates, chosen) -> str:
 def standalone_run(candidates: list, best: int) -> list[int] | None:
     """The smallest run of sentences ending at `best` whose first stands alone.
 
+    A sentence that leans back ("i.e.", "Otherwise") needs the sentences
+    before it up to one that stands; a line of code or a command is given
+    the prose that introduces it when there is some, else it stands alone.
+
     Args:
         candidates: `(passage number, sentence index, text)` in passage order.
         best: the index of the sentence that answers best.
 
     Returns:
-        Candidate indices in order, or None when the sentence (or the one it
-        leans on) refers back to text before the first sentence scored.
+        Candidate indices in order, or None when a sentence that leans back
+        has nothing to lean on among the sentences scored.
     """
-    start = best
+    start, only_code = best, True
     for _ in range(MAX_LEAN_BACK + 1):
         n, i, text = candidates[start]
-        if not (leans_back(text) or code_line(text)):
+        if leans_back(text):
+            only_code = False
+        elif not code_line(text):
             return list(range(start, best + 1))
         if i == 0 or start == 0 or candidates[start - 1][0] != n:
-            return None
+            break
         start -= 1
-    return None
+    return [best] if only_code else None
 
 
 def opening_reply(passage, n: int) -> str:

@@ -103,12 +103,19 @@ def code_line(sentence: str) -> bool:
 
 
 def markup_only(sentence: str) -> bool:
-    """Too few words to say anything: a badge's URL, a lone marker (`/h11/badge/?`).
+    """Too few words to say anything (a badge's URL, `/h11/badge/?`), or a
+    reStructuredText directive or substitution line.
 
     >>> markup_only("/h11/badge/?"), markup_only("pip install pypdf[crypto]")
     (True, False)
+    >>> markup_only("code-block:: sh."), markup_only("|Conda-Forge-Status|")
+    (True, True)
     """
-    return len(_WORD.findall(_URL.sub(" ", sentence))) < 3
+    return len(_WORD.findall(_URL.sub(" ", sentence))) < 3 or bool(_DIRECTIVE.match(sentence))
+
+
+# A reStructuredText directive or substitution line (`.. code-block:: sh`, `|Badge|`).
+_DIRECTIVE = re.compile(r"^\s*(?:\.\.\s+)?[\w-]+::(?:\s+\S+)?\.?\s*$|^\s*\|[\w-]+\|\s*$")
 
 
 def introduces(sentence: str) -> bool:
