@@ -42,8 +42,9 @@ def test_an_extract_that_cannot_stand_alone_quotes_the_passage_opening():
         "which answer about gmail filters",
         "Otherwise mark4o has the best answer about gmail filters. As above, gmail filters "
         "are the way.\n\nMore text follows here.")
-    assert reply.startswith('The closest passage, "Title 1", begins: "Otherwise mark4o'), reply
-    assert reply.endswith("[1] Open source [1] for the rest.")
+    assert reply.startswith("Otherwise mark4o has the best answer about gmail filters. As "
+                            "above, gmail filters are the way. [1]"), reply
+    assert reply.endswith('[1] (The opening of source 1 ("Title 1"): open it for the rest.)')
 
 
 def test_a_hard_wrapped_value_is_answered_whole_and_verbatim():

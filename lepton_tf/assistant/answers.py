@@ -242,8 +242,8 @@ def opening_reply(passage, n: int) -> str:
         n: its number among the shown ones.
 
     Returns:
-        e.g. `The closest passage, "Setup", begins: "Install ..." [1] Open
-        source [1] for the rest.`
+        e.g. `Install ... [1] (The opening of source 1 ("Setup"): open it for
+        the rest.)`
     """
     opening = ""
     for line in passage.text.strip().splitlines():
@@ -263,6 +263,7 @@ def opening_reply(passage, n: int) -> str:
     if len(opening) > OPENING_CHARS:
         opening = sentences[0] if sentences else opening[:OPENING_CHARS].rsplit(" ", 1)[0]
     title = " ".join(passage.title.split())
-    named = f', "{title}",' if title else ""
-    return f'The closest passage{named} begins: "{opening}" [{n}] Open source [{n}] for the rest.'
+    named = f' ("{title}")' if title else ""
+    # The framing comes after the marker: `[n]` vouches only for the passage's words.
+    return f"{opening} [{n}] (The opening of source {n}{named}: open it for the rest.)"
 
