@@ -43,7 +43,7 @@ def start_server(base_dir: str, index_dir: str, **assistant_options):
     from lepton_tf.commands.product import write_models_config
     from lepton_tf.export import latest_version_path
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import search_factory
+    from lepton_tf.search.wiring import search_factory
 
     names = [n for n in ("encoder", "intent", "chat") if latest_version_path(base_dir, n)]
     config = write_models_config(base_dir, names, os.path.join("runs", "bench_assistant",

@@ -8,7 +8,7 @@ Two groups (README, "How the rule was found"):
 - fixed fusions of the same candidate pools (top 100 of each retriever):
   min-max, z-score over the pool or over the whole corpus (each retriever's
   own score distribution), theoretical-min, RRF, and weight-free ones;
-- selection rules over the title pseudo-queries of `index.selftune` (256
+- selection rules over the title pseudo-queries of `index.fusion_selftune` (256
   and 1,024 of them): argmax, the largest w within one standard error of
   the best, the argmax only if a paired t-test says it beats dense
   (p < 0.05), and the highest 95% lower bound (the shipped rule).
@@ -79,7 +79,7 @@ def rules(per_query):
     """Selection rules over `{w: per-query nDCG@10}` of pseudo-queries."""
     from scipy import stats
 
-    from lepton_tf.index.selftune import choose_weight
+    from lepton_tf.index.fusion_selftune import choose_weight
 
     mean = {w: float(v.mean()) for w, v in per_query.items()}
     argmax = max(mean, key=lambda w: (round(mean[w], 6), w))
@@ -102,8 +102,8 @@ def evaluate(name, encoder, cache_dir, sizes):
     from lepton_tf.evaluation.retrieval_metrics import ranked_to_run, score_run
     from lepton_tf.index import hybrid
     from lepton_tf.index.fusion import FusionConfig
-    from lepton_tf.index.selftune import held_out_index, pseudo_examples
-    from lepton_tf.index.tuning import per_query_ndcg
+    from lepton_tf.index.fusion_selftune import held_out_index, pseudo_examples
+    from lepton_tf.index.fusion_tuning import per_query_ndcg
 
     collection, qids, qvec, index, k, pools = judged_pools(
         os.path.join("data", "beir", name), encoder, cache_dir)

@@ -6,7 +6,7 @@ judged test queries of BEIR collections.
         [--recipes title span] [--queries 1024] [--encoder /path/to/saved_models/encoder]
 
 The weight is chosen only on pseudo-queries made from the documents
-(`lepton_tf.index.selftune`), by the shipped rule (`self_tune`: the highest
+(`lepton_tf.index.fusion_selftune`), by the shipped rule (`self_tune`: the highest
 95% lower bound of the gain over dense only) and, for comparison, by the
 plain argmax of mean nDCG@10 (the rule before); the judged queries are used
 for scoring only. `best w` is the weight the judged queries like best: a
@@ -89,7 +89,7 @@ def evaluate(beir_dir, encoder, recipes, n, seed, cache_dir):
     from lepton_tf.evaluation.embedding_cache import CachedEncoder
     from lepton_tf.evaluation.retrieval_metrics import score_run
     from lepton_tf.index.fusion import FusionConfig
-    from lepton_tf.index.selftune import self_tune
+    from lepton_tf.index.fusion_selftune import self_tune
 
     name = os.path.basename(os.path.normpath(beir_dir))
     collection, qids, _, index, k, pools = judged_pools(beir_dir, encoder, cache_dir)

@@ -127,7 +127,7 @@ def _latency_and_recall(index, queries, truth) -> dict:
 
 def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
     from lepton_tf.index.documents import Document
-    from lepton_tf.index.search_index import ExactIndex
+    from lepton_tf.index.exact import ExactIndex
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.index.sharded_storage import save_sharded
 
@@ -146,7 +146,7 @@ def bench_shards(n: int, shard_counts: list[int], n_queries: int) -> dict:
         path = save_sharded(index, os.path.join(work, f"s{count}"))
         entry = {"build_s": round(build_s, 1),
                  "configs": [dataclass_dict(s.config) for s in index.shards[:1]],
-                 # every shard's tuned (leaves, reorder) and tuning recall (`leaf_tuning`)
+                 # every shard's tuned (leaves, reorder) and tuning recall (`scann_tuning`)
                  "tuned": [dataclass_dict(s.tuned) for s in index.shards
                            if getattr(s, "tuned", None) is not None],
                  **_latency_and_recall(index, queries, truth)}

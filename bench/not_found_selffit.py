@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
     from lepton_tf.index.search_index import SearchIndex
-    from lepton_tf.index.selftune import self_tune
+    from lepton_tf.index.fusion_selftune import self_tune
     from lepton_tf.data.beir import read_beir
 
     parser = argparse.ArgumentParser(description=__doc__)

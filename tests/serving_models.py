@@ -137,7 +137,7 @@ def start_test_server(base, **options):
     from fake_servables import FakeChat, FakeEncoder, FakeSearch
     import string_model
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import local_embedder
+    from lepton_tf.search.wiring import local_embedder
 
     base = str(base)
     export_half_plus_two(os.path.join(base, "half"), 1)

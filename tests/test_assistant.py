@@ -14,7 +14,7 @@ from conftest import free_port
 from lepton_tf.assistant import grounding
 from lepton_tf.client.assistant import AssistantClient
 from lepton_tf.assistant.engine import REFUSAL, Assistant
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import IntentResult, Router
@@ -74,7 +74,8 @@ class StubBackends:
     def search(self, query, k):
         self.queries.append(query)
         score = 0.8 if "gmail" in query.lower() else 0.1
-        return [Passage("g1", "Change a Gmail password", "Open Settings, Accounts.", score)]
+        return [RetrievedPassage("g1", "Change a Gmail password", "Open Settings, Accounts.",
+                                 score)]
 
     def intent(self, text):
         return IntentResult("x", 0.1, True)
@@ -258,8 +259,8 @@ def test_router_rule_and_grounding_helpers():
     assert m.route(0.6, 0.9, banking, domain_score=0.1) == "search"
     assert m.route(0.1, 0.3, banking, "Hi there!", chitchat_score=0.81,
                    domain_score=0.6) == "smalltalk"
-    passages = [Passage("a", "Delete [USER] account", "Settings then delete.", 0.8),
-                Passage("b", "Block people", "Open the profile and block.", 0.6)]
+    passages = [RetrievedPassage("a", "Delete [USER] account", "Settings then delete.", 0.8),
+                RetrievedPassage("b", "Block people", "Open the profile and block.", 0.6)]
     context = grounding.build_context(passages, [("USER", "how to block?")])
     assert context.startswith("[DOC] [1] Delete (USER) account: Settings then delete.")
     assert context.endswith("[DOC] [2] Block people: Open the profile and block. "

@@ -18,7 +18,7 @@ import pytest
 
 from lepton_tf.assistant.backends import ServerBackends
 from lepton_tf.assistant.engine import Assistant
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.routing import IntentResult, Router
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError
@@ -62,7 +62,7 @@ class SlowBackends:
 
     def search(self, query, k):
         time.sleep(self.search_s)
-        return [Passage("g1", "Change a Gmail password", "Open Settings, Accounts.", 0.9)]
+        return [RetrievedPassage("g1", "Change a Gmail password", "Open Settings, Accounts.", 0.9)]
 
     def intent(self, text):
         time.sleep(self.intent_s)

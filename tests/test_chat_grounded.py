@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from chat_fixtures import SIZES
-from lepton_tf.assistant.grounding import Passage, build_context
+from lepton_tf.assistant.grounding import RetrievedPassage, build_context
 from lepton_tf.data.beir import BeirCollection
 from lepton_tf.data.grounded import (evaluation_examples, opening_sentence, split_by_answer,
                                      training_examples, PassageRetriever)
@@ -35,9 +35,10 @@ def _ids(texts):
 
 def test_packing_keeps_passages_then_the_newest_dialogue():
     context = build_context(
-        [Passage("a", "Bus tickets", "Buses leave from the central station every hour.", 1.0),
-         Passage("b", "Hotels", "Rooms can be booked online.", 0.5),
-         Passage("c", "Third", "Never shown.", 0.1)],
+        [RetrievedPassage("a", "Bus tickets", "Buses leave from the central station every hour.",
+                          1.0),
+         RetrievedPassage("b", "Hotels", "Rooms can be booked online.", 0.5),
+         RetrievedPassage("c", "Third", "Never shown.", 0.1)],
         [("USER", "old turn " * 30), ("SYSTEM", "Anything else?"), ("USER", "When do buses go?")])
     packed = pack_context(_ids([context]), 3, 40, max_passages=2, passage_length=12)[0].numpy()
     text = tokenizer().detokenize(packed[None]).numpy()[0].decode()
@@ -146,7 +147,7 @@ def test_servable_keeps_passages_of_a_huge_grounded_context():
     keras.utils.set_random_seed(0)
     model = ChatModel(vocabulary_size=tokenizer().vocabulary_size, **GROUNDED)
     servable = ChatServable(model, tokenizer())
-    context = build_context([Passage("a", "Buses", "Buses leave hourly.", 1.0)],
+    context = build_context([RetrievedPassage("a", "Buses", "Buses leave hourly.", 1.0)],
                             [("USER", "blah " * 20000 + "When do buses go?")])
     ids, _ = servable._encode_context(servable._check_text(tf.constant([context]), "context"))
     text = tokenizer().detokenize(ids).numpy()[0].decode()

@@ -14,7 +14,7 @@ from fake_servables import FakeChat, FakeEncoder, FakeSearch
 @pytest.fixture(scope="module")
 def server():
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import local_embedder
+    from lepton_tf.search.wiring import local_embedder
 
     srv = ModelServer(ServerOptions(port=0, rest_api_port=0), python_servables={
         "chat": FakeChat(), "encoder": FakeEncoder(),
@@ -53,15 +53,49 @@ def test_search_client(target):
 
 
 def test_retries_only_unavailable(target):
-    from lepton_tf.client import PredictClient, SearchClient
+    """gRPC's retry policy repeats a call the server answered UNAVAILABLE (it
+    did not run), up to `retries` times, and nothing else."""
+    from lepton_tf.client import ChatClient, PredictClient, SearchClient
+    from lepton_tf.server.app import ModelServer, ServerOptions
+    from lepton_tf.server.errors import unavailable
 
-    start = time.monotonic()
+    class Restarting(FakeChat):
+        """UNAVAILABLE for the first `failures` calls."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls, self.failures = 0, 0
+
+        def run(self, signature_name, inputs):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise unavailable("the model is restarting")
+            return super().run(signature_name, inputs)
+
+    chat = Restarting()
+    srv = ModelServer(ServerOptions(port=0, rest_api_port=0),
+                      python_servables={"chat": chat}).start()
+    flaky = f"127.0.0.1:{srv.grpc_port}"
+    try:
+        chat.failures = 2
+        assert ChatClient(flaky, retries=3, backoff_s=0.01).reply(["hi"]) == \
+            ["you said: hi (turn 1)"]
+        assert chat.calls == 3
+        chat.calls, chat.failures = 0, 10
+        with pytest.raises(grpc.RpcError) as info:
+            ChatClient(flaky, retries=1, backoff_s=0.01).reply(["hi"])
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE and chat.calls == 2
+        chat.calls = 0
+        with pytest.raises(grpc.RpcError):
+            ChatClient(flaky, retries=0).reply(["hi"])
+        assert chat.calls == 1
+    finally:
+        srv.stop()
     with pytest.raises(grpc.RpcError) as info:
         PredictClient(f"127.0.0.1:{free_port()}", retries=3, backoff_s=0.1,
                       timeout_s=2).predict("chat", {})
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert time.monotonic() - start >= 0.05 + 0.1 + 0.2  # three backoffs (jitter >= 0.5x)
-    client = SearchClient(target, model="nope", retries=5, backoff_s=5.0)
+    client = SearchClient(target, model="nope", retries=4, backoff_s=5.0)
     start = time.monotonic()
     with pytest.raises(grpc.RpcError) as info:
         client.search("x")

@@ -228,7 +228,7 @@ def test_eval_adds_stemmed_bm25_hybrid_and_sweep_rows_from_cached_embeddings(tmp
 
 def test_tune_picks_the_weight_the_pairs_need():
     from lepton_tf.data.pairs import RetrievalPair
-    from lepton_tf.index.tuning import match_pairs, tune_fusion
+    from lepton_tf.index.fusion_tuning import match_pairs, tune_fusion
 
     n = 300
     x, docs = _vectors(n), _docs(n)
@@ -252,7 +252,7 @@ def test_tune_picks_the_weight_the_pairs_need():
 
 
 def test_search_servable_modes_filters_and_padding(tmp_path):
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.servable import SearchServable
 
     x, docs = _vectors(60), _docs(60)
     save_index(SearchIndex.build(x, docs), str(tmp_path))
@@ -307,7 +307,7 @@ def test_assistant_searches_in_dense_mode_where_search_has_modes(tmp_path):
     # Its routing threshold (top score >= 0.45) is calibrated on cosine scores.
     from lepton_tf.assistant.backends import ServerBackends
     from lepton_tf.server.model_manager import ModelManager
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.servable import SearchServable
 
     x, docs = _vectors(40), _docs(40)
     save_index(SearchIndex.build(x, docs), str(tmp_path))

@@ -9,7 +9,7 @@ import pytest
 
 from lepton_tf.index import (Document, EncoderInfo, IndexBuilder, IndexFormatError,
                              IndexMismatchError, SearchIndex, load_index, save_index)
-from lepton_tf.server.search_servable import SearchServable
+from lepton_tf.search.servable import SearchServable
 
 
 def _vectors(n, d=16, seed=0):
@@ -53,7 +53,7 @@ def test_leaf_tuner_raises_reordering_where_more_leaves_stop_helping(tmp_path):
     recall@10 stalls near 0.98 whatever the leaves (on main the tuner
     walked to all 141 leaves, a brute-force cost, and stayed below 0.99);
     re-ranking more candidates reaches it with a fraction of the leaves."""
-    from lepton_tf.index.leaf_tuning import MAX_LEAF_FRACTION
+    from lepton_tf.index.scann_tuning import MAX_LEAF_FRACTION
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(10, 384))
@@ -75,7 +75,7 @@ def test_leaf_tuner_raises_reordering_where_more_leaves_stop_helping(tmp_path):
 
 
 def test_leaf_tuner_stops_where_nothing_gains_and_caps_the_leaves():
-    from lepton_tf.index.leaf_tuning import MAX_REORDER, tune_search
+    from lepton_tf.index.scann_tuning import MAX_REORDER, tune_search
 
     calls = []
 

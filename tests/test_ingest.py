@@ -243,7 +243,7 @@ def test_another_encoder_or_chunking_re_encodes_everything(tmp_path):
 
 def test_hits_carry_the_passage_its_document_and_where_it_is(tmp_path):
     from lepton_tf.client.search import SearchHit
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.servable import SearchServable
 
     root = make_corpus(tmp_path / "c")
     encoder = CountingEncoder()

@@ -17,7 +17,7 @@ from lepton_tf.index.documents import read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError
 from lepton_tf.index.known_questions import VECTORS_FILE, KnownQuestions
 from lepton_tf.index.storage import read_manifest, save_index
-from lepton_tf.server.search_servable import SearchServable
+from lepton_tf.search.servable import SearchServable
 
 
 class _CountingEncoder(_TopicEncoder):
@@ -256,3 +256,128 @@ def test_the_main_job_rebuilds_an_index_without_the_corpus_known_questions(tmp_p
     assert read_manifest(index_dir)["questions"] == THREADS
     ensure_index(index_dir, "", folder)  # up to date: kept
     assert list_index_versions(index_dir) == [1, 2]
+
+
+class _Counted:
+    """`target`'s attributes, with calls to `methods` counted in `counts[label]`."""
+
+    def __init__(self, target, methods, counts, label):
+        self._target, self._methods, self._counts, self._label = target, methods, counts, label
+
+    def __len__(self):
+        return len(self._target)
+
+    def __getattr__(self, name):
+        value = getattr(self._target, name)
+        if name not in self._methods:
+            return value
+
+        def counted(*args, **kwargs):
+            self._counts[self._label] += 1
+            return value(*args, **kwargs)
+        return counted
+
+
+class _CountedQuestions(KnownQuestions):
+    """Known questions that count each read of their vectors (a `[B, Q]` product)."""
+
+    def __init__(self, known, counts):
+        super().__init__(known.texts, known.vectors, known.doc_ids)
+        self._read = counts
+
+    @property
+    def vectors(self):
+        self._read["questions"] += 1
+        return self._vectors
+
+    @vectors.setter
+    def vectors(self, value):
+        self._vectors = value
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_one_scann_one_bm25_and_one_question_pass_per_query(tmp_path, mode):
+    """The not-found signals come from the pass that ranked the hits: one ScaNN
+    search for the batch, one BM25 scoring and one known-question product a
+    query, whatever the mode (a second pass for the not-found rule doubled them)."""
+    import collections
+
+    encoder = _TopicEncoder()
+    path = build_index(_thread_collection_with_train(tmp_path), "", str(tmp_path / "index"),
+                       encoder=encoder, questions="train")
+    servable = SearchServable(path, encoder.encode_queries)
+    rule = servable.not_found_rule
+    assert rule.needs_lexical() and rule.needs_questions()  # it reads every signal
+    index = servable.index
+    queries = ["how topic3 query0", "what zebra giraffe", "topic7 word7"]
+    expected = servable.run("search_options", {
+        "query": np.array([q.encode() for q in queries], object), "k": np.array(3, np.int32),
+        "mode": np.array(mode.encode(), object), "filter": np.array(b"", object)})
+    counts = collections.Counter()
+    index.searcher = _Counted(index.searcher, {"search", "search_batched",
+                                               "search_batched_parallel"}, counts, "scann")
+    index.lexical = _Counted(index.lexical, {"scores"}, counts, "bm25")
+    index.known_questions = _CountedQuestions(index.known_questions, counts)
+    counts.clear()
+    out = servable.run("search_options", {
+        "query": np.array([q.encode() for q in queries], object), "k": np.array(3, np.int32),
+        "mode": np.array(mode.encode(), object), "filter": np.array(b"", object)})
+    assert counts == {"scann": 1, "bm25": len(queries), "questions": 1}, counts
+    assert out["not_found"].tolist() == expected["not_found"].tolist() == [False, True, False]
+    for name in ("doc_ids", "scores", "dense_score", "bm25_score"):
+        np.testing.assert_array_equal(out[name], expected[name])
+
+
+def test_a_faq_jsonl_inside_a_folder_keeps_its_known_questions(tmp_path):
+    """A folder's FAQ .jsonl is read as a JSONL corpus is: its records' questions
+    are embedded, rank their answers and feed the not-found rule, and an update
+    embeds the questions of a changed record (the folder reader dropped them)."""
+    from lepton_tf.index.folder_build import build_folder_index
+
+    rows = [{"_id": f"n{i}", "text": f"topic{i} notes",
+             "questions": [f"zebra{i} giraffe{i} lion{i}"]} for i in range(THREADS)]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (corpus / "guide.md").write_text("# Guide\n\nplain words about nothing else\n")
+    encoder = _TopicEncoder()
+    report = build_folder_index(str(corpus), str(tmp_path / "index"), encoder, progress=False,
+                                log=lambda *_: None)
+    index = load_index(report.path)
+    assert index.documents["faq.jsonl#4"].questions == ("zebra4 giraffe4 lion4",)
+    assert index.known_questions is not None and len(index.known_questions) == THREADS
+    servable = SearchServable(report.path, encoder.encode_queries)
+    assert servable.not_found_rule == not_found.DEFAULT_QUESTIONS_RULE
+    assert _query(servable, "zebra4 giraffe4 lion4") is False
+    assert _query(servable, "walrus penguin seal") is True
+
+    rows[4]["questions"] = ["walrus penguin seal"]
+    (corpus / "faq.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    update = build_folder_index(str(corpus), str(tmp_path / "index"), encoder, progress=False,
+                                log=lambda *_: None)
+    assert update.incremental and update.changed == ["faq.jsonl"]
+    updated = SearchServable(update.path, encoder.encode_queries)
+    assert "walrus penguin seal" in updated.index.known_questions.texts
+    assert "zebra4 giraffe4 lion4" not in updated.index.known_questions.texts
+    assert _query(updated, "walrus penguin seal") is False
+
+
+def test_one_record_reader_for_a_corpus_file_and_a_folder_file(tmp_path):
+    """A JSONL corpus given to `lepton-tf index` and the same file inside a folder
+    are read by one reader: the same questions, the same refusal of bad ones."""
+    from lepton_tf.ingest.errors import ParseError
+    from lepton_tf.ingest.records import parse_jsonl
+
+    rows = [{"_id": "a", "title": "Strike", "text": "Use tildes.", "metadata": {"lang": "en"},
+             "questions": [" cross out text? ", "", "cross out text?"]},
+            {"id": "b", "text": "Settings."}]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    sections = parse_jsonl(data, "faq.jsonl")
+    assert [s.questions for s in sections] == [("cross out text?",), ()]
+    assert [s.metadata["record"] for s in sections] == ["a", "b"]
+    assert sections[0].metadata["lang"] == "en"
+    assert read_documents(_faq(tmp_path, rows[:1]))[0].questions == ("cross out text?",)
+    bad = (json.dumps(rows[0]) + "\n" + json.dumps({"_id": "x", "text": "t", "questions": "no"})
+           + "\n").encode()
+    with pytest.raises(ParseError, match="line 2: questions must be a list"):
+        parse_jsonl(bad, "faq.jsonl")

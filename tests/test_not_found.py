@@ -22,7 +22,7 @@ from lepton_tf.index.not_found_fit import (
 )
 from lepton_tf.index.search_index import EncoderInfo
 from lepton_tf.index.storage import read_manifest, save_index
-from lepton_tf.server.search_servable import SearchServable
+from lepton_tf.search.servable import SearchServable
 
 THREADS, DIM = 30, 40
 

@@ -3,7 +3,7 @@
 import io
 import re
 
-from lepton_tf.training.progress import StepProgress, format_seconds
+from lepton_tf.training.step_progress import StepProgress, format_seconds
 
 
 class FakeClock:
@@ -63,7 +63,7 @@ def test_trainer_prints_step_lines_when_stdout_is_not_a_terminal(tmp_path, capsy
 
 
 def test_stage_clock_announces_expected_times_and_sums_up_with_the_load():
-    from lepton_tf.progress import StageClock
+    from lepton_tf.progress_bars import StageClock
 
     out = io.StringIO()
     times = iter([0.0, 100.0, 100.0, 130.5])
@@ -81,8 +81,8 @@ def test_stage_clock_announces_expected_times_and_sums_up_with_the_load():
 
 
 def test_bars_off_a_terminal_are_plain_lines():
-    from lepton_tf.progress import batch_starts
-    import lepton_tf.progress as progress_module
+    from lepton_tf.progress_bars import batch_starts
+    import lepton_tf.progress_bars as progress_module
 
     out = io.StringIO()  # not a terminal
     real = progress_module.progress

@@ -100,7 +100,7 @@ def test_search_keeps_its_encoder_and_refuses_an_index_of_another(tmp_path):
 
     from lepton_tf.client import SearchClient
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import search_index_source
+    from lepton_tf.search.wiring import search_index_source
 
     State = get_model_status_pb2.ModelVersionStatus.State
     base = str(tmp_path)

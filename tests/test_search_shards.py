@@ -52,7 +52,7 @@ def cluster(tmp_path_factory):
 
 
 def test_remote_shards_answer_as_the_unsharded_index(cluster):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, targets = cluster
     queries = _vectors(20, 1)
@@ -67,8 +67,8 @@ def test_remote_shards_answer_as_the_unsharded_index(cluster):
 
 def test_front_search_servable_scatters_over_grpc(cluster):
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import remote_shards_factory
-    from lepton_tf.server.upstream import UpstreamPredict
+    from lepton_tf.search.wiring import remote_shards_factory
+    from lepton_tf.client.base import PredictClient
 
     x, docs, targets = cluster
     queries = _vectors(4, 2)
@@ -77,7 +77,7 @@ def test_front_search_servable_scatters_over_grpc(cluster):
     front.register_python_servable("search", remote_shards_factory(targets, k=5))
     front.start()
     try:
-        out = UpstreamPredict(f"127.0.0.1:{front.grpc_port}").predict(
+        out = PredictClient(f"127.0.0.1:{front.grpc_port}").predict(
             "search", {"query": np.array([b"q0", b"q3"], object), "k": np.int32(4)},
             signature_name="search")
     finally:
@@ -98,11 +98,11 @@ def test_shard_flags_are_checked():
                                                 "--search-shards=a:1", "--model_base_path=/m"]))
 
 
-def test_upstream_channels_spread_calls_over_every_address():
+def test_predict_client_spreads_calls_over_every_address():
     """round_robin: a target resolving to several pods (a headless Service)
     gets calls on all of them; gRPC's default pick_first would use one."""
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.upstream import UpstreamPredict
+    from lepton_tf.client.base import PredictClient
 
     calls = []
 
@@ -119,8 +119,8 @@ def test_upstream_channels_spread_calls_over_every_address():
                            python_servables={"encoder": Counting(tag)}).start()
                for tag in ("a", "b")]
     try:
-        client = UpstreamPredict("ipv4:" + ",".join(f"127.0.0.1:{s.grpc_port}"
-                                                    for s in servers))
+        client = PredictClient("ipv4:" + ",".join(f"127.0.0.1:{s.grpc_port}"
+                                                  for s in servers))
         for _ in range(20):
             client.predict("encoder", {"text": np.array([b"q1"], object)},
                            signature_name="encode_query")
@@ -134,7 +134,7 @@ def test_upstream_channels_spread_calls_over_every_address():
                                          ("hybrid", {"doc_id": ["d3", "d30", "d299"]}),
                                          ("bm25", '{"title": "title 7"}')])
 def test_remote_shards_answer_bm25_hybrid_and_filters_as_unsharded(cluster, mode, filter):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, targets = cluster
     queries = _vectors(6, 4)
@@ -185,8 +185,8 @@ def tuned_cluster(tmp_path_factory):
 def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
     """On main the front fused with the default 0.85 and the default rule."""
     from lepton_tf.index.not_found import threshold_rule
-    from lepton_tf.server.search_servable import SearchServable
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.search.shards import RemoteShard
 
     x, docs, tuned, targets = tuned_cluster
     queries = _vectors(6, 4)
@@ -203,7 +203,7 @@ def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
 
 
 def test_front_refuses_shards_that_disagree_naming_the_shard(tuned_cluster):
-    from lepton_tf.server.search_shards import RemoteShard
+    from lepton_tf.search.shards import RemoteShard
 
     _, _, _, targets = tuned_cluster
     with pytest.raises(ValueError, match=rf"Shard 1 \({targets[2]}\) has fusion"):

@@ -1,4 +1,4 @@
-"""Self-tuned fusion weight from held-out pseudo-queries (`index.selftune`)."""
+"""Self-tuned fusion weight from held-out pseudo-queries (`index.fusion_selftune`)."""
 
 import json
 import random
@@ -10,7 +10,7 @@ import pytest
 from lepton_tf.index import Document, SearchIndex, load_index
 from lepton_tf.index.build import build_index
 from lepton_tf.index.search_index import EncoderInfo
-from lepton_tf.index.selftune import (
+from lepton_tf.index.fusion_selftune import (
     DEFAULT_RECIPE,
     choose_weight,
     lower_bounds,

@@ -61,7 +61,7 @@ def test_exact_sharded_search_equals_unsharded():
 def test_tree_ah_sharded_recall_within_a_point_of_unsharded():
     x, docs = _vectors(50_000, 16), _docs(50_000)
     queries = _vectors(300, 16, seed=5)
-    from lepton_tf.index.search_index import ExactIndex
+    from lepton_tf.index.exact import ExactIndex
     truth = ExactIndex(x, [d.doc_id for d in docs]).search_batched(queries, 10)[0]
 
     def recall(index):
@@ -148,7 +148,7 @@ print("DELTA", rss() - before)
 
 
 def test_search_servable_serves_a_sharded_version_as_unsharded(tmp_path):
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.servable import SearchServable
 
     x, docs = _vectors(120), _docs(120)
     save_sharded(ShardedIndex.build(x, docs, num_shards=4), str(tmp_path / "sharded"))

@@ -19,9 +19,9 @@ passage). A sentence that repeats a word 3-gram of the reply so far is skipped, 
 so is one already said in the previous reply of the session unless nothing
 new answers nearly as well.
 
->>> from lepton_tf.assistant.grounding import Passage
->>> p = [Passage("a", "Strike", "I tried <del>x</del>. It failed.", 0.7),
-...      Passage("b", "Strike", "Use ~~tildes around the words~~.", 0.6)]
+>>> from lepton_tf.assistant.grounding import RetrievedPassage
+>>> p = [RetrievedPassage("a", "Strike", "I tried <del>x</del>. It failed.", 0.7),
+...      RetrievedPassage("b", "Strike", "Use ~~tildes around the words~~.", 0.6)]
 >>> extractive_answer("how do I strike words with tildes", p)[0]
 'Use ~~tildes around the words~~. [2]'
 """
@@ -138,7 +138,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     Args:
         question: what the sentences must answer (a follow-up: rewritten with
             the previous question).
-        passages: the shown `Passage`s, numbered from 1.
+        passages: the shown `RetrievedPassage`s, numbered from 1.
         similarity: `(question, sentences) -> scores` (None: lexical overlap).
         said: the previous reply (its sentences are not said again if others fit).
         focus: the follow-up as typed; its similarity is added to the question's.

@@ -2,7 +2,7 @@
 
 `ServerBackends` calls the other servables of the same lepton-tf server
 through its model manager (`inference.predict_arrays`, as
-`server/search_wiring.py` does for the encoder), so a turn costs no network
+`search/wiring.py` does for the encoder), so a turn costs no network
 hop and every call gets the server's checks. A servable that is not hosted
 (e.g. no `intent` model) is a missing signal, not an error: the router
 works without it.
@@ -18,8 +18,11 @@ import threading
 import numpy as np
 
 from lepton_tf.assistant import smalltalk
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.routing import IntentResult
+from lepton_tf.contracts import encoder as encoder_contract
+from lepton_tf.contracts import intent as intent_contract
+from lepton_tf.contracts import search as search_contract
 from lepton_tf.server.errors import ServingError, stops_work
 from lepton_tf.text.length_batches import length_sorted_batches
 
@@ -92,8 +95,9 @@ class ServerBackends:
                  max_new_tokens: int | None = None, smalltalk_turns: tuple | None = None,
                  domain_turns: list | None = None):
         self.manager = manager
-        self.names = {"intent": "intent", "search": "search", "chat": "chat",
-                      "encoder": "encoder", **(names or {})}
+        self.names = {intent_contract.MODEL: intent_contract.MODEL,
+                      search_contract.MODEL: search_contract.MODEL, "chat": "chat",
+                      encoder_contract.MODEL: encoder_contract.MODEL, **(names or {})}
         self.max_new_tokens = max_new_tokens
         self._dialogue_turns = dialogue_turns
         self._chitchat_turns, self._chitchat_categories = smalltalk_turns or \
@@ -128,43 +132,49 @@ class ServerBackends:
 
     def intents(self, texts: list[str]) -> list[IntentResult] | None:
         try:
-            with self.manager.servable(self.names["intent"]) as servable:
-                outputs = servable.signatures["serving_default"].outputs
+            with self.manager.servable(self.names[intent_contract.MODEL]) as servable:
+                outputs = servable.signatures[intent_contract.SIGNATURE].outputs
         except (ServingError, KeyError) as e:
             log.debug("intent unavailable: %s", e)
             return None
-        wanted = [k for k in ("intent", "probabilities", "out_of_scope") if k in outputs]
-        out = self._predict("intent", "serving_default", {"text": _strings(texts)}, wanted)
-        oos = out["out_of_scope"].reshape(-1) if "out_of_scope" in out else [None] * len(texts)
+        wanted = [k for k in intent_contract.OUTPUTS if k in outputs]
+        out = self._predict(intent_contract.MODEL, intent_contract.SIGNATURE,
+                            {intent_contract.TEXT: _strings(texts)}, wanted)
+        oos = out[intent_contract.OUT_OF_SCOPE].reshape(-1) \
+            if intent_contract.OUT_OF_SCOPE in out else [None] * len(texts)
         return [IntentResult(_text(i), float(np.max(p)), None if o is None else bool(o))
-                for i, p, o in zip(out["intent"].reshape(-1), out["probabilities"], oos)]
+                for i, p, o in zip(out[intent_contract.INTENT].reshape(-1),
+                                   out[intent_contract.PROBABILITIES], oos)]
 
     def search_request(self, queries: list[str], k: int) -> tuple[str, dict]:
         """The `search` signature and inputs the assistant asks with: dense
         mode (`search_options`) where the servable has modes, since the
         routing threshold is calibrated on cosine scores, not fused ones."""
-        inputs = {"query": _strings(queries), "k": np.array(k, np.int32)}
+        inputs = {search_contract.QUERY: _strings(queries),
+                  search_contract.K: np.array(k, np.int32)}
         try:
-            with self.manager.servable(self.names["search"]) as servable:
-                has_modes = "search_options" in servable.signatures
+            with self.manager.servable(self.names[search_contract.MODEL]) as servable:
+                has_modes = search_contract.OPTIONS_SIGNATURE in servable.signatures
         except ServingError:
             has_modes = False
         if not has_modes:
-            return "search", inputs
-        return "search_options", dict(inputs, mode=np.array(b"dense", object),
-                                      filter=np.array(b"", object))
+            return search_contract.K_SIGNATURE, inputs
+        return search_contract.OPTIONS_SIGNATURE, dict(
+            inputs, **{search_contract.MODE: np.array(b"dense", object),
+                       search_contract.FILTER: np.array(b"", object)})
 
-    def search(self, query: str, k: int) -> tuple[list[Passage], bool | None]:
+    def search(self, query: str, k: int) -> tuple[list[RetrievedPassage], bool | None]:
         """`(passages, not_found)`: the search servable's flag (None: it has none)."""
         signature, inputs = self.search_request([query], k)
-        with self.manager.servable(self.names["search"]) as servable:
-            flagged = "not_found" in servable.signatures[signature].outputs
-        wanted = ["doc_ids", "scores", "texts", "titles"] + (["not_found"] if flagged else [])
-        out = self._predict("search", signature, inputs, wanted)
-        passages = [Passage(_text(i), _text(t), _text(x), float(s)) for i, t, x, s in
-                    zip(out["doc_ids"][0], out["titles"][0], out["texts"][0],
-                        out["scores"][0])]
-        return passages, bool(np.asarray(out["not_found"]).reshape(-1)[0]) if flagged else None
+        with self.manager.servable(self.names[search_contract.MODEL]) as servable:
+            flagged = search_contract.NOT_FOUND in servable.signatures[signature].outputs
+        wanted = [search_contract.DOC_IDS, search_contract.SCORES, search_contract.TEXTS,
+                  search_contract.TITLES] + ([search_contract.NOT_FOUND] if flagged else [])
+        out = self._predict(search_contract.MODEL, signature, inputs, wanted)
+        passages = [RetrievedPassage(h.doc_id, h.title, h.text, h.score)
+                    for h in search_contract.unpack_hits(out)[0]]
+        not_found = search_contract.unpack_not_found(out)
+        return passages, not_found[0] if not_found is not None else None
 
     def similarity(self, question: str, sentences: list[str]) -> np.ndarray:
         """Cosine similarity of `question` (query tower) to each sentence (document
@@ -173,9 +183,10 @@ class ServerBackends:
         Raises:
             ServingError: no encoder.
         """
-        with self.manager.servable(self.names["encoder"]) as servable:
-            tower = "encode_document" if "encode_document" in servable.signatures \
-                else "encode_query"
+        with self.manager.servable(self.names[encoder_contract.MODEL]) as servable:
+            tower = encoder_contract.DOCUMENT_SIGNATURE \
+                if encoder_contract.DOCUMENT_SIGNATURE in servable.signatures \
+                else encoder_contract.QUERY_SIGNATURE
             key = (servable.name, servable.version)
         with self._lock:  # passages come back: their sentences are embedded once
             known = {s: self._sentence_vectors.get((key, s)) for s in sentences}
@@ -204,9 +215,11 @@ class ServerBackends:
         out = self._predict("chat", signature, inputs, ["reply"])
         return _text(out["reply"].reshape(-1)[0])
 
-    def embed(self, texts: list[str], signature: str = "encode_query") -> np.ndarray:
-        out = self._predict("encoder", signature, {"text": _strings(texts)}, ["embedding"])
-        return np.asarray(out["embedding"], np.float32)
+    def embed(self, texts: list[str],
+              signature: str = encoder_contract.QUERY_SIGNATURE) -> np.ndarray:
+        out = self._predict(encoder_contract.MODEL, signature,
+                            {encoder_contract.TEXT: _strings(texts)}, [encoder_contract.EMBEDDING])
+        return np.asarray(out[encoder_contract.EMBEDDING], np.float32)
 
     def _reference(self) -> np.ndarray | None:
         with self._lock:

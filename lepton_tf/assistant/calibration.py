@@ -28,6 +28,7 @@ import random
 import numpy as np
 
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, Router
+from lepton_tf.contracts import search as search_contract
 
 FLOOR_SHARE = 0.02
 
@@ -162,8 +163,9 @@ def collect_signals(backends, sets: dict[str, list[str]], batch: int = 64) -> di
         search, dialogue, intents, domain = [], [], [], []
         for i in range(0, len(texts), batch):
             chunk = texts[i:i + batch]
-            res = backends._predict("search", *backends.search_request(chunk, 1), ["scores"])
-            search.extend(np.asarray(res["scores"])[:, 0].tolist())
+            res = backends._predict(search_contract.MODEL,
+                                    *backends.search_request(chunk, 1), [search_contract.SCORES])
+            search.extend(np.asarray(res[search_contract.SCORES])[:, 0].tolist())
             vectors = backends.embed(chunk)
             dialogue.extend(np.max(vectors @ reference.T, axis=1).tolist())
             if has_domain:

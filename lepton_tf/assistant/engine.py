@@ -32,7 +32,7 @@ from concurrent import futures
 from typing import Iterator
 
 from lepton_tf.assistant import answers, followup, grounding, smalltalk
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
 from lepton_tf.assistant.sessions import SessionStore
@@ -67,7 +67,7 @@ class TurnResult:
                 "related_questions": self.related_questions, "timings_ms": self.timings_ms}
 
 
-def citation_dict(number: int, passage: Passage) -> dict:
+def citation_dict(number: int, passage: RetrievedPassage) -> dict:
     return {"n": number, "doc_id": passage.doc_id, "title": passage.title,
             "snippet": passage.snippet(), "score": round(passage.score, 4)}
 

@@ -39,8 +39,9 @@ MIN_CITATION_SUPPORT = 0.5  # a model's `[n]` stands when passage n holds this s
 
 
 @dataclasses.dataclass(frozen=True)
-class Passage:
-    """One retrieved document."""
+class RetrievedPassage:
+    """One hit of the `search` servable as the assistant shows and cites it
+    (`ingest.Passage` is what the index stores)."""
 
     doc_id: str
     title: str
@@ -52,7 +53,7 @@ class Passage:
         return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " ..."
 
 
-def build_context(passages: list[Passage], turns: list[tuple[str, str]]) -> str:
+def build_context(passages: list[RetrievedPassage], turns: list[tuple[str, str]]) -> str:
     """The chat model's `context`: numbered passages, then the dialogue turns
     (the format is `lepton_tf.text.chat_format`'s)."""
     return chat_format.build_context([(p.title, p.text) for p in passages], turns)
@@ -77,7 +78,7 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
 
 
-def used_passages(reply: str, passages: list[Passage], question: str = "",
+def used_passages(reply: str, passages: list[RetrievedPassage], question: str = "",
                   max_citations: int = 2) -> list[int]:
     """1-based numbers of the passages the reply draws on, best first (maybe none).
 
@@ -96,11 +97,11 @@ def used_passages(reply: str, passages: list[Passage], question: str = "",
     return used[:max_citations]
 
 
-def citation_support(reply: str, passage: Passage) -> float:
+def citation_support(reply: str, passage: RetrievedPassage) -> float:
     """Share of the reply's content words (citations aside) found in the passage.
 
     >>> citation_support("Use tildes around words [1]",
-    ...                  Passage("a", "Strike", "Use ~~tildes around the words~~", 1.0))
+    ...                  RetrievedPassage("a", "Strike", "Use ~~tildes around the words~~", 1.0))
     1.0
     """
     words = _words(_CITE.sub(" ", reply))
@@ -109,7 +110,7 @@ def citation_support(reply: str, passage: Passage) -> float:
     return len(words & _words(passage.title + " " + passage.text)) / len(words)
 
 
-def cite(reply: str, passages: list[Passage], question: str = "") -> tuple[list[int], str]:
+def cite(reply: str, passages: list[RetrievedPassage], question: str = "") -> tuple[list[int], str]:
     """`(passage numbers, how)` for a reply generated from `passages`.
 
     `how` is `model` (the reply's own `[n]`, kept only where passage n holds
@@ -129,12 +130,12 @@ def cite(reply: str, passages: list[Passage], question: str = "") -> tuple[list[
     return ([1], "extractive") if passages else ([], "")
 
 
-def extractive_reply(passage: Passage) -> str:
+def extractive_reply(passage: RetrievedPassage) -> str:
     """The answer when the chat model did not use the passages: the top one's text."""
     return f"From \"{' '.join(passage.title.split())}\": {passage.snippet()}"
 
 
-def grounded_reply(raw: str, passages: list[Passage], question: str = ""
+def grounded_reply(raw: str, passages: list[RetrievedPassage], question: str = ""
                    ) -> tuple[str, list[int], str]:
     """`(reply with [n] markers, cited numbers, how)` from the chat model's `raw` reply."""
     numbers, how = cite(raw, passages, question)
@@ -146,7 +147,7 @@ def grounded_reply(raw: str, passages: list[Passage], question: str = ""
     return raw, numbers, how
 
 
-def related_questions(passages: list[Passage], exclude: int | None, limit: int = 3,
+def related_questions(passages: list[RetrievedPassage], exclude: int | None, limit: int = 3,
                       asked: str = "") -> list[str]:
     """Up to `limit` titles of the retrieved passages, not the one cited first.
 

@@ -1,26 +1,70 @@
 """`PredictClient`: Predict on `PredictionServiceStub` with deadlines, retries, TLS, token.
 
-Only UNAVAILABLE is retried (the server is restarting or not yet
-listening; the request did not run): other codes are answers, and retrying
-a DEADLINE_EXCEEDED would double the load on a server already too slow.
+Retries are gRPC's own (a service config on the channel), and only of
+UNAVAILABLE: the server is restarting or not yet listening, so the request
+did not run. Other codes are answers, and retrying a DEADLINE_EXCEEDED would
+double the load on a server already too slow.
 """
 
 from __future__ import annotations
 
-import random
-import time
+import json
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+SERVICE = "tensorflow.serving.PredictionService"
+# gRPC caps a retry policy's attempts at 5 (the first call and 4 retries).
+MAX_ATTEMPTS = 5
+
+
+def service_config(retries: int = 3, backoff_s: float = 0.1, max_backoff_s: float = 5.0) -> str:
+    """The channel's gRPC service config (JSON).
+
+    `round_robin`: a `dns:///` target naming a headless Kubernetes Service
+    resolves to every pod and calls are spread over all of them (gRPC's
+    default, pick_first, sends everything to one); with one address it is
+    the same. The retry policy repeats UNAVAILABLE only, waiting a random
+    time up to `backoff_s`, doubled each retry up to `max_backoff_s`.
+
+    Args:
+        retries: extra attempts after UNAVAILABLE (0: none; at most 4).
+        backoff_s: the first retry's longest wait.
+        max_backoff_s: the longest wait.
+
+    Returns:
+        The service config as JSON text.
+    """
+    config: dict = {"loadBalancingConfig": [{"round_robin": {}}]}
+    if retries > 0:
+        config["methodConfig"] = [{"name": [{"service": SERVICE}], "retryPolicy": {
+            "maxAttempts": min(retries + 1, MAX_ATTEMPTS), "initialBackoff": f"{backoff_s}s",
+            "maxBackoff": f"{max(max_backoff_s, backoff_s)}s", "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"]}}]
+    return json.dumps(config)
+
 
 def make_channel(target: str, *, tls: bool = False, root_certificates: bytes | None = None,
-                 max_message_bytes: int = 64 * 1024 * 1024) -> grpc.Channel:
-    """A channel to `target`, TLS when `tls` (or root certificates) are given."""
+                 max_message_bytes: int = 64 * 1024 * 1024, retries: int = 3,
+                 backoff_s: float = 0.1) -> grpc.Channel:
+    """A channel to `target` with the UNAVAILABLE retry policy (`service_config`).
+
+    Args:
+        target: `HOST:PORT` (or any gRPC target: `dns:///`, `ipv4:a,b`).
+        tls: use TLS (system roots unless `root_certificates` are given).
+        root_certificates: PEM roots for TLS.
+        max_message_bytes: send and receive limit.
+        retries / backoff_s: see `service_config`.
+
+    Returns:
+        A `grpc.Channel`.
+    """
     options = [("grpc.max_receive_message_length", max_message_bytes),
-               ("grpc.max_send_message_length", max_message_bytes)]
+               ("grpc.max_send_message_length", max_message_bytes),
+               ("grpc.enable_retries", 1 if retries > 0 else 0),
+               ("grpc.service_config", service_config(retries, backoff_s))]
     if tls or root_certificates:
         credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
         return grpc.secure_channel(target, credentials, options=options)
@@ -31,7 +75,7 @@ def _registered_predict(channel: grpc.Channel):
     """`Predict` as a registered method (core skips the per-call path lookup), or None."""
     try:
         return channel.unary_unary(
-            "/tensorflow.serving.PredictionService/Predict",
+            f"/{SERVICE}/Predict",
             request_serializer=predict_pb2.PredictRequest.SerializeToString,
             response_deserializer=predict_pb2.PredictResponse.FromString,
             _registered_method=True)
@@ -44,9 +88,9 @@ class PredictClient:
 
     Args:
         target: `HOST:PORT`.
-        timeout_s: deadline of each attempt.
-        retries: extra attempts after UNAVAILABLE.
-        backoff_s: first wait; doubles each retry (with jitter), capped at 5 s.
+        timeout_s: deadline of each call, retries included.
+        retries: extra attempts after UNAVAILABLE (at most 4, gRPC's limit).
+        backoff_s: the first retry's longest wait; doubles each retry, capped at 5 s.
         tls, root_certificates: TLS (system roots unless given).
         token: sent as `authorization: Bearer <token>`.
         channel: an existing channel (the other connection options are ignored).
@@ -57,32 +101,25 @@ class PredictClient:
                  root_certificates: bytes | None = None, token: str | None = None,
                  channel: grpc.Channel | None = None):
         self.channel = channel or make_channel(target, tls=tls,
-                                               root_certificates=root_certificates)
+                                               root_certificates=root_certificates,
+                                               retries=retries, backoff_s=backoff_s)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self._methods = {"Predict": _registered_predict(self.channel) or self.stub.Predict}
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.timeout_s = timeout_s
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     def call(self, method: str, request):
-        """Calls a stub method with the deadline and the UNAVAILABLE retries.
+        """Calls a stub method with the deadline and the token.
 
         Raises:
-            grpc.RpcError: the last error (any code but UNAVAILABLE at once).
+            grpc.RpcError: the server's status (UNAVAILABLE once the retries are spent).
         """
-        wait = self.backoff_s
-        for attempt in range(self.retries + 1):
-            try:
-                return (self._methods.get(method) or getattr(self.stub, method))(
-                    request, timeout=self.timeout_s, metadata=self.metadata)
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
-                    raise
-                time.sleep(wait * (0.5 + random.random()))
-                wait = min(wait * 2, 5.0)
-        raise AssertionError("unreachable")
+        return (self._methods.get(method) or getattr(self.stub, method))(
+            request, timeout=self.timeout_s, metadata=self.metadata)
 
     def predict_request(self, model: str, inputs: dict, *, signature_name: str = "",
                         version: int | None = None, output_filter=()):
+        """The `PredictRequest` of `inputs` (numpy or Python values by input name)."""
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model
         request.model_spec.signature_name = signature_name
@@ -94,7 +131,11 @@ class PredictClient:
         return request
 
     def predict(self, model: str, inputs: dict, **kwargs) -> dict[str, np.ndarray]:
-        """Predict; outputs as numpy (strings as `bytes` object arrays)."""
+        """Predict; outputs as numpy (strings as `bytes` object arrays).
+
+        Raises:
+            grpc.RpcError: the server's status.
+        """
         response = self.call("Predict", self.predict_request(model, inputs, **kwargs))
         return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 

@@ -2,53 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import numpy as np
 
 from lepton_tf.client.base import PredictClient
+from lepton_tf.contracts import search as contract
+from lepton_tf.contracts.search import SearchHit
 
-OPTIONS_SIGNATURE = "search_options"
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchHit:
-    """One hit.
-
-    Attributes:
-        doc_id / title / text: the passage.
-        score: the mode's score (fused in `hybrid`, cosine in `dense`, BM25
-            in `bm25`).
-        metadata: the passage's metadata (source file, page, ...).
-        dense_score / bm25_score: the two retrievers' own scores (None
-            when the server does not return them).
-    """
-
-    doc_id: str
-    score: float
-    title: str
-    text: str
-    metadata: dict = dataclasses.field(default_factory=dict)
-    dense_score: float | None = None
-    bm25_score: float | None = None
-
-    @property
-    def source(self) -> str:
-        """Where the passage comes from (`file`, `file p. 3`, `file > Section`)."""
-        m = self.metadata
-        where = m.get("source", "")
-        if "page" in m:
-            where += f" p. {m['page']}"
-        if m.get("section") and m.get("section") != m.get("record"):
-            where += f" > {m['section']}"
-        return where
-
-
-def _filter_text(filter) -> str:
-    if filter is None:
-        return ""
-    return filter if isinstance(filter, str) else json.dumps(filter, ensure_ascii=False)
+__all__ = ["SearchClient", "SearchHit"]
 
 
 class SearchClient(PredictClient):
@@ -69,7 +29,8 @@ class SearchClient(PredictClient):
         **kwargs: `PredictClient` options (target, timeout_s, tls, token, ...).
     """
 
-    def __init__(self, target: str = "localhost:8500", *, model: str = "search", **kwargs):
+    def __init__(self, target: str = "localhost:8500", *, model: str = contract.MODEL,
+                 **kwargs):
         super().__init__(target, **kwargs)
         self.model = model
 
@@ -84,32 +45,21 @@ class SearchClient(PredictClient):
                 hybrid).
             filter: `{field: value or [values]}` (or its JSON text): only
                 passages whose `doc_id`, `title` or metadata field matches.
-        """
-        inputs = {"query": np.array([q.encode("utf-8") for q in queries], dtype=object),
-                  "k": np.array(k, dtype=np.int32)}
-        signature = "search"
-        if mode is not None or filter is not None:
-            signature = OPTIONS_SIGNATURE
-            inputs["mode"] = np.array((mode or "hybrid").encode(), dtype=object)
-            inputs["filter"] = np.array(_filter_text(filter).encode("utf-8"), dtype=object)
-        outputs = self.predict(self.model, inputs, signature_name=signature)
-        return [self._hits(outputs, row) for row in range(len(outputs["doc_ids"]))]
 
-    @staticmethod
-    def _hits(outputs: dict, row: int) -> list[SearchHit]:
-        decode = lambda b: b.decode("utf-8", "replace")  # noqa: E731
-        hits = []
-        for j, doc_id in enumerate(outputs["doc_ids"][row]):
-            if not doc_id:
-                continue  # padding: fewer passages matched the filter than k
-            get = lambda name: outputs[name][row][j] if name in outputs else None  # noqa: E731
-            dense, bm25, meta = get("dense_score"), get("bm25_score"), get("metadata")
-            hits.append(SearchHit(
-                decode(doc_id), float(outputs["scores"][row][j]),
-                decode(get("titles") or b""), decode(outputs["texts"][row][j]),
-                json.loads(decode(meta)) if meta else {},
-                None if dense is None else float(dense), None if bm25 is None else float(bm25)))
-        return hits
+        Returns:
+            each query's hits, best first.
+        """
+        inputs = {contract.QUERY: np.array([q.encode("utf-8") for q in queries], dtype=object),
+                  contract.K: np.array(k, dtype=np.int32)}
+        signature = contract.K_SIGNATURE
+        if mode is not None or filter is not None:
+            signature = contract.OPTIONS_SIGNATURE
+            inputs[contract.MODE] = np.array((mode or contract.DEFAULT_MODE).encode(),
+                                             dtype=object)
+            inputs[contract.FILTER] = np.array(contract.filter_text(filter).encode("utf-8"),
+                                               dtype=object)
+        outputs = self.predict(self.model, inputs, signature_name=signature)
+        return contract.unpack_hits(outputs)
 
     def search(self, query: str, k: int = 10, mode: str | None = None,
                filter: dict | str | None = None) -> list[SearchHit]:

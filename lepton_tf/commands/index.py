@@ -9,7 +9,7 @@
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
     lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
                                                  # (without: on held-out titles / spans
-                                                 # of the corpus, index.selftune)
+                                                 # of the corpus, index.fusion_selftune)
     lepton-tf index --questions train            # a BEIR split's queries as the documents'
                                                  # known questions (the not-found rule's
                                                  # best signal; JSONL: "questions": [...])
@@ -48,10 +48,10 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
 
     The fusion weight and its origin are kept, unless `tune_pairs` is given
     (tuned on them), `retune` (chosen again on pseudo-queries,
-    `index.selftune.tune_default`) or `fusion` (set as given)."""
+    `index.fusion_selftune.tune_default`) or `fusion` (set as given)."""
     from lepton_tf.index.build import read_corpus, tune
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.selftune import tune_default
+    from lepton_tf.index.fusion_selftune import tune_default
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.index.sharded_storage import load_any, save_sharded
     from lepton_tf.index.storage import save_index

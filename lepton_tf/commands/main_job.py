@@ -19,7 +19,7 @@ import os
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
                                         SERVABLES, default_request_limits, write_models_config)
-from lepton_tf.progress import StageClock, machine_line
+from lepton_tf.progress_bars import StageClock, machine_line
 
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
 # Zero-shot since issue 16: the fine-tuning recipe that fits the main job's 15 minutes
@@ -149,7 +149,7 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
     """Starts the embedded server, chats and searches over gRPC, stops it."""
     from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.server.app import ModelServer, ServerOptions
-    from lepton_tf.server.search_wiring import search_factory
+    from lepton_tf.search.wiring import search_factory
 
     clock = clock or StageClock()
     with clock.stage("server start", EXPECTED["server start"],

@@ -66,13 +66,15 @@ def format_hit(rank: int, hit) -> str:
 
 def register(sub) -> None:
     from lepton_tf.commands.chat import add_client_args
+    from lepton_tf.contracts import search as contract
 
     p = sub.add_parser("search", help="one search query over gRPC")
     p.add_argument("query", help="the search query (quote it)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--model", default="search", help="servable name on the server (default search)")
+    p.add_argument("--model", default=contract.MODEL,
+                   help="servable name on the server (default search)")
     p.add_argument("--json", action="store_true", help="print the hits as JSON")
-    p.add_argument("--mode", choices=("dense", "bm25", "hybrid"),
+    p.add_argument("--mode", choices=contract.MODES,
                    help="retrieval mode (default: the server's, hybrid)")
     p.add_argument("--filter", metavar="JSON",
                    help='metadata filter: {"field": value} or {"field": [values]}, '

@@ -77,7 +77,7 @@ def build_server(args):
         ValueError: inconsistent flags.
     """
     from lepton_tf.server.app import ModelServer
-    from lepton_tf.server.search_wiring import search_index_source
+    from lepton_tf.search.wiring import search_index_source
 
     shard = getattr(args, "search_shard", None)
     shards = [t for t in (getattr(args, "search_shards", None) or "").split(",") if t]
@@ -103,14 +103,14 @@ def build_server(args):
     tls = {"tls": True, "root_certificates": root} if root else {}
     remote = args.tf_serving if args.search_only else None
     if shard is not None:
-        from lepton_tf.server.search_shards import MODEL, shard_source
+        from lepton_tf.search.shards import MODEL, shard_source
 
         server.register_polled_python_servable(MODEL, *shard_source(args.search_index, shard))
     elif args.search_index:
         server.register_polled_python_servable("search", *search_index_source(
             args.search_index, remote=remote, **tls))
     if shards:
-        from lepton_tf.server.search_wiring import remote_shards_factory
+        from lepton_tf.search.wiring import remote_shards_factory
 
         server.register_python_servable("search", remote_shards_factory(
             shards, remote=remote, k=args.search_k, **tls))

@@ -86,7 +86,7 @@ class ModelReplies:
         self.no_repeat_ngram_size = no_repeat_ngram_size
 
     def reply(self, contexts, batch_size: int = 64) -> list[str]:
-        from lepton_tf.progress import batch_starts
+        from lepton_tf.progress_bars import batch_starts
 
         tf, out = self.tf, []
         fn = self.model.signatures["generate"]
@@ -104,7 +104,7 @@ class ModelReplies:
         return out
 
     def perplexity(self, contexts, references, batch_size: int = 128) -> float:
-        from lepton_tf.progress import batch_starts
+        from lepton_tf.progress_bars import batch_starts
 
         tf, nll, tokens = self.tf, 0.0, 0
         fn = self.model.signatures["score"]

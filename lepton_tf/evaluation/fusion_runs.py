@@ -16,7 +16,7 @@ SWEEP_WEIGHTS = tuple(round(w, 2) for w in np.arange(0.0, 1.0001, 0.05))
 
 def build_index(documents, doc_vectors):
     """An exact (brute-force) index with its stemmed BM25 part."""
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
 
     config = IndexBuilder(*doc_vectors.shape).brute_force().config(k=min(100, len(documents)))

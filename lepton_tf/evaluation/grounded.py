@@ -64,22 +64,22 @@ def cited_segments(reply: str) -> list[tuple[str, int]]:
 
 def sentence_citation_precision(replies, examples) -> float:
     """Share of `[n]` markers whose passage holds every content word before it."""
-    from lepton_tf.assistant.grounding import Passage, citation_support
+    from lepton_tf.assistant.grounding import RetrievedPassage, citation_support
 
     supported = total = 0
     for reply, example in zip(replies, examples):
         for text, n in cited_segments(reply):
             if 1 <= n <= len(example.passages) and text:
                 total += 1
-                supported += citation_support(text, Passage(*example.passages[n - 1],
-                                                            0.0)) == 1.0
+                passage = RetrievedPassage(*example.passages[n - 1], 0.0)
+                supported += citation_support(text, passage) == 1.0
     return supported / total if total else 0.0
 
 
 def extractive_replies(examples, encoder_path: str | None = None) -> list[str]:
     """The assistant's extractive answers (`assistant.answers`) to the examples."""
     from lepton_tf.assistant.answers import extractive_answer
-    from lepton_tf.assistant.grounding import Passage
+    from lepton_tf.assistant.grounding import RetrievedPassage
 
     similarity, encoder = None, None
     if encoder_path:
@@ -97,14 +97,14 @@ def extractive_replies(examples, encoder_path: str | None = None) -> list[str]:
             scores = (encoder.encode_documents([f"{t}\n{x}" for _, t, x in e.passages],
                                                progress=False)
                       @ encoder.encode_queries([e.question])[0]).tolist()
-        passages = [Passage(i, t, x, s) for (i, t, x), s in zip(e.passages, scores)]
+        passages = [RetrievedPassage(i, t, x, s) for (i, t, x), s in zip(e.passages, scores)]
         replies.append(extractive_answer(e.question, passages, similarity)[0])
     return replies
 
 
 def citation_metrics(replies, examples) -> dict:
     """Citation rate, relevant-citation rate and precision of grounded replies."""
-    from lepton_tf.assistant.grounding import Passage, citation_support, model_citations
+    from lepton_tf.assistant.grounding import RetrievedPassage, citation_support, model_citations
 
     cited = relevant = citations = supported = 0
     coverage = []
@@ -113,7 +113,7 @@ def citation_metrics(replies, examples) -> dict:
         cited += bool(numbers)
         relevant += bool(example.cited) and example.cited in numbers
         for n in numbers:
-            share = citation_support(reply, Passage(*example.passages[n - 1], 0.0))
+            share = citation_support(reply, RetrievedPassage(*example.passages[n - 1], 0.0))
             citations += 1
             supported += share == 1.0
             coverage.append(share)

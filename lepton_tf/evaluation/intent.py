@@ -112,7 +112,7 @@ class _SavedIntent:
 
     def __call__(self, texts, batch_size: int = 128, desc: str = "intent"):
         """`(intents, in-scope scores, out-of-scope flags)` of the texts."""
-        from lepton_tf.progress import batch_starts
+        from lepton_tf.progress_bars import batch_starts
 
         intents, scores, flags = [], [np.zeros(0, np.float32)], [np.zeros(0, bool)]
         for start in batch_starts(len(texts), batch_size, desc):

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from lepton_tf.contracts import encoder as encoder_contract
 from lepton_tf.evaluation.retrieval_metrics import MEASURES, ranked_to_run, score_run
 from lepton_tf.index.fusion import METHODS, FusionConfig
 
@@ -45,16 +46,18 @@ class _InProcessMiniLM:
         import tensorflow as tf
 
         from lepton_tf.text.length_batches import encode_in_length_batches
-        fn = getattr(self.servable, name)
-        return encode_in_length_batches(lambda batch: fn(tf.constant(batch))["embedding"].numpy(),
+        fn = self.servable.signatures()[name]
+        return encode_in_length_batches(lambda batch: fn(tf.constant(batch))
+                                        [encoder_contract.EMBEDDING].numpy(),
                                         texts, batch_size, self.servable.model.query_encoder
                                         .embedding_dim, desc)
 
     def encode_queries(self, texts, batch_size=64, progress=True):
-        return self._run("encode_query", texts, batch_size, "MiniLM queries")
+        return self._run(encoder_contract.QUERY_SIGNATURE, texts, batch_size, "MiniLM queries")
 
     def encode_documents(self, texts, batch_size=32, progress=True):
-        return self._run("encode_document", texts, batch_size, "MiniLM documents")
+        return self._run(encoder_contract.DOCUMENT_SIGNATURE, texts, batch_size,
+                         "MiniLM documents")
 
 
 def _bm25_run(collection, query_ids):
@@ -85,8 +88,9 @@ def _dense_runs(encoder, collection, query_ids, label, with_scann: bool,
     """Exact (and ScaNN) runs of one encoder, and its hybrid with stemmed BM25;
     with `questions` (`(beir_dir, split)`), both again with known questions."""
     from lepton_tf.evaluation import fusion_runs
-    from lepton_tf.index.builder import IndexBuilder
-    from lepton_tf.index.search_index import ExactIndex, SearchIndex
+    from lepton_tf.index.scann_config import IndexBuilder
+    from lepton_tf.index.exact import ExactIndex
+    from lepton_tf.index.search_index import SearchIndex
 
     documents, doc_vectors, query_vectors = _embed(encoder, collection, query_ids, cache_dir, name)
     k = min(DEPTH, len(documents))
@@ -150,10 +154,10 @@ SELF_TUNED = "self-tune"  # `FusionConfig.tuned_on` asking for the index builds'
 
 def _self_tuned(index, encoder, fusion, cache_dir, name):
     """The weight every index build without `--tune` chooses
-    (`selftune.self_tune`, on pseudo-queries of this corpus only: the judged
+    (`fusion_selftune.self_tune`, on pseudo-queries of this corpus only: the judged
     queries only score it); pseudo-query vectors cached like the rest."""
     from lepton_tf.evaluation.embedding_cache import CachedEncoder
-    from lepton_tf.index.selftune import DEFAULT_SEED, self_tune
+    from lepton_tf.index.fusion_selftune import DEFAULT_SEED, self_tune
 
     index.fusion = FusionConfig(fusion.method, pool=fusion.pool)
     cached = CachedEncoder(encoder, cache_dir, f"{name}-pseudo-title-{DEFAULT_SEED}")

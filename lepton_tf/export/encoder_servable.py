@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from lepton_tf.contracts import encoder as contract
 from lepton_tf.models.retrieval import DualEncoder
 from lepton_tf.text import MiniLMTokenizer
 
@@ -33,26 +34,29 @@ class EncoderServable(tf.Module):
         self.query_tokenizer = MiniLMTokenizer(sequence_length=query_length)
         self.document_tokenizer = MiniLMTokenizer(sequence_length=document_length)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    # The argument is named as the contract's input tensor (`contract.TEXT`).
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def encode_query(self, text):
         tokens = self.query_tokenizer(text)
-        return {"embedding": self.model.encode_queries(tokens["token_ids"],
-                                                       tokens["padding_mask"])}
+        return {contract.EMBEDDING: self.model.encode_queries(tokens["token_ids"],
+                                                              tokens["padding_mask"])}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def encode_document(self, text):
         tokens = self.document_tokenizer(text)
-        return {"embedding": self.model.encode_documents(tokens["token_ids"],
-                                                         tokens["padding_mask"])}
+        return {contract.EMBEDDING: self.model.encode_documents(tokens["token_ids"],
+                                                                tokens["padding_mask"])}
 
     def signatures(self) -> dict:
-        return {"serving_default": self.encode_query, "encode_query": self.encode_query,
-                "encode_document": self.encode_document}
+        """`{signature name: concrete function}` to export."""
+        return {contract.DEFAULT_SIGNATURE: self.encode_query,
+                contract.QUERY_SIGNATURE: self.encode_query,
+                contract.DOCUMENT_SIGNATURE: self.encode_document}
 
 
-def export_encoder(model: DualEncoder, *, base_dir: str = "saved_models", name: str = "encoder",
-                   version: int | None = None, query_length: int = 128,
-                   document_length: int = 256) -> str:
+def export_encoder(model: DualEncoder, *, base_dir: str = "saved_models",
+                   name: str = contract.MODEL, version: int | None = None,
+                   query_length: int = 128, document_length: int = 256) -> str:
     """Exports a dual encoder as a validated TF Serving version.
 
     Returns:
@@ -61,7 +65,7 @@ def export_encoder(model: DualEncoder, *, base_dir: str = "saved_models", name: 
     from lepton_tf.export import export_servable
 
     servable = EncoderServable(model, query_length, document_length)
-    examples = {"encode_query": {"text": SAMPLE_TEXTS},
-                "encode_document": {"text": SAMPLE_TEXTS}}
+    examples = {signature: {contract.TEXT: SAMPLE_TEXTS}
+                for signature in (contract.QUERY_SIGNATURE, contract.DOCUMENT_SIGNATURE)}
     return export_servable(servable, name=name, signatures=servable.signatures(),
                            examples=examples, base_dir=base_dir, version=version, atol=1e-4)

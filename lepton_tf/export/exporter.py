@@ -8,10 +8,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from lepton_tf.export.layout import (list_versions, publish_atomically, servable_dir,
-                                     sweep_abandoned_exports)
+from lepton_tf.export.layout import list_versions, servable_dir, sweep_abandoned_exports
 from lepton_tf.export.validate import compare_outputs, run_in_fresh_process
 from lepton_tf.export.warmup import write_warmup_requests
+from lepton_tf.files.versions import publish_atomically
 
 log = logging.getLogger(__name__)
 

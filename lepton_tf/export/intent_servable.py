@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from lepton_tf.contracts import intent as contract
+
 OOS_SCORES = ("energy", "msp", "centroid")
 # Scores computed from the logits alone (the `centroid` score needs the
 # sentence embedding: the model outputs it as `centroid_score`).
@@ -117,7 +119,7 @@ class IntentServable(tf.Module):
         self.oos_score_kind = tf.Variable(oos_score, dtype=tf.string, trainable=False,
                                           name="oos_score_kind")
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def serve(self, text):
         tokens = self.tokenizer(text)
         token_ids, padding_mask = tokens["token_ids"], tokens["padding_mask"]
@@ -140,14 +142,15 @@ class IntentServable(tf.Module):
         else:
             score = tf.reduce_max(probabilities, axis=-1)
         batch = tf.shape(text)[0]
-        return {"intent": tf.gather(self.labels, tf.argmax(probabilities, axis=-1)),
-                "probabilities": probabilities,
-                "out_of_scope": score < self.oos_threshold,
-                "in_scope_score": score,
-                "labels": tf.tile(self.labels[None], [batch, 1])}
+        return {contract.INTENT: tf.gather(self.labels, tf.argmax(probabilities, axis=-1)),
+                contract.PROBABILITIES: probabilities,
+                contract.OUT_OF_SCOPE: score < self.oos_threshold,
+                contract.IN_SCOPE_SCORE: score,
+                contract.LABELS: tf.tile(self.labels[None], [batch, 1])}
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serve, "classify_text": self.serve}
+        """`{signature name: concrete function}` to export."""
+        return {contract.SIGNATURE: self.serve, contract.CLASSIFY_SIGNATURE: self.serve}
 
 
 def predict_logits(model: keras.Model, features: dict, batch_size: int = 128) -> np.ndarray:
@@ -167,7 +170,7 @@ def predict_logits(model: keras.Model, features: dict, batch_size: int = 128) ->
 def export_intent(model: keras.Model, tokenizer: keras.layers.Layer, labels, *,
                   oos_threshold: float = float("-inf"), oos_score: str = "energy",
                   base_dir: str = "saved_models",
-                  name: str = "intent", version: int | None = None) -> str:
+                  name: str = contract.MODEL, version: int | None = None) -> str:
     """Exports an intent classifier as a validated TF Serving version.
 
     Args:
@@ -193,7 +196,7 @@ def export_intent(model: keras.Model, tokenizer: keras.layers.Layer, labels, *,
     servable = IntentServable(tokenizer, model, labels, oos_threshold, oos_score)
     sample = np.array([b"I still have not received my new card",
                        "Can I top up with Apple Pay? \u00e7a marche?".encode()])
-    examples = {"serving_default": {"text": sample}}
+    examples = {contract.SIGNATURE: {contract.TEXT: sample}}
     return export_servable(servable, name=name, signatures=servable.signatures(),
                            examples=examples, base_dir=base_dir, version=version,
                            atol=1e-4)

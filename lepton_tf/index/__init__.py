@@ -8,13 +8,14 @@ of this package (`not_found`, `fusion`) must not import TensorFlow, so that
 import importlib
 
 _EXPORTS = {
-    "IndexBuilder": "builder", "IndexConfig": "builder",
+    "IndexBuilder": "scann_config", "IndexConfig": "scann_config",
     "Document": "documents", "read_documents": "documents", "write_documents": "documents",
     "IndexFormatError": "errors", "IndexMismatchError": "errors",
+    "ExactIndex": "exact",
     "FilterError": "filters",
     "FusionConfig": "fusion",
     "KnownQuestions": "known_questions",
-    "EncoderInfo": "search_index", "ExactIndex": "search_index", "SearchIndex": "search_index",
+    "EncoderInfo": "search_index", "SearchIndex": "search_index",
     "list_index_versions": "storage", "load_index": "storage", "save_index": "storage",
 }
 

@@ -37,7 +37,7 @@ def read_corpus(path: str) -> list[Document]:
 def tune(index, pairs_path: str, encoder) -> None:
     """Sets `index.fusion` to the weight that does best on the pairs file."""
     from lepton_tf.data.pairs import read_pairs
-    from lepton_tf.index.tuning import tune_fusion
+    from lepton_tf.index.fusion_tuning import tune_fusion
 
     config, table = tune_fusion(index, read_pairs(pairs_path), encoder.encode_queries,
                                 source=pairs_path)
@@ -81,10 +81,10 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
 
     Args:
         tune_pairs: a JSONL of `{query, positive}` whose positives are
-            documents of the corpus (see `index.tuning`).
+            documents of the corpus (see `index.fusion_tuning`).
         fusion: a `FusionConfig` (default `FusionConfig()`).
         auto_tune: without `tune_pairs`, choose the weight on pseudo-queries
-            of the corpus (`index.selftune.tune_default`; the default);
+            of the corpus (`index.fusion_selftune.tune_default`; the default);
             False keeps `fusion`'s weight.
         questions: for a BEIR folder, a split whose queries become the
             documents' known questions (`index.known_questions`; e.g. `train`,
@@ -109,7 +109,7 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
         documents = attach_split_questions(documents, corpus, questions)
     encoder = encoder or SavedModelEncoder(encoder_path)
     vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     config = IndexBuilder(*vectors.shape).auto().config(k=k)
     index = SearchIndex.build(vectors, documents, config, encoder=encoder.info, fusion=fusion)
     index.refresh_questions(encoder.encode_queries)
@@ -118,7 +118,7 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
     if tune_pairs:
         tune(index, tune_pairs, encoder)
     elif auto_tune:
-        from lepton_tf.index.selftune import tune_default
+        from lepton_tf.index.fusion_selftune import tune_default
         tune_default(index, encoder)
     extra = not_found_rule(corpus, index, encoder) if calibrate else {}
     path = save_index(index, out_dir, version, extra_files=extra)

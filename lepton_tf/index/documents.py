@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 
+from lepton_tf.data.document_records import RecordError, read_records
 from lepton_tf.index.errors import IndexFormatError
 
 
@@ -55,16 +56,15 @@ def read_documents(path: str) -> list[Document]:
     opener = gzip.open if path.endswith(".gz") else open
     documents = []
     with opener(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                documents.append(Document(str(r["_id"]), r.get("text", "") or "",
-                                          r.get("title", "") or "", r.get("metadata") or {},
-                                          _questions(r.get("questions"))))
-            except (ValueError, KeyError, TypeError) as e:
-                raise IndexFormatError(f"{path}:{line_no}: bad document record ({e}).") from None
+        try:
+            for r in read_records(f):
+                if r.record_id is None:
+                    raise RecordError(r.line, "no _id.")
+                documents.append(Document(r.record_id, r.text, r.title, r.metadata,
+                                          r.questions))
+        except RecordError as e:
+            raise IndexFormatError(f"{path}:{e.line}: bad document record ({e.reason})") \
+                from None
     return documents
 
 
@@ -78,12 +78,3 @@ def check_unique(documents) -> None:
 
 def documents_path(index_dir: str) -> str:
     return os.path.join(index_dir, "documents.jsonl.gz")
-
-
-def _questions(value) -> tuple:
-    """A record's `questions`: a list of strings (blank ones dropped, repeats once)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
-        raise ValueError(f"questions must be a list of strings, not {value!r:.60}")
-    return tuple(dict.fromkeys(q.strip() for q in value if q.strip()))

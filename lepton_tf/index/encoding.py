@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from lepton_tf.contracts import encoder as contract
 from lepton_tf.index.search_index import EncoderInfo
 
 
@@ -79,15 +80,17 @@ class SavedModelEncoder:
 
         fn = self.model.signatures[signature]
         return encode_in_length_batches(
-            lambda batch: fn(text=self._tf.constant(batch))["embedding"].numpy(), texts,
+            lambda batch: fn(**{contract.TEXT: self._tf.constant(batch)})[contract.EMBEDDING]
+            .numpy(), texts,
             batch_size, self.dimension, signature if progress else None)
 
     @property
     def dimension(self) -> int:
-        return int(self.model.signatures["encode_query"].structured_outputs["embedding"].shape[-1])
+        outputs = self.model.signatures[contract.QUERY_SIGNATURE].structured_outputs
+        return int(outputs[contract.EMBEDDING].shape[-1])
 
     def encode_queries(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return self._run("encode_query", texts, batch_size, progress)
+        return self._run(contract.QUERY_SIGNATURE, texts, batch_size, progress)
 
     def encode_documents(self, texts, batch_size: int = 32, progress: bool = True) -> np.ndarray:
-        return self._run("encode_document", texts, batch_size, progress)
+        return self._run(contract.DOCUMENT_SIGNATURE, texts, batch_size, progress)

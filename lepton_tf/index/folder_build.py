@@ -10,7 +10,7 @@ vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
 
 The fusion weight is chosen on pseudo-queries of the passages
-(`index.selftune.tune_default`) when a version is built anew (first run,
+(`index.fusion_selftune.tune_default`) when a version is built anew (first run,
 `rebuild`, another encoder or chunking); an incremental run keeps the
 previous version's weight and its origin (`lepton-tf index --retune`
 chooses again).
@@ -177,6 +177,16 @@ def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress
     return parsed, skipped
 
 
+def _embed_questions(index, documents: list, encoder, log) -> None:
+    """Embeds the known questions of JSONL records (`Passage.questions`) with the
+    query tower; new ones only when the index has some already."""
+    if index.known_questions is None and not any(d.questions for d in documents):
+        return
+    index.refresh_questions(encoder.encode_queries)
+    if index.known_questions is not None:
+        log(f"known questions: {len(index.known_questions)} embedded")
+
+
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
                        log=print, self_tune: bool = True,
@@ -210,7 +220,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         ParseError: with `strict`, for the first file that cannot be parsed.
         ValueError: if the folder yields no passage at all.
     """
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir, save_index
     from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
@@ -237,7 +247,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         previous, changes, reused = None, diff(None, scanned), {}
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
-    documents = [Document(p.doc_id, p.text, p.title, p.metadata)
+    documents = [Document(p.doc_id, p.text, p.title, p.metadata, p.questions)
                  for rel in sorted(parsed) for p in parsed[rel]]
     files = {**reused, **{rel: {"sha256": hashes[rel], "passages": [p.doc_id for p in parsed[rel]]}
                           for rel in parsed}}
@@ -259,8 +269,9 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     if index is None:
         built = IndexBuilder(*vectors.shape).auto().config(k=k)
         index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
+        _embed_questions(index, documents, encoder, log)
         if self_tune and fusion is None:
-            from lepton_tf.index.selftune import tune_default
+            from lepton_tf.index.fusion_selftune import tune_default
             pseudo_top1: list = []
             tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample)
             extra.update(_self_fitted_rule(index, pseudo_top1, log))
@@ -273,11 +284,14 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             index.delete(stale)
         if documents:
             index.upsert(documents, vectors)
+        _embed_questions(index, documents, encoder, log)
         wanted = IndexBuilder(*index.embeddings.shape).auto().config(k=index.config.k)
         if wanted.kind != index.config.kind:  # grew past (or shrank below) exact search
             ordered = [index.documents[d] for d in index.row_ids]
+            known = index.known_questions
             index = SearchIndex.build(index.embeddings, ordered, wanted, encoder=encoder.info,
                                       fusion=index.fusion)
+            index.known_questions = known
     if fusion is not None:
         index.fusion = fusion
     path = save_index(index, out_dir, extra_files=extra)

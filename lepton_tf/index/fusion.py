@@ -22,10 +22,12 @@ import dataclasses
 
 import numpy as np
 
+from lepton_tf.contracts.search import check_mode
+
 METHODS = ("convex", "rrf")
 # The weight of an index whose weight nobody chose: `--dense-weight` not given
 # and no pseudo-query to tune on (every build without pairs self-tunes:
-# index.selftune.tune_default), an index saved before fusion was recorded,
+# index.fusion_selftune.tune_default), an index saved before fusion was recorded,
 # and `lepton-tf eval search`'s fixed hybrid row. Of all fixed weights it has
 # the smallest worst loss against the better of dense and stemmed BM25 on
 # StackFAQ, SGD intents and CACM (-0.65 / -0.37 points, StackFAQ), but no
@@ -33,7 +35,6 @@ METHODS = ("convex", "rrf")
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_POOL = 100
 RRF_K = 60
-MODES = ("dense", "bm25", "hybrid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,13 +133,12 @@ def rank_pool(dense: np.ndarray, bm25: np.ndarray, mode: str, k: int,
         `(positions into the pool int [k'], scores float32 [k'])`, best
         first; `scores` are the mode's own (cosine, BM25 or fused).
     """
+    check_mode(mode)
     if mode == "dense":
         score = np.asarray(dense, np.float32)
     elif mode == "bm25":
         score = np.asarray(bm25, np.float32)
-    elif mode == "hybrid":
-        score = fuse(dense, bm25, config.method, config.dense_weight)
     else:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        score = fuse(dense, bm25, config.method, config.dense_weight)
     order = np.lexsort((np.arange(len(score)), -score))[:k]
     return order, score[order]

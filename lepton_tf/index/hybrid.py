@@ -25,8 +25,9 @@ import dataclasses
 
 import numpy as np
 
+from lepton_tf.contracts.search import check_mode
 from lepton_tf.index.filters import parse_filter
-from lepton_tf.index.fusion import MODES, FusionConfig, rank_pool
+from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.lexical import top_rows
 
 EXACT_BELOW = 20_000
@@ -49,6 +50,25 @@ class Hits:
     scores: np.ndarray
     dense_scores: np.ndarray
     bm25_scores: np.ndarray
+    signals: QuerySignals | None = None
+
+
+@dataclasses.dataclass
+class QuerySignals:
+    """What the not-found rule reads of one query (`index.not_found`), taken
+    from the search pass that ranked its hits rather than a second one.
+
+    Attributes:
+        top_cosines: the best cosines over the whole index (no filter, any
+            mode), best first: at least `top` of them when the index holds as many.
+        bm25: every row's BM25 score (None: the index has no BM25).
+        question_cosines: the query's cosine to every known question (None:
+            the index has none).
+    """
+
+    top_cosines: np.ndarray
+    bm25: np.ndarray | None = None
+    question_cosines: np.ndarray | None = None
 
 
 def _exact_top(index, query: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
@@ -107,8 +127,7 @@ def bm25_scores(index, text: str) -> np.ndarray:
 
 
 def check_search(mode: str, k: int) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    check_mode(mode)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}.")
 
@@ -134,13 +153,38 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
         keyword matches the top-k rows by embedding that fill the answer;
         each list best first, all restricted to the filter.
     """
+    return _candidate_parts(index, queries, texts, k, pool, mode, filter)[0]
+
+
+def _unfiltered_dense(index, queries: np.ndarray, n: int):
+    """One ScaNN search for every query: `(rows per query, cosines [B, n'])`."""
+    row_of = index.row_of()
+    ids, cosines = index.search_batched(queries, min(n, len(index.row_ids)))
+    return [np.asarray([row_of[d] for d in row], np.int64) for row in ids], cosines
+
+
+def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str,
+                     filter, top: int = 0):
+    """`candidate_parts`, and each query's best `top` cosines over the whole
+    index (None when `top` is 0) from the same ScaNN search: one pass."""
     check_search(mode, k)
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     allowed = index.field_index().rows(parse_filter(filter))
-    dense_pool = dense_candidates(index, queries, pool, allowed) if mode != "bm25" else \
-        [np.zeros(0, np.int64)] * len(texts)
+    unfiltered = mode != "bm25" and allowed is None
+    # The rows a query needs of an unfiltered search: its dense pool, and with
+    # `top` the not-found signals (and in bm25 mode the k rows that may fill).
+    wanted = max(pool if unfiltered else 0, max(top, k) if top else 0)
+    nearest, cosines = None, np.zeros((len(texts), 0), np.float32)
+    if wanted and len(index.row_ids):
+        nearest, cosines = _unfiltered_dense(index, queries, wanted)
+    if mode == "bm25":
+        dense_pool = [np.zeros(0, np.int64)] * len(texts)
+    elif unfiltered and nearest is not None:
+        dense_pool = [rows[:pool] for rows in nearest]
+    else:
+        dense_pool = dense_candidates(index, queries, pool, allowed)
     parts = []
-    for query, text, dense_rows in zip(queries, texts, dense_pool):
+    for b, (query, text, dense_rows) in enumerate(zip(queries, texts, dense_pool)):
         lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
         lexical_rows = fill = np.zeros(0, np.int64)
         if mode != "dense":
@@ -152,9 +196,10 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
             lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
             if mode == "bm25" and len(lexical_rows) < k:
                 # Fewer keyword matches than k: fill with the best dense rows.
-                fill = dense_candidates(index, query[None], k, allowed)[0]
+                fill = nearest[b][:k] if nearest is not None and allowed is None else \
+                    dense_candidates(index, query[None], k, allowed)[0]
         parts.append((dense_rows, lexical_rows, fill, lexical))
-    return parts
+    return parts, (np.asarray(cosines)[:, :top] if top else None)
 
 
 def _question_rows(scores: np.ndarray, n: int, passes: np.ndarray | None) -> np.ndarray:
@@ -180,20 +225,29 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
     Returns:
         a list of `(rows int [C], dense float32 [C], bm25 float32 [C])`.
     """
+    return _candidate_pools(index, queries, texts, k, mode, filter, fusion)[0]
+
+
+def _candidate_pools(index, queries, texts: list[str], k: int, mode: str, filter,
+                     fusion: FusionConfig | None, top: int = 0):
+    """`candidate_pools`, and with `top` each query's `QuerySignals` (else None)."""
     check_search(mode, k)
     fusion = fusion or index.fusion
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     pool = pool_size(k, mode, fusion)
-    known = index.question_scores(queries) if hasattr(index, "question_scores") else None
+    question_cosines = index.question_cosines(queries) \
+        if hasattr(index, "question_cosines") else None
+    known = None if question_cosines is None else \
+        index.question_scores(queries, question_cosines)
     passes = None  # the filter's rows as a mask, built once for every query's questions
     if known is not None and mode != "bm25":
         allowed = index.field_index().rows(parse_filter(filter))
         if allowed is not None:
             passes = np.zeros(known.shape[1], bool)
             passes[allowed] = True
-    pools = []
-    for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(
-            queries, candidate_parts(index, queries, texts, k, pool, mode, filter))):
+    parts, top_cosines = _candidate_parts(index, queries, texts, k, pool, mode, filter, top)
+    pools, signals = [], []
+    for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(queries, parts)):
         asked = _question_rows(known[b], pool, passes) if known is not None and \
             mode != "bm25" else np.zeros(0, np.int64)
         rows = np.asarray(first_occurrences(np.concatenate(
@@ -203,7 +257,10 @@ def candidate_pools(index, queries, texts: list[str], k: int, mode: str = "hybri
             dense = np.maximum(dense, known[b][rows])
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
         pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
-    return pools
+        if top:
+            signals.append(QuerySignals(top_cosines[b], lexical, None if question_cosines is None
+                                        else question_cosines[b]))
+    return pools, (signals if top else None)
 
 
 def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
@@ -214,7 +271,7 @@ def rank(index, pool, mode: str, k: int, fusion: FusionConfig) -> Hits:
 
 
 def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
-           filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
+           filter=None, fusion: FusionConfig | None = None, signals: int = 0) -> list[Hits]:
     """Top-k passages of each query.
 
     Args:
@@ -226,6 +283,9 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
         mode: `dense`, `bm25` or `hybrid`.
         filter: a filter (JSON text, dict or None); see `filters`.
         fusion: fusion settings (default: the index's).
+        signals: when above 0, each `Hits` also carries the query's
+            `QuerySignals` with its best `signals` cosines, from the same
+            ScaNN and BM25 pass.
 
     Returns:
         one `Hits` per query (fewer than k only when fewer passages match).
@@ -235,5 +295,8 @@ def search(index, queries, texts: list[str], k: int, mode: str = "hybrid",
             index without it.
     """
     fusion = fusion or index.fusion
-    return [rank(index, pool, mode, k, fusion)
-            for pool in candidate_pools(index, queries, texts, k, mode, filter, fusion)]
+    pools, found = _candidate_pools(index, queries, texts, k, mode, filter, fusion, signals)
+    hits = [rank(index, pool, mode, k, fusion) for pool in pools]
+    for h, s in zip(hits, found or []):
+        h.signals = s
+    return hits

@@ -116,7 +116,14 @@ class KnownQuestions:
         q = np.asarray(query_vectors, np.float32).reshape(len(query_vectors), -1)
         if not len(self):
             return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(q))]
-        cosines = q @ self.vectors.T
+        return self.features_of(q @ self.vectors.T)
+
+    def features_of(self, cosines: np.ndarray) -> list[dict[str, float]]:
+        """`features` from the queries' cosines to every question (`[B, Q]`,
+        as the search pass computed them)."""
+        cosines = np.asarray(cosines, np.float32).reshape(len(cosines), -1)
+        if not len(self):
+            return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(cosines))]
         order = np.argsort(-cosines, axis=1, kind="stable")
         out = []
         for row, ranked in zip(cosines, order):

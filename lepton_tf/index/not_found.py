@@ -61,7 +61,8 @@ DEFAULT_NOT_FOUND_THRESHOLD = 0.626
 
 
 def query_features(top_cosines: np.ndarray, text: str, lexical=None,
-                   questions: dict | None = None) -> dict[str, float]:
+                   questions: dict | None = None,
+                   bm25_scores: np.ndarray | None = None) -> dict[str, float]:
     """The signals of one query.
 
     Args:
@@ -70,6 +71,8 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None,
         text: the query string.
         lexical: the index's `LexicalIndex` (None: no `bm25` / `cover`).
         questions: its `KnownQuestions.features` (None: no `question_*`).
+        bm25_scores: its BM25 scores as the search computed them (None:
+            scored here with `lexical`).
 
     Returns:
         feature name -> value (`bm25` and `cover` only with `lexical`).
@@ -84,7 +87,10 @@ def query_features(top_cosines: np.ndarray, text: str, lexical=None,
     tokens = lexical.tokens(text)
     known = [t for t in tokens if t in lexical.retriever.vocab_dict]
     n = max(1, len(tokens))
-    best = float(lexical.scores(text).max()) if known and len(lexical) else 0.0
+    if not (known and len(lexical)):
+        best = 0.0
+    else:  # BM25 scores are >= 0: the best over all rows is the best passage's
+        best = float((lexical.scores(text) if bm25_scores is None else bm25_scores).max())
     features.update(bm25=best / n, cover=len(known) / n, length=math.log(n))
     return features
 

@@ -5,7 +5,7 @@ held-out questions. Cosine scales differ between corpora (a folder of
 technical READMEs scores its answerable questions lower than a FAQ), so the
 same number flags many answerable questions elsewhere. Self-tuning already
 asks every new index its own pseudo-queries (a piece cut out of a passage,
-searched against the index without it: `index.selftune`); their top-1
+searched against the index without it: `index.fusion_selftune`); their top-1
 cosines place the StackFAQ operating point on this corpus's own scale: the
 threshold is the quantile of this index's pseudo-query top-1 cosines at
 which StackFAQ's threshold sits among StackFAQ's pseudo-queries

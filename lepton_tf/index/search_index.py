@@ -6,54 +6,14 @@ import dataclasses
 
 import numpy as np
 
-from lepton_tf.index.builder import IndexBuilder, IndexConfig
+from lepton_tf.index.scann_config import IndexBuilder, IndexConfig
 from lepton_tf.index.documents import Document, check_unique
+from lepton_tf.index.exact import ExactIndex, as_matrix
 from lepton_tf.index.filters import FieldIndex
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LANGUAGE
 
 TUNING_QUERIES = 500
-
-
-def _as_matrix(vectors, dimension: int | None, what: str) -> np.ndarray:
-    array = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if array.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D [N, D] array, got shape {array.shape}.")
-    if dimension is not None and array.shape[1] != dimension:
-        raise ValueError(f"{what} have dimension {array.shape[1]}; the index has {dimension}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} contain NaN or infinity.")
-    return array
-
-
-class ExactIndex:
-    """Exact maximum-inner-product search in NumPy: the baseline ScaNN is
-    measured against, with the same `search` / `search_batched` signatures."""
-
-    def __init__(self, embeddings: np.ndarray, doc_ids: list[str]):
-        self.embeddings = _as_matrix(embeddings, None, "embeddings")
-        self.doc_ids = list(doc_ids)
-        if len(self.doc_ids) != len(self.embeddings):
-            raise ValueError("One id per embedding row is needed.")
-
-    @property
-    def dimension(self) -> int:
-        return int(self.embeddings.shape[1])
-
-    def search(self, query, k: int = 10):
-        ids, scores = self.search_batched(np.asarray(query)[None], k)
-        return ids[0], scores[0]
-
-    def search_batched(self, queries, k: int = 10):
-        queries = _as_matrix(queries, self.dimension, "queries")
-        k = min(k, len(self.doc_ids))
-        scores = queries @ self.embeddings.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        return ([[self.doc_ids[j] for j in row] for row in top],
-                np.take_along_axis(top_scores, order, axis=1))
 
 
 @dataclasses.dataclass
@@ -79,6 +39,9 @@ class SearchIndex:
 
     Use `SearchIndex.build`, or `lepton_tf.index.storage.load_index`.
     """
+
+    sharded = False  # one index: its BM25 and size are the whole corpus's
+    not_found_rule = None  # the version folder's `not_found.json` holds it
 
     def __init__(self, searcher, config: IndexConfig, documents: list[Document],
                  embeddings: np.ndarray, encoder: EncoderInfo | None = None,
@@ -107,11 +70,21 @@ class SearchIndex:
         self._known_questions = value
         self._derived.pop("question_pairs", None)
 
-    def question_scores(self, queries) -> np.ndarray | None:
+    def question_cosines(self, queries) -> np.ndarray | None:
+        """Each query's cosine to every known question: float32 `[B, Q]`, or
+        None for an index without any. Known questions are scored
+        exhaustively (a FAQ's tens of thousands take milliseconds)."""
+        known = self._known_questions
+        if known is None or not len(known):
+            return None
+        return as_matrix(queries, self.dimension, "queries") @ known.vectors.T
+
+    def question_scores(self, queries, cosines: np.ndarray | None = None) -> np.ndarray | None:
         """Each document's best cosine to one of its known questions, per query.
 
-        Known questions are scored exhaustively (`[B, Q]`: a FAQ's tens of
-        thousands take milliseconds).
+        Args:
+            queries: float32 `[B, D]`.
+            cosines: their `question_cosines`, when already computed.
 
         Returns:
             float32 `[B, N]` in row order (-inf for a document without known
@@ -126,7 +99,8 @@ class SearchIndex:
                 [(j, row_of[d]) for j, ids in enumerate(known.doc_ids) for d in ids
                  if d in row_of], np.int64).reshape(-1, 2)
         pairs = self._derived["question_pairs"]
-        cosines = _as_matrix(queries, self.dimension, "queries") @ known.vectors.T
+        if cosines is None:
+            cosines = self.question_cosines(queries)
         out = np.full((len(cosines), len(self.row_ids)), -np.inf, np.float32)
         for row, scores in zip(out, cosines):
             np.maximum.at(row, pairs[:, 1], scores[pairs[:, 0]])
@@ -192,11 +166,13 @@ class SearchIndex:
         self._derived.clear()
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
-                      filter=None, fusion: FusionConfig | None = None):
-        """Dense, BM25 or hybrid top-k with an optional filter: see `index.hybrid.search`."""
+                      filter=None, fusion: FusionConfig | None = None, signals: int = 0):
+        """Dense, BM25 or hybrid top-k with an optional filter, and with
+        `signals` the not-found signals of the same pass: see `index.hybrid.search`."""
         from lepton_tf.index import hybrid
 
-        return hybrid.search(self, queries, list(texts), self._k(k), mode, filter, fusion)
+        return hybrid.search(self, queries, list(texts), self._k(k), mode, filter, fusion,
+                             signals)
 
     @property
     def dimension(self) -> int:
@@ -241,7 +217,7 @@ class SearchIndex:
             ValueError: for mismatched sizes, duplicate ids, NaNs, or an
                 invalid configuration.
         """
-        embeddings = _as_matrix(embeddings, None, "embeddings")
+        embeddings = as_matrix(embeddings, None, "embeddings")
         documents = list(documents)
         if len(documents) != len(embeddings):
             raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
@@ -261,7 +237,7 @@ class SearchIndex:
     def tune_leaves(self, target_recall: float, num_queries: int = TUNING_QUERIES) -> int:
         """Finds the fewest leaves to search (and, where more leaves stop
         helping, the candidates to re-rank) that reach `target_recall`@k
-        (`leaf_tuning.tune_search`).
+        (`scann_tuning.tune_search`).
 
         Queries are database vectors (a seeded sample), each searched for
         k + 1 neighbours with itself then dropped: what a search must find
@@ -272,7 +248,7 @@ class SearchIndex:
             The chosen `num_leaves_to_search` (it and `reorder` are stored in
             `config`; what was measured in `tuned`).
         """
-        from lepton_tf.index.leaf_tuning import recall_at_k, tune_search
+        from lepton_tf.index.scann_tuning import recall_at_k, tune_search
 
         rng = np.random.default_rng(0)
         sample = rng.choice(len(self.embeddings), min(num_queries, len(self.embeddings)),
@@ -307,7 +283,7 @@ class SearchIndex:
 
     def search(self, query, k: int | None = None):
         """Top-k documents for one query vector: `(doc_ids, scores)`."""
-        query = _as_matrix(np.asarray(query)[None], self.dimension, "query")[0]
+        query = as_matrix(np.asarray(query)[None], self.dimension, "query")[0]
         k = self._k(k)
         ids, scores = self.searcher.search(query, k, self._pre_reorder(k) or -1,
                                            self._leaves() or -1)
@@ -315,7 +291,7 @@ class SearchIndex:
 
     def search_batched(self, queries, k: int | None = None, parallel: bool = True):
         """Top-k for each row of `queries`: `(list of id lists, scores [B, k])`."""
-        queries = _as_matrix(queries, self.dimension, "queries")
+        queries = as_matrix(queries, self.dimension, "queries")
         k = self._k(k)
         pre = self._pre_reorder(k)
         search = self.searcher.search_batched_parallel if parallel else \
@@ -343,7 +319,7 @@ class SearchIndex:
         Documents' new `questions` are embedded by `refresh_questions` (saving
         the index refuses questions that are not).
         """
-        embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
+        embeddings = as_matrix(embeddings, self.dimension, "embeddings")
         documents = list(documents)
         if len(documents) != len(embeddings):
             raise ValueError(f"{len(documents)} documents but {len(embeddings)} embeddings.")
@@ -395,6 +371,9 @@ class SearchIndex:
 
         self.known_questions = KnownQuestions.of_documents(self.documents.values(), encode,
                                                            previous=self.known_questions)
+
+    def close(self) -> None:
+        """Nothing to release (a `ShardedIndex` stops its threads)."""
 
     def exact(self) -> ExactIndex:
         """The exact baseline over the same vectors."""

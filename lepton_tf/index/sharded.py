@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lepton_tf.index.lexical_stats import merge_all
-from lepton_tf.index.search_index import ExactIndex, _as_matrix
+from lepton_tf.index.exact import ExactIndex, as_matrix
 
 
 def shard_of(doc_id: str, num_shards: int) -> int:
@@ -108,6 +108,9 @@ class ShardedIndex:
             from shard 0's, naming the shard.
     """
 
+    sharded = True
+    known_questions = None  # shards answer by vector: no shard embeds the corpus's questions
+
     def __init__(self, shards, k: int = 10, max_workers: int | None = None, fusion=None):
         from lepton_tf.index.fusion import FusionConfig
 
@@ -137,11 +140,11 @@ class ShardedIndex:
         Raises:
             ValueError: a shard would be empty (fewer documents than shards).
         """
-        from lepton_tf.index.builder import IndexBuilder
+        from lepton_tf.index.scann_config import IndexBuilder
         from lepton_tf.index.lexical import LexicalIndex
         from lepton_tf.index.search_index import SearchIndex
 
-        embeddings = _as_matrix(embeddings, None, "embeddings")
+        embeddings = as_matrix(embeddings, None, "embeddings")
         rows = split_rows([d.doc_id for d in documents], num_shards)
         stats = LexicalIndex.corpus_stats([d.embedding_text() for d in documents]) \
             if lexical else None
@@ -168,7 +171,7 @@ class ShardedIndex:
 
     def search_batched(self, queries, k: int | None = None, parallel: bool = True):
         """Top-k for each row of `queries` over all shards: `(id lists, scores [B, k])`."""
-        queries = _as_matrix(queries, self.dimension, "queries")
+        queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}.")
@@ -189,15 +192,25 @@ class ShardedIndex:
         return all(getattr(s, "lexical", True) is not None for s in self.shards) or None
 
     def hybrid_search(self, queries, texts, k: int | None = None, mode: str = "hybrid",
-                      filter=None, fusion=None):
+                      filter=None, fusion=None, signals: int = 0):
         """Dense, BM25 or hybrid top-k with an optional filter, as one unsharded
         index answers (`sharded_hybrid`); the hits' documents are then in
-        `documents` (fetched from remote shards)."""
+        `documents` (fetched from remote shards).
+
+        With `signals`, each `Hits` carries the query's best `signals` cosines
+        over all shards (`hybrid.QuerySignals`, without BM25 or known
+        questions: no shard has the whole corpus's), from a second scatter.
+        """
+        from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
-        queries = _as_matrix(queries, self.dimension, "queries")
+        queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
         hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
+        if signals:
+            _, cosines = self.search_batched(queries, signals)
+            for h, top in zip(hits, cosines):
+                h.signals = QuerySignals(np.asarray(top))
         wanted = [[] for _ in self.shards]
         for h in hits:
             for doc_id in h.doc_ids:
@@ -222,7 +235,7 @@ class ShardedIndex:
 
     def upsert(self, documents, embeddings) -> None:
         """Adds or replaces documents in the shards that hold their ids."""
-        embeddings = _as_matrix(embeddings, self.dimension, "embeddings")
+        embeddings = as_matrix(embeddings, self.dimension, "embeddings")
         documents = list(documents)
         for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
                                                allow_empty=True)):

@@ -5,7 +5,7 @@
                      shard-00000/     an index folder as `storage.write_index`
                      shard-00001/     writes it (its own manifest checksums its files)
 
-A version is staged by `lepton_tf.export.layout.publish_atomically` (the
+A version is staged by `lepton_tf.files.versions.publish_atomically` (the
 workers of a Beam pipeline each write their shards into its temp folder),
 the top manifest is written when every shard is in, then the folder is
 renamed into place: a build that fails half-way publishes nothing and
@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 
-from lepton_tf.export.layout import publish_atomically
+from lepton_tf.files.versions import publish_atomically
 
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.storage import (FORMAT, list_index_versions, load_index, read_manifest,

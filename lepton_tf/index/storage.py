@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from lepton_tf.ingest.discovery import file_sha256
-from lepton_tf.export.layout import publish_atomically, version_folders
-from lepton_tf.index.builder import IndexConfig
+from lepton_tf.files.digest import file_sha256
+from lepton_tf.files.versions import publish_atomically, version_folders
+from lepton_tf.index.scann_config import IndexConfig
 from lepton_tf.index.documents import documents_path, read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
 from lepton_tf.index.fusion import FusionConfig

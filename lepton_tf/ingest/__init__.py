@@ -17,13 +17,13 @@ Incremental builds: IngestManifest, diff (`lepton_tf.ingest.manifest`).
 """
 
 from lepton_tf.ingest.chunker import Chunker
-from lepton_tf.ingest.discovery import SUPPORTED, file_sha256, scan_folder
+from lepton_tf.ingest.discovery import scan_folder
 from lepton_tf.ingest.errors import ParseError
 from lepton_tf.ingest.manifest import FolderChanges, IngestManifest, diff
-from lepton_tf.ingest.parsers import parse_bytes, parse_file
+from lepton_tf.ingest.parsers import SUPPORTED, parse_bytes, parse_file
 from lepton_tf.ingest.passage import ChunkConfig, Passage, Section
 from lepton_tf.ingest.passages import iter_passages
 
 __all__ = ["SUPPORTED", "ChunkConfig", "Chunker", "FolderChanges", "IngestManifest", "ParseError",
-           "Passage", "Section", "diff", "file_sha256", "iter_passages", "parse_bytes",
+           "Passage", "Section", "diff", "iter_passages", "parse_bytes",
            "parse_file", "scan_folder"]

@@ -121,5 +121,6 @@ class Chunker:
                             "format": file_format, "passage": n}
                 if section.page is not None:
                     metadata["page"] = section.page
-                yield Passage(f"{relpath}#{n}", title, section.text[lo:hi], metadata)
+                yield Passage(f"{relpath}#{n}", title, section.text[lo:hi], metadata,
+                              section.questions)
                 n += 1

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
-SUPPORTED = (".md", ".markdown", ".txt", ".rst", ".html", ".htm", ".pdf", ".jsonl", ".csv")
-
-
-def file_sha256(path: str) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from lepton_tf.files.digest import file_sha256
+from lepton_tf.ingest.parsers import SUPPORTED
 
 
 def scan_folder(directory: str) -> list[tuple[str, str]]:

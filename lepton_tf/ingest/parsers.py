@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 
@@ -11,17 +12,23 @@ from lepton_tf.ingest.passage import Section
 Parser = Callable[[bytes, str], list]
 
 
-def _parsers() -> dict[str, Parser]:
-    from lepton_tf.ingest.html import parse_html
-    from lepton_tf.ingest.markdown import parse_markdown
-    from lepton_tf.ingest.pdf import parse_pdf
-    from lepton_tf.ingest.plain import parse_text
-    from lepton_tf.ingest.records import parse_csv, parse_jsonl
-    from lepton_tf.ingest.rst import parse_rst
+# suffix -> (module of lepton_tf.ingest, its parser): imported on first use, so
+# scanning a folder does not import the HTML and PDF libraries.
+_PARSERS = {".md": ("markdown", "parse_markdown"), ".markdown": ("markdown", "parse_markdown"),
+            ".txt": ("plain", "parse_text"), ".html": ("html", "parse_html"),
+            ".htm": ("html", "parse_html"), ".pdf": ("pdf", "parse_pdf"),
+            ".jsonl": ("records", "parse_jsonl"), ".csv": ("records", "parse_csv"),
+            ".rst": ("rst", "parse_rst")}
+SUPPORTED = tuple(_PARSERS)  # the file suffixes a corpus folder may hold
 
-    return {".md": parse_markdown, ".markdown": parse_markdown, ".txt": parse_text,
-            ".html": parse_html, ".htm": parse_html, ".pdf": parse_pdf,
-            ".jsonl": parse_jsonl, ".csv": parse_csv, ".rst": parse_rst}
+
+def parser_for(name: str) -> Parser | None:
+    """The parser of a file by its suffix (None: unsupported)."""
+    found = _PARSERS.get(os.path.splitext(name)[1].lower())
+    if found is None:
+        return None
+    module, function = found
+    return getattr(importlib.import_module(f"lepton_tf.ingest.{module}"), function)
 
 
 def file_format(path: str) -> str:
@@ -43,7 +50,7 @@ def parse_bytes(data: bytes, name: str) -> list[Section]:
         ParseError: for an unsupported suffix or content the parser rejects
             (any parser exception is reported as this, naming the file).
     """
-    parser = _parsers().get(os.path.splitext(name)[1].lower())
+    parser = parser_for(name)
     if parser is None:
         raise ParseError(name, "unsupported file type.")
     try:

@@ -38,6 +38,7 @@ class Section:
             `ingest.reflow`): `(offset in text, offset in unit)` pairs,
             between which both advance together; empty: `text` is cut
             verbatim from `start`.
+        questions: questions the record is known to answer (JSONL records).
     """
 
     text: str
@@ -48,6 +49,7 @@ class Section:
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
     anchors: tuple[tuple[int, int], ...] = ()
+    questions: tuple[str, ...] = ()
 
     def unit_offset(self, i: int) -> int:
         """The offset in the unit (the file's text, a page's) of `text[i]`."""
@@ -72,12 +74,15 @@ class Passage:
             record id), `page` (PDF), `start` / `end` (character offsets
             in the unit described at `Section.start`), `format` (file
             suffix), `passage` (n), plus a record's own str/int/float fields.
+        questions: the questions its record is known to answer (every
+            passage of the record keeps them).
     """
 
     doc_id: str
     title: str
     text: str
     metadata: dict
+    questions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

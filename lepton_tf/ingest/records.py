@@ -1,8 +1,10 @@
 """JSONL and CSV files: each record is a document.
 
-JSONL records are `{"_id", "title", "text", "metadata"}` as `lepton-tf index`
-reads them (BEIR's `corpus.jsonl` shape). CSV files (Python's `csv`, which
-handles quoting and embedded newlines) take their text from a column named
+JSONL records are read as `lepton-tf index` reads a JSONL corpus
+(`data.document_records`: `_id`, `title`, `text`, `metadata`, and the
+`questions` each record is known to answer, which its passages keep).
+CSV files (Python's `csv`, which handles quoting and embedded newlines)
+take their text from a column named
 `text`, `body`, `content`, `answer` or `description` and their title from
 `title`, `question`, `name`, `subject` or `heading`; the other columns become
 metadata, filterable by name. Without a text column, each row is written as
@@ -15,6 +17,7 @@ import csv
 import io
 import json
 
+from lepton_tf.data.document_records import RecordError, read_records
 from lepton_tf.ingest.errors import ParseError
 from lepton_tf.ingest.passage import Section
 from lepton_tf.ingest.plain import decode_text
@@ -37,36 +40,32 @@ def _scalar_metadata(values: dict) -> dict:
     return out
 
 
-def _record(path: str, record_id: str, title: str, text: str, extra: dict):
+def _record(path: str, record_id: str, title: str, text: str, extra: dict,
+            questions: tuple = ()):
     text = (text or "").strip()
     if not text:
         return None
     return Section(text, 0, (), document=f"{path}:{record_id}", title=(title or "").strip(),
-                   metadata={**_scalar_metadata(extra), "record": record_id})
+                   metadata={**_scalar_metadata(extra), "record": record_id},
+                   questions=questions)
 
 
 def parse_jsonl(data: bytes, path: str) -> list[Section]:
     """One section per record (offsets index the record's text).
 
     Raises:
-        ParseError: naming the line of a record that is not a JSON object.
+        ParseError: naming the line of a record that is not a JSON object
+            (or whose `metadata` or `questions` has the wrong type).
     """
     sections = []
-    for line_no, line in enumerate(decode_text(data, path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as e:
-            raise ParseError(path, f"line {line_no}: not JSON ({e}).") from None
-        if not isinstance(record, dict):
-            raise ParseError(path, f"line {line_no}: expected a JSON object.")
-        record_id = str(record.get("_id", record.get("id", line_no)))
-        meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-        section = _record(path, record_id, str(record.get("title") or ""),
-                          str(record.get("text") or ""), meta)
-        if section:
-            sections.append(section)
+    try:
+        for r in read_records(decode_text(data, path).splitlines()):
+            section = _record(path, r.record_id or str(r.line), r.title, r.text, r.metadata,
+                              r.questions)
+            if section:
+                sections.append(section)
+    except RecordError as e:
+        raise ParseError(path, str(e)) from None
     return sections
 
 

@@ -52,7 +52,7 @@ def remote_sources(corpus: str) -> list[tuple[int, str, str | None]]:
     Raises:
         FileNotFoundError: nothing there.
     """
-    from lepton_tf.ingest.discovery import SUPPORTED
+    from lepton_tf.ingest.parsers import SUPPORTED
     from lepton_tf.pipelines import filesystems
 
     for name in ("corpus.jsonl", "corpus.jsonl.gz"):

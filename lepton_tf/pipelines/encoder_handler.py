@@ -9,12 +9,10 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from lepton_tf.index.documents import Document
 
-SIGNATURE = "encode_document"
-
 
 class EncoderModelHandler(ModelHandler):
     """Embeds `(position, Document)` elements (position: any sortable key)
-    with the `encode_document` signature.
+    with the `encode_document` signature (`SavedModelEncoder.encode_documents`).
 
     Beam's `RunInference` calls `load_model` once per worker process (the
     SavedModel is shared by the threads of that process) and hands

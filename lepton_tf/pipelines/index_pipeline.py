@@ -31,15 +31,15 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import RunInference
 
-from lepton_tf.index.builder import IndexBuilder
+from lepton_tf.index.scann_config import IndexBuilder
 from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
-from lepton_tf.index.selftune import MAX_SAMPLE
+from lepton_tf.index.fusion_selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
-from lepton_tf.export.layout import publish_atomically
+from lepton_tf.files.versions import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
 from lepton_tf.index.build import is_file_folder
 from lepton_tf.index.storage import list_index_versions
@@ -65,9 +65,9 @@ def text_stats(items):
 
 def choose_fusion(items, encoder_path: str) -> dict:
     """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
-    a dict (`index.selftune.tune_on_sample`), every shard's weight."""
+    a dict (`index.fusion_selftune.tune_on_sample`), every shard's weight."""
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.selftune import tune_on_sample
+    from lepton_tf.index.fusion_selftune import tune_on_sample
 
     items = sorted(items, key=lambda item: item[0])
     return tune_on_sample([doc for _, doc, _ in items],
@@ -178,7 +178,7 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
             could be updated (`incremental`: by default a local folder is
             re-embedded only where its files changed).
         fusion: a fixed `FusionConfig` for every shard (default: self-tuned
-            on up to 50,000 of the passages, `index.selftune.tune_on_sample`).
+            on up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
 
     Returns:
         The published version folder (the current one when no file changed).

@@ -10,6 +10,8 @@ Kept import-light (servables import `lepton_tf.server.servable`); the pieces:
   and TF Serving's status codes, shared by both fronts.
 - `grpc_service`, `rest`, `rest_json`: the fronts; `batching`, `metrics`,
   `warmup_replay`: what wraps a servable version.
-- `app`: `ModelServer` and `ServerOptions`, what `lepton-tf serve` runs;
-  `search_wiring`: the `search` servable and its query embedder.
+- `app`: `ModelServer` and `ServerOptions`, what `lepton-tf serve` runs.
+
+The server knows nothing of search or the assistant: those packages build
+Python servables and register them here through the `Servable` interface.
 """

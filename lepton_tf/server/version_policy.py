@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from lepton_tf.export.layout import SAVED_MODEL_FILES, version_folders
+from lepton_tf.files.versions import SAVED_MODEL_FILES, version_folders
 
 
 def version_dirs(base_path: str) -> dict[int, str]:

@@ -51,7 +51,7 @@ def encode_in_length_batches(embed, texts, batch_size: int, dimension: int,
         texts: the texts.
         batch_size: texts per call.
         dimension: the vectors' width (the shape of an empty result).
-        desc: a progress bar's label (`lepton_tf.progress`); None: no bar.
+        desc: a progress bar's label (`lepton_tf.progress_bars`); None: no bar.
 
     Returns:
         float32 `[len(texts), dimension]`.
@@ -60,7 +60,7 @@ def encode_in_length_batches(embed, texts, batch_size: int, dimension: int,
     out = np.zeros((len(texts), dimension), np.float32)
     bar = None
     if desc is not None:
-        from lepton_tf.progress import progress
+        from lepton_tf.progress_bars import progress
         bar = progress(desc=f"{desc} ({len(texts)} texts)", total=len(texts), unit="text")
     for rows in length_sorted_batches(texts, batch_size):
         out[rows] = np.asarray(embed([texts[i] for i in rows]), np.float32)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from lepton_tf.training.checkpoints import StepBackupCallback, TrainingState
 from lepton_tf.training.config import TrainConfig, save_config
 from lepton_tf.training.optimizers import make_optimizer
-from lepton_tf.training.progress import StepProgress
+from lepton_tf.training.step_progress import StepProgress
 from lepton_tf.training.strategy import is_chief, make_strategy
 from lepton_tf.training.task import Task
 

@@ -4,7 +4,7 @@ When the user gives no (query, positive) pairs, the collection supplies
 them: for a seeded sample of documents, a piece of the document becomes a
 pseudo-query and is cut out of it (the inverse cloze task of Lee, Chang &
 Toutanova, ACL 2019); the document, without that piece, is the positive.
-`tuning.per_query_ndcg` scores every pseudo-query at each dense weight 0,
+`fusion_tuning.per_query_ndcg` scores every pseudo-query at each dense weight 0,
 0.05, ..., 1 exactly as `--tune` does on real pairs, over a copy of the
 index in which the sampled documents are replaced by their cut versions
 (re-embedded with the index's encoder; BM25 rebuilt). Cutting the piece out
@@ -41,7 +41,7 @@ import re
 import numpy as np
 
 from lepton_tf.data.pairs import RetrievalPair
-from lepton_tf.index.tuning import per_query_ndcg
+from lepton_tf.index.fusion_tuning import per_query_ndcg
 
 RECIPES = ("title", "span")
 DEFAULT_RECIPE = "title"
@@ -115,7 +115,7 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
 
 def held_out_index(index, cut: dict, encode_documents):
     """A brute-force copy of `index` with the `cut` documents replaced."""
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
 
     documents = [cut.get(d.doc_id, d) for d in index.documents.values()]
@@ -262,7 +262,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
     Returns:
         The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
     """
-    from lepton_tf.index.builder import IndexBuilder
+    from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
 
     vectors = np.asarray(vectors, np.float32)

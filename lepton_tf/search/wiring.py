@@ -13,10 +13,10 @@ from typing import Callable
 
 import numpy as np
 
-ENCODER_MODEL = "encoder"
-QUERY_SIGNATURE = "encode_query"
-TEXT_INPUT = "text"
-EMBEDDING_OUTPUT = "embedding"
+from lepton_tf.contracts.encoder import EMBEDDING, QUERY_SIGNATURE, TEXT
+from lepton_tf.contracts.encoder import MODEL as ENCODER_MODEL
+from lepton_tf.contracts.search import MODEL as SEARCH_MODEL
+
 
 
 def local_embedder(manager, model: str = ENCODER_MODEL, signature: str = QUERY_SIGNATURE,
@@ -29,9 +29,9 @@ def local_embedder(manager, model: str = ENCODER_MODEL, signature: str = QUERY_S
         batch = np.empty(len(texts), dtype=object)
         batch[:] = list(texts)
         with manager.servable(model, version) as servable:
-            _, outputs = inference.predict_arrays(servable, signature, {TEXT_INPUT: batch},
-                                                  [EMBEDDING_OUTPUT])
-        return np.asarray(outputs[EMBEDDING_OUTPUT], dtype=np.float32)
+            _, outputs = inference.predict_arrays(servable, signature, {TEXT: batch},
+                                                  [EMBEDDING])
+        return np.asarray(outputs[EMBEDDING], dtype=np.float32)
     return embed
 
 
@@ -40,28 +40,28 @@ def remote_embedder(target: str, model: str = ENCODER_MODEL, signature: str = QU
     """`embed_queries` asking a TF Serving at `target` (HOST:PORT) over gRPC.
 
     Args:
-        client_options: `UpstreamPredict` options (TLS, token).
+        client_options: `PredictClient` options (TLS, token).
     """
-    from lepton_tf.server.upstream import UpstreamPredict
+    from lepton_tf.client.base import PredictClient
 
-    client = UpstreamPredict(target, timeout_s=timeout_s, **client_options)
+    client = PredictClient(target, timeout_s=timeout_s, **client_options)
 
     def embed(texts: list) -> np.ndarray:
-        outputs = client.predict(model, {TEXT_INPUT: np.array(list(texts), dtype=object)},
-                                 signature_name=signature, output_filter=[EMBEDDING_OUTPUT])
-        return np.asarray(outputs[EMBEDDING_OUTPUT], dtype=np.float32)
+        outputs = client.predict(model, {TEXT: np.array(list(texts), dtype=object)},
+                                 signature_name=signature, output_filter=[EMBEDDING])
+        return np.asarray(outputs[EMBEDDING], dtype=np.float32)
     return embed
 
 
-def paired_search(server, path: str, name: str = "search", model: str = ENCODER_MODEL):
+def paired_search(server, path: str, name: str = SEARCH_MODEL, model: str = ENCODER_MODEL):
     """A `SearchServable` over one index version, embedding queries with the
     loaded encoder version that built it, kept loaded while it serves.
 
     Raises:
         IndexMismatchError: no loaded encoder version built this index.
     """
-    from lepton_tf.server.search_pairing import choose_encoder, loaded_encoders
-    from lepton_tf.server.search_servable import SearchServable
+    from lepton_tf.search.pairing import choose_encoder, loaded_encoders
+    from lepton_tf.search.servable import SearchServable
 
     manager = server.manager
     encoder = choose_encoder(path, loaded_encoders(manager, model))
@@ -81,7 +81,7 @@ def search_factory(index_dir: str, remote: str | None = None, **client_options):
     The index module is imported only here, when `--search_index` is given.
     """
     def build(server):
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if remote:
             return SearchServable(index_dir, remote_embedder(remote, **client_options))
@@ -96,7 +96,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
     version folder) is a version of `search`: a new one written by `lepton-tf
     index` is loaded and served without a restart, the old one unloaded. In
     process, each version is paired with the encoder version that built it
-    (`search_pairing`); each poll reports in GetModelStatus when a newer
+    (`search.pairing`); each poll reports in GetModelStatus when a newer
     encoder is loaded that the served index does not fit.
     """
     embedders: dict = {}  # one remote embedder (one gRPC channel) shared by all versions
@@ -105,7 +105,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
 
     def report(server) -> None:
         from lepton_tf.server.errors import failed_precondition
-        from lepton_tf.server.search_pairing import loaded_encoders, pairing_note
+        from lepton_tf.search.pairing import loaded_encoders, pairing_note
 
         available = loaded_encoders(server.manager, ENCODER_MODEL)
         for version, servable in list(served.items()):
@@ -114,7 +114,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
                                              failed_precondition(note) if note else None)
 
     def lister() -> dict[int, str]:
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if "server" in state:
             report(state["server"])
@@ -124,7 +124,7 @@ def search_index_source(index_dir: str, remote: str | None = None, **client_opti
                 for v in SearchServable.available_versions(index_dir)}
 
     def loader(server, path: str, version: int):
-        from lepton_tf.server.search_servable import SearchServable
+        from lepton_tf.search.servable import SearchServable
 
         if remote:
             if "embed" not in embedders:
@@ -152,8 +152,8 @@ def remote_shards_factory(targets: list[str], remote: str | None = None, k: int 
     """
     def build(server):
         from lepton_tf.index.sharded import ShardedIndex
-        from lepton_tf.server.search_servable import SearchServable
-        from lepton_tf.server.search_shards import RemoteShard
+        from lepton_tf.search.servable import SearchServable
+        from lepton_tf.search.shards import RemoteShard
 
         embed = remote_embedder(remote, **client_options) if remote else \
             local_embedder(server.manager)

@@ -25,7 +25,7 @@ class IndexConfig:
         target_recall: with `tree_ah`, the build tunes
             `num_leaves_to_search` (at most a quarter of the leaves) and,
             where more leaves stop gaining recall, `reorder` to reach this
-            recall@k on held-out database vectors (`leaf_tuning`; None:
+            recall@k on held-out database vectors (`scann_tuning`; None:
             keep the given values).
     """
 

@@ -4,7 +4,7 @@
 `hybrid` mode once (the candidate pool does not depend on the weight), then
 ranks the pools for each dense weight 0, 0.05, ..., 1 and keeps the weight
 with the best mean nDCG@10 (ties: the one nearest 0.85). Without pairs,
-`index.selftune` makes pseudo-pairs from the corpus and chooses among the
+`index.fusion_selftune` makes pseudo-pairs from the corpus and chooses among the
 same per-query figures (`per_query_ndcg`) by a lower confidence bound. The choice
 and what it was tuned on go into the index manifest.
 """

@@ -32,6 +32,7 @@ import threading
 
 import numpy as np
 
+from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
 from lepton_tf.index import not_found
 from lepton_tf.index.documents import Document
 from lepton_tf.index.fusion import FusionConfig
@@ -140,8 +141,7 @@ class SearchShardServable(Servable):
                 for i in np.asarray(inputs["doc_ids"]).reshape(-1)]
         return {"texts": np.array([d.text.encode() for d in docs], object),
                 "titles": np.array([d.title.encode() for d in docs], object),
-                "metadata": np.array([json.dumps(d.metadata, ensure_ascii=False,
-                                                 sort_keys=True).encode() for d in docs], object)}
+                "metadata": np.array([metadata_bytes(d.metadata) for d in docs], object)}
 
 
 def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
@@ -225,14 +225,14 @@ class RemoteShard:
         target: the shard server's `HOST:PORT` (a headless Service name with
             `dns:///` resolves to every pod; see serving/kubernetes).
         model: its model name.
-        client_options: `UpstreamPredict` options (timeout_s, TLS, token).
+        client_options: `PredictClient` options (timeout_s, TLS, token).
     """
 
     def __init__(self, target: str, model: str = MODEL, **client_options):
-        from lepton_tf.server.upstream import UpstreamPredict
+        from lepton_tf.client.base import PredictClient
 
         self.target, self.model = target, model
-        self.client = UpstreamPredict(target, **client_options)
+        self.client = PredictClient(target, **client_options)
         self.documents = _DocumentCache()
         self._dimension: int | None = None
         self._info: dict | None = None
@@ -246,8 +246,7 @@ class RemoteShard:
             request = get_model_metadata_pb2.GetModelMetadataRequest()
             request.model_spec.name = self.model
             request.metadata_field.append("signature_def")
-            response = self.client.stub.GetModelMetadata(request, timeout=self.client.timeout_s,
-                                                         metadata=self.client.metadata)
+            response = self.client.call("GetModelMetadata", request)
             defs = get_model_metadata_pb2.SignatureDefMap()
             response.metadata["signature_def"].Unpack(defs)
             shape = defs.signature_def[SIGNATURE].inputs["embedding"].tensor_shape
@@ -303,6 +302,6 @@ class RemoteShard:
         doc_ids = list(doc_ids)
         out = self.client.predict(self.model, {"doc_ids": np.array(
             [d.encode("utf-8") for d in doc_ids], object)}, signature_name=DOCUMENTS)
-        self.documents.add(Document(d, t.decode(), title.decode(), json.loads(m.decode()))
+        self.documents.add(Document(d, t.decode(), title.decode(), metadata_from_bytes(m))
                            for d, t, title, m in zip(doc_ids, out["texts"], out["titles"],
                                                      out["metadata"]))

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from typing import Callable
 
 import numpy as np
 
+from lepton_tf.contracts import search as contract
+from lepton_tf.contracts.search import SearchHit
 from lepton_tf.index import not_found
 from lepton_tf.index.filters import FilterError
-from lepton_tf.index.fusion import MODES
 from lepton_tf.index.sharded_storage import load_any
 from lepton_tf.index.storage import list_index_versions, resolve_index_dir
+from lepton_tf.search.backend import SearchBackend
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MAX_K = 1000
-DEFAULT_MODE = "hybrid"
 
-_STRING_MATRIX = ("doc_ids", "texts", "titles", "metadata")
-_OUTPUTS = {name: TensorSpec(name, "string" if name in _STRING_MATRIX else "float32",
-                             (None, None))
-            for name in ("doc_ids", "scores", "texts", "titles", "dense_score", "bm25_score",
-                         "metadata")}
+_OUTPUTS = {name: TensorSpec(name, "string", (None, None)) for name in contract.STRING_OUTPUTS}
+_OUTPUTS.update({name: TensorSpec(name, "float32", (None, None))
+                 for name in contract.SCORE_OUTPUTS})
 # bool [B]: the index's not-found rule flags the query (`index.not_found`).
-_OUTPUTS["not_found"] = TensorSpec("not_found", "bool", (None,))
-_QUERY = TensorSpec("query", "string", (None,))
-_K = TensorSpec("k", "int32", ())
+_OUTPUTS[contract.NOT_FOUND] = TensorSpec(contract.NOT_FOUND, "bool", (None,))
+_QUERY = TensorSpec(contract.QUERY, "string", (None,))
+_K = TensorSpec(contract.K, "int32", ())
 
 
 def index_is_folder(path) -> bool:
@@ -49,20 +47,14 @@ def _scalar_text(inputs: dict, name: str) -> str:
 class SearchServable(Servable):
     """Answers `query` strings with the top-k passages of an index.
 
-    Signatures:
-
-    - `serving_default`: `query` string `[B]`; hybrid, the index's default k.
-    - `search`: also `k` (int32 scalar).
-    - `search_options`: also `mode` (string scalar: `dense`, `bm25` or
-      `hybrid`) and `filter` (string scalar, JSON `{field: value or [values]}`
-      over `doc_id`, `title` and metadata keys; `""` for none).
-
-    Outputs (`[B, k]`): `doc_ids`, `texts`, `titles`, `metadata` (JSON text:
-    for a folder index `source`, `document`, `section`, `page`, `start`,
-    `end`) strings; `scores` (the mode's: fused, cosine or BM25),
-    `dense_score` (cosine; or, when higher, the cosine of the passage's best
-    known question, `index.known_questions`) and `bm25_score` float32. When fewer than k
-    passages match a filter, rows are padded with `doc_ids` `""` and scores 0.
+    Signatures and outputs are the contract's (`contracts.search`): `query`,
+    and `k`, `mode`, `filter` (JSON `{field: value or [values]}` over
+    `doc_id`, `title` and metadata keys). `metadata` holds, for a folder
+    index, `source`, `document`, `section`, `page`, `start`, `end`; `scores`
+    are the mode's (fused, cosine or BM25); `dense_score` is the cosine or,
+    when higher, the cosine of the passage's best known question
+    (`index.known_questions`). When fewer than k passages match a filter,
+    rows are padded.
 
     The index is one `SearchIndex`, or a `ShardedIndex` (a sharded version
     on disk, or shards on other servers: `index=`) answered by
@@ -95,13 +87,17 @@ class SearchServable(Servable):
     """
 
     def __init__(self, index_dir: str | None, embed_queries: Callable[[list], np.ndarray],
-                 name: str = "search", expected_encoder=None, index=None, version: int = 1,
+                 name: str = contract.MODEL, expected_encoder=None,
+                 index: SearchBackend | None = None, version: int = 1,
                  not_found_threshold: float | None = None):
         if index is None:
             self.path = resolve_index_dir(index_dir)
-            self.index = load_any(self.path, expected_encoder=expected_encoder)
+            self.index: SearchBackend = load_any(self.path, expected_encoder=expected_encoder)
             self.version = int(self.path.rstrip("/").split("/")[-1])
         else:
+            if not isinstance(index, SearchBackend):
+                raise TypeError(f"{type(index).__name__} is not a SearchBackend (a "
+                                "SearchIndex or a ShardedIndex).")
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
@@ -109,40 +105,44 @@ class SearchServable(Servable):
             if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
         self._on_close: list[Callable[[], None]] = []
-        with_k = {"query": _QUERY, "k": _K}
+        with_k = {contract.QUERY: _QUERY, contract.K: _K}
+        options = {name: TensorSpec(name, "string", ()) for name in (contract.MODE,
+                                                                      contract.FILTER)}
         self._signatures = {
-            "serving_default": Signature({"query": _QUERY}, _OUTPUTS),
-            "search": Signature(with_k, _OUTPUTS),
-            "search_options": Signature(dict(with_k, mode=TensorSpec("mode", "string", ()),
-                                             filter=TensorSpec("filter", "string", ())),
-                                        _OUTPUTS)}
+            contract.DEFAULT_SIGNATURE: Signature({contract.QUERY: _QUERY}, _OUTPUTS),
+            contract.K_SIGNATURE: Signature(with_k, _OUTPUTS),
+            contract.OPTIONS_SIGNATURE: Signature(dict(with_k, **options), _OUTPUTS)}
 
     def _rule(self) -> not_found.NotFoundRule:
-        known = getattr(self.index, "known_questions", None) is not None
-        rule = getattr(self.index, "not_found_rule", None) or \
+        known = self.index.known_questions is not None
+        rule = self.index.not_found_rule or \
             not_found.load_rule(self.path if index_is_folder(self.path) else None, known)
         # BM25 features need one index's scores and vocabulary (`cover`: the share of the
         # query's tokens the corpus holds), which no shard has alone: the cosine rule.
-        sharded = hasattr(self.index, "shards")
-        if rule.needs_lexical() and (sharded or self.index.lexical is None):
+        if rule.needs_lexical() and (self.index.sharded or self.index.lexical is None):
             return not_found.default_rule(known)  # no BM25 here
         if rule.needs_questions() and not known:
             return not_found.DEFAULT_RULE  # no embedded known questions here
         return rule
 
-    def not_found(self, vectors: np.ndarray, texts: list[str]) -> np.ndarray:
-        """The rule's flag per query (bool `[B]`)."""
+    def not_found(self, hits: list, texts: list[str]) -> np.ndarray:
+        """The rule's flag per query (bool `[B]`), read from the signals the
+        search pass returned with each query's `Hits`."""
         # A sharded index cannot be empty (each shard holds documents), and remote
         # shards do not report their size.
-        if not hasattr(self.index, "shards") and not len(self.index):
+        if not self.index.sharded and not len(self.index):
             return np.ones(len(texts), bool)
-        _, cosines = self.index.search_batched(vectors, not_found.TOP_K)
-        lexical = self.index.lexical if self.not_found_rule.needs_lexical() else None
-        questions = self.index.known_questions.features(vectors) \
-            if self.not_found_rule.needs_questions() else [None] * len(texts)
-        return np.array([len(c) == 0 or self.not_found_rule.flags(
-            not_found.query_features(c, text, lexical, q))
-            for c, text, q in zip(cosines, texts, questions)], bool)
+        rule = self.not_found_rule
+        lexical = self.index.lexical if rule.needs_lexical() else None
+        signals = [h.signals for h in hits]
+        questions = [None] * len(texts)
+        if rule.needs_questions():
+            questions = self.index.known_questions.features_of(np.stack(
+                [np.zeros(0, np.float32) if s.question_cosines is None else s.question_cosines
+                 for s in signals]))
+        return np.array([len(s.top_cosines) == 0 or rule.flags(not_found.query_features(
+            s.top_cosines, text, lexical, q, s.bm25 if lexical is not None else None))
+            for s, text, q in zip(signals, texts, questions)], bool)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Runs `callback` when this version is unloaded (releases its pairing)."""
@@ -153,9 +153,7 @@ class SearchServable(Servable):
         for callback in self._on_close:
             callback()
         self._on_close = []
-        close = getattr(self.index, "close", None)
-        if close:
-            close()
+        self.index.close()
 
     @staticmethod
     def available_versions(index_dir: str) -> list[int]:
@@ -166,16 +164,15 @@ class SearchServable(Servable):
         return self._signatures
 
     def _options(self, signature_name: str, inputs: dict):
-        k, mode, filter = self.index.config.k, DEFAULT_MODE, None
-        if signature_name in ("search", "search_options"):
-            k = int(np.asarray(inputs["k"]).reshape(()))
+        k, mode, filter = self.index.config.k, contract.DEFAULT_MODE, None
+        if signature_name in (contract.K_SIGNATURE, contract.OPTIONS_SIGNATURE):
+            k = int(np.asarray(inputs[contract.K]).reshape(()))
             if not 1 <= k <= MAX_K:
                 raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
-        if signature_name == "search_options":
-            mode = _scalar_text(inputs, "mode").strip() or DEFAULT_MODE
-            if mode not in MODES:
-                raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.")
-            filter = _scalar_text(inputs, "filter")
+        if signature_name == contract.OPTIONS_SIGNATURE:
+            mode = contract.check_mode(_scalar_text(inputs, contract.MODE).strip()
+                                       or contract.DEFAULT_MODE)
+            filter = _scalar_text(inputs, contract.FILTER)
         if mode != "dense" and self.index.lexical is None:
             raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
                              "lacks (built before hybrid search): rebuild it with "
@@ -185,7 +182,7 @@ class SearchServable(Servable):
     @staticmethod
     def _queries(inputs: dict) -> list[bytes]:
         texts = []
-        for q in np.asarray(inputs["query"]).reshape(-1):
+        for q in np.asarray(inputs[contract.QUERY]).reshape(-1):
             raw = q if isinstance(q, bytes) else str(q).encode()
             try:
                 decoded = raw.decode("utf-8")
@@ -200,33 +197,22 @@ class SearchServable(Servable):
         k, mode, filter = self._options(signature_name, inputs)
         texts = self._queries(inputs)
         if not texts:
-            return self._pack([], 0)
+            return contract.pack_outputs([])
         vectors = np.asarray(self.embed_queries(texts), dtype=np.float32)
         strings = [t.decode("utf-8") for t in texts]
         try:
-            hits = self.index.hybrid_search(vectors, strings, k, mode, filter)
+            hits = self.index.hybrid_search(vectors, strings, k, mode, filter,
+                                            signals=not_found.TOP_K)
         except FilterError as e:
             raise ValueError(str(e)) from None
-        return self._pack(hits, max(len(h.doc_ids) for h in hits),
-                          self.not_found(vectors, strings))
+        return contract.pack_outputs([self._hits(h) for h in hits],
+                                     self.not_found(hits, strings))
 
-    def _pack(self, hits, width: int, flags=None) -> dict[str, np.ndarray]:
-        rows = len(hits)
-        out = {name: np.full((rows, width), b"", object) for name in _STRING_MATRIX}
-        out.update({name: np.zeros((rows, width), np.float32)
-                    for name in ("scores", "dense_score", "bm25_score")})
-        for i, h in enumerate(hits):
-            n = len(h.doc_ids)
-            docs = [self.index.documents[d] for d in h.doc_ids]
-            out["doc_ids"][i, :n] = [d.doc_id.encode() for d in docs]
-            out["texts"][i, :n] = [d.text.encode() for d in docs]
-            out["titles"][i, :n] = [d.title.encode() for d in docs]
-            out["metadata"][i, :n] = [json.dumps(d.metadata, ensure_ascii=False,
-                                                 sort_keys=True).encode() for d in docs]
-            out["scores"][i, :n] = h.scores
-            out["dense_score"][i, :n] = h.dense_scores
-            out["bm25_score"][i, :n] = h.bm25_scores
-        out["not_found"] = np.array([not len(h.doc_ids) or bool(f) for h, f in
-                                     zip(hits, np.ones(rows, bool) if flags is None
-                                         else flags)], bool)
-        return out
+    def _hits(self, hits) -> list[SearchHit]:
+        """One query's `Hits` as the contract's hits, with their documents."""
+        documents = self.index.documents
+        return [SearchHit(d.doc_id, float(score), d.title, d.text, d.metadata, float(dense),
+                          float(bm25))
+                for d, score, dense, bm25 in zip((documents[i] for i in hits.doc_ids),
+                                                 hits.scores, hits.dense_scores,
+                                                 hits.bm25_scores)]
