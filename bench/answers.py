@@ -56,7 +56,10 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
 
     from lepton_tf.assistant.answers import extractive_answer
     from lepton_tf.assistant.engine import CONTEXT_PASSAGES
-    from lepton_tf.assistant.grounding import Passage
+    try:
+        from lepton_tf.assistant.grounding import RetrievedPassage as Passage
+    except ImportError:  # a checkout from before the rename
+        from lepton_tf.assistant.grounding import Passage
     from lepton_tf.index import load_index, not_found
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index

@@ -1,7 +1,7 @@
 """Replies that stand alone: whole sentences, never a dangling opener, values verbatim."""
 
 from lepton_tf.assistant.answers import extractive_answer
-from lepton_tf.assistant.grounding import Passage
+from lepton_tf.assistant.grounding import RetrievedPassage as Passage
 from lepton_tf.ingest.parsers import parse_bytes
 
 
