@@ -128,7 +128,7 @@ def _load_previous(out_dir: str, encoder, log):
 # A file's passages share its heading paths, so cutting a title out of every
 # passage that has it re-encoded most of a folder: a second full pass. Tuning
 # cuts at most this many passages (the fusion weight and not-found rule are
-# chosen on their pseudo-queries; BEIR/JSONL builds keep `selftune`'s 4 n).
+# chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
 TUNE_SAMPLE = 512
 
 
