@@ -14,7 +14,7 @@ question and a goodbye, sent one at a time over gRPC Predict:
 
     faq, greeting, sgd 1, sgd 2, faq, thanks, sgd 3, sgd 4, unanswerable, goodbye
 
-Reported (targets of issue 13 in brackets):
+Reported (targets in brackets):
 
 - replies with a repeated word 3-gram [0] (URL words aside; with them, beside it);
 - leaks [0]: a chat-route reply carrying `[n]`, saying back half the

@@ -4,7 +4,7 @@
         --model_config_file=models.config --search_index=indexes/stackfaq --assistant \
         --request_limits_file=serving/request_limits.json
 
-Issue 15's target is "no request computes more than 1 s past its deadline".
+The target is "no request computes more than 1 s past its deadline".
 The server runs as a child process (`lepton-tf serve` with the arguments after
 `--`, plus `--rest_api_timeout_in_ms` = the deadline and the Prometheus page).
 Each case is warmed once without a deadline, then sent `--repeats` times over

@@ -13,6 +13,13 @@ about 7 ms at batch 1 here, for the servable). Queries are held-out vectors
 near database rows and 3 words of that row's text. Also checks, for the
 filtered dense calls, that the hits are those of exact search over the
 filtered passages.
+
+Then document permissions (`index.permissions`): every passage is readable by
+one of 100 groups, and the `search` servable answers (query embedding looked
+up, so the encoder is not timed) an unrestricted caller and a caller in one
+group (1% of the passages) in every mode: the permission is a filter key plus
+the not-found rule over the permitted passages. Also checks the permitted
+dense hits equal exact search over the permitted passages.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ def corpus(n: int, dim: int, files: int, seed: int = 0):
     vocabulary = np.array([f"w{i}" for i in range(20_000)])
     ranks = np.minimum(rng.zipf(1.2, size=(n, 40)) - 1, len(vocabulary) - 1)
     docs = [Document(f"p{i}", " ".join(vocabulary[ranks[i]]), f"title {i}",
-                     {"source": f"file{i % files}.md", "page": int(i // files) % 20})
+                     {"source": f"file{i % files}.md", "page": int(i // files) % 20},
+                     readers=(f"g{i % files}",))
             for i in range(n)]
     return x, docs
 
@@ -94,7 +102,49 @@ def main(argv=None) -> int:
             print(f"{label}  {pct(ms)}")
     print(f"filtered dense hits equal exact search over the filtered set: "
           f"{exact_ok}/{args.calls} queries")
+    permissions(index, x, docs, queries, texts, kept)
     return 0
+
+
+def permissions(index, x, docs, queries, texts, kept) -> None:
+    """The `search` servable for an unrestricted caller and one reading 1%."""
+    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.server import identity
+
+    texts = [f"{t} q{i}" for i, t in enumerate(texts)]  # unique: the embedding is looked up
+    by_text = {t: q for q, t in zip(queries, texts)}
+    servable = SearchServable(None, lambda ts: np.stack([by_text[t.decode()] for t in ts]),
+                              index=index)
+    reader = identity.Principal("u7", frozenset({"g7"}))  # file7.md's passages: 1%
+    print(f"permissions: caller in g7 reads {len(kept)} passages "
+          f"({len(kept) / len(docs):.1%}); search servable, encoder not timed")
+    ratios, exact_ok = {}, 0
+    for mode in ("dense", "bm25", "hybrid"):
+        p99 = {}
+        for who in (identity.SERVER, reader):
+            ms = []
+            with identity.acting_as(who):
+                servable.run("search_options", _inputs(texts[0], mode))  # warm
+                for q, t in zip(queries, texts):
+                    start = time.perf_counter()
+                    out = servable.run("search_options", _inputs(t, mode))
+                    ms.append((time.perf_counter() - start) * 1e3)
+                    if mode == "dense" and who is reader:
+                        truth = [docs[kept[j]].doc_id for j in np.argsort(-(x[kept] @ q))[:10]]
+                        exact_ok += [d.decode() for d in out["doc_ids"][0]] == truth
+            p99[who.name] = np.percentile(ms, 99)
+            label = f"{mode:6s} {'unrestricted' if who.unrestricted else 'reads 1%':12s}"
+            print(f"{label}  {pct(ms)}")
+        ratios[mode] = p99["u7"] / p99["server"]
+    print("p99 with permissions / unrestricted p99: " +
+          ", ".join(f"{m} {r:.2f}x" for m, r in ratios.items()))
+    print(f"permitted dense hits equal exact search over the permitted set: "
+          f"{exact_ok}/{len(queries)} queries")
+
+
+def _inputs(text: str, mode: str) -> dict:
+    return {"query": np.array([text.encode()], object), "k": np.int32(10),
+            "mode": np.array(mode.encode(), object), "filter": np.array(b"", object)}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Every fusion candidate tried for issue 14's default, on the judged test
+"""Every fusion candidate tried for the default hybrid weight, on the judged test
 queries of StackFAQ, SGD intents and CACM, for both encoders.
 
     PYTHONPATH=$PWD nice python bench/fusion_candidates.py [--encoder saved_models/encoder]
 
-Two groups (README, "How the rule was found"):
+Two groups (docs/benchmarks.md, "The self-tuned weight"):
 
 - fixed fusions of the same candidate pools (top 100 of each retriever):
   min-max, z-score over the pool or over the whole corpus (each retriever's

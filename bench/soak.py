@@ -3,6 +3,7 @@
     python bench/soak.py --tiny --clients 16 --minutes 5 --out runs/soak.json
     python bench/soak.py --clients 16 --minutes 5 -- --model_config_file=models.config \
         --search_index=indexes/stackfaq --assistant
+    python bench/soak.py --tiny --minutes 2 --conversation-store temp-postgresql
 
 The server runs as a child process (`--tiny`: the test suite's tiny SavedModels,
 fake encoder/search/chat/intent and the assistant; otherwise `lepton-tf serve`
@@ -16,7 +17,9 @@ per servable and front, hostile answers that were not clean (5xx, INTERNAL,
 UNKNOWN, HTML, missing), the server's RSS and threads after warm-up and at
 the end, the load average, and (with `--monitoring_config_file`) the most
 seconds any model computed past a request's deadline, from the server's
-`:lepton:serving:compute_past_deadline_*` series.
+`:lepton:serving:compute_past_deadline_*` series. With `--conversation-store`,
+the assistant logs its turns there, and every valid assistant turn answered
+(its `turn_id`) is looked up in the log at the end: `lost` must be 0.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ open(os.path.join(base, "models.config"), "w").write(serving_models.MODELS_CONFI
 srv = ModelServer(ServerOptions(port={grpc_port}, rest_api_port={rest_port},
                                 model_config_file=os.path.join(base, "models.config"),
                                 file_system_poll_wait_seconds=0), python_servables=fake_models())
-mount_assistant(srv, dialogue_turns=["hello there"], search_k=3)
+mount_assistant(srv, dialogue_turns=["hello there"], search_k=3, store_url={store_url!r})
 srv.start()
 print("READY", flush=True)
 srv.wait()
@@ -93,11 +96,12 @@ def start_server(args, grpc_port: int, rest_port: int) -> subprocess.Popen:
     if args.tiny:
         code = TINY_SERVER.format(repo=REPO, tests=os.path.join(REPO, "tests"),
                                   base=tempfile.mkdtemp(prefix="soak-"), grpc_port=grpc_port,
-                                  rest_port=rest_port)
+                                  rest_port=rest_port, store_url=args.store_url)
         command = [sys.executable, "-c", code]
     else:
+        store = [f"--conversation_store={args.store_url}"] if args.store_url else []
         command = [sys.executable, "-m", "lepton_tf.cli", "serve", f"--port={grpc_port}",
-                   f"--rest_api_port={rest_port}", *args.server_args]
+                   f"--rest_api_port={rest_port}", *store, *args.server_args]
     # The server's output goes to a file: a pipe nobody reads would stall it once full.
     log_path = getattr(args, "server_log", None) or os.path.join(
         tempfile.mkdtemp(prefix="soak-log-"), "server.log")
@@ -170,6 +174,7 @@ class Stats:
         self.hostile = collections.Counter()
         self.bad_hostile = []
         self.deadline_late_s = []
+        self.turn_ids = []  # of the assistant's answered valid turns
 
     def valid(self, key, seconds, error=None):
         with self.lock:
@@ -209,12 +214,18 @@ def client(worker: int, args, ports, models: dict, stop: threading.Event, stats:
                     request.model_spec.name = name
                     for alias, value in models[name].items():
                         request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
-                    stub.Predict(request, timeout=args.timeout_s)
+                    response = stub.Predict(request, timeout=args.timeout_s)
+                    if "turn_id" in response.outputs:
+                        stats.turn_ids.append(response.outputs["turn_id"].string_val[0].decode())
                 else:
                     r = session.post(f"{rest}/v1/models/{name}:predict",
                                      json=_rest_json(models[name]), timeout=args.timeout_s)
                     if r.status_code != 200:
                         error = f"HTTP {r.status_code} {r.text[:200]}"
+                    elif name == "assistant":
+                        turn_id = r.json()["outputs"]["turn_id"]
+                        stats.turn_ids.append(turn_id[0] if isinstance(turn_id, list)
+                                              else turn_id)
             except (grpc.RpcError, requests.RequestException) as e:
                 detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
                 error = f"{type(e).__name__}: {detail}"
@@ -330,8 +341,48 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny test models (no artifacts)")
     parser.add_argument("--out", help="write the report as JSON here")
     parser.add_argument("--server-log", help="the server's output (default: a temp file)")
+    parser.add_argument("--conversation-store", metavar="URL|temp-sqlite|temp-postgresql",
+                        help="the assistant's conversation store (temp-*: a new SQLite file, or "
+                             "a throwaway PostgreSQL cluster); reports turns lost from the log")
     parser.add_argument("server_args", nargs="*", help="after --: `lepton-tf serve` arguments")
     args = parser.parse_args(argv)
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        args.store_url = conversation_store(args.conversation_store, stack)
+        return soak(args)
+
+
+def conversation_store(given: str | None, stack) -> str | None:
+    """The store URL for the server (None: the tiny server keeps none)."""
+    if given == "temp-sqlite":
+        from lepton_tf.store import sqlite_url
+
+        return sqlite_url(os.path.join(tempfile.mkdtemp(prefix="soak-store-"), "c.sqlite"))
+    if given == "temp-postgresql":
+        import pg_cluster
+
+        why = pg_cluster.missing()
+        if why:
+            raise SystemExit(f"--conversation-store temp-postgresql: {why}")
+        return stack.enter_context(pg_cluster.temporary_cluster()).url
+    return given
+
+
+def lost_turns(url: str | None, turn_ids: list) -> dict | None:
+    """How many answered turns the log lacks (None without a store)."""
+    if not url:
+        return None
+    from lepton_tf.store import ConversationStore
+
+    store = ConversationStore.open(url)
+    logged = {t["turn_id"] for t in store.turns()}
+    store.close()
+    return {"answered": len(turn_ids), "logged": len(logged),
+            "lost": sum(t not in logged for t in turn_ids)}
+
+
+def soak(args) -> int:
     ports = (free_port(), free_port())
     proc = start_server(args, *ports)
     try:
@@ -354,8 +405,11 @@ def main(argv=None) -> int:
         report["compute_past_deadline_s"] = past_deadline(f"http://127.0.0.1:{ports[1]}")
     finally:
         stop_server(proc)
+    report["conversation_store"] = lost_turns(args.store_url, stats.turn_ids)
     write_report(report, args.out)
-    return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] else 1
+    lost = (report["conversation_store"] or {}).get("lost", 0)
+    return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] and not lost \
+        else 1
 
 
 def summarise(args, models, stats: Stats, warm: dict, end: dict, wall_s: float) -> dict:

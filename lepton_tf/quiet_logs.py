@@ -15,9 +15,8 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import select
+import subprocess
 import sys
-import threading
 
 # Lines TensorFlow 2.20 prints at level E (or before absl logging is set up)
 # on a CPU-only machine, whatever the command does.
@@ -60,12 +59,13 @@ def filter_stderr(pattern: re.Pattern) -> None:
     """Drops the lines matching `pattern` from everything written to fd 2.
 
     The C++ logging writes to the file descriptor directly, so fd 2 is
-    pointed at a pipe that a thread copies to the real stderr. Whole lines
-    are matched and dropped; a line still without its newline when the pipe
-    goes quiet (a prompt such as `you> `, which `input()` writes to stderr
-    without readline) is passed at once, and so is the rest of that line,
-    so what the user must see is never held back. At exit the pipe is closed
-    and drained, so no line is lost.
+    pointed at a pipe that a child process copies to the real stderr. A
+    child, not a thread: when TensorFlow aborts or crashes the process, the
+    child still drains the pipe, so the C++ message that explains the crash
+    (`terminate called after throwing ...`) is printed, not lost with the
+    process. At a normal exit the pipe is closed and drained, so no line is
+    lost either. Text without a newline (a prompt) is passed on once the
+    writer pauses, so a prompt shows before the user types.
 
     Args:
         pattern: lines to drop (searched anywhere in the line).
@@ -73,45 +73,52 @@ def filter_stderr(pattern: re.Pattern) -> None:
     sys.stderr.flush()
     real = os.dup(2)
     read_end, write_end = os.pipe()
+    # Its own session: Ctrl-C in the terminal reaches the command, not the
+    # copier, which ends when the last write end of the pipe is closed.
+    child = subprocess.Popen(
+        [sys.executable, "-S", "-c", _COPIER, pattern.pattern],
+        stdin=read_end, stdout=real, stderr=subprocess.DEVNULL, close_fds=True,
+        start_new_session=True, env={"PYTHONIOENCODING": "utf-8"})
+    os.close(read_end)
     os.dup2(write_end, 2)
     os.close(write_end)
-    thread = threading.Thread(target=_copy_lines, args=(read_end, real, pattern),
-                              name="stderr-filter", daemon=True)
-    thread.start()
 
     def restore() -> None:
         try:
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
-        os.dup2(real, 2)  # closes the pipe's last write end: the thread drains it
-        thread.join(timeout=5)
+        os.dup2(real, 2)  # closes the pipe's last write end: the copier drains it
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
 
     atexit.register(restore)
 
 
-# How long a partial line may wait for the rest of it before it is shown:
-# TensorFlow writes each log line in one call, so its lines arrive whole.
-PARTIAL_LINE_WAIT_S = 0.05
-
-
-def _copy_lines(read_end: int, real: int, pattern: re.Pattern) -> None:
-    """Copies `read_end` to `real` until end of file, without the lines `pattern` matches."""
-    pending = b""
-    passing = False  # the start of the pending line was passed already: pass the rest
-    while True:
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            break
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if passing or not pattern.search(line.decode("utf-8", "replace")):
-                os.write(real, line + b"\n")
-            passing = False
-        if pending and not select.select([read_end], [], [], PARTIAL_LINE_WAIT_S)[0]:
-            os.write(real, pending)  # a prompt: shown now, not when its line ends
-            pending, passing = b"", True
-    if pending and (passing or not pattern.search(pending.decode("utf-8", "replace"))):
-        os.write(real, pending)
-    os.close(read_end)
+# The copier: whole lines are filtered; a partial line (a prompt) is passed
+# on when no more bytes come within 50 ms, and so is the rest of that line
+# (what the user must see is never held back or cut). C++ log lines are
+# written whole.
+_COPIER = r"""
+import os, re, select, sys
+pattern, out, buffer, passing = re.compile(sys.argv[1]), sys.stdout.fileno(), b"", False
+def emit(line, passing):
+    if passing or not pattern.search(line.decode("utf-8", "replace")):
+        os.write(out, line)
+while True:
+    chunk = os.read(0, 65536)
+    if not chunk:
+        break
+    buffer += chunk
+    *lines, buffer = buffer.split(b"\n")
+    for line in lines:
+        emit(line + b"\n", passing)
+        passing = False
+    if buffer and not select.select([0], [], [], 0.05)[0]:
+        emit(buffer, passing)
+        buffer, passing = b"", True
+if buffer:
+    emit(buffer, passing)
+"""

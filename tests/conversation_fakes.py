@@ -1,5 +1,5 @@
 """Fakes that reproduce how the real models behave in a mixed conversation, and the
-checks a user's conversation must pass (issue 13).
+checks a user's conversation must pass.
 
 - `KeywordEncoder`: a bag of keywords (one dimension per keyword group, plus a
   small bias so no vector is zero), L2-normalised: cosine similarity says
@@ -14,7 +14,7 @@ checks a user's conversation must pass (issue 13).
 - `BankingIntent`: like the shipped Banking77 model, it is confident about
   card words and also claims "Hi there!" and a rental car.
 
-`check_conversation` asserts issue 13's properties on a conversation's turns.
+`check_conversation` asserts those properties on a conversation's turns.
 """
 
 import re
@@ -210,7 +210,7 @@ def own_words(knowledge_base=None) -> set:
 
 
 def check_conversation(turns) -> None:
-    """Asserts issue 13's properties on `turns`: dicts with `message`, `kind` (the
+    """Asserts a conversation's properties on `turns`: dicts with `message`, `kind` (the
     script's), `reply`, `route`, `intent`, `not_found` and `shown` (the
     `(title, text)` of the passages the turn showed). A word of a passage shown
     earlier leaks into a chat turn unless the user said it or it is one of the

@@ -16,7 +16,7 @@ import random
 import grpc
 from google.protobuf import struct_pb2
 from tensorflow.core.example import example_pb2
-from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -51,9 +51,15 @@ def _tensor(rng: random.Random) -> tensor_pb2.TensorProto:
     if rng.random() < 0.5:
         proto.dtype = rng.choice([types_pb2.DT_STRING, types_pb2.DT_FLOAT,
                                   types_pb2.DT_DOUBLE, types_pb2.DT_QINT8])
-    rank = rng.choice([0, 1, 1, 2, 3, 65, 70, 100])
+    rank = rng.choice([0, 1, 1, 2, 3, 33, 35, 64, 65, 70, 100])
     for _ in range(rank):
-        proto.tensor_shape.dim.add(size=rng.choice(_DIMS) if rank < 60 else rng.choice([1, 1, 0]))
+        proto.tensor_shape.dim.add(size=rng.choice(_DIMS) if rank < 30 else rng.choice([1, 1, 0]))
+    if 30 < rank < 65 and rng.random() < 0.7:  # a deep string batch a model could run
+        proto.dtype = types_pb2.DT_STRING
+        del proto.tensor_shape.dim[:]
+        proto.tensor_shape.dim.extend([tensor_shape_pb2.TensorShapeProto.Dim(size=1)] * rank)
+        proto.string_val.append(b"x")
+        return proto
     fill = rng.randrange(6)
     if fill == 0:
         proto.string_val.extend([rng.randbytes(rng.randrange(0, 40))] * rng.randrange(0, 3))

@@ -5,6 +5,8 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 import keras
 
+from lepton_tf.export.input_checks import check_string_batch
+
 
 class WordCountServable(tf.Module):
     """Counts words (tf-text whitespace tokenizer) and scores them with a Dense."""
@@ -18,7 +20,9 @@ class WordCountServable(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
-        words = self.tokenizer.tokenize(text)
+        # As our exported servables do: tf-text's tokenizers abort the process
+        # on a batch that is not [B] (a scalar, a [1, 0] tensor).
+        words = self.tokenizer.tokenize(check_string_batch(text, "text"))
         count = tf.cast(words.row_lengths(), tf.float32)[:, None]
         return {"count": tf.cast(count[:, 0], tf.int64), "scores": self.dense(count)}
 

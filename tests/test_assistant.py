@@ -284,12 +284,14 @@ def test_serve_flag_mounts_the_assistant(tmp_path):
     from lepton_tf.commands.serve import build_server
 
     args = build_parser().parse_args(["serve", "--model_base_path", str(tmp_path),
-                                      "--model_name", "chat", "--assistant"])
+                                      "--model_name", "chat", "--assistant",
+                                      "--conversation_store", str(tmp_path / "c.sqlite")])
     server = build_server(args)
     assert "assistant" in server._pending_python
-    assert {("GET", "/"), ("GET", "/assistant"), ("POST", "/v1/assistant:stream")} <= \
-        set(server.rest_routes)
-    assert len(server._grpc_handlers) == 1
+    assert {("GET", "/"), ("GET", "/assistant"), ("POST", "/v1/assistant:stream"),
+            ("POST", "/v1/assistant:feedback"), ("POST", "/v1/assistant:forget"),
+            ("GET", "/report")} <= set(server.rest_routes)
+    assert len(server._grpc_handlers) == 2  # Stream; Feedback and Forget
 
 
 def test_scripted_conversation_prints_turns_and_citations(server, capsys):

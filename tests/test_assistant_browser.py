@@ -87,7 +87,7 @@ def conversation_url():
 
 
 def test_mixed_conversation_in_the_page(conversation_url, browser):
-    """Issue 13's conversation typed into the page: each turn's reply, route, intent
+    """The mixed conversation typed into the page: each turn's reply, route, intent
     and not-found flag as the page shows them (data attributes of the turn)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -154,3 +154,57 @@ def test_a_turn_without_sources_clears_the_panel_and_long_text_is_kept(page_url,
     box.send_keys(Keys.BACKSPACE)  # at the limit: allowed again
     assert browser.find_element(By.ID, "send").is_enabled()
     assert "over" not in browser.find_element(By.ID, "count").get_attribute("class")
+
+
+@pytest.fixture(scope="module")
+def task_url(tmp_path_factory):
+    from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
+
+    from lepton_tf.dialogue import example_db
+
+    db = tmp_path_factory.mktemp("db") / "example.sqlite"
+    example_db.build_example_db(db)
+    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                         python_servables=conversation_models())
+    mount_assistant(server, router=Router(search_threshold=0.3, dialogue_threshold=0.6),
+                    dialogue_turns=DIALOGUE_TURNS, search_k=3, domain_turns=DOMAIN_TURNS,
+                    task_db=str(db))
+    server.start()
+    yield f"http://127.0.0.1:{server.rest_port}/", db
+    server.stop(0)
+
+
+def test_task_card_confirms_a_booking_with_its_button(task_url, browser):
+    """A booking in the page: the task card shows the tracked values and the backend
+    call; the Confirm button answers the confirmation and the table is booked."""
+    import sqlite3
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, db = task_url
+    browser.get(url)
+    wait = WebDriverWait(browser, 20)
+
+    def say(message, count):
+        box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
+        box.send_keys(message)
+        browser.find_element(By.ID, "send").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
+                                                 ".turn.assistant[data-done]")) == count)
+        return browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+
+    turn = say("Book a table at Arcadia in San Jose tomorrow at 7 pm", 1)
+    assert turn.get_attribute("data-route") == "task"
+    card = turn.find_element(By.CSS_SELECTOR, ".task-card")
+    assert "Restaurants_1 · ReserveRestaurant" in card.text and "restaurant name: Arcadia" in card.text
+    card.find_element(By.XPATH, ".//button[text()='Confirm']").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
+                                             ".turn.assistant[data-done]")) == 2)
+    done = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+    assert "Done: it is booked." in done.text and "408-278-4555" in done.text
+    assert "backend example_db: ReserveRestaurant(" in done.find_element(
+        By.CSS_SELECTOR, ".task-card").text
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1

@@ -1,4 +1,4 @@
-"""A mixed conversation, driven the way a user does (issue 13): a search, then a
+"""A mixed conversation, driven the way a user does: a search, then a
 greeting, a booking, thanks, another search and its follow-up, an unanswerable
 question, a rental car and goodbye; through the `assistant` servable (gRPC
 Predict), the gRPC stream and REST's NDJSON stream. The models are fakes that

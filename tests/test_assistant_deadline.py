@@ -1,4 +1,4 @@
-"""The assistant stops at its turn's deadline (issue 15).
+"""The assistant stops at its turn's deadline.
 
 Its turn waits for side work and for its session only until the deadline.
 

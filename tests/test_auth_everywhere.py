@@ -12,6 +12,8 @@ import requests
 from assistant_fakes import fake_models
 from conftest import free_port
 
+from lepton_tf.client.assistant import FEEDBACK_METHOD, FORGET_METHOD
+
 TOKEN = "s3cret"
 
 
@@ -23,7 +25,8 @@ def server(tmp_path_factory):
     monitoring = tmp_path_factory.mktemp("auth") / "monitoring.config"
     monitoring.write_text('prometheus_config { enable: true path: "/metrics" }\n')
     srv = ModelServer(ServerOptions(port=0, rest_api_port=free_port(), auth_token=TOKEN,
-                                    monitoring_config_file=str(monitoring)),
+                                    monitoring_config_file=str(monitoring),
+                                    audit_log=str(monitoring.parent / "audit.jsonl")),
                       python_servables=fake_models())
     mount_assistant(srv, dialogue_turns=["hello there"], search_k=3)
     srv.start()
@@ -37,7 +40,7 @@ def _valid(method: str) -> bytes:
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = "chat"
         return request.SerializeToString()
-    if method == hostile_grpc.STREAM:
+    if method in (hostile_grpc.STREAM, FEEDBACK_METHOD, FORGET_METHOD):
         from google.protobuf import struct_pb2
         request = struct_pb2.Struct()
         request.update({"session_id": "a", "message": "hello"})
@@ -45,7 +48,8 @@ def _valid(method: str) -> bytes:
     return b"\x0a\x06\x0a\x04chat"  # model_spec { name: "chat" }: parses for every request
 
 
-@pytest.mark.parametrize("method", hostile_grpc.METHODS + [hostile_grpc.STREAM])
+@pytest.mark.parametrize("method", hostile_grpc.METHODS + [hostile_grpc.STREAM, FEEDBACK_METHOD,
+                                                           FORGET_METHOD])
 def test_every_grpc_method_needs_the_token(server, method):
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         data = _valid(method)
@@ -74,7 +78,9 @@ ENDPOINTS = [("GET", "/v1/models/chat"), ("GET", "/v1/models/chat/versions/1"),
              ("GET", "/v1/models/chat/metadata"), ("HEAD", "/v1/models/chat"),
              ("POST", "/v1/models/chat:predict"), ("POST", "/v1/models/chat:classify"),
              ("POST", "/v1/models/chat:regress"), ("POST", "/v1/assistant:stream"),
-             ("GET", "/metrics"), ("GET", "/v1/models/nope")]
+             ("POST", "/v1/assistant:feedback"), ("POST", "/v1/assistant:forget"),
+             ("GET", "/report"),
+             ("GET", "/metrics"), ("GET", "/v1/models/nope"), ("GET", "/v1/audit")]
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)

@@ -95,6 +95,20 @@ def test_filter_keeps_other_stderr_lines(run_python):
     assert done.stderr.splitlines() == ["keep 1", "keep 2", "bye"]
 
 
+def test_a_crash_still_shows_its_last_stderr_lines(run_python):
+    """An abort in C++ kills the process, not the lines that explain it."""
+    code = ("import os, re, time; from lepton_tf.quiet_logs import filter_stderr;"
+            "filter_stderr(re.compile('noise'));"
+            "os.write(2, b'some noise\\n'); os.write(2, b'you> '); time.sleep(0.3);"
+            "os.write(2, b\"\\nterminate called after throwing an instance of 'std::out_of_range'\\n\""
+            "b'  what():  Span::at failed bounds check\\n'); os.abort()")
+    done = run_python(code)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [
+        "you> ", "terminate called after throwing an instance of 'std::out_of_range'",
+        "  what():  Span::at failed bounds check"]
+
+
 def test_eval_chat_on_a_missing_model(tmp_path, capsys):
     err = _one_line_error(["eval", "chat", "--model", str(tmp_path / "chat"), "--limit", "1"],
                           capsys)

@@ -1,9 +1,9 @@
-"""A running TF2 call stops at its request's deadline or cancellation (issue 15).
+"""A running TF2 call stops at its request's deadline or cancellation.
 
-Issue 15's target: "no request computes more than 1 s past its deadline". A
-TF2 signature used to run to its end whatever the deadline (a chat decode of
+The bound: "no request computes more than 1 s past its deadline". A
+TF2 signature runs to its end whatever the deadline unless cancelled (a chat decode of
 128 tokens is 1.5 s for one row here, so no slicing by rows could hold the
-bound); `server/tf_cancel.py` now stops it mid-run. The model here is a
+bound); `server/tf_cancel.py` stops it mid-run. The model here is a
 `tf.while_loop` whose length is an input, sized to run ~15 s uncancelled; the
 compute after the deadline is read from the server's own instrumentation
 (`:lepton:serving:compute_past_deadline_*`), not from a client's clock.
@@ -23,7 +23,7 @@ from lepton_tf.server import deadline, inference, metrics
 from lepton_tf.server.errors import ServingError
 from lepton_tf.server.saved_model_servable import SavedModelServable
 
-BOUND_S = 1.0  # the issue's bound; the measured figure is milliseconds
+BOUND_S = 1.0  # the bound; the measured figure is milliseconds
 
 
 class _Loop(tf.Module):

@@ -1,8 +1,8 @@
-"""Issue 15's fuzz: a seeded corpus of hostile REST (raw HTTP) and gRPC requests
+"""The hostile-input fuzz: a seeded corpus of hostile REST (raw HTTP) and gRPC requests
 against a server hosting tiny SavedModels, fake Python servables and the
 assistant. Not one answer may be a 5xx, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED,
 an HTML page, a multi-line or unbounded message, or missing; the server must
-still serve afterwards. On the code before issue 15 this failed on most classes
+still serve afterwards. On a server without request limits this failed on most classes
 (HTML 501 pages, INTERNAL for quantized dtypes and rank-65 shapes, 500 for lone
 surrogates and `versions/²`, dropped connections, RESOURCE_EXHAUSTED for long names).
 """
@@ -24,7 +24,7 @@ from assistant_fakes import fake_models
 from conftest import free_port
 from serving_models import MODELS_CONFIG, export_half_plus_two, export_tf1_classifier
 
-# The corpus sizes can be lowered (never below the issue's 2,000 / 1,000 in the suite) to
+# The corpus sizes can be lowered (never below 2,000 / 1,000 in the suite) to
 # replay the corpus quickly against an older server, which stalls on many requests.
 REST_REQUESTS = int(os.environ.get("LEPTON_FUZZ_REST", "2400"))
 GRPC_CALLS = int(os.environ.get("LEPTON_FUZZ_GRPC", "1200"))

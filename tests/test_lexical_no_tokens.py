@@ -1,6 +1,6 @@
 """A corpus with no BM25 token at all (only stop words, punctuation, one-letter
 words, empty strings): bm25s cannot index an empty vocabulary, so the index
-used to crash; now its BM25 matches nothing and bm25 / hybrid fall back to dense."""
+gets a BM25 that matches nothing, and bm25 / hybrid fall back to dense."""
 
 import json
 import zlib

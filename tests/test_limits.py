@@ -1,4 +1,4 @@
-"""Bounded work (issue 15): request limits from TensorProto headers, per-model config,
+"""Bounded work: request limits from TensorProto headers, per-model config,
 sliced execution under the deadline, REST timeouts, one-line truncated errors."""
 
 import json

@@ -1,4 +1,4 @@
-"""The REST port's HTTP handling (issue 15), on raw sockets: chunked bodies, HEAD, OPTIONS,
+"""The REST port's HTTP handling, on raw sockets: chunked bodies, HEAD, OPTIONS,
 405 JSON, strict Content-Length, HTTP/1.0 streams, no leftover bytes read as a request,
 414/431 JSON, idle and body timeouts, the connection cap."""
 

@@ -1,5 +1,5 @@
 """The search servable serves an index only with the encoder version that built it
-(issue 12 item 4): refused at load, and kept paired when a new encoder is hot-loaded."""
+(its SavedModel fingerprint): refused at load, and kept paired when a new encoder is hot-loaded."""
 
 import os
 import time

@@ -250,7 +250,7 @@ def test_eval_search_scores_the_self_tuned_default_not_a_fixed_weight(tmp_path):
         return [name for name in runs if "hybrid" in name]
 
     # The default row is the weight `lepton-tf index` would choose here (BM25-leaning on
-    # keywords), not the fixed 0.85 the row used to show.
+    # keywords), not a fixed 0.85.
     [default] = hybrid_rows(FusionConfig(tuned_on=SELF_TUNED))
     assert default.startswith("toy + BM25 hybrid (default: self-tuned, w=")
     assert float(default.rsplit("w=", 1)[1].rstrip(")")) <= 0.5, default

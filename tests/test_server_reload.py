@@ -1,7 +1,7 @@
 """Model management under load: new versions, removed versions, failed loads, config polling.
 
 LEPTON_RELOAD_TEST_SECONDS sets how long the 16 clients run (default 8 s; the
-issue's 30 s soak: `LEPTON_RELOAD_TEST_SECONDS=30 pytest tests/test_server_reload.py`).
+30 s soak: `LEPTON_RELOAD_TEST_SECONDS=30 pytest tests/test_server_reload.py`).
 """
 
 import os

@@ -1,4 +1,4 @@
-"""Under a deadline a large batch runs in slices of bounded time (issue 15).
+"""Under a deadline a large batch runs in slices of bounded time.
 
 A straight-line graph (an encoder's forward pass) cannot be stopped once
 started, so "no request computes more than 1 s past its deadline" needs each

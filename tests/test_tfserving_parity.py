@@ -4,7 +4,7 @@ Ported from tensorflow/serving `tensorflow_serving/model_servers/tensorflow_mode
 (each test keeps the name of the one it ports, expected values unchanged), on the models of
 `servables/tensorflow/testdata` copied into tests/testdata/tfserving. Tests TF Serving has
 that need a GPU, TFLite, the profiler or a model not in that folder are listed at the end
-with the reason they are skipped (serving/README.md, "Known differences").
+with the reason they are skipped (docs/tf-serving-parity.md, "Known differences").
 """
 
 import json

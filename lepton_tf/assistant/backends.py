@@ -119,6 +119,13 @@ class ServerBackends:
             _, result = inference.predict_arrays(servable, signature, inputs, outputs)
         return result
 
+    def versions(self) -> dict:
+        """Role (`intent`, `search`, `chat`, `encoder`) -> the version serving it now."""
+        available = {}
+        for name, version in self.manager.available():
+            available[name] = max(version, available.get(name, version))
+        return {role: available[name] for role, name in self.names.items() if name in available}
+
     def has(self, model: str) -> bool:
         try:
             with self.manager.servable(self.names[model]):
@@ -175,6 +182,28 @@ class ServerBackends:
                     for h in search_contract.unpack_hits(out)[0]]
         not_found = search_contract.unpack_not_found(out)
         return passages, not_found[0] if not_found is not None else None
+
+    def readable(self, doc_ids: list[str]) -> list[str]:
+        """Which of `doc_ids` the calling principal may read now: asked of the
+        `search` servable (a `doc_id` filter under the caller's permission), so a
+        permission revoked since a passage was shown takes effect at once.
+
+        Raises:
+            ServingError: no search servable with filters (`search_options`).
+        """
+        if not doc_ids:
+            return []
+        with self.manager.servable(self.names["search"]) as servable:
+            if "search_options" not in servable.signatures:
+                return list(doc_ids)  # a search without filters has no permissions either
+        import json
+
+        unique = list(dict.fromkeys(doc_ids))
+        inputs = {"query": _strings(["permission check"]), "k": np.array(len(unique), np.int32),
+                  "mode": np.array(b"dense", object),
+                  "filter": np.array(json.dumps({"doc_id": unique}).encode(), object)}
+        out = self._predict("search", "search_options", inputs, ["doc_ids"])
+        return [_text(d) for d in out["doc_ids"][0] if _text(d)]
 
     def similarity(self, question: str, sentences: list[str]) -> np.ndarray:
         """Cosine similarity of `question` (query tower) to each sentence (document

@@ -5,10 +5,13 @@ from __future__ import annotations
 import textwrap
 import uuid
 
-# Mixed, as a user talks: a search, then small talk and a booking after it.
+# Mixed, as a user talks: a search, then small talk and a booking after it (a table
+# from the example database, offered, confirmed, then booked).
 DEMO_TURNS = ("How can I delete my Facebook account?",
               "Hi there!",
               "Book a table for two at an Italian place in San Jose tonight at 7",
+              "Yes please",
+              "Yes",
               "Thanks!",
               "How do I make strikethrough text in GitHub markdown?",
               "What's my bank card's PIN?")
@@ -67,6 +70,21 @@ def print_answer(final: dict) -> None:
     print(f"           [route {final['route']}"
           + (f", intent {final['intent']}" if final["intent"] else "")
           + f", {float(timings.get('total', 0)):.0f} ms]")
+    if final.get("handoff"):
+        print("           [handed off to a person]")
+    task = final.get("task") or {}
+    if task:
+        state = task.get("state", {})
+        values = ", ".join(f"{k}={v[0]}" for k, v in state.get("slot_values", {}).items() if v)
+        print(f"           [task {task.get('service')}.{task.get('intent')}: {values}"
+              + (f"; waiting for {task['pending']}" if task.get("pending") else "") + "]")
+        call = task.get("call")
+        if call:
+            request = call["call"]
+            shown = call["error"] or f"{len(call['results'])} row(s)"
+            print(f"           [backend {call['backend'] or '-'}: {request['intent']}"
+                  f"({', '.join(f'{k}={v}' for k, v in request['arguments'].items())}) "
+                  f"-> {shown}]")
     for c in final["citations"]:
         snippet = textwrap.shorten(c["snippet"], 90)
         print(f"           [{int(c['n'])}] {c['title']} ({c['doc_id']}, "

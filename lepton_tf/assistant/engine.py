@@ -19,8 +19,12 @@ there; `smalltalk` with the knowledge base's greeting, thanks or goodbye;
 `chat` turns: never a search answer, its passages or `[n]`, which the chat
 model, trained on SGD dialogues, copies and loops on); `out_of_scope` with
 the knowledge base's refusal where the intent model claimed the turn, else
-(nothing matched at all) with the not-found text and the closest matches. The intent is shown only where the intent
-model decided the turn (a refused in-scope intent).
+(nothing matched at all) with the not-found text and the closest matches;
+`task` with the dialogue manager's reply (`tasks.TaskSkill`), and `skill` with
+the answer or hand-off of the intent's skill. The intent is shown only where
+the intent model decided the turn (a refused in-scope intent or its skill).
+Each turn is logged (`sessions.log_turn`) before its reply is streamed; the
+final event carries its `turn_id`.
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ from typing import Iterator
 from lepton_tf.assistant import answers, followup, grounding, smalltalk
 from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
-from lepton_tf.assistant.routing import CHAT, OUT_OF_SCOPE, SEARCH, SMALLTALK, Router
+from lepton_tf.assistant.routing import (CHAT, OUT_OF_SCOPE, SEARCH, SKILL, SMALLTALK, TASK,
+                                         Router)
 from lepton_tf.assistant.sessions import SessionStore
-from lepton_tf.server import deadline
+from lepton_tf.server import audit, deadline, identity
 from lepton_tf.server.errors import ServingError, stops_work
+from lepton_tf.store.errors import StoreError
+from lepton_tf.store.records import TurnRecord, new_turn_id
 
 MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
@@ -58,9 +65,13 @@ class TurnResult:
     timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
     search_score: float = 0.0
     not_found: bool = False  # a search turn the knowledge base holds no answer to
+    turn_id: str = ""  # names the turn in the log (feedback rates it by this id)
+    task: dict = dataclasses.field(default_factory=dict)  # `tasks.TaskTurn.to_json()`
+    handoff: bool = False  # a person is to take the conversation over (an intent skill)
 
     def to_dict(self) -> dict:
-        return {"reply": self.reply, "route": self.route, "intent": self.intent,
+        return {"turn_id": self.turn_id, "reply": self.reply, "route": self.route,
+                "intent": self.intent, "task": self.task, "handoff": self.handoff,
                 "cited_by": self.cited_by, "search_score": self.search_score,
                 "not_found": self.not_found,
                 "citations": [citation_dict(n, p) for n, p in self.citations],
@@ -90,6 +101,17 @@ def check_message(session_id: str, message: str) -> str:
     return message
 
 
+def session_key(session_id: str) -> str:
+    """Where the calling principal's conversation `session_id` is kept.
+
+    A conversation belongs to its caller: the same id from another principal
+    is another session (its last results never answer "the second one" for
+    them). Unrestricted callers (a shared token, no auth) share ids as before.
+    """
+    principal = identity.current()
+    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
+
+
 def word_chunks(text: str) -> list[str]:
     """`text` in word-sized pieces whose concatenation is `text`."""
     return re.findall(r"\S+\s*", text)
@@ -117,28 +139,34 @@ class Assistant:
         router: the routing rule and thresholds.
         sessions: the session store (memory bound and TTL).
         knowledge_base: the texts of the replies that are not generated.
+        tasks: the task dialogues (`tasks.TaskSkill`); with them, a turn about a
+            task is the dialogue manager's, and the `chat` route answers with what
+            the tasks can do instead of the chat model (which would invent
+            bookings, prices and dates).
+        skills: what the intent model's intents do (`skills.Skills`): a turn it
+            claims gets its skill's answer or hand-off instead of the refusal.
     """
 
     def __init__(self, backends, router: Router | None = None,
                  sessions: SessionStore | None = None, search_k: int = SEARCH_K,
                  context_passages: int = CONTEXT_PASSAGES,
-                 knowledge_base: KnowledgeBase | None = None):
-        self.backends = backends
+                 knowledge_base: KnowledgeBase | None = None, tasks=None, skills=None):
+        self.backends, self.tasks, self.skills = backends, tasks, skills
         self.router = router or Router()
         self.sessions = sessions if sessions is not None else SessionStore()
         self.search_k, self.context_passages = search_k, context_passages
         self.knowledge_base = knowledge_base or KnowledgeBase()
         self._pool = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="assistant")
 
-    def answer(self, session_id: str, message: str) -> TurnResult:
+    def answer(self, session_id: str, message: str, time_zone: str = "") -> TurnResult:
         result = None
-        for event in self._turn(session_id, message):
+        for event in self._turn(session_id, message, time_zone):
             if isinstance(event, TurnResult):
                 result = event
         return result
 
-    def stream(self, session_id: str, message: str) -> Iterator[dict]:
-        for event in self._turn(session_id, message):
+    def stream(self, session_id: str, message: str, time_zone: str = "") -> Iterator[dict]:
+        for event in self._turn(session_id, message, time_zone):
             yield {"type": "final", **event.to_dict()} if isinstance(event, TurnResult) \
                 else event
 
@@ -221,71 +249,185 @@ class Assistant:
             return self.knowledge_base.text("not_found"), []
         return re.sub(r"\[1\]", f"[{number}]", reply), [number]
 
-    def _turn(self, session_id: str, message: str):
+    def _still_readable(self, passages: list) -> bool:
+        """Whether the caller may still read every one of `passages` (a permission
+        may have been revoked since they were shown); backends that cannot tell
+        (no `readable`) are trusted."""
+        readable = getattr(self.backends, "readable", None)
+        if readable is None or not passages:
+            return True
+        return set(readable([p.doc_id for p in passages])) >= {p.doc_id for p in passages}
+
+    def _turn(self, session_id: str, message: str, time_zone: str = ""):
         message = check_message(session_id, message)
+        if time_zone and self.tasks is not None:
+            self.tasks.check_time_zone(time_zone)  # ValueError: INVALID_ARGUMENT
         start = time.perf_counter()
         timings: dict = {}
-        session = self.sessions.get(session_id)
+        session = self.sessions.get(session_key(session_id))
         # One turn at a time per session, in order; a turn queued past its deadline
         # is answered DEADLINE_EXCEEDED then, not when the session frees.
         with deadline.holding(session.lock):
-            # "the second one" right after a search: that answer's source 2.
-            pointed = followup.ordinal_reference(message, len(session.last_results)) \
-                if session.last_route == SEARCH else None
-            signals = _Signals(session.last_results, session.last_results[0].score, False,
-                               session.last_query, None, None, None) if pointed \
-                else self._signals(session, message, timings)
-            chitchat = signals.smalltalk[1] if signals.smalltalk else None
-            route = SEARCH if pointed else self.router.route(
-                signals.top, signals.dialogue, signals.intent, message, session.last_route,
-                chitchat_score=chitchat, domain_score=signals.domain)
-            intent = signals.intent
-            # The intent model is in scope only where it decided the turn: a refusal.
-            intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
-                and intent.out_of_scope is False else ""
-            shown, numbers, not_found = [], [], False
-            if pointed:
-                shown = signals.passages
-                reply, numbers = self._pointed_reply(session, pointed, timings)
-            elif route == SEARCH:
-                reply, shown, numbers, not_found = self._search_reply(signals, message,
-                                                                      session, timings)
-            elif route == OUT_OF_SCOPE and not intent_name:
-                # Nothing matched (no intent claimed it): say so, with the closest matches.
-                reply, shown, not_found = self.knowledge_base.text("not_found"), \
-                    signals.passages[:self.context_passages], True
-            yield {"type": "sources", "route": route, "intent": intent_name,
-                   "not_found": not_found,
-                   "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
-            if route == CHAT:
-                reply = self._timed(timings, "chat", self.backends.chat,
-                                    grounding.dialogue_context(
-                                        session.dialogue + [("USER", message)]))
-                session.add_dialogue_turn("USER", message, self.sessions.max_turns)
-                session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
-            elif route == SMALLTALK:
-                reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
-            elif route == OUT_OF_SCOPE and not not_found:
-                reply = self.knowledge_base.text("refusal")
-            citations = [(n, shown[n - 1]) for n in numbers]
-            related = grounding.related_questions(
-                signals.passages if route == SEARCH or not_found else [],
-                None if not_found or not numbers else numbers[0], asked=message)
-            # The state is updated before the reply is streamed: a client that goes
-            # away mid-stream still leaves a consistent session.
-            session.add_turn("USER", message, self.sessions.max_turns)
-            session.add_turn("SYSTEM", reply, self.sessions.max_turns)
-            session.last_intent, session.last_route = intent_name, route
-            session.last_results = shown
-            session.last_query = signals.query if route == SEARCH else ""
-            session.last_reply = reply
-        for chunk in word_chunks(reply):
+            self.sessions.refresh(session)  # another process may have answered the last turn
+            # The task dialogue runs on the refreshed state: a booking goes on where the
+            # last turn (in this process or another) left it.
+            task = self._timed(timings, "dialogue", self.tasks.turn, session, message,
+                               time_zone) if self.tasks is not None else None
+            if task is not None:
+                result = yield from self._task_turn(session_id, session, message, task,
+                                                    timings, start)
+            else:
+                result = yield from self._routed_turn(session_id, session, message, timings,
+                                                      start)
+        for chunk in word_chunks(result.reply):
             yield {"type": "delta", "text": chunk}
+        yield result
+
+    def _routed_turn(self, session_id: str, session, message: str, timings: dict,
+                     start: float):
+        """Yields the sources event of a turn the router decides, updates and logs the
+        session (under its lock), and returns the `TurnResult`."""
+        # "the second one" right after a search: that answer's source 2.
+        pointed = followup.ordinal_reference(message, len(session.last_results)) \
+            if session.last_route == SEARCH else None
+        revoked = bool(pointed) and not self._still_readable(session.last_results)
+        if revoked:  # the sources shown before are not all readable now: show none
+            signals = _Signals([], None, True, session.last_query, None, None, None)
+            session.last_results, pointed = [], None
+        elif pointed:
+            signals = _Signals(session.last_results, session.last_results[0].score, False,
+                               session.last_query, None, None, None)
+        else:
+            signals = self._signals(session, message, timings)
+        chitchat = signals.smalltalk[1] if signals.smalltalk else None
+        route = SEARCH if pointed or revoked else self.router.route(
+            signals.top, signals.dialogue, signals.intent, message, session.last_route,
+            chitchat_score=chitchat, domain_score=signals.domain)
+        intent = signals.intent
+        # The intent model is in scope only where it decided the turn: a refusal, or
+        # the intent's skill.
+        intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
+            and intent.out_of_scope is False else ""
+        skill = self.skills.get(intent_name) if self.skills is not None and \
+            route == OUT_OF_SCOPE and intent_name else None
+        if skill is not None:
+            route = SKILL
+        shown, numbers, not_found = [], [], False
+        if revoked:
+            reply, not_found = self.knowledge_base.text("not_found"), True
+        elif pointed:
+            shown = signals.passages
+            reply, numbers = self._pointed_reply(session, pointed, timings)
+        elif route == SEARCH:
+            reply, shown, numbers, not_found = self._search_reply(signals, message,
+                                                                  session, timings)
+        elif route == OUT_OF_SCOPE and not intent_name:
+            # Nothing matched (no intent claimed it): say so, with the closest matches.
+            reply, shown, not_found = self.knowledge_base.text("not_found"), \
+                signals.passages[:self.context_passages], True
+        yield {"type": "sources", "route": route, "intent": intent_name,
+               "not_found": not_found,
+               "sources": [citation_dict(n, p) for n, p in enumerate(shown, 1)]}
+        if route == CHAT and self.tasks is not None:
+            reply = self.tasks.help_text()
+        elif route == CHAT:
+            reply = self._timed(timings, "chat", self.backends.chat,
+                                grounding.dialogue_context(
+                                    session.dialogue + [("USER", message)]))
+            session.add_dialogue_turn("USER", message, self.sessions.max_turns)
+            session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
+        elif route == SMALLTALK:
+            reply = smalltalk.reply(self.knowledge_base, signals.smalltalk[0])
+        elif route == SKILL:
+            reply = skill.text
+        elif route == OUT_OF_SCOPE and not not_found:
+            reply = self.knowledge_base.text("refusal")
+        citations = [(n, shown[n - 1]) for n in numbers]
+        related = grounding.related_questions(
+            signals.passages if route == SEARCH or not_found else [],
+            None if not_found or not numbers else numbers[0], asked=message)
+        # The state is updated before the reply is streamed: a client that goes
+        # away mid-stream still leaves a consistent session.
+        session.add_turn("USER", message, self.sessions.max_turns)
+        session.add_turn("SYSTEM", reply, self.sessions.max_turns)
+        session.last_intent, session.last_route = intent_name, route
+        session.last_results = shown
+        session.last_query = signals.query if route == SEARCH else ""
+        session.last_reply = reply
+        session.turn_count += 1
+        principal = identity.current()
+        audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
+                     "sources no longer readable: none shown" if revoked else
+                     "unrestricted" if principal.unrestricted else
+                     f"readers={principal.readers()}", [not_found])
         timings["total"] = (time.perf_counter() - start) * 1e3
-        yield TurnResult(reply, route, intent_name, citations,
-                         "extractive" if numbers else "", related,
-                         {k: round(v, 2) for k, v in timings.items()},
-                         float(signals.top) if signals.top is not None else 0.0, not_found)
+        result = TurnResult(reply, route, intent_name, citations,
+                            "extractive" if numbers else "", related,
+                            {k: round(v, 2) for k, v in timings.items()},
+                            float(signals.top) if signals.top is not None else 0.0,
+                            not_found, new_turn_id(),
+                            handoff=skill is not None and skill.kind == "handoff")
+        # Logged (committed) before any of the reply is sent: a turn a client saw
+        # is in the log even if the process dies right after.
+        self.sessions.log_turn(session, self._record(session_id, message, result, shown,
+                                                     session))
+        return result
+
+    def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
+                   start: float):
+        """Yields the sources event of a turn the dialogue manager answered, updates
+        and logs the session (under its lock), and returns the `TurnResult`."""
+        yield {"type": "sources", "route": TASK, "intent": task.intent, "not_found": False,
+               "sources": []}
+        session.add_turn("USER", message, self.sessions.max_turns)
+        session.add_turn("SYSTEM", task.reply, self.sessions.max_turns)
+        session.last_intent, session.last_route = task.intent, TASK
+        session.last_results, session.last_query, session.last_reply = [], "", task.reply
+        session.turn_count += 1
+        timings["total"] = (time.perf_counter() - start) * 1e3
+        result = TurnResult(task.reply, TASK, task.intent,
+                            timings_ms={k: round(v, 2) for k, v in timings.items()},
+                            turn_id=new_turn_id(), task=task.to_json())
+        self.sessions.log_turn(session, self._record(session_id, message, result, [], session))
+        return result
+
+    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
+                session) -> TurnRecord:
+        versions = getattr(self.backends, "versions", dict)()
+        return TurnRecord(
+            turn_id=result.turn_id, session_id=session_id, message=message,
+            route=result.route, intent=result.intent, state=session.tracked_state(),
+            sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
+                     for n, p in enumerate(shown, 1)],
+            cited=[n for n, _ in result.citations], not_found=result.not_found,
+            reply=result.reply, latency_ms=result.timings_ms.get("total", 0.0),
+            timings_ms=result.timings_ms, model_versions=versions,
+            index_version=str(versions.get("search", "")))
+
+    def feedback(self, session_id: str, turn_id: str, rating: str, comment: str = "") -> None:
+        """Records a rating of one of this assistant's turns.
+
+        Raises:
+            ValueError: a bad rating or comment.
+            UnknownTurnError: no such turn in that session.
+            StoreError: no conversation store, or it failed.
+        """
+        store = self._store()
+        store.add_feedback(session_id, turn_id, rating,
+                           self.sessions.writer.redact_text(comment or ""))
+
+    def forget(self, session_id: str) -> int:
+        """Deletes everything stored of one session (see `StoredSessions.forget`)."""
+        self._store()
+        return self.sessions.forget(session_id)
+
+    def _store(self):
+        store = getattr(self.sessions, "store", None)
+        if store is None:
+            raise StoreError("This assistant keeps no conversation store (it was started "
+                             "without one): feedback and deletion are not available.")
+        return store
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self.sessions.close()

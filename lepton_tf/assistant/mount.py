@@ -16,23 +16,33 @@ This hosts (all on the server's own ports):
   built when the server starts, calling `intent`, `search`, `chat` and
   `encoder` in process;
 - the gRPC streaming method `/lepton.assistant.v1.Assistant/Stream`;
+- `POST /v1/assistant:feedback` and `:forget` with gRPC `Feedback` and `Forget`
+  (`feedback_api`), when a conversation store is given (`store_url`);
 - `POST /v1/assistant:stream` (NDJSON) and the web page at `GET /` and
   `GET /assistant` on the REST port (the page is public, the stream
-  endpoint honours `--auth_token`).
+  endpoint honours `--auth_token`);
+- the operator's report at `GET /report` (honours `--auth_token`).
 """
 
 from __future__ import annotations
 
 import os
 
+from lepton_tf.assistant import feedback_api
 from lepton_tf.assistant import knowledge_base as kb
 from lepton_tf.assistant.backends import ServerBackends
 from lepton_tf.assistant.engine import CONTEXT_PASSAGES, MAX_MESSAGE_CHARS, SEARCH_K, Assistant
 from lepton_tf.assistant.routing import Router, default_router, index_has_known_questions
 from lepton_tf.assistant.servable import AssistantServable
 from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.assistant.stored_sessions import StoredSessions
 from lepton_tf.assistant.streaming import (REST_STREAM_PATH, grpc_stream_handler,
                                            rest_stream_route)
+from lepton_tf.server.errors import ServingError
+from lepton_tf.store.conversation_store import ConversationStore
+from lepton_tf.store.metrics import StoreMetrics
+from lepton_tf.store.writer import TurnWriter, redacting
+from lepton_tf.text.redaction import load_policy
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static", "index.html")
 PAGE_PATHS = ("/", "/assistant")
@@ -44,7 +54,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       warm_up: bool = True, search_k: int = SEARCH_K,
                       context_passages: int = CONTEXT_PASSAGES,
                       knowledge_base: str | kb.KnowledgeBase | None = None,
-                      smalltalk_turns: tuple | None = None, domain_turns: list | None = None):
+                      smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
+                      task_db: str | None = None, task_config: str | None = None,
+                      skills: str | None = None, task_tracker: str = "lookup",
+                      store_url: str | None = None, retention_days: float | None = None,
+                      redact=None, redact_text=None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -63,22 +77,62 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         domain_turns: the intent domain's reference requests (None: a Banking77
             train sample with the default `dialogue_turns`, else none; []: route
             without the domain score).
+        task_db: the example services' SQLite database (`lepton-tf main` builds
+            it): task dialogues on, the chat model off (None: no task dialogues).
+        task_config: the backends YAML (None: `configs/dialogue/backends.yaml`).
+        skills: the intent skills YAML (`assistant.skills`; None: claimed intents
+            are refused).
+        task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
+            (the learned tracker: the `dst` servable this server hosts).
+        store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
+            None: sessions in memory only, no turn log, no feedback.
+        retention_days: delete stored turns older than this (None: keep).
+        redact, redact_text: the store writer's redaction hooks (see
+            `lepton_tf.store.writer`); None: personal data is replaced by typed
+            placeholders under the knowledge base's `redaction.json` policy.
     """
+    if task_tracker not in ("lookup", "dst"):
+        raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
     texts = knowledge_base if isinstance(knowledge_base, kb.KnowledgeBase) \
         else kb.load(knowledge_base)
     if router is None:
         router = default_router(isinstance(knowledge_base, str)
                                 and index_has_known_questions(knowledge_base))
 
+    intent_skills = None
+    if skills:
+        from lepton_tf.assistant.skills import load_skills
+
+        intent_skills = load_skills(skills)  # a bad file fails here, before serving
+
+    if store_url is not None:  # a corrupt or foreign store stops the start, clearly
+        ConversationStore.open(store_url).close()
+
+    def sessions(server) -> SessionStore:
+        if store_url is None:
+            return SessionStore(max_sessions, ttl_s)
+        default_redact, default_redact_text = redacting(load_policy(
+            knowledge_base if isinstance(knowledge_base, str) else None))
+        writer = TurnWriter(ConversationStore.open(store_url), StoreMetrics(
+            server.metrics.registry), redact=redact or default_redact,
+            redact_text=redact_text or default_redact_text)
+        return StoredSessions(writer, retention_days, max_sessions, ttl_s)
+
     def build(server):
+        tasks = None
+        if task_db:
+            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
+
+            tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
+                if task_tracker == "dst" else None
+            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:
             backends.dialogue_score("hello")
             backends.domain_score("hello")
-        return AssistantServable(Assistant(backends, router,
-                                           SessionStore(max_sessions, ttl_s), search_k,
-                                           context_passages, texts))
+        return AssistantServable(Assistant(backends, router, sessions(server), search_k,
+                                           context_passages, texts, tasks, intent_skills))
     return build
 
 
@@ -91,10 +145,41 @@ def page_route(reply, body: bytes) -> None:
     reply.send(200, html, "text/html; charset=utf-8")
 
 
+REPORT_PATH = "/report"
+
+
+def report_route(server, name: str = "assistant"):
+    """`GET /report`: the operator's report of the assistant's store, as a page.
+    Not public: it honours `--auth_token` like the model routes."""
+    from lepton_tf.store.report import build_report
+    from lepton_tf.store.report_render import to_html
+
+    def handle(reply, body: bytes) -> None:
+        try:
+            with server.manager.servable(name) as servable:
+                assistant = servable.assistant
+                store = getattr(assistant.sessions, "store", None)
+                if store is None:
+                    reply.send_json(412, {"error": "The assistant keeps no conversation "
+                                                   "store: there is nothing to report."})
+                    return
+                backends = assistant.backends
+                embed = backends.embed if getattr(backends, "has", lambda m: False)(
+                    "encoder") else None
+                page = to_html(build_report(store, embed))
+        except ServingError as e:
+            reply.send_json(e.http_status, {"error": e.message})
+            return
+        reply.send(200, page.encode("utf-8"), "text/html; charset=utf-8")
+    return handle
+
+
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
     """Hosts the assistant servable, its streaming gRPC method, REST stream and page."""
     server.register_python_servable(name, assistant_factory(**factory_options))
     server.add_generic_rpc_handlers([grpc_stream_handler(server, name)])
     server.add_rest_route("POST", REST_STREAM_PATH, rest_stream_route(server, name))
+    feedback_api.mount(server, name)
+    server.add_rest_route("GET", REPORT_PATH, report_route(server, name))
     for path in PAGE_PATHS:
         server.add_rest_route("GET", path, page_route, public=True)

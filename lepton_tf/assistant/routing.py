@@ -56,9 +56,15 @@ from lepton_tf.index import not_found
 from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
 
 SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE = "search", "chat", "smalltalk", "out_of_scope"
-ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE)
+# A turn the dialogue manager took (the tracked intent is a schema's, or the turn
+# answers its question): decided before these signals, see `assistant.tasks`.
+TASK = "task"
+# A turn the intent model claimed, answered by that intent's skill (`assistant.skills`:
+# the business's answer, or a hand-off to a person) instead of a refusal.
+SKILL = "skill"
+ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE, TASK, SKILL)
 # Calibrated with `python bench/assistant.py --calibrate` on the main job's default encoder,
-# zero-shot all-MiniLM-L6-v2 (issue 16), its StackFAQ index (self-tuned w 0.95) and intent v1.
+# zero-shot all-MiniLM-L6-v2, its StackFAQ index (self-tuned w 0.95) and intent v1.
 # The fine-tuned encoder v1 (`configs/encoder_full.yaml`) gave 0.45 / 0.51.
 DEFAULT_SEARCH_THRESHOLD = 0.462
 # For an index whose documents have known questions (`index.known_questions`: a search

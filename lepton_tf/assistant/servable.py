@@ -9,6 +9,7 @@ Predict, signature `serving_default` (also `chat`, the same):
 
 | output | type | |
 | --- | --- | --- |
+| `turn_id` | string `[1]` | names the turn in the log (feedback rates it) |
 | `reply` | string `[1]` | the answer (with `[n]` citation markers on the search route) |
 | `route` | string `[1]` | `search`, `smalltalk`, `chat` or `out_of_scope` |
 | `intent` | string `[1]` | the `intent` servable's label where it decided the turn (a refusal), else `""` |
@@ -19,12 +20,16 @@ Predict, signature `serving_default` (also `chat`, the same):
 | `citation_scores` | float32 `[1, C]` | their search scores |
 | `related_questions` | string `[1, R]` | R <= 3 retrieved titles, not the first cited |
 | `timings_ms` | float32 `[1, 5]` | intent, dialogue score, search, chat, total (ms) |
+| `handoff` | bool `[1]` | an intent skill handed the conversation to a person |
+| `task` | string `[1]` | JSON: a task turn's tracked state, acts, backend call with its arguments, results and offered row (`{}` on other routes) |
 
 Errors (INVALID_ARGUMENT): an empty or missing session id, an empty
 message, more than one row, strings that are not UTF-8.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -36,14 +41,16 @@ _IN = {"session_id": TensorSpec("session_id", "string", None),
        "message": TensorSpec("message", "string", None)}
 _STR1 = lambda n: TensorSpec(n, "string", (None,))  # noqa: E731
 _STR2 = lambda n: TensorSpec(n, "string", (None, None))  # noqa: E731
-_OUT = {"reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("intent"),
+_OUT = {"turn_id": _STR1("turn_id"),
+        "reply": _STR1("reply"), "route": _STR1("route"), "intent": _STR1("intent"),
         "cited_by": _STR1("cited_by"), "not_found": TensorSpec("not_found", "bool", (None,)),
         "citation_ids": _STR2("citation_ids"),
         "citation_titles": _STR2("citation_titles"),
         "citation_snippets": _STR2("citation_snippets"),
         "citation_numbers": TensorSpec("citation_numbers", "int32", (None, None)),
         "citation_scores": TensorSpec("citation_scores", "float32", (None, None)),
-        "related_questions": _STR2("related_questions"),
+        "related_questions": _STR2("related_questions"), "task": _STR1("task"),
+        "handoff": TensorSpec("handoff", "bool", (None,)),
         "timings_ms": TensorSpec("timings_ms", "float32", (None, len(TIMING_KEYS)))}
 
 
@@ -77,6 +84,7 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
     enc = lambda s: s.encode("utf-8")  # noqa: E731
     cited = [p for _, p in result.citations]
     return {
+        "turn_id": np.array([enc(result.turn_id)], object),
         "reply": np.array([enc(result.reply)], object),
         "route": np.array([enc(result.route)], object),
         "intent": np.array([enc(result.intent)], object),
@@ -88,6 +96,8 @@ def result_arrays(result: TurnResult) -> dict[str, np.ndarray]:
         "citation_numbers": _row([n for n, _ in result.citations], np.int32),
         "citation_scores": _row([p.score for p in cited], np.float32),
         "related_questions": _row([enc(q) for q in result.related_questions]),
+        "task": np.array([enc(json.dumps(result.task, ensure_ascii=False))], object),
+        "handoff": np.array([result.handoff]),
         "timings_ms": np.array([[result.timings_ms.get(k, 0.0) for k in TIMING_KEYS]],
                                np.float32)}
 

@@ -17,6 +17,11 @@ import threading
 import time
 from typing import Callable
 
+from lepton_tf.assistant.grounding import RetrievedPassage
+from lepton_tf.assistant.routing import TASK
+from lepton_tf.dialogue.task_memory import TaskMemory
+from lepton_tf.store.records import TurnRecord
+
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_TTL_S = 30 * 60.0
 DEFAULT_MAX_TURNS = 8  # user + assistant turns kept per session
@@ -36,6 +41,8 @@ class Session:
             a search answer, its passages or `[n]`, nor small talk).
         last_query: what the last search turn searched (a follow-up: rewritten).
         last_used: monotonic time of the last access.
+        task_memory: the task dialogue's state, tracked values and pending
+            confirmation (None before the first task turn).
     """
 
     session_id: str
@@ -47,6 +54,8 @@ class Session:
     last_query: str = ""
     last_reply: str = ""
     last_used: float = 0.0
+    task_memory: TaskMemory | None = None  # the dialogue manager's
+    turn_count: int = 0  # answered turns (a stored state never goes back past a newer one)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add_turn(self, speaker: str, text: str, max_turns: int) -> None:
@@ -59,6 +68,44 @@ class Session:
 
     def last_user_turn(self) -> str:
         return next((t for s, t in reversed(self.turns) if s == "USER"), "")
+
+    def tracked_state(self) -> dict:
+        """What the turn log records as the dialogue state after a turn."""
+        state = {"route": self.last_route, "intent": self.last_intent,
+                 "query": self.last_query}
+        if self.task_memory is not None and self.last_route == TASK:
+            state["task"] = {"service": self.task_memory.service,
+                             "pending": self.task_memory.pending,
+                             "state": self.task_memory.state.to_json()}
+        return state
+
+    def to_state(self) -> dict:
+        """The conversation as JSON-ready values (what the store keeps)."""
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.name not in _NOT_STATE}
+        state["turns"] = [list(t) for t in self.turns]
+        state["dialogue"] = [list(t) for t in self.dialogue]
+        state["last_results"] = [dataclasses.asdict(p) for p in self.last_results]
+        state["task_memory"] = self.task_memory.to_json() if self.task_memory else None
+        return state
+
+    def restore(self, state: dict) -> None:
+        """Takes over a stored `to_state` (keys this code does not know are ignored,
+        keys it lacks keep their defaults: stores written by older versions load)."""
+        defaults = Session(self.session_id)
+        for f in dataclasses.fields(self):
+            if f.name in _NOT_STATE:
+                continue
+            value = state.get(f.name, getattr(defaults, f.name))
+            decode = _DECODERS.get(f.name)
+            setattr(self, f.name, decode(value) if decode else value)
+
+
+_NOT_STATE = ("session_id", "lock", "last_used")
+_DECODERS = {"turns": lambda v: [tuple(t) for t in v],
+             "dialogue": lambda v: [tuple(t) for t in v],
+             "last_results": lambda v: [RetrievedPassage(**p) for p in v],
+             "task_memory": lambda v: TaskMemory.from_json(v) if v else None}
 
 
 class SessionStore:
@@ -113,6 +160,17 @@ class SessionStore:
         with self._lock:
             self._expire(self.clock())
             return self._sessions.get(session_id)
+
+    def refresh(self, session: Session) -> None:
+        """Brings `session` up to date before a turn (held under its lock). In memory
+        there is nothing newer; a stored store reads what another process wrote."""
+
+    def log_turn(self, session: Session, record: TurnRecord) -> None:
+        """Called once per answered turn, under the session's lock, before its final
+        event; in memory nothing is kept."""
+
+    def close(self) -> None:
+        """Releases what the store holds (nothing in memory)."""
 
     def __len__(self) -> int:
         with self._lock:

@@ -4,7 +4,9 @@ gRPC (no generated code: a generic handler with `google.protobuf.Struct`
 messages, so any gRPC client with the well-known protos can call it):
 
     method   /lepton.assistant.v1.Assistant/Stream   (unary request, stream of responses)
-    request  Struct {"session_id": "...", "message": "..."}
+    request  Struct {"session_id": "...", "message": "...", "time_zone": "Europe/Paris"}
+             (time_zone optional: the caller's IANA zone, for "tomorrow at 7"; kept
+             for the session)
     response Struct per event, in order:
              {"type": "sources", "route", "intent", "sources": [{n, doc_id, title, snippet, score}]}
              {"type": "delta", "text": "word "}            (the reply, chunk by chunk)
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 REST_STREAM_PATH = "/v1/assistant:stream"
 
 
-def _request_fields(doc) -> tuple[str, str]:
+def _request_fields(doc) -> tuple[str, str, str]:
     if not isinstance(doc, dict):
         raise invalid_argument("The request must be a JSON object with session_id and message.")
     session_id, message = doc.get("session_id"), doc.get("message")
@@ -47,13 +49,16 @@ def _request_fields(doc) -> tuple[str, str]:
         raise invalid_argument("session_id must be a non-empty string.")
     if not isinstance(message, str):
         raise invalid_argument("message must be a string.")
-    return session_id, message
+    time_zone = doc.get("time_zone", "")
+    if not isinstance(time_zone, str):
+        raise invalid_argument("time_zone must be a string (an IANA zone, e.g. Europe/Paris).")
+    return session_id, message, time_zone
 
 
-def _events(manager, name: str, session_id: str, message: str):
+def _events(manager, name: str, session_id: str, message: str, time_zone: str = ""):
     """The assistant's events, with errors as `ServingError`s (also the first one)."""
     with manager.servable(name) as servable:
-        stream = servable.assistant.stream(session_id, message)
+        stream = servable.assistant.stream(session_id, message, time_zone=time_zone)
         while True:
             try:
                 event = next(stream)
@@ -79,8 +84,8 @@ def grpc_stream_handler(server, name: str = "assistant") -> grpc.GenericRpcHandl
         at = None if remaining is None else time.monotonic() + remaining
         try:
             with deadline.until(at, cancelled):
-                session_id, message = _request_fields(json_format.MessageToDict(request))
-                for event in _events(server.manager, name, session_id, message):
+                session_id, message, zone = _request_fields(json_format.MessageToDict(request))
+                for event in _events(server.manager, name, session_id, message, zone):
                     if not context.is_active():
                         return
                     out = struct_pb2.Struct()
@@ -107,8 +112,8 @@ def rest_stream_route(server, name: str = "assistant"):
                 doc = parse_body(body)
             except ServingError as e:
                 raise invalid_argument(f"Malformed JSON body: {e.message}") from None
-            session_id, message = _request_fields(doc)
-            for event in _events(server.manager, name, session_id, message):
+            session_id, message, zone = _request_fields(doc)
+            for event in _events(server.manager, name, session_id, message, zone):
                 if not reply.streaming:
                     reply.start_stream(200, "application/x-ndjson; charset=utf-8",
                                        {"Cache-Control": "no-cache"})

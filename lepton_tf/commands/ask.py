@@ -2,7 +2,8 @@
 
 Each turn is streamed (`/lepton.assistant.v1.Assistant/Stream`): the reply
 as it comes, then its numbered sources, the closest matches when nothing
-answers the question, and related questions. `/reset` starts a new
+answers the question, and related questions. `/good` or `/bad` (optionally
+followed by a comment) rates the last answer, `/reset` starts a new
 conversation (a new session id), `/quit` or Ctrl-D ends. Beside it,
 `lepton-tf chat` talks to the raw `chat` model.
 
@@ -27,14 +28,30 @@ def run(args, input_fn=None) -> int:
 
     client = AssistantClient(args.target, session_id=_session(), model=args.model,
                              timeout_s=args.timeout, tls=args.tls, token=args.token)
-    print("Ask the assistant; /reset starts over, /quit (or Ctrl-D) ends.")
+    print("Ask the assistant; /good or /bad [comment] rates the last answer, /reset starts "
+          "over, /quit (or Ctrl-D) ends.")
+    last = {"turn_id": None}
 
     def reset() -> None:
         client.session_id = _session()
+        last["turn_id"] = None
         print("(new conversation)")
 
-    return prompt_loop(lambda m: print_answer(stream_turn(client, m, prompt="bot> ")), reset,
-                       input_fn)
+    def answer(message: str) -> None:
+        final = stream_turn(client, message, prompt="bot> ")
+        last["turn_id"] = final.get("turn_id") if final else None
+        print_answer(final)
+
+    def rate(rating: str):
+        def send(comment: str) -> None:
+            if not last["turn_id"]:
+                print("(nothing to rate yet: ask something first)")
+                return
+            client.feedback(last["turn_id"], rating, comment)
+            print(f"(thanks: answer rated {rating})")
+        return send
+
+    return prompt_loop(answer, reset, input_fn, {"/good": rate("up"), "/bad": rate("down")})
 
 
 def register(sub) -> None:

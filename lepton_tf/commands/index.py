@@ -5,6 +5,8 @@
                                                  # a folder of .md .txt .html .pdf
                                                  # .jsonl .csv files; run again after
                                                  # edits: only changed files re-encoded
+    lepton-tf index --corpus ~/kb --acl acl.yaml # document permissions: path globs -> groups
+                                                 # (a changed ACL alone re-encodes nothing)
     lepton-tf index --add more.jsonl             # new version: latest + these documents
     lepton-tf index --delete ID [ID ...]         # new version: latest - these ids
     lepton-tf index --tune pairs.jsonl           # fusion weight chosen on your pairs
@@ -20,7 +22,7 @@
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
 
 Flags this command does not know are Beam pipeline options, passed through
-to the runner (serving/README.md shows them for Flink, Spark and Dataflow).
+to the runner (docs/deploy.md shows them for Flink, Spark and Dataflow).
 """
 
 import os
@@ -62,7 +64,18 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
         index.delete(delete)
     if add:
         documents = read_corpus(add)
-        index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
+        # Same title and text (a permission or metadata change): replaced, not re-encoded.
+        same = [d for d in documents if d.doc_id in index.documents and
+                index.documents[d.doc_id].embedding_text() == d.embedding_text() and
+                index.documents[d.doc_id].questions == d.questions]
+        if same:
+            index.replace_documents(same)
+            print(f"{len(same)} documents changed only readers or metadata: not re-encoded")
+        kept = {d.doc_id for d in same}
+        documents = [d for d in documents if d.doc_id not in kept]
+        if documents:
+            index.upsert(documents,
+                         encoder.encode_documents([d.embedding_text() for d in documents]))
         if not isinstance(index, ShardedIndex):
             index.refresh_questions(encoder.encode_queries)  # only the new ones are encoded
     if isinstance(index, ShardedIndex):
@@ -96,6 +109,13 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
     return path
 
 
+def _acl(args):
+    """The `--acl FILE` rules (None without the flag)."""
+    from lepton_tf.index.permissions import AclRules
+
+    return AclRules.load(args.acl) if getattr(args, "acl", None) else None
+
+
 def index_folder(args, encoder=None) -> int:
     """`--corpus DIR` of files: chunk, encode what changed, publish a version.
 
@@ -112,11 +132,13 @@ def index_folder(args, encoder=None) -> int:
     out = args.out or os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
     config = ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
     fixed = args.dense_weight is not None
+    acl = _acl(args)  # a bad ACL file fails before any model is loaded
     try:
         build_folder_index(args.corpus, out, encoder or SavedModelEncoder(args.encoder),
                            config=config, k=args.k, strict=args.strict, rebuild=args.rebuild,
                            self_tune=not (args.tune or fixed),
-                           fusion=_fixed_fusion(args) if fixed else None)
+                           fusion=_fixed_fusion(args) if fixed else None,
+                           acl=acl)
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
@@ -147,7 +169,8 @@ def run(args) -> int:
                            beam_args=extra, rebuild=args.rebuild,
                            chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
                                                     overlap=args.chunk_overlap),
-                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
+                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None,
+                           acl=_acl(args))
         return _write_assistant_texts(out, args.corpus)
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
@@ -155,6 +178,9 @@ def run(args) -> int:
         raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
     from lepton_tf.index.build import is_file_folder
 
+    if getattr(args, "acl", None) and not is_file_folder(args.corpus):
+        raise ValueError("--acl maps a folder's files to readers; JSONL/BEIR records carry "
+                         "their own \"readers\": [...] field.")
     out = args.out or DEFAULT_INDEX_DIR
     if args.questions and (args.add or args.delete or args.retune or is_file_folder(args.corpus)):
         raise ValueError("--questions SPLIT is for building from a BEIR folder (documents "
@@ -229,6 +255,9 @@ def register(sub) -> None:
                        help="word pieces consecutive passages share")
     files.add_argument("--strict", action="store_true",
                        help="a file that cannot be parsed is fatal (default: skip, report)")
+    files.add_argument("--acl", metavar="FILE",
+                       help="YAML of path glob -> readers (\"**\" any depth, \"*\" everyone, "
+                            "user:NAME one principal); unmatched files readable by nobody")
     files.add_argument("--rebuild", action="store_true",
                        help="re-encode every file (ignore the previous version)")
     from lepton_tf.pipelines.runners import CHOICES

@@ -21,11 +21,12 @@ from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MOD
                                         SERVABLES, default_request_limits, write_models_config)
 from lepton_tf.progress_bars import StageClock, machine_line
 
+from lepton_tf.commands.serve import DEFAULT_TASK_DB as DEFAULT_DB  # noqa: E402
 ENCODER_RECIPES = ("zero-shot", "fine-tuned")
-# Zero-shot since issue 16: the fine-tuning recipe that fits the main job's 15 minutes
+# Zero-shot by default: the fine-tuning recipe that fits the main job's 15 minutes
 # (`configs/encoder.yaml`) keeps half the full recipe's StackFAQ gain (+1.59 against +2.88
-# nDCG@10), and the self-tuned hybrid index meets issue 14's target with zero-shot MiniLM
-# on all three collections (README, "Hybrid retrieval and the default encoder").
+# nDCG@10), and the self-tuned hybrid index reaches the better of dense and BM25 with
+# zero-shot MiniLM on all three collections (docs/benchmarks.md, "The default encoder").
 DEFAULT_ENCODER_RECIPE = "zero-shot"
 # The corpus split whose queries the index keeps as its documents' known questions
 # (StackFAQ's train paraphrases; the not-found rule is calibrated on `test`).
@@ -46,6 +47,7 @@ EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed
                      "fusion weight: 719 answers re-encoded without their titles)",
             "chat": "26 + 22 + 76 min on 2 CPU cores (it ships in git)",
             "server start": "1 min at load 4, 2-3.5 min at load 10-14 on 2 CPU cores",
+            "database": "1 s on 2 CPU cores: 50,086 SGD entities into SQLite",
             "demo": "10 s on 2 CPU cores"}
 
 
@@ -144,8 +146,26 @@ def ensure_index(index_dir: str, encoder_path: str, corpus: str,
     return index_dir
 
 
+def ensure_database(db_path: str, clock: StageClock | None = None) -> str:
+    """The example services' SQLite database (SGD's entities), built if missing.
+
+    Returns:
+        Its path.
+    """
+    from lepton_tf.dialogue.example_db import build_example_db
+
+    clock = clock or StageClock()
+    if os.path.isfile(db_path):
+        print(f"database: using {db_path}")
+        return db_path
+    with clock.stage("database", EXPECTED["database"], f"no {db_path}, building it") as record:
+        counts = build_example_db(db_path)
+        record["note"] = f"{len(counts)} tables, {sum(counts.values())} rows -> {db_path}"
+    return db_path
+
+
 def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
-                    clock: StageClock | None = None) -> None:
+                    clock: StageClock | None = None, task_db: str | None = None) -> None:
     """Starts the embedded server, chats and searches over gRPC, stops it."""
     from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.server.app import ModelServer, ServerOptions
@@ -161,7 +181,9 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
                                            file_system_poll_wait_seconds=0,
                                            request_limits_file=default_request_limits()),
                              python_servables={"search": search_factory(index_dir)})
-        mount_assistant(server, knowledge_base=index_dir)
+        from lepton_tf.commands.serve import DEFAULT_SKILLS
+
+        mount_assistant(server, knowledge_base=index_dir, task_db=task_db, skills=DEFAULT_SKILLS)
         server.start()
         print(f"server up: gRPC {server.grpc_port}, REST {server.rest_port}")
     target = f"127.0.0.1:{server.grpc_port}"
@@ -208,8 +230,10 @@ def run(args) -> int:
     for name in SERVABLES:
         if name != "encoder":
             ensure_servable(name, args.base_dir, clock)
+    ensure_database(args.db, clock)
     if not args.no_serve:
-        serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock)
+        serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock,
+                        args.db)
     print(clock.summary(), flush=True)
     print("\nKeep it running, with the web page at http://127.0.0.1:8501/: "
           "lepton-tf serve --assistant")
@@ -224,6 +248,8 @@ def register(sub) -> None:
                    help=f"ScaNN index base folder (default {DEFAULT_INDEX_DIR})")
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
                    help=f"documents to index, BEIR folder or JSONL (default {DEFAULT_CORPUS})")
+    p.add_argument("--db", default=DEFAULT_DB,
+                   help=f"the example services' SQLite database (default {DEFAULT_DB})")
     p.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     p.add_argument("--rest_api_port", type=int, default=8501,
                    help="REST port (0: no REST, as TF Serving)")
@@ -231,6 +257,6 @@ def register(sub) -> None:
     p.add_argument("--encoder", choices=ENCODER_RECIPES, default=DEFAULT_ENCODER_RECIPE,
                    help="how to build a missing encoder (default "
                         f"{DEFAULT_ENCODER_RECIPE}): export all-MiniLM-L6-v2 as it is, or "
-                        "fine-tune it on StackFAQ first, configs/encoder.yaml (see README, "
-                        "'Hybrid retrieval and the default encoder')")
+                        "fine-tune it on StackFAQ first, configs/encoder.yaml (see "
+                        "docs/benchmarks.md, 'The default encoder')")
     p.set_defaults(fn=run)

@@ -10,7 +10,7 @@ from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
-# Per-model request limits (issue 15): the chat decode holds ~9 MB per row and
+# Per-model request limits: the chat decode holds ~9 MB per row and
 # TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.
 REQUEST_LIMITS = os.path.join("serving", "request_limits.json")
 

@@ -8,7 +8,8 @@ from typing import Callable
 
 
 def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
-                input_fn: Callable[[str], str] | None = None) -> int:
+                input_fn: Callable[[str], str] | None = None,
+                commands: dict[str, Callable[[str], None]] | None = None) -> int:
     """Reads lines until /quit, /exit, Ctrl-D or Ctrl-C; `/reset` calls `reset`.
 
     Args:
@@ -17,6 +18,7 @@ def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
         reset: starts a new conversation.
         input_fn: reads a line after a prompt (default: the builtin `input`,
             looked up at each call so a patched one is used).
+        commands: more slash commands, `/name` -> `fn(rest of the line)`.
 
     Returns:
         0, the command's exit status.
@@ -38,7 +40,11 @@ def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
             continue
         if not message:
             continue
+        word, _, rest = message.partition(" ")
         try:
+            if word in (commands or {}):
+                commands[word](rest.strip())
+                continue
             answer(message)
         except grpc.RpcError as e:
             print(f"\nerror: {e.code().name}: {e.details()}")

@@ -3,7 +3,8 @@
 TF Serving's flags keep their names, defaults and meanings (so a script can
 swap the binary for this command); lepton-tf's own options have their own
 names: `--host`, `--search_index`, `--search-only`, `--tf-serving`, TLS,
-`--auth_token`, `--max_request_bytes`. With no `--model_config_file` and no
+`--auth_token`, `--tokens_file`, `--jwt_public_key`, `--jwt_jwks_file`,
+`--max_request_bytes`. With no `--model_config_file` and no
 `--model_base_path` it serves what `lepton-tf main` builds (`saved_models/`,
 `indexes/stackfaq`), so `lepton-tf serve --assistant` is the web page.
 """
@@ -13,6 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+
+DEFAULT_TASK_DB = os.path.join("databases", "example.sqlite")  # `lepton-tf main` builds it
+DEFAULT_SKILLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "configs", "skills", "banking77.yaml")
+UPSTREAM_TOKEN_ENV = "LEPTON_UPSTREAM_TOKEN"
 
 
 def _bool(text: str) -> bool:
@@ -45,7 +51,11 @@ def options_from_args(args):
         rest_idle_timeout_s=args.rest_idle_timeout_s, max_batch_size=args.max_batch_size,
         max_tensor_bytes=args.max_tensor_bytes, request_limits_file=args.request_limits_file,
         deadline_margin_ms=args.deadline_margin_ms,
-        auth_token=args.auth_token, max_request_bytes=args.max_request_bytes,
+        auth_token=args.auth_token, tokens_file=args.tokens_file,
+        jwt_public_key=args.jwt_public_key, jwt_jwks_file=args.jwt_jwks_file,
+        jwt_audience=args.jwt_audience, jwt_issuer=args.jwt_issuer,
+        audit_log=args.audit_log, redaction_policy_dir=args.search_index,
+        max_request_bytes=args.max_request_bytes,
         ssl_cert_file=args.ssl_cert_file, ssl_key_file=args.ssl_key_file)
 
 
@@ -101,6 +111,10 @@ def build_server(args):
         with open(args.tf_serving_ca_file, "rb") as f:
             root = f.read()
     tls = {"tls": True, "root_certificates": root} if root else {}
+    # The token this server shows --tf-serving and --search-shards: from the
+    # environment, never a flag (command lines are visible to every local user).
+    if os.environ.get(UPSTREAM_TOKEN_ENV):
+        tls["token"] = os.environ[UPSTREAM_TOKEN_ENV]
     remote = args.tf_serving if args.search_only else None
     if shard is not None:
         from lepton_tf.search.shards import MODEL, shard_source
@@ -117,8 +131,33 @@ def build_server(args):
     if getattr(args, "assistant", False):
         from lepton_tf.assistant.mount import mount_assistant
 
-        mount_assistant(server, knowledge_base=args.search_index)
+        task_db = getattr(args, "task_db", None)
+        if task_db is None and os.path.isfile(DEFAULT_TASK_DB):
+            task_db = DEFAULT_TASK_DB  # what `lepton-tf main` built
+        skills = getattr(args, "skills", None)
+        mount_assistant(server, knowledge_base=args.search_index, task_db=task_db or None,
+                        task_config=getattr(args, "task_config", None),
+                        skills=DEFAULT_SKILLS if skills is None else skills or None,
+                        task_tracker=getattr(args, "task_tracker", "lookup"),
+                        store_url=conversation_store_url(args),
+                        retention_days=args.conversation_retention_days or None)
     return server
+
+
+def conversation_store_url(args) -> str | None:
+    """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
+    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    from lepton_tf.store.conversation_store import sqlite_url
+
+    given = getattr(args, "conversation_store", None)
+    if given and given.lower() == "none":
+        return None
+    if given and "://" in given:
+        return given
+    if given:
+        return sqlite_url(given)
+    base = os.path.normpath(args.search_index) if args.search_index else "conversations"
+    return sqlite_url(base + (".conversations.sqlite" if args.search_index else ".sqlite"))
 
 
 def run(args) -> int:
@@ -209,9 +248,42 @@ def register(sub) -> None:
                      help="host the `assistant` (calls intent, search, chat, encoder in "
                           "process), its streaming gRPC method, POST /v1/assistant:stream "
                           "and the web page at / on the REST port")
+    own.add_argument("--task_db", default=None,
+                     help="the task services' SQLite database (default "
+                          f"{DEFAULT_TASK_DB} when it exists; '' for no task dialogues)")
+    own.add_argument("--task_config", default=None,
+                     help="which backend serves which intent (default "
+                          "configs/dialogue/backends.yaml)")
+    own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
+                     help="the task dialogues' state tracker: lookup tables over the database "
+                          "(default) or the hosted `dst` model")
+    own.add_argument("--skills", default=None,
+                     help="what the intent model's intents do (default "
+                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
+    own.add_argument("--conversation_store", metavar="URL|PATH|none",
+                     help="where the assistant keeps sessions, the turn log and feedback: "
+                          "postgresql://user:password@host:5432/db, a SQLite file path or "
+                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
+                          "--search_index), or none (memory only, no log, no feedback)")
+    own.add_argument("--conversation_retention_days", type=float, default=90,
+                     help="delete stored turns, feedback and sessions older than this "
+                          "(default 90; 0 keeps everything)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
-    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN'")
+    own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN' (one shared "
+                                          "token; its caller reads every document)")
+    own.add_argument("--tokens_file", help="YAML principal: {token_sha256: HEX, groups: [..], "
+                                           "admin_of: [..]}; reloaded when it changes")
+    own.add_argument("--jwt_public_key", help="PEM public key verifying callers' JWTs "
+                                              "(principal: sub, groups: the groups claim)")
+    own.add_argument("--jwt_jwks_file", help="a JWKS file of such keys (chosen by kid; "
+                                             "reloaded when it changes)")
+    own.add_argument("--audit_log", help="append an audit record per search and assistant "
+                                         "turn (principal, redacted query, documents "
+                                         "returned, permission decision) to this JSONL file; "
+                                         "admins read it at GET /v1/audit")
+    own.add_argument("--jwt_audience", help="the aud a JWT must carry")
+    own.add_argument("--jwt_issuer", help="the iss a JWT must carry")
     own.add_argument("--max_batch_size", type=int, default=8192,
                      help="rows one request may carry (default 8192; 0: no limit)")
     own.add_argument("--max_tensor_bytes", type=int, default=256 * 1024 * 1024,

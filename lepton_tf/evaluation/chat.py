@@ -24,7 +24,7 @@ import numpy as np
 
 from lepton_tf.evaluation import write_json
 
-BASELINE_TURNS = 3  # the issue's baseline: last 3 turns as the query
+BASELINE_TURNS = 3  # the baseline's query: the last 3 turns
 
 
 def distinct_n(texts, n: int) -> float:
@@ -90,7 +90,7 @@ class ModelReplies:
 
         tf, out = self.tf, []
         fn = self.model.signatures["generate"]
-        # Models exported since issue 13 take `no_repeat_ngram_size` (their
+        # Models with a no-repeat constraint take `no_repeat_ngram_size` (their
         # serving_default uses 3); older ones have no such input.
         extra = {"no_repeat_ngram_size": tf.constant(self.no_repeat_ngram_size)} \
             if "no_repeat_ngram_size" in fn.structured_input_signature[1] else {}

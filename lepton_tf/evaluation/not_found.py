@@ -10,7 +10,7 @@ fit folds, with the mean and spread of the held-out rates. `lepton-tf index` fit
 rule and writes it into the index version (`not_found.json`).
 
     lepton-tf eval not-found --encoder saved_models/encoder --index indexes/stackfaq
-    lepton-tf eval not-found --index indexes/stackfaq --features top1   # the old rule
+    lepton-tf eval not-found --index indexes/stackfaq --features top1   # the top-1 cosine rule
     lepton-tf eval not-found --questions train     # no index: the train split's questions
                                                    # as the documents' known questions
 

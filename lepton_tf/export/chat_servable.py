@@ -40,6 +40,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from lepton_tf.export.input_checks import check_scalar, check_string_batch
+
 from lepton_tf.models.chat_preprocessor import ChatPreprocessor
 from lepton_tf.models.chat_generation import MAX_BEAMS, ChatDecoder
 from lepton_tf.models.no_repeat import MAX_NO_REPEAT_NGRAM
@@ -96,32 +98,24 @@ class ChatServable(tf.Module):
 
     @staticmethod
     def _check_text(text, name):
-        """Fails on blank or non-UTF-8 strings; keeps the last MAX_CONTEXT_CHARS."""
-        blank = tf.equal(tf.strings.strip(text), "")
-        # Transcoding valid UTF-8 to itself changes nothing; invalid bytes
-        # become U+FFFD, so a difference means the input was not UTF-8.
-        valid = tf.equal(tf.strings.unicode_transcode(
-            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
-        checks = [tf.debugging.assert_equal(tf.reduce_any(blank), False,
-                                            message=f"{name} must not be empty or blank"),
-                  tf.debugging.assert_equal(tf.reduce_all(valid), True,
-                                            message=f"{name} must be valid UTF-8")]
-        with tf.control_dependencies(checks):
-            chars = tf.strings.length(text, unit="UTF8_CHAR")
-            start = tf.maximum(chars - MAX_CONTEXT_CHARS, 0)
-            tail = tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")
-            # Passages open a grounded context: keep its head too, so a long
-            # dialogue does not push them out (the packing reads both ends).
-            half = MAX_CONTEXT_CHARS // 2
-            # (clamped: substr fails on a start past the end, and tf.where
-            # evaluates this branch for short texts too)
-            tail_start = tf.minimum(tf.maximum(chars - half, half), chars)
-            head_and_tail = tf.strings.join([
-                tf.strings.substr(text, 0, half, unit="UTF8_CHAR"),
-                tf.strings.substr(text, tail_start, chars - tail_start, unit="UTF8_CHAR")],
-                separator=" ")
-            grounded = tf.strings.regex_full_match(text, GROUNDED_CONTEXT_PATTERN)
-            return tf.where(grounded & (chars > MAX_CONTEXT_CHARS), head_and_tail, tail)
+        """Fails on a batch that is not `[B]` strings, blank or non-UTF-8
+        (`input_checks`); keeps the last MAX_CONTEXT_CHARS."""
+        text = check_string_batch(text, name)
+        chars = tf.strings.length(text, unit="UTF8_CHAR")
+        start = tf.maximum(chars - MAX_CONTEXT_CHARS, 0)
+        tail = tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")
+        # Passages open a grounded context: keep its head too, so a long
+        # dialogue does not push them out (the packing reads both ends).
+        half = MAX_CONTEXT_CHARS // 2
+        # (clamped: substr fails on a start past the end, and tf.where
+        # evaluates this branch for short texts too)
+        tail_start = tf.minimum(tf.maximum(chars - half, half), chars)
+        head_and_tail = tf.strings.join([
+            tf.strings.substr(text, 0, half, unit="UTF8_CHAR"),
+            tf.strings.substr(text, tail_start, chars - tail_start, unit="UTF8_CHAR")],
+            separator=" ")
+        grounded = tf.strings.regex_full_match(text, GROUNDED_CONTEXT_PATTERN)
+        return tf.where(grounded & (chars > MAX_CONTEXT_CHARS), head_and_tail, tail)
 
     def _check(self, context, max_new_tokens, temperature, top_p, top_k, num_beams,
                no_repeat_ngram_size):
@@ -159,6 +153,10 @@ class ChatServable(tf.Module):
 
     def _generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed,
                   no_repeat_ngram_size):
+        max_new_tokens, temperature, top_p, top_k, num_beams, seed, no_repeat_ngram_size = (
+            check_scalar(value, name) for (name, _), value in zip(_SCALARS, (
+                max_new_tokens, temperature, top_p, top_k, num_beams, seed,
+                no_repeat_ngram_size)))
         context = self._check(context, max_new_tokens, temperature, top_p, top_k, num_beams,
                               no_repeat_ngram_size)
         ids, mask = self._encode_context(context)
@@ -205,8 +203,14 @@ class ChatServable(tf.Module):
         `exp(sum(nll) / sum(tokens))`. Replies longer than the model's
         `reply_length - 1` tokens are cut.
         """
-        ids, mask = self._encode_context(self._check_text(context, "context"))
-        inputs, labels = self.preprocessor.pack_replies(self._check_text(reply, "reply"))
+        context, reply = self._check_text(context, "context"), self._check_text(reply, "reply")
+        same_batch = tf.debugging.assert_equal(
+            tf.size(context), tf.size(reply),
+            message="context and reply must hold the same number of strings")
+        with tf.control_dependencies([same_batch]):
+            context, reply = tf.identity(context), tf.identity(reply)
+        ids, mask = self._encode_context(context)
+        inputs, labels = self.preprocessor.pack_replies(reply)
         logits = self.model({"encoder_token_ids": ids, "encoder_padding_mask": mask,
                              "decoder_token_ids": inputs,
                              "decoder_padding_mask": tf.not_equal(inputs, 0)}, training=False)

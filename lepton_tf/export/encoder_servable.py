@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from lepton_tf.contracts import encoder as contract
+from lepton_tf.export.input_checks import check_string_batch
 from lepton_tf.models.retrieval import DualEncoder
 from lepton_tf.text import MiniLMTokenizer
 
@@ -17,7 +18,8 @@ class EncoderServable(tf.Module):
     """Both towers of a `DualEncoder` behind string-in signatures.
 
     Signatures: `encode_query` and `encode_document` take `text` (string
-    `[B]`) and return `embedding` (float32 `[B, D]`, unit length);
+    `[B]`, B >= 1, non-blank UTF-8, checked in the graph: `input_checks`)
+    and return `embedding` (float32 `[B, D]`, unit length);
     `serving_default` is `encode_query`. Tokenization (MiniLM WordPiece,
     truncation) runs in the graph, so TF Serving needs no Python.
 
@@ -37,13 +39,13 @@ class EncoderServable(tf.Module):
     # The argument is named as the contract's input tensor (`contract.TEXT`).
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def encode_query(self, text):
-        tokens = self.query_tokenizer(text)
+        tokens = self.query_tokenizer(check_string_batch(text, contract.TEXT))
         return {contract.EMBEDDING: self.model.encode_queries(tokens["token_ids"],
                                                               tokens["padding_mask"])}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def encode_document(self, text):
-        tokens = self.document_tokenizer(text)
+        tokens = self.document_tokenizer(check_string_batch(text, contract.TEXT))
         return {contract.EMBEDDING: self.model.encode_documents(tokens["token_ids"],
                                                                 tokens["padding_mask"])}
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from lepton_tf.contracts import intent as contract
+from lepton_tf.export.input_checks import check_string_batch
 
 OOS_SCORES = ("energy", "msp", "centroid")
 # Scores computed from the logits alone (the `centroid` score needs the
@@ -82,7 +83,8 @@ class IntentServable(tf.Module):
     """Wraps tokenizer + classifier + OOS threshold in string-in signatures.
 
     Signatures (`serving_default` and `classify_text`, the same function):
-    input `text` (string `[B]`); outputs `intent` (string `[B]`, the best
+    input `text` (string `[B]`, B >= 1, non-blank UTF-8, checked in the
+    graph: `input_checks`); outputs `intent` (string `[B]`, the best
     label even when out of scope), `probabilities` (float32 `[B, C]`),
     `out_of_scope` (bool `[B]`: `in_scope_score` below `oos_threshold`),
     `in_scope_score` (float32 `[B]`) and `labels` (string `[B, C]`, the
@@ -121,7 +123,7 @@ class IntentServable(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.TEXT)])
     def serve(self, text):
-        tokens = self.tokenizer(text)
+        tokens = self.tokenizer(check_string_batch(text, contract.TEXT))
         token_ids, padding_mask = tokens["token_ids"], tokens["padding_mask"]
         if self.fixed_length is not None:
             pad = self.fixed_length - tf.shape(token_ids)[1]

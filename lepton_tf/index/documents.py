@@ -24,6 +24,9 @@ class Document:
             alternative phrasings; `index.known_questions`): embedded apart
             from the document, they rank it and tell the not-found rule what
             users ask.
+        readers: who may read it (`index.permissions`): groups, `user:NAME`
+            principals, `"*"` for everyone; `()` nobody; None: the index has
+            no permissions (every caller reads it).
     """
 
     doc_id: str
@@ -31,6 +34,7 @@ class Document:
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
     questions: tuple = ()
+    readers: tuple | None = None
 
     def embedding_text(self) -> str:
         """What the document tower reads: the title, then the text."""
@@ -44,6 +48,8 @@ def write_documents(documents, path: str) -> None:
             record = {"_id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
             if d.questions:  # absent otherwise: the same bytes as before for such documents
                 record["questions"] = list(d.questions)
+            if d.readers is not None:
+                record["readers"] = list(d.readers)
             f.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
 
 
@@ -61,7 +67,7 @@ def read_documents(path: str) -> list[Document]:
                 if r.record_id is None:
                     raise RecordError(r.line, "no _id.")
                 documents.append(Document(r.record_id, r.text, r.title, r.metadata,
-                                          r.questions))
+                                          r.questions, r.readers))
         except RecordError as e:
             raise IndexFormatError(f"{path}:{e.line}: bad document record ({e.reason})") \
                 from None

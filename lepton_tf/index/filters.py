@@ -9,6 +9,9 @@ must all hold:
 
 Fields are `doc_id`, `title`, or any key of a passage's `metadata` (the
 ingestion writes `source`, `page`, `section`, `start`, `end`, `document`).
+`$readers` is the document's permission list (`index.permissions`): a
+document passes when one of its readers is among the values, so a caller's
+permission is one more filter key, answered by the same exact machinery.
 Values compare as JSON values: 3 equals 3.0 but not "3"; a passage without
 the field never matches.
 
@@ -24,6 +27,7 @@ import json
 import numpy as np
 
 BUILTIN_FIELDS = ("doc_id", "title")
+READERS_FIELD = "$readers"  # a document's `readers` (list-valued: any one of them matches)
 _MISSING = object()
 _CACHED_FILTERS = 64
 
@@ -85,6 +89,9 @@ def field_value(document, field: str):
     """`document`'s value of `field` (`_MISSING` when it has none)."""
     if field in BUILTIN_FIELDS:
         return getattr(document, field)
+    if field == READERS_FIELD:  # no readers: an index without permissions, open to all
+        readers = getattr(document, "readers", None)
+        return ("*",) if readers is None else readers
     return document.metadata.get(field, _MISSING) if document.metadata else _MISSING
 
 
@@ -92,7 +99,11 @@ def matches(document, parsed: dict[str, list]) -> bool:
     """Whether one document passes a parsed filter (the reference semantics)."""
     for field, values in parsed.items():
         value = field_value(document, field)
-        if value is _MISSING or _key(value) not in {_key(v) for v in values}:
+        wanted = {_key(v) for v in values}
+        if field == READERS_FIELD:
+            if value is _MISSING or wanted.isdisjoint(_key(r) for r in value):
+                return False
+        elif value is _MISSING or _key(value) not in wanted:
             return False
     return True
 
@@ -117,13 +128,16 @@ class FieldIndex:
             groups: dict = {}
             for row, d in enumerate(self.documents):
                 value = field_value(d, field)
-                if value is not _MISSING and not isinstance(value, (dict, list)):
+                if field == READERS_FIELD and value is not _MISSING:
+                    for reader in value:  # a row under each of its readers
+                        groups.setdefault(_key(reader), []).append(row)
+                elif value is not _MISSING and not isinstance(value, (dict, list)):
                     groups.setdefault(_key(value), []).append(row)
             self._by_field[field] = {k: np.asarray(v, np.int64) for k, v in groups.items()}
         return self._by_field[field]
 
     def rows(self, parsed: dict[str, list]) -> np.ndarray | None:
-        """Sorted rows passing `parsed` (None: no filter, every row); the
+        """Sorted rows passing `parsed` (None: every row passes); the
         last filters' answers are cached (the same filter on every query)."""
         if not parsed:
             return None
@@ -131,7 +145,9 @@ class FieldIndex:
         if key not in self._cache:
             if len(self._cache) >= _CACHED_FILTERS:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._rows(parsed)
+            rows = self._rows(parsed)
+            # Every row passes (a permission over an index without any): no filter.
+            self._cache[key] = None if len(rows) == len(self.documents) else rows
         return self._cache[key]
 
     def _rows(self, parsed: dict[str, list]) -> np.ndarray:

@@ -9,6 +9,11 @@ and saves the result as a new version. Nothing is written until every
 vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
 
+With an ACL (`acl`, `index.permissions`) every passage gets the readers of
+its file's globs (or its record's own); the rules are stored in the version
+(`acl.yaml`), and a run whose only change is the ACL writes a new version
+with the new readers and re-encodes nothing.
+
 The fusion weight is chosen on pseudo-queries of the passages
 (`index.fusion_selftune.tune_default`) when a version is built anew (first run,
 `rebuild`, another encoder or chunking); an incremental run keeps the
@@ -42,6 +47,8 @@ class FolderBuildReport:
         passages: passages in the version.
         seconds: wall time.
         unsupported: files of a type no parser reads (relpaths), not indexed.
+        unreadable: passages no ACL rule grants to anyone.
+        acl_changed: passages whose readers changed.
     """
 
     path: str
@@ -56,14 +63,19 @@ class FolderBuildReport:
     passages: int
     seconds: float
     unsupported: tuple = ()
+    unreadable: int = 0
+    acl_changed: int = 0
 
     def summary(self) -> str:
         what = "updated" if self.incremental else "built"
+        acl = (f"; readers set or changed on {self.acl_changed} passages, {self.unreadable} "
+               "readable by nobody (no ACL glob matches their file)") \
+            if self.acl_changed or self.unreadable else ""
         return (f"{what} {self.path}: {self.passages} passages; files +{len(self.added)} "
                 f"~{len(self.changed)} -{len(self.removed)} ={len(self.unchanged)}, "
                 f"{len(self.skipped)} skipped (unreadable), {len(self.unsupported)} not read "
                 f"(type not supported); {self.encoded} passages encoded in "
-                f"{self.seconds:.1f} s")
+                f"{self.seconds:.1f} s{acl}")
 
 
 def report_unsupported(corpus_dir: str, log) -> tuple:
@@ -190,7 +202,8 @@ def _embed_questions(index, documents: list, encoder, log) -> None:
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
                        log=print, self_tune: bool = True,
-                       fusion=None, tune_sample: int = TUNE_SAMPLE) -> FolderBuildReport:
+                       fusion=None, tune_sample: int = TUNE_SAMPLE,
+                       acl=None) -> FolderBuildReport:
     """Indexes a folder of files, incrementally over its previous version.
 
     Args:
@@ -212,6 +225,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             version; no self-tuning).
         tune_sample: passages self-tuning cuts its pseudo-queries from (and
             re-encodes without them) at most.
+        acl: `permissions.AclRules` (None: the previous version's, if any).
 
     Returns:
         A `FolderBuildReport`.
@@ -220,6 +234,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         ParseError: with `strict`, for the first file that cannot be parsed.
         ValueError: if the folder yields no passage at all.
     """
+    from lepton_tf.index import permissions
     from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir, save_index
@@ -232,8 +247,10 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     unsupported = report_unsupported(corpus_dir, log)
     hashes = dict(scanned)
     previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
+    acl, acl_changed = _acl_rules(out_dir, acl, previous is not None, log)
     changes = diff(previous, scanned)
-    if previous and not (changes.added or changes.changed or changes.removed):
+    if previous and not acl_changed and not (changes.added or changes.changed or
+                                             changes.removed):
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
@@ -253,7 +270,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
                           for rel in parsed}}
     failed = {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()}
     manifest = IngestManifest(config.to_dict(), files, failed)
-    if (previous is not None and not documents and not changes.removed
+    if (previous is not None and not documents and not changes.removed and not acl_changed
             and not changes.changed and manifest.skipped == previous.skipped):
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
@@ -294,9 +311,28 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             index.known_questions = known
     if fusion is not None:
         index.fusion = fusion
+    regranted = permissions.apply_acl(index, acl)
+    if acl is not None:
+        extra[permissions.ACL_FILE] = acl.text
     path = save_index(index, out_dir, extra_files=extra)
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
                                changes.removed, changes.unchanged, skipped, len(documents),
-                               len(index), time.time() - start, unsupported)
+                               len(index), time.time() - start, unsupported,
+                               permissions.unmatched(index.documents.values()), regranted)
     log(report.summary())
     return report
+
+
+def _acl_rules(out_dir: str, acl, incremental: bool, log):
+    """`(rules, changed)`: the rules to apply (given, else the previous version's)
+    and whether they differ from the previous version's."""
+    from lepton_tf.index.permissions import ACL_FILE, AclRules
+    from lepton_tf.index.storage import read_extra_file
+
+    stored = read_extra_file(out_dir, ACL_FILE) if incremental else None
+    if acl is None:
+        if stored is not None:
+            log(f"No --acl given: keeping the permissions {out_dir} was built with.")
+            return AclRules.parse(stored, f"{out_dir} ({ACL_FILE})"), False
+        return None, False
+    return acl, acl.text != stored

@@ -31,7 +31,7 @@ METHODS = ("convex", "rrf")
 # and `lepton-tf eval search`'s fixed hybrid row. Of all fixed weights it has
 # the smallest worst loss against the better of dense and stemmed BM25 on
 # StackFAQ, SGD intents and CACM (-0.65 / -0.37 points, StackFAQ), but no
-# fixed weight loses nothing there (README); the self-tuned one does not.
+# fixed weight loses nothing there (docs/benchmarks.md); the self-tuned one does not.
 DEFAULT_DENSE_WEIGHT = 0.85
 DEFAULT_POOL = 100
 RRF_K = 60

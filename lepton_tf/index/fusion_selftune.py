@@ -20,7 +20,7 @@ weight with the highest bound wins, dense only when no bound is above 0
 (ties: the higher weight). Pseudo-queries are not the user's queries (they
 lean lexical or dense by recipe), so a gain within their noise is no
 evidence: the argmax alone cost fine-tuned StackFAQ 0.2 points, and up to
-1,024 queries resolve a one-point gain (README, `bench/hybrid_selftune.py`).
+1,024 queries resolve a one-point gain (docs/benchmarks.md, `bench/hybrid_selftune.py`).
 
 Recipes:
 

@@ -26,9 +26,10 @@ import dataclasses
 import numpy as np
 
 from lepton_tf.contracts.search import check_mode
-from lepton_tf.index.filters import parse_filter
+from lepton_tf.index.filters import READERS_FIELD, parse_filter
 from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.lexical import top_rows
+from lepton_tf.index.permitted_lexical import lexical_scorer
 
 EXACT_BELOW = 20_000
 OVERFETCH = 2.0
@@ -58,17 +59,24 @@ class QuerySignals:
     """What the not-found rule reads of one query (`index.not_found`), taken
     from the search pass that ranked its hits rather than a second one.
 
+    Every signal is over the passages the caller may read (`readable_rows`;
+    the whole index without a permission), whatever else the filter asks: a
+    passage the caller may not read must not move the not-found flag.
+
     Attributes:
-        top_cosines: the best cosines over the whole index (no filter, any
-            mode), best first: at least `top` of them when the index holds as many.
-        bm25: every row's BM25 score (None: the index has no BM25).
+        top_cosines: the best cosines over the readable rows (any mode), best
+            first: `top` of them when as many are readable.
+        bm25: every row's BM25 score, 0 for unreadable rows (None: the index
+            has no BM25).
         question_cosines: the query's cosine to every known question (None:
-            the index has none).
+            the index has none); `readable_rows` says whose count.
+        readable_rows: sorted rows the caller may read (None: every row).
     """
 
     top_cosines: np.ndarray
     bm25: np.ndarray | None = None
     question_cosines: np.ndarray | None = None
+    readable_rows: np.ndarray | None = None
 
 
 def _exact_top(index, query: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
@@ -138,13 +146,17 @@ def pool_size(k: int, mode: str, fusion: FusionConfig) -> int:
 
 
 def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str = "hybrid",
-                    filter=None):
+                    filter=None, own_statistics: bool = True, permitted_stats=None):
     """Each query's candidate rows by retriever, before they are pooled.
 
     Args:
         index: a `SearchIndex`.
         queries / texts / k / mode / filter: as `search`.
         pool: candidates each retriever proposes (`pool_size`).
+        own_statistics: BM25 of a caller who may read few passages uses their
+            statistics alone (`permitted_lexical`); False for a shard.
+        permitted_stats: for a shard, the statistics of every shard's permitted
+            passages (`permitted_lexical.permitted_stats`).
 
     Returns:
         a list of `(dense rows, bm25 rows, fill rows, bm25 scores [N] or None)`:
@@ -153,7 +165,8 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
         keyword matches the top-k rows by embedding that fill the answer;
         each list best first, all restricted to the filter.
     """
-    return _candidate_parts(index, queries, texts, k, pool, mode, filter)[0]
+    return _candidate_parts(index, queries, texts, k, pool, mode, filter,
+                            own_statistics=own_statistics, permitted_stats=permitted_stats)[0]
 
 
 def _unfiltered_dense(index, queries: np.ndarray, n: int):
@@ -163,29 +176,64 @@ def _unfiltered_dense(index, queries: np.ndarray, n: int):
     return [np.asarray([row_of[d] for d in row], np.int64) for row in ids], cosines
 
 
+def _nearest(index, queries: np.ndarray, n: int, rows: np.ndarray | None):
+    """Each query's top-`n` rows among `rows` (None: all) and their cosines,
+    best first: one ScaNN search for the batch, or the filtered search."""
+    if not len(index.row_ids):  # an empty index: nothing to ask ScaNN
+        return ([np.zeros(0, np.int64) for _ in queries],
+                [np.zeros(0, np.float32) for _ in queries])
+    if rows is None:
+        nearest, cosines = _unfiltered_dense(index, queries, n)
+        return nearest, [np.asarray(c, np.float32) for c in cosines]
+    nearest = dense_candidates(index, queries, n, rows)
+    return nearest, [np.sort(index.embeddings[r] @ q)[::-1] for r, q in zip(nearest, queries)]
+
+
+def readable_rows(index, parsed: dict, allowed: np.ndarray | None) -> np.ndarray | None:
+    """The rows the filter's permission alone leaves (None: every row), which
+    the not-found signals are computed over: what the caller may read, not
+    what the rest of its filter narrows the hits to."""
+    if READERS_FIELD not in parsed:
+        return None
+    if set(parsed) == {READERS_FIELD}:
+        return allowed
+    return index.field_index().rows({READERS_FIELD: parsed[READERS_FIELD]})
+
+
 def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str,
-                     filter, top: int = 0):
-    """`candidate_parts`, and each query's best `top` cosines over the whole
-    index (None when `top` is 0) from the same ScaNN search: one pass."""
+                     filter, top: int = 0, own_statistics: bool = True, permitted_stats=None):
+    """`candidate_parts`, and with `top` each query's signal part
+    `(best top cosines, BM25 scores [N] or None)` over the rows the caller may
+    read (`readable_rows`), with those rows; else `(None, None)`.
+
+    The signals come from the search that ranked the hits whenever they are
+    over the same rows (no filter, or only a permission): one pass.
+    """
     check_search(mode, k)
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
-    allowed = index.field_index().rows(parse_filter(filter))
-    unfiltered = mode != "bm25" and allowed is None
-    # The rows a query needs of an unfiltered search: its dense pool, and with
-    # `top` the not-found signals (and in bm25 mode the k rows that may fill).
-    wanted = max(pool if unfiltered else 0, max(top, k) if top else 0)
-    nearest, cosines = None, np.zeros((len(texts), 0), np.float32)
-    if wanted and len(index.row_ids):
-        nearest, cosines = _unfiltered_dense(index, queries, wanted)
-    if mode == "bm25":
-        dense_pool = [np.zeros(0, np.int64)] * len(texts)
-    elif unfiltered and nearest is not None:
-        dense_pool = [rows[:pool] for rows in nearest]
-    else:
-        dense_pool = dense_candidates(index, queries, pool, allowed)
-    parts = []
+    parsed = parse_filter(filter)
+    allowed = index.field_index().rows(parsed)
+    readable = readable_rows(index, parsed, allowed) if top else None
+    # One search serves the dense pool (or bm25's fill) and the signals when
+    # both are over the same rows.
+    shared = bool(top) and (readable is allowed)
+    wanted = pool if mode != "bm25" else 0
+    if shared:
+        wanted = max(wanted, top, k if mode == "bm25" else 0)
+    nearest, cosines = _nearest(index, queries, wanted, allowed) if wanted else (None, None)
+    dense_pool = [rows[:pool] for rows in nearest] if mode != "bm25" else \
+        [np.zeros(0, np.int64)] * len(texts)
+    if top and not shared:
+        cosines = _nearest(index, queries, top, readable)[1]
+    mask = None
+    if top and readable is not None:
+        mask = np.zeros(len(index.row_ids), bool)
+        mask[readable] = True
+    scorer = lexical_scorer(index, parsed, own_statistics, permitted_stats) \
+        if (mode != "dense" or index.lexical) else None
+    parts, signals = [], []
     for b, (query, text, dense_rows) in enumerate(zip(queries, texts, dense_pool)):
-        lexical = bm25_scores(index, text) if (mode != "dense" or index.lexical) else None
+        lexical = scorer(text) if scorer is not None else None
         lexical_rows = fill = np.zeros(0, np.int64)
         if mode != "dense":
             rank = index.id_rank()  # exact ties: lower doc id first
@@ -196,10 +244,13 @@ def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: 
             lexical_rows = lexical_rows[lexical[lexical_rows] > 0]
             if mode == "bm25" and len(lexical_rows) < k:
                 # Fewer keyword matches than k: fill with the best dense rows.
-                fill = nearest[b][:k] if nearest is not None and allowed is None else \
+                fill = nearest[b][:k] if nearest is not None else \
                     dense_candidates(index, query[None], k, allowed)[0]
         parts.append((dense_rows, lexical_rows, fill, lexical))
-    return parts, (np.asarray(cosines)[:, :top] if top else None)
+        if top:  # BM25 of a passage the caller may not read is no signal
+            signals.append((cosines[b][:top], lexical if lexical is None or mask is None
+                            else np.where(mask, lexical, np.float32(0))))
+    return parts, (signals if top else None), readable
 
 
 def _question_rows(scores: np.ndarray, n: int, passes: np.ndarray | None) -> np.ndarray:
@@ -245,7 +296,8 @@ def _candidate_pools(index, queries, texts: list[str], k: int, mode: str, filter
         if allowed is not None:
             passes = np.zeros(known.shape[1], bool)
             passes[allowed] = True
-    parts, top_cosines = _candidate_parts(index, queries, texts, k, pool, mode, filter, top)
+    parts, signal_parts, readable = _candidate_parts(index, queries, texts, k, pool, mode,
+                                                     filter, top)
     pools, signals = [], []
     for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(queries, parts)):
         asked = _question_rows(known[b], pool, passes) if known is not None and \
@@ -258,8 +310,9 @@ def _candidate_pools(index, queries, texts: list[str], k: int, mode: str, filter
         bm25 = lexical[rows] if lexical is not None else np.zeros(len(rows), np.float32)
         pools.append((rows, np.asarray(dense, np.float32), np.asarray(bm25, np.float32)))
         if top:
-            signals.append(QuerySignals(top_cosines[b], lexical, None if question_cosines is None
-                                        else question_cosines[b]))
+            cosines, bm25_signal = signal_parts[b]
+            signals.append(QuerySignals(cosines, bm25_signal, None if question_cosines is None
+                                        else question_cosines[b], readable))
     return pools, (signals if top else None)
 
 

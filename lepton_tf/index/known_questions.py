@@ -109,26 +109,39 @@ class KnownQuestions:
                               self.vectors[index] if index else self.vectors[:0],
                               [ids for _, ids in rows])
 
-    def features(self, query_vectors: np.ndarray) -> list[dict[str, float]]:
+    def features(self, query_vectors: np.ndarray,
+                 readable: set | None = None) -> list[dict[str, float]]:
         """Per query: `question_top1` (best cosine to a known question),
         `question_margin` (minus the best question known for none of the top
-        question's documents) and `question_top3` (mean of the best `TOP`)."""
+        question's documents) and `question_top3` (mean of the best `TOP`).
+
+        Args:
+            query_vectors: float32 `[B, D]`.
+            readable: the doc ids a caller may read (None: all): only their
+                questions count, owned by them alone.
+        """
         q = np.asarray(query_vectors, np.float32).reshape(len(query_vectors), -1)
         if not len(self):
             return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(q))]
-        return self.features_of(q @ self.vectors.T)
+        return self.features_of(q @ self.vectors.T, readable)
 
-    def features_of(self, cosines: np.ndarray) -> list[dict[str, float]]:
+    def features_of(self, cosines: np.ndarray,
+                    readable: set | None = None) -> list[dict[str, float]]:
         """`features` from the queries' cosines to every question (`[B, Q]`,
-        as the search pass computed them)."""
+        as the search pass computed them); `readable` as in `features`."""
         cosines = np.asarray(cosines, np.float32).reshape(len(cosines), -1)
-        if not len(self):
+        question_owners = self.doc_ids
+        if readable is not None and len(self):
+            keep = [j for j, ids in enumerate(self.doc_ids) if not readable.isdisjoint(ids)]
+            cosines = cosines[:, keep]
+            question_owners = [tuple(d for d in self.doc_ids[j] if d in readable) for j in keep]
+        if not len(self) or not len(question_owners):
             return [dict(zip(FEATURES, (-1.0, 0.0, -1.0))) for _ in range(len(cosines))]
         order = np.argsort(-cosines, axis=1, kind="stable")
         out = []
         for row, ranked in zip(cosines, order):
-            owners = set(self.doc_ids[ranked[0]])
-            other = next((row[j] for j in ranked[1:] if owners.isdisjoint(self.doc_ids[j])),
+            owners = set(question_owners[ranked[0]])
+            other = next((row[j] for j in ranked[1:] if owners.isdisjoint(question_owners[j])),
                          row[ranked[-1]] if len(ranked) > 1 else row[ranked[0]])
             out.append(dict(zip(FEATURES, (float(row[ranked[0]]),
                                            float(row[ranked[0]] - other),

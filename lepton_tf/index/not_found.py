@@ -52,7 +52,7 @@ TOP_K = 10  # cosines `spread` averages
 FEATURES = ("top1", "margin", "spread", "bm25", "cover", "length") + QUESTION_FEATURES
 LEXICAL_FEATURES = frozenset({"bm25", "cover"})
 # The single top-1 cosine threshold for the main job's default encoder, zero-shot
-# all-MiniLM-L6-v2 (issue 16): `lepton-tf eval not-found --index indexes/stackfaq --features
+# all-MiniLM-L6-v2: `lepton-tf eval not-found --index indexes/stackfaq --features
 # top1` (StackFAQ, fitted on 3 folds of 25 threads left out, cut for 90% of the unanswerable
 # questions; on the 2 held-out folds 90.7% of 150 flagged, 16.8% of 600 answerable ones). The
 # six-feature rule `lepton-tf index` fits on the same folds: 92.0% / 15.8%. With the fine-tuned

@@ -309,7 +309,7 @@ class SearchIndex:
         """Adds documents, or replaces those whose id exists, without a rebuild.
 
         The tree's partitions stay as trained: after many additions from a
-        new distribution, rebuild (see README) for the best recall.
+        new distribution, rebuild (see docs/index-your-documents.md) for the best recall.
 
         Args:
             documents / embeddings: what to add.
@@ -363,6 +363,22 @@ class SearchIndex:
         self._derived.clear()
         if lexical and self._lexical is not None:
             self.rebuild_lexical()
+
+    def replace_documents(self, documents) -> None:
+        """Replaces stored documents by id, vectors untouched (a permission or
+        metadata change: nothing is re-encoded, nor re-indexed for BM25).
+
+        Raises:
+            KeyError: naming an id that is not in the index (nothing replaced).
+        """
+        documents = list(documents)
+        missing = [d.doc_id for d in documents if d.doc_id not in self.documents]
+        if missing:
+            raise KeyError(f"Not in the index: {missing[:5]}")
+        for d in documents:
+            self.documents[d.doc_id] = d
+        self._derived.pop("fields", None)
+        self._derived.pop("permitted_bm25", None)
 
     def refresh_questions(self, encode) -> None:
         """Embeds the documents' known questions that are new (after `upsert`;

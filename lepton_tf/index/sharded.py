@@ -199,16 +199,25 @@ class ShardedIndex:
 
         With `signals`, each `Hits` carries the query's best `signals` cosines
         over all shards (`hybrid.QuerySignals`, without BM25 or known
-        questions: no shard has the whole corpus's), from a second scatter.
+        questions: no shard has the whole corpus's), from a second scatter:
+        over the passages the filter's permission leaves (exact), else all.
         """
+        from lepton_tf.index.filters import READERS_FIELD, parse_filter
         from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
         queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
-        hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion)
+        texts = list(texts)
+        hits = sharded_search(self, queries, texts, k, mode, filter, fusion)
         if signals:
-            _, cosines = self.search_batched(queries, signals)
+            parsed = parse_filter(filter)
+            if READERS_FIELD in parsed:  # what the caller may read, not all
+                permission = {READERS_FIELD: parsed[READERS_FIELD]}
+                cosines = [np.sort(np.asarray(h.dense_scores, np.float32))[::-1] for h in
+                           sharded_search(self, queries, texts, signals, "dense", permission)]
+            else:
+                cosines = self.search_batched(queries, signals)[1]
             for h, top in zip(hits, cosines):
                 h.signals = QuerySignals(np.asarray(top))
         wanted = [[] for _ in self.shards]
@@ -244,6 +253,15 @@ class ShardedIndex:
                                       lexical=False)
         if self.lexical:
             self.rebuild_lexical()
+
+    def replace_documents(self, documents) -> None:
+        """Replaces stored documents by id in the shards that hold them, vectors
+        untouched (a permission change re-encodes nothing)."""
+        documents = list(documents)
+        for s, members in enumerate(split_rows([d.doc_id for d in documents], len(self.shards),
+                                               allow_empty=True)):
+            if members:
+                self.shards[s].replace_documents([documents[i] for i in members])
 
     def delete(self, doc_ids) -> None:
         """Removes documents by id.

@@ -28,6 +28,7 @@ import dataclasses
 import numpy as np
 
 from lepton_tf.index.filters import parse_filter
+from lepton_tf.index.permitted_lexical import permitted_stats
 from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.hybrid import (Hits, candidate_parts, check_search, first_occurrences,
                                     pool_size)
@@ -56,7 +57,7 @@ class Candidates:
 
 
 def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: str,
-                     filter=None) -> list[Candidates]:
+                     filter=None, permitted_stats=None) -> list[Candidates]:
     """What one local shard (a `SearchIndex`) proposes for each query.
 
     Args: as `hybrid.candidate_parts`.
@@ -66,8 +67,11 @@ def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: 
     """
     queries = np.asarray(queries, np.float32).reshape(len(texts), -1)
     out = []
+    # A shard's BM25 already scores with the whole corpus's statistics (or, for a
+    # caller who may read few passages, with those of every shard's permitted ones).
     for query, parts in zip(queries, candidate_parts(index, queries, texts, k, pool, mode,
-                                                     filter)):
+                                                     filter, own_statistics=False,
+                                                     permitted_stats=permitted_stats)):
         lexical = parts[3]
 
         def part(rows):
@@ -136,16 +140,17 @@ def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybr
         ValueError / FilterError: as `hybrid.search` (raised by a shard).
     """
     check_search(mode, k)
-    parse_filter(filter)  # a bad filter is refused here, not by every shard
+    parsed = parse_filter(filter)  # a bad filter is refused here, not by every shard
     fusion = fusion or sharded.fusion
     pool = pool_size(k, mode, fusion)
     texts = list(texts)
+    stats = permitted_stats(sharded.shards, parsed) if mode != "dense" else None
 
     def ask(shard):
         ask_shard = getattr(shard, "candidates", None)
         if ask_shard is not None:  # a remote shard
             return ask_shard(queries, texts, k, pool, mode, filter)
-        return shard_candidates(shard, queries, texts, k, pool, mode, filter)
+        return shard_candidates(shard, queries, texts, k, pool, mode, filter, stats)
 
     per_shard = sharded.scatter(ask)
     hits = []

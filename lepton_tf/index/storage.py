@@ -106,6 +106,8 @@ def write_index(index: SearchIndex, folder: str, version: int = 0,
                 "fusion": index.fusion.to_dict(),
                 "lexical": index.lexical is not None,
                 "questions": len(questions) if questions is not None else 0,
+                "permissions": sum(1 for d in index.documents.values()
+                                   if getattr(d, "readers", None) is not None),
                 "sha256": {f: sha256_file(os.path.join(folder, f)) for f in _files(folder)}}
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)

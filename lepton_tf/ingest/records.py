@@ -9,6 +9,10 @@ take their text from a column named
 `title`, `question`, `name`, `subject` or `heading`; the other columns become
 metadata, filterable by name. Without a text column, each row is written as
 `column: value` lines.
+
+A record's `readers` (a JSONL list, or a CSV column of names separated by `;`)
+says who may read it (`index.permissions`); it is kept apart from the text and
+the shown metadata, under `metadata["$readers"]`, which the index takes out.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from lepton_tf.ingest.plain import decode_text
 TEXT_COLUMNS = ("text", "body", "content", "answer", "description")
 TITLE_COLUMNS = ("title", "question", "name", "subject", "heading")
 ID_COLUMNS = ("_id", "id", "doc_id")
+READERS = "readers"
+READERS_KEY = "$readers"  # where a record's readers travel to the index builder
 
 
 def _scalar_metadata(values: dict) -> dict:
@@ -40,14 +46,21 @@ def _scalar_metadata(values: dict) -> dict:
     return out
 
 
+def _csv_readers(cell: str) -> list:
+    """A CSV `readers` cell's names, `;`-separated (sorted, each once)."""
+    return sorted({v for v in (p.strip() for p in cell.split(";")) if v})
+
+
 def _record(path: str, record_id: str, title: str, text: str, extra: dict,
-            questions: tuple = ()):
+            questions: tuple = (), readers=None):
     text = (text or "").strip()
     if not text:
         return None
+    metadata = {**_scalar_metadata(extra), "record": record_id}
+    if readers is not None:
+        metadata[READERS_KEY] = readers
     return Section(text, 0, (), document=f"{path}:{record_id}", title=(title or "").strip(),
-                   metadata={**_scalar_metadata(extra), "record": record_id},
-                   questions=questions)
+                   metadata=metadata, questions=questions)
 
 
 def parse_jsonl(data: bytes, path: str) -> list[Section]:
@@ -55,13 +68,13 @@ def parse_jsonl(data: bytes, path: str) -> list[Section]:
 
     Raises:
         ParseError: naming the line of a record that is not a JSON object
-            (or whose `metadata` or `questions` has the wrong type).
+            (or whose `metadata`, `questions` or `readers` has the wrong type).
     """
     sections = []
     try:
         for r in read_records(decode_text(data, path).splitlines()):
             section = _record(path, r.record_id or str(r.line), r.title, r.text, r.metadata,
-                              r.questions)
+                              r.questions, None if r.readers is None else list(r.readers))
             if section:
                 sections.append(section)
     except RecordError as e:
@@ -99,11 +112,15 @@ def parse_csv(data: bytes, path: str) -> list[Section]:
         if None in row:
             raise ParseError(path, f"row {row_no - 1} has more fields than the header.")
         record_id = ((row.get(id_col) or "").strip() if id_col else "") or str(row_no - 1)
+        readers_col = _pick([c for c in row if c is not None], (READERS,))
+        cell = (row.get(readers_col) or "").strip() if readers_col else ""
+        readers = _csv_readers(cell) if cell else None  # empty: the file's ACL globs decide
+        row = {c: v for c, v in row.items() if c != readers_col}
         extra = {c: v for c, v in row.items() if c not in (text_col, title_col, id_col) and v}
         body = row.get(text_col, "") if text_col else "\n".join(
             f"{c}: {v}" for c, v in row.items() if c != title_col and v)
         section = _record(path, record_id, row.get(title_col, "") if title_col else "", body,
-                          extra if text_col else {})
+                          extra if text_col else {}, readers=readers)
         if section:
             sections.append(section)
     return sections

@@ -18,11 +18,13 @@ folder and read there.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from typing import Iterator
 
 from lepton_tf.index.documents import Document
+from lepton_tf.index.permissions import readers_of_document
 
 
 def list_sources(corpus: str) -> list[tuple[int, str, str | None]]:
@@ -84,8 +86,8 @@ class ReadSource:
         lepton_tf.index.IndexFormatError: a bad JSONL record.
     """
 
-    def __init__(self, config=None):
-        self.config = config
+    def __init__(self, config=None, acl=None):
+        self.config, self.acl = config, acl  # acl: `index.permissions.AclRules` or None
         self._chunker = None
 
     def __call__(self, source) -> Iterator[tuple[tuple[int, int], Document]]:
@@ -100,7 +102,7 @@ class ReadSource:
                 path = corpus if local else filesystems.local_copy(corpus, tmp)
                 docs = read_corpus(path)
             for n, doc in enumerate(docs):
-                yield (number, n), doc
+                yield (number, n), doc  # records carry their own readers
             return
         from lepton_tf.ingest import Chunker, iter_passages
 
@@ -110,7 +112,9 @@ class ReadSource:
         data = None if local else filesystems.read_bytes(path)
         for n, p in enumerate(iter_passages(path, relpath=rel, chunker=self._chunker,
                                             data=data)):
-            yield (number, n), Document(p.doc_id, p.text, p.title, p.metadata)
+            doc = Document(p.doc_id, p.text, p.title, p.metadata)
+            yield (number, n), dataclasses.replace(doc, readers=readers_of_document(doc,
+                                                                                    self.acl))
 
     def __getstate__(self):  # the chunker is rebuilt on each worker
-        return {"config": self.config, "_chunker": None}
+        return {"config": self.config, "acl": self.acl, "_chunker": None}

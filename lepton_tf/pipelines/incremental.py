@@ -112,8 +112,9 @@ class ReadReused:
         IndexFormatError: a previous shard file fails its checksum.
     """
 
-    def __init__(self, previous: str, positions: dict):
-        self.previous, self.positions = previous, positions
+    def __init__(self, previous: str, positions: dict, acl=None):
+        # acl: `AclRules` to apply to the reused passages (None: keep their readers)
+        self.previous, self.positions, self.acl = previous, positions, acl
 
     def __call__(self, shard: int):
         from lepton_tf.index.documents import documents_path, read_documents
@@ -132,6 +133,11 @@ class ReadReused:
         vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
         for doc, vector in zip(read_documents(documents_path(folder)), vectors):
             if doc.doc_id in self.positions:
+                if self.acl is not None:  # new permissions, same vectors: nothing re-encoded
+                    import dataclasses
+
+                    from lepton_tf.index.permissions import readers_of_document
+                    doc = dataclasses.replace(doc, readers=readers_of_document(doc, self.acl))
                 yield shard, (self.positions[doc.doc_id], doc, np.array(vector, np.float32))
 
 

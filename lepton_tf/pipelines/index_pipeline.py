@@ -36,6 +36,7 @@ from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
+from lepton_tf.index.permissions import ACL_FILE
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.fusion_selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
@@ -100,7 +101,7 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                  encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
                  record_files: bool = False, tune_with: str | None = None,
-                 fusion: FusionConfig | None = None):
+                 fusion: FusionConfig | None = None, acl=None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
 
     Args:
@@ -111,12 +112,13 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
             passages of unchanged files, with their vectors (None: none).
         record_files: write each file's passage ids into the staging folder
             (`incremental.write_part`, for the ingest manifest).
+        acl: `index.permissions.AclRules` giving each file's passages their readers.
     """
     sources = list_sources(corpus) if sources is None else sources
     passages = (pipeline
                 | "Sources" >> beam.Create(sources)
                 | "SpreadSources" >> beam.Reshuffle()
-                | "Read" >> beam.FlatMap(ReadSource(chunk_config)))
+                | "Read" >> beam.FlatMap(ReadSource(chunk_config, acl)))
     keyed = (passages
              | "Spread" >> beam.Reshuffle()
              | "Embed" >> RunInference(handler)
@@ -152,11 +154,20 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                                        stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
+def _stored_acl(version_dir: str) -> str | None:
+    """The ACL text a published version was built with (None: none)."""
+    path = os.path.join(version_dir, ACL_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
                        handler=None, chunk_config=None, rebuild: bool = False,
-                       fusion=None) -> str:
+                       fusion=None, acl=None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -179,6 +190,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
             re-embedded only where its files changed).
         fusion: a fixed `FusionConfig` for every shard (default: self-tuned
             on up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
+        acl: `index.permissions.AclRules` for a folder of files (stored in the
+            version as `acl.yaml`; a changed ACL alone re-encodes nothing).
 
     Returns:
         The published version folder (the current one when no file changed).
@@ -201,13 +214,14 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     sources, reuse = list_sources(corpus), None
     if plan is not None:
         changes = plan.changes
-        if not (changes.added or changes.changed or changes.removed):
+        acl_same = acl is None or acl.text == _stored_acl(plan.previous)
+        if acl_same and not (changes.added or changes.changed or changes.removed):
             current = os.path.join(out_dir, str(list_index_versions(out_dir)[-1]))
             print(f"No file changed: {current} is current.")
             return current
         todo = set(changes.added + changes.changed)
         sources = [s for s in sources if s[2] in todo]
-        reuse = incremental.ReadReused(plan.previous, plan.positions())
+        reuse = incremental.ReadReused(plan.previous, plan.positions(), acl)
         print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
               f"reused from {plan.previous}, {len(changes.removed)} removed.")
 
@@ -215,7 +229,7 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
                          chunk_config, sources, reuse, record,
-                         tune_with=None if fusion else encoder_path, fusion=fusion)
+                         tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)
@@ -226,6 +240,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
                 hashes = plan.hashes if plan else dict(scan_folder(corpus))
                 extra = {INGEST_FILE: incremental.ingest_manifest(staging, sources, plan,
                                                                   chunk_config, hashes)}
+            if acl is not None:
+                extra = {**(extra or {}), ACL_FILE: acl.text}
             write_top_manifest(staging, version, num_shards, k, extra_files=extra)
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last

@@ -9,7 +9,7 @@
 | `spark`    | SparkRunner    | a Spark cluster (`--spark_master_url=spark://HOST:7077`)|
 | `dataflow` | DataflowRunner | Google Cloud Dataflow (`--project --region --temp_location`) |
 
-Any other Beam option is passed through unchanged (see serving/README.md).
+Any other Beam option is passed through unchanged (see docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import numpy as np
@@ -9,12 +10,16 @@ import numpy as np
 from lepton_tf.contracts import search as contract
 from lepton_tf.contracts.search import SearchHit
 from lepton_tf.index import not_found
-from lepton_tf.index.filters import FilterError
+from lepton_tf.index.filters import READERS_FIELD, FilterError
+from lepton_tf.index.permissions import permitted_filter, shown_metadata
+from lepton_tf.index.permitted_signals import permitted_lexical
 from lepton_tf.index.sharded_storage import load_any
 from lepton_tf.index.storage import list_index_versions, resolve_index_dir
 from lepton_tf.search.backend import SearchBackend
+from lepton_tf.server import audit, identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
+log = logging.getLogger(__name__)
 MAX_K = 1000
 
 _OUTPUTS = {name: TensorSpec(name, "string", (None, None)) for name in contract.STRING_OUTPUTS}
@@ -70,6 +75,12 @@ class SearchServable(Servable):
     questions when they list some (`index.known_questions`), whatever `mode`
     ranked the hits.
 
+    Document permissions (`index.permissions`): the calling principal
+    (`server.identity`) reads only passages whose readers include it, one of
+    its groups or `"*"`; that is a filter key added before ranking, so hits,
+    scores, fusion and the not-found flag are those of the permitted passages
+    alone, in every mode and over shards.
+
     ScaNN ops are not in stock TF Serving, so this servable lives in the
     lepton-tf server; queries are embedded by the `encoder` servable (in
     process or on a remote TF Serving).
@@ -101,6 +112,12 @@ class SearchServable(Servable):
             self.path, self.index, self.version = index_dir, index, version
         self.embed_queries = embed_queries
         self.name = name
+        if index is None and any(getattr(d, "readers", None) is not None
+                                 for d in self.index.documents.values()):
+            log.info("search %s: index version %d has document permissions; they apply to "
+                     "callers with an identity (--tokens_file, --jwt_*): a server without "
+                     "them, or with one shared --auth_token, lets every caller read every "
+                     "document", name, self.version)
         self.not_found_rule = not_found.threshold_rule(not_found_threshold) \
             if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
@@ -127,19 +144,26 @@ class SearchServable(Servable):
 
     def not_found(self, hits: list, texts: list[str]) -> np.ndarray:
         """The rule's flag per query (bool `[B]`), read from the signals the
-        search pass returned with each query's `Hits`."""
+        search pass returned with each query's `Hits`: every one over the
+        passages the caller may read (`hybrid.QuerySignals`)."""
         # A sharded index cannot be empty (each shard holds documents), and remote
         # shards do not report their size.
         if not self.index.sharded and not len(self.index):
             return np.ones(len(texts), bool)
         rule = self.not_found_rule
-        lexical = self.index.lexical if rule.needs_lexical() else None
         signals = [h.signals for h in hits]
+        # One caller per batch: every query's signals are over the same rows.
+        readable = signals[0].readable_rows if signals else None
+        lexical = None
+        if rule.needs_lexical():
+            lexical = self.index.lexical if readable is None else \
+                permitted_lexical(self.index, readable)
         questions = [None] * len(texts)
         if rule.needs_questions():
+            readers = None if readable is None else {self.index.row_ids[r] for r in readable}
             questions = self.index.known_questions.features_of(np.stack(
                 [np.zeros(0, np.float32) if s.question_cosines is None else s.question_cosines
-                 for s in signals]))
+                 for s in signals]), readers)
         return np.array([len(s.top_cosines) == 0 or rule.flags(not_found.query_features(
             s.top_cosines, text, lexical, q, s.bm25 if lexical is not None else None))
             for s, text, q in zip(signals, texts, questions)], bool)
@@ -195,6 +219,13 @@ class SearchServable(Servable):
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         k, mode, filter = self._options(signature_name, inputs)
+        # The caller's permission is one more filter key, applied before any ranking
+        # (`index.permissions`); the not-found rule sees only the same passages.
+        readers = identity.current().readers()
+        try:
+            filter = permitted_filter(filter, readers)
+        except FilterError as e:
+            raise ValueError(str(e)) from None
         texts = self._queries(inputs)
         if not texts:
             return contract.pack_outputs([])
@@ -205,14 +236,28 @@ class SearchServable(Servable):
                                             signals=not_found.TOP_K)
         except FilterError as e:
             raise ValueError(str(e)) from None
-        return contract.pack_outputs([self._hits(h) for h in hits],
-                                     self.not_found(hits, strings))
+        out = contract.pack_outputs([self._hits(h) for h in hits],
+                                    self.not_found(hits, strings))
+        audit.record(self.name, "search", strings, [list(h.doc_ids) for h in hits],
+                     self._decision(readers), out[contract.NOT_FOUND].tolist())
+        return out
+
+    def _decision(self, readers) -> str:
+        """The permission decision an audit record states."""
+        if readers is None:
+            return "unrestricted"
+        if self.index.sharded:
+            return f"readers={readers}"
+        rows = self.index.field_index().rows({READERS_FIELD: list(readers)})
+        permitted = len(self.index) if rows is None else len(rows)
+        return f"readers={readers}; {permitted} of {len(self.index)} passages permitted"
 
     def _hits(self, hits) -> list[SearchHit]:
-        """One query's `Hits` as the contract's hits, with their documents."""
+        """One query's `Hits` as the contract's hits, with their documents
+        (metadata without the readers: callers do not see who else may read)."""
         documents = self.index.documents
-        return [SearchHit(d.doc_id, float(score), d.title, d.text, d.metadata, float(dense),
-                          float(bm25))
+        return [SearchHit(d.doc_id, float(score), d.title, d.text, shown_metadata(d.metadata),
+                          float(dense), float(bm25))
                 for d, score, dense, bm25 in zip((documents[i] for i in hits.doc_ids),
                                                  hits.scores, hits.dense_scores,
                                                  hits.bm25_scores)]

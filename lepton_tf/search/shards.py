@@ -35,10 +35,13 @@ import numpy as np
 from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
 from lepton_tf.index import not_found
 from lepton_tf.index.documents import Document
+from lepton_tf.index.filters import READERS_FIELD, FilterError, matches
+from lepton_tf.index.permissions import permitted_filter, shown_metadata
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.sharded_hybrid import Candidates, Part, shard_candidates
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
+from lepton_tf.server import identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 MODEL = "search_shard"
@@ -103,7 +106,20 @@ class SearchShardServable(Servable):
         if not 1 <= k <= MAX_K:
             raise ValueError(f"k must be in [1, {MAX_K}], got {k}.")
         vectors = np.asarray(inputs["embedding"], dtype=np.float32)
-        ids, scores = self.index.search_batched(vectors, k)
+        readers = identity.current().readers()
+        if readers is None:
+            ids, scores = self.index.search_batched(vectors, k)
+        else:  # a caller with document permissions: exact over what it may read
+            hits = self.index.hybrid_search(vectors, [""] * len(vectors), k, "dense",
+                                            {READERS_FIELD: readers})
+            width = max(len(h.doc_ids) for h in hits) if hits else 0
+            ids = [h.doc_ids for h in hits]
+            scores = np.zeros((len(hits), width), np.float32)
+            for row, h in enumerate(hits):
+                scores[row, :len(h.doc_ids)] = h.scores
+            if any(len(h.doc_ids) != width for h in hits):
+                raise ValueError("Fewer permitted passages than k for some queries; ask "
+                                 "`search` (it pads) or a smaller k.")
         docs = [[self.index.documents[i] for i in row] for row in ids]
         return {"doc_ids": np.array([[d.doc_id.encode() for d in row] for row in docs], object)
                 .reshape(len(docs), -1),
@@ -122,6 +138,10 @@ class SearchShardServable(Servable):
         scalar = {n: np.asarray(inputs[n]).reshape(()).item() for n in ("mode", "filter")}
         mode, filter = (v.decode("utf-8") if isinstance(v, bytes) else str(v)
                         for v in (scalar["mode"], scalar["filter"]))
+        try:  # a front server passes its caller's permission on in `$readers`
+            filter = permitted_filter(filter, identity.current().readers())
+        except FilterError as e:
+            raise ValueError(str(e)) from None
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
                                  k, pool, mode, filter)
         return pack_candidates(found)
@@ -137,11 +157,20 @@ class SearchShardServable(Servable):
                 "not_found": np.array(text.encode("utf-8"), object)}
 
     def _documents(self, inputs) -> dict[str, np.ndarray]:
-        docs = [self.index.documents[i.decode("utf-8")]
-                for i in np.asarray(inputs["doc_ids"]).reshape(-1)]
+        readers = identity.current().readers()
+        permission = None if readers is None else {READERS_FIELD: readers}
+        docs = []
+        for raw in np.asarray(inputs["doc_ids"]).reshape(-1):
+            doc_id = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            doc = self.index.documents.get(doc_id)
+            # One answer for a missing and an unreadable id: no existence oracle.
+            if doc is None or (permission is not None and not matches(doc, permission)):
+                raise ValueError(f"No document {doc_id[:100]!r} in this shard.")
+            docs.append(doc)
         return {"texts": np.array([d.text.encode() for d in docs], object),
                 "titles": np.array([d.title.encode() for d in docs], object),
-                "metadata": np.array([metadata_bytes(d.metadata) for d in docs], object)}
+                "metadata": np.array([metadata_bytes(shown_metadata(d.metadata))
+                                      for d in docs], object)}
 
 
 def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:

@@ -27,7 +27,8 @@ from lepton_tf.server import config as config_lib
 from lepton_tf.server import limits
 from lepton_tf.server.batching import BatchingServable
 from lepton_tf.server.errors import ServingError
-from lepton_tf.server.grpc_service import BearerTokenInterceptor, add_services
+from lepton_tf.server import authenticators as auth_lib
+from lepton_tf.server.grpc_service import AuthInterceptor, add_services
 from lepton_tf.server.metrics import Metrics
 from lepton_tf.server.model_manager import ModelManager
 from lepton_tf.server.rest import RestServer
@@ -61,7 +62,12 @@ class ServerOptions:
     grpc_channel_arguments: str = ""  # "key=value,key=value" for the gRPC server
     # lepton-tf's own
     host: str = "127.0.0.1"
-    auth_token: str | None = None
+    auth_token: str | None = None  # one shared token: an unrestricted caller
+    tokens_file: str | None = None  # YAML principal -> token_sha256, groups (reloaded)
+    jwt_public_key: str | None = None  # PEM key that signs callers' JWTs
+    jwt_jwks_file: str | None = None  # or a JWKS file of such keys (reloaded)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     ssl_cert_file: str | None = None
     ssl_key_file: str | None = None
@@ -75,6 +81,9 @@ class ServerOptions:
     deadline_margin_ms: int = limits.Limits.deadline_margin_ms  # work may end this late
     request_limits_file: str | None = None  # per-model limits (lepton_tf.server.limits)
     metrics_path: str | None = None  # filled from monitoring_config_file
+    redact_logs: bool = True  # personal data in any log record -> [EMAIL], [PHONE], ...
+    redaction_policy_dir: str | None = None  # the index base holding redaction.json
+    audit_log: str | None = None  # JSONL audit trail (who asked what, what came back)
 
 
 def warn_models_without_versions(config) -> list[str]:
@@ -126,6 +135,12 @@ class ModelServer:
         self.batching = config_lib.load_batching_parameters(options.batching_parameters_file) \
             if options.enable_batching else None
         self.metrics = Metrics()
+        self.authenticators = auth_lib.from_options(options)
+        self.audit = None  # an `audit.AuditSink`: the file, or a store that implements it
+        if options.audit_log:
+            from lepton_tf.server.audit import AuditRoute, JsonlAuditLog
+
+            self.audit = JsonlAuditLog(options.audit_log)
         self.request_limits = limits.RequestLimits.load(options.request_limits_file, limits.Limits(
             max_batch_size=options.max_batch_size, max_tensor_bytes=options.max_tensor_bytes,
             deadline_margin_ms=options.deadline_margin_ms))
@@ -144,6 +159,8 @@ class ModelServer:
         self.grpc_port = self.rest_port = None
         self._grpc_handlers: list = []
         self.rest_routes: dict = {}  # (HTTP method, path) -> (handler fn, public)
+        if self.audit is not None:
+            self.add_rest_route("GET", "/v1/audit", AuditRoute(self.audit))
 
     def _wrap(self, servable: Servable) -> Servable:
         """Each loaded servable: batched if batching is on, with its request limits."""
@@ -245,6 +262,12 @@ class ModelServer:
             ValueError: a bad config file or no model and no Python servable.
             ServingError: a config TF Serving would refuse.
         """
+        if self.options.redact_logs:
+            from lepton_tf.server import log_redaction
+            from lepton_tf.text.redaction import load_policy
+
+            # The knowledge base's policy (`redaction.json` beside its index), else all kinds.
+            log_redaction.install(load_policy(self.options.redaction_policy_dir))
         config = self._initial_config()
         if config is not None:
             warn_models_without_versions(config)
@@ -269,7 +292,7 @@ class ModelServer:
 
     def _start_grpc(self) -> None:
         opts = self.options
-        interceptors = [BearerTokenInterceptor(opts.auth_token)] if opts.auth_token else []
+        interceptors = [AuthInterceptor(self.authenticators, self.audit)]
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=opts.grpc_max_threads),
             interceptors=interceptors,

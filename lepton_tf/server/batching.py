@@ -6,6 +6,9 @@ dimension but the first (scalar inputs such as `k` must be equal). A batch
 is run when it holds `max_batch_size` rows or its oldest request has waited
 `batch_timeout_micros`; `num_batch_threads` batches run at once and at most
 `max_enqueued_batches` batches wait (more is UNAVAILABLE, as in TF Serving).
+Only requests of the same principal share a batch, run as that principal: a
+servable that answers per caller (search under document permissions) never
+answers one caller's rows with another's rights.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ from typing import Callable
 
 import numpy as np
 
-from lepton_tf.server import deadline
+from lepton_tf.server import audit, deadline, identity
 from lepton_tf.server.config import BatchingOptions
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, unavailable
 from lepton_tf.server.servable import Servable
 
 
 class _Task:
-    __slots__ = ("key", "inputs", "rows", "done", "outputs", "error", "enqueued", "deadline")
+    __slots__ = ("key", "inputs", "rows", "done", "outputs", "error", "enqueued", "deadline",
+                 "principal", "audit_sink")
 
     def __init__(self, key, inputs, rows):
-        self.key, self.inputs, self.rows = key, inputs, rows
+        self.principal, self.audit_sink = identity.current(), audit.current_sink()
+        self.key, self.inputs, self.rows = (key, self.principal), inputs, rows
         self.deadline = deadline.current()
         self.done = threading.Event()
         self.outputs = self.error = None
@@ -162,13 +167,14 @@ class BatchingServable(Servable):
             task.done.set()
 
     def _execute(self, batch: list[_Task]) -> None:
-        signature = batch[0].key[0]
+        signature = batch[0].key[0][0]
         total = sum(t.rows for t in batch)
         try:
             inputs = {alias: (array if array.ndim == 0 else
                               np.concatenate([t.inputs[alias] for t in batch]))
                       for alias, array in batch[0].inputs.items()}
-            with deadline.until(_batch_deadline(batch)):  # stopped once nobody waits
+            with deadline.until(_batch_deadline(batch)), identity.acting_as(
+                    batch[0].principal), audit.scope(batch[0].audit_sink):  # one caller a batch
                 outputs = self.inner.run(signature, inputs)
             if self.on_batch is not None:
                 self.on_batch(total)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import time
@@ -13,7 +12,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from lepton_tf.server import deadline, inference, metadata
+from lepton_tf.server import audit, deadline, identity, inference, metadata
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -204,16 +203,41 @@ def add_services(server: grpc.Server, core) -> None:
             server.add_registered_method_handlers(service, handlers)
 
 
-class BearerTokenInterceptor(grpc.ServerInterceptor):
-    """Refuses calls without `authorization: Bearer <token>` (UNAUTHENTICATED).
+def _as(principal, sink, behavior, streaming: bool):
+    """`behavior` run as `principal`, auditing to `sink` (a streaming response:
+    while it is iterated)."""
+    if behavior is None:
+        return None
+    if streaming:
+        def stream(request, context):
+            with identity.acting_as(principal), audit.scope(sink):
+                yield from behavior(request, context)
+        return stream
+
+    def unary(request, context):
+        with identity.acting_as(principal), audit.scope(sink):
+            return behavior(request, context)
+    return unary
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    """Authenticates every call and runs it as its principal (`identity`).
 
     A server interceptor sees every call, registered methods, ModelService
     (`HandleReloadConfigRequest` too) and added services (the assistant's
-    stream) alike; the refusal is shaped like the method (unary or streaming).
+    stream) alike. A call without a valid `authorization: Bearer <token>` is
+    refused UNAUTHENTICATED, shaped like the method (unary or streaming); an
+    accepted one runs as the token's principal (the interceptor runs on the
+    server's polling thread, so the method's behaviours are wrapped to set it
+    on the thread that runs them).
+
+    Args:
+        authenticators: an `authenticators.Authenticators` (none configured:
+            every call runs as the unrestricted server principal).
     """
 
-    def __init__(self, token: str):
-        self._expected = f"Bearer {token}".encode()
+    def __init__(self, authenticators, audit_sink=None):
+        self.authenticators, self.audit_sink = authenticators, audit_sink
 
         def deny(request, context):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "Missing or invalid bearer token.")
@@ -227,12 +251,18 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
                       (True, True): grpc.stream_stream_rpc_method_handler(deny_stream)}
 
     def intercept_service(self, continuation, details):
-        for key, value in details.invocation_metadata or ():
-            if key == "authorization" and hmac.compare_digest(
-                    value.encode("utf-8", "replace") if isinstance(value, str) else value,
-                    self._expected):
-                return continuation(details)
-        handler = continuation(details)  # only to shape the refusal like the method
-        shape = (False, False) if handler is None else (handler.request_streaming,
-                                                        handler.response_streaming)
-        return self._deny[shape]
+        values = [v for k, v in details.invocation_metadata or () if k == "authorization"]
+        principal = self.authenticators.principal(values[0] if len(values) == 1 else None)
+        handler = continuation(details)
+        if principal is None:
+            shape = (False, False) if handler is None else (handler.request_streaming,
+                                                            handler.response_streaming)
+            return self._deny[shape]
+        if handler is None:
+            return None
+        sink = self.audit_sink
+        return handler._replace(
+            unary_unary=_as(principal, sink, handler.unary_unary, False),
+            unary_stream=_as(principal, sink, handler.unary_stream, True),
+            stream_unary=_as(principal, sink, handler.stream_unary, False),
+            stream_stream=_as(principal, sink, handler.stream_stream, True))

@@ -13,13 +13,15 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from lepton_tf.text.redaction import redact
+
 _LATENCY_BUCKETS_US = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000,
                        100_000, 250_000, 500_000, 1_000_000, 2_500_000, 10_000_000)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _PAST_DEADLINE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0,
                             1.5, 2.0, 5.0, 10.0, 30.0)
 
-# Compute after a request's deadline (issue 15: "no request computes more than
+# Compute after a request's deadline (the bound: "no request computes more than
 # 1 s past its deadline"). Work runs in the process, whichever server object
 # received it, so these series are process-wide and every server exposes them.
 _process_registry = CollectorRegistry()
@@ -87,9 +89,11 @@ class Metrics:
             if len(self._children) > 4096:  # model names come from clients: bound it
                 self._children.clear()
             label = "" if version is None else str(version)
+            # Model names come from clients: personal data in one never becomes a label.
+            name = redact(model)
             children = self._children[key] = (
-                self.requests.labels(model, label, api, status),
-                self.latency.labels(model, label, api, entrypoint))
+                self.requests.labels(name, label, api, status),
+                self.latency.labels(name, label, api, entrypoint))
         children[0].inc()
         children[1].observe(seconds * 1e6)
 

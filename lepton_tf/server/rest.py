@@ -11,7 +11,6 @@ under the request's deadline (`--rest_api_timeout_in_ms`, counted from arrival).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import re
 import ssl
@@ -21,7 +20,7 @@ from concurrent import futures
 
 from aiohttp import web
 
-from lepton_tf.server import deadline, metadata, rest_json
+from lepton_tf.server import audit, deadline, identity, metadata, rest_json
 from lepton_tf.server.errors import ServingError, deadline_exceeded, internal, invalid_argument
 from lepton_tf.server.http_transport import (HttpTransport, ThreadReply, TransportLimits,
                                              error_response, json_response)
@@ -34,6 +33,10 @@ _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)"
 _APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
 _MAX_VERSION = 2**63 - 1
 _ALLOW = "GET, HEAD, POST, OPTIONS"
+# Query parameters that would carry a credential: URLs end up in proxies' and
+# browsers' logs and histories, so such a request is refused, never read.
+CREDENTIAL_PARAMS = frozenset({"token", "access_token", "auth", "auth_token", "authorization",
+                               "bearer", "jwt", "id_token", "api_key", "apikey", "key"})
 
 
 def parse_path(http_method: str, path: str):
@@ -117,6 +120,9 @@ class RestServer:
 
     async def _route(self, request, arrived: float):
         method, path = request.method, request.raw_path.split("?")[0]
+        if CREDENTIAL_PARAMS & {name.lower() for name in request.query}:
+            return error_response(400, "Send the token in the Authorization header "
+                                       "('Authorization: Bearer TOKEN'), never in the URL.")
         if method == "OPTIONS":
             return web.Response(status=204, headers={"Allow": _ALLOW})
         if method not in ("GET", "HEAD", "POST"):
@@ -124,20 +130,21 @@ class RestServer:
                                   headers={"Allow": _ALLOW})
         lookup = "GET" if method == "HEAD" else method
         if self.options.metrics_path and path == self.options.metrics_path and lookup == "GET":
-            self._authorise(request)
+            self._principal(request)
             return web.Response(body=self.core.metrics.exposition(),
                                 headers={"Content-Type": self.core.metrics.content_type})
         route = getattr(self.core, "rest_routes", {}).get((lookup, path))
+        principal = identity.SERVER
         if route is None or not route[1]:  # public routes: a static page
-            self._authorise(request)
+            principal = self._principal(request)
         body = await self._body(request) if method == "POST" else b""
         timeout_ms = self.options.rest_api_timeout_in_ms
         at = arrived + timeout_ms / 1e3 if timeout_ms > 0 else None
         cancelled = threading.Event()
         if route is not None:
-            return await self._run_route(request, route[0], body, at, cancelled)
+            return await self._run_route(request, route[0], body, at, cancelled, principal)
         work = asyncio.get_running_loop().run_in_executor(
-            self.pool, self._dispatch, lookup, path, body, at, cancelled)
+            self.pool, self._dispatch, lookup, path, body, at, cancelled, principal)
         try:
             status, doc = await asyncio.wait_for(
                 work, None if at is None else max(0.0, at - time.monotonic()) + 0.05)
@@ -149,14 +156,18 @@ class RestServer:
             return error_response(error.http_status, error.message)
         return json_response(status, doc)
 
-    def _authorise(self, request) -> None:
-        token = self.options.auth_token
-        if not token:
-            return
-        got = request.headers.get("Authorization", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(got, f"Bearer {token}".encode()):
+    def _principal(self, request) -> identity.Principal:
+        """The caller's principal (`Authorization: Bearer TOKEN`).
+
+        Raises:
+            _Refused: 401 for a missing, repeated or invalid token.
+        """
+        values = request.headers.getall("Authorization", [])
+        principal = self.core.authenticators.principal(values[0] if len(values) == 1 else None)
+        if principal is None:
             raise _Refused(error_response(401, "Missing or invalid bearer token.",
                                           headers={"WWW-Authenticate": "Bearer"}))
+        return principal
 
     async def _body(self, request) -> bytes:
         """The whole body (chunked or not), within the size and time limits."""
@@ -186,14 +197,15 @@ class RestServer:
                                           close=True)) from None
         return b"".join(chunks)
 
-    async def _run_route(self, request, handler, body: bytes, at, cancelled):
+    async def _run_route(self, request, handler, body: bytes, at, cancelled, principal):
         """Runs an `add_rest_route` handler in the pool, under the request's deadline
         (cancelled when the client leaves); it answers through a `ThreadReply`."""
         reply = ThreadReply(request, asyncio.get_running_loop(), self.limits.body_timeout_s)
 
         def run():
             try:
-                with deadline.until(at, cancelled):
+                with deadline.until(at, cancelled), identity.acting_as(principal), \
+                        audit.scope(getattr(self.core, "audit", None)):
                     handler(reply, body)
             except ConnectionError:
                 pass  # the client went away mid-stream
@@ -214,11 +226,13 @@ class RestServer:
                 pass
         return reply.response or error_response(500, "The route sent no answer.")
 
-    def _dispatch(self, http_method: str, path: str, body: bytes, at, cancelled):
+    def _dispatch(self, http_method: str, path: str, body: bytes, at, cancelled,
+                  principal=identity.SERVER):
         """`(HTTP status, JSON doc)` of a `/v1/models` request (in a pool thread)."""
         start, name, version, api, code = time.monotonic(), "", None, "REST", "OK"
         try:
-            with deadline.until(at, cancelled):
+            with deadline.until(at, cancelled), identity.acting_as(principal), \
+                    audit.scope(getattr(self.core, "audit", None)):
                 deadline.check()  # it waited in the pool past its deadline
                 name, number, label, action = parse_path(http_method, path)
                 api = _APIS.get(action, "GetModelMetadata" if action == "metadata" else

@@ -27,8 +27,9 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow.python.client import pywrap_tf_session as tf_session  # Session::Run with RunOptions
 
 from lepton_tf.server import deadline, tf_cancel
-from lepton_tf.server.errors import ServingError, deadline_exceeded
+from lepton_tf.server.errors import ServingError, deadline_exceeded, invalid_argument
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
+from lepton_tf.server.tensors import MAX_NUMPY_STRING_RANK, to_tensor
 
 try:  # TF Serving links TF Text's ops in; register them before any SavedModel loads.
     import tensorflow_text  # noqa: F401
@@ -114,7 +115,7 @@ class _FlatCall:
     def __call__(self, inputs: dict) -> dict | None:
         if not tf.executing_eagerly() or _tape_may_record():
             return None
-        args = [tf.constant(inputs[key]) for key in self.keys]
+        args = [to_tensor(np.asarray(inputs[key])) for key in self.keys]
         flat = self.atomic.call_flat(*args, *self.captures)
         if len(flat) != len(self.names):
             return None
@@ -168,7 +169,7 @@ class _Tf2Runner:
             if result is not None:
                 return {k: result[k].numpy() for k in outputs}
         fn = self.functions[name]
-        result = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        result = fn(**{k: to_tensor(np.asarray(v)) for k, v in inputs.items()})
         return {k: result[k].numpy() for k in outputs}
 
     def close(self):
@@ -222,10 +223,18 @@ class _SessionRunner:
 
 
 def _feedable(value) -> np.ndarray:
-    """A numpy array `TF_SessionRun` takes (strings as an object array of bytes)."""
+    """A numpy array `TF_SessionRun` takes (strings as an object array of bytes).
+
+    Raises:
+        ServingError: INVALID_ARGUMENT for a string array deeper than
+            TensorFlow's numpy conversion handles (it would crash the server).
+    """
     array = np.asarray(value)
     if array.dtype.kind in "SU":
         array = array.astype(object)
+    if array.dtype == object and array.ndim > MAX_NUMPY_STRING_RANK:
+        raise invalid_argument(f"a string tensor of rank {array.ndim} cannot be fed to a TF1 "
+                               f"SavedModel here (at most rank {MAX_NUMPY_STRING_RANK})")
     return array
 
 

@@ -73,6 +73,23 @@ def to_numpy(proto: tensor_pb2.TensorProto, alias: str) -> np.ndarray:
 _ENUMS: dict = {}  # numpy dtype -> DataType enum, filled as outputs are seen
 
 
+# TensorFlow's numpy conversion handles string (object) arrays of at most
+# this rank; a deeper one crashes the process (SIGSEGV) inside `tf.constant`.
+MAX_NUMPY_STRING_RANK = 32
+
+
+def to_tensor(array: np.ndarray):
+    """`tf.constant(array)`, for a string array of any rank too.
+
+    A string array deeper than `MAX_NUMPY_STRING_RANK` goes in flat and is
+    reshaped by TensorFlow, so the model's own checks see it (and refuse it
+    with INVALID_ARGUMENT) instead of the conversion crashing the server.
+    """
+    if array.dtype == object and array.ndim > MAX_NUMPY_STRING_RANK:
+        return tf.reshape(tf.constant(array.reshape(-1)), array.shape)
+    return tf.constant(array)
+
+
 def _enum(dtype: np.dtype) -> int:
     enum = _ENUMS.get(dtype)
     if enum is None:

@@ -7,12 +7,12 @@ model's weights. A `ChatModel` built with the same sizes (the training
 config's `model:` section and vocabulary) restores them with
 `tf.train.Checkpoint(model=...)`, and every one of its weights must be
 matched: a wrong size or a missing weight fails instead of exporting a
-half-random model. This is how the shipped `chat/3` (trained by
-`configs/chat_continued.yaml`, whose run is not in git) is re-exported with
-new decoding options (`chat/4`: the same weights, the no-repeat 3-gram default):
+half-random model. This is how the shipped chat weights (trained by
+`configs/chat_continued.yaml`, whose run is not in git) are re-exported when
+the servable changes (`chat/5`: the same weights, inputs checked in the graph):
 
-    lepton-tf export chat --from-saved-model saved_models/chat/3 \\
-        --config configs/chat_continued.yaml --version 4
+    lepton-tf export chat --from-saved-model saved_models/chat/4 \\
+        --config configs/chat_continued.yaml --version 5
 """
 
 from __future__ import annotations

@@ -1,0 +1,86 @@
+"""Turns per second and latency per turn of the `dst` servable, at batch 1 and 16.
+
+    python bench/dst.py --model saved_models/dst [--data data/sgd/dst_sample] [--repeats 3]
+
+Rows are real SGD user turns with their service's schema (one row = one turn for
+one service). Two paths: `track_turn_encoded` with the service's schema vectors
+cached (what `ModelTracker` does: the turn alone is encoded) and `serving_default`
+(all strings: the schema descriptions are encoded on every request). Prints one
+line per (path, batch): turns/s, p50 and p95 milliseconds per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def sgd_rows(data: Path):
+    """(user, system, service) of every user frame of the folder's dialogues."""
+    rows = []
+    for path in sorted(data.glob("dialogues_*.json*")):
+        raw = path.read_bytes()
+        for dialogue in json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw):
+            system = ""
+            for turn in dialogue["turns"]:
+                if turn["speaker"] == "SYSTEM":
+                    system = turn["utterance"]
+                    continue
+                rows += [(turn["utterance"], system, f["service"]) for f in turn["frames"]]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="dst version folder or base folder")
+    parser.add_argument("--data", default="data/sgd/dst_sample", help="SGD-layout folder of turns")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the turns per setting")
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from lepton_tf.dialogue.model_tracker import ModelTracker, elements_of, request_rows
+    from lepton_tf.dialogue.schema import load_schema
+    from lepton_tf.export.model_path import resolve_version_path
+
+    path = resolve_version_path(args.model, "`lepton-tf train dst --export`")
+    data = Path(args.data)
+    schema = load_schema(next(p for p in (data / "schema.json", data / "schema.json.gz") if p.exists()))
+    rows = sgd_rows(data)
+    loaded = tf.saved_model.load(path)
+    tracker = ModelTracker.from_saved_model(path)
+    print(f"{path}: {len(rows)} turns of {data}")
+    for signature in ("track_turn_encoded", "serving_default"):
+        fn = loaded.signatures[signature]
+        for batch in (1, 16):
+            requests = []
+            for start in range(0, len(rows) - batch + 1, batch):
+                chunk = rows[start:start + batch]
+                # One service per request so rows share the padded schema sizes.
+                service = elements_of(schema[chunk[0][2]])
+                inputs = request_rows(chunk[0][0], chunk[0][1], [service] * batch)
+                inputs["user_utterance"] = np.array([u.encode() for u, _, _ in chunk], dtype=object)
+                inputs["system_utterance"] = np.array([s.encode() for _, s, _ in chunk], dtype=object)
+                if signature == "track_turn_encoded":
+                    inputs = tracker._with_vectors(inputs)
+                requests.append({k: tf.constant(v) for k, v in inputs.items()})
+            fn(**requests[0])  # trace and warm up
+            latencies = []
+            for _ in range(args.repeats):
+                for request in requests:
+                    begin = time.perf_counter()
+                    fn(**request)
+                    latencies.append(time.perf_counter() - begin)
+            seconds = np.array(latencies)
+            print(f"{signature:20s} batch {batch:2d}: {batch * len(seconds) / seconds.sum():7.1f} turns/s, "
+                  f"p50 {1000 * np.percentile(seconds, 50):6.1f} ms, p95 {1000 * np.percentile(seconds, 95):6.1f} ms "
+                  f"per request ({len(seconds)} requests)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""What the conversation store adds to a turn: p50/p95 per turn with the store off,
+on SQLite and on PostgreSQL, and whether every answered turn is in the log.
+
+    python bench/store_overhead.py --turns 400 --out runs/store_overhead.json
+
+Three servers run in this process at once (the test suite's conversation fakes
+as models, so a turn costs a few ms and the store's share shows), each with
+the assistant: store off (memory), SQLite (a WAL file) and PostgreSQL (a
+throwaway cluster started with initdb/pg_ctl; left out when PostgreSQL is not
+installed). Turns go to the three in turn, in shuffled order, so machine noise
+falls on all alike; each turn is a gRPC Predict call timed at the client. The
+turns rotate over 20 sessions and a script of searches, follow-ups, small talk
+and a booking request, so the session read and the turn write both happen.
+
+Two measures: the difference of the per-turn percentiles (on vs off; on a
+loaded machine the noise of two distributions), and the store's own time in
+each turn, timed around the session read and the turn write
+(`StoredSessions.refresh` + `log_turn`, the only store work in a turn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(REPO, "tests"), REPO]  # tests/conftest.py, not the root one
+
+import numpy as np  # noqa: E402
+
+SCRIPT = ["How do I delete my Facebook account?", "what about the second one?",
+          "Hi there!", "Create Gmail filters", "and on my phone?",
+          "How to turn off YouTube autoplay?", "the first one",
+          "Book a table for two at an Italian place tonight", "Thanks!"]
+
+
+def percentiles(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {"p50": round(float(np.percentile(a, 50)), 3),
+            "p95": round(float(np.percentile(a, 95)), 3), "n": len(ms)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--turns", type=int, default=400, help="turns per configuration")
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--out", help="write the figures as JSON here")
+    args = p.parse_args()
+
+    import contextlib
+
+    import pg_cluster
+    from stored_conversation import start
+
+    from lepton_tf.client.assistant import AssistantClient
+    from lepton_tf.store import ConversationStore, sqlite_url
+
+    from lepton_tf.assistant.stored_sessions import StoredSessions
+
+    in_turn: dict = {}  # store -> per-turn seconds of read + write
+
+    def timed(method):
+        def run(self, session, *rest):
+            start_s = time.perf_counter()
+            try:
+                return method(self, session, *rest)
+            finally:
+                spent = in_turn.setdefault(self.store.dialect, {})
+                spent[session.session_id, session.turn_count, method.__name__] = \
+                    time.perf_counter() - start_s
+        return run
+    StoredSessions.refresh = timed(StoredSessions.refresh)
+    StoredSessions.log_turn = timed(StoredSessions.log_turn)
+
+    folder = tempfile.mkdtemp(prefix="store-bench-")
+    with contextlib.ExitStack() as stack:
+        urls = {"off": None, "sqlite": sqlite_url(os.path.join(folder, "c.sqlite"))}
+        why = pg_cluster.missing()
+        if why is None:
+            urls["postgresql"] = stack.enter_context(pg_cluster.temporary_cluster()).url
+        else:
+            print(f"PostgreSQL left out: {why}")
+        servers = {name: start(url) for name, url in urls.items()}
+        for name, url in urls.items():
+            servers[name].store_dialect = "sqlite" if name == "sqlite" else "postgresql"
+        for server in servers.values():
+            stack.callback(server.stop, 0)
+        clients = {name: [AssistantClient(f"127.0.0.1:{s.grpc_port}",
+                                          session_id=f"bench-{i}", timeout_s=30)
+                          for i in range(args.sessions)] for name, s in servers.items()}
+        timings = {name: [] for name in servers}
+        answered = {name: [] for name in servers}
+        rng = random.Random(0)
+        for warm in range(10):  # first calls build channels and caches
+            for name in servers:
+                clients[name][0].ask(SCRIPT[warm % len(SCRIPT)])
+        for turn in range(args.turns):
+            message = SCRIPT[turn % len(SCRIPT)]
+            session = (turn // len(SCRIPT)) % args.sessions
+            order = list(servers)
+            rng.shuffle(order)
+            for name in order:
+                start_s = time.perf_counter()
+                answer = clients[name][session].ask(message)
+                timings[name].append((time.perf_counter() - start_s) * 1e3)
+                answered[name].append(answer["turn_id"])
+        report = {"turns": args.turns, "loadavg_1m": round(os.getloadavg()[0], 2),
+                  "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
+        base = report["per_turn_ms"]["off"]
+        for name, url in urls.items():
+            if url is None:
+                continue
+            figures = report["per_turn_ms"][name]
+            figures["p95_overhead_ms"] = round(figures["p95"] - base["p95"], 3)
+            figures["p50_overhead_ms"] = round(figures["p50"] - base["p50"], 3)
+            store = ConversationStore.open(url)
+            logged = {t["turn_id"] for t in store.turns()}
+            figures["lost_turns"] = sum(t not in logged for t in answered[name])
+            store.close()
+            registry = servers[name].metrics.registry
+            spent = {}
+            for (session, count, what), seconds in in_turn[servers[name].store_dialect].items():
+                # refresh runs before the count moves on: pair it with the turn it serves
+                key = (session, count + 1 if what == "refresh" else count)
+                spent[key] = spent.get(key, 0.0) + seconds * 1e3
+            figures["store_ms_in_turn"] = percentiles(list(spent.values()))
+            figures["write_ms_mean"] = round(
+                1e3 * registry.get_sample_value(":lepton:store:write_seconds_sum")
+                / registry.get_sample_value(":lepton:store:write_seconds_count"), 3)
+    print(json.dumps(report, indent=2))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

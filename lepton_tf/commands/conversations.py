@@ -1,0 +1,75 @@
+"""`lepton-tf conversations`: delete one session's data, or purge old turns.
+
+    lepton-tf conversations forget SESSION_ID --search_index indexes/stackfaq
+    lepton-tf conversations purge --days 30 --conversation_store postgresql://...
+
+The store is found as `lepton-tf serve` finds it: `--conversation_store`
+(a URL or a SQLite path), else the SQLite file beside `--search_index`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_store_args(p) -> None:
+    """The flags that name a conversation store (shared by report and learn)."""
+    p.add_argument("--conversation_store", metavar="URL|PATH",
+                   help="postgresql://... or a SQLite file (default: the file beside "
+                        "--search_index, as `lepton-tf serve` uses)")
+    p.add_argument("--search_index", default="indexes/stackfaq",
+                   help="the served index (default indexes/stackfaq)")
+
+
+def open_store(args):
+    """The store the flags name (it must exist: nothing is created here).
+
+    Raises:
+        ValueError: no store there, or `none`.
+        StoreError: it cannot be opened.
+    """
+    import os
+
+    from lepton_tf.commands.serve import conversation_store_url
+    from lepton_tf.store import ConversationStore
+
+    url = conversation_store_url(args)
+    if url is None:
+        raise ValueError("--conversation_store none names no store.")
+    if url.startswith("sqlite:///") and not os.path.isfile(url[len("sqlite:///"):]):
+        raise ValueError(f"no conversation store at {url[len('sqlite:///'):]} (give "
+                         "--conversation_store or the --search_index the server used)")
+    return ConversationStore.open(url)
+
+
+def run(args) -> int:
+    from lepton_tf.store import UnknownTurnError
+
+    store = open_store(args)
+    try:
+        if args.action == "forget":
+            try:
+                deleted = store.delete_session(args.session_id)
+            except UnknownTurnError as e:
+                raise ValueError(str(e)) from None
+            print(f"deleted {deleted} rows of session {args.session_id}")
+        else:
+            print(f"deleted {store.purge(args.days)} rows older than {args.days:g} days")
+    finally:
+        store.close()
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("conversations", help="delete a session's stored data, or purge old "
+                                             "turns", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", required=True)
+    forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
+    forget.add_argument("session_id", help="the session to delete")
+    purge = actions.add_parser("purge", help="delete what is older than --days")
+    purge.add_argument("--days", type=float, required=True,
+                       help="delete turns, feedback and sessions older than this")
+    for q in (forget, purge):
+        add_store_args(q)
+    p.set_defaults(fn=run)

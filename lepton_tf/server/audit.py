@@ -1,0 +1,136 @@
+"""The audit trail: who asked what (redacted), what came back, which permission applied.
+
+Servables that answer from documents (`search`, the assistant) call `record`
+for every request; the record goes to the sink of the server that received
+the request (`ServerOptions.audit_log`: a JSONL file, `JsonlAuditLog`), set
+for the request's thread by the gRPC and REST fronts next to its principal. A
+conversation store implements the same `AuditSink` protocol (`write` and
+`read`) to keep the trail in its database instead.
+
+Each record: `time`, `principal`, `groups`, `model`, `action`, `query`
+(redacted: `text.redaction`), `decision` (`unrestricted`, or the readers the
+answer was filtered to and how many passages they may read), `documents`
+(the ids returned, per query) and `not_found`.
+
+Reading is for admins: `read_for(sink, viewer)` returns the records of
+principals sharing a group the viewer administers (`Principal.admin_of`;
+`"*"` or an unrestricted viewer: all), and `GET /v1/audit` serves that view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import threading
+import time
+from typing import Iterator, Protocol
+
+from lepton_tf.server import identity
+from lepton_tf.text.redaction import redact
+
+_local = threading.local()
+
+
+class AuditSink(Protocol):
+    """Where audit records go (a file, or a conversation store)."""
+
+    def write(self, record: dict) -> None:
+        """Appends one record (already redacted)."""
+
+    def read(self) -> Iterator[dict]:
+        """Every record, oldest first."""
+
+
+class JsonlAuditLog:
+    """An append-only JSONL file of audit records (thread-safe, one line a record).
+
+    Args:
+        path: the file (created with its folder; existing records are kept).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def read(self) -> Iterator[dict]:
+        if not os.path.exists(self.path):
+            return
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+
+@contextlib.contextmanager
+def scope(sink: AuditSink | None):
+    """Runs the block with `sink` as this thread's audit sink (the fronts set it)."""
+    previous = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = previous
+
+
+def current_sink() -> AuditSink | None:
+    return getattr(_local, "sink", None)
+
+
+def record(model: str, action: str, queries: list[str], documents: list[list[str]],
+           decision: str, not_found: list[bool] | None = None) -> None:
+    """Writes one audit record for the current request (nothing without a sink).
+
+    Args:
+        model: the servable answering.
+        action: what was asked (`search`, `assistant`, ...).
+        queries: what the caller asked (redacted here).
+        documents: the document ids returned, one list per query.
+        decision: the permission decision (`unrestricted`, `readers=[...]`, ...).
+        not_found: per query, whether the answer was "not found".
+    """
+    sink = current_sink()
+    if sink is None:
+        return
+    principal = identity.current()
+    sink.write({"time": time.time(), "principal": principal.name,
+                "groups": sorted(principal.groups), "model": model, "action": action,
+                "query": [redact(q) for q in queries], "decision": decision,
+                "documents": documents, "not_found": list(not_found or [])})
+
+
+def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:
+    """The records `viewer` may read: those of principals in a group it
+    administers (all for `"*"` admins and unrestricted viewers).
+
+    Raises:
+        PermissionError: the viewer administers no group.
+    """
+    if not viewer.unrestricted and not viewer.admin_of:
+        raise PermissionError(f"{viewer.name} administers no group: the audit trail is "
+                              "for admins (admin_of in the tokens file).")
+    return [r for r in sink.read()
+            if viewer.unrestricted or identity.EVERYONE in viewer.admin_of
+            or set(r.get("groups", [])) & viewer.admin_of]
+
+
+@dataclasses.dataclass
+class AuditRoute:
+    """`GET /v1/audit`: the caller's admin view of the trail, as JSON."""
+
+    sink: AuditSink
+
+    def __call__(self, reply, body: bytes) -> None:
+        try:
+            records = read_for(self.sink, identity.current())
+        except PermissionError as e:
+            reply.send_json(403, {"error": str(e)})
+            return
+        reply.send_json(200, {"records": records})

@@ -1,0 +1,265 @@
+"""`ConversationStore`: sessions, the turn log and feedback in one SQL database.
+
+One interface, two databases, through SQLAlchemy Core 2.x: SQLite (Python's
+own `sqlite3` driver) is the embedded default, a file in WAL mode so readers
+(the report) never block the server's writes; PostgreSQL (psycopg 3) is for
+deployments where replicas share conversations. SQLAlchemy was chosen over
+hand-written SQL per driver because the two dialects differ in parameter
+style, upserts, types and pooling, and Core covers all four with one table
+definition (`schema`) while adding no ORM layer to the write path.
+
+    store = ConversationStore.open("sqlite:///indexes/stackfaq.conversations.sqlite")
+    store = ConversationStore.open("postgresql://lepton@db:5432/lepton")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lepton_tf.store import schema
+from lepton_tf.store.errors import StoreError, StoreSchemaError, UnknownTurnError
+from lepton_tf.store.records import TurnRecord, check_rating
+
+SQLITE_BUSY_TIMEOUT_MS = 200  # a locked file: wait this long, then the writer queues
+CONNECT_TIMEOUT_S = 3
+
+
+def engine_url(url: str) -> str:
+    """`url` with the driver this package uses (`postgresql://` -> psycopg 3).
+
+    Raises:
+        ValueError: a database other than SQLite or PostgreSQL.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    raise ValueError(f"conversation store URL must start with sqlite:/// or postgresql://, "
+                     f"got {url.split('://')[0][:20]!r}")
+
+
+def sqlite_url(path: str) -> str:
+    return "sqlite:///" + os.path.abspath(path)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: the report reads while the server writes. NORMAL: a commit is in the WAL
+    # (the OS has it) before it returns, so a killed process loses nothing; only a
+    # power cut may lose the last commits (FULL would fsync every turn).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """The SQLAlchemy engine of a store URL (not connected yet)."""
+    url = engine_url(url)
+    if url.startswith("sqlite"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False,
+                                                     "timeout": SQLITE_BUSY_TIMEOUT_MS / 1e3})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No pre_ping (a round trip per turn): a connection broken by a restarted server
+    # fails one write, which the writer queues and retries on a fresh connection.
+    return sa.create_engine(url, pool_size=8, max_overflow=8,
+                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+
+
+def _describe(url: str) -> str:
+    """The URL without its password (it goes into error messages and logs)."""
+    try:
+        return sa.make_url(engine_url(url)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - describing must not fail
+        return "the conversation store"
+
+
+class ConversationStore:
+    """Reads and writes one store. Thread-safe (a connection pool).
+
+    Args:
+        engine: the database (see `open`).
+        description: the URL without password, for messages.
+    """
+
+    def __init__(self, engine: sa.Engine, description: str = ""):
+        self.engine, self.description = engine, description
+        self.dialect = engine.dialect.name
+        insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
+        # Built once: building a statement per turn costs more than SQLite's commit.
+        sessions, turns = schema.sessions, schema.turns
+        prefixed = lambda table, prefix: {  # noqa: E731
+            c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.c}
+        log = insert(turns).values(prefixed(turns, "t_")).on_conflict_do_nothing(
+            index_elements=[turns.c.turn_id])
+        upsert = insert(sessions).values(prefixed(sessions, "s_"))
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[sessions.c.session_id],
+            set_={"state": upsert.excluded.state, "turns": upsert.excluded.turns,
+                  "updated_at": upsert.excluded.updated_at},
+            where=sessions.c.turns < upsert.excluded.turns)
+        if self.dialect == "postgresql":
+            # One statement (the log insert as a data-modifying CTE), autocommitted:
+            # atomic, and one round trip instead of BEGIN, two inserts and COMMIT.
+            self._turn_statements = [upsert.add_cte(log.cte("logged"))]
+            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._turn_statements = [log, upsert]
+            self._autocommit = None
+        self._read_session = sa.select(sessions.c.state, sessions.c.turns).where(
+            sessions.c.session_id == sa.bindparam("session_id"))
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> "ConversationStore":
+        """Opens (and creates or upgrades) the store at `url`.
+
+        Raises:
+            StoreSchemaError: a corrupt file, another application's database, or a
+                newer schema.
+            StoreError: the database cannot be reached.
+            ValueError: an unsupported URL.
+        """
+        description = _describe(url)
+        engine = make_engine(url)
+        try:
+            if migrate:
+                schema.migrate(engine)
+            else:
+                with engine.connect() as connection:
+                    schema.stored_version(connection)
+        except StoreSchemaError as e:
+            engine.dispose()
+            raise StoreSchemaError(f"{description}: {e}") from None
+        except sa.exc.DatabaseError as e:
+            engine.dispose()
+            text = str(e.orig)
+            if "not a database" in text or "malformed" in text:
+                raise StoreSchemaError(f"{description} is corrupt or not a SQLite database "
+                                       f"({text}); move it away to start a new store") from None
+            raise StoreError(f"{description}: {text.strip().splitlines()[0]}") from None
+        except sa.exc.SQLAlchemyError as e:
+            engine.dispose()
+            raise StoreError(f"{description}: {e}".splitlines()[0]) from None
+        return cls(engine, description)
+
+    def version(self) -> int | None:
+        with self.engine.connect() as connection:
+            return schema.stored_version(connection)
+
+    # -- sessions and turns --------------------------------------------
+    def load_session(self, session_id: str) -> tuple[dict, int] | None:
+        """`(state, turns)` of a stored session, or None."""
+        with (self._autocommit or self.engine).connect() as connection:
+            row = connection.execute(self._read_session, {"session_id": session_id}).first()
+        return None if row is None else (row.state, int(row.turns))
+
+    def write_turn(self, record: TurnRecord, state: dict, turn_number: int) -> None:
+        """Logs a turn and saves its session's state after it, in one transaction.
+
+        Idempotent (a retried write that had committed changes nothing), and a
+        late retry never rolls a session back past a newer turn.
+
+        Args:
+            record: the turn.
+            state: the session after the turn (JSON-ready).
+            turn_number: the session's turn count after this turn.
+        """
+        now = record.created_at
+        params = {"t_" + k: v for k, v in record.row().items()}
+        params.update(s_session_id=record.session_id, s_state=state, s_turns=turn_number,
+                      s_created_at=now, s_updated_at=now)
+        if self._autocommit is not None:
+            with self._autocommit.connect() as connection:
+                connection.execute(self._turn_statements[0], params)
+            return
+        with self.engine.begin() as connection:
+            for statement in self._turn_statements:
+                connection.execute(statement, params)
+
+    def add_feedback(self, session_id: str, turn_id: str, rating: str,
+                     comment: str | None = None) -> None:
+        """Records a rating of one turn.
+
+        Raises:
+            ValueError: a bad rating or comment.
+            UnknownTurnError: no such turn in that session.
+        """
+        rating, comment = check_rating(rating, comment)
+        t = schema.turns
+        with self.engine.begin() as connection:
+            found = connection.execute(sa.select(t.c.turn_id).where(
+                t.c.turn_id == turn_id, t.c.session_id == session_id)).first()
+            if found is None:
+                raise UnknownTurnError(f"No turn {turn_id[:40]!r} in session "
+                                       f"{session_id[:200]!r}.")
+            connection.execute(schema.feedback.insert().values(
+                turn_id=turn_id, session_id=session_id, rating=rating, comment=comment,
+                created_at=time.time()))
+
+    def delete_session(self, session_id: str) -> int:
+        """Deletes one session's state, turns and feedback.
+
+        Returns:
+            The rows deleted.
+
+        Raises:
+            UnknownTurnError: nothing is stored for that session.
+        """
+        deleted = 0
+        with self.engine.begin() as connection:
+            for table in (schema.feedback, schema.turns, schema.sessions):
+                deleted += connection.execute(
+                    table.delete().where(table.c.session_id == session_id)).rowcount
+        if not deleted:
+            raise UnknownTurnError(f"No stored session {session_id[:200]!r}.")
+        return deleted
+
+    def purge(self, retention_days: float, now: float | None = None) -> int:
+        """Deletes turns, feedback and sessions older than `retention_days`.
+
+        Returns:
+            The rows deleted.
+        """
+        if retention_days <= 0:
+            raise ValueError("retention_days must be > 0.")
+        cutoff = (time.time() if now is None else now) - retention_days * 86400.0
+        deleted = 0
+        with self.engine.begin() as connection:
+            for table, column in ((schema.feedback, schema.feedback.c.created_at),
+                                  (schema.turns, schema.turns.c.created_at),
+                                  (schema.sessions, schema.sessions.c.updated_at)):
+                deleted += connection.execute(table.delete().where(column < cutoff)).rowcount
+        return deleted
+
+    # -- reading for the report and the learning loop --------------------
+    def turns(self, since: float = 0.0) -> Iterator[dict]:
+        """Logged turns since `since` (Unix seconds), oldest first."""
+        t = schema.turns
+        with self.engine.connect() as connection:
+            for row in connection.execute(sa.select(t).where(t.c.created_at >= since)
+                                          .order_by(t.c.created_at)):
+                yield dict(row._mapping)
+
+    def feedback(self, since: float = 0.0) -> list[dict]:
+        """Ratings since `since`, oldest first."""
+        f = schema.feedback
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(
+                sa.select(f).where(f.c.created_at >= since).order_by(f.c.created_at))]
+
+    def has_turn(self, turn_id: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(schema.turns.c.turn_id).where(
+                schema.turns.c.turn_id == turn_id)).first() is not None
+
+    def close(self) -> None:
+        self.engine.dispose()
