@@ -16,7 +16,18 @@ import lepton_tf.commands
 from lepton_tf.quiet_logs import quiet_tensorflow
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line's parser.
+
+    Args:
+        command: the sub-command about to run, when known: the others that
+            offer `register_summary` (a one-line entry, for commands whose
+            parsers import heavy modules) are registered by it, so parsing
+            stays instant. None: every parser in full.
+
+    Returns:
+        the parser.
+    """
     parser = argparse.ArgumentParser(prog="lepton-tf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -25,16 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for info in sorted(pkgutil.iter_modules(lepton_tf.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"lepton_tf.commands.{info.name}")
-        if hasattr(module, "register"):  # else a helper shared by commands
+        if not hasattr(module, "register"):  # a helper shared by commands
+            continue
+        if command is not None and command != info.name and hasattr(module, "register_summary"):
+            module.register_summary(sub)
+        else:
             module.register(sub)
     return parser
+
+
+def _command_in(argv: list[str]) -> str:
+    """The sub-command `argv` names ("" for none, e.g. `lepton-tf --help`)."""
+    return next((a for a in argv if not a.startswith("-")), "")
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Before anything imports TensorFlow (which reads TF_CPP_MIN_LOG_LEVEL once).
     quiet_tensorflow(verbose=bool({"-v", "--verbose"} & set(argv)))
-    parser = build_parser()
+    parser = build_parser(command=_command_in(argv))
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "pass_through", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

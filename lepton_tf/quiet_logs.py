@@ -98,12 +98,14 @@ def filter_stderr(pattern: re.Pattern) -> None:
 
 
 # The copier: whole lines are filtered; a partial line (a prompt) is passed
-# on when no more bytes come within 50 ms. C++ log lines are written whole.
+# on when no more bytes come within 50 ms, and so is the rest of that line
+# (what the user must see is never held back or cut). C++ log lines are
+# written whole.
 _COPIER = r"""
 import os, re, select, sys
-pattern, out, buffer = re.compile(sys.argv[1]), sys.stdout.fileno(), b""
-def emit(line):
-    if not pattern.search(line.decode("utf-8", "replace")):
+pattern, out, buffer, passing = re.compile(sys.argv[1]), sys.stdout.fileno(), b"", False
+def emit(line, passing):
+    if passing or not pattern.search(line.decode("utf-8", "replace")):
         os.write(out, line)
 while True:
     chunk = os.read(0, 65536)
@@ -112,10 +114,11 @@ while True:
     buffer += chunk
     *lines, buffer = buffer.split(b"\n")
     for line in lines:
-        emit(line + b"\n")
+        emit(line + b"\n", passing)
+        passing = False
     if buffer and not select.select([0], [], [], 0.05)[0]:
-        emit(buffer)
-        buffer = b""
+        emit(buffer, passing)
+        buffer, passing = b"", True
 if buffer:
-    emit(buffer)
+    emit(buffer, passing)
 """

@@ -120,6 +120,42 @@ def test_mixed_conversation_in_the_page(conversation_url, browser):
     check_conversation(turns)
 
 
+def test_a_turn_without_sources_clears_the_panel_and_long_text_is_kept(page_url, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page_url)
+    wait = WebDriverWait(browser, 15)
+    box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
+    box.send_keys("How do I reset my password?", Keys.ENTER)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".turn.assistant[data-done]"))
+    assert browser.find_elements(By.CSS_SELECTOR, "#sources li")
+    assert browser.find_elements(By.CSS_SELECTOR, "#related button")
+    box.send_keys("Thanks!", Keys.ENTER)  # small talk: no sources, no related questions
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
+                                             ".turn.assistant[data-done]")) == 2)
+    turn = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+    assert turn.get_attribute("data-route") != "search"
+    assert browser.find_elements(By.CSS_SELECTOR, "#sources li") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "#related button") == []
+    # One character over the server's 2,000: counted before sending, refused
+    # in the page, the text left in the box to shorten.
+    long_text = "é" * 2001
+    browser.execute_script("arguments[0].value = arguments[1];"
+                           "arguments[0].dispatchEvent(new Event('input'));", box, long_text)
+    assert browser.find_element(By.ID, "count").text == "2001 / 2000"
+    assert "over" in browser.find_element(By.ID, "count").get_attribute("class")
+    assert not browser.find_element(By.ID, "send").is_enabled()
+    box.send_keys(Keys.ENTER)
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".turn.user")) == 2  # nothing sent
+    assert box.get_attribute("value") == long_text
+    box.send_keys(Keys.BACKSPACE)  # at the limit: allowed again
+    assert browser.find_element(By.ID, "send").is_enabled()
+    assert "over" not in browser.find_element(By.ID, "count").get_attribute("class")
+
+
 @pytest.fixture(scope="module")
 def task_url(tmp_path_factory):
     from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models

@@ -34,8 +34,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lepton_tf.assistant.standalone import (code_line, introduces, leans_back, looks_like_code,
+                                            markup_only)
+
 MAX_SENTENCES = 3
-MAX_CANDIDATES = 8     # sentences per passage scored (answers lead with the answer)
+MAX_CANDIDATES = 12    # sentences per passage scored (answers lead with the answer)
 MAX_CHARS = 500        # a following sentence is added only within this budget
 MIN_FOLLOW_RATIO = 0.6  # a following sentence scores at least this share of the best
 OTHER_PASSAGE_RATIO = 0.9  # another passage's sentence scores at least this share
@@ -47,6 +50,8 @@ _END = ".!?)\"'"
 # A URL, without the punctuation that may end the sentence after it.
 _URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
 _PLACEHOLDER = re.compile(r"urlplaceholder(\d+)x")
+OPENING_CHARS = 300    # the passage opening quoted when no extract stands alone
+MAX_LEAN_BACK = 3      # sentences added before one that refers back
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,8 +100,15 @@ def ends_sentence(reply: str) -> bool:
 
 
 def with_stop(sentence: str) -> str:
-    """The sentence, ending with a full stop if it ends with none (a heading, a list item)."""
-    return sentence if sentence[-1] in _END else sentence + "."
+    """The sentence, ending with a full stop if it is prose that ends with none (a
+    heading, a list item); code, commands and values are kept verbatim.
+
+    >>> with_stop("Install the package"), with_stop("pip install pypdf[crypto]")
+    ('Install the package.', 'pip install pypdf[crypto]')
+    """
+    if sentence[-1] in _END or not sentence[-1].isalpha() or looks_like_code(sentence):
+        return sentence
+    return sentence + "."
 
 
 def trigrams(text: str) -> set:
@@ -136,7 +148,8 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     """
     similarity = similarity or lexical_similarity
     candidates = [(n, i, s) for n, p in enumerate(passages, 1)
-                  for i, s in enumerate(split_sentences(p.text)[:MAX_CANDIDATES])]
+                  for i, s in enumerate(split_sentences(p.text)[:MAX_CANDIDATES])
+                  if not markup_only(s)]
     if not candidates:
         return "", []
     texts = [s for _, _, s in candidates]
@@ -153,11 +166,17 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         fresh = [j for j in order if not has_repeated_trigram(texts[j])]  # say it again
     best = (fresh or order)[0]
     n, i, _ = candidates[best]
-    chosen, grams, length = [best], trigrams(texts[best]), len(texts[best])
-    for j in range(best + 1, len(candidates)):
-        if len(chosen) == MAX_SENTENCES or candidates[j][0] != n:
+    chosen = standalone_run(candidates, best)
+    if chosen is None:  # nothing it leans on is at hand: the passage's opening instead
+        return opening_reply(passages[n - 1], n), [n]
+    grams = set().union(*(trigrams(texts[j]) for j in chosen))
+    length = sum(len(texts[j]) for j in chosen)
+    for j in range(chosen[-1] + 1, len(candidates)):
+        if len(chosen) >= MAX_SENTENCES or candidates[j][0] != n:
             break
-        if scores[j] < MIN_FOLLOW_RATIO * scores[best] or length + len(texts[j]) > MAX_CHARS:
+        announced = introduces(texts[chosen[-1]])  # "Run:" is nothing without what follows
+        if not announced and (scores[j] < MIN_FOLLOW_RATIO * scores[best]
+                              or length + len(texts[j]) > MAX_CHARS):
             break
         if trigrams(texts[j]) & grams or has_repeated_trigram(texts[j]):
             continue
@@ -169,5 +188,82 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     if (other is not None and scores[other] >= OTHER_PASSAGE_RATIO * scores[best]
             and length + len(texts[other]) <= MAX_CHARS and not trigrams(texts[other]) & grams):
         chosen.append(other)
-    reply = " ".join(f"{with_stop(texts[j])} [{candidates[j][0]}]" for j in chosen)
+    if len(chosen) > 1 and introduces(texts[chosen[-1]]) and candidates[chosen[-1]][0] == n:
+        chosen.pop()  # it would announce what the reply does not hold
+    reply = _cited(texts, candidates, chosen)
     return reply, list(dict.fromkeys(candidates[j][0] for j in chosen))
+
+
+def _cited(texts, candidates, chosen) -> str:
+    """The chosen sentences, one `[n]` after each passage's run of them."""
+    reply = ""
+    for k, j in enumerate(chosen):
+        n = candidates[j][0]
+        last_of_run = k + 1 == len(chosen) or candidates[chosen[k + 1]][0] != n
+        if reply:  # code keeps its own lines
+            reply += "\n" if code_line(texts[j]) or code_line(texts[chosen[k - 1]]) else " "
+        reply += with_stop(texts[j]) + (f" [{n}]" if last_of_run else "")
+    return reply
+
+
+def standalone_run(candidates: list, best: int) -> list[int] | None:
+    """The smallest run of sentences ending at `best` whose first stands alone.
+
+    A sentence that leans back ("i.e.", "Otherwise") needs the sentences
+    before it up to one that stands; a line of code or a command is given
+    the prose that introduces it when there is some, else it stands alone.
+
+    Args:
+        candidates: `(passage number, sentence index, text)` in passage order.
+        best: the index of the sentence that answers best.
+
+    Returns:
+        Candidate indices in order, or None when a sentence that leans back
+        has nothing to lean on among the sentences scored.
+    """
+    start, only_code = best, True
+    for _ in range(MAX_LEAN_BACK + 1):
+        n, i, text = candidates[start]
+        if leans_back(text):
+            only_code = False
+        elif not code_line(text):
+            return list(range(start, best + 1))
+        if i == 0 or start == 0 or candidates[start - 1][0] != n:
+            break
+        start -= 1
+    return [best] if only_code else None
+
+
+def opening_reply(passage, n: int) -> str:
+    """The passage's opening lines, quoted, and where to read on.
+
+    Args:
+        passage: the best passage.
+        n: its number among the shown ones.
+
+    Returns:
+        e.g. `Install ... [1] (The opening of source 1 ("Setup"): open it for
+        the rest.)`
+    """
+    opening = ""
+    for line in passage.text.strip().splitlines():
+        line = " ".join(line.split())
+        if not line:
+            if opening:
+                break
+            continue
+        if opening and len(opening) + len(line) > OPENING_CHARS:
+            break
+        opening = f"{opening} {line}".strip()
+    sentences = list(split_sentences(opening))
+    if len(sentences) > 1 and sentences[0][:1].islower():
+        sentences.pop(0)  # a window that starts mid-sentence: from the next one
+    if sentences:
+        opening = " ".join(sentences)
+    if len(opening) > OPENING_CHARS:
+        opening = sentences[0] if sentences else opening[:OPENING_CHARS].rsplit(" ", 1)[0]
+    title = " ".join(passage.title.split())
+    named = f' ("{title}")' if title else ""
+    # The framing comes after the marker: `[n]` vouches only for the passage's words.
+    return f"{opening} [{n}] (The opening of source {n}{named}: open it for the rest.)"
+

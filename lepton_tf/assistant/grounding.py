@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from lepton_tf.ingest.passage import TITLE_SEPARATOR
 from lepton_tf.text import chat_format
 
 SNIPPET_CHARS = 240
@@ -150,15 +151,16 @@ def related_questions(passages: list[RetrievedPassage], exclude: int | None, lim
                       asked: str = "") -> list[str]:
     """Up to `limit` titles of the retrieved passages, not the one cited first.
 
-    StackFAQ titles are questions; duplicates and the question just asked
-    are skipped.
+    StackFAQ titles are questions; a file's heading path is asked about its
+    section (`as_question`). Duplicates and the question just asked are
+    skipped.
     """
     out: list[str] = []
     seen = {" ".join(asked.lower().split())}
     if exclude is not None and 1 <= exclude <= len(passages):
-        seen.add(" ".join(passages[exclude - 1].title.split()).lower())
+        seen.add(as_question(passages[exclude - 1].title).lower())
     for i, passage in enumerate(passages, 1):
-        title = " ".join(passage.title.split())
+        title = as_question(passage.title)
         key = title.lower()
         if i == exclude or not title or key in seen:
             continue
@@ -167,3 +169,20 @@ def related_questions(passages: list[RetrievedPassage], exclude: int | None, lim
         if len(out) == limit:
             break
     return out
+
+
+def as_question(title: str) -> str:
+    """A passage title as something to ask: a heading path becomes a question
+    about its last section (in its top one), other titles stay as they are.
+
+    >>> as_question("Global objects > Class: WritableStreamDefaultWriter")
+    'What about Class: WritableStreamDefaultWriter, in Global objects?'
+    >>> as_question("Beam YAML Join > Fields"), as_question("How do I reset it?")
+    ('What about Fields, in Beam YAML Join?', 'How do I reset it?')
+    """
+    title = " ".join(title.split())
+    parts = [p.strip() for p in title.split(TITLE_SEPARATOR.strip()) if p.strip()]
+    if TITLE_SEPARATOR not in title or len(parts) < 2:
+        return title
+    section = parts[-1].rstrip(".:?")
+    return f"What about {section}, in {parts[0]}?"

@@ -31,7 +31,7 @@ import os
 from lepton_tf.assistant import feedback_api
 from lepton_tf.assistant import knowledge_base as kb
 from lepton_tf.assistant.backends import ServerBackends
-from lepton_tf.assistant.engine import CONTEXT_PASSAGES, SEARCH_K, Assistant
+from lepton_tf.assistant.engine import CONTEXT_PASSAGES, MAX_MESSAGE_CHARS, SEARCH_K, Assistant
 from lepton_tf.assistant.routing import Router, default_router, index_has_known_questions
 from lepton_tf.assistant.servable import AssistantServable
 from lepton_tf.assistant.sessions import SessionStore
@@ -140,6 +140,8 @@ def page_route(reply, body: bytes) -> None:
     """Sends the web page (a REST route answering through a `ThreadReply`)."""
     with open(PAGE, "rb") as f:
         html = f.read()
+    # The page counts characters against the limit the engine enforces.
+    html = html.replace(b"{{MAX_MESSAGE_CHARS}}", str(MAX_MESSAGE_CHARS).encode())
     reply.send(200, html, "text/html; charset=utf-8")
 
 

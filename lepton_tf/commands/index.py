@@ -171,7 +171,7 @@ def run(args) -> int:
                                                     overlap=args.chunk_overlap),
                            fusion=_fixed_fusion(args) if args.dense_weight is not None else None,
                            acl=_acl(args))
-        return 0
+        return _write_assistant_texts(out, args.corpus)
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
     if args.num_shards != 1:
@@ -188,22 +188,29 @@ def run(args) -> int:
     if args.add or args.delete or args.retune:
         update_index(out, args.encoder, args.add, args.delete, args.tune, retune=args.retune,
                      fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
-        return 0
+        return _write_assistant_texts(out, args.corpus)
     if is_file_folder(args.corpus):
         status = index_folder(args)
-        if status == 0 and args.tune:  # the fusion weight, on the version just written
-            update_index(args.out or os.path.join(
-                "indexes", os.path.basename(os.path.abspath(args.corpus))),
-                args.encoder, tune_pairs=args.tune)
-        return status
+        if status != 0:
+            return status
+        folder_out = args.out or os.path.join(
+            "indexes", os.path.basename(os.path.abspath(args.corpus)))
+        if args.tune:  # the fusion weight, on the version just written
+            update_index(folder_out, args.encoder, tune_pairs=args.tune)
+        return _write_assistant_texts(folder_out, args.corpus)
     from lepton_tf.index.build import build_index
 
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
                 tune_pairs=args.tune, fusion=_fixed_fusion(args),
                 auto_tune=args.dense_weight is None, questions=args.questions)
+    return _write_assistant_texts(out, args.corpus)
+
+
+def _write_assistant_texts(index_dir: str, corpus: str) -> int:
+    """Every index gets its `assistant.json` (kept when there is one); returns 0."""
     from lepton_tf.assistant import knowledge_base
 
-    print(f"assistant texts: {knowledge_base.write_default(out, args.corpus)} "
+    print(f"assistant texts: {knowledge_base.write_default(index_dir, corpus)} "
           "(edit it: description, greeting, refusal, not-found texts)")
     return 0
 
@@ -212,7 +219,7 @@ def register(sub) -> None:
     # No abbreviations: an unknown flag is a Beam option, never a prefix of ours.
     p = sub.add_parser("index", help="build or update a ScaNN index version", allow_abbrev=False)
     p.add_argument("--corpus", default=DEFAULT_CORPUS,
-                   help="a folder of .md/.txt/.html/.pdf/.jsonl/.csv files (chunked, "
+                   help="a folder of .md/.txt/.rst/.html/.pdf/.jsonl/.csv files (chunked, "
                         "incremental), a BEIR folder, or JSONL of {_id, title, text, metadata}")
     p.add_argument("--encoder", default=DEFAULT_ENCODER,
                    help="encoder SavedModel (version folder or base; latest version)")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Callable
-
-import grpc
 
 
 def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
@@ -24,6 +23,10 @@ def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
     Returns:
         0, the command's exit status.
     """
+    import grpc
+
+    if input_fn is None:
+        enable_line_editing()
     while True:
         try:
             message = (input_fn or builtins.input)("you> ").strip()
@@ -45,3 +48,22 @@ def prompt_loop(answer: Callable[[str], None], reset: Callable[[], None],
             answer(message)
         except grpc.RpcError as e:
             print(f"\nerror: {e.code().name}: {e.details()}")
+
+
+def enable_line_editing() -> bool:
+    """Arrow keys, history and Ctrl-A/E in `input()` on a real terminal.
+
+    Importing `readline` is what turns them on for `input()` (without it the
+    terminal echoes `^[[A` for an arrow key). Only on a terminal: elsewhere
+    readline may write control sequences into piped output.
+
+    Returns:
+        True when line editing is on.
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    try:
+        import readline  # noqa: F401 - the import installs the line editor
+    except ImportError:  # a Python built without it (some Windows builds)
+        return False
+    return True

@@ -24,12 +24,44 @@ def run(args) -> int:
     if args.json:
         print(json.dumps([h.__dict__ for h in hits], ensure_ascii=False, indent=1))
         return 0
+    if not hits:
+        print("no results")
+        return 0
+    if any(hit.dense_score is not None for hit in hits):
+        print(SCORE_LEGEND)
     for rank, hit in enumerate(hits, 1):
-        title = f"{hit.title} " if hit.title else ""
-        print(f"{rank:2d}. [{hit.score:.3f}] {hit.doc_id} {title}- {hit.text[:160]}")
+        print(format_hit(rank, hit))
         if hit.metadata.get("source"):
             print(f"     {hit.source}")
     return 0
+
+
+# The fused score is min-max normalised per query (the top hit is always 1),
+# so it ranks but says nothing of how well a hit matches: the two
+# retrievers' own scores do.
+SCORE_LEGEND = ("ranked by the fused score; cosine: meaning match (-1..1, about 0.5+ is "
+                "on topic), BM25: shared words (0: none)")
+
+
+def format_hit(rank: int, hit) -> str:
+    """One result line: rank, cosine and BM25 when the server gave them, id, title, text.
+
+    Args:
+        rank: 1-based rank.
+        hit: a `SearchHit`.
+
+    Returns:
+        e.g. " 1. cosine 0.62  BM25  7.41  d3 Card lost - I lost my card ..."
+    """
+    if hit.dense_score is None and hit.bm25_score is None:
+        scores = f"[{hit.score:.3f}]"
+    else:
+        cosine = "  -  " if hit.dense_score is None else f"{hit.dense_score:.2f}"
+        bm25 = "  -  " if hit.bm25_score is None else f"{hit.bm25_score:5.2f}"
+        scores = f"cosine {cosine}  BM25 {bm25}"
+    title = f"{hit.title} " if hit.title else ""
+    text = " ".join(hit.text.split())
+    return f"{rank:2d}. {scores}  {hit.doc_id} {title}- {text[:160]}"
 
 
 def register(sub) -> None:

@@ -161,14 +161,22 @@ def conversation_store_url(args) -> str | None:
 
 
 def run(args) -> int:
+    from lepton_tf.commands.serve_progress import attach_load_progress, ready_line
+    from lepton_tf.server.ports import check_ports_free
+
+    # Before a minute of loading: a port still held by another server is
+    # reported now, in one line.
+    check_ports_free(args.host, {"gRPC": args.port, "REST": args.rest_api_port})
+    print("lepton-tf serve: loading TensorFlow and the models ...", flush=True)
+    attach_load_progress()
     from lepton_tf.server.tf_runtime import configure_tensorflow
 
     configure_tensorflow(args.tensorflow_intra_op_parallelism,
                          args.tensorflow_inter_op_parallelism)
     server = build_server(args).start()
-    print(f"lepton-tf serve: gRPC on {args.host}:{server.grpc_port}"
-          + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else ""),
-          flush=True)
+    print(ready_line(args.host, server.grpc_port, server.rest_port,
+                     page=bool(getattr(args, "assistant", False)),
+                     tls=bool(args.ssl_cert_file)), flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server._stop.set())
     try:
         server.wait()

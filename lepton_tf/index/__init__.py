@@ -1,17 +1,32 @@
-"""Corpus -> embeddings -> ScaNN + stemmed BM25 index, versioned beside a document store."""
+"""Corpus -> embeddings -> ScaNN + stemmed BM25 index, versioned beside a document store.
 
-from lepton_tf.index.scann_config import IndexBuilder, IndexConfig
-from lepton_tf.index.documents import Document, read_documents, write_documents
-from lepton_tf.index.errors import IndexFormatError, IndexMismatchError
-from lepton_tf.index.exact import ExactIndex
-from lepton_tf.index.filters import FilterError
-from lepton_tf.index.fusion import FusionConfig
-from lepton_tf.index.known_questions import KnownQuestions
-from lepton_tf.index.search_index import EncoderInfo, SearchIndex
-from lepton_tf.index.storage import list_index_versions, load_index, save_index
+The names below are loaded on first use (PEP 562): importing a light module
+of this package (`not_found`, `fusion`) must not import TensorFlow, so that
+`lepton-tf --help` and the evaluation parsers stay instant.
+"""
 
-__all__ = ["Document", "EncoderInfo", "ExactIndex", "FilterError", "FusionConfig",
-           "IndexBuilder", "IndexConfig", "IndexFormatError", "IndexMismatchError", "KnownQuestions",
-           "SearchIndex",
-           "list_index_versions", "load_index", "read_documents", "save_index",
-           "write_documents"]
+import importlib
+
+_EXPORTS = {
+    "IndexBuilder": "scann_config", "IndexConfig": "scann_config",
+    "Document": "documents", "read_documents": "documents", "write_documents": "documents",
+    "IndexFormatError": "errors", "IndexMismatchError": "errors",
+    "ExactIndex": "exact",
+    "FilterError": "filters",
+    "FusionConfig": "fusion",
+    "KnownQuestions": "known_questions",
+    "EncoderInfo": "search_index", "SearchIndex": "search_index",
+    "list_index_versions": "storage", "load_index": "storage", "save_index": "storage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Imports the submodule that defines `name` and returns it."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

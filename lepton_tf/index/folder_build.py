@@ -46,6 +46,7 @@ class FolderBuildReport:
         encoded: passages sent to the encoder.
         passages: passages in the version.
         seconds: wall time.
+        unsupported: files of a type no parser reads (relpaths), not indexed.
         unreadable: passages no ACL rule grants to anyone.
         acl_changed: passages whose readers changed.
     """
@@ -61,6 +62,7 @@ class FolderBuildReport:
     encoded: int
     passages: int
     seconds: float
+    unsupported: tuple = ()
     unreadable: int = 0
     acl_changed: int = 0
 
@@ -71,8 +73,22 @@ class FolderBuildReport:
             if self.acl_changed or self.unreadable else ""
         return (f"{what} {self.path}: {self.passages} passages; files +{len(self.added)} "
                 f"~{len(self.changed)} -{len(self.removed)} ={len(self.unchanged)}, "
-                f"{len(self.skipped)} skipped; {self.encoded} passages encoded in "
+                f"{len(self.skipped)} skipped (unreadable), {len(self.unsupported)} not read "
+                f"(type not supported); {self.encoded} passages encoded in "
                 f"{self.seconds:.1f} s{acl}")
+
+
+def report_unsupported(corpus_dir: str, log) -> tuple:
+    """Names the files no parser reads (a `.docx`, an image), once per build."""
+    from lepton_tf.ingest import SUPPORTED
+    from lepton_tf.ingest.discovery import unsupported_files
+
+    unsupported = tuple(unsupported_files(corpus_dir))
+    if unsupported:
+        shown = ", ".join(unsupported[:10]) + (" ..." if len(unsupported) > 10 else "")
+        log(f"Not read, type not supported ({len(unsupported)} files): {shown} "
+            f"(supported: {' '.join(SUPPORTED)})")
+    return unsupported
 
 
 def _previous_manifest(out_dir: str, config, encoder, log):
@@ -121,6 +137,35 @@ def _load_previous(out_dir: str, encoder, log):
         return None
 
 
+# A file's passages share its heading paths, so cutting a title out of every
+# passage that has it re-encoded most of a folder: a second full pass. Tuning
+# cuts at most this many passages (the fusion weight and not-found rule are
+# chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
+TUNE_SAMPLE = 512
+
+
+def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
+    """`not_found.json` fitted on the self-tuning pseudo-queries (none for an index
+    with known questions: its default rule uses them)."""
+    from lepton_tf.index import not_found
+    from lepton_tf.index.not_found_selffit import fit_threshold
+
+    rule = None if index.known_questions is not None else fit_threshold(pseudo_top1)
+    if rule is None:
+        return {}
+    log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
+    return not_found.rule_file(rule)
+
+
+def _kept_rule(out_dir: str) -> dict:
+    """The previous version's `not_found.json`, kept by an incremental update."""
+    from lepton_tf.index import not_found
+    from lepton_tf.index.storage import read_extra_file
+
+    text = read_extra_file(out_dir, not_found.FILE_NAME)
+    return {not_found.FILE_NAME: text} if text is not None else {}
+
+
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
     """relpath -> passages of each file that parses, and relpath -> reason."""
     import os
@@ -157,7 +202,8 @@ def _embed_questions(index, documents: list, encoder, log) -> None:
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
                        log=print, self_tune: bool = True,
-                       fusion=None, acl=None) -> FolderBuildReport:
+                       fusion=None, tune_sample: int = TUNE_SAMPLE,
+                       acl=None) -> FolderBuildReport:
     """Indexes a folder of files, incrementally over its previous version.
 
     Args:
@@ -177,6 +223,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             incremental run always keeps the previous one).
         fusion: a `FusionConfig` to set instead (a new or an updated
             version; no self-tuning).
+        tune_sample: passages self-tuning cuts its pseudo-queries from (and
+            re-encodes without them) at most.
         acl: `permissions.AclRules` (None: the previous version's, if any).
 
     Returns:
@@ -196,6 +244,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     start = time.time()
     config = config or ChunkConfig()
     scanned = scan_folder(corpus_dir)
+    unsupported = report_unsupported(corpus_dir, log)
     hashes = dict(scanned)
     previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
     acl, acl_changed = _acl_rules(out_dir, acl, previous is not None, log)
@@ -206,7 +255,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
                                  sum(len(e["passages"]) for e in previous.files.values()),
-                                 time.time() - start)
+                                 time.time() - start, unsupported)
     reused = {rel: previous.files[rel] for rel in changes.unchanged} if previous else {}
     index = None
     if previous and any(entry["passages"] for entry in reused.values()):
@@ -226,21 +275,25 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, skipped,
-                                 0, len(index), time.time() - start)
+                                 0, len(index), time.time() - start, unsupported)
     total = sum(len(entry["passages"]) for entry in files.values())
     if total == 0:
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
                          f"{len(skipped)} skipped).")
     vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
         else None
+    extra = {FILE_NAME: manifest.to_json()}
     if index is None:
         built = IndexBuilder(*vectors.shape).auto().config(k=k)
         index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
         _embed_questions(index, documents, encoder, log)
         if self_tune and fusion is None:
             from lepton_tf.index.fusion_selftune import tune_default
-            tune_default(index, encoder, log)
+            pseudo_top1: list = []
+            tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample)
+            extra.update(_self_fitted_rule(index, pseudo_top1, log))
     else:
+        extra.update(_kept_rule(out_dir))
         new_ids = {d.doc_id for d in documents}
         stale = [doc_id for rel in changes.changed + changes.removed
                  for doc_id in previous.files[rel]["passages"] if doc_id not in new_ids]
@@ -258,14 +311,13 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             index.known_questions = known
     if fusion is not None:
         index.fusion = fusion
-    extra = {FILE_NAME: manifest.to_json()}
     regranted = permissions.apply_acl(index, acl)
     if acl is not None:
         extra[permissions.ACL_FILE] = acl.text
     path = save_index(index, out_dir, extra_files=extra)
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
                                changes.removed, changes.unchanged, skipped, len(documents),
-                               len(index), time.time() - start,
+                               len(index), time.time() - start, unsupported,
                                permissions.unmatched(index.documents.values()), regranted)
     log(report.summary())
     return report

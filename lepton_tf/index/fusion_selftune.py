@@ -26,8 +26,8 @@ Recipes:
 
 - `title`: the document's title when it has one that differs from its
   text (every document with that title is a positive and loses it; a
-  title that would take the cut documents past `4 n` is passed over), else
-  a `span`.
+  title that would take the cut documents past `max_cut`, `4 n` by
+  default, gives a `span` instead), else a `span`.
 - `span`: a seeded run of 4 to 12 words of the text (a quarter of it,
   at most half), cut from the text; documents of under 8 words are skipped.
 """
@@ -63,7 +63,7 @@ def _cut_span(text: str, rng: random.Random) -> tuple[str, str] | None:
 
 
 def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
-                    recipe: str = DEFAULT_RECIPE):
+                    recipe: str = DEFAULT_RECIPE, max_cut: int | None = None):
     """Up to `n` pseudo-queries from a seeded sample of `documents`.
 
     Args:
@@ -71,6 +71,7 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
         n: most pseudo-queries.
         seed: the sampling seed (same seed and documents, same queries).
         recipe: `title` or `span`.
+        max_cut: documents cut (and so re-encoded) at most (None: `4 n`).
 
     Returns:
         `(pairs, cut)`: `RetrievalPair(query, positive doc id)`s, and
@@ -88,21 +89,23 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
         by_title.setdefault((d.title or "").strip(), []).append(d)
     rng.shuffle(order)
     pairs, cut, queries = [], {}, 0
+    max_cut = 4 * n if max_cut is None else max_cut
     for d in order:
         if queries >= n:
             break
         if d.doc_id in cut:
             continue
         title = (d.title or "").strip()
-        if recipe == "title" and title and title != d.text.strip():
-            if len(d.text.split()) < MIN_WORDS or len(cut) + len(by_title[title]) > 4 * n:
+        if recipe == "title" and title and title != d.text.strip() \
+                and len(cut) + len(by_title[title]) <= max_cut:
+            if len(d.text.split()) < MIN_WORDS:
                 continue
             for sibling in by_title[title]:
                 cut[sibling.doc_id] = dataclasses.replace(sibling, title="")
                 pairs.append(RetrievalPair(title, sibling.doc_id))
         else:
             piece = _cut_span(d.text, rng)
-            if piece is None:
+            if piece is None or len(cut) >= max_cut:
                 continue
             cut[d.doc_id] = dataclasses.replace(d, text=piece[1])
             pairs.append(RetrievalPair(piece[0], d.doc_id))
@@ -162,13 +165,17 @@ def choose_weight(per_query: dict, baseline: float = DENSE_ONLY,
 
 
 def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
-              recipe: str = DEFAULT_RECIPE):
+              recipe: str = DEFAULT_RECIPE, top1: list | None = None,
+              max_cut: int | None = None):
     """Sets `index.fusion` to the weight the pseudo-queries support.
 
     Args:
         index: a `SearchIndex` with its BM25 part.
         encoder: the index's encoder (`encode_queries`, `encode_documents`).
-        n / seed / recipe: see `pseudo_examples`.
+        n / seed / recipe / max_cut: see `pseudo_examples`.
+        top1: when a list, each pseudo-query's best cosine similarity in the
+            held-out index is appended to it (what `index.not_found_selffit`
+            fits an index's not-found rule on, at no extra encoding).
 
     Returns:
         `(the chosen FusionConfig, {weight: mean nDCG@10})`; `tuned_on`
@@ -179,11 +186,20 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     Raises:
         ValueError: when no document yields a pseudo-query.
     """
-    pairs, cut = pseudo_examples(list(index.documents.values()), n, seed, recipe)
+    pairs, cut = pseudo_examples(list(index.documents.values()), n, seed, recipe, max_cut)
     if not pairs:
         raise ValueError("No document has text enough for a pseudo-query: nothing to tune on.")
     tuning = held_out_index(index, cut, encoder.encode_documents)
-    queries, _, per_query = per_query_ndcg(tuning, pairs, encoder.encode_queries)
+    embedded = []
+
+    def embed_queries(texts):
+        vectors = np.asarray(encoder.encode_queries(texts), np.float32)
+        embedded.append(vectors)
+        return vectors
+    queries, _, per_query = per_query_ndcg(tuning, pairs, embed_queries)
+    if top1 is not None and embedded:
+        documents = np.asarray(tuning.embeddings, np.float32)
+        top1.extend(float((documents @ q).max()) for q in np.concatenate(embedded))
     weight = choose_weight(per_query)
     bounds = lower_bounds(per_query)
     shown = weight if weight != DENSE_ONLY else max(
@@ -198,7 +214,8 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     return index.fusion, {w: float(v.mean()) for w, v in per_query.items()}
 
 
-def tune_default(index, encoder, log=print):
+def tune_default(index, encoder, log=print, top1: list | None = None,
+                 max_cut: int | None = None):
     """What every index build without `--tune PAIRS` runs: `self_tune` with
     the defaults, keeping the index's weight when the corpus yields no
     pseudo-query. Logs the table and the choice.
@@ -207,12 +224,13 @@ def tune_default(index, encoder, log=print):
         index: a `SearchIndex` with its BM25 part.
         encoder: its encoder (`encode_queries`, `encode_documents`).
         log: where messages go.
+        top1, max_cut: see `self_tune`.
 
     Returns:
         The index's `FusionConfig` afterwards.
     """
     try:
-        config, table = self_tune(index, encoder)
+        config, table = self_tune(index, encoder, top1=top1, max_cut=max_cut)
     except ValueError as e:  # no document long enough: keep the weight it has
         log(f"fusion: {e} Keeping dense weight {index.fusion.dense_weight:g} "
             f"({index.fusion.tuned_on}).")

@@ -10,7 +10,7 @@ pipeline both call):
     scan_folder(dir) -> [(relpath, sha256)]
     iter_passages(path, config, relpath=...) -> Iterator[Passage]
     Chunker(config).chunk(sections, relpath)  # reuse one tokenizer
-    parse_file(path) -> [Section]             # .md .txt .html .pdf .jsonl .csv
+    parse_file(path) -> [Section]             # .md .txt .rst .html .pdf .jsonl .csv
 
 Records: Section, Passage, ChunkConfig. Errors: ParseError.
 Incremental builds: IngestManifest, diff (`lepton_tf.ingest.manifest`).

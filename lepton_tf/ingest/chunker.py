@@ -5,7 +5,8 @@ Windows are counted in the encoder's own WordPiece tokens (MiniLM's vocab,
 the encoder and nothing past its 256-token input is silently lost. A window
 ends at the best break in its second half: a blank line, else a line break,
 else a sentence end, else a word start (never inside a word); the next
-window starts `overlap` tokens earlier, at a word start.
+window starts `overlap` tokens earlier, at the first sentence or line start
+in that overlap (else at a word start).
 """
 
 from __future__ import annotations
@@ -58,9 +59,13 @@ def windows(pieces, text: str, max_tokens: int, overlap: int) -> list[tuple[int,
         if end >= n:
             break
         nxt = max(end - overlap, start + 1)
+        # The overlap starts where a sentence or a line does when one is in it,
+        # so a passage (and an answer quoted from it) opens on a whole sentence.
+        whole = next((j for j in range(nxt, end) if pieces.word_start[j]
+                      and _break_score(text, pieces.offsets, j) >= 1), None)
         while nxt < end and not pieces.word_start[nxt]:
             nxt += 1
-        start = nxt
+        start = whole if whole is not None else nxt
     return out
 
 
@@ -111,7 +116,8 @@ class Chunker:
                             "document": section.document or relpath,
                             "section": section.heading_path or str(
                                 section.metadata.get("record", "")),
-                            "start": section.start + lo, "end": section.start + hi,
+                            "start": section.unit_offset(lo),
+                            "end": section.unit_offset(hi - 1) + 1,
                             "format": file_format, "passage": n}
                 if section.page is not None:
                     metadata["page"] = section.page

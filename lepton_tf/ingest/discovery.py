@@ -38,3 +38,22 @@ def scan_folder(directory: str) -> list[tuple[str, str]]:
             rel = os.path.relpath(full, directory).replace(os.sep, "/")
             found.append((rel, file_sha256(full)))
     return sorted(found)
+
+
+def unsupported_files(directory: str) -> list[str]:
+    """The files under `directory` that `scan_folder` leaves out for their type.
+
+    Hidden files and folders are not listed (they are never indexed, by
+    design); everything else is, so a user sees which files were not read.
+
+    Returns:
+        Sorted relpaths (`/`-separated).
+    """
+    found = []
+    for folder, subfolders, names in os.walk(directory):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in names:
+            if not name.startswith(".") and not name.lower().endswith(SUPPORTED):
+                found.append(os.path.relpath(os.path.join(folder, name), directory)
+                             .replace(os.sep, "/"))
+    return sorted(found)

@@ -17,7 +17,8 @@ Parser = Callable[[bytes, str], list]
 _PARSERS = {".md": ("markdown", "parse_markdown"), ".markdown": ("markdown", "parse_markdown"),
             ".txt": ("plain", "parse_text"), ".html": ("html", "parse_html"),
             ".htm": ("html", "parse_html"), ".pdf": ("pdf", "parse_pdf"),
-            ".jsonl": ("records", "parse_jsonl"), ".csv": ("records", "parse_csv")}
+            ".jsonl": ("records", "parse_jsonl"), ".csv": ("records", "parse_csv"),
+            ".rst": ("rst", "parse_rst")}
 SUPPORTED = tuple(_PARSERS)  # the file suffixes a corpus folder may hold
 
 

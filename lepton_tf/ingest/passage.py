@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from lepton_tf.ingest.reflow import map_offset
+
 TITLE_SEPARATOR = " > "
+# How parsers lay text out; part of the chunking config, so an index built
+# before hard-wrapped lines were joined into paragraphs is re-chunked.
+LAYOUT = "paragraphs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +34,10 @@ class Section:
         title: a title to use when there is no heading path (the record's
             title, a PDF's metadata title, an HTML `<title>`).
         metadata: extra str/int/float fields (e.g. CSV columns).
+        anchors: where `text` was rewritten (paragraph lines joined,
+            `ingest.reflow`): `(offset in text, offset in unit)` pairs,
+            between which both advance together; empty: `text` is cut
+            verbatim from `start`.
         questions: questions the record is known to answer (JSONL records).
     """
 
@@ -39,7 +48,12 @@ class Section:
     document: str | None = None
     title: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    anchors: tuple[tuple[int, int], ...] = ()
     questions: tuple[str, ...] = ()
+
+    def unit_offset(self, i: int) -> int:
+        """The offset in the unit (the file's text, a page's) of `text[i]`."""
+        return map_offset(self.anchors, i, self.start)
 
     @property
     def heading_path(self) -> str:
@@ -100,4 +114,5 @@ class ChunkConfig:
     def to_dict(self) -> dict:
         """What decides the passages (stored in the index: a change re-chunks all)."""
         return {"max_tokens": self.max_tokens, "overlap": self.overlap,
-                "vocabulary": "minilm" if self.vocabulary is None else self.vocabulary}
+                "vocabulary": "minilm" if self.vocabulary is None else self.vocabulary,
+                "layout": LAYOUT}

@@ -13,8 +13,7 @@ from __future__ import annotations
 import io
 
 from lepton_tf.ingest.errors import ParseError
-from lepton_tf.ingest.passage import Section
-from lepton_tf.ingest.plain import stripped
+from lepton_tf.ingest.plain import reflowed_section
 
 
 def _outline_errors():
@@ -50,7 +49,8 @@ def _outline_starts(reader) -> list[tuple[int, tuple[str, ...]]]:
 
 
 def parse_pdf(data: bytes, path: str) -> list[Section]:
-    """The text layer of each page (offsets index the page's extracted text).
+    """The text layer of each page, its lines joined into paragraphs (offsets
+    index the page's extracted text).
 
     The title of a page without outline entry is the PDF's metadata title.
 
@@ -78,9 +78,9 @@ def parse_pdf(data: bytes, path: str) -> list[Section]:
         for first, entry in outline:
             if first <= number:
                 headings = entry
-        text, start = stripped(page_text)
-        if text:
-            sections.append(Section(text, start, headings, page=number + 1, title=title))
+        section = reflowed_section(page_text, headings=headings, page=number + 1, title=title)
+        if section:
+            sections.append(section)
     if pages and not sections:
         raise ParseError(path, f"no text layer on its {len(pages)} pages (scanned? OCR it "
                                "first).")

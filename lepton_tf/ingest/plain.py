@@ -1,4 +1,5 @@
-"""Plain text (`.txt`): the whole file is one section.
+"""Plain text (`.txt`): the whole file is one section, its paragraphs rebuilt
+(lines hard-wrapped at a column joined, `ingest.reflow`).
 
 Bytes are decoded as UTF-8 (a BOM is dropped), or UTF-16 with its BOM;
 anything else is read as Windows-1252, the legacy encoding of Western
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from lepton_tf.ingest.errors import ParseError
 from lepton_tf.ingest.passage import Section
+from lepton_tf.ingest.reflow import reflow_plain
 
 
 def decode_text(data: bytes, path: str) -> str:
@@ -42,11 +44,30 @@ def stripped(text: str, start: int = 0) -> tuple[str, int]:
     return text.strip(), start + lead
 
 
+def reflowed_section(text: str, start: int = 0, **fields) -> Section | None:
+    """A section of hard-wrapped plain text with its paragraphs' lines joined.
+
+    Args:
+        text: the text as the unit holds it, from `start`.
+        start: its offset in the unit.
+        fields: other `Section` fields (headings, page, title).
+
+    Returns:
+        The section (its anchors map back into the unit), None for blank text.
+    """
+    text, start = stripped(text, start)
+    if not text:
+        return None
+    flowed = reflow_plain(text)
+    return Section(flowed.text, start, anchors=flowed.shifted(start), **fields)
+
+
 def parse_text(data: bytes, path: str) -> list[Section]:
-    """One section holding the file's text (offsets index the decoded file).
+    """One section holding the file's text, its paragraphs' lines joined
+    (offsets index the decoded file).
 
     Raises:
         ParseError: for bytes that are not text.
     """
-    text, start = stripped(decode_text(data, path))
-    return [Section(text, start)] if text else []
+    section = reflowed_section(decode_text(data, path))
+    return [section] if section else []

@@ -180,6 +180,8 @@ class ModelManager:
         with self._lock:
             model.versions[version] = record
         servable = None
+        log.info("Loading servable version {name: %s version: %d} from %s",
+                 model.name, version, path)
         try:
             servable = (model.loader or self._load)(path, model.name, version)
             if self._wrap is not None:

@@ -53,6 +53,7 @@ class StepProgress(keras.callbacks.Callback):
         self.clock = clock
         self._timed_from = None  # (time, step) after the first step
         self._last_line = None  # (time, step)
+        self._validation = {}  # the last epoch's val_* metrics, shown on the next lines
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -67,12 +68,17 @@ class StepProgress(keras.callbacks.Callback):
                 or (self.every_seconds and now - last_time >= self.every_seconds)):
             self._print(now, logs)
 
+    def on_epoch_end(self, epoch, logs=None):
+        self._validation = {k: float(v) for k, v in (logs or {}).items()
+                            if k.startswith("val_") and isinstance(v, (int, float))}
+
     def line(self, now: float, logs=None) -> str:
         """The progress line at time `now` (after `self.step` steps)."""
         parts = [f"{self.name} step {self.step}/{self.total_steps} "
                  f"({100 * self.step / max(self.total_steps, 1):.0f}%)"]
         if logs and "loss" in logs:
             parts.append(f"loss {float(logs['loss']):.4f}")
+        parts.extend(f"{k} {v:.4f}" for k, v in sorted(self._validation.items()))
         start_time, start_step = self._timed_from
         if self.step > start_step:
             per_step = (now - start_time) / (self.step - start_step)

@@ -50,8 +50,8 @@ class Trainer:
         strategy: an existing strategy; by default made from
             `config.strategy` (create the trainer before other TF work).
         verbose: progress display: `auto` (Keras' bar on a terminal, else
-            `StepProgress` lines plus one line per epoch), 1 (the bar), 2
-            (step lines and epoch lines), 0 (none).
+            `StepProgress` lines), 1 (the bar), 2 (`StepProgress` lines only,
+            with the last validation metrics), 0 (none).
         progress_every_seconds: how often `StepProgress` prints a line.
     """
 
@@ -116,6 +116,9 @@ class Trainer:
             if verbose == 2:
                 callbacks.append(StepProgress(config.name, config.total_steps, first_step=step,
                                               every_seconds=self.progress_every_seconds))
+                # A log gets our lines only: Keras' own (one "Epoch n/N" block per
+                # epoch) would repeat them, 40 times for a 40-epoch head.
+                verbose = 0
             last_epoch = config.epochs if done_in_epoch == 0 else epoch + 1
             model.fit(stream.skip(step), initial_epoch=epoch, epochs=last_epoch,
                       steps_per_epoch=steps if done_in_epoch else spe,
@@ -126,7 +129,7 @@ class Trainer:
         return model
 
     def _keras_verbose(self) -> int:
-        """Keras' `verbose` for this process; 2 also means `StepProgress` lines."""
+        """1: Keras' bar (a terminal); 2: `StepProgress` lines only (a log); 0: silent."""
         if not self.chief or self.verbose == 0:
             return 0
         if self.verbose == "auto":
