@@ -210,7 +210,8 @@ def test_lepton_server_answers_invalid_argument(trained):
             with pytest.raises(ServingError) as error:
                 servable.run("serving_default", bad)
             assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and message in error.value.message
-        with pytest.raises((ServingError, ValueError), match="(?i)shape|rank"):
+        with pytest.raises(ServingError) as error:  # rank 1 where the signature says 2
             servable.run("serving_default", {**inputs, "intents": inputs["intents"][0]})
+        assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "shape" in error.value.message
     finally:
         servable.close()
