@@ -115,12 +115,12 @@ class ModelTracker:
         rows = request_rows(user_utterance, system_utterance, elements)
         out = self.predict(self._with_vectors(rows) if self.encode is not None else rows)
         before = state
-        for row, (service, element) in enumerate(zip(services, elements)):
-            state = state.with_service(service.name, self._service_state(before, service, element, out, row))
+        for row, service in enumerate(services):
+            state = state.with_service(service.name, self._service_state(before, service, out, row))
         return state
 
-    def _service_state(self, before: DialogueState, service: Service, element: ServiceElements,
-                       out: Mapping[str, np.ndarray], row: int) -> ServiceState:
+    def _service_state(self, before: DialogueState, service: Service, out: Mapping[str, np.ndarray],
+                       row: int) -> ServiceState:
         previous = before.service(service.name)
         intent = int(out["active_intent"][row])
         values = dict(previous.slot_values)

@@ -48,7 +48,7 @@ _STOP = {
     "a", "an", "the", "to", "of", "for", "in", "on", "at", "and", "or", "is", "are", "be", "by", "with",
     "from", "it", "i", "you", "me", "my", "your", "do", "does", "can", "could", "would", "will", "want",
     "like", "need", "please", "some", "get", "find", "has", "have", "number", "name", "type", "that",
-    "this", "there", "what", "which", "any", "of", "as", "if", "whether", "user", "new", "s",
+    "this", "there", "what", "which", "any", "as", "if", "whether", "user", "new", "s",
 }
 _NEGATIONS = {"no", "not", "without", "dont", "don't", "doesn't", "doesnt", "isn't", "non"}
 _DONTCARE = re.compile(

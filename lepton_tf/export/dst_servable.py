@@ -57,6 +57,16 @@ _ENCODED_SPEC = {
 MAX_ENCODE_TEXTS = 4096
 
 
+def _ensure_ranks(*inputs):
+    """Each string input at its signature's rank, checked when the request runs.
+
+    A server may feed a tensor of another rank to the graph (the signature's
+    shape is not always enforced before it runs); EnsureShape refuses it with
+    InvalidArgumentError naming the shapes, instead of a failure deep inside.
+    """
+    return [tf.ensure_shape(x, spec.shape) for x, spec in zip(inputs, _SPEC.values())]
+
+
 def _check_inputs(user, system, intents, slots, slot_values):
     """In-graph checks; each raises InvalidArgumentError naming the input."""
     batch = tf.shape(user)[0]
@@ -104,6 +114,8 @@ class DSTServable(tf.Module):
 
     @tf.function(input_signature=list(_SPEC.values()))
     def serve(self, user_utterance, system_utterance, intents, slots, slot_values):
+        user_utterance, system_utterance, intents, slots, slot_values = _ensure_ranks(
+            user_utterance, system_utterance, intents, slots, slot_values)
         return self._track(user_utterance, system_utterance, intents, slots, slot_values,
                            self._encode_elements(intents), self._encode_elements(slots),
                            self._encode_elements(slot_values))
@@ -111,6 +123,11 @@ class DSTServable(tf.Module):
     @tf.function(input_signature=list(_SPEC.values()) + list(_ENCODED_SPEC.values()))
     def serve_encoded(self, user_utterance, system_utterance, intents, slots, slot_values, intent_embeddings,
                       slot_embeddings, value_embeddings):
+        user_utterance, system_utterance, intents, slots, slot_values = _ensure_ranks(
+            user_utterance, system_utterance, intents, slots, slot_values)
+        intent_embeddings = tf.ensure_shape(intent_embeddings, [None, None, None])
+        slot_embeddings = tf.ensure_shape(slot_embeddings, [None, None, None])
+        value_embeddings = tf.ensure_shape(value_embeddings, [None, None, None, None])
         checks = [
             tf.debugging.assert_equal(tf.shape(intent_embeddings)[:2], tf.shape(intents),
                                       message="intent_embeddings: needs one vector per intent"),
@@ -126,6 +143,7 @@ class DSTServable(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def encode_schema(self, texts):
+        texts = tf.ensure_shape(texts, [None])
         checks = [tf.debugging.assert_less_equal(tf.shape(texts)[0], MAX_ENCODE_TEXTS,
                                                  message=f"texts: at most {MAX_ENCODE_TEXTS} per request")]
         with tf.control_dependencies(checks):

@@ -81,8 +81,8 @@ def build_backbone(section: DSTModelSection) -> DSTBackbone:
     raise ValueError(f"model.backbone must be minilm or scratch, got {section.backbone!r}")
 
 
-def load_split(folder: str, limit: int | None) -> tuple[list[dict], dict[str, ServiceElements], list[dict]]:
-    """The first ``limit`` dialogues of an SGD folder, its services' elements and its raw schema."""
+def load_split(folder: str, limit: int | None) -> tuple[list[dict], dict[str, ServiceElements]]:
+    """The first ``limit`` dialogues of an SGD folder and its services' elements."""
     data = schema_path(folder).read_bytes()
     raw_schema = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
     dialogues: list[dict] = []
@@ -91,7 +91,7 @@ def load_split(folder: str, limit: int | None) -> tuple[list[dict], dict[str, Se
         if limit is not None and len(dialogues) >= limit:
             break
     services = {s["service_name"]: ServiceElements.from_sgd(s) for s in raw_schema}
-    return dialogues[:limit] if limit is not None else dialogues, services, raw_schema
+    return dialogues[:limit] if limit is not None else dialogues, services
 
 
 class DSTTask:
@@ -135,7 +135,7 @@ class DSTTask:
         return np.concatenate([vectors, np.zeros((1, vectors.shape[1]), np.float32)])
 
     def _dataset_arrays(self, folder: str, limit: int | None, config: TrainConfig):
-        dialogues, services, _ = load_split(folder, limit)
+        dialogues, services = load_split(folder, limit)
         table = ElementTable.of(services.values())
         s = self.section
         arrays = build_arrays(dialogues, services, table, self.preprocessor, s.max_intents, s.max_slots,
