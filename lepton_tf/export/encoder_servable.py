@@ -18,7 +18,7 @@ class EncoderServable(tf.Module):
     """Both towers of a `DualEncoder` behind string-in signatures.
 
     Signatures: `encode_query` and `encode_document` take `text` (string
-    `[B]`, B >= 1, non-blank UTF-8, checked in the graph: `input_checks`)
+    `[B]`, B >= 1, checked in the graph: `input_checks`)
     and return `embedding` (float32 `[B, D]`, unit length);
     `serving_default` is `encode_query`. Tokenization (MiniLM WordPiece,
     truncation) runs in the graph, so TF Serving needs no Python.

@@ -24,45 +24,49 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def check_string_batch(text: tf.Tensor, name: str) -> tf.Tensor:
-    """`text`, checked to be a non-empty batch of non-blank UTF-8 strings.
+def check_string_batch(text: tf.Tensor, name: str, *, require_text: bool = False) -> tf.Tensor:
+    """`text`, checked to be a non-empty batch of strings (`[B]`, B >= 1).
 
     Args:
         text: the signature's string input, declared `[None]`.
         name: the input's name, as a client knows it (`text`, `context`).
+        require_text: also refuse empty or blank strings and bytes that are
+            not UTF-8 (a generator has nothing to read in them). Without it
+            they pass as TF Serving passes bytes: the tokenizers take them.
 
     Returns:
         `text` after the checks (use it, not the argument, downstream).
 
     Raises:
         tf.errors.InvalidArgumentError: at run time, for a rank other than 1
-            ("`name` must be a batch of strings of shape [B]"), an empty
-            batch, an empty or blank string, or bytes that are not UTF-8.
+            ("`name` must be a batch of strings of shape [B]") or an empty
+            batch; with `require_text`, for an empty or blank string or bytes
+            that are not UTF-8.
 
     >>> import tensorflow as tf
     >>> check_string_batch(tf.constant(["hello"]), "text").numpy()
     array([b'hello'], dtype=object)
-    >>> check_string_batch(tf.constant([""]), "text")
+    >>> check_string_batch(tf.constant([""]), "text", require_text=True)
     Traceback (most recent call last):
     ...
     tensorflow.python.framework.errors_impl.InvalidArgumentError: ...text must not hold an empty or blank string...
     """
     # The op's name is what EnsureShape's message shows, so it says the rule.
     text = tf.ensure_shape(text, [None], name=f"{name}_must_be_a_batch_of_strings_of_shape_B")
-    blank = tf.equal(tf.strings.strip(text), "")
-    # Transcoding valid UTF-8 to itself changes nothing; invalid bytes become
-    # U+FFFD, so a difference means the input was not UTF-8.
-    valid = tf.equal(tf.strings.unicode_transcode(
-        text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
     # `tf.debugging.Assert` with only string data runs as one op; the
     # `assert_*` helpers wrap each check in a conditional, which costs more.
-    checks = [
-        tf.debugging.Assert(tf.size(text) > 0, [
-            f"{name} must be a batch of strings of shape [B] with B >= 1; got an empty batch"]),
-        tf.debugging.Assert(tf.logical_not(tf.reduce_any(blank)), [
-            f"{name} must not hold an empty or blank string"]),
-        tf.debugging.Assert(tf.reduce_all(valid), [f"{name} must be valid UTF-8"]),
-    ]
+    checks = [tf.debugging.Assert(tf.size(text) > 0, [
+        f"{name} must be a batch of strings of shape [B] with B >= 1; got an empty batch"])]
+    if require_text:
+        blank = tf.equal(tf.strings.strip(text), "")
+        # Transcoding valid UTF-8 to itself changes nothing; invalid bytes
+        # become U+FFFD, so a difference means the input was not UTF-8.
+        valid = tf.equal(tf.strings.unicode_transcode(
+            text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD), text)
+        checks += [
+            tf.debugging.Assert(tf.logical_not(tf.reduce_any(blank)), [
+                f"{name} must not hold an empty or blank string"]),
+            tf.debugging.Assert(tf.reduce_all(valid), [f"{name} must be valid UTF-8"])]
     with tf.control_dependencies(checks):
         return tf.identity(text)
 

@@ -83,8 +83,8 @@ class IntentServable(tf.Module):
     """Wraps tokenizer + classifier + OOS threshold in string-in signatures.
 
     Signatures (`serving_default` and `classify_text`, the same function):
-    input `text` (string `[B]`, B >= 1, non-blank UTF-8, checked in the
-    graph: `input_checks`); outputs `intent` (string `[B]`, the best
+    input `text` (string `[B]`, B >= 1, checked in the graph:
+    `input_checks`); outputs `intent` (string `[B]`, the best
     label even when out of scope), `probabilities` (float32 `[B, C]`),
     `out_of_scope` (bool `[B]`: `in_scope_score` below `oos_threshold`),
     `in_scope_score` (float32 `[B]`) and `labels` (string `[B, C]`, the
