@@ -142,6 +142,7 @@ def _load_previous(out_dir: str, encoder, log):
 # cuts at most this many passages (the fusion weight and not-found rule are
 # chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
 TUNE_SAMPLE = 512
+ENCODING_BAR = "Encoding passages"  # one labelled bar per stage, after "Reading files"
 
 
 def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
@@ -280,8 +281,11 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     if total == 0:
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
                          f"{len(skipped)} skipped).")
-    vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
-        else None
+    from lepton_tf.index.encoding import encode_documents_labelled
+    from lepton_tf.index.fusion_selftune import TUNING_BAR
+
+    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in documents],
+                                        ENCODING_BAR if progress else None) if documents else None
     extra = {FILE_NAME: manifest.to_json()}
     if index is None:
         built = IndexBuilder(*vectors.shape).auto().config(k=k)
@@ -290,7 +294,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         if self_tune and fusion is None:
             from lepton_tf.index.fusion_selftune import tune_default
             pseudo_top1: list = []
-            tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample)
+            tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample,
+                         progress=TUNING_BAR if progress else None)
             extra.update(_self_fitted_rule(index, pseudo_top1, log))
     else:
         extra.update(_kept_rule(out_dir))
