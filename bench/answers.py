@@ -167,18 +167,14 @@ def compare(paths: list[str]) -> str:
             hits = sum(j[row] for j in judged)
             cells.append(f"{hits}/{len(judged)} ({100 * hits / len(judged):.0f}%)")
         lines.append(f"{names[row]:34}" + "".join(f"{c:>26}" for c in cells))
-    cells = []
-    for judged in scored:
-        top = [j for j in judged if j["top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where the source is top 3':34}" + "".join(f"{c:>26}" for c in cells))
-    cells = []
-    for judged in scored:
-        top = [j for j in judged if j["answer_top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where answer passage top 3':34}" + "".join(f"{c:>26}" for c in cells))
+    for subset, label in (("top3", "source"), ("answer_top3", "answer passage")):
+        cells = []
+        for judged in scored:
+            top = [j for j in judged if j[subset]]
+            whole = sum(j["whole"] for j in top)
+            cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
+        name = f"whole, {label} in top 3"
+        lines.append(f"{name:34}" + "".join(f"{c:>26}" for c in cells))
     cells = []
     for run in runs:
         flags = run.get("off_topic_flagged") or []
