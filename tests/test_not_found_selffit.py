@@ -75,3 +75,20 @@ def test_the_carried_operating_point_flags_a_tenth_of_answerable_questions():
     rule = fit_threshold(np.linspace(0.30, 0.70, 101))
     assert rule.fitted_on["rule"] == "top1 < 0.3384"
     assert "10% of answerable questions flagged" in rule.fitted_on["fitted"]
+
+
+def test_a_sample_budget_leaves_enough_pseudo_queries_to_fit_on():
+    """A folder whose passages share few titles (long READMEs, one heading
+    path over many windows) used to spend the whole cut budget on a handful
+    of titles: 30 pseudo-queries from 2,589 passages, no not-found fit."""
+    from lepton_tf.index.documents import Document
+    from lepton_tf.index.fusion_selftune import pseudo_examples
+    from lepton_tf.index.not_found_selffit import MIN_PSEUDO_QUERIES
+
+    words = "the tool reads each file and writes a report about the lines it found".split()
+    documents = [Document(f"d{i}", " ".join(f"{words[(i + j) % len(words)]}{i}"
+                                            for j in range(40)), f"Readme {i // 40}")
+                 for i in range(1200)]
+    pairs, cut = pseudo_examples(documents, max_cut=512)
+    assert len(cut) <= 512
+    assert len({p.query for p in pairs}) >= MIN_PSEUDO_QUERIES

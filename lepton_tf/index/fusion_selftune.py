@@ -62,6 +62,13 @@ def _cut_span(text: str, rng: random.Random) -> tuple[str, str] | None:
             " ".join(words[:start] + words[start + length:]))
 
 
+# With a cut budget (a folder's sample), a title shared by more passages than
+# budget / this gives a span query instead: on an 80-file folder of package
+# READMEs, 30 shared titles took all 512 cuts and left 30 pseudo-queries, too
+# few to tune on (dense only by default) or to fit the not-found rule.
+MIN_TITLE_QUERIES = 64
+
+
 def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
                     recipe: str = DEFAULT_RECIPE, max_cut: int | None = None):
     """Up to `n` pseudo-queries from a seeded sample of `documents`.
@@ -71,7 +78,9 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
         n: most pseudo-queries.
         seed: the sampling seed (same seed and documents, same queries).
         recipe: `title` or `span`.
-        max_cut: documents cut (and so re-encoded) at most (None: `4 n`).
+        max_cut: documents cut (and so re-encoded) at most (None: `4 n`);
+            given, a title shared by more than `max_cut / MIN_TITLE_QUERIES`
+            documents is not cut as a whole (one of them gives a span).
 
     Returns:
         `(pairs, cut)`: `RetrievalPair(query, positive doc id)`s, and
@@ -89,6 +98,7 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
         by_title.setdefault((d.title or "").strip(), []).append(d)
     rng.shuffle(order)
     pairs, cut, queries = [], {}, 0
+    per_title = len(order) if max_cut is None else max(1, max_cut // MIN_TITLE_QUERIES)
     max_cut = 4 * n if max_cut is None else max_cut
     for d in order:
         if queries >= n:
@@ -97,6 +107,7 @@ def pseudo_examples(documents, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEE
             continue
         title = (d.title or "").strip()
         if recipe == "title" and title and title != d.text.strip() \
+                and len(by_title[title]) <= per_title \
                 and len(cut) + len(by_title[title]) <= max_cut:
             if len(d.text.split()) < MIN_WORDS:
                 continue
