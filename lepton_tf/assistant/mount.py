@@ -57,6 +57,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
                       task_db: str | None = None, task_config: str | None = None,
                       skills: str | None = None, task_tracker: str = "lookup",
+                      task_services: tuple | None = None,
                       store_url: str | None = None, retention_days: float | None = None,
                       redact=None, redact_text=None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
@@ -84,6 +85,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             are refused).
         task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
             (the learned tracker: the `dst` servable this server hosts).
+        task_services: the schema services the tasks offer (None: the example's,
+            `tasks.DEFAULT_SERVICES`); any service of SGD's schemas with a bound backend.
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
@@ -125,7 +128,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
 
             tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
                 if task_tracker == "dst" else None
-            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
+            tasks = TaskSkill.example(task_db, task_config, tracker=tracker,
+                                      **({"services": task_services} if task_services else {}))
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:
