@@ -125,12 +125,17 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     def build(server):
         tasks = None
         if task_db:
-            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
+            from lepton_tf.assistant.tasks import DEFAULT_SERVICES, TaskSkill, hosted_tracker
 
             tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
                 if task_tracker == "dst" else None
-            tasks = TaskSkill.example(task_db, task_config, tracker=tracker,
-                                      **({"services": task_services} if task_services else {}))
+            bound = intent_skills.tasks() if intent_skills is not None else ()
+            services = tuple(dict.fromkeys([*(task_services or DEFAULT_SERVICES),
+                                            *(t.split(".")[0] for t in bound)]))
+            tasks = TaskSkill.example(task_db, task_config, services=services, tracker=tracker)
+            for task in bound:
+                if not tasks.offers(task):
+                    raise ValueError(f"{skills}: task {task} is not an intent of SGD's schemas")
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:

@@ -76,6 +76,12 @@ class TaskSkill:
         self.policy, self.generator = policy, generator
         self.clock = clock or (lambda: datetime.datetime.now().astimezone())
 
+    def offers(self, task: str) -> bool:
+        """Whether `Service.Intent` is one of these tasks'."""
+        service, _, intent = task.partition(".")
+        return service in self.policy.schemas and \
+            intent in self.policy.schemas[service].intent_names
+
     @classmethod
     def example(cls, db_path: str, config_path: str | None = None,
                 services=DEFAULT_SERVICES, environ=None, tracker=None) -> "TaskSkill":
@@ -86,6 +92,7 @@ class TaskSkill:
         Raises:
             FileNotFoundError: no database at `db_path`.
             ConfigError: a malformed backends file.
+            ValueError: a service SGD's schemas do not have.
         """
         from lepton_tf.dialogue.backends_config import load_backends
         from lepton_tf.dialogue.example_services import DEFAULT_BACKENDS_CONFIG, example_schemas
@@ -94,6 +101,9 @@ class TaskSkill:
         if not os.path.isfile(db_path):
             raise FileNotFoundError(f"no task database at {db_path} (lepton-tf main builds it)")
         every = example_schemas()
+        unknown = [name for name in services if name not in every]
+        if unknown:
+            raise ValueError(f"no such SGD service: {', '.join(unknown)}")
         schemas = {name: every[name] for name in services}
         backends = load_backends(config_path or DEFAULT_BACKENDS_CONFIG, every, environ,
                                  overrides={"example_db": {"url": f"sqlite:///{db_path}"}})
@@ -122,7 +132,8 @@ class TaskSkill:
             raise ValueError(f"time_zone {name[:60]!r} is not an IANA time zone name "
                              "(e.g. Europe/Paris, America/Los_Angeles).") from None
 
-    def turn(self, session, message: str, time_zone: str = "") -> TaskTurn | None:
+    def turn(self, session, message: str, time_zone: str = "",
+             task: str = "") -> TaskTurn | None:
         """The task's reply to `message`, or None when the turn is no task's.
 
         Args:
@@ -130,7 +141,15 @@ class TaskSkill:
             message: the user's turn.
             time_zone: the caller's IANA zone ("": the one given before, else the
                 server's clock): "tomorrow" and "7 pm" are resolved in it.
+            task: `Service.Intent` to start with this turn (an intent skill bound to
+                it), whatever the tracker made of it; "": the tracker decides.
+
+        Raises:
+            ValueError: a `task` these tasks do not offer.
         """
+        if task and not self.offers(task):
+            raise ValueError(f"task {task!r} is not an intent of the services offered")
+        started = tuple(task.split(".", 1)) if task else None
         memory = session.task_memory
         if memory is None:
             memory = session.task_memory = TaskMemory()
@@ -139,7 +158,7 @@ class TaskSkill:
             memory.time_zone = time_zone
         now = datetime.datetime.now(self.check_time_zone(memory.time_zone)) \
             if memory.time_zone else self.clock()
-        decision = self.policy.turn(memory, session.session_id, message, now)
+        decision = self.policy.turn(memory, session.session_id, message, now, started)
         if not decision.acts:
             return None
         service = self.policy.schemas.get(decision.service)
