@@ -20,7 +20,7 @@ import os
 import zoneinfo
 
 from lepton_tf.dialogue.policy import Policy, TaskMemory
-from lepton_tf.dialogue.replies import faithful_reply, template_reply
+from lepton_tf.dialogue.replies import template_reply
 
 # The example's services: one per domain (SGD has several per domain; one each keeps
 # "book a table" unambiguous).
@@ -64,11 +64,28 @@ def hosted_tracker(manager, model: str = "dst"):
     return ModelTracker(predict)
 
 
+def hosted_generator(manager, model: str):
+    """The reply generator (`dialogue.generated_replies.GeneratedReplies`) over the
+    `chat`-signature servable `model` hosted by the same server, called in process."""
+    import numpy as np
+
+    from lepton_tf.dialogue.generated_replies import GeneratedReplies
+    from lepton_tf.server import inference
+
+    def generate(contexts):
+        with manager.servable(model) as servable:
+            _, out = inference.predict_arrays(servable, "serving_default", {
+                "context": np.array([c.encode("utf-8") for c in contexts], object)}, ["reply"])
+        return [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in out["reply"]]
+    return GeneratedReplies(generate)
+
+
 class TaskSkill:
     """Args:
         policy: the dialogue manager (schemas, tracker, backends).
-        generator: optional `acts, service -> text` (a trained reply generator); its
-            replies pass the value check or are replaced by the template.
+        generator: optional `dialogue.generated_replies.GeneratedReplies` (the trained
+            reply generator); its replies pass the value check or are replaced by
+            the template.
         clock: `() -> aware datetime` in the caller's zone (default: this machine's).
     """
 
@@ -163,8 +180,8 @@ class TaskSkill:
             return None
         service = self.policy.schemas.get(decision.service)
         if self.generator is not None:
-            reply, replaced = faithful_reply(self.generator(decision.acts, service),
-                                             decision.acts, service)
+            reply, replaced = self.generator.reply(
+                decision.acts, service, [("SYSTEM", memory.last_system), ("USER", message)])
         else:
             reply, replaced = template_reply(decision.acts, service), False
         memory.last_system = reply
