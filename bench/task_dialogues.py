@@ -251,12 +251,27 @@ def replay_through_assistant(target: str, dialogue, tally: Tally, routes: dict) 
             for value in act["values"]:
                 tally.values += 1
                 if value.lower() not in said.lower() and not any(
-                        value in r.values() for r in rows):
+                        value in r.values() for r in rows) and \
+                        not _resolved_from(value, said, datetime.datetime.now().astimezone()):
                     tally.invented += 1
                     if len(tally.examples) < 10:
                         tally.examples.append((dialogue["dialogue_id"], act))
         if task:
             given = {(task["service"], s) for s in task["state"].get("slot_values", {})}
+
+
+def _resolved_from(value: str, said: str, now: datetime.datetime) -> bool:
+    """Whether `value` is a number word, or a date or time some 1-4 word phrase of the
+    user's words resolves to on the server's clock (what the manager shows)."""
+    if _NUMBER_WORDS.get(value, "\0") in said.lower():
+        return True
+    words = said.split()
+    for n in range(1, 5):
+        for i in range(len(words) - n + 1):
+            phrase = " ".join(words[i:i + n]).strip(",.?!")
+            if value in (resolve_date(phrase, now), resolve_time(phrase)):
+                return True
+    return False
 
 
 def assistant_report(target: str, chosen: list, seen: set) -> dict:
