@@ -11,7 +11,8 @@ for the check itself, for SGD's own human-written system turns:
 - slot error rate per slot: (missing + added) / slots, all slots;
 - BLEU (sacrebleu) of the templates against the human turns.
 
-With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`), the
+With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`, or
+its run folder), the
 same turns are also written by the learned generator, from the acts and the two
 turns before (`lepton_tf.text.act_format`), greedy: its SER and BLEU are reported
 raw, and as sent (`faithful_reply`: a reply that drops or adds a value is replaced
@@ -75,11 +76,33 @@ def _errors(reply: str, acts: list, service) -> tuple[int, int, int, bool]:
     return slots, len(dropped), len(added), free_error
 
 
-def generate_replies(saved_model: str, contexts: list[str], batch: int = 32) -> list[str]:
+def _serving_default(path: str):
+    """`serving_default` of an exported generator, or of a training run's folder
+    (`config.yaml` + `final.weights.h5`: the servable built in process, not saved)."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "final.weights.h5")):
+        return tf.saved_model.load(path).signatures["serving_default"]
+    from lepton_tf.export.chat_servable import ChatServable
+    from lepton_tf.tasks.registry import load
+    from lepton_tf.tasks.sections import generator_data
+    from lepton_tf.training import load_config
+
+    config = load_config(os.path.join(path, "config.yaml"))
+    task = load("reply_generator").make_task(config)
+    model = task.build_model(config)
+    model.load_weights(os.path.join(path, "final.weights.h5"))
+    export = generator_data(config).export
+    servable = ChatServable(model, task.get_tokenizer(config),
+                            max_new_tokens=export.get("max_new_tokens", 40))
+    return lambda context: servable.serve(context)
+
+
+def generate_replies(generator: str, contexts: list[str], batch: int = 32) -> list[str]:
     """The generator's greedy replies (its `serving_default`) to `contexts`."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(saved_model).signatures["serving_default"]
+    serve = _serving_default(generator)
     out = []
     for i in range(0, len(contexts), batch):
         replies = serve(context=tf.constant(contexts[i:i + batch]))["reply"].numpy()
@@ -135,8 +158,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full", "test"),
                         help="an SGD split folder (schema.json + dialogues_*.json[.gz])")
     parser.add_argument("--limit", type=int, default=None, help="system turns at most")
-    parser.add_argument("--generator", metavar="SAVED_MODEL",
-                        help="also score this exported reply generator")
+    parser.add_argument("--generator", metavar="SAVED_MODEL|RUN",
+                        help="also score this reply generator (exported, or a run folder)")
     parser.add_argument("--sample", type=int, default=1000,
                         help="with --generator: system turns, spread over the split")
     parser.add_argument("--json", action="store_true")
