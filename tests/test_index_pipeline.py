@@ -274,3 +274,16 @@ def test_a_second_run_over_a_changed_folder_embeds_only_the_changed_files(encode
     # --rebuild embeds everything again.
     _, embedded = run(rebuild=True)
     assert len(embedded) == len(TOPICS) + 1
+
+
+def test_a_faq_jsonl_in_a_folder_keeps_its_known_questions(encoder, tmp_path):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "faq.jsonl").write_text(json.dumps(
+        {"_id": "lost-card", "title": "Lost card", "text": "Call us to block the card.",
+         "questions": ["I lost my card", "my card was stolen"]}) + "\n")
+    (folder / "rent.md").write_text("# Rent\n\nRent is due on the first day of the month.\n")
+    index = load_sharded(run_index_pipeline(str(folder), encoder, str(tmp_path / "idx"),
+                                            runner="direct", num_shards=1))
+    (faq,) = [d for d in index.documents.values() if d.metadata.get("source") == "faq.jsonl"]
+    assert faq.questions == ("I lost my card", "my card was stolen")

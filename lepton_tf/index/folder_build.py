@@ -264,8 +264,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         previous, changes, reused = None, diff(None, scanned), {}
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
-    documents = [Document(p.doc_id, p.text, p.title, p.metadata, p.questions)
-                 for rel in sorted(parsed) for p in parsed[rel]]
+    documents = [Document.of_passage(p) for rel in sorted(parsed) for p in parsed[rel]]
     files = {**reused, **{rel: {"sha256": hashes[rel], "passages": [p.doc_id for p in parsed[rel]]}
                           for rel in parsed}}
     failed = {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()}
