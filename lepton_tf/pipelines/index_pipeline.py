@@ -36,7 +36,6 @@ from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
-from lepton_tf.index.permissions import ACL_FILE
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.fusion_selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
@@ -44,8 +43,9 @@ from lepton_tf.files.versions import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
 from lepton_tf.index.build import is_file_folder
 from lepton_tf.index.storage import list_index_versions
-from lepton_tf.ingest import scan_folder
-from lepton_tf.ingest.manifest import FILE_NAME as INGEST_FILE
+from lepton_tf.index.reuse_plan import ReusePlan
+from lepton_tf.index.version_builder import IndexVersionBuilder
+from lepton_tf.ingest import ChunkConfig, scan_folder
 from lepton_tf.pipelines import filesystems, incremental
 from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
@@ -154,20 +154,12 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                                        stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
-def _stored_acl(version_dir: str) -> str | None:
-    """The ACL text a published version was built with (None: none)."""
-    path = os.path.join(version_dir, ACL_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
                        handler=None, chunk_config=None, rebuild: bool = False,
-                       fusion=None, acl=None) -> str:
+                       fusion=None, acl=None, method: str = "convex",
+                       self_tune: bool = True) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -188,10 +180,18 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         rebuild: read and embed every file even when the previous version
             could be updated (`incremental`: by default a local folder is
             re-embedded only where its files changed).
-        fusion: a fixed `FusionConfig` for every shard (default: self-tuned
-            on up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
+        fusion: a fixed `FusionConfig` for every shard (default: an
+            incremental run keeps the previous version's, else self-tuned on
+            up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
         acl: `index.permissions.AclRules` for a folder of files (stored in the
-            version as `acl.yaml`; a changed ACL alone re-encodes nothing).
+            version as `acl.yaml`; a changed ACL alone re-encodes nothing;
+            None: the previous version's, if any).
+        method: the fusion method when the weight is self-tuned.
+        self_tune: False: the default weight instead of a self-tuned one.
+
+    What is reused from the previous version (passages of unchanged files,
+    the fusion weight, the not-found rule, the ACL) is the
+    `index.reuse_plan.ReusePlan`'s decision, as in process.
 
     Returns:
         The published version folder (the current one when no file changed).
@@ -207,41 +207,45 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    plan = None if rebuild else incremental.plan_run(corpus, out_dir, num_shards, chunk_config,
-                                                     encoder)
     record = filesystems.is_local(out_dir) and filesystems.is_local(corpus) \
         and is_file_folder(corpus)
-    sources, reuse = list_sources(corpus), None
+    reuse = ReusePlan.decide(out_dir, encoder, chunking=(chunk_config or ChunkConfig()).to_dict(),
+                             num_shards=num_shards, rebuild=rebuild) if record else ReusePlan()
+    builder = IndexVersionBuilder(out_dir, None, reuse, fusion=fusion, method=method,
+                                  self_tune=self_tune, acl=acl)
+    fusion = builder.pipeline_fusion()
+    acl = builder.kept_acl
+    plan = incremental.plan_run(corpus, reuse) if record else None
+    sources, reader_of_reused = list_sources(corpus), None
     if plan is not None:
         changes = plan.changes
-        acl_same = acl is None or acl.text == _stored_acl(plan.previous)
+        acl_same = acl is None or reuse.acl is not None and acl.text == reuse.acl.text
         if acl_same and not (changes.added or changes.changed or changes.removed):
             current = os.path.join(out_dir, str(list_index_versions(out_dir)[-1]))
             print(f"No file changed: {current} is current.")
             return current
         todo = set(changes.added + changes.changed)
         sources = [s for s in sources if s[2] in todo]
-        reuse = incremental.ReadReused(plan.previous, plan.positions(), acl)
+        reader_of_reused = incremental.ReadReused(plan.previous, plan.positions(), acl)
         print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
               f"reused from {plan.previous}, {len(changes.removed)} removed.")
 
     def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config, sources, reuse, record,
+                         chunk_config, sources, reader_of_reused, record,
                          tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)
         with publish_atomically(out_dir, version, kind="index") as staging:
             build(staging)
-            extra = None
+            ingest = None
             if record:
                 hashes = plan.hashes if plan else dict(scan_folder(corpus))
-                extra = {INGEST_FILE: incremental.ingest_manifest(staging, sources, plan,
-                                                                  chunk_config, hashes)}
-            if acl is not None:
-                extra = {**(extra or {}), ACL_FILE: acl.text}
+                ingest = incremental.ingest_manifest(staging, sources, plan, chunk_config,
+                                                     hashes)
+            extra = builder.pipeline_parts(ingest).files() or None
             write_top_manifest(staging, version, num_shards, k, extra_files=extra)
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last
