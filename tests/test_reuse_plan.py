@@ -5,7 +5,7 @@ import dataclasses
 import os
 
 import pytest
-from corpus_files import CountingEncoder
+from corpus_files import CountingEncoder, HashHandler, stand_in_encoder
 
 from lepton_tf.index import load_index
 from lepton_tf.index.folder_build import build_folder_index
@@ -86,24 +86,18 @@ def test_a_retune_keeps_the_permissions_and_the_folder_stays_incremental(tmp_pat
 
 def test_the_beam_build_reuses_what_the_in_process_build_reuses(tmp_path):
     pytest.importorskip("apache_beam")
-    import tensorflow as tf
-    from test_permissions import _HashHandler
-
     from lepton_tf.index.sharded_storage import load_sharded
     from lepton_tf.pipelines.index_pipeline import run_index_pipeline
 
-    encoder = str(tmp_path / "encoder" / "1")
-    module = tf.Module()
-    module.v = tf.Variable(1.0)
-    tf.saved_model.save(module, encoder)  # a fingerprinted version folder to name
+    encoder = stand_in_encoder(tmp_path / "encoder")
     root, out = _folder(tmp_path / "kb"), str(tmp_path / "idx")
     run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
-                       handler=_HashHandler(encoder), fusion=FIXED, acl=AclRules.parse(ACL))
+                       handler=HashHandler(encoder), fusion=FIXED, acl=AclRules.parse(ACL))
     _add_minutes(root)
     # No --acl and no weight: the previous version's, as in process (the encoder is a
     # stand-in that cannot embed a query, so self-tuning would fail).
     second = run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
-                                handler=_HashHandler(encoder))
+                                handler=HashHandler(encoder))
     assert second.endswith("/2") and os.path.exists(os.path.join(second, ACL_FILE))
     index = load_sharded(second)
     assert index.documents["board/minutes.md#0"].readers == ("board",)
