@@ -102,3 +102,22 @@ def test_the_beam_build_reuses_what_the_in_process_build_reuses(tmp_path):
     index = load_sharded(second)
     assert index.documents["board/minutes.md#0"].readers == ("board",)
     assert [s.fusion for s in index.shards] == [FIXED, FIXED]
+
+
+def test_learned_questions_keep_the_folder_incremental_and_its_permissions(tmp_path):
+    from lepton_tf.index.learned_questions import learn_questions
+
+    encoder = CountingEncoder()
+    root, out = _folder(tmp_path / "kb"), str(tmp_path / "idx")
+    build_folder_index(str(root), out, encoder, acl=AclRules.parse(ACL), **QUIET)
+    result = learn_questions(out, encoder, [("when does the office open", "public/hours.md#0")],
+                             log=lambda m: None)
+    for part in (ACL_FILE, "ingest.json"):  # the same passages: both still describe them
+        assert os.path.exists(os.path.join(result["version"], part))
+    _add_minutes(root)
+    report = build_folder_index(str(root), out, encoder, **QUIET)
+    assert report.incremental and report.encoded == 1
+    index = load_index(out)
+    assert index.documents["public/hours.md#0"].questions == ("when does the office open",)
+    assert index.documents["board/minutes.md#0"].readers == ("board",)
+    assert "when does the office open" in index.known_questions.texts

@@ -2,7 +2,8 @@
 
 Every build path hands its passages to an `IndexVersionBuilder`: the
 BEIR/JSONL build (`index.build`), the folder build (`index.folder_build`),
-an update (`index.update`) and, for the parts a pipeline cannot choose
+an update (`index.update`), learned questions (`index.learned_questions`)
+and, for the parts a pipeline cannot choose
 inside its workers, the Beam build (`pipelines.index_pipeline`). The
 builder owns the optional parts (`VersionParts`) and the order they are
 chosen in, following one `ReusePlan`:
@@ -12,7 +13,8 @@ chosen in, following one `ReusePlan`:
 2. the fusion weight: as given (`--dense-weight`), else tuned on pairs
    (`--tune`), else the previous version's (`plan.keep_fusion`), else
    self-tuned on pseudo-queries of the passages;
-3. the not-found rule: the previous version's (`plan.keep_rule`), else
+3. the not-found rule: one the caller fitted, else the previous
+   version's (`plan.keep_rule`), else
    fitted on a thread-named collection (`calibrate`), else, for a folder
    without known questions, the top-1 threshold fitted on the
    self-tuning pseudo-queries;
@@ -50,6 +52,8 @@ class IndexVersionBuilder:
             most (None: `fusion_selftune`'s `4 n`).
         fit_not_found: fit the top-1 threshold on the self-tuning
             pseudo-queries (a folder of the user's files).
+        not_found_rule: a rule the caller fitted (`lepton-tf learn`): it
+            replaces the kept one.
         acl: new permission rules (None: the previous version's, if any).
         version: the version number to write (None: the next free one).
         log: where messages go.
@@ -64,6 +68,7 @@ class IndexVersionBuilder:
     self_tune: bool = True
     tune_sample: int | None = None
     fit_not_found: bool = False
+    not_found_rule: object = None
     acl: object = None
     version: int | None = None
     log: Callable = print
@@ -128,6 +133,8 @@ class IndexVersionBuilder:
         return self.fusion is None and not self.plan.keep_fusion and self.self_tune
 
     def _rule(self, index, pseudo_top1: list, calibrate):
+        if self.not_found_rule is not None:
+            return self.not_found_rule
         if self.plan.keep_rule:
             return self.plan.parts.not_found_rule
         if calibrate is not None:
