@@ -141,13 +141,8 @@ class IndexVersionBuilder:
             rule = calibrate(index)
             if rule is not None:
                 return rule
-        if self.fit_not_found and pseudo_top1 and index.known_questions is None:
-            from lepton_tf.index.not_found_selffit import fit_threshold
-
-            rule = fit_threshold(pseudo_top1)
-            if rule is not None:
-                self.log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
-            return rule
+        if self.fit_not_found:
+            return self_fitted_rule(pseudo_top1, index.known_questions is not None, self.log)
         return None
 
     def publish(self, index, ingest=None, calibrate: Callable | None = None) -> str:
@@ -185,10 +180,32 @@ class IndexVersionBuilder:
             return self.plan.parts.fusion
         return None if self.self_tune else FusionConfig(self.method)
 
-    def pipeline_parts(self, ingest=None) -> VersionParts:
-        """The top-level parts of a Beam-built version (its shards hold the fusion)."""
-        rule = self.plan.parts.not_found_rule if self.plan.keep_rule else None
+    def pipeline_parts(self, ingest=None, fitted_rule=None) -> VersionParts:
+        """The top-level parts of a Beam-built version (its shards hold the fusion).
+
+        Args:
+            ingest: its `IngestManifest` (a folder; None: none).
+            fitted_rule: the rule the pipeline fitted on its self-tuning
+                pseudo-queries (`self_fitted_rule`; None: none).
+        """
+        rule = self.plan.parts.not_found_rule if self.plan.keep_rule else fitted_rule
         return VersionParts(None, rule, ingest, self.kept_acl)
+
+
+def self_fitted_rule(pseudo_top1: list, has_questions: bool, log=print):
+    """The top-1 threshold fitted on self-tuning pseudo-queries
+    (`not_found_selffit`), for a folder of the user's files without known
+    questions (with them, the default rule reads the questions).
+
+    Returns:
+        A `NotFoundRule`, or None (too few pseudo-queries, or known questions).
+    """
+    from lepton_tf.index.not_found_selffit import fit_threshold
+
+    rule = None if has_questions or not pseudo_top1 else fit_threshold(pseudo_top1)
+    if rule is not None:
+        log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
+    return rule
 
 
 def tune_on_pairs(index, pairs_path: str, encoder, log=print) -> None:

@@ -9,13 +9,17 @@
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
          -> Values -> Sample(50,000) -> Map(choose_fusion)  the fusion weight, self-tuned
                                                      on (a sample of) the passages (a
-                                                     side input of BuildShard)
+                                                     side input of BuildShard); for a
+                                                     folder, the not-found rule fitted
+                                                     on the same pseudo-queries
       -> Map(build_shard)                            one ScaNN searcher and one BM25
                                                      index (corpus statistics) a shard,
                                                      in parallel, written to the staging
                                                      folder of the new version
     then, in the launcher, once every worker has succeeded:
-      write_top_manifest in publish_atomically       top manifest last, atomic rename
+      write_top_manifest in publish_atomically       the version's parts (ingest manifest,
+                                                     rule, ACL: `IndexVersionBuilder`),
+                                                     top manifest last, atomic rename
 
 Same documents, same encoder graph, same per-shard builder as
 `ShardedIndex.build`: the result equals the in-process sharded build.
@@ -53,6 +57,9 @@ from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
 
 
+FITTED_RULE = ".not-found-fitted.json"  # in the staging folder; the launcher reads it
+
+
 def key_by_shard(result, num_shards: int):
     """`PredictionResult((position, doc), vector)` -> `(shard, (position, doc, vector))`."""
     position, doc = result.example
@@ -64,16 +71,35 @@ def text_stats(items):
     return LexicalIndex.corpus_stats([doc.embedding_text() for _, doc in items])
 
 
-def choose_fusion(items, encoder_path: str) -> dict:
+def choose_fusion(items, encoder_path: str, rule_to: str | None = None) -> dict:
     """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
-    a dict (`index.fusion_selftune.tune_on_sample`), every shard's weight."""
+    a dict (`index.fusion_selftune.tune_on_sample`), every shard's weight.
+
+    Args:
+        items: the sample.
+        encoder_path: the encoder SavedModel (queries are embedded).
+        rule_to: for a folder of files, a file to write the not-found rule
+            fitted on the same pseudo-queries into (JSON; none when no rule
+            is fitted), as the in-process folder build fits it; the
+            pseudo-queries are cut as there (`folder_build.TUNE_SAMPLE`).
+    """
+    import json
+
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.folder_build import TUNE_SAMPLE
     from lepton_tf.index.fusion_selftune import tune_on_sample
+    from lepton_tf.index.version_builder import self_fitted_rule
 
     items = sorted(items, key=lambda item: item[0])
-    return tune_on_sample([doc for _, doc, _ in items],
-                          np.stack([vector for _, _, vector in items]),
-                          SavedModelEncoder(encoder_path)).to_dict()
+    documents, top1 = [doc for _, doc, _ in items], []
+    chosen = tune_on_sample(documents, np.stack([vector for _, _, vector in items]),
+                            SavedModelEncoder(encoder_path), top1=top1,
+                            max_cut=TUNE_SAMPLE if rule_to else None)
+    rule = self_fitted_rule(top1, any(d.questions for d in documents)) if rule_to else None
+    if rule is not None:
+        with open(rule_to, "w", encoding="utf-8") as f:
+            json.dump(rule.to_dict(), f)
+    return chosen.to_dict()
 
 
 def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
@@ -111,7 +137,9 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
         reuse: an `incremental.ReadReused` adding the previous version's
             passages of unchanged files, with their vectors (None: none).
         record_files: write each file's passage ids into the staging folder
-            (`incremental.write_part`, for the ingest manifest).
+            (`incremental.write_part`, for the ingest manifest) and, when
+            self-tuning, the not-found rule fitted on its pseudo-queries
+            (`FITTED_RULE`).
         acl: `index.permissions.AclRules` giving each file's passages their readers.
     """
     sources = list_sources(corpus) if sources is None else sources
@@ -145,13 +173,29 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
         fused = beam.pvalue.AsSingleton(
             keyed | "Passages" >> beam.Values()
             | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
-            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with))
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with, os.path.join(
+                staging, FITTED_RULE) if record_files else None))
     else:
         fused = (fusion or FusionConfig()).to_dict()
     return (keyed
             | "GroupByShard" >> beam.GroupByKey()
             | "BuildShard" >> beam.Map(build_shard, staging, k, dataclasses.asdict(encoder),
                                        stats=beam.pvalue.AsSingleton(stats), fusion=fused))
+
+
+def _fitted_rule(staging: str):
+    """The rule `choose_fusion` fitted (None: none), its file removed from staging."""
+    import json
+
+    from lepton_tf.index.not_found import NotFoundRule
+
+    path = os.path.join(staging, FITTED_RULE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        rule = NotFoundRule.from_dict(json.load(f))
+    os.remove(path)
+    return rule
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
@@ -245,7 +289,7 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
                 hashes = plan.hashes if plan else dict(scan_folder(corpus))
                 ingest = incremental.ingest_manifest(staging, sources, plan, chunk_config,
                                                      hashes)
-            extra = builder.pipeline_parts(ingest).files() or None
+            extra = builder.pipeline_parts(ingest, _fitted_rule(staging)).files() or None
             write_top_manifest(staging, version, num_shards, k, extra_files=extra)
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last
