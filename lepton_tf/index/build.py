@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
-
 from lepton_tf.index.documents import Document, read_documents
 
 DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
@@ -50,6 +48,8 @@ def not_found_rule(corpus: str, index, encoder, log=print):
     Returns:
         A `NotFoundRule`, or None (the servable uses the default rule).
     """
+    import numpy as np
+
     from lepton_tf.index import not_found, not_found_fit
 
     result = not_found_fit.calibrate_collection(

@@ -30,6 +30,8 @@ import dataclasses
 from typing import Callable
 
 from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.not_found import NotFoundRule
+from lepton_tf.index.permissions import AclRules
 from lepton_tf.index.reuse_plan import ReusePlan
 from lepton_tf.index.version_parts import VersionParts
 
@@ -68,8 +70,8 @@ class IndexVersionBuilder:
     self_tune: bool = True
     tune_sample: int | None = None
     fit_not_found: bool = False
-    not_found_rule: object = None
-    acl: object = None
+    not_found_rule: NotFoundRule | None = None
+    acl: AclRules | None = None
     version: int | None = None
     log: Callable = print
 
