@@ -107,6 +107,7 @@ def _load_previous(out_dir: str, encoder, log):
 # cuts at most this many passages (the fusion weight and not-found rule are
 # chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
 TUNE_SAMPLE = 512
+ENCODING_BAR = "Encoding passages"  # one labelled bar per stage, after "Reading files"
 
 
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
@@ -226,8 +227,10 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     if total == 0:
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
                          f"{len(skipped)} skipped).")
-    vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
-        else None
+    from lepton_tf.index.encoding import encode_documents_labelled
+
+    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in documents],
+                                        ENCODING_BAR if progress else None) if documents else None
     if index is None:
         index = builder.new_index(vectors, documents, k)
     else:
