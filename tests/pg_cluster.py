@@ -42,7 +42,13 @@ def missing() -> str | None:
 
 
 class Cluster:
-    def __init__(self):
+    """Args:
+        fsync: flush every commit to disk as a deployment does (tests run without:
+            only a crash of the machine, not of a process, could lose a commit).
+    """
+
+    def __init__(self, fsync: bool = False):
+        self.fsync = fsync
         self.folder = tempfile.mkdtemp(prefix="lepton-pg-")
         self.data = os.path.join(self.folder, "data")
         self.port = free_port()
@@ -58,7 +64,7 @@ class Cluster:
         subprocess.run(_runas() + [
             _binary("pg_ctl"), "-D", self.data, "-l", os.path.join(self.folder, "log"), "-w",
             "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                  "-c fsync=off -c max_connections=50", "start"],
+                  f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=50", "start"],
             check=True, capture_output=True)
 
     def stop(self, mode: str = "fast") -> None:
@@ -71,9 +77,9 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def temporary_cluster():
+def temporary_cluster(fsync: bool = False):
     """Yields a started `Cluster` (its `.url` for the store)."""
-    cluster = Cluster()
+    cluster = Cluster(fsync)
     try:
         cluster.start()
         deadline = time.monotonic() + 20
