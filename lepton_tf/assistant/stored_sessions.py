@@ -62,6 +62,13 @@ class StoredSessions(SessionStore):
                         str(e).splitlines()[0][:200])
 
     def refresh(self, session: Session) -> None:
+        start = time.perf_counter()
+        try:
+            self._refresh(session)
+        finally:
+            session.store_read_s = time.perf_counter() - start
+
+    def _refresh(self, session: Session) -> None:
         if self.writer.queued():
             # Writes are failing (or just recovering): reading would wait for the same
             # failure on every turn, and this session's stored state may be behind.
@@ -86,8 +93,12 @@ class StoredSessions(SessionStore):
         session.stored_mark = (turns, updated_at)
 
     def log_turn(self, session: Session, record: TurnRecord) -> None:
+        start = time.perf_counter()
         self.purge_if_due()
         self.writer.write(record, session.to_state(), session.turn_count)
+        self.writer.metrics.turn_seconds.observe(
+            session.store_read_s + time.perf_counter() - start)
+        session.store_read_s = 0.0
         # Queued or dropped, the mark is still what the store will hold (or, if the
         # turn was dropped, differs from it, and the next read restores the stored state).
         session.stored_mark = (session.turn_count, record.created_at)

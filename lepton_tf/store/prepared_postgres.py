@@ -44,6 +44,9 @@ class PreparedTurnStatements:
             max_overflow=MAX_OVERFLOW, pool_reset_on_return=None,
             connect_args=connect_args)
         self.json_params = json_params
+        # Connect now: the first connection runs the dialect's setup queries, a cost
+        # for the start, not for the first turn.
+        self.engine.raw_connection().close()
 
     def compile(self, statement: sa.Executable) -> str:
         """The SQL text of `statement` for psycopg (`%(name)s` parameters)."""
