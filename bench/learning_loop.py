@@ -16,12 +16,14 @@
    written and read back as the operator's file) and
    `index.learned_questions.learn_questions` (a new version with the accepted
    rows as known questions, fusion weight and not-found rule fitted again on
-   them), for two operators, each on its own copy of the index:
+   them), for three operators, each on its own copy of the index:
    - `rated_up`: accepts the pre-accepted (rated-up) rows as proposed, nothing else;
-   - `reviewed`: also goes through the rows left to review (answered unrated,
-     rated down, not found), writes a judged document of the question's thread
-     where the proposed one is not, and accepts them: the operator who works
-     through the whole file.
+   - `confirming`: goes through the whole file but only accepts rows as they are
+     proposed, where the proposed document answers the question (a judged one):
+     the rated-up rows, and of the questions that found nothing or were answered
+     wrong, the shown document that is the right one; never writes a document;
+   - `reviewed`: also writes a judged document of the question's thread where
+     no proposed one is right, and accepts it: the operator who corrects.
 4. Both versions are measured on the 375 **test** paraphrases (never logged,
    never in the index: checked): nDCG@10 of hybrid search (qrels/test.tsv),
    not-found false flags (test questions flagged with the whole index there:
