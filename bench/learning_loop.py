@@ -147,6 +147,12 @@ def simulate_traffic(version: str, encoder, train, store) -> dict:
     return counts
 
 
+def evidence_kind(evidence: str) -> str:
+    """`rated up`, `rated down`, `not found`, `answer rated down`, `answered, not rated`."""
+    kind = evidence.split(":")[0]
+    return "rated down" if kind.startswith("rated down") else kind
+
+
 def confirmed(row: dict, judged: dict) -> dict:
     """The row as an operator who only confirms leaves it: accepted as proposed when
     its document answers the question (rated up, or a cited or closest document
@@ -201,8 +207,8 @@ def main() -> int:
     flagged_before = report["before"].pop("flagged_ids")
     for operator, review_row in operators.items():
         review = os.path.join(work, f"review-{operator}.csv")
-        write_csv([review_row(r, train.qrels[qid_of[r["question"]]]) for r in rows],
-                  REVIEW_COLUMNS, review)
+        left = [review_row(r, train.qrels[qid_of[r["question"]]]) for r in rows]
+        write_csv(left, REVIEW_COLUMNS, review)
         pairs = accepted_pairs(review)
         copy = os.path.join(work, f"index-{operator}")
         shutil.copytree(index_dir, copy)
@@ -212,8 +218,7 @@ def main() -> int:
         b = report["before"]
         after["accepted"] = len(pairs)
         after["accepted_by_evidence"] = dict(collections.Counter(
-            r["evidence"].split(":")[0].split(" ")[0] for r in rows
-            if (r["question"], r["doc_id"]) in set(pairs)))
+            evidence_kind(r["evidence"]) for r in left if r["accept"] == "yes"))
         threads = {not_found_fit.thread_of(d) for _, d in pairs}
         after["threads_with_learned_questions"] = len(threads)
         # The held-out questions flagged before: does their thread now have a known question?

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 from conftest import free_port
 
 
@@ -97,3 +98,14 @@ def temporary_cluster(fsync: bool = False):
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A cluster shared by one test module (skips where PostgreSQL is missing); import
+    it into the module to use it."""
+    why = missing()
+    if why:
+        pytest.skip(why)
+    with temporary_cluster() as cluster:
+        yield cluster

@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from pg_cluster import missing, temporary_cluster
+from pg_cluster import postgres  # noqa: F401 - a fixture
 
 from lepton_tf.assistant.sessions import Session
 from lepton_tf.assistant.stored_sessions import StoredSessions
@@ -19,15 +19,6 @@ def _turn(session="s1", message="How do I delete my account?"):
     return TurnRecord(new_turn_id(), session, message, "search", reply="Go here [1].",
                       sources=[{"n": 1, "doc_id": "fb-1", "title": "t", "score": 0.9}],
                       cited=[1])
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    why = missing()
-    if why:
-        pytest.skip(why)
-    with temporary_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
