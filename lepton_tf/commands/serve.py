@@ -144,12 +144,18 @@ def build_server(args):
     return server
 
 
+STORE_URL_VARIABLE = "LEPTON_CONVERSATION_STORE"
+
+
 def conversation_store_url(args) -> str | None:
     """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
-    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    else `$LEPTON_CONVERSATION_STORE`, else a SQLite file beside the index
+    (`indexes/stackfaq.conversations.sqlite`)."""
     from lepton_tf.store.conversation_store import sqlite_url
 
-    given = getattr(args, "conversation_store", None)
+    # The environment keeps a password out of the command line (`ps`, a pod's args):
+    # Kubernetes passes the URL from a Secret this way.
+    given = getattr(args, "conversation_store", None) or os.environ.get(STORE_URL_VARIABLE)
     if given and given.lower() == "none":
         return None
     if given and "://" in given:
@@ -263,8 +269,8 @@ def register(sub) -> None:
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "
-                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
-                          "--search_index), or none (memory only, no log, no feedback)")
+                          "sqlite:///path (default: $LEPTON_CONVERSATION_STORE if set, else "
+                          "INDEX.conversations.sqlite beside --search_index), or none (memory only, no log, no feedback)")
     own.add_argument("--conversation_retention_days", type=float, default=90,
                      help="delete stored turns, feedback and sessions older than this "
                           "(default 90; 0 keeps everything)")
