@@ -139,6 +139,7 @@ def build_server(args):
                         task_config=getattr(args, "task_config", None),
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
                         task_tracker=getattr(args, "task_tracker", "lookup"),
+                        task_generator=getattr(args, "task_generator", "") or "",
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None)
     return server
@@ -263,9 +264,15 @@ def register(sub) -> None:
     own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
                      help="the task dialogues' state tracker: lookup tables over the database "
                           "(default) or the hosted `dst` model")
+    own.add_argument("--task_generator", default="", metavar="MODEL",
+                     help="write task replies with this hosted reply generator (`lepton-tf "
+                          "train reply_generator`), each checked against the acts and "
+                          "replaced by the template when a value is dropped or added "
+                          "(default: template replies)")
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
-                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
+                          "configs/skills/banking77.yaml: hand-offs and a transfer task; "
+                          "'' to refuse them)")
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "
