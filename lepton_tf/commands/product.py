@@ -8,7 +8,7 @@ import os
 from lepton_tf.commands.index import DEFAULT_INDEX_DIR
 from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
-SERVABLES = ("encoder", "intent", "chat")
+SERVABLES = ("encoder", "intent", "chat", "dst")
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
 # Per-model request limits: the chat decode holds ~9 MB per row and
 # TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.
