@@ -96,3 +96,35 @@ def test_every_nth_dialogue_of_a_split():
     assert len(load_split(str(SAMPLE), 2, every=2)[0]) == 2
     with pytest.raises(ValueError, match="at least 1"):
         load_split(str(SAMPLE), None, every=0)
+
+
+def test_hybrid_takes_intents_from_one_tracker_and_each_slot_from_the_first_to_change_it():
+    from lepton_tf.dialogue import DialogueState, ServiceState, load_schema
+    from lepton_tf.dialogue.hybrid_tracker import HybridTracker
+
+    schema = load_schema(SAMPLE / "schema.json.gz")
+    weather = {"Weather_1": schema["Weather_1"]}
+
+    class Fixed:
+        """A tracker that sets the given intent, requested slots and values."""
+
+        def __init__(self, intent, requested, values):
+            self.intent, self.requested, self.values = intent, requested, values
+
+        def update(self, state, system, user, schemas):
+            old = state.service("Weather_1")
+            return state.with_service("Weather_1", ServiceState(
+                self.intent, self.requested, {**old.slot_values, **self.values}))
+
+    start = DialogueState().with_service("Weather_1", ServiceState("NONE", (), {"city": ("Paris",)}))
+    model = Fixed("GetWeather", ("humidity",), {"city": ("Paris",), "date": ("tomorrow",)})
+    matcher = Fixed("NONE", (), {"city": ("London",), "date": ("today",)})
+    state = HybridTracker(model, [model, matcher]).update(start, "", "x", weather).service("Weather_1")
+    # The model changed only the date; the city the model kept is the matcher's change.
+    assert state.active_intent == "GetWeather" and state.requested_slots == ("humidity",)
+    assert state.slot_values == {"city": ("London",), "date": ("tomorrow",)}
+    state = HybridTracker(model, [matcher, model]).update(start, "", "x", weather).service("Weather_1")
+    assert state.slot_values == {"city": ("London",), "date": ("today",)}
+    unchanged = Fixed("NONE", (), {})
+    state = HybridTracker(unchanged, [unchanged]).update(start, "", "x", weather).service("Weather_1")
+    assert state.slot_values == {"city": ("Paris",)}

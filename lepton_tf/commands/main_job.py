@@ -19,7 +19,8 @@ import os
 
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
-                                        SERVABLES, default_request_limits, write_models_config)
+                                        SERVABLES, default_request_limits, served_names,
+                                        write_models_config)
 from lepton_tf.progress_bars import StageClock, machine_line
 
 from lepton_tf.commands.serve import DEFAULT_TASK_DB as DEFAULT_DB  # noqa: E402
@@ -87,7 +88,7 @@ def ensure_servable(name: str, base_dir: str, clock: StageClock | None = None,
     return path
 
 
-def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | None = None) -> str:
+def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | None = None) -> str | None:
     """The `dst` servable, exported from the shipped trained weights if there is none.
 
     Args:
@@ -96,7 +97,7 @@ def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | No
         weights: the weights file (default: the one the package ships).
 
     Returns:
-        Its version folder.
+        Its version folder (None when there is none and no weights file either).
     """
     from lepton_tf.export import latest_version_path
     from lepton_tf.export.dst_servable import export_dst
@@ -109,6 +110,10 @@ def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | No
             record["note"] = "existed"
         return path
     weights = weights or shipped_weights_path()
+    if not os.path.isfile(weights):
+        with clock.stage("dst", what=f"not served: no {weights}") as record:
+            record["note"] = "no trained weights"
+        return None
     with clock.stage("dst", EXPECTED["dst"], f"no version in {base_dir}/dst, exporting {weights}") as record:
         model, preprocessor = load_tracker(weights)
         path = export_dst(model, preprocessor, base_dir=base_dir)
@@ -204,10 +209,11 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
     from lepton_tf.search.wiring import search_factory
 
     clock = clock or StageClock()
+    names = served_names(base_dir)
     with clock.stage("server start", EXPECTED["server start"],
-                     f"serving {', '.join(SERVABLES)}, search and assistant on 127.0.0.1:"
+                     f"serving {', '.join(names)}, search and assistant on 127.0.0.1:"
                      f"{port} (REST {rest_port})"):
-        config = write_models_config(base_dir, SERVABLES, MODELS_CONFIG)
+        config = write_models_config(base_dir, names, MODELS_CONFIG)
         server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                            rest_api_port=rest_port,
                                            file_system_poll_wait_seconds=0,
@@ -260,10 +266,9 @@ def run(args) -> int:
 
     knowledge_base.write_default(args.index_dir, args.corpus)  # the assistant's texts
     for name in SERVABLES:
-        if name == "dst":
-            ensure_dst(args.base_dir, clock)
-        elif name != "encoder":
+        if name != "encoder":
             ensure_servable(name, args.base_dir, clock)
+    ensure_dst(args.base_dir, clock)
     ensure_database(args.db, clock)
     if not args.no_serve:
         serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock,
