@@ -128,3 +128,38 @@ def test_hybrid_takes_intents_from_one_tracker_and_each_slot_from_the_first_to_c
     unchanged = Fixed("NONE", (), {})
     state = HybridTracker(unchanged, [unchanged]).update(start, "", "x", weather).service("Weather_1")
     assert state.slot_values == {"city": ("Paris",)}
+
+
+def test_trained_weights_file_rebuilds_the_same_tracker(tmp_path):
+    """Only the trained variables are written (float16); the rest is all-MiniLM-L6-v2."""
+    from lepton_tf.tasks.dst_weights import load_tracker, read_meta, save_tracker_weights
+
+    config = TrainConfig.from_dict({"name": "dst", "model": {
+        "trainable_layers": 1, "hidden_dim": 16, "user_length": 12, "system_length": 10, "schema_length": 8,
+        "status_weights": [1, 3, 2, 3]}})
+    task = DSTTask(config)
+    model = task.build_model(config)
+    rng = np.random.default_rng(0)
+    for v in model.trainable_variables:  # as if trained
+        v.assign(v.numpy() + rng.normal(0, 0.02, v.shape).astype(np.float32))
+    path = save_tracker_weights(model, task.section, str(tmp_path / "w.npz"), made_by="lepton-tf test")
+    meta = read_meta(path)
+    assert meta["made_by"] == "lepton-tf test" and meta["model"]["trainable_layers"] == 1
+    every = sum(int(np.prod(v.shape)) for v in model.weights)
+    trained = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert trained < every / 4 and Path(path).stat().st_size < 2.2 * trained
+    rebuilt, pre = load_tracker(path)
+    x = dummy_features(task.section, pre.sequence_length, 384, batch=2)
+    x["token_ids"] = rng.integers(1000, 2000, x["token_ids"].shape).astype(np.int32)
+    x["padding_mask"] = np.ones_like(x["padding_mask"])
+    x["intents"] = rng.normal(size=x["intents"].shape).astype(np.float32)
+    want, got = model(x, training=False), rebuilt(x, training=False)
+    np.testing.assert_allclose(got["status_logits"], want["status_logits"], atol=0.05)
+    np.testing.assert_allclose(got["intent_logits"], want["intent_logits"], atol=0.05)
+    (tmp_path / "bad.npz").write_bytes(Path(path).read_bytes())
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["v0000"] = arrays["v0000"][:1]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="shape"):
+        load_tracker(str(tmp_path / "bad.npz"))
