@@ -63,19 +63,20 @@ def use_main_job_defaults(args) -> None:
     """No model flags: serve what `lepton-tf main` builds, where it builds it.
 
     Writes `runs/main/models.config` for `saved_models/{encoder,intent,chat}`
-    (as the main job does) and serves `indexes/stackfaq` as `search` when no
+    and `saved_models/dst` when it is there (as the main job does) and serves `indexes/stackfaq` as `search` when no
     `--search_index` is given and it exists.
     """
-    from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, SERVABLES,
-                                            default_request_limits, write_models_config)
+    from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, default_request_limits,
+                                            served_names, write_models_config)
 
-    args.model_config_file = write_models_config(DEFAULT_BASE_DIR, SERVABLES)
+    names = served_names(DEFAULT_BASE_DIR)
+    args.model_config_file = write_models_config(DEFAULT_BASE_DIR, names)
     if args.request_limits_file is None:
         args.request_limits_file = default_request_limits()
     if args.search_index is None and os.path.isdir(DEFAULT_INDEX_DIR):
         args.search_index = DEFAULT_INDEX_DIR
     print(f"lepton-tf serve: no --model_config_file or --model_base_path: serving what "
-          f"`lepton-tf main` builds ({', '.join(SERVABLES)} from {DEFAULT_BASE_DIR}/, "
+          f"`lepton-tf main` builds ({', '.join(names)} from {DEFAULT_BASE_DIR}/, "
           f"search from {args.search_index or 'nowhere: no index'}; config "
           f"{args.model_config_file})", flush=True)
 
