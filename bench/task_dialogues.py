@@ -26,7 +26,9 @@ per route, and, from the final events, invented values and re-asked slots
 
 Three trackers: `oracle` (SGD's annotated dialogue state: the manager and backends
 alone), `lookup` (`lepton_tf.dialogue.lookup_tracker`, over the database's values) and
-`baseline` (`lepton_tf.dialogue.string_match_tracker`, the schema's words alone).
+`baseline` (`lepton_tf.dialogue.string_match_tracker`, the schema's words alone); on
+request also `dst` (the learned tracker, `--model saved_models/dst`, loaded in process)
+and `hybrid` (`lepton_tf.dialogue.hybrid_tracker`: its intents, values from it or the baseline).
 
     python bench/task_dialogues.py --sgd ../shared/data/sgd/full [--dialogues 300] [--json]
     python bench/task_dialogues.py --sgd ../shared/data/sgd/full --assistant 127.0.0.1:8500
@@ -298,8 +300,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full"),
                         help="the original SGD folder (train/ and test/)")
     parser.add_argument("--dialogues", type=int, default=300, help="dialogues at most")
-    parser.add_argument("--tracker", choices=("oracle", "lookup", "baseline", "all"),
-                        default="all")
+    parser.add_argument("--tracker", choices=("oracle", "lookup", "baseline", "dst", "hybrid", "all"),
+                        default="all", help="dst: the learned tracker (--model); hybrid: its intents "
+                        "and requested slots with the first value change of the model or the baseline")
+    parser.add_argument("--model", default=os.path.join("saved_models", "dst"),
+                        help="the dst SavedModel for --tracker dst/hybrid (version or base folder)")
     parser.add_argument("--assistant", metavar="HOST:PORT",
                         help="replay through a running assistant's gRPC stream instead")
     parser.add_argument("--json", action="store_true")
@@ -321,6 +326,15 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=1))
         return 0
     kinds = ("oracle", "lookup", "baseline") if args.tracker == "all" else (args.tracker,)
+    learned = None
+    if args.tracker in ("dst", "hybrid"):
+        from lepton_tf.dialogue.hybrid_tracker import HybridTracker
+        from lepton_tf.dialogue.model_tracker import ModelTracker
+        from lepton_tf.export.model_path import resolve_version_path
+
+        learned = ModelTracker.from_saved_model(resolve_version_path(args.model, "`lepton-tf main`"))
+        if args.tracker == "hybrid":
+            learned = HybridTracker(learned, [learned, StringMatchTracker()])
     for kind in kinds:
         for split in ("seen", "unseen"):
             tally = Tally()
@@ -329,7 +343,7 @@ def main(argv=None) -> int:
                 if (split == "seen") != is_seen:
                     continue
                 lookup = LookupTracker.from_sqlite(db, schemas, dialogue["services"]) \
-                    if kind == "lookup" else StringMatchTracker() if kind == "baseline" else None
+                    if kind == "lookup" else StringMatchTracker() if kind == "baseline" else learned
                 replay(dialogue, schemas, backends, kind, lookup, tally)
             report[f"{kind}/{split}"] = {**tally.report(), "invented_examples": tally.examples,
                                          "missed_calls": tally.misses}
