@@ -76,33 +76,31 @@ def _errors(reply: str, acts: list, service) -> tuple[int, int, int, bool]:
     return slots, len(dropped), len(added), free_error
 
 
-def _serving_default(path: str):
+def _serving_default(path: str, checkpoint: str | None = None):
     """`serving_default` of an exported generator, or of a training run's folder
-    (`config.yaml` + `final.weights.h5`: the servable built in process, not saved)."""
+    (`config.yaml` with `final.weights.h5` or a `checkpoint` of the run, e.g.
+    `runs/reply_generator/backup/ckpt-400`: the servable built in process, not saved)."""
     import tensorflow as tf
 
-    if not os.path.isfile(os.path.join(path, "final.weights.h5")):
+    if not os.path.isfile(os.path.join(path, "config.yaml")):
         return tf.saved_model.load(path).signatures["serving_default"]
     from lepton_tf.export.chat_servable import ChatServable
-    from lepton_tf.tasks.registry import load
+    from lepton_tf.tasks.registry import restore_run
     from lepton_tf.tasks.sections import generator_data
-    from lepton_tf.training import load_config
 
-    config = load_config(os.path.join(path, "config.yaml"))
-    task = load("reply_generator").make_task(config)
-    model = task.build_model(config)
-    model.load_weights(os.path.join(path, "final.weights.h5"))
+    model, task, config = restore_run("reply_generator", path, checkpoint)
     export = generator_data(config).export
     servable = ChatServable(model, task.get_tokenizer(config),
                             max_new_tokens=export.get("max_new_tokens", 40))
     return lambda context: servable.serve(context)
 
 
-def generate_replies(generator: str, contexts: list[str], batch: int = 32) -> list[str]:
+def generate_replies(generator: str, contexts: list[str], batch: int = 32,
+                     checkpoint: str | None = None) -> list[str]:
     """The generator's greedy replies (its `serving_default`) to `contexts`."""
     import tensorflow as tf
 
-    serve = _serving_default(generator)
+    serve = _serving_default(generator, checkpoint)
     out = []
     for i in range(0, len(contexts), batch):
         replies = serve(context=tf.constant(contexts[i:i + batch]))["reply"].numpy()
@@ -124,7 +122,8 @@ def _score(texts: list[str], rows: list, references: list[str]) -> dict:
             "bleu": round(sacrebleu.corpus_bleu(texts, [references]).score, 2)}
 
 
-def generator_report(folder: str, saved_model: str, sample: int) -> dict:
+def generator_report(folder: str, saved_model: str, sample: int,
+                     checkpoint: str | None = None) -> dict:
     """Template, generator (raw) and sent (value-checked) replies on `sample` turns."""
     from lepton_tf.dialogue.replies import faithful_reply
     from lepton_tf.text.act_format import generator_context
@@ -137,7 +136,7 @@ def generator_report(folder: str, saved_model: str, sample: int) -> dict:
     contexts = [generator_context([(a.act, a.slot, a.values) for a in acts], past)
                 for acts, _, _, past in turns]
     start = time.perf_counter()
-    generated = generate_replies(saved_model, contexts)
+    generated = generate_replies(saved_model, contexts, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     sent = [faithful_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
     rows = [(acts, service) for acts, service, _, _ in turns]
@@ -160,6 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="system turns at most")
     parser.add_argument("--generator", metavar="SAVED_MODEL|RUN",
                         help="also score this reply generator (exported, or a run folder)")
+    parser.add_argument("--checkpoint", help="with a run folder: this checkpoint of it")
     parser.add_argument("--sample", type=int, default=1000,
                         help="with --generator: system turns, spread over the split")
     parser.add_argument("--json", action="store_true")
@@ -168,7 +168,8 @@ def main(argv=None) -> int:
         print(f"error: no dialogues_*.json[.gz] in {args.sgd}", file=sys.stderr)
         return 1
     if args.generator:
-        print(json.dumps(generator_report(args.sgd, args.generator, args.sample), indent=1))
+        print(json.dumps(generator_report(args.sgd, args.generator, args.sample,
+                                                args.checkpoint), indent=1))
         return 0
     import sacrebleu
 
