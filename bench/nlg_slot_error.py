@@ -15,8 +15,10 @@ With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`, o
 its run folder), the
 same turns are also written by the learned generator, from the acts and the two
 turns before (`lepton_tf.text.act_format`), greedy: its SER and BLEU are reported
-raw, and as sent (`faithful_reply`: a reply that drops or adds a value is replaced
-by the template), with the share replaced. `--sample N` takes N turns spread over
+raw, and as the assistant would send them (`generated_replies.checked_reply`: a
+reply that drops or adds a value, claims an outcome the acts do not report or asks
+nothing where they ask, is replaced by the template; outcomes are always the
+template's), with the share replaced. `--sample N` takes N turns spread over
 the whole split (generation is slow on a CPU).
 
     python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test [--limit N] [--json]
@@ -125,7 +127,7 @@ def _score(texts: list[str], rows: list, references: list[str]) -> dict:
 def generator_report(folder: str, saved_model: str, sample: int,
                      checkpoint: str | None = None) -> dict:
     """Template, generator (raw) and sent (value-checked) replies on `sample` turns."""
-    from lepton_tf.dialogue.replies import faithful_reply
+    from lepton_tf.dialogue.generated_replies import checked_reply, generates
     from lepton_tf.text.act_format import generator_context
 
     history: list = []
@@ -138,7 +140,7 @@ def generator_report(folder: str, saved_model: str, sample: int,
     start = time.perf_counter()
     generated = generate_replies(saved_model, contexts, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    sent = [faithful_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
+    sent = [checked_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
     rows = [(acts, service) for acts, service, _, _ in turns]
     humans = [h for _, _, h, _ in turns]
     return {"system_turns": len(turns), "generation_seconds": round(seconds, 1),
@@ -146,7 +148,9 @@ def generator_report(folder: str, saved_model: str, sample: int,
             "generator": _score(generated, rows, humans),
             "sent": {**_score([r for r, _ in sent], rows, humans),
                      "replaced_by_template": round(sum(r for _, r in sent) / max(len(sent), 1),
-                                                   4)},
+                                                   4),
+                     "turns_the_generator_may_write": round(
+                         sum(generates(acts) for acts, _, _, _ in turns) / max(len(turns), 1), 4)},
             "human": _score(humans, rows, humans),
             "examples": [{"acts": [a.to_json() for a in acts], "generated": g, "human": h}
                          for g, (acts, _, h, _) in list(zip(generated, turns))[:8]]}
