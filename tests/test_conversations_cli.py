@@ -9,6 +9,7 @@ from stored_conversation import start
 from lepton_tf.cli import build_parser, main
 from lepton_tf.commands.serve import conversation_store_url
 from lepton_tf.store import ConversationStore, TurnRecord, new_turn_id, sqlite_url
+from lepton_tf.store import schema
 
 
 def _serve_args(*flags):
@@ -34,7 +35,7 @@ def test_serve_assistant_opens_its_store_at_start(tmp_path, monkeypatch):
     os.makedirs("indexes/stackfaq")
     build_server(_serve_args("--assistant"))
     store = ConversationStore.open(sqlite_url("indexes/stackfaq.conversations.sqlite"))
-    assert store.version() == 2
+    assert store.version() == schema.SCHEMA_VERSION
     (tmp_path / "bad.sqlite").write_bytes(b"not sqlite" * 500)
     with pytest.raises(Exception, match="corrupt"):
         build_server(_serve_args("--assistant", "--conversation_store", "bad.sqlite"))

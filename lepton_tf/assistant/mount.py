@@ -21,7 +21,9 @@ This hosts (all on the server's own ports):
 - `POST /v1/assistant:stream` (NDJSON) and the web page at `GET /` and
   `GET /assistant` on the REST port (the page is public, the stream
   endpoint honours `--auth_token`);
-- the operator's report at `GET /report` (honours `--auth_token`).
+- the operator's report at `GET /report` (a page) and `GET /v1/report` (JSON),
+  each group's data only to its admins;
+- with a store, the audit trail in it, admins' view at `GET /v1/audit`.
 """
 
 from __future__ import annotations
@@ -146,11 +148,16 @@ def page_route(reply, body: bytes) -> None:
 
 
 REPORT_PATH = "/report"
+REPORT_JSON_PATH = "/v1/report"
+AUDIT_PATH = "/v1/audit"
 
 
-def report_route(server, name: str = "assistant"):
-    """`GET /report`: the operator's report of the assistant's store, as a page.
-    Not public: it honours `--auth_token` like the model routes."""
+def report_route(server, name: str = "assistant", as_json: bool = False):
+    """`GET /report` (a page) or `GET /v1/report` (JSON): the operator's report of
+    the assistant's store. Not public, and scoped to the caller: each group's
+    data only to its admins (`store.report_access`); a caller who administers
+    no group gets 403."""
+    from lepton_tf.server import identity
     from lepton_tf.store.report import build_report
     from lepton_tf.store.report_render import to_html
 
@@ -166,12 +173,30 @@ def report_route(server, name: str = "assistant"):
                 backends = assistant.backends
                 embed = backends.embed if getattr(backends, "has", lambda m: False)(
                     "encoder") else None
-                page = to_html(build_report(store, embed))
+                report = build_report(store, embed, viewer=identity.current())
+        except PermissionError as e:
+            reply.send_json(403, {"error": str(e)})
+            return
         except ServingError as e:
             reply.send_json(e.http_status, {"error": e.message})
             return
-        reply.send(200, page.encode("utf-8"), "text/html; charset=utf-8")
+        if as_json:
+            reply.send_json(200, report)
+        else:
+            reply.send(200, to_html(report).encode("utf-8"), "text/html; charset=utf-8")
     return handle
+
+
+def keep_audit_in_store(server, store_url: str) -> None:
+    """Makes the conversation store the server's audit sink (beside an
+    `--audit_log` file when there is one: both get every record), and serves
+    the admins' view of it at `GET /v1/audit`."""
+    from lepton_tf.server.audit import AuditRoute, AuditSinks
+    from lepton_tf.store.audit_log import StoreAuditLog
+
+    trail = StoreAuditLog(ConversationStore.open(store_url))
+    server.audit = trail if server.audit is None else AuditSinks([trail, server.audit])
+    server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit))
 
 
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
@@ -181,5 +206,8 @@ def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
     server.add_rest_route("POST", REST_STREAM_PATH, rest_stream_route(server, name))
     feedback_api.mount(server, name)
     server.add_rest_route("GET", REPORT_PATH, report_route(server, name))
+    server.add_rest_route("GET", REPORT_JSON_PATH, report_route(server, name, as_json=True))
+    if factory_options.get("store_url"):
+        keep_audit_in_store(server, factory_options["store_url"])
     for path in PAGE_PATHS:
         server.add_rest_route("GET", path, page_route, public=True)

@@ -5,12 +5,15 @@ for every request; the record goes to the sink of the server that received
 the request (`ServerOptions.audit_log`: a JSONL file, `JsonlAuditLog`), set
 for the request's thread by the gRPC and REST fronts next to its principal. A
 conversation store implements the same `AuditSink` protocol (`write` and
-`read`) to keep the trail in its database instead.
+`read`) to keep the trail in its database (`store.audit_log.StoreAuditLog`,
+the default of a server whose assistant keeps a store; with `--audit_log`
+too, `AuditSinks` writes each record to both).
 
 Each record: `time`, `principal`, `groups`, `model`, `action`, `query`
 (redacted: `text.redaction`), `decision` (`unrestricted`, or the readers the
 answer was filtered to and how many passages they may read), `documents`
-(the ids returned, per query) and `not_found`.
+(the ids returned, per query), `not_found`, and for an assistant turn its
+`turn_id`.
 
 Reading is for admins: `read_for(sink, viewer)` returns the records of
 principals sharing a group the viewer administers (`Principal.admin_of`;
@@ -85,7 +88,7 @@ def current_sink() -> AuditSink | None:
 
 
 def record(model: str, action: str, queries: list[str], documents: list[list[str]],
-           decision: str, not_found: list[bool] | None = None) -> None:
+           decision: str, not_found: list[bool] | None = None, turn_id: str = "") -> None:
     """Writes one audit record for the current request (nothing without a sink).
 
     Args:
@@ -95,15 +98,37 @@ def record(model: str, action: str, queries: list[str], documents: list[list[str
         documents: the document ids returned, one list per query.
         decision: the permission decision (`unrestricted`, `readers=[...]`, ...).
         not_found: per query, whether the answer was "not found".
+        turn_id: the assistant turn this answered (the report finds its caller by it).
     """
     sink = current_sink()
     if sink is None:
         return
     principal = identity.current()
-    sink.write({"time": time.time(), "principal": principal.name,
-                "groups": sorted(principal.groups), "model": model, "action": action,
-                "query": [redact(q) for q in queries], "decision": decision,
-                "documents": documents, "not_found": list(not_found or [])})
+    entry = {"time": time.time(), "principal": principal.name,
+             "groups": sorted(principal.groups), "model": model, "action": action,
+             "query": [redact(q) for q in queries], "decision": decision,
+             "documents": documents, "not_found": list(not_found or [])}
+    if turn_id:
+        entry["turn_id"] = turn_id
+    sink.write(entry)
+
+
+class AuditSinks:
+    """Several sinks as one: each record goes to all, reading is from the first.
+
+    Args:
+        sinks: the sinks, the one read from first.
+    """
+
+    def __init__(self, sinks: list):
+        self.sinks = list(sinks)
+
+    def write(self, record: dict) -> None:
+        for sink in self.sinks:
+            sink.write(record)
+
+    def read(self) -> Iterator[dict]:
+        return self.sinks[0].read()
 
 
 def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:

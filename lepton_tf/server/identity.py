@@ -48,6 +48,13 @@ class Principal:
         return self.unrestricted or EVERYONE in self.admin_of or group in self.admin_of
 
 
+def owned_session(principal: Principal, session_id: str) -> str:
+    """Where `principal`'s conversation `session_id` is kept: under its name for a
+    restricted caller (another caller's same id is another session, which it can
+    neither continue, rate nor forget); as it is for an unrestricted one."""
+    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
+
+
 # The server's own work (warmup, a shared token, no auth): no ACL applies.
 SERVER = Principal("server", unrestricted=True)
 
