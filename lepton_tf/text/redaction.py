@@ -203,8 +203,6 @@ def find_personal_data(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> l
             if _luhn_card(m.group()):
                 add("CARD", m.start(), m.end())
     if policy.phones:
-        import phonenumbers
-
         # Numbers already claimed by a checksummed kind are masked so the phone
         # matcher cannot read part of a card number as a phone number.
         masked = list(text)
