@@ -16,6 +16,12 @@ BM25, hybrid and filters (`index.sharded_hybrid`) use two more signatures:
   candidates with both exact scores, which the front pools and fuses;
 - `documents`: `doc_ids` `[N]` -> `texts`, `titles`, `metadata` (JSON) `[N]`:
   the final hits' documents only (not every candidate's text);
+- `term_statistics`: `query` `[B]`, `filter` -> `statistics` (JSON scalar):
+  the BM25 statistics (`index.permitted_bm25_exact.PermittedStatistics`) of
+  the shard's passages the filter's permission leaves, for the queries'
+  tokens. The front sums every shard's and asks `candidates_with_statistics`
+  (the `candidates` inputs and that `statistics`): every shard then scores
+  BM25 as one index of the caller's permitted passages alone would;
 - `info`: no inputs -> `fusion` (the shard manifest's `FusionConfig` as
   JSON) and `not_found` (the version's `not_found.json`, "" when it has
   none) scalar strings: the front fuses with shard 0's weight and refuses
@@ -35,10 +41,12 @@ import numpy as np
 from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
 from lepton_tf.index import not_found
 from lepton_tf.index.documents import Document
-from lepton_tf.index.filters import READERS_FIELD, FilterError, matches
+from lepton_tf.index.filters import READERS_FIELD, FilterError, matches, parse_filter
+from lepton_tf.index.permitted_bm25_exact import PermittedStatistics
 from lepton_tf.index.permissions import permitted_filter, shown_metadata
 from lepton_tf.index.fusion import FusionConfig
-from lepton_tf.index.sharded_hybrid import Candidates, Part, shard_candidates
+from lepton_tf.index.sharded_hybrid import (Candidates, Part, local_statistics,
+                                            shard_candidates)
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
 from lepton_tf.server import identity
@@ -49,6 +57,8 @@ SIGNATURE = "search_vectors"
 CANDIDATES = "candidates"
 DOCUMENTS = "documents"
 INFO = "info"
+TERM_STATISTICS = "term_statistics"
+CANDIDATES_WITH_STATISTICS = "candidates_with_statistics"
 PARTS = ("dense", "lexical", "fill")
 _STRING = ("string", (None,))
 _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
@@ -85,6 +95,13 @@ class SearchShardServable(Servable):
         self._signatures = {
             "serving_default": Signature(spec, _OUTPUTS), SIGNATURE: Signature(spec, _OUTPUTS),
             CANDIDATES: Signature(candidates, _CANDIDATE_OUTPUTS),
+            CANDIDATES_WITH_STATISTICS: Signature(
+                dict(candidates, statistics=TensorSpec("statistics", "string", ())),
+                _CANDIDATE_OUTPUTS),
+            TERM_STATISTICS: Signature(
+                {"query": TensorSpec("query", *_STRING),
+                 "filter": TensorSpec("filter", "string", ())},
+                {"statistics": TensorSpec("statistics", "string", ())}),
             DOCUMENTS: Signature({"doc_ids": TensorSpec("doc_ids", *_STRING)},
                                  {name: TensorSpec(name, *_STRING)
                                   for name in ("texts", "titles", "metadata")}),
@@ -96,8 +113,10 @@ class SearchShardServable(Servable):
         return self._signatures
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if signature_name == CANDIDATES:
+        if signature_name in (CANDIDATES, CANDIDATES_WITH_STATISTICS):
             return self._candidates(inputs)
+        if signature_name == TERM_STATISTICS:
+            return self._term_statistics(inputs)
         if signature_name == DOCUMENTS:
             return self._documents(inputs)
         if signature_name == INFO:
@@ -135,16 +154,25 @@ class SearchShardServable(Servable):
         if not 1 <= k <= pool <= 10 * MAX_K:
             raise ValueError(f"Need 1 <= k <= pool <= {10 * MAX_K}, got k={k}, pool={pool}.")
         texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
-        scalar = {n: np.asarray(inputs[n]).reshape(()).item() for n in ("mode", "filter")}
-        mode, filter = (v.decode("utf-8") if isinstance(v, bytes) else str(v)
-                        for v in (scalar["mode"], scalar["filter"]))
-        try:  # a front server passes its caller's permission on in `$readers`
-            filter = permitted_filter(filter, identity.current().readers())
-        except FilterError as e:
-            raise ValueError(str(e)) from None
+        mode, filter = (_scalar_text(inputs[n]) for n in ("mode", "filter"))
+        filter = _permitted(filter)
+        stats = None
+        if "statistics" in inputs:  # every shard's permitted passages' (the front sums them)
+            try:
+                stats = PermittedStatistics.from_dict(json.loads(
+                    _scalar_text(inputs["statistics"])))
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"statistics: {e}") from None
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
-                                 k, pool, mode, filter)
+                                 k, pool, mode, filter, stats)
         return pack_candidates(found)
+
+    def _term_statistics(self, inputs) -> dict[str, np.ndarray]:
+        texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
+        parsed = parse_filter(_permitted(_scalar_text(inputs["filter"])))
+        stats = local_statistics(self.index, texts, parsed) if READERS_FIELD in parsed \
+            else PermittedStatistics()
+        return {"statistics": np.array(json.dumps(stats.to_dict()).encode(), object)}
 
     def _info(self) -> dict[str, np.ndarray]:
         rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found.FILE_NAME)
@@ -171,6 +199,20 @@ class SearchShardServable(Servable):
                 "titles": np.array([d.title.encode() for d in docs], object),
                 "metadata": np.array([metadata_bytes(shown_metadata(d.metadata))
                                       for d in docs], object)}
+
+
+def _scalar_text(tensor) -> str:
+    value = np.asarray(tensor).reshape(()).item()
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _permitted(filter: str):
+    """The filter with the caller's permission (a front passes its caller's in
+    `$readers`; a restricted direct caller cannot lift its own)."""
+    try:
+        return permitted_filter(filter, identity.current().readers())
+    except FilterError as e:
+        raise ValueError(str(e)) from None
 
 
 def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
@@ -247,6 +289,12 @@ class _DocumentCache(collections.abc.Mapping):
         return len(self._docs)
 
 
+def _filter_text(filter) -> str:
+    if filter is not None and not isinstance(filter, (str, bytes)):
+        filter = json.dumps(filter)
+    return filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
+
+
 class RemoteShard:
     """A shard on another server, with `SearchIndex`'s `search_batched`.
 
@@ -314,17 +362,30 @@ class RemoteShard:
             ids.append([d.doc_id for d in row])
         return ids, np.asarray(out["scores"], np.float32)
 
-    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None):
-        """This shard's `Candidates` for each query (`index.sharded_hybrid`)."""
-        if filter is not None and not isinstance(filter, (str, bytes)):
-            filter = json.dumps(filter)
-        filter = filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
+    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None,
+                   statistics: PermittedStatistics | None = None):
+        """This shard's `Candidates` for each query (`index.sharded_hybrid`);
+        with `statistics`, BM25 scored with them (every shard's permitted passages')."""
+        inputs = {"embedding": np.asarray(queries, np.float32),
+                  "query": np.array([t.encode("utf-8") for t in texts], object),
+                  "k": np.int32(k), "pool": np.int32(pool),
+                  "mode": np.array(mode.encode(), object),
+                  "filter": np.array(_filter_text(filter).encode("utf-8"), object)}
+        signature = CANDIDATES
+        if statistics is not None:
+            inputs["statistics"] = np.array(json.dumps(statistics.to_dict()).encode(), object)
+            signature = CANDIDATES_WITH_STATISTICS
+        return unpack_candidates(self.client.predict(self.model, inputs,
+                                                     signature_name=signature))
+
+    def term_statistics(self, texts, filter) -> PermittedStatistics:
+        """The BM25 statistics of this shard's passages the filter's permission
+        leaves, for the tokens of `texts`."""
         out = self.client.predict(self.model, {
-            "embedding": np.asarray(queries, np.float32),
             "query": np.array([t.encode("utf-8") for t in texts], object),
-            "k": np.int32(k), "pool": np.int32(pool), "mode": np.array(mode.encode(), object),
-            "filter": np.array(filter.encode("utf-8"), object)}, signature_name=CANDIDATES)
-        return unpack_candidates(out)
+            "filter": np.array(_filter_text(filter).encode("utf-8"), object)},
+            signature_name=TERM_STATISTICS)
+        return PermittedStatistics.from_dict(json.loads(_scalar_text(out["statistics"])))
 
     def fetch_documents(self, doc_ids) -> None:
         """Reads these hits' documents (text, title, metadata) into `documents`."""

@@ -1,0 +1,153 @@
+"""BM25 with the statistics of any set of permitted passages, at query time.
+
+BM25 (bm25s's Lucene variant, `lexical`) scores a passage `d` for a query as
+
+    sum over query tokens t of  idf(t) * tf(t, d) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))
+    idf(t) = log(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+
+where only `N` (passages), `avgdl` (their mean length) and `df(t)` (passages
+holding `t`) depend on the corpus. Rebuilding BM25 over a caller's
+permitted passages (`permitted_lexical`) gives exactly those statistics, but
+costs seconds for a large set. Here the raw term counts of every passage
+(`TermCounts`, tokenized as the index's BM25 was: same pattern, stop words
+and stems) are kept once per index, and a query is scored over any rows with
+statistics counted over those rows only (`PermittedStatistics`), so the
+scores equal those of an index of the permitted passages alone, whatever
+their number. Statistics are additive, so for shards the front sums each
+shard's (`merge`) and every shard scores with the sum: one remote round trip
+more (`search.shards`), and the same scores as one index of every shard's
+permitted passages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+K1, B = 1.5, 0.75  # bm25s.BM25's defaults, which `lexical.LexicalIndex` uses
+
+
+@dataclasses.dataclass
+class PermittedStatistics:
+    """What BM25 needs of a set of passages for one batch of queries.
+
+    Attributes:
+        num_docs: passages in the set.
+        total_tokens: their tokens (after stop words).
+        doc_freq: query token -> passages of the set holding it.
+    """
+
+    num_docs: int = 0
+    total_tokens: int = 0
+    doc_freq: dict = dataclasses.field(default_factory=dict)
+
+    def merge(self, other: "PermittedStatistics") -> "PermittedStatistics":
+        """Both sets' statistics together (disjoint sets: shards)."""
+        freq = dict(self.doc_freq)
+        for token, count in other.doc_freq.items():
+            freq[token] = freq.get(token, 0) + count
+        return PermittedStatistics(self.num_docs + other.num_docs,
+                                   self.total_tokens + other.total_tokens, freq)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "PermittedStatistics":
+        """Raises ValueError on a malformed document."""
+        try:
+            stats = cls(int(doc["num_docs"]), int(doc["total_tokens"]),
+                        {str(t): int(n) for t, n in dict(doc["doc_freq"]).items()})
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError("BM25 statistics must be {num_docs, total_tokens, doc_freq: "
+                             "{token: count}} with integer counts.") from None
+        if stats.num_docs < 0 or stats.total_tokens < 0 or \
+                any(n < 0 for n in stats.doc_freq.values()):
+            raise ValueError("BM25 statistics cannot be negative.")
+        return stats
+
+
+class TermCounts:
+    """Each passage's raw token counts and length (embedding row order).
+
+    Args:
+        index: a `SearchIndex` with its BM25 part (its tokenizer settings).
+    """
+
+    def __init__(self, index):
+        import scipy.sparse as sp
+
+        from lepton_tf.index.lexical import _stemmer, _tokenize
+
+        texts = [index.documents[d].embedding_text() for d in index.row_ids]
+        tokenized = _tokenize(texts, _stemmer(index.lexical.language))
+        self.vocab = dict(tokenized.vocab)
+        rows = np.repeat(np.arange(len(texts)), [len(ids) for ids in tokenized.ids])
+        cols = np.fromiter((i for ids in tokenized.ids for i in ids), np.int64, len(rows))
+        # CSC: a token's postings (rows and counts) are one contiguous slice.
+        self.counts = sp.csc_matrix((np.ones(len(rows), np.float64), (rows, cols)),
+                                    shape=(len(texts), max(len(self.vocab), 1)))
+        self.counts.sum_duplicates()
+        self.lengths = np.asarray([len(ids) for ids in tokenized.ids], np.float64)
+        self.tokens = index.lexical.tokens  # a query's tokens, as BM25 reads them
+
+    def _postings(self, token: str):
+        col = self.vocab.get(token)
+        if col is None:
+            return np.zeros(0, np.int64), np.zeros(0)
+        start, end = self.counts.indptr[col], self.counts.indptr[col + 1]
+        return self.counts.indices[start:end], self.counts.data[start:end]
+
+    def statistics(self, mask: np.ndarray, texts: list[str]) -> PermittedStatistics:
+        """The statistics of the rows `mask` (bool `[N]`) for the tokens of `texts`."""
+        freq = {}
+        for text in texts:
+            for token in self.tokens(text):
+                if token not in freq:
+                    rows, _ = self._postings(token)
+                    freq[token] = int(np.count_nonzero(mask[rows]))
+        return PermittedStatistics(int(np.count_nonzero(mask)),
+                                   int(self.lengths[mask].sum()), freq)
+
+    def scores(self, text: str, mask: np.ndarray, stats: PermittedStatistics) -> np.ndarray:
+        """BM25 of every row for `text` with `stats`; 0 outside `mask` (float32 `[N]`).
+
+        Raises:
+            ValueError: `stats` lacks a query token or counts fewer passages than
+                hold it here (statistics of another corpus).
+        """
+        out = np.zeros(len(self.lengths), np.float64)
+        if not stats.num_docs:
+            return out.astype(np.float32)
+        average = stats.total_tokens / stats.num_docs
+        for token in self.tokens(text):  # a repeated word counts again, as in bm25s
+            rows, tf = self._postings(token)
+            keep = mask[rows]
+            rows, tf = rows[keep], tf[keep]
+            if not len(rows):
+                continue
+            df = stats.doc_freq.get(token)
+            if df is None or df < len(rows):
+                raise ValueError(f"The BM25 statistics lack the query token {token!r} or "
+                                 "count fewer passages than hold it.")
+            idf = np.log(1.0 + (stats.num_docs - df + 0.5) / (df + 0.5))
+            out[rows] += idf * tf / (tf + K1 * (1 - B + B * self.lengths[rows] / average))
+        return out.astype(np.float32)
+
+
+def term_counts(index) -> TermCounts:
+    """The index's `TermCounts`, built on first use and kept until it changes."""
+    counts = index._derived.get("term_counts")
+    if counts is None:
+        counts = index._derived["term_counts"] = TermCounts(index)
+    return counts
+
+
+def row_mask(index, rows: np.ndarray | None) -> np.ndarray:
+    """A bool mask of `rows` (None: every row) over the index's rows."""
+    if rows is None:
+        return np.ones(len(index.row_ids), bool)
+    mask = np.zeros(len(index.row_ids), bool)
+    mask[rows] = True
+    return mask
