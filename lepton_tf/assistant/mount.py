@@ -33,13 +33,14 @@ import os
 from lepton_tf.assistant import feedback_api
 from lepton_tf.assistant import knowledge_base as kb
 from lepton_tf.assistant.backends import ServerBackends
-from lepton_tf.assistant.engine import CONTEXT_PASSAGES, MAX_MESSAGE_CHARS, SEARCH_K, Assistant
+from lepton_tf.assistant.engine import CONTEXT_PASSAGES, SEARCH_K, Assistant
 from lepton_tf.assistant.routing import Router, default_router, index_has_known_questions
 from lepton_tf.assistant.servable import AssistantServable
 from lepton_tf.assistant.sessions import SessionStore
 from lepton_tf.assistant.stored_sessions import StoredSessions
 from lepton_tf.assistant.streaming import (REST_STREAM_PATH, grpc_stream_handler,
                                            rest_stream_route)
+from lepton_tf.assistant.turn_input import MAX_MESSAGE_CHARS
 from lepton_tf.server.errors import ServingError
 from lepton_tf.store.conversation_store import ConversationStore
 from lepton_tf.store.metrics import StoreMetrics
