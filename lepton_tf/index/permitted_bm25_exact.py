@@ -99,32 +99,51 @@ class TermCounts:
         start, end = self.counts.indptr[col], self.counts.indptr[col + 1]
         return self.counts.indices[start:end], self.counts.data[start:end]
 
-    def statistics(self, mask: np.ndarray, texts: list[str]) -> PermittedStatistics:
-        """The statistics of the rows `mask` (bool `[N]`) for the tokens of `texts`."""
+    def _permitted_postings(self, token: str, mask: np.ndarray):
+        rows, tf = self._postings(token)
+        keep = mask[rows]
+        return rows[keep], tf[keep]
+
+    def size(self, mask: np.ndarray) -> tuple[int, int]:
+        """`(passages, tokens)` of the rows `mask`."""
+        return int(np.count_nonzero(mask)), int(self.lengths[mask].sum())
+
+    def statistics(self, mask: np.ndarray, texts: list[str],
+                   size: tuple[int, int] | None = None) -> PermittedStatistics:
+        """The statistics of the rows `mask` (bool `[N]`) for the tokens of `texts`
+        (`size`: their `size(mask)`, when known)."""
         freq = {}
         for text in texts:
             for token in self.tokens(text):
                 if token not in freq:
-                    rows, _ = self._postings(token)
-                    freq[token] = int(np.count_nonzero(mask[rows]))
-        return PermittedStatistics(int(np.count_nonzero(mask)),
-                                   int(self.lengths[mask].sum()), freq)
+                    freq[token] = len(self._permitted_postings(token, mask)[0])
+        return PermittedStatistics(*(size or self.size(mask)), freq)
 
-    def scores(self, text: str, mask: np.ndarray, stats: PermittedStatistics) -> np.ndarray:
-        """BM25 of every row for `text` with `stats`; 0 outside `mask` (float32 `[N]`).
+    def scores(self, text: str, mask: np.ndarray, stats: PermittedStatistics | None = None,
+               size: tuple[int, int] | None = None) -> np.ndarray:
+        """BM25 of every row for `text`; 0 outside `mask` (float32 `[N]`).
+
+        Args:
+            text: the query.
+            mask: the rows to score (bool `[N]`).
+            stats: the statistics to score with; None: those of `mask`'s rows
+                (`size`: their `size(mask)`, when known).
 
         Raises:
             ValueError: `stats` lacks a query token or counts fewer passages than
                 hold it here (statistics of another corpus).
         """
         out = np.zeros(len(self.lengths), np.float64)
+        tokens = self.tokens(text)
+        postings = {t: self._permitted_postings(t, mask) for t in set(tokens)}
+        if stats is None:
+            stats = PermittedStatistics(*(size or self.size(mask)),
+                                        {t: len(p[0]) for t, p in postings.items()})
         if not stats.num_docs:
             return out.astype(np.float32)
         average = stats.total_tokens / stats.num_docs
-        for token in self.tokens(text):  # a repeated word counts again, as in bm25s
-            rows, tf = self._postings(token)
-            keep = mask[rows]
-            rows, tf = rows[keep], tf[keep]
+        for token in tokens:  # a repeated word counts again, as in bm25s
+            rows, tf = postings[token]
             if not len(rows):
                 continue
             df = stats.doc_freq.get(token)
@@ -142,6 +161,23 @@ def term_counts(index) -> TermCounts:
     if counts is None:
         counts = index._derived["term_counts"] = TermCounts(index)
     return counts
+
+
+def permitted_mask(index, readers: list) -> tuple[np.ndarray, tuple[int, int]]:
+    """The rows `readers` may read as a mask, and their `(passages, tokens)`
+    (the last few permissions' kept until the index changes)."""
+    import json
+
+    from lepton_tf.index.filters import READERS_FIELD
+
+    cache = index._derived.setdefault("permitted_masks", {})
+    key = json.dumps(sorted(readers))
+    if key not in cache:
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        mask = row_mask(index, index.field_index().rows({READERS_FIELD: list(readers)}))
+        cache[key] = mask, term_counts(index).size(mask)
+    return cache[key]
 
 
 def row_mask(index, rows: np.ndarray | None) -> np.ndarray:

@@ -95,13 +95,11 @@ def _exact_scorer(index, parsed_filter: dict, stats):
     """`text -> BM25 of every row`, the permitted rows scored with `stats` (a
     `PermittedStatistics` of every shard's permitted passages) or, None, with
     the statistics of this index's permitted passages; 0 elsewhere."""
-    from lepton_tf.index.permitted_bm25_exact import row_mask, term_counts
+    from lepton_tf.index.permitted_bm25_exact import permitted_mask, term_counts
 
     counts = term_counts(index)
-    mask = row_mask(index, index.field_index().rows(
-        {READERS_FIELD: parsed_filter[READERS_FIELD]}))
-    return lambda text: counts.scores(
-        text, mask, stats if stats is not None else counts.statistics(mask, [text]))
+    mask, size = permitted_mask(index, parsed_filter[READERS_FIELD])
+    return lambda text: counts.scores(text, mask, stats, size)
 
 
 def lexical_scorer(index, parsed_filter: dict, own_statistics: bool = True, stats=None):

@@ -45,7 +45,7 @@ class PermittedLexical:
         if allowed is not None:
             mask[:] = False
             mask[allowed] = True
-        self._rows_mask = mask  # embedding row order
+        self._rows_mask, self._size = mask, None  # embedding row order
         self.mask = mask[index.lexical_rows()]  # BM25 row order
         self.retriever = self  # query_features reads retriever.vocab_dict
         self.vocab_dict = _PermittedVocabulary(self.lexical, self.mask)
@@ -59,9 +59,10 @@ class PermittedLexical:
             return np.where(self.mask, self.lexical.scores(text), 0.0).astype(np.float32)
         from lepton_tf.index.permitted_bm25_exact import term_counts
 
-        counts = term_counts(self.index)
-        return counts.scores(text, self._rows_mask, counts.statistics(
-            self._rows_mask, [text]))[self.index.lexical_rows()]
+        if self._size is None:
+            self._size = term_counts(self.index).size(self._rows_mask)
+        return term_counts(self.index).scores(text, self._rows_mask, None, self._size)[
+            self.index.lexical_rows()]
 
     def __len__(self) -> int:
         return int(self.mask.sum())

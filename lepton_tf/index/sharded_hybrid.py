@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 
 from lepton_tf.index.filters import READERS_FIELD, parse_filter
-from lepton_tf.index.permitted_bm25_exact import (PermittedStatistics, row_mask,
+from lepton_tf.index.permitted_bm25_exact import (PermittedStatistics, permitted_mask,
                                                   term_counts)
 from lepton_tf.index.permitted_lexical import permitted_stats
 from lepton_tf.index.fusion import FusionConfig, rank_pool
@@ -134,8 +134,8 @@ def local_statistics(shard, texts: list[str], parsed: dict) -> PermittedStatisti
     the parsed filter's permission leaves, for the tokens of `texts`."""
     if shard.lexical is None:
         return PermittedStatistics()
-    rows = shard.field_index().rows({READERS_FIELD: parsed[READERS_FIELD]})
-    return term_counts(shard).statistics(row_mask(shard, rows), texts)
+    mask, size = permitted_mask(shard, parsed[READERS_FIELD])
+    return term_counts(shard).statistics(mask, texts, size)
 
 
 def gather_statistics(sharded, texts: list[str], parsed: dict, filter) -> PermittedStatistics:
