@@ -204,3 +204,27 @@ def test_many_permitted_passages_score_bm25_with_their_statistics(monkeypatch, s
         hits = index.hybrid_search(pf.embed(BM25_QUERIES), BM25_QUERIES, 3, "bm25",
                                    {"$readers": readers})
         assert _check_bm25(hits, _permitted_only_bm25(user), whole) > 0
+
+
+def test_a_permission_change_in_place_moves_the_permitted_statistics(monkeypatch):
+    """After `replace_documents` opens a board document to everyone, bob's BM25
+    (above the rebuild threshold) is that of the public documents and it."""
+    import dataclasses
+
+    import lepton_tf.index.permitted_lexical as permitted_lexical
+    from lepton_tf.index import SearchIndex
+    from lepton_tf.index.lexical import LexicalIndex
+
+    monkeypatch.setattr(permitted_lexical, "PERMITTED_BELOW", 1)
+    index = SearchIndex.build(pf.embed([d.embedding_text() for d in pf.ALL]), pf.ALL)
+    readers = {"$readers": ["*", "user:bob"]}
+    index.hybrid_search(pf.embed(BM25_QUERIES[:1]), BM25_QUERIES[:1], 3, "bm25", readers)
+    opened = dataclasses.replace(pf.BOARD[0], readers=("*",))
+    index.replace_documents([opened])
+    docs = pf.PUBLIC + [opened]
+    lexical = LexicalIndex([d.doc_id for d in docs], [d.embedding_text() for d in docs])
+    for q, h in zip(BM25_QUERIES, index.hybrid_search(pf.embed(BM25_QUERIES), BM25_QUERIES, 3,
+                                                      "bm25", readers)):
+        want = dict(zip(lexical.doc_ids, lexical.scores(q)))
+        for doc_id, bm25 in zip(h.doc_ids, h.bm25_scores):
+            np.testing.assert_allclose(bm25, want[doc_id], rtol=1e-5, atol=1e-6)
