@@ -246,3 +246,29 @@ def test_an_older_store_gets_the_audit_table_and_keeps_its_turns(tmp_path):
                                    "decision": "readers=['*']", "documents": [["d1"]],
                                    "not_found": [False]}]
     store.close()
+
+
+def test_the_audit_table_on_postgresql_upgrades_an_older_store():
+    """The same audit trail on PostgreSQL: an older (version 2) store gets the table
+    at open, records read back as written, turns map to their callers' groups."""
+    from pg_cluster import missing, temporary_cluster
+
+    from lepton_tf.store.audit_log import StoreAuditLog
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    with temporary_cluster() as cluster:
+        engine = make_engine(cluster.url)
+        assert schema.migrate(engine, target=2) == (None, 2)
+        engine.dispose()
+        store = ConversationStore.open(cluster.url)
+        assert store.version() == schema.SCHEMA_VERSION
+        trail = StoreAuditLog(store)
+        record = {"time": 7.5, "principal": "erin", "groups": ["sales"], "model": "assistant",
+                  "action": "search", "query": ["[EMAIL] quota"], "decision": "readers=['*']",
+                  "documents": [["sales-quota"]], "not_found": [False], "turn_id": "t1"}
+        trail.write(record)
+        assert list(trail.read()) == [record]
+        assert trail.turn_owners() == {"t1": ("erin", frozenset({"sales"}))}
+        store.close()
