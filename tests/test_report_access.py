@@ -272,3 +272,13 @@ def test_the_audit_table_on_postgresql_upgrades_an_older_store():
         assert list(trail.read()) == [record]
         assert trail.turn_owners() == {"t1": ("erin", frozenset({"sales"}))}
         store.close()
+
+
+def test_a_long_session_key_fits_the_store_and_stays_the_callers():
+    from lepton_tf.server.identity import Principal, owned_session
+
+    alice, bob = Principal("a" * 120), Principal("b" * 120)
+    keys = {owned_session(p, s) for p in (alice, bob) for s in ("x" * 200, "y" * 200)}
+    assert len(keys) == 4 and all(len(k) <= 200 for k in keys)
+    assert owned_session(alice, "x" * 200) == owned_session(alice, "x" * 200)
+    assert owned_session(Principal("alice"), "s1") == "alice\x1fs1"
