@@ -90,19 +90,31 @@ class TermCounts:
                                     shape=(len(texts), max(len(self.vocab), 1)))
         self.counts.sum_duplicates()
         self.lengths = np.asarray([len(ids) for ids in tokenized.ids], np.float64)
+        self._tf = self.counts.data.astype(np.float32)
+        self._norms: dict = {}
         self.tokens = index.lexical.tokens  # a query's tokens, as BM25 reads them
 
     def _postings(self, token: str):
         col = self.vocab.get(token)
         if col is None:
-            return np.zeros(0, np.int64), np.zeros(0)
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
         start, end = self.counts.indptr[col], self.counts.indptr[col + 1]
-        return self.counts.indices[start:end], self.counts.data[start:end]
+        return self.counts.indices[start:end], self._tf[start:end]
 
-    def _permitted_postings(self, token: str, mask: np.ndarray):
-        rows, tf = self._postings(token)
-        keep = mask[rows]
-        return rows[keep], tf[keep]
+    def _count(self, token: str, mask: np.ndarray) -> int:
+        """Passages of `mask` holding `token`."""
+        return int(np.count_nonzero(mask[self._postings(token)[0]]))
+
+    def _length_norm(self, average: float) -> np.ndarray:
+        """`k1 * (1 - b + b * |d| / avgdl)` of every row (float32; the last few
+        averages' kept: one per permission or summed shard statistics)."""
+        norm = self._norms.get(average)
+        if norm is None:
+            if len(self._norms) >= 8:
+                self._norms.pop(next(iter(self._norms)))
+            norm = self._norms[average] = (K1 * (1 - B + B * self.lengths / average)
+                                           ).astype(np.float32)
+        return norm
 
     def size(self, mask: np.ndarray) -> tuple[int, int]:
         """`(passages, tokens)` of the rows `mask`."""
@@ -116,7 +128,7 @@ class TermCounts:
         for text in texts:
             for token in self.tokens(text):
                 if token not in freq:
-                    freq[token] = len(self._permitted_postings(token, mask)[0])
+                    freq[token] = self._count(token, mask)
         return PermittedStatistics(*(size or self.size(mask)), freq)
 
     def scores(self, text: str, mask: np.ndarray, stats: PermittedStatistics | None = None,
@@ -133,26 +145,28 @@ class TermCounts:
             ValueError: `stats` lacks a query token or counts fewer passages than
                 hold it here (statistics of another corpus).
         """
-        out = np.zeros(len(self.lengths), np.float64)
+        out = np.zeros(len(self.lengths), np.float32)
         tokens = self.tokens(text)
-        postings = {t: self._permitted_postings(t, mask) for t in set(tokens)}
+        here = {t: self._count(t, mask) for t in set(tokens)}
         if stats is None:
-            stats = PermittedStatistics(*(size or self.size(mask)),
-                                        {t: len(p[0]) for t, p in postings.items()})
+            stats = PermittedStatistics(*(size or self.size(mask)), here)
         if not stats.num_docs:
-            return out.astype(np.float32)
-        average = stats.total_tokens / stats.num_docs
+            return out
+        norm = self._length_norm(stats.total_tokens / stats.num_docs)
         for token in tokens:  # a repeated word counts again, as in bm25s
-            rows, tf = postings[token]
-            if not len(rows):
+            if not here[token]:
                 continue
             df = stats.doc_freq.get(token)
-            if df is None or df < len(rows):
+            if df is None or df < here[token]:
                 raise ValueError(f"The BM25 statistics lack the query token {token!r} or "
                                  "count fewer passages than hold it.")
-            idf = np.log(1.0 + (stats.num_docs - df + 0.5) / (df + 0.5))
-            out[rows] += idf * tf / (tf + K1 * (1 - B + B * self.lengths[rows] / average))
-        return out.astype(np.float32)
+            idf = np.float32(np.log(1.0 + (stats.num_docs - df + 0.5) / (df + 0.5)))
+            # Every passage holding the word is scored (one pass, no compaction);
+            # those outside the mask are zeroed once at the end.
+            rows, tf = self._postings(token)
+            out[rows] += idf * tf / (tf + norm[rows])
+        out[~mask] = 0.0
+        return out
 
 
 def term_counts(index) -> TermCounts:
