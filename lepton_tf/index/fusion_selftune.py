@@ -245,7 +245,8 @@ MAX_SAMPLE = 50_000
 
 
 def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int = MAX_SAMPLE,
-                   seed: int = DEFAULT_SEED, log=print):
+                   seed: int = DEFAULT_SEED, log=print, top1: list | None = None,
+                   max_cut: int | None = None):
     """`tune_default` over an exact index of (a seeded sample of) passages,
     for builds that never hold the whole index in one process (the Beam
     pipeline: its shards all get the weight chosen here).
@@ -258,6 +259,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         max_documents: at most this many passages (a seeded uniform sample).
         seed: the sampling seed.
         log: where messages go.
+        top1, max_cut: see `self_tune`.
 
     Returns:
         The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
@@ -272,7 +274,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         k=min(100, len(rows)))
     index = SearchIndex.build(vectors[rows], [documents[i] for i in rows], config,
                               encoder=encoder.info, fusion=fusion)
-    chosen = tune_default(index, encoder, log)
+    chosen = tune_default(index, encoder, log, top1=top1, max_cut=max_cut)
     if len(rows) < len(documents) and chosen.tuned_on.startswith("self-tuned"):
         chosen = dataclasses.replace(
             chosen, tuned_on=f"{chosen.tuned_on} on {len(rows)} of {len(documents)} passages")
