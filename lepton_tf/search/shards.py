@@ -49,10 +49,11 @@ from lepton_tf.index.filters import READERS_FIELD, FilterError, matches, parse_f
 from lepton_tf.index.permitted_bm25_exact import PermittedStatistics
 from lepton_tf.index.permissions import permitted_filter, shown_metadata
 from lepton_tf.index.fusion import FusionConfig
-from lepton_tf.index.sharded_hybrid import (Candidates, Part, local_statistics,
-                                            shard_candidates)
+from lepton_tf.index.sharded_hybrid import local_statistics, shard_candidates
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
+from lepton_tf.search.shard_tensors import (PARTS, SIGNAL_COSINES, SIGNAL_COUNT, filter_text,
+                                            pack_candidates, scalar_text, unpack_candidates)
 from lepton_tf.server import identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
@@ -63,8 +64,6 @@ DOCUMENTS = "documents"
 INFO = "info"
 TERM_STATISTICS = "term_statistics"
 CANDIDATES_WITH_STATISTICS = "candidates_with_statistics"
-PARTS = ("dense", "lexical", "fill")
-SIGNAL_COSINES, SIGNAL_COUNT = "signal_cosines", "signal_count"
 _STRING = ("string", (None,))
 _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
                       for part in PARTS
@@ -165,13 +164,13 @@ class SearchShardServable(Servable):
         if not 0 <= signals <= MAX_K:
             raise ValueError(f"signals must be in [0, {MAX_K}], got {signals}.")
         texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
-        mode, filter = (_scalar_text(inputs[n]) for n in ("mode", "filter"))
+        mode, filter = (scalar_text(inputs[n]) for n in ("mode", "filter"))
         filter = _permitted(filter)
         stats = None
         if "statistics" in inputs:  # every shard's permitted passages' (the front sums them)
             try:
                 stats = PermittedStatistics.from_dict(json.loads(
-                    _scalar_text(inputs["statistics"])))
+                    scalar_text(inputs["statistics"])))
             except (ValueError, TypeError) as e:
                 raise ValueError(f"statistics: {e}") from None
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
@@ -180,7 +179,7 @@ class SearchShardServable(Servable):
 
     def _term_statistics(self, inputs) -> dict[str, np.ndarray]:
         texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
-        parsed = parse_filter(_permitted(_scalar_text(inputs["filter"])))
+        parsed = parse_filter(_permitted(scalar_text(inputs["filter"])))
         stats = local_statistics(self.index, texts, parsed) if READERS_FIELD in parsed \
             else PermittedStatistics()
         return {"statistics": np.array(json.dumps(stats.to_dict()).encode(), object)}
@@ -212,11 +211,6 @@ class SearchShardServable(Servable):
                                       for d in docs], object)}
 
 
-def _scalar_text(tensor) -> str:
-    value = np.asarray(tensor).reshape(()).item()
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def _permitted(filter: str):
     """The filter with the caller's permission (a front passes its caller's in
     `$readers`; a restricted direct caller cannot lift its own)."""
@@ -224,46 +218,6 @@ def _permitted(filter: str):
         return permitted_filter(filter, identity.current().readers())
     except FilterError as e:
         raise ValueError(str(e)) from None
-
-
-def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
-    """`Candidates` of each query -> the `candidates` signature's tensors."""
-    out = {}
-    for part in PARTS:
-        parts = [getattr(c, part) for c in found]
-        width = max([len(p.doc_ids) for p in parts] + [0])
-        ids = np.full((len(parts), width), b"", object)
-        dense, bm25 = (np.zeros((len(parts), width), np.float32) for _ in range(2))
-        for i, p in enumerate(parts):
-            n = len(p.doc_ids)
-            ids[i, :n] = [d.encode() for d in p.doc_ids]
-            dense[i, :n], bm25[i, :n] = p.dense, p.bm25
-        out.update({f"{part}_doc_ids": ids, f"{part}_dense": dense, f"{part}_bm25": bm25,
-                    f"{part}_count": np.asarray([len(p.doc_ids) for p in parts], np.int32)})
-    counts = [len(c.top_cosines) for c in found]
-    cosines = np.zeros((len(found), max(counts + [0])), np.float32)
-    for i, c in enumerate(found):
-        cosines[i, :counts[i]] = c.top_cosines
-    out.update({SIGNAL_COSINES: cosines, SIGNAL_COUNT: np.asarray(counts, np.int32)})
-    return out
-
-
-def unpack_candidates(out: dict[str, np.ndarray]) -> list[Candidates]:
-    """The `candidates` signature's tensors -> `Candidates` of each query."""
-    counts = {part: np.asarray(out[f"{part}_count"]).reshape(-1) for part in PARTS}
-    found = []
-    for i in range(len(counts["dense"])):
-        parts = []
-        for part in PARTS:
-            n = int(counts[part][i])
-            ids = [d.decode("utf-8") for d in np.asarray(out[f"{part}_doc_ids"])[i, :n]] \
-                if n else []
-            parts.append(Part(ids, np.asarray(out[f"{part}_dense"], np.float32)[i, :n],
-                              np.asarray(out[f"{part}_bm25"], np.float32)[i, :n]))
-        n = int(np.asarray(out[SIGNAL_COUNT]).reshape(-1)[i])
-        found.append(Candidates(*parts, top_cosines=np.asarray(out[SIGNAL_COSINES],
-                                                               np.float32)[i, :n]))
-    return found
 
 
 def shard_source(index_dir: str, shard: int):
@@ -305,12 +259,6 @@ class _DocumentCache(collections.abc.Mapping):
 
     def __len__(self) -> int:
         return len(self._docs)
-
-
-def _filter_text(filter) -> str:
-    if filter is not None and not isinstance(filter, (str, bytes)):
-        filter = json.dumps(filter)
-    return filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
 
 
 class RemoteShard:
@@ -389,7 +337,7 @@ class RemoteShard:
                   "query": np.array([t.encode("utf-8") for t in texts], object),
                   "k": np.int32(k), "pool": np.int32(pool), "signals": np.int32(signals),
                   "mode": np.array(mode.encode(), object),
-                  "filter": np.array(_filter_text(filter).encode("utf-8"), object)}
+                  "filter": np.array(filter_text(filter).encode("utf-8"), object)}
         signature = CANDIDATES
         if statistics is not None:
             inputs["statistics"] = np.array(json.dumps(statistics.to_dict()).encode(), object)
@@ -402,9 +350,9 @@ class RemoteShard:
         leaves, for the tokens of `texts`."""
         out = self.client.predict(self.model, {
             "query": np.array([t.encode("utf-8") for t in texts], object),
-            "filter": np.array(_filter_text(filter).encode("utf-8"), object)},
+            "filter": np.array(filter_text(filter).encode("utf-8"), object)},
             signature_name=TERM_STATISTICS)
-        return PermittedStatistics.from_dict(json.loads(_scalar_text(out["statistics"])))
+        return PermittedStatistics.from_dict(json.loads(scalar_text(out["statistics"])))
 
     def fetch_documents(self, doc_ids) -> None:
         """Reads these hits' documents (text, title, metadata) into `documents`."""
