@@ -282,3 +282,35 @@ def test_a_long_session_key_fits_the_store_and_stays_the_callers():
     assert len(keys) == 4 and all(len(k) <= 200 for k in keys)
     assert owned_session(alice, "x" * 200) == owned_session(alice, "x" * 200)
     assert owned_session(Principal("alice"), "s1") == "alice\x1fs1"
+
+
+def test_a_member_of_two_groups_shows_each_admin_only_that_groups_documents(tmp_path):
+    """frank is in support and sales: both admins see his turn, each only with the
+    documents a member of its own group may read (the report's sources and
+    documents, the trail's documents)."""
+    tokens = tmp_path / "tokens.yaml"
+    frank = "frank-0c55e1"
+    TOKENS["frank"] = frank
+    tokens.write_text(_tokens_yaml() + f"frank:\n  token_sha256: {token_sha256(frank)}\n"
+                                       "  groups: [support, sales]\n")
+    server = _server(pf.build(str(tmp_path / "index"), pf.ALL + SALES), tokens,
+                     sqlite_url(str(tmp_path / "c.sqlite")))
+    try:
+        turn = _ask(server, "frank", "f1", "what is the lynxdeal discount quota")
+        assert turn["citations"][0]["doc_id"] == "sales-quota"
+        assert _post(server, "frank", "/v1/assistant:feedback",
+                     {"session_id": "f1", "turn_id": turn["turn_id"], "rating": "down"})[0] == 200
+        seen = {}
+        for admin in ("carol", "dave"):
+            report = _get(server, admin, "/v1/report").json()
+            assert report["turns"] == 1 and len(report["worst_rated"]) == 1
+            trail = _get(server, admin, "/v1/audit").json()["records"]
+            assert {r["principal"] for r in trail} == {"frank"}
+            seen[admin] = ({s["doc_id"] for t in report["worst_rated"] for s in t["sources"]}
+                           | {d["doc_id"] for d in report["documents"]},
+                           {d for r in trail for ids in r["documents"] for d in ids})
+        assert "sales-quota" in seen["dave"][0] and "sales-quota" in seen["dave"][1]
+        assert "sales-quota" not in seen["carol"][0] | seen["carol"][1]
+    finally:
+        TOKENS.pop("frank")
+        server.stop(0)

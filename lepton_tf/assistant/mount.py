@@ -153,6 +153,25 @@ REPORT_JSON_PATH = "/v1/report"
 AUDIT_PATH = "/v1/audit"
 
 
+READABLE_BATCH = 500  # doc ids a permission check asks `search` about at once
+
+
+def documents_of_groups(server, name: str = "assistant"):
+    """`(viewer, doc ids) -> the ids a member of the viewer's administered groups
+    may read` (asked of `search` as a principal in those groups, off the audit
+    trail): what the report and the trail show a restricted admin."""
+    from lepton_tf.server import audit, identity
+
+    def shown(viewer, doc_ids: list[str]) -> set[str]:
+        member = identity.Principal(viewer.name, frozenset(viewer.admin_of))
+        with server.manager.servable(name) as servable:
+            backends = servable.assistant.backends
+            with identity.acting_as(member), audit.scope(None):
+                return {d for start in range(0, len(doc_ids), READABLE_BATCH)
+                        for d in backends.readable(doc_ids[start:start + READABLE_BATCH])}
+    return shown
+
+
 def report_route(server, name: str = "assistant", as_json: bool = False):
     """`GET /report` (a page) or `GET /v1/report` (JSON): the operator's report of
     the assistant's store. Not public, and scoped to the caller: each group's
@@ -174,7 +193,8 @@ def report_route(server, name: str = "assistant", as_json: bool = False):
                 backends = assistant.backends
                 embed = backends.embed if getattr(backends, "has", lambda m: False)(
                     "encoder") else None
-                report = build_report(store, embed, viewer=identity.current())
+                report = build_report(store, embed, viewer=identity.current(),
+                                      documents_of_groups=documents_of_groups(server, name))
         except PermissionError as e:
             reply.send_json(403, {"error": str(e)})
             return
@@ -188,7 +208,7 @@ def report_route(server, name: str = "assistant", as_json: bool = False):
     return handle
 
 
-def keep_audit_in_store(server, store_url: str) -> None:
+def keep_audit_in_store(server, store_url: str, name: str = "assistant") -> None:
     """Makes the conversation store the server's audit sink (beside an
     `--audit_log` file when there is one: both get every record), and serves
     the admins' view of it at `GET /v1/audit`."""
@@ -197,7 +217,8 @@ def keep_audit_in_store(server, store_url: str) -> None:
 
     trail = StoreAuditLog(ConversationStore.open(store_url))
     server.audit = trail if server.audit is None else AuditSinks([trail, server.audit])
-    server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit))
+    server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit,
+                                                        documents_of_groups(server, name)))
 
 
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
@@ -209,6 +230,6 @@ def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
     server.add_rest_route("GET", REPORT_PATH, report_route(server, name))
     server.add_rest_route("GET", REPORT_JSON_PATH, report_route(server, name, as_json=True))
     if factory_options.get("store_url"):
-        keep_audit_in_store(server, factory_options["store_url"])
+        keep_audit_in_store(server, factory_options["store_url"], name)
     for path in PAGE_PATHS:
         server.add_rest_route("GET", path, page_route, public=True)

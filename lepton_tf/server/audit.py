@@ -28,7 +28,7 @@ import json
 import os
 import threading
 import time
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from lepton_tf.server import identity
 from lepton_tf.text.redaction import redact
@@ -131,9 +131,18 @@ class AuditSinks:
         return self.sinks[0].read()
 
 
-def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:
+def read_for(sink: AuditSink, viewer: identity.Principal,
+             documents_of_groups: Callable | None = None) -> list[dict]:
     """The records `viewer` may read: those of principals in a group it
     administers (all for `"*"` admins and unrestricted viewers).
+
+    Args:
+        sink: the trail.
+        viewer: the caller.
+        documents_of_groups: `(viewer, doc ids) -> the ids a member of the
+            viewer's groups may read`; given, a restricted admin sees only
+            those of each record's documents (a caller in two groups: the
+            other group's documents stay hidden). None: all of them.
 
     Raises:
         PermissionError: the viewer administers no group.
@@ -141,21 +150,35 @@ def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:
     if not viewer.unrestricted and not viewer.admin_of:
         raise PermissionError(f"{viewer.name} administers no group: the audit trail is "
                               "for admins (admin_of in the tokens file).")
-    return [r for r in sink.read()
-            if viewer.unrestricted or identity.EVERYONE in viewer.admin_of
-            or set(r.get("groups", [])) & viewer.admin_of]
+    everything = viewer.unrestricted or identity.EVERYONE in viewer.admin_of
+    records = [r for r in sink.read()
+               if everything or set(r.get("groups", [])) & viewer.admin_of]
+    if everything or documents_of_groups is None:
+        return records
+    shown = documents_of_groups(viewer, sorted({d for r in records
+                                                for ids in r.get("documents") or []
+                                                for d in ids}))
+    return [dict(r, documents=[[d for d in ids if d in shown]
+                               for ids in r.get("documents") or []]) for r in records]
 
 
 @dataclasses.dataclass
 class AuditRoute:
-    """`GET /v1/audit`: the caller's admin view of the trail, as JSON."""
+    """`GET /v1/audit`: the caller's admin view of the trail, as JSON (see
+    `read_for` for `documents_of_groups`)."""
 
     sink: AuditSink
+    documents_of_groups: Callable | None = None
 
     def __call__(self, reply, body: bytes) -> None:
+        from lepton_tf.server.errors import ServingError
+
         try:
-            records = read_for(self.sink, identity.current())
+            records = read_for(self.sink, identity.current(), self.documents_of_groups)
         except PermissionError as e:
             reply.send_json(403, {"error": str(e)})
+            return
+        except ServingError as e:  # the permission check's `search` is not loaded
+            reply.send_json(e.http_status, {"error": e.message})
             return
         reply.send_json(200, {"records": records})
