@@ -28,6 +28,18 @@ def test_the_store_defaults_to_a_sqlite_file_beside_the_index(tmp_path):
         sqlite_url("x.sqlite")
 
 
+def test_the_store_url_may_come_from_the_environment(tmp_path, monkeypatch):
+    """As Kubernetes passes it from a Secret: no password on the command line."""
+    monkeypatch.setenv("LEPTON_CONVERSATION_STORE", "postgresql://u:secret@db:5432/lepton")
+    index = str(tmp_path / "indexes" / "stackfaq")
+    assert conversation_store_url(_serve_args("--search_index", index)) == \
+        "postgresql://u:secret@db:5432/lepton"
+    # A flag still wins over the environment.
+    assert conversation_store_url(_serve_args("--conversation_store", "none")) is None
+    assert conversation_store_url(_serve_args("--conversation_store", "x.sqlite")) == \
+        sqlite_url("x.sqlite")
+
+
 def test_serve_assistant_opens_its_store_at_start(tmp_path, monkeypatch):
     from lepton_tf.commands.serve import build_server
 

@@ -107,6 +107,7 @@ def _load_previous(out_dir: str, encoder, log):
 # cuts at most this many passages (the fusion weight and not-found rule are
 # chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
 TUNE_SAMPLE = 512
+ENCODING_BAR = "Encoding passages"  # one labelled bar per stage, after "Reading files"
 
 
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
@@ -176,6 +177,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir
+    from lepton_tf.index.fusion_selftune import TUNING_BAR
     from lepton_tf.index.version_builder import IndexVersionBuilder
     from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
 
@@ -208,7 +210,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         previous, changes, reused = None, diff(None, scanned), {}
     builder = IndexVersionBuilder(out_dir, encoder, plan, fusion=fusion, method=method,
                                   tune_pairs=tune_pairs, self_tune=self_tune,
-                                  tune_sample=tune_sample, fit_not_found=True, acl=acl, log=log)
+                                  tune_sample=tune_sample, fit_not_found=True, acl=acl, log=log,
+                                  tuning_bar=TUNING_BAR if progress else None)
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
     documents = [Document.of_passage(p) for rel in sorted(parsed) for p in parsed[rel]]
@@ -226,8 +229,10 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     if total == 0:
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
                          f"{len(skipped)} skipped).")
-    vectors = encoder.encode_documents([d.embedding_text() for d in documents]) if documents \
-        else None
+    from lepton_tf.index.encoding import encode_documents_labelled
+
+    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in documents],
+                                        ENCODING_BAR if progress else None) if documents else None
     if index is None:
         index = builder.new_index(vectors, documents, k)
     else:

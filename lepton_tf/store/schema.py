@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 APPLICATION = "lepton-tf conversations"
+MIGRATION_LOCK_KEY = 0x6C6570746F6E  # a PostgreSQL advisory lock: one process migrates at once
 
 metadata = sa.MetaData()
 
@@ -131,6 +132,19 @@ def migrate(engine: sa.Engine, target: int = SCHEMA_VERSION) -> tuple[int | None
     Raises:
         StoreSchemaError: not our store, or a newer version than this code knows.
     """
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine, target)
+    # Replicas starting at once on a new database would each create the tables; one
+    # at a time, the later ones find the store at its version.
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        try:
+            return _migrate(engine, target)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+
+
+def _migrate(engine: sa.Engine, target: int) -> tuple[int | None, int]:
     from lepton_tf.store.errors import StoreSchemaError
 
     with engine.begin() as connection:

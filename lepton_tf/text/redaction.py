@@ -36,9 +36,11 @@ knowledge base (`RedactionPolicy`, `load_policy`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
+from typing import Callable
 
 KINDS = ("EMAIL", "IBAN", "CARD", "PHONE")
 POLICY_FILE = "redaction.json"
@@ -268,14 +270,24 @@ def redact(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> str:
     return "".join(out)
 
 
-def redact_value(value, policy: RedactionPolicy = DEFAULT_POLICY):
-    """`redact` applied to every string inside a JSON-like value (dicts, lists)."""
+def redact_value(value, policy: RedactionPolicy = DEFAULT_POLICY,
+                 redact_text: Callable[[str], str] | None = None):
+    """`redact` applied to every string inside a JSON-like value (dicts, lists).
+
+    Args:
+        value: a string, or dicts and lists of them (other values are kept).
+        policy: the knowledge base's `RedactionPolicy`.
+        redact_text: redacts one string instead of `redact(text, policy)` (a
+            memoized one, for values whose strings repeat).
+    """
+    if redact_text is None:
+        redact_text = functools.partial(redact, policy=policy)
     if isinstance(value, str):
-        return redact(value, policy)
+        return redact_text(value)
     if isinstance(value, dict):
-        return {k: redact_value(v, policy) for k, v in value.items()}
+        return {k: redact_value(v, policy, redact_text) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(redact_value(v, policy) for v in value)
+        return type(value)(redact_value(v, policy, redact_text) for v in value)
     return value
 
 
