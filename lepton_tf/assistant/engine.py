@@ -213,8 +213,7 @@ class Assistant:
                             handoff=skill is not None and skill.kind == "handoff")
         # Logged (committed) before any of the reply is sent: a turn a client saw
         # is in the log even if the process dies right after.
-        self.sessions.log_turn(session, self._record(session_id, message, result, shown,
-                                                     session))
+        self.sessions.log_turn(session, self._record(message, result, shown, session))
         return result
 
     def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
@@ -232,14 +231,15 @@ class Assistant:
         result = TurnResult(task.reply, TASK, task.intent,
                             timings_ms={k: round(v, 2) for k, v in timings.items()},
                             turn_id=new_turn_id(), task=task.to_json())
-        self.sessions.log_turn(session, self._record(session_id, message, result, [], session))
+        self.sessions.log_turn(session, self._record(message, result, [], session))
         return result
 
-    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
-                session) -> TurnRecord:
+    def _record(self, message: str, result: TurnResult, shown: list, session) -> TurnRecord:
         versions = getattr(self.backends, "versions", dict)()
+        # Logged under the session's key (the caller's principal and its id), as the
+        # session is stored: feedback and deletion find a caller's turns, never another's.
         return TurnRecord(
-            turn_id=result.turn_id, session_id=session_id, message=message,
+            turn_id=result.turn_id, session_id=session.session_id, message=message,
             route=result.route, intent=result.intent, state=session.tracked_state(),
             sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
                      for n, p in enumerate(shown, 1)],
@@ -257,13 +257,13 @@ class Assistant:
             StoreError: no conversation store, or it failed.
         """
         store = self._store()
-        store.add_feedback(session_id, turn_id, rating,
+        store.add_feedback(session_key(session_id), turn_id, rating,
                            self.sessions.writer.redact_text(comment or ""))
 
     def forget(self, session_id: str) -> int:
         """Deletes everything stored of one session (see `StoredSessions.forget`)."""
         self._store()
-        return self.sessions.forget(session_id)
+        return self.sessions.forget(session_key(session_id))
 
     def _store(self):
         store = getattr(self.sessions, "store", None)
