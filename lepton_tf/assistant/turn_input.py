@@ -40,4 +40,10 @@ def session_key(session_id: str) -> str:
     them). Unrestricted callers (a shared token, no auth) share ids.
     """
     principal = identity.current()
-    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
+    return stored_session_id(session_id, None if principal.unrestricted else principal.name)
+
+
+def stored_session_id(session_id: str, principal_name: str | None) -> str:
+    """The key a session is stored under: the id alone for unrestricted callers
+    (`principal_name` None), else the principal's name and the id."""
+    return session_id if principal_name is None else f"{principal_name}\x1f{session_id}"

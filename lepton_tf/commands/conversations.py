@@ -48,8 +48,11 @@ def run(args) -> int:
     store = open_store(args)
     try:
         if args.action == "forget":
+            from lepton_tf.assistant.turn_input import stored_session_id
+
             try:
-                deleted = store.delete_session(args.session_id)
+                deleted = store.delete_session(stored_session_id(args.session_id,
+                                                                 args.principal))
             except UnknownTurnError as e:
                 raise ValueError(str(e)) from None
             print(f"deleted {deleted} rows of session {args.session_id}")
@@ -67,6 +70,9 @@ def register(sub) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
     forget.add_argument("session_id", help="the session to delete")
+    forget.add_argument("--principal", metavar="NAME",
+                        help="whose session it is: the caller's name in --tokens_file or its "
+                             "JWT subject (default: a session of unrestricted callers)")
     purge = actions.add_parser("purge", help="delete what is older than --days")
     purge.add_argument("--days", type=float, required=True,
                        help="delete turns, feedback and sessions older than this")
