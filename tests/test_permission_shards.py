@@ -87,7 +87,8 @@ def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
         client = PredictClient(f"127.0.0.1:{shard.grpc_port}", token=pf.BOB)
         out = client.predict(MODEL, {
             "embedding": vectors, "query": np.array([p.encode() for p in pf.PROBES], object),
-            "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"hybrid", object),
+            "k": np.int32(5), "pool": np.int32(5), "signals": np.int32(10),
+            "mode": np.array(b"hybrid", object),
             "filter": np.array(b"", object)}, signature_name="candidates")
         assert not pf.leaked("bob", _text(out))
         for doc_id in (b"board-merger", b"sup-refund"):
@@ -99,7 +100,8 @@ def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
         with pytest.raises(grpc.RpcError) as info:  # a restricted caller cannot lift it
             client.predict(MODEL, {
                 "embedding": vectors[:1], "query": np.array([b"merger"], object),
-                "k": np.int32(5), "pool": np.int32(5), "mode": np.array(b"dense", object),
+                "k": np.int32(5), "pool": np.int32(5), "signals": np.int32(0),
+                "mode": np.array(b"dense", object),
                 "filter": np.array(b'{"$readers": ["board"]}', object)},
                 signature_name="candidates")
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT

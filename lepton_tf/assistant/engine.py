@@ -151,8 +151,14 @@ class Assistant:
         # the intent's skill.
         intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
             and intent.out_of_scope is False else ""
-        skill = self.skills.get(intent_name) if self.skills is not None and \
-            route == OUT_OF_SCOPE and intent_name else None
+        skill = self.skills.get(intent_name, self.tasks is not None) \
+            if self.skills is not None and route == OUT_OF_SCOPE and intent_name else None
+        if skill is not None and skill.kind == "task":  # the intent starts a schema task
+            task = timed(timings, "dialogue", self.tasks.turn, session, message, "", skill.text)
+            if task is not None:
+                return (yield from self._task_turn(session_id, session, message, task,
+                                                   timings, start))
+            skill = self.skills.get(intent_name, tasks_on=False)
         if skill is not None:
             route = SKILL
         shown, numbers, not_found = [], [], False

@@ -58,6 +58,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
                       task_db: str | None = None, task_config: str | None = None,
                       skills: str | None = None, task_tracker: str = "lookup",
+                      task_services: tuple | None = None, task_generator: str = "",
                       store_url: str | None = None, retention_days: float | None = None,
                       redact=None, redact_text=None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
@@ -85,6 +86,11 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             are refused).
         task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
             (the learned tracker: the `dst` servable this server hosts).
+        task_services: the schema services the tasks offer (None: the example's,
+            `tasks.DEFAULT_SERVICES`); any service of SGD's schemas with a bound backend.
+        task_generator: the reply generator servable this server hosts (`lepton-tf
+            train reply_generator`); its replies pass the value check or are
+            replaced by the template ("": template replies).
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
@@ -122,11 +128,20 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     def build(server):
         tasks = None
         if task_db:
-            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
+            from lepton_tf.assistant.tasks import (DEFAULT_SERVICES, TaskSkill,
+                                                  hosted_generator, hosted_tracker)
 
             tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
                 if task_tracker == "dst" else None
-            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
+            bound = intent_skills.tasks() if intent_skills is not None else ()
+            services = tuple(dict.fromkeys([*(task_services or DEFAULT_SERVICES),
+                                            *(t.split(".")[0] for t in bound)]))
+            tasks = TaskSkill.example(task_db, task_config, services=services, tracker=tracker)
+            if task_generator:
+                tasks.generator = hosted_generator(server.manager, task_generator)
+            for task in bound:
+                if not tasks.offers(task):
+                    raise ValueError(f"{skills}: task {task} is not an intent of SGD's schemas")
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:

@@ -9,11 +9,15 @@ once, calls every shard over gRPC Predict (the same TF Serving protos) in
 parallel through `RemoteShard`, and merges the top-k (`ShardedIndex`).
 
 BM25, hybrid and filters (`index.sharded_hybrid`) use two more signatures:
-- `candidates`: `embedding` `[B, D]`, `query` `[B]` strings, `k`, `pool`
-  int32, `mode`, `filter` strings -> for each of `dense`, `lexical`, `fill`:
-  `<part>_doc_ids` `[B, n]` strings (padded with ""), `<part>_dense` and
-  `<part>_bm25` float32 `[B, n]`, `<part>_count` int32 `[B]`: the shard's
-  candidates with both exact scores, which the front pools and fuses;
+- `candidates`: `embedding` `[B, D]`, `query` `[B]` strings, `k`, `pool`,
+  `signals` int32, `mode`, `filter` strings -> for each of `dense`,
+  `lexical`, `fill`: `<part>_doc_ids` `[B, n]` strings (padded with ""),
+  `<part>_dense` and `<part>_bm25` float32 `[B, n]`, `<part>_count` int32
+  `[B]`: the shard's candidates with both exact scores, which the front
+  pools and fuses; and `signal_cosines` float32 `[B, n]`, `signal_count`
+  int32 `[B]`: the shard's best `signals` cosines over what the caller may
+  read, from the same pass, which the front merges for the not-found rule
+  (one scatter a query);
 - `documents`: `doc_ids` `[N]` -> `texts`, `titles`, `metadata` (JSON) `[N]`:
   the final hits' documents only (not every candidate's text);
 - `info`: no inputs -> `fusion` (the shard manifest's `FusionConfig` as
@@ -50,6 +54,7 @@ CANDIDATES = "candidates"
 DOCUMENTS = "documents"
 INFO = "info"
 PARTS = ("dense", "lexical", "fill")
+SIGNAL_COSINES, SIGNAL_COUNT = "signal_cosines", "signal_count"
 _STRING = ("string", (None,))
 _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
                       for part in PARTS
@@ -57,6 +62,8 @@ _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shap
                                                  ("dense", "float32", (None, None)),
                                                  ("bm25", "float32", (None, None)),
                                                  ("count", "int32", (None,)))}
+_CANDIDATE_OUTPUTS[SIGNAL_COSINES] = TensorSpec(SIGNAL_COSINES, "float32", (None, None))
+_CANDIDATE_OUTPUTS[SIGNAL_COUNT] = TensorSpec(SIGNAL_COUNT, "int32", (None,))
 MAX_K = 1000
 _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
@@ -80,6 +87,7 @@ class SearchShardServable(Servable):
                 "k": TensorSpec("k", "int32", ())}
         candidates = dict(spec, query=TensorSpec("query", *_STRING),
                           pool=TensorSpec("pool", "int32", ()),
+                          signals=TensorSpec("signals", "int32", ()),
                           mode=TensorSpec("mode", "string", ()),
                           filter=TensorSpec("filter", "string", ()))
         self._signatures = {
@@ -131,9 +139,12 @@ class SearchShardServable(Servable):
 
 
     def _candidates(self, inputs) -> dict[str, np.ndarray]:
-        k, pool = (int(np.asarray(inputs[n]).reshape(())) for n in ("k", "pool"))
+        k, pool, signals = (int(np.asarray(inputs[n]).reshape(()))
+                            for n in ("k", "pool", "signals"))
         if not 1 <= k <= pool <= 10 * MAX_K:
             raise ValueError(f"Need 1 <= k <= pool <= {10 * MAX_K}, got k={k}, pool={pool}.")
+        if not 0 <= signals <= MAX_K:
+            raise ValueError(f"signals must be in [0, {MAX_K}], got {signals}.")
         texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
         scalar = {n: np.asarray(inputs[n]).reshape(()).item() for n in ("mode", "filter")}
         mode, filter = (v.decode("utf-8") if isinstance(v, bytes) else str(v)
@@ -143,7 +154,7 @@ class SearchShardServable(Servable):
         except FilterError as e:
             raise ValueError(str(e)) from None
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
-                                 k, pool, mode, filter)
+                                 k, pool, mode, filter, signals=signals)
         return pack_candidates(found)
 
     def _info(self) -> dict[str, np.ndarray]:
@@ -187,6 +198,11 @@ def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
             dense[i, :n], bm25[i, :n] = p.dense, p.bm25
         out.update({f"{part}_doc_ids": ids, f"{part}_dense": dense, f"{part}_bm25": bm25,
                     f"{part}_count": np.asarray([len(p.doc_ids) for p in parts], np.int32)})
+    counts = [len(c.top_cosines) for c in found]
+    cosines = np.zeros((len(found), max(counts + [0])), np.float32)
+    for i, c in enumerate(found):
+        cosines[i, :counts[i]] = c.top_cosines
+    out.update({SIGNAL_COSINES: cosines, SIGNAL_COUNT: np.asarray(counts, np.int32)})
     return out
 
 
@@ -202,7 +218,9 @@ def unpack_candidates(out: dict[str, np.ndarray]) -> list[Candidates]:
                 if n else []
             parts.append(Part(ids, np.asarray(out[f"{part}_dense"], np.float32)[i, :n],
                               np.asarray(out[f"{part}_bm25"], np.float32)[i, :n]))
-        found.append(Candidates(*parts))
+        n = int(np.asarray(out[SIGNAL_COUNT]).reshape(-1)[i])
+        found.append(Candidates(*parts, top_cosines=np.asarray(out[SIGNAL_COSINES],
+                                                               np.float32)[i, :n]))
     return found
 
 
@@ -314,15 +332,18 @@ class RemoteShard:
             ids.append([d.doc_id for d in row])
         return ids, np.asarray(out["scores"], np.float32)
 
-    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None):
-        """This shard's `Candidates` for each query (`index.sharded_hybrid`)."""
+    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None,
+                   signals: int = 0):
+        """This shard's `Candidates` for each query (`index.sharded_hybrid`),
+        with its best `signals` cosines over what the caller may read."""
         if filter is not None and not isinstance(filter, (str, bytes)):
             filter = json.dumps(filter)
         filter = filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
         out = self.client.predict(self.model, {
             "embedding": np.asarray(queries, np.float32),
             "query": np.array([t.encode("utf-8") for t in texts], object),
-            "k": np.int32(k), "pool": np.int32(pool), "mode": np.array(mode.encode(), object),
+            "k": np.int32(k), "pool": np.int32(pool), "signals": np.int32(signals),
+            "mode": np.array(mode.encode(), object),
             "filter": np.array(filter.encode("utf-8"), object)}, signature_name=CANDIDATES)
         return unpack_candidates(out)
 
