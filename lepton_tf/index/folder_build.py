@@ -177,6 +177,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.storage import resolve_index_dir
+    from lepton_tf.index.fusion_selftune import TUNING_BAR
     from lepton_tf.index.version_builder import IndexVersionBuilder
     from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
 
@@ -209,7 +210,8 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         previous, changes, reused = None, diff(None, scanned), {}
     builder = IndexVersionBuilder(out_dir, encoder, plan, fusion=fusion, method=method,
                                   tune_pairs=tune_pairs, self_tune=self_tune,
-                                  tune_sample=tune_sample, fit_not_found=True, acl=acl, log=log)
+                                  tune_sample=tune_sample, fit_not_found=True, acl=acl, log=log,
+                                  tuning_bar=TUNING_BAR if progress else None)
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
     documents = [Document.of_passage(p) for rel in sorted(parsed) for p in parsed[rel]]

@@ -30,6 +30,7 @@ import dataclasses
 from typing import Callable
 
 from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.fusion_selftune import TUNING_BAR
 from lepton_tf.index.not_found import NotFoundRule
 from lepton_tf.index.permissions import AclRules
 from lepton_tf.index.reuse_plan import ReusePlan
@@ -59,6 +60,7 @@ class IndexVersionBuilder:
         acl: new permission rules (None: the previous version's, if any).
         version: the version number to write (None: the next free one).
         log: where messages go.
+        tuning_bar: the label of self-tuning's encoding bar (None: no bar).
     """
 
     out_dir: str
@@ -74,6 +76,7 @@ class IndexVersionBuilder:
     acl: AclRules | None = None
     version: int | None = None
     log: Callable = print
+    tuning_bar: str | None = TUNING_BAR
 
     def new_index(self, vectors, documents: list, k: int):
         """A `SearchIndex` of these passages (ScaNN auto config, BM25), with
@@ -126,7 +129,8 @@ class IndexVersionBuilder:
                 from lepton_tf.index.fusion_selftune import tune_default
 
                 index.fusion = tune_default(index, self.encoder, self.log, top1=pseudo_top1,
-                                            max_cut=self.tune_sample)
+                                            max_cut=self.tune_sample,
+                                            progress=self.tuning_bar)
         return VersionParts(index.fusion, self._rule(index, pseudo_top1, calibrate), ingest,
                             self.kept_acl)
 
