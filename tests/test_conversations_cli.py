@@ -69,6 +69,20 @@ def test_conversations_forget_and_purge(tmp_path, capsys):
                  "--conversation_store", str(tmp_path / "none.sqlite")]) == 2
 
 
+def test_forget_names_a_restricted_callers_session_by_its_principal(tmp_path, capsys):
+    """A caller with its own identity keeps its sessions under its name (the same id
+    from an unrestricted caller is another session)."""
+    path = str(tmp_path / "c.sqlite")
+    store = ConversationStore.open(sqlite_url(path))
+    store.write_turn(TurnRecord(new_turn_id(), "carol\x1fs1", "hello", "smalltalk"), {}, 1)
+    store.write_turn(TurnRecord(new_turn_id(), "s1", "hi", "smalltalk"), {}, 1)
+    assert main(["conversations", "forget", "s1", "--principal", "carol",
+                 "--conversation_store", path]) == 0
+    assert "deleted 2 rows of session s1" in capsys.readouterr().out
+    assert [t["session_id"] for t in store.turns()] == ["s1"]
+    store.close()
+
+
 def test_ask_rates_the_last_answer_with_good_and_bad(tmp_path, capsys):
     from lepton_tf.commands.ask import run
 
