@@ -101,7 +101,15 @@ class ReusePlan:
 
     def without_passages(self, reason: str) -> ReusePlan:
         """This plan once the previous passages turned out unusable (a version
-        that fails to load): built anew, only its ACL kept."""
+        that fails to load, or none of its passages is left): built anew,
+        only its ACL kept.
+
+        Args:
+            reason: why, as `reason` says it.
+
+        Returns:
+            A new `ReusePlan`.
+        """
         return dataclasses.replace(self, passages=False, keep_fusion=False, keep_rule=False,
                                    reason=reason)
 
