@@ -59,7 +59,10 @@ def test_the_plan_of_a_folder_version(tmp_path):
         assert other.acl is not None  # the permissions outlive a rebuild
     stranger = dataclasses.replace(encoder.info, fingerprint="another-model")
     assert not ReusePlan.decide(out, stranger, log=lambda m: None).passages
-    assert ReusePlan.decide(out, encoder.info, rebuild=True) == ReusePlan(reason="rebuild")
+    rebuild = ReusePlan.decide(out, encoder.info, rebuild=True)
+    assert not (rebuild.passages or rebuild.keep_fusion or rebuild.keep_rule)
+    assert rebuild.reason == "rebuild" and rebuild.acl is not None
+    assert ReusePlan.decide(str(tmp_path / "none"), encoder.info) == ReusePlan()
 
 
 def test_a_retune_keeps_the_permissions_and_the_folder_stays_incremental(tmp_path, monkeypatch):
@@ -81,6 +84,9 @@ def test_a_retune_keeps_the_permissions_and_the_folder_stays_incremental(tmp_pat
     (root / "public" / "hours.md").write_text("# Hours\n\nThe office opens at ten.")
     report = build_folder_index(str(root), out, encoder, **QUIET)
     assert report.incremental and report.encoded == 1
+    assert load_index(out).documents["board/minutes.md#0"].readers == ("board",)
+    report = build_folder_index(str(root), out, encoder, rebuild=True, **QUIET)
+    assert not report.incremental  # re-encoded, but who may read what stays
     assert load_index(out).documents["board/minutes.md#0"].readers == ("board",)
 
 
