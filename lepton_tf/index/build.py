@@ -33,8 +33,16 @@ def read_corpus(path: str) -> list[Document]:
 
 
 def default_index_dir(corpus: str) -> str:
-    """Where `lepton-tf index` writes without `--out`: `indexes/<folder name>`
-    for a folder of files, else `indexes/stackfaq` (the default corpus's)."""
+    """Where `lepton-tf index` writes without `--out` (every path of it: a
+    build, an update, the Beam pipeline).
+
+    Args:
+        corpus: the `--corpus` given.
+
+    Returns:
+        `indexes/<folder name>` for a folder of files, else `indexes/stackfaq`
+        (the default corpus's).
+    """
     if is_file_folder(corpus):
         return os.path.join("indexes", os.path.basename(os.path.abspath(corpus)))
     return DEFAULT_INDEX_DIR
