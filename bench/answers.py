@@ -32,7 +32,9 @@ both have):
   that leans on one it does not show ("i.e.", "Otherwise", "This ...", a bare
   link: `assistant.standalone.leans_back`);
 - not-found false flags: the index's not-found rule flags the question (every
-  question here has its answer in the corpus).
+  question here has its answer in the corpus); and how many of 12 off-topic
+  questions (`bench/data/offtopic_questions.jsonl`: sourdough, passports, the
+  weather in Berlin, ...) it flags, as it should.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ SETS = {"realdocs": (os.path.join(DATA, "realdocs"),
         "heldout": (os.path.join(DATA, "realdocs_heldout"),
                     os.path.join(DATA, "realdocs_heldout_questions.jsonl"))}
 CORPUS, QUESTIONS = SETS["realdocs"]
+# Questions no set's documents answer: the not-found rule should flag them all.
+OFF_TOPIC = os.path.join(DATA, "offtopic_questions.jsonl")
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
 
 
@@ -110,7 +114,17 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
                                            for d in hits.doc_ids[:3]),
                         "sources": [index.documents[d].metadata.get("source", "")
                                     for d in hits.doc_ids[:3]]})
+    off_topic = []
+    for item in read_questions(OFF_TOPIC):
+        vector = encoder.encode_queries([item["question"]])
+        _, cosines = index.search(vector[0], 10)
+        try:
+            off_topic.append(bool(rule.flags(not_found.query_features(
+                np.asarray(cosines), item["question"], index.lexical))))
+        except KeyError:
+            off_topic.append(None)
     result = {"encoder": encoder_path, "passages": len(index), "build_seconds": build_seconds,
+              "off_topic_flagged": off_topic,
               "rule": rule.to_dict().get("fitted_on", {}), "records": records}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
@@ -153,18 +167,19 @@ def compare(paths: list[str]) -> str:
             hits = sum(j[row] for j in judged)
             cells.append(f"{hits}/{len(judged)} ({100 * hits / len(judged):.0f}%)")
         lines.append(f"{names[row]:34}" + "".join(f"{c:>26}" for c in cells))
+    for subset, label in (("top3", "source"), ("answer_top3", "answer passage")):
+        cells = []
+        for judged in scored:
+            top = [j for j in judged if j[subset]]
+            whole = sum(j["whole"] for j in top)
+            cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
+        name = f"whole, {label} in top 3"
+        lines.append(f"{name:34}" + "".join(f"{c:>26}" for c in cells))
     cells = []
-    for judged in scored:
-        top = [j for j in judged if j["top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where the source is top 3':34}" + "".join(f"{c:>26}" for c in cells))
-    cells = []
-    for judged in scored:
-        top = [j for j in judged if j["answer_top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where answer passage top 3':34}" + "".join(f"{c:>26}" for c in cells))
+    for run in runs:
+        flags = run.get("off_topic_flagged") or []
+        cells.append(f"{sum(bool(f) for f in flags)}/{len(flags)}")
+    lines.append(f"{'off-topic questions flagged':34}" + "".join(f"{c:>26}" for c in cells))
     lines.append(f"{'passages indexed':34}" + "".join(f"{r['passages']:>26}" for r in runs))
     return "\n".join(lines)
 
