@@ -5,6 +5,8 @@
 - `grounding`: passages into the chat context, citations and related questions out;
 - `backends`: the other servables of the server, called in process;
 - `engine`: one turn as events (sources, reply chunks, final);
+- `turn_input`, `turn_signals`, `search_replies`, `turn_result`: what a turn accepts,
+  what its route is decided on, a search turn's reply, and what it answers;
 - `servable`: the `assistant` Python servable (Predict);
 - `streaming`: the server-streaming gRPC method and the NDJSON REST endpoint;
 - `mount`: hosting all of it (and the web page `static/index.html`) in a `ModelServer`;

@@ -29,104 +29,25 @@ final event carries its `turn_id`.
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import time
 from concurrent import futures
 from typing import Iterator
 
-from lepton_tf.assistant import answers, followup, grounding, smalltalk
-from lepton_tf.assistant.grounding import RetrievedPassage
+from lepton_tf.assistant import followup, grounding, search_replies, smalltalk, turn_signals
 from lepton_tf.assistant.knowledge_base import KnowledgeBase
 from lepton_tf.assistant.routing import (CHAT, OUT_OF_SCOPE, SEARCH, SKILL, SMALLTALK, TASK,
                                          Router)
 from lepton_tf.assistant.sessions import SessionStore
+from lepton_tf.assistant.turn_input import check_message, session_key
+from lepton_tf.assistant.turn_result import TurnResult, citation_dict, word_chunks
+from lepton_tf.assistant.turn_signals import TurnSignals, timed
 from lepton_tf.server import audit, deadline, identity
-from lepton_tf.server.errors import ServingError, stops_work
 from lepton_tf.store.errors import StoreError
 from lepton_tf.store.records import TurnRecord, new_turn_id
 
-MAX_MESSAGE_CHARS = 2000
 SEARCH_K = 10         # passages retrieved (related questions come from their titles)
 CONTEXT_PASSAGES = 2  # of them the answer's sentences come from, numbered
 REFUSAL = KnowledgeBase().text("refusal")
-
-
-@dataclasses.dataclass
-class TurnResult:
-    """What one turn answers; the servable's outputs, the stream's final message."""
-
-    reply: str
-    route: str
-    intent: str
-    citations: list = dataclasses.field(default_factory=list)  # Passages cited, in order
-    cited_by: str = ""  # "extractive" (whole sentences of the passages) or ""
-    related_questions: list = dataclasses.field(default_factory=list)
-    timings_ms: dict = dataclasses.field(default_factory=dict)  # intent, search, chat, total
-    search_score: float = 0.0
-    not_found: bool = False  # a search turn the knowledge base holds no answer to
-    turn_id: str = ""  # names the turn in the log (feedback rates it by this id)
-    task: dict = dataclasses.field(default_factory=dict)  # `tasks.TaskTurn.to_json()`
-    handoff: bool = False  # a person is to take the conversation over (an intent skill)
-
-    def to_dict(self) -> dict:
-        return {"turn_id": self.turn_id, "reply": self.reply, "route": self.route,
-                "intent": self.intent, "task": self.task, "handoff": self.handoff,
-                "cited_by": self.cited_by, "search_score": self.search_score,
-                "not_found": self.not_found,
-                "citations": [citation_dict(n, p) for n, p in self.citations],
-                "related_questions": self.related_questions, "timings_ms": self.timings_ms}
-
-
-def citation_dict(number: int, passage: RetrievedPassage) -> dict:
-    return {"n": number, "doc_id": passage.doc_id, "title": passage.title,
-            "snippet": passage.snippet(), "score": round(passage.score, 4)}
-
-
-def check_message(session_id: str, message: str) -> str:
-    """The stripped message.
-
-    Raises:
-        ValueError: a missing session id, an empty or too long message.
-    """
-    if not session_id or not session_id.strip():
-        raise ValueError("session_id must not be empty.")
-    if len(session_id) > 200:
-        raise ValueError("session_id is longer than 200 characters.")
-    message = " ".join(message.split())
-    if not message:
-        raise ValueError("message must not be empty.")
-    if len(message) > MAX_MESSAGE_CHARS:
-        raise ValueError(f"message is longer than {MAX_MESSAGE_CHARS} characters.")
-    return message
-
-
-def session_key(session_id: str) -> str:
-    """Where the calling principal's conversation `session_id` is kept.
-
-    A conversation belongs to its caller: the same id from another principal
-    is another session (its last results never answer "the second one" for
-    them). Unrestricted callers (a shared token, no auth) share ids as before.
-    """
-    principal = identity.current()
-    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
-
-
-def word_chunks(text: str) -> list[str]:
-    """`text` in word-sized pieces whose concatenation is `text`."""
-    return re.findall(r"\S+\s*", text)
-
-
-@dataclasses.dataclass
-class _Signals:
-    passages: list
-    top: float | None
-    not_found: bool | None  # the search servable's flag (None: it has none)
-    query: str              # what was searched (a follow-up: rewritten)
-    intent: object
-    dialogue: float | None
-    smalltalk: tuple | None  # (category, score)
-    domain: float | None = None  # similarity to the intent domain's requests
 
 
 class Assistant:
@@ -170,85 +91,6 @@ class Assistant:
             yield {"type": "final", **event.to_dict()} if isinstance(event, TurnResult) \
                 else event
 
-    def _timed(self, timings: dict, key: str, fn, *args):
-        start = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            timings[key] = timings.get(key, 0.0) + (time.perf_counter() - start) * 1e3
-
-    def _search(self, timings: dict, query: str) -> tuple[list, bool | None]:
-        result = self._timed(timings, "search", self.backends.search, query, self.search_k)
-        return result if isinstance(result, tuple) else (result, None)
-
-    def _signals(self, session, message: str, timings: dict) -> _Signals:
-        """Intent, dialogue and small-talk scores in a thread while searching here."""
-        small = getattr(self.backends, "smalltalk", lambda text: None)
-        domain = getattr(self.backends, "domain_score", lambda text: None)
-        at, cancelled = deadline.current(), deadline.current_cancel()
-
-        def side_work():  # under the turn's deadline: stopped with it
-            with deadline.until(at, cancelled):
-                return (self._timed(timings, "intent", self.backends.intent, message),
-                        self._timed(timings, "dialogue", self.backends.dialogue_score, message),
-                        self._timed(timings, "dialogue", small, message),
-                        self._timed(timings, "dialogue", domain, message))
-        side = self._pool.submit(side_work)
-        result, query = self._search(timings, message), message
-        intent, dialogue, chitchat, domain_score = deadline.result(side)
-        claimed = self.router.use_intent and intent is not None and intent.out_of_scope is False
-        chatty = (chitchat is not None and chitchat[1] >= self.router.chitchat_threshold) or \
-            (dialogue is not None and dialogue >= self.router.dialogue_threshold)
-        if followup.may_follow_up(session.last_route, session.last_query, message) and \
-                not claimed and not chatty:
-            rewritten = followup.rewrite(session.last_query, message)
-            again = self._search(timings, rewritten)
-            if followup.better(result, again):
-                result, query = again, rewritten
-        passages, flag = result
-        top = passages[0].score if passages else None
-        return _Signals(passages, top, flag, query, intent, dialogue, chitchat, domain_score)
-
-    def _similarity(self):
-        similarity = getattr(self.backends, "similarity", None)
-        if similarity is None:
-            return None
-
-        def score(question, sentences):
-            try:
-                return similarity(question, sentences)
-            except ServingError as e:  # no encoder: words in common
-                if stops_work(e):
-                    raise
-                return answers.lexical_similarity(question, sentences)
-        return score
-
-    def _search_reply(self, signals: _Signals, message: str, session, timings: dict):
-        """`(reply, shown passages, cited numbers, not_found)` of a search turn."""
-        shown = signals.passages[:self.context_passages]
-        not_found = signals.not_found if signals.not_found is not None \
-            else self.router.not_found(signals.top)
-        if not not_found:
-            focus = message if signals.query != message else ""
-            reply, numbers = self._timed(
-                timings, "search", answers.extractive_answer, signals.query, shown,
-                self._similarity(), session.last_reply if session.last_route == SEARCH else "",
-                focus)
-            if reply:
-                return reply, shown, numbers, False
-        return self.knowledge_base.text("not_found"), shown, [], True
-
-    def _pointed_reply(self, session, number: int, timings: dict) -> tuple[str, list]:
-        """`(reply, [number])`: the last search's question answered from its source
-        `number` alone ("what about the second one?"), cited with that number."""
-        passage = session.last_results[number - 1]
-        reply, _ = self._timed(timings, "search", answers.extractive_answer,
-                               session.last_query, [passage], self._similarity(),
-                               session.last_reply)
-        if not reply:
-            return self.knowledge_base.text("not_found"), []
-        return re.sub(r"\[1\]", f"[{number}]", reply), [number]
-
     def _still_readable(self, passages: list) -> bool:
         """Whether the caller may still read every one of `passages` (a permission
         may have been revoked since they were shown); backends that cannot tell
@@ -271,8 +113,8 @@ class Assistant:
             self.sessions.refresh(session)  # another process may have answered the last turn
             # The task dialogue runs on the refreshed state: a booking goes on where the
             # last turn (in this process or another) left it.
-            task = self._timed(timings, "dialogue", self.tasks.turn, session, message,
-                               time_zone) if self.tasks is not None else None
+            task = timed(timings, "dialogue", self.tasks.turn, session, message,
+                         time_zone) if self.tasks is not None else None
             if task is not None:
                 result = yield from self._task_turn(session_id, session, message, task,
                                                     timings, start)
@@ -292,13 +134,14 @@ class Assistant:
             if session.last_route == SEARCH else None
         revoked = bool(pointed) and not self._still_readable(session.last_results)
         if revoked:  # the sources shown before are not all readable now: show none
-            signals = _Signals([], None, True, session.last_query, None, None, None)
+            signals = TurnSignals([], None, True, session.last_query, None, None, None)
             session.last_results, pointed = [], None
         elif pointed:
-            signals = _Signals(session.last_results, session.last_results[0].score, False,
+            signals = TurnSignals(session.last_results, session.last_results[0].score, False,
                                session.last_query, None, None, None)
         else:
-            signals = self._signals(session, message, timings)
+            signals = turn_signals.gather(self.backends, self.router, self._pool, self.search_k,
+                                          session, message, timings)
         chitchat = signals.smalltalk[1] if signals.smalltalk else None
         route = SEARCH if pointed or revoked else self.router.route(
             signals.top, signals.dialogue, signals.intent, message, session.last_route,
@@ -308,8 +151,14 @@ class Assistant:
         # the intent's skill.
         intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
             and intent.out_of_scope is False else ""
-        skill = self.skills.get(intent_name) if self.skills is not None and \
-            route == OUT_OF_SCOPE and intent_name else None
+        skill = self.skills.get(intent_name, self.tasks is not None) \
+            if self.skills is not None and route == OUT_OF_SCOPE and intent_name else None
+        if skill is not None and skill.kind == "task":  # the intent starts a schema task
+            task = timed(timings, "dialogue", self.tasks.turn, session, message, "", skill.text)
+            if task is not None:
+                return (yield from self._task_turn(session_id, session, message, task,
+                                                   timings, start))
+            skill = self.skills.get(intent_name, tasks_on=False)
         if skill is not None:
             route = SKILL
         shown, numbers, not_found = [], [], False
@@ -317,10 +166,12 @@ class Assistant:
             reply, not_found = self.knowledge_base.text("not_found"), True
         elif pointed:
             shown = signals.passages
-            reply, numbers = self._pointed_reply(session, pointed, timings)
+            reply, numbers = search_replies.pointed_reply(self.backends, self.knowledge_base,
+                                                          session, pointed, timings)
         elif route == SEARCH:
-            reply, shown, numbers, not_found = self._search_reply(signals, message,
-                                                                  session, timings)
+            reply, shown, numbers, not_found = search_replies.search_reply(
+                self.backends, self.router, self.knowledge_base, self.context_passages,
+                signals, message, session, timings)
         elif route == OUT_OF_SCOPE and not intent_name:
             # Nothing matched (no intent claimed it): say so, with the closest matches.
             reply, shown, not_found = self.knowledge_base.text("not_found"), \
@@ -331,9 +182,8 @@ class Assistant:
         if route == CHAT and self.tasks is not None:
             reply = self.tasks.help_text()
         elif route == CHAT:
-            reply = self._timed(timings, "chat", self.backends.chat,
-                                grounding.dialogue_context(
-                                    session.dialogue + [("USER", message)]))
+            reply = timed(timings, "chat", self.backends.chat,
+                          grounding.dialogue_context(session.dialogue + [("USER", message)]))
             session.add_dialogue_turn("USER", message, self.sessions.max_turns)
             session.add_dialogue_turn("SYSTEM", reply, self.sessions.max_turns)
         elif route == SMALLTALK:
@@ -355,22 +205,21 @@ class Assistant:
         session.last_query = signals.query if route == SEARCH else ""
         session.last_reply = reply
         session.turn_count += 1
-        principal = identity.current()
+        principal, turn_id = identity.current(), new_turn_id()
         audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
                      "sources no longer readable: none shown" if revoked else
                      "unrestricted" if principal.unrestricted else
-                     f"readers={principal.readers()}", [not_found])
+                     f"readers={principal.readers()}", [not_found], turn_id=turn_id)
         timings["total"] = (time.perf_counter() - start) * 1e3
         result = TurnResult(reply, route, intent_name, citations,
                             "extractive" if numbers else "", related,
                             {k: round(v, 2) for k, v in timings.items()},
                             float(signals.top) if signals.top is not None else 0.0,
-                            not_found, new_turn_id(),
+                            not_found, turn_id,
                             handoff=skill is not None and skill.kind == "handoff")
         # Logged (committed) before any of the reply is sent: a turn a client saw
         # is in the log even if the process dies right after.
-        self.sessions.log_turn(session, self._record(session_id, message, result, shown,
-                                                     session))
+        self.sessions.log_turn(session, self._record(message, result, shown, session))
         return result
 
     def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
@@ -385,17 +234,23 @@ class Assistant:
         session.last_results, session.last_query, session.last_reply = [], "", task.reply
         session.turn_count += 1
         timings["total"] = (time.perf_counter() - start) * 1e3
+        turn_id, principal = new_turn_id(), identity.current()
+        audit.record("assistant", TASK, [message], [[]], "unrestricted"
+                     if principal.unrestricted else f"readers={principal.readers()}",
+                     [False], turn_id=turn_id)
         result = TurnResult(task.reply, TASK, task.intent,
                             timings_ms={k: round(v, 2) for k, v in timings.items()},
-                            turn_id=new_turn_id(), task=task.to_json())
-        self.sessions.log_turn(session, self._record(session_id, message, result, [], session))
+                            turn_id=turn_id, task=task.to_json())
+        self.sessions.log_turn(session, self._record(message, result, [], session))
         return result
 
-    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
+    def _record(self, message: str, result: TurnResult, shown: list,
                 session) -> TurnRecord:
+        """The turn as logged, under the session's key (a restricted caller's
+        sessions are its own: `session_key`)."""
         versions = getattr(self.backends, "versions", dict)()
         return TurnRecord(
-            turn_id=result.turn_id, session_id=session_id, message=message,
+            turn_id=result.turn_id, session_id=session.session_id, message=message,
             route=result.route, intent=result.intent, state=session.tracked_state(),
             sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
                      for n, p in enumerate(shown, 1)],
@@ -413,13 +268,15 @@ class Assistant:
             StoreError: no conversation store, or it failed.
         """
         store = self._store()
-        store.add_feedback(session_id, turn_id, rating,
+        store.add_feedback(session_key(session_id), turn_id, rating,
                            self.sessions.writer.redact_text(comment or ""))
 
     def forget(self, session_id: str) -> int:
-        """Deletes everything stored of one session (see `StoredSessions.forget`)."""
+        """Deletes everything stored of one of the caller's sessions (see
+        `StoredSessions.forget`): a restricted caller names only its own (the id
+        is keyed by its principal, `session_key`)."""
         self._store()
-        return self.sessions.forget(session_id)
+        return self.sessions.forget(session_key(session_id))
 
     def _store(self):
         store = getattr(self.sessions, "store", None)

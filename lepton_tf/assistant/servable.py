@@ -34,7 +34,8 @@ import json
 import numpy as np
 
 from lepton_tf.client.assistant import TIMING_KEYS
-from lepton_tf.assistant.engine import Assistant, TurnResult
+from lepton_tf.assistant.engine import Assistant
+from lepton_tf.assistant.turn_result import TurnResult
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
 _IN = {"session_id": TensorSpec("session_id", "string", None),

@@ -140,17 +140,24 @@ def build_server(args):
                         task_config=getattr(args, "task_config", None),
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
                         task_tracker=getattr(args, "task_tracker", "lookup"),
+                        task_generator=getattr(args, "task_generator", "") or "",
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None)
     return server
 
 
+STORE_URL_VARIABLE = "LEPTON_CONVERSATION_STORE"
+
+
 def conversation_store_url(args) -> str | None:
     """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
-    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    else `$LEPTON_CONVERSATION_STORE`, else a SQLite file beside the index
+    (`indexes/stackfaq.conversations.sqlite`)."""
     from lepton_tf.store.conversation_store import sqlite_url
 
-    given = getattr(args, "conversation_store", None)
+    # The environment keeps a password out of the command line (`ps`, a pod's args):
+    # Kubernetes passes the URL from a Secret this way.
+    given = getattr(args, "conversation_store", None) or os.environ.get(STORE_URL_VARIABLE)
     if given and given.lower() == "none":
         return None
     if given and "://" in given:
@@ -258,14 +265,20 @@ def register(sub) -> None:
     own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
                      help="the task dialogues' state tracker: lookup tables over the database "
                           "(default) or the hosted `dst` model")
+    own.add_argument("--task_generator", default="", metavar="MODEL",
+                     help="write task replies with this hosted reply generator (`lepton-tf "
+                          "train reply_generator`), each checked against the acts and "
+                          "replaced by the template when a value is dropped or added "
+                          "(default: template replies)")
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
-                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
+                          "configs/skills/banking77.yaml: hand-offs and a transfer task; "
+                          "'' to refuse them)")
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "
-                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
-                          "--search_index), or none (memory only, no log, no feedback)")
+                          "sqlite:///path (default: $LEPTON_CONVERSATION_STORE if set, else "
+                          "INDEX.conversations.sqlite beside --search_index), or none (memory only, no log, no feedback)")
     own.add_argument("--conversation_retention_days", type=float, default=90,
                      help="delete stored turns, feedback and sessions older than this "
                           "(default 90; 0 keeps everything)")
