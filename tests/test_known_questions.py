@@ -223,7 +223,8 @@ def test_eval_search_refuses_known_questions_from_the_scored_split(tmp_path):
 
 
 def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_questions(tmp_path):
-    from lepton_tf.assistant import routing
+    from lepton_tf.assistant import routing, routing_thresholds
+    from lepton_tf.assistant.routing import Router
 
     rows = [{"_id": f"n{i}", "text": f"topic{i} notes", "questions": [f"q{i} ask"]}
             for i in range(3)]
@@ -236,8 +237,8 @@ def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_question
     assert routing.index_has_known_questions(os.path.dirname(with_known))
     assert not routing.index_has_known_questions(os.path.dirname(without))
     assert not routing.index_has_known_questions(str(tmp_path / "nothing"))
-    assert routing.default_router(True).search_threshold == \
-        routing.KNOWN_QUESTIONS_SEARCH_THRESHOLD
+    assert routing.default_router(True).search_threshold == routing_thresholds.load()[
+        "known_questions"]["thresholds"]["search_threshold"] > Router().search_threshold
     assert routing.default_router(False) == routing.Router()
 
 
