@@ -18,7 +18,6 @@ p95 < 1.5 s on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -26,6 +25,8 @@ import sys
 import time
 
 import numpy as np
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -104,8 +105,7 @@ def bench(args) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--base-dir", default="saved_models")
     p.add_argument("--index-dir", default=os.path.join("indexes", "stackfaq"))
     p.add_argument("--turns", type=int, default=60)

@@ -22,7 +22,6 @@ Results go to `--out` (JSON) and stdout.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import os
@@ -30,6 +29,8 @@ import random
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -159,8 +160,7 @@ def change_files(root: str, files) -> list[str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     parser.add_argument("--dir", help="where to generate the folder (default: a temp dir)")

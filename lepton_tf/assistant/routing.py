@@ -57,8 +57,8 @@ from __future__ import annotations
 import dataclasses
 
 from lepton_tf.assistant import routing_thresholds
-from lepton_tf.index import not_found
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
+from lepton_tf.index import not_found_rule
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD
 
 SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE = "search", "chat", "smalltalk", "out_of_scope"
 # A turn the dialogue manager took (the tracked intent is a schema's, or the turn
@@ -125,7 +125,7 @@ class Router:
         margin_threshold: minimum `dialogue_score - domain_score` for `chat`.
         dialogue_floor: minimum `dialogue_score` for `chat` (with a domain score).
         not_found_threshold: a search turn whose top score is below this is
-            answered "not found" (`index.not_found.threshold_rule`); the search
+            answered "not found" (`index.not_found_rule.threshold_rule`); the search
             servable's `not_found` flag (its index's calibrated rule), when it
             has one, decides instead.
     """
@@ -141,7 +141,7 @@ class Router:
 
     def not_found(self, search_score: float | None) -> bool:
         """Whether a search turn's top score says the answer is not in the index."""
-        return search_score is None or not_found.threshold_rule(
+        return search_score is None or not_found_rule.threshold_rule(
             self.not_found_threshold).flags({"top1": search_score})
 
     def route(self, search_score: float | None, dialogue_score: float | None,

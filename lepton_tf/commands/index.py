@@ -94,14 +94,14 @@ def update_index(index_dir: str, encoder_path: str, add: str | None = None,
             tune(index, tune_pairs, encoder)
         elif retune:
             tune_default(index, encoder)
-        from lepton_tf.index import not_found
+        from lepton_tf.index import not_found_rule
         from lepton_tf.index.storage import read_extra_file
         from lepton_tf.ingest.manifest import FILE_NAME as INGEST_MANIFEST
 
         # Kept across updates: the not-found rule, and a folder's ingest manifest
         # when the passages are unchanged (a re-tune), so the next folder run
         # stays incremental.
-        kept = (not_found.FILE_NAME,) + (() if add or delete else (INGEST_MANIFEST,))
+        kept = (not_found_rule.FILE_NAME,) + (() if add or delete else (INGEST_MANIFEST,))
         extra = {name: text for name in kept
                  if (text := read_extra_file(index_dir, name)) is not None}
         path = save_index(index, index_dir, extra_files=extra or None)

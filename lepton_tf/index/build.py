@@ -49,17 +49,19 @@ def tune(index, pairs_path: str, encoder) -> None:
 def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
     """`not_found.json` for the index when `corpus` is a BEIR folder whose ids name
     their thread (StackFAQ): the rule fitted by leaving threads out
-    (`index.not_found_fit`); else nothing (the servable uses the default rule)."""
-    from lepton_tf.index import not_found, not_found_fit
+    (`index.not_found_thread_fit`); else nothing (the servable uses the default rule)."""
+    # (the module as `rules`: this function has its name)
+    from lepton_tf.index import not_found_rule as rules
+    from lepton_tf.index import not_found_thread_fit
 
-    result = not_found_fit.calibrate_collection(
+    result = not_found_thread_fit.calibrate_collection(
         corpus, index.row_ids, [index.documents[d].embedding_text() for d in index.row_ids],
         np.asarray(index.embeddings), encoder.encode_queries,
         questions=index.known_questions) if is_beir_folder(corpus) else None
     if result is None:
         rule = "the dense and known-question signals as fitted on StackFAQ" \
             if index.known_questions is not None \
-            else f"top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}"
+            else f"top-1 cosine < {rules.DEFAULT_NOT_FOUND_THRESHOLD}"
         print(f"not-found: no thread-named test questions in {corpus}; the default rule "
               f"({rule}) applies")
         return {}
@@ -67,7 +69,7 @@ def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
     print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "
           f"unanswerable flagged {held['unanswerable_flagged']:.1%} of {held['unanswerable']}, "
           f"answerable {held['answerable_flagged']:.1%} of {held['answerable']}")
-    return not_found.rule_file(result["rule"])
+    return rules.rule_file(result["rule"])
 
 
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,

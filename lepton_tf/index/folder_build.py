@@ -147,23 +147,23 @@ TUNE_SAMPLE = 512
 def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
     """`not_found.json` fitted on the self-tuning pseudo-queries (none for an index
     with known questions: its default rule uses them)."""
-    from lepton_tf.index import not_found
-    from lepton_tf.index.not_found_selffit import fit_threshold
+    from lepton_tf.index import not_found_rule
+    from lepton_tf.index.not_found_pseudo_threshold import fit_threshold
 
     rule = None if index.known_questions is not None else fit_threshold(pseudo_top1)
     if rule is None:
         return {}
     log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
-    return not_found.rule_file(rule)
+    return not_found_rule.rule_file(rule)
 
 
 def _kept_rule(out_dir: str) -> dict:
     """The previous version's `not_found.json`, kept by an incremental update."""
-    from lepton_tf.index import not_found
+    from lepton_tf.index import not_found_rule
     from lepton_tf.index.storage import read_extra_file
 
-    text = read_extra_file(out_dir, not_found.FILE_NAME)
-    return {not_found.FILE_NAME: text} if text is not None else {}
+    text = read_extra_file(out_dir, not_found_rule.FILE_NAME)
+    return {not_found_rule.FILE_NAME: text} if text is not None else {}
 
 
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):

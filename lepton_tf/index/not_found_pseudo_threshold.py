@@ -9,7 +9,7 @@ searched against the index without it: `index.fusion_selftune`); their top-1
 cosines place the StackFAQ operating point on this corpus's own scale: the
 threshold is the quantile of this index's pseudo-query top-1 cosines at
 which StackFAQ's threshold sits among StackFAQ's pseudo-queries
-(`bench/not_found_selffit.py` measures it). It never rises above the default
+(`bench/not_found_pseudo_threshold.py` measures it). It never rises above the default
 threshold: a fit only loosens the rule where the corpus scores lower.
 """
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD, NotFoundRule, threshold_rule
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD, NotFoundRule, threshold_rule
 
 # Share of StackFAQ's self-tuning pseudo-queries (125: title recipe, seed 0, zero-shot
-# all-MiniLM-L6-v2) whose top-1 cosine is below 0.626, `python bench/not_found_selffit.py`:
+# all-MiniLM-L6-v2) whose top-1 cosine is below 0.626, `python bench/not_found_pseudo_threshold.py`:
 # 20.0% (its 375 real test questions: 16.8%, so the pseudo-queries stand in for them).
 STACKFAQ_PSEUDO_QUANTILE = 0.20
 MIN_PSEUDO_QUERIES = 50  # fewer: the quantile is noise, the default rule stays
