@@ -1,7 +1,19 @@
-"""Ingestion benchmark: a generated folder of Markdown, HTML and PDF files.
+"""Ingestion benchmark: a generated folder of Markdown, HTML and PDF files, or a real one.
 
     python bench/ingest.py                      # 1,000 files, the exported encoder
     python bench/ingest.py --files 100 --quick  # smoke run
+    python bench/package_docs.py /tmp/docs      # a real folder: installed packages' docs
+    python bench/ingest.py --folder /tmp/docs --encoder ENCODER --baseline /tmp/old
+
+`--folder DIR` indexes that folder from scratch (`build_folder_index`,
+progress bars on) and times its stages separately: ingest (scan, parse,
+chunk: `folder_build._parse`), encoding (the passages' one encoder pass) and
+tuning (`tune_default`: pseudo-queries, re-encoding the cut passages, the
+weight search), each as passages/s of the index, with the passages tuning
+re-encoded. With `--baseline CHECKOUT` the same folder is indexed first by
+that checkout's code (`git worktree add /tmp/old COMMIT`; the stages are
+timed the same way, whatever its module names) and then by this one, in one
+run, and both are printed side by side.
 
 Pages are written from StackFAQ text (a thread's question as the page
 title, its answers and others as sections): 45% Markdown, 35% HTML, 20%
@@ -22,6 +34,7 @@ Results go to `--out` (JSON) and stdout.
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import os
@@ -159,14 +172,129 @@ def change_files(root: str, files) -> list[str]:
     return changed
 
 
+class EncoderClock:
+    """The encoder, with each `encode_documents` call's size and wall time kept."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.calls: list[tuple[int, float]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode_documents(self, texts, **kwargs):
+        start = time.perf_counter()
+        out = self.encoder.encode_documents(texts, **kwargs)
+        self.calls.append((len(texts), time.perf_counter() - start))
+        return out
+
+
+def _timed(module, name: str, seconds: dict, stage: str) -> None:
+    """Wraps `module.name` to add its wall time to `seconds[stage]`."""
+    inner = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+    setattr(module, name, wrapper)
+
+
+def staged_build(folder: str, encoder_path: str, out_dir: str) -> dict:
+    """One fresh build of `folder` with the imported code, its stages timed."""
+    import importlib
+
+    from lepton_tf.index.encoding import SavedModelEncoder
+
+    fb = importlib.import_module("lepton_tf.index.folder_build")
+    seconds: dict[str, float] = {}
+    _timed(fb, "_parse", seconds, "ingest")
+    for name in ("lepton_tf.index.fusion_selftune", "lepton_tf.index.selftune"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "tune_default"):
+            _timed(module, "tune_default", seconds, "tuning")
+            break
+    clock = EncoderClock(SavedModelEncoder(encoder_path))
+    report = fb.build_folder_index(folder, out_dir, clock, progress=True, rebuild=True,
+                                   log=lambda m: print(m, file=sys.stderr))
+    passages = report.passages
+    seconds["encoding"] = clock.calls[0][1] if clock.calls else 0.0
+    result = {"passages": passages, "total_s": round(report.seconds, 1),
+              "reencoded_by_tuning": sum(n for n, _ in clock.calls[1:]),
+              "load_average": round(os.getloadavg()[0], 1)}
+    for stage in ("ingest", "encoding", "tuning"):
+        result[f"{stage}_s"] = round(seconds.get(stage, 0.0), 1)
+        result[f"{stage}_passages_per_s"] = round(passages / max(seconds.get(stage, 0.0), 1e-9), 1)
+    return result
+
+
+def compare_builds(folder: str, encoder_path: str, checkouts: list[tuple[str, str]],
+                   out: str) -> dict:
+    """Runs `staged_build` in a fresh process per checkout, in order; prints a table."""
+    import subprocess
+
+    here = os.path.abspath(__file__)
+    runs = {}
+    for name, checkout in checkouts:
+        result_file = os.path.join(tempfile.mkdtemp(prefix="bench-ingest-"), "stages.json")
+        print(f"== {name}: {checkout}", flush=True)
+        subprocess.run([sys.executable, here, "--folder", folder, "--encoder", encoder_path,
+                        "--code", checkout, "--stages-out", result_file], check=True,
+                       cwd=checkout)
+        with open(result_file) as f:
+            runs[name] = json.load(f)
+    rows = [("passages", "passages"), ("total_s", "build, s"),
+            ("ingest_s", "ingest (scan, parse, chunk), s"),
+            ("ingest_passages_per_s", "  passages/s"), ("encoding_s", "encoding, s"),
+            ("encoding_passages_per_s", "  passages/s"), ("tuning_s", "tuning, s"),
+            ("tuning_passages_per_s", "  passages/s"),
+            ("reencoded_by_tuning", "  passages re-encoded by tuning"),
+            ("load_average", "load average at the end")]
+    print(f"{'':34}" + "".join(f"{name:>22}" for name in runs))
+    for key, label in rows:
+        print(f"{label:34}" + "".join(f"{run[key]:>22}" for run in runs.values()))
+    result = {"folder": folder, "files": len(os.listdir(folder)), "encoder": encoder_path,
+              "cpus": os.cpu_count(), "runs": runs,
+              "checkouts": dict(checkouts)}
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"-> {out}")
+    return result
+
+
 def main(argv=None) -> int:
     parser = bench_cli.parser(__doc__)
+    parser.add_argument("--folder", help="index this real folder (stage timings) instead")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="with --folder: index it with that checkout's code first")
+    parser.add_argument("--code", help=argparse.SUPPRESS)  # the checkout a child imports
+    parser.add_argument("--stages-out", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))
     parser.add_argument("--dir", help="where to generate the folder (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="parse + chunk only")
     parser.add_argument("--out", default=os.path.join("runs", "bench_ingest.json"))
     args = parser.parse_args(argv)
+    if args.folder and args.stages_out:  # a child: one checkout's build
+        sys.path.insert(0, os.path.abspath(args.code))
+        result = staged_build(os.path.abspath(args.folder), os.path.abspath(args.encoder),
+                              tempfile.mkdtemp(prefix="bench-ingest-index-"))
+        with open(args.stages_out, "w") as f:
+            json.dump(result, f)
+        return 0
+    if args.folder:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        checkouts = ([("baseline", os.path.abspath(args.baseline))] if args.baseline else []) \
+            + [("this checkout", root)]
+        compare_builds(os.path.abspath(args.folder), os.path.abspath(args.encoder), checkouts,
+                       args.out)
+        return 0
 
     tmp = tempfile.mkdtemp(prefix="bench-ingest-")
     root = args.dir or os.path.join(tmp, "corpus")

@@ -100,7 +100,7 @@ def test_a_beir_split_becomes_known_questions_and_the_fitted_rule_reads_them(tmp
 
 
 def test_updates_keep_the_questions_in_step(tmp_path, monkeypatch):
-    from lepton_tf.commands.index import update_index
+    from lepton_tf.index.update import update_index
 
     rows = [{"_id": f"n{i}", "text": f"topic{i} notes", "questions": [f"q{i} ask"]}
             for i in range(4)]

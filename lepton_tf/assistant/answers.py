@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lepton_tf.assistant import sentence_scores
 from lepton_tf.assistant.standalone import (code_line, introduces, leans_back, looks_like_code,
                                             markup_only)
 
@@ -47,8 +48,11 @@ PASSAGE_WEIGHT = 0.5    # of the passage's search score
 _WORD = re.compile(r"[a-z0-9]+")
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
 _END = ".!?)\"'"
-# A URL, without the punctuation that may end the sentence after it.
-_URL = re.compile(r"(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
+# Kept whole when splitting: inline code (Markdown `x`, reStructuredText ``x``;
+# pysbd ends a sentence at the `.` of `pp.LineEnd().suppress()`), and a URL
+# without the punctuation that may end the sentence after it.
+_UNSPLIT = re.compile(r"``[^`\n]{1,200}``|`[^`\n]{1,200}`"
+                      r"|(?:https?://|www\.)\S*[^\s.,;:!?)\]'\"]")
 _PLACEHOLDER = re.compile(r"urlplaceholder(\d+)x")
 OPENING_CHARS = 300    # the passage opening quoted when no extract stands alone
 MAX_LEAN_BACK = 3      # sentences added before one that refers back
@@ -65,12 +69,15 @@ def _segmenter():
 def split_sentences(text: str) -> tuple[str, ...]:
     """The sentences of `text`, whitespace collapsed, empty ones dropped.
 
-    URLs are kept whole (pysbd would end a sentence at the `!` of `#!`):
+    URLs and inline code are kept whole (pysbd would end a sentence at the
+    `!` of `#!` or the `.` of `f().g()`):
 
     >>> split_sentences("Go to http://x.com/a.b and click Submit. Wait 14 days.")
     ('Go to http://x.com/a.b and click Submit.', 'Wait 14 days.')
     >>> split_sentences("Join at https://groups.google.com/forum/#!forum/x. Then wait.")
     ('Join at https://groups.google.com/forum/#!forum/x.', 'Then wait.')
+    >>> split_sentences("Define `NL = pp.LineEnd().suppress()` to handle line ends.")
+    ('Define `NL = pp.LineEnd().suppress()` to handle line ends.',)
     """
     urls: list[str] = []
 
@@ -78,7 +85,7 @@ def split_sentences(text: str) -> tuple[str, ...]:
         urls.append(match.group(0))
         return f"urlplaceholder{len(urls) - 1}x"
 
-    hidden = _URL.sub(hide, text)
+    hidden = _UNSPLIT.sub(hide, text)
     out = []
     for segment in _segmenter().segment(hidden):
         # pysbd keeps a line break inside a segment when the line has no stop.
@@ -156,8 +163,15 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     scores = np.asarray(similarity(question, texts), np.float32)
     if focus:
         scores = scores + np.asarray(similarity(focus, texts), np.float32)
-    scores = scores + np.array([OPENING_BONUS * (i == 0) + PASSAGE_WEIGHT
-                                * passages[n - 1].score for n, i, _ in candidates], np.float32)
+    bonus = np.array([OPENING_BONUS * (i == 0) + PASSAGE_WEIGHT * passages[n - 1].score
+                      for n, i, _ in candidates], np.float32)
+    # Shared rare words help pick the answering sentence; whether the next one
+    # still answers is judged on the plain similarity, the best one's taken
+    # without them too (a best sentence holding every asked word would
+    # otherwise shut out the sentence that completes it).
+    follow_scores = scores + bonus
+    scores = scores + bonus + sentence_scores.KEYWORD_WEIGHT * sentence_scores.keyword_overlap(
+        f"{question} {focus}", texts)
     said_sentences = {" ".join(s.split()) for s in split_sentences(_CITE.sub("", said))}
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     fresh = [j for j in order if texts[j] not in said_sentences
@@ -175,7 +189,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         if len(chosen) >= MAX_SENTENCES or candidates[j][0] != n:
             break
         announced = introduces(texts[chosen[-1]])  # "Run:" is nothing without what follows
-        if not announced and (scores[j] < MIN_FOLLOW_RATIO * scores[best]
+        if not announced and (follow_scores[j] < MIN_FOLLOW_RATIO * follow_scores[best]
                               or length + len(texts[j]) > MAX_CHARS):
             break
         if trigrams(texts[j]) & grams or has_repeated_trigram(texts[j]):

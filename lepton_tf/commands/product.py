@@ -9,6 +9,9 @@ from lepton_tf.commands.index import DEFAULT_INDEX_DIR
 from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
+# Served when exported: the main job exports `dst` from the tracker weights the
+# package ships (`lepton_tf.tasks.dst_weights`), when it ships them.
+OPTIONAL_SERVABLES = ("dst",)
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
 # Per-model request limits: the chat decode holds ~9 MB per row and
 # TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.
@@ -19,8 +22,17 @@ def default_request_limits() -> str | None:
     """`serving/request_limits.json` when it is there (a clone), else None."""
     return REQUEST_LIMITS if os.path.isfile(REQUEST_LIMITS) else None
 
-__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "REQUEST_LIMITS",
-           "SERVABLES", "default_request_limits", "write_models_config"]
+
+
+def served_names(base_dir: str = DEFAULT_BASE_DIR) -> tuple[str, ...]:
+    """`SERVABLES`, plus each optional servable with a version in `base_dir`."""
+    from lepton_tf.export import latest_version_path
+
+    return SERVABLES + tuple(n for n in OPTIONAL_SERVABLES if latest_version_path(base_dir, n))
+
+
+__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "OPTIONAL_SERVABLES", "REQUEST_LIMITS",
+           "SERVABLES", "default_request_limits", "served_names", "write_models_config"]
 
 
 def write_models_config(base_dir: str = DEFAULT_BASE_DIR, names=SERVABLES,

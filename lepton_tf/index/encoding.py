@@ -74,23 +74,48 @@ class SavedModelEncoder:
         self.model = tf.saved_model.load(self.path)
         self.info = read_encoder_info(self.path)
 
-    def _run(self, signature: str, texts, batch_size: int, progress: bool) -> np.ndarray:
-        """Embeds `texts` in length-sorted batches (little padding), in their order."""
+    def _run(self, signature: str, texts, batch_size: int, progress) -> np.ndarray:
+        """Embeds `texts` in length-sorted batches (little padding), in their order;
+        `progress`: a bar labelled with the signature (True) or with this text."""
         from lepton_tf.text.length_batches import encode_in_length_batches
 
         fn = self.model.signatures[signature]
         return encode_in_length_batches(
             lambda batch: fn(**{contract.TEXT: self._tf.constant(batch)})[contract.EMBEDDING]
             .numpy(), texts,
-            batch_size, self.dimension, signature if progress else None)
+            batch_size, self.dimension,
+            progress if isinstance(progress, str) else signature if progress else None)
 
     @property
     def dimension(self) -> int:
         outputs = self.model.signatures[contract.QUERY_SIGNATURE].structured_outputs
         return int(outputs[contract.EMBEDDING].shape[-1])
 
-    def encode_queries(self, texts, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode_queries(self, texts, batch_size: int = 64, progress: bool | str = False
+                       ) -> np.ndarray:
         return self._run(contract.QUERY_SIGNATURE, texts, batch_size, progress)
 
-    def encode_documents(self, texts, batch_size: int = 32, progress: bool = True) -> np.ndarray:
+    def encode_documents(self, texts, batch_size: int = 32, progress: bool | str = True
+                         ) -> np.ndarray:
         return self._run(contract.DOCUMENT_SIGNATURE, texts, batch_size, progress)
+
+
+def encode_documents_labelled(encoder, texts, label: str | None) -> np.ndarray:
+    """`encoder.encode_documents(texts)`, its progress bar labelled with the
+    build stage (None: no bar), for an encoder that draws one.
+
+    Args:
+        encoder: anything with `encode_documents(texts)`; one that takes
+            `progress` (`SavedModelEncoder`) gets `label` there.
+        texts: the passages' embedding texts.
+        label: what the stage does ("Encoding passages"), or None.
+
+    Returns:
+        `[len(texts), D]` embeddings.
+    """
+    import inspect
+
+    params = inspect.signature(encoder.encode_documents).parameters.values()
+    if any(p.name == "progress" or p.kind is p.VAR_KEYWORD for p in params):
+        return encoder.encode_documents(texts, progress=label or False)
+    return encoder.encode_documents(texts)

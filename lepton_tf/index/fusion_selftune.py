@@ -164,9 +164,12 @@ def choose_weight(per_query: dict, baseline: float = DENSE_ONLY,
     return max(bounds, key=lambda w: (round(bounds[w], 9), w == baseline, w))
 
 
+TUNING_BAR = "Self-tuning: encoding cut passages"
+
+
 def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED,
               recipe: str = DEFAULT_RECIPE, top1: list | None = None,
-              max_cut: int | None = None):
+              max_cut: int | None = None, progress: str | None = TUNING_BAR):
     """Sets `index.fusion` to the weight the pseudo-queries support.
 
     Args:
@@ -176,6 +179,7 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
         top1: when a list, each pseudo-query's best cosine similarity in the
             held-out index is appended to it (what `index.not_found_pseudo_threshold`
             fits an index's not-found rule on, at no extra encoding).
+        progress: the label of the bar re-encoding the cut passages (None: no bar).
 
     Returns:
         `(the chosen FusionConfig, {weight: mean nDCG@10})`; `tuned_on`
@@ -189,7 +193,10 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
     pairs, cut = pseudo_examples(list(index.documents.values()), n, seed, recipe, max_cut)
     if not pairs:
         raise ValueError("No document has text enough for a pseudo-query: nothing to tune on.")
-    tuning = held_out_index(index, cut, encoder.encode_documents)
+    from lepton_tf.index.encoding import encode_documents_labelled
+
+    tuning = held_out_index(index, cut,
+                            lambda texts: encode_documents_labelled(encoder, texts, progress))
     embedded = []
 
     def embed_queries(texts):
@@ -215,7 +222,7 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
 
 
 def tune_default(index, encoder, log=print, top1: list | None = None,
-                 max_cut: int | None = None):
+                 max_cut: int | None = None, progress: str | None = TUNING_BAR):
     """What every index build without `--tune PAIRS` runs: `self_tune` with
     the defaults, keeping the index's weight when the corpus yields no
     pseudo-query. Logs the table and the choice.
@@ -224,13 +231,14 @@ def tune_default(index, encoder, log=print, top1: list | None = None,
         index: a `SearchIndex` with its BM25 part.
         encoder: its encoder (`encode_queries`, `encode_documents`).
         log: where messages go.
-        top1, max_cut: see `self_tune`.
+        top1, max_cut, progress: see `self_tune`.
 
     Returns:
         The index's `FusionConfig` afterwards.
     """
     try:
-        config, table = self_tune(index, encoder, top1=top1, max_cut=max_cut)
+        config, table = self_tune(index, encoder, top1=top1, max_cut=max_cut,
+                                  progress=progress)
     except ValueError as e:  # no document long enough: keep the weight it has
         log(f"fusion: {e} Keeping dense weight {index.fusion.dense_weight:g} "
             f"({index.fusion.tuned_on}).")
@@ -245,7 +253,8 @@ MAX_SAMPLE = 50_000
 
 
 def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int = MAX_SAMPLE,
-                   seed: int = DEFAULT_SEED, log=print):
+                   seed: int = DEFAULT_SEED, log=print, top1: list | None = None,
+                   max_cut: int | None = None):
     """`tune_default` over an exact index of (a seeded sample of) passages,
     for builds that never hold the whole index in one process (the Beam
     pipeline: its shards all get the weight chosen here).
@@ -258,6 +267,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         max_documents: at most this many passages (a seeded uniform sample).
         seed: the sampling seed.
         log: where messages go.
+        top1, max_cut: see `self_tune`.
 
     Returns:
         The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
@@ -272,7 +282,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         k=min(100, len(rows)))
     index = SearchIndex.build(vectors[rows], [documents[i] for i in rows], config,
                               encoder=encoder.info, fusion=fusion)
-    chosen = tune_default(index, encoder, log)
+    chosen = tune_default(index, encoder, log, top1=top1, max_cut=max_cut)
     if len(rows) < len(documents) and chosen.tuned_on.startswith("self-tuned"):
         chosen = dataclasses.replace(
             chosen, tuned_on=f"{chosen.tuned_on} on {len(rows)} of {len(documents)} passages")

@@ -6,7 +6,10 @@ the encoder and nothing past its 256-token input is silently lost. A window
 ends at the best break in its second half: a blank line, else a line break,
 else a sentence end, else a word start (never inside a word); the next
 window starts `overlap` tokens earlier, at the first sentence or line start
-in that overlap (else at a word start).
+in that overlap (else at a word after a space, in the overlap or, past a
+long URL, before it; else at a word start). A
+stop or a word with no space before the next piece (`readthedocs.io`,
+`https://`, `f().g()`) is no break: a passage never opens inside a URL.
 """
 
 from __future__ import annotations
@@ -20,12 +23,21 @@ _SENTENCE_END = frozenset(".!?;:")
 
 
 def _break_score(text: str, offsets, j: int) -> int:
-    """How good a window end before piece j is (3 best)."""
+    """How good a window end before piece j is (3 best, -1 worst).
+
+    A stop counts only when a space follows it: the `.` of `readthedocs.io`
+    or `f().g()` and the `:` of `https://` end no sentence, and a window
+    starting after them would open on a fragment (`//github.com/...)`). A
+    word piece after punctuation with no space (inside a URL or a call chain)
+    is the worst break, below any spaced word.
+    """
     gap = text[offsets[j - 1][1]:offsets[j][0]]
     if "\n\n" in gap or "\n\r\n" in gap:
         return 3
     if "\n" in gap:
         return 2
+    if not gap[:1].isspace():
+        return -1
     return 1 if text[offsets[j - 1][0]:offsets[j - 1][1]] in _SENTENCE_END else 0
 
 
@@ -48,7 +60,7 @@ def windows(pieces, text: str, max_tokens: int, overlap: int) -> list[tuple[int,
         limit = min(start + max_tokens, n)
         end = limit
         if limit < n:
-            best, best_score = None, -1
+            best, best_score = None, -2
             for j in range(start + max(1, max_tokens // 2), limit + 1):
                 if pieces.word_start[j]:
                     score = _break_score(text, pieces.offsets, j)
@@ -61,11 +73,16 @@ def windows(pieces, text: str, max_tokens: int, overlap: int) -> list[tuple[int,
         nxt = max(end - overlap, start + 1)
         # The overlap starts where a sentence or a line does when one is in it,
         # so a passage (and an answer quoted from it) opens on a whole sentence.
-        whole = next((j for j in range(nxt, end) if pieces.word_start[j]
-                      and _break_score(text, pieces.offsets, j) >= 1), None)
+        starts = [j for j in range(nxt, end) if pieces.word_start[j]]
+        scores = [_break_score(text, pieces.offsets, j) for j in starts]
+        whole = next((j for j, score in zip(starts, scores) if score >= 1), None)
+        spaced = next((j for j, score in zip(starts, scores) if score >= 0), None)
+        if spaced is None:  # a long URL fills the overlap: overlap more, from its space
+            spaced = next((j for j in range(nxt - 1, start, -1) if pieces.word_start[j]
+                           and _break_score(text, pieces.offsets, j) >= 0), None)
         while nxt < end and not pieces.word_start[nxt]:
             nxt += 1
-        start = whole if whole is not None else nxt
+        start = next(j for j in (whole, spaced, nxt) if j is not None)
     return out
 
 

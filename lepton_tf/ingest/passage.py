@@ -12,9 +12,10 @@ import dataclasses
 from lepton_tf.ingest.reflow import map_offset
 
 TITLE_SEPARATOR = " > "
-# How parsers lay text out; part of the chunking config, so an index built
-# before hard-wrapped lines were joined into paragraphs is re-chunked.
-LAYOUT = "paragraphs"
+# How parsers lay text out and where windows break; part of the chunking
+# config, so an index built before hard-wrapped lines were joined into
+# paragraphs, or before a stop needed a space after it, is re-chunked.
+LAYOUT = "paragraphs, spaced stops"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,9 +17,10 @@ statistics), so the version equals a full rebuild: each reused passage keeps
 the position a full run would give it (its file's number in the new scan,
 its number in the file), hence the same row in the same shard.
 
-Only a local folder corpus and a local `--out` are incremental (hashing a
-remote corpus would read it all on the launcher); anything else, or
-`rebuild`, builds in full.
+Whether the previous version can be reused is the `index.reuse_plan`'s
+decision, the same as in process. Only a local folder corpus and a local
+`--out` are incremental (hashing a remote corpus would read it all on the
+launcher); anything else, or `rebuild`, builds in full.
 """
 
 from __future__ import annotations
@@ -57,50 +58,24 @@ class Plan:
                 for n, doc_id in enumerate(entry["passages"])}
 
 
-def plan_run(corpus: str, out_dir: str, num_shards: int, chunk_config, encoder,
-             log=print) -> Plan | None:
+def plan_run(corpus: str, reuse) -> Plan | None:
     """The `Plan` of an incremental run, or None to build in full.
 
     Args:
-        corpus / out_dir: the run's.
-        num_shards: the run's (another count than the previous version's
-            moves passages between shards: built in full).
-        chunk_config: the run's `ChunkConfig` (None: the default).
-        encoder: the run's `EncoderInfo`.
-        log: where reasons to build in full go.
+        corpus: the run's folder of files.
+        reuse: the run's `index.reuse_plan.ReusePlan` (decided with the
+            run's chunking, encoder and number of shards: another count
+            than the previous version's moves passages between shards).
     """
-    from lepton_tf.index.build import is_file_folder
-    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
-    from lepton_tf.ingest import ChunkConfig, diff, scan_folder
-    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
-    from lepton_tf.pipelines.filesystems import is_local
+    from lepton_tf.ingest import diff, scan_folder
 
-    if not (is_local(corpus) and is_local(out_dir) and is_file_folder(corpus)
-            and list_index_versions(out_dir)):
+    if not reuse.passages:
         return None
-    from lepton_tf.index.storage import resolve_index_dir, sha256_file
-
-    top = read_manifest(out_dir)
-    previous = resolve_index_dir(out_dir)
-    text = read_extra_file(out_dir, FILE_NAME)
-    if text is not None and sha256_file(os.path.join(previous, FILE_NAME)) != \
-            top.get("sha256", {}).get(FILE_NAME):
-        text = None  # corrupt, or not the version's own: do not trust it
-    config = (chunk_config or ChunkConfig()).to_dict()
-    manifest = IngestManifest.from_json(text) if text else None
-    reason = ("it is not sharded" if top.get("kind") != "sharded" else
-              "it has no (intact) ingest manifest" if manifest is None else
-              f"it has {top.get('num_shards')} shards" if top.get("num_shards") != num_shards
-              else "its chunking differs" if manifest.chunking != config else
-              "another encoder made it"
-              if top.get("encoder", {}).get("fingerprint") != encoder.fingerprint else None)
-    if reason:
-        log(f"{previous}: {reason}: building in full.")
-        return None
+    manifest = reuse.parts.ingest
     scanned = scan_folder(corpus)
     changes = diff(manifest, scanned)
     numbers = {rel: i for i, (rel, _) in enumerate(scanned)}
-    return Plan(previous, changes, dict(scanned), numbers,
+    return Plan(reuse.previous, changes, dict(scanned), numbers,
                 {rel: manifest.files[rel] for rel in changes.unchanged})
 
 
@@ -152,8 +127,8 @@ def write_part(group, staging: str) -> None:
 
 
 def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config,
-                    hashes: dict) -> str:
-    """The new version's `ingest.json` text: reused entries + the parts the
+                    hashes: dict):
+    """The new version's `IngestManifest`: reused entries + the parts the
     workers wrote for the files they read."""
     from lepton_tf.ingest import ChunkConfig
     from lepton_tf.ingest.manifest import IngestManifest
@@ -166,4 +141,4 @@ def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config
             with open(path) as f:
                 passages = json.load(f)
         files[rel] = {"sha256": hashes[rel], "passages": passages}
-    return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files).to_json()
+    return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files)
