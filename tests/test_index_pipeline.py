@@ -291,7 +291,7 @@ def test_a_faq_jsonl_in_a_folder_keeps_its_known_questions(encoder, tmp_path):
 
 def test_a_folder_built_on_beam_gets_the_in_process_weight_and_not_found_rule(encoder, tmp_path):
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.index.not_found import load_rule
+    from lepton_tf.index.not_found_rule import load_rule
 
     folder = tmp_path / "notes"
     folder.mkdir()

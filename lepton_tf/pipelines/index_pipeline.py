@@ -201,7 +201,7 @@ def _fitted_rule(staging: str):
     """The rule `choose_fusion` fitted (None: none), its file removed from staging."""
     import json
 
-    from lepton_tf.index.not_found import NotFoundRule
+    from lepton_tf.index.not_found_rule import NotFoundRule
 
     path = os.path.join(staging, FITTED_RULE)
     if not os.path.exists(path):
