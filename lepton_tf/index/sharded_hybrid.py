@@ -27,7 +27,9 @@ import dataclasses
 
 import numpy as np
 
-from lepton_tf.index.filters import parse_filter
+from lepton_tf.index.filters import READERS_FIELD, parse_filter
+from lepton_tf.index.permitted_bm25_exact import (PermittedStatistics, permitted_mask,
+                                                  term_counts)
 from lepton_tf.index.permitted_lexical import permitted_stats
 from lepton_tf.index.fusion import FusionConfig, rank_pool
 from lepton_tf.index.hybrid import (Hits, QuerySignals, candidate_parts_and_signals,
@@ -137,12 +139,43 @@ def merge_candidates(per_shard: list[list[Candidates]], k: int, pool: int, mode:
 
 def top_cosines(per_shard: list[list[Candidates]], n: int) -> list[np.ndarray]:
     """Each query's best `n` cosines over every shard's (the global top of the
-    union of each shard's top), best first."""
+    union of each shard's top), best first.
+
+    Args:
+        per_shard: for each shard, its `Candidates` for each query.
+        n: cosines kept a query.
+
+    Returns:
+        one float32 array per query.
+    """
     out = []
     for q in range(len(per_shard[0])):
         cosines = np.concatenate([shard[q].top_cosines for shard in per_shard])
         out.append(np.sort(cosines.astype(np.float32))[::-1][:n])
     return out
+
+
+def local_statistics(shard, texts: list[str], parsed: dict) -> PermittedStatistics:
+    """The BM25 statistics of the passages of a local shard (a `SearchIndex`) that
+    the parsed filter's permission leaves, for the tokens of `texts`."""
+    if shard.lexical is None:
+        return PermittedStatistics()
+    mask, size = permitted_mask(shard, parsed[READERS_FIELD])
+    return term_counts(shard).statistics(mask, texts, size)
+
+
+def gather_statistics(sharded, texts: list[str], parsed: dict, filter) -> PermittedStatistics:
+    """Every shard's permitted passages' BM25 statistics, summed: each shard then
+    scores its own with them, as one index of all of them would (remote shards
+    count theirs on their server: `RemoteShard.term_statistics`)."""
+    def count(shard):
+        remote = getattr(shard, "term_statistics", None)
+        return remote(texts, filter) if remote is not None else \
+            local_statistics(shard, texts, parsed)
+    total = PermittedStatistics()
+    for stats in sharded.scatter(count):
+        total = total.merge(stats)
+    return total
 
 
 def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybrid",
@@ -167,11 +200,15 @@ def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybr
     pool = pool_size(k, mode, fusion)
     texts = list(texts)
     stats = permitted_stats(sharded.shards, parsed) if mode != "dense" else None
+    if stats is None and mode != "dense" and READERS_FIELD in parsed:
+        stats = gather_statistics(sharded, texts, parsed, filter)
 
     def ask(shard):
         ask_shard = getattr(shard, "candidates", None)
         if ask_shard is not None:  # a remote shard
-            return ask_shard(queries, texts, k, pool, mode, filter, signals)
+            return ask_shard(queries, texts, k, pool, mode, filter, signals,
+                             statistics=stats if isinstance(stats, PermittedStatistics)
+                             else None)
         return shard_candidates(shard, queries, texts, k, pool, mode, filter, stats, signals)
 
     per_shard = sharded.scatter(ask)

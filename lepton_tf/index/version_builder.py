@@ -30,7 +30,8 @@ import dataclasses
 from typing import Callable
 
 from lepton_tf.index.fusion import FusionConfig
-from lepton_tf.index.not_found import NotFoundRule
+from lepton_tf.index.fusion_selftune import TUNING_BAR
+from lepton_tf.index.not_found_rule import NotFoundRule
 from lepton_tf.index.permissions import AclRules
 from lepton_tf.index.reuse_plan import ReusePlan
 from lepton_tf.index.version_parts import VersionParts
@@ -59,6 +60,7 @@ class IndexVersionBuilder:
         acl: new permission rules (None: the previous version's, if any).
         version: the version number to write (None: the next free one).
         log: where messages go.
+        tuning_bar: the label of self-tuning's encoding bar (None: no bar).
     """
 
     out_dir: str
@@ -74,6 +76,7 @@ class IndexVersionBuilder:
     acl: AclRules | None = None
     version: int | None = None
     log: Callable = print
+    tuning_bar: str | None = TUNING_BAR
 
     def new_index(self, vectors, documents: list, k: int):
         """A `SearchIndex` of these passages (ScaNN auto config, BM25), with
@@ -126,7 +129,8 @@ class IndexVersionBuilder:
                 from lepton_tf.index.fusion_selftune import tune_default
 
                 index.fusion = tune_default(index, self.encoder, self.log, top1=pseudo_top1,
-                                            max_cut=self.tune_sample)
+                                            max_cut=self.tune_sample,
+                                            progress=self.tuning_bar)
         return VersionParts(index.fusion, self._rule(index, pseudo_top1, calibrate), ingest,
                             self.kept_acl)
 
@@ -196,13 +200,13 @@ class IndexVersionBuilder:
 
 def self_fitted_rule(pseudo_top1: list, has_questions: bool, log=print):
     """The top-1 threshold fitted on self-tuning pseudo-queries
-    (`not_found_selffit`), for a folder of the user's files without known
+    (`not_found_pseudo_threshold`), for a folder of the user's files without known
     questions (with them, the default rule reads the questions).
 
     Returns:
         A `NotFoundRule`, or None (too few pseudo-queries, or known questions).
     """
-    from lepton_tf.index.not_found_selffit import fit_threshold
+    from lepton_tf.index.not_found_pseudo_threshold import fit_threshold
 
     rule = None if has_questions or not pseudo_top1 else fit_threshold(pseudo_top1)
     if rule is not None:
