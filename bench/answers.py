@@ -39,13 +39,14 @@ both have):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "bench", "data")
@@ -76,7 +77,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         from lepton_tf.assistant.grounding import RetrievedPassage as Passage
     except ImportError:  # a checkout from before the rename
         from lepton_tf.assistant.grounding import Passage
-    from lepton_tf.index import load_index, not_found
+    from lepton_tf.index import load_index, not_found_rule
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index
     from lepton_tf.index.storage import resolve_index_dir
@@ -88,7 +89,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         build_folder_index(corpus, index_dir, encoder, progress=False, rebuild=True)
     build_seconds = time.time() - start
     index = load_index(index_dir)
-    rule = not_found.load_rule(resolve_index_dir(index_dir))
+    rule = not_found_rule.load_rule(resolve_index_dir(index_dir))
 
     def similarity(question, sentences):
         q = encoder.encode_queries([question])[0]
@@ -102,7 +103,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         passages = [Passage(d, index.documents[d].title, index.documents[d].text, float(s))
                     for d, s in zip(hits.doc_ids, hits.scores)][:CONTEXT_PASSAGES]
         _, cosines = index.search(vector[0], 10)
-        features = not_found.query_features(np.asarray(cosines), question, index.lexical)
+        features = not_found_rule.query_features(np.asarray(cosines), question, index.lexical)
         try:
             flagged = rule.flags(features)
         except KeyError:  # a rule needing known questions this index has none of
@@ -185,8 +186,7 @@ def compare(paths: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
                         help="encoder SavedModel (base or version folder)")
     parser.add_argument("--out", default=os.path.join("runs", "answers.json"),

@@ -1,6 +1,10 @@
 """Turns per second and latency per turn of the `dst` servable, at batch 1 and 16.
 
-    python bench/dst.py --model saved_models/dst [--data data/sgd/dst_sample] [--repeats 3]
+    python bench/dst.py --model saved_models/dst [--data data/sgd/dst_sample] [--repeats 3] [--grpc]
+
+With `--grpc` the model is hosted by the embedded server (`lepton_tf.server`, the TF
+Serving API on 127.0.0.1, a free port) and every request is a gRPC Predict, as a client
+of `lepton-tf serve` sends it; without it the SavedModel is called in this process.
 
 Rows are real SGD user turns with their service's schema (one row = one turn for
 one service). Two paths: `track_turn_encoded` with the service's schema vectors
@@ -11,13 +15,14 @@ line per (path, batch): turns/s, p50 and p95 milliseconds per request.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+import bench_cli
 
 
 def sgd_rows(data: Path):
@@ -36,15 +41,16 @@ def sgd_rows(data: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--model", required=True, help="dst version folder or base folder")
     parser.add_argument("--data", default="data/sgd/dst_sample", help="SGD-layout folder of turns")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the turns per setting")
+    parser.add_argument("--grpc", action="store_true", help="through the embedded server over gRPC")
     args = parser.parse_args()
 
     import tensorflow as tf
 
-    from lepton_tf.dialogue.model_tracker import ModelTracker, elements_of, request_rows
+    from lepton_tf.dialogue.model_tracker import ModelTracker
     from lepton_tf.dialogue.schema import load_schema
     from lepton_tf.export.model_path import resolve_version_path
 
@@ -52,11 +58,36 @@ def main() -> None:
     data = Path(args.data)
     schema = load_schema(next(p for p in (data / "schema.json", data / "schema.json.gz") if p.exists()))
     rows = sgd_rows(data)
-    loaded = tf.saved_model.load(path)
     tracker = ModelTracker.from_saved_model(path)
-    print(f"{path}: {len(rows)} turns of {data}")
+    server = None
+    if args.grpc:
+        import os
+
+        from lepton_tf.client.base import PredictClient
+        from lepton_tf.server.app import ModelServer, ServerOptions
+
+        server = ModelServer(ServerOptions(model_name="dst", model_base_path=os.path.dirname(os.path.abspath(path)),
+                                           port=0, rest_api_port=0, file_system_poll_wait_seconds=0))
+        server.start()
+        client = PredictClient(f"127.0.0.1:{server.grpc_port}", timeout_s=60)
+    else:
+        loaded = tf.saved_model.load(path)
+    print(f"{path}: {len(rows)} turns of {data}, {'gRPC to the embedded server' if args.grpc else 'in process'}")
+    try:
+        _bench(args, schema, rows, tracker, (lambda name: (lambda **x: client.predict("dst", x, signature_name=name)))
+               if args.grpc else (lambda name: loaded.signatures[name]), not args.grpc)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _bench(args, schema, rows, tracker, signature_fn, as_tensors: bool) -> None:
+    import tensorflow as tf
+
+    from lepton_tf.dialogue.model_tracker import elements_of, request_rows
+
     for signature in ("track_turn_encoded", "serving_default"):
-        fn = loaded.signatures[signature]
+        fn = signature_fn(signature)
         for batch in (1, 16):
             requests = []
             for start in range(0, len(rows) - batch + 1, batch):
@@ -68,7 +99,7 @@ def main() -> None:
                 inputs["system_utterance"] = np.array([s.encode() for _, s, _ in chunk], dtype=object)
                 if signature == "track_turn_encoded":
                     inputs = tracker._with_vectors(inputs)
-                requests.append({k: tf.constant(v) for k, v in inputs.items()})
+                requests.append({k: tf.constant(v) if as_tensors else v for k, v in inputs.items()})
             fn(**requests[0])  # trace and warm up
             latencies = []
             for _ in range(args.repeats):

@@ -16,17 +16,19 @@
    written and read back as the operator's file) and
    `index.learned_questions.learn_questions` (a new version with the accepted
    rows as known questions, fusion weight and not-found rule fitted again on
-   them), for two operators, each on its own copy of the index:
+   them), for three operators, each on its own copy of the index:
    - `rated_up`: accepts the pre-accepted (rated-up) rows as proposed, nothing else;
-   - `reviewed`: also goes through the rows left to review (answered unrated,
-     rated down, not found), writes a judged document of the question's thread
-     where the proposed one is not, and accepts them: the operator who works
-     through the whole file.
+   - `confirming`: goes through the whole file but only accepts rows as they are
+     proposed, where the proposed document answers the question (a judged one):
+     the rated-up rows, and of the questions that found nothing or were answered
+     wrong, the shown document that is the right one; never writes a document;
+   - `reviewed`: also writes a judged document of the question's thread where
+     no proposed one is right, and accepts it: the operator who corrects.
 4. Both versions are measured on the 375 **test** paraphrases (never logged,
    never in the index: checked): nDCG@10 of hybrid search (qrels/test.tsv),
    not-found false flags (test questions flagged with the whole index there:
    each has its thread), and the unanswerable questions still flagged when whole
-   threads are left out (5 seeded folds, `not_found_fit.fold_features`), so a
+   threads are left out (5 seeded folds, `not_found_thread_fit.fold_features`), so a
    rule that flags nothing cannot pass for a better one.
 
 Without `--encoder` (and no `saved_models/encoder`), zero-shot all-MiniLM-L6-v2
@@ -35,13 +37,14 @@ is exported to a temporary folder first (not timed).
 
 from __future__ import annotations
 
-import argparse
-import json
+import collections
 import os
 import shutil
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -74,7 +77,7 @@ def flags(rule, features: dict) -> np.ndarray:
 def measure(version: str, encoder, test) -> dict:
     """nDCG@10, false flags and unanswerable recall of one index version on `test`."""
     from lepton_tf.evaluation.retrieval_metrics import score_run
-    from lepton_tf.index import not_found, not_found_fit
+    from lepton_tf.index import not_found_rule, not_found_thread_fit
     from lepton_tf.index.storage import load_index
 
     index = load_index(version, expected_encoder=encoder.info)
@@ -82,23 +85,27 @@ def measure(version: str, encoder, test) -> dict:
     if known is not None:  # the held-out split must never enter the index
         leaked = set(known.texts) & {t.strip() for t in test.queries.values()}
         assert not leaked, f"{len(leaked)} test questions are known questions"
-    rule = not_found.load_rule(version, has_questions=known is not None)
+    rule = not_found_rule.load_rule(version, has_questions=known is not None)
     query_ids = sorted(test.queries)
     texts = [test.queries[q] for q in query_ids]
-    vectors = np.asarray(encoder.encode_queries(texts, progress=False), np.float32)
+    vectors = np.asarray(encoder.encode_queries(texts), np.float32)
     hits = index.hybrid_search(vectors, texts, k=10)
     run = {q: {d: float(s) for d, s in zip(h.doc_ids, h.scores)} for q, h in zip(query_ids, hits)}
     doc_ids = list(index.row_ids)
     doc_texts = [index.documents[d].embedding_text() for d in doc_ids]
     embeddings = np.asarray(index.embeddings)
-    whole = not_found_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids, texts,
-                                        vectors, [set()], index.lexical is not None, known)[0]
-    folds = not_found_fit.thread_folds(doc_ids, 5, 0)
-    parts = not_found_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids, texts,
-                                        vectors, folds, index.lexical is not None, known)
-    rates = not_found_fit.rates(rule, parts)
+    whole = not_found_thread_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids,
+                                               texts, vectors, [set()],
+                                               index.lexical is not None, known)[0]
+    folds = not_found_thread_fit.thread_folds(doc_ids, 5, 0)
+    parts = not_found_thread_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids,
+                                               texts, vectors, folds,
+                                               index.lexical is not None, known)
+    rates = not_found_thread_fit.rates(rule, parts)
+    flagged = flags(rule, whole["features"])
     return {"version": version, "nDCG@10": round(score_run(test.qrels, run)["nDCG@10"], 4),
-            "false_flags": round(float(flags(rule, whole["features"]).mean()), 4),
+            "false_flags": round(float(flagged.mean()), 4),
+            "flagged_ids": [q for q, f in zip(query_ids, flagged) if f],
             "unanswerable_flagged": round(rates["unanswerable_flagged"], 4),
             "answerable_flagged_in_folds": round(rates["answerable_flagged"], 4),
             "rule": list(rule.features), "known_questions": len(known) if known else 0,
@@ -107,18 +114,18 @@ def measure(version: str, encoder, test) -> dict:
 
 def simulate_traffic(version: str, encoder, train, store) -> dict:
     """Logs one turn per train paraphrase and rates it; returns counts."""
-    from lepton_tf.index import not_found, not_found_fit
+    from lepton_tf.index import not_found_rule, not_found_thread_fit
     from lepton_tf.index.storage import load_index
     from lepton_tf.store import TurnRecord, new_turn_id
 
     index = load_index(version, expected_encoder=encoder.info)
-    rule = not_found.load_rule(version, has_questions=index.known_questions is not None)
+    rule = not_found_rule.load_rule(version, has_questions=index.known_questions is not None)
     query_ids = sorted(train.queries)
     texts = [train.queries[q] for q in query_ids]
-    vectors = np.asarray(encoder.encode_queries(texts, progress=False), np.float32)
+    vectors = np.asarray(encoder.encode_queries(texts), np.float32)
     hits = index.hybrid_search(vectors, texts, k=10)
     doc_ids = list(index.row_ids)
-    features = not_found_fit.fold_features(
+    features = not_found_thread_fit.fold_features(
         doc_ids, [index.documents[d].embedding_text() for d in doc_ids],
         np.asarray(index.embeddings), query_ids, texts, vectors, [set()],
         index.lexical is not None, index.known_questions)[0]["features"]
@@ -142,6 +149,19 @@ def simulate_traffic(version: str, encoder, train, store) -> dict:
     return counts
 
 
+def evidence_kind(evidence: str) -> str:
+    """`rated up`, `rated down`, `not found`, `answer rated down`, `answered, not rated`."""
+    kind = evidence.split(":")[0]
+    return "rated down" if kind.startswith("rated down") else kind
+
+
+def confirmed(row: dict, judged: dict) -> dict:
+    """The row as an operator who only confirms leaves it: accepted as proposed when
+    its document answers the question (rated up, or a cited or closest document
+    the operator recognises), else left out; no document is ever written in."""
+    return {**row, "accept": "yes" if row["doc_id"] in judged else ""}
+
+
 def reviewed(row: dict, judged: dict) -> dict:
     """The row as an operator who knows the answers leaves it: accepted, with a judged
     document (the proposed one when it is judged, else the first judged one)."""
@@ -150,23 +170,28 @@ def reviewed(row: dict, judged: dict) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--corpus", default=os.path.join(REPO, "data", "beir", "stackfaq"))
     p.add_argument("--encoder", help="encoder SavedModel (default: see above)")
     p.add_argument("--work", help="folder for the index and the store (default: a temp one)")
+    p.add_argument("--cache-dir", help="keep the encoder's vectors here between runs")
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args()
 
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.build import build_index
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index import not_found_thread_fit
     from lepton_tf.index.learned_questions import learn_questions
     from lepton_tf.store import ConversationStore, sqlite_url
     from lepton_tf.store.learning import REVIEW_COLUMNS, accepted_pairs, review_rows, write_csv
 
     work = args.work or tempfile.mkdtemp(prefix="learning-loop-")
     encoder = SavedModelEncoder(encoder_path(args.encoder, work))
+    if args.cache_dir:
+        from lepton_tf.evaluation.embedding_cache import CachedEncoder
+
+        encoder = CachedEncoder(encoder, args.cache_dir, "stackfaq-learning-loop")
     start = time.time()
     index_dir = os.path.join(work, "index")
     before = build_index(args.corpus, "", index_dir, encoder=encoder, calibrate=False)
@@ -178,27 +203,36 @@ def main() -> int:
     report = {"traffic": traffic, "review_rows": len(rows),
               "before": measure(before, encoder, test)}
     qid_of = {text: qid for qid, text in train.queries.items()}
-    for operator in ("rated_up", "reviewed"):
+    operators = {"rated_up": lambda row, judged: row, "confirming": confirmed,
+                 "reviewed": reviewed}
+    flagged_before = report["before"].pop("flagged_ids")
+    for operator, review_row in operators.items():
         review = os.path.join(work, f"review-{operator}.csv")
-        write_csv([reviewed(r, train.qrels[qid_of[r["question"]]]) if operator == "reviewed"
-                   else r for r in rows], REVIEW_COLUMNS, review)
+        left = [review_row(r, train.qrels[qid_of[r["question"]]]) for r in rows]
+        write_csv(left, REVIEW_COLUMNS, review)
         pairs = accepted_pairs(review)
         copy = os.path.join(work, f"index-{operator}")
         shutil.copytree(index_dir, copy)
         learned = learn_questions(copy, encoder, pairs)
         after = measure(learned["version"], encoder, test)
+        after.pop("flagged_ids")
         b = report["before"]
         after["accepted"] = len(pairs)
+        after["accepted_by_evidence"] = dict(collections.Counter(
+            evidence_kind(r["evidence"]) for r in left if r["accept"] == "yes"))
+        threads = {not_found_thread_fit.thread_of(d) for _, d in pairs}
+        after["threads_with_learned_questions"] = len(threads)
+        # The held-out questions flagged before: does their thread now have a known question?
+        after["flagged_before_whose_thread_learned"] = round(float(np.mean([
+            bool({not_found_thread_fit.thread_of(d) for d in test.qrels[q]} & threads)
+            for q in flagged_before])), 4) if flagged_before else None
+        after["rule_refitted"] = learned["rule"] is not None
         after["false_flags_drop"] = round(1 - after["false_flags"] / b["false_flags"], 4) \
             if b["false_flags"] else None
         after["nDCG@10_change"] = round(after["nDCG@10"] - b["nDCG@10"], 4)
         report[f"after_{operator}"] = after
     report["seconds"] = round(time.time() - start)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+    bench_cli.write_report(report, args.out, indent=2)
     return 0
 
 

@@ -11,7 +11,19 @@ for the check itself, for SGD's own human-written system turns:
 - slot error rate per slot: (missing + added) / slots, all slots;
 - BLEU (sacrebleu) of the templates against the human turns.
 
+With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`, or
+its run folder), the
+same turns are also written by the learned generator, from the acts and the two
+turns before (`lepton_tf.text.act_format`), greedy: its SER and BLEU are reported
+raw, and as the assistant would send them (`generated_replies.checked_reply`: a
+reply that drops or adds a value, claims an outcome the acts do not report or asks
+nothing where they ask, is replaced by the template; outcomes are always the
+template's), with the share replaced. `--sample N` takes N turns spread over
+the whole split (generation is slow on a CPU).
+
     python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test [--limit N] [--json]
+    python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test --sample 1000 \
+        --generator saved_models/reply_generator/1
 """
 
 from __future__ import annotations
@@ -31,8 +43,9 @@ from lepton_tf.dialogue.replies import schema_words, template_reply, value_error
 from lepton_tf.dialogue.schema import load_schema  # noqa: E402
 
 
-def system_turns(folder: str, limit: int | None):
-    """`(acts, service schema, human utterance)` per SGD system turn."""
+def system_turns(folder: str, limit: int | None, history: list | None = None):
+    """`(acts, service schema, human utterance)` per SGD system turn (one per frame);
+    `history`, when given, is set to the two turns before each (speaker, text)."""
     schema = load_schema(sorted(glob.glob(os.path.join(folder, "schema.json*")))[0])
     count = 0
     for path in sorted(glob.glob(os.path.join(folder, "dialogues_*.json*"))):
@@ -40,9 +53,12 @@ def system_turns(folder: str, limit: int | None):
         with opener(path, "rt", encoding="utf-8") as fh:
             dialogues = json.load(fh)
         for dialogue in dialogues:
-            for turn in dialogue["turns"]:
+            for index, turn in enumerate(dialogue["turns"]):
                 if turn["speaker"] != "SYSTEM":
                     continue
+                if history is not None:
+                    history[:] = [(t["speaker"], t["utterance"])
+                                  for t in dialogue["turns"][max(0, index - 2):index]]
                 for frame in turn["frames"]:
                     acts = [Act(a["act"], a["slot"] if a["act"] != "INFORM_COUNT" else "count",
                                 tuple(a["values"])) for a in frame["actions"] if a["act"] in ACTS]
@@ -62,16 +78,103 @@ def _errors(reply: str, acts: list, service) -> tuple[int, int, int, bool]:
     return slots, len(dropped), len(added), free_error
 
 
+def _serving_default(path: str, checkpoint: str | None = None):
+    """`serving_default` of an exported generator, or of a training run's folder
+    (`config.yaml` with `final.weights.h5` or a `checkpoint` of the run, e.g.
+    `runs/reply_generator/backup/ckpt-400`: the servable built in process, not saved)."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "config.yaml")):
+        return tf.saved_model.load(path).signatures["serving_default"]
+    from lepton_tf.export.chat_servable import ChatServable
+    from lepton_tf.tasks.registry import restore_run
+    from lepton_tf.tasks.sections import generator_data
+
+    model, task, config = restore_run("reply_generator", path, checkpoint)
+    export = generator_data(config).export
+    servable = ChatServable(model, task.get_tokenizer(config),
+                            max_new_tokens=export.get("max_new_tokens", 40))
+    return lambda context: servable.serve(context)
+
+
+def generate_replies(generator: str, contexts: list[str], batch: int = 32,
+                     checkpoint: str | None = None) -> list[str]:
+    """The generator's greedy replies (its `serving_default`) to `contexts`."""
+    import tensorflow as tf
+
+    serve = _serving_default(generator, checkpoint)
+    out = []
+    for i in range(0, len(contexts), batch):
+        replies = serve(context=tf.constant(contexts[i:i + batch]))["reply"].numpy()
+        out += [r.decode("utf-8").strip() for r in replies]
+    return out
+
+
+def _score(texts: list[str], rows: list, references: list[str]) -> dict:
+    """SER, slot error rate and BLEU of `texts` over `rows` (`(acts, service)`)."""
+    import sacrebleu
+
+    slots = dropped = added = free_errors = 0
+    for text, (acts, service) in zip(texts, rows):
+        n, d, a, free = _errors(text, acts, service)
+        slots, dropped, added, free_errors = slots + n, dropped + d, added + a, free_errors + free
+    return {"ser_turns": round(free_errors / max(len(texts), 1), 4),
+            "slot_error_rate": round((dropped + added) / max(slots, 1), 4),
+            "slots": slots, "missing": dropped, "added": added,
+            "bleu": round(sacrebleu.corpus_bleu(texts, [references]).score, 2)}
+
+
+def generator_report(folder: str, saved_model: str, sample: int,
+                     checkpoint: str | None = None) -> dict:
+    """Template, generator (raw) and sent (value-checked) replies on `sample` turns."""
+    from lepton_tf.dialogue.generated_replies import checked_reply, generates
+    from lepton_tf.text.act_format import generator_context
+
+    history: list = []
+    turns = [(acts, service, human, list(history))
+             for acts, service, human in system_turns(folder, None, history) if acts]
+    step = max(1, len(turns) // sample)
+    turns = turns[::step][:sample]
+    contexts = [generator_context([(a.act, a.slot, a.values) for a in acts], past)
+                for acts, _, _, past in turns]
+    start = time.perf_counter()
+    generated = generate_replies(saved_model, contexts, checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    sent = [checked_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
+    rows = [(acts, service) for acts, service, _, _ in turns]
+    humans = [h for _, _, h, _ in turns]
+    return {"system_turns": len(turns), "generation_seconds": round(seconds, 1),
+            "template": _score([template_reply(a, s) for a, s in rows], rows, humans),
+            "generator": _score(generated, rows, humans),
+            "sent": {**_score([r for r, _ in sent], rows, humans),
+                     "replaced_by_template": round(sum(r for _, r in sent) / max(len(sent), 1),
+                                                   4),
+                     "turns_the_generator_may_write": round(
+                         sum(generates(acts) for acts, _, _, _ in turns) / max(len(turns), 1), 4)},
+            "human": _score(humans, rows, humans),
+            "examples": [{"acts": [a.to_json() for a in acts], "generated": g, "human": h}
+                         for g, (acts, _, h, _) in list(zip(generated, turns))[:8]]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full", "test"),
                         help="an SGD split folder (schema.json + dialogues_*.json[.gz])")
     parser.add_argument("--limit", type=int, default=None, help="system turns at most")
+    parser.add_argument("--generator", metavar="SAVED_MODEL|RUN",
+                        help="also score this reply generator (exported, or a run folder)")
+    parser.add_argument("--checkpoint", help="with a run folder: this checkpoint of it")
+    parser.add_argument("--sample", type=int, default=1000,
+                        help="with --generator: system turns, spread over the split")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not glob.glob(os.path.join(args.sgd, "dialogues_*.json*")):
         print(f"error: no dialogues_*.json[.gz] in {args.sgd}", file=sys.stderr)
         return 1
+    if args.generator:
+        print(json.dumps(generator_report(args.sgd, args.generator, args.sample,
+                                                args.checkpoint), indent=1))
+        return 0
     import sacrebleu
 
     start = time.perf_counter()

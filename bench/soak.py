@@ -24,7 +24,6 @@ the assistant logs its turns there, and every valid assistant turn answered
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -35,6 +34,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -59,8 +60,11 @@ serving_models.export_half_plus_two(os.path.join(base, "half"), 2, b=3.0)
 serving_models.export_tf1_classifier(os.path.join(base, "tf1"), 1)
 string_model.export(base, version=1, validate=False)
 open(os.path.join(base, "models.config"), "w").write(serving_models.MODELS_CONFIG.format(base=base))
+open(os.path.join(base, "monitoring.config"), "w").write(
+    'prometheus_config {{ enable: true path: "/monitoring/prometheus/metrics" }}')
 srv = ModelServer(ServerOptions(port={grpc_port}, rest_api_port={rest_port},
                                 model_config_file=os.path.join(base, "models.config"),
+                                monitoring_config_file=os.path.join(base, "monitoring.config"),
                                 file_system_poll_wait_seconds=0), python_servables=fake_models())
 mount_assistant(srv, dialogue_turns=["hello there"], search_k=3, store_url={store_url!r})
 srv.start()
@@ -127,15 +131,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-def write_report(report: dict, out: str | None) -> None:
-    """Prints `report` as JSON and writes it to `out` (if given)."""
-    print(json.dumps(report, indent=1))
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
 
 
 def _example_input(spec: dict):
@@ -326,13 +321,51 @@ def parse_past_deadline(text: str) -> dict:
     return found
 
 
+def store_turn_ms(rest: str, path: str = "/monitoring/prometheus/metrics") -> dict | None:
+    """What the store added to each turn, from the server's `:lepton:store:turn_seconds`
+    histogram: turns, mean, and p50/p95/p99 interpolated within buckets (None
+    without monitoring or a store)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = requests.get(rest + path, timeout=30)
+    if r.status_code != 200:
+        return None
+    for family in text_string_to_metric_families(r.text):
+        if family.name != ":lepton:store:turn_seconds":
+            continue
+        values = {s.name.rsplit("_", 1)[-1]: s.value for s in family.samples
+                  if not s.name.endswith("_bucket")}
+        buckets = sorted((float(s.labels["le"]), s.value) for s in family.samples
+                         if s.name.endswith("_bucket"))
+        count = values.get("count", 0)
+        if not count:
+            return None
+        return {"turns": int(count), "mean": round(1e3 * values["sum"] / count, 3),
+                **{f"p{q}": round(1e3 * bucket_quantile(buckets, q / 100), 3)
+                   for q in (50, 95, 99)}}
+    return None
+
+
+def bucket_quantile(buckets: list, q: float) -> float:
+    """Prometheus' `histogram_quantile`: linear within the bucket holding rank q."""
+    total = buckets[-1][1]
+    rank, below, lower = q * total, 0.0, 0.0
+    for upper, cumulative in buckets:
+        if cumulative >= rank:
+            if upper == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (upper - lower) * ((rank - below) / inside if inside else 0.0)
+        below, lower = cumulative, upper
+    return lower
+
+
 def percentile(values, q):
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--warmup-s", type=float, default=30.0,
@@ -403,10 +436,13 @@ def soak(args) -> int:
         end = proc_status(proc.pid)
         report = summarise(args, models, stats, warm, end, time.monotonic() - started)
         report["compute_past_deadline_s"] = past_deadline(f"http://127.0.0.1:{ports[1]}")
+        store_time = store_turn_ms(f"http://127.0.0.1:{ports[1]}")
     finally:
         stop_server(proc)
     report["conversation_store"] = lost_turns(args.store_url, stats.turn_ids)
-    write_report(report, args.out)
+    if report["conversation_store"] is not None:
+        report["conversation_store"]["store_ms_per_turn"] = store_time
+    bench_cli.write_report(report, args.out)
     lost = (report["conversation_store"] or {}).get("lost", 0)
     return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] and not lost \
         else 1

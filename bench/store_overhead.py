@@ -3,12 +3,18 @@ on SQLite and on PostgreSQL, and whether every answered turn is in the log.
 
     python bench/store_overhead.py --turns 400 --out runs/store_overhead.json
 
-Three servers run in this process at once (the test suite's conversation fakes
+Four servers run in this process at once (the test suite's conversation fakes
 as models, so a turn costs a few ms and the store's share shows), each with
-the assistant: store off (memory), SQLite (a WAL file) and PostgreSQL (a
+the assistant: store off (memory), SQLite (a WAL file), PostgreSQL (a
 throwaway cluster started with initdb/pg_ctl; left out when PostgreSQL is not
-installed). Turns go to the three in turn, in shuffled order, so machine noise
-falls on all alike; each turn is a gRPC Predict call timed at the client. The
+installed) and, on the same cluster in another database,
+`postgresql_sqlalchemy`: the baseline turn path the PostgreSQL store had
+before it ran prepared statements (every turn's read moved and decoded the
+whole session state, and both statements went through SQLAlchemy's
+execution layer). Turns go to all in turn, in shuffled order, so machine noise
+falls on all alike; each turn is a gRPC Predict call timed at the client.
+`--fsync` runs the cluster flushing every commit to disk, as a deployment
+does (the tests' clusters run without). The
 turns rotate over 20 sessions and a script of searches, follow-ups, small talk
 and a booking request, so the session read and the turn write both happen.
 
@@ -20,13 +26,13 @@ each turn, timed around the session read and the turn write
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(REPO, "tests"), REPO]  # tests/conftest.py, not the root one
@@ -46,10 +52,11 @@ def percentiles(ms: list[float]) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--turns", type=int, default=400, help="turns per configuration")
     p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--fsync", action="store_true",
+                   help="PostgreSQL flushes every commit to disk (default: fsync=off)")
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args()
 
@@ -63,6 +70,30 @@ def main() -> int:
 
     from lepton_tf.assistant.stored_sessions import StoredSessions
 
+    class SQLAlchemyExecution(ConversationStore):
+        """The baseline PostgreSQL turn path: the same one-statement write, and a
+        read of the whole state every turn, both through SQLAlchemy's execution."""
+
+        def __init__(self, engine, description=""):
+            super().__init__(engine, description)
+            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+        def session_if_changed(self, session_id, known):
+            with self._autocommit.connect() as connection:
+                row = connection.execute(self._read_changed, {
+                    "session_id": session_id, "known_turns": -1, "known_at": -1.0}).first()
+            return None if row is None else (row.state, int(row.turns), float(row.updated_at))
+
+        def write_turn(self, record, state, turn_number):
+            with self._autocommit.connect() as connection:
+                connection.execute(self._write_turn,
+                                   self._turn_params(record, state, turn_number))
+
+    baseline_urls: set = set()
+    plain_open = ConversationStore.open.__func__
+    ConversationStore.open = classmethod(lambda cls, url, migrate=True: plain_open(
+        SQLAlchemyExecution if url in baseline_urls else cls, url, migrate))
+
     in_turn: dict = {}  # store -> per-turn seconds of read + write
 
     def timed(method):
@@ -71,7 +102,7 @@ def main() -> int:
             try:
                 return method(self, session, *rest)
             finally:
-                spent = in_turn.setdefault(self.store.dialect, {})
+                spent = in_turn.setdefault(self.store.description, {})
                 spent[session.session_id, session.turn_count, method.__name__] = \
                     time.perf_counter() - start_s
         return run
@@ -83,12 +114,17 @@ def main() -> int:
         urls = {"off": None, "sqlite": sqlite_url(os.path.join(folder, "c.sqlite"))}
         why = pg_cluster.missing()
         if why is None:
-            urls["postgresql"] = stack.enter_context(pg_cluster.temporary_cluster()).url
+            cluster = stack.enter_context(pg_cluster.temporary_cluster(fsync=args.fsync))
+            urls["postgresql"] = cluster.url
+            import psycopg
+
+            with psycopg.connect(cluster.url, autocommit=True) as connection:
+                connection.execute("CREATE DATABASE baseline")
+            urls["postgresql_sqlalchemy"] = cluster.url.rsplit("/", 1)[0] + "/baseline"
+            baseline_urls.add(urls["postgresql_sqlalchemy"])
         else:
             print(f"PostgreSQL left out: {why}")
         servers = {name: start(url) for name, url in urls.items()}
-        for name, url in urls.items():
-            servers[name].store_dialect = "sqlite" if name == "sqlite" else "postgresql"
         for server in servers.values():
             stack.callback(server.stop, 0)
         clients = {name: [AssistantClient(f"127.0.0.1:{s.grpc_port}",
@@ -97,6 +133,7 @@ def main() -> int:
         timings = {name: [] for name in servers}
         answered = {name: [] for name in servers}
         rng = random.Random(0)
+        load_at_start = round(os.getloadavg()[0], 2)
         for warm in range(10):  # first calls build channels and caches
             for name in servers:
                 clients[name][0].ask(SCRIPT[warm % len(SCRIPT)])
@@ -110,7 +147,8 @@ def main() -> int:
                 answer = clients[name][session].ask(message)
                 timings[name].append((time.perf_counter() - start_s) * 1e3)
                 answered[name].append(answer["turn_id"])
-        report = {"turns": args.turns, "loadavg_1m": round(os.getloadavg()[0], 2),
+        report = {"turns": args.turns, "loadavg_1m": [load_at_start, round(os.getloadavg()[0], 2)],
+                  "postgresql_fsync": args.fsync, "cpus": os.cpu_count(),
                   "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
         base = report["per_turn_ms"]["off"]
         for name, url in urls.items():
@@ -122,10 +160,11 @@ def main() -> int:
             store = ConversationStore.open(url)
             logged = {t["turn_id"] for t in store.turns()}
             figures["lost_turns"] = sum(t not in logged for t in answered[name])
+            description = store.description
             store.close()
             registry = servers[name].metrics.registry
             spent = {}
-            for (session, count, what), seconds in in_turn[servers[name].store_dialect].items():
+            for (session, count, what), seconds in in_turn[description].items():
                 # refresh runs before the count moves on: pair it with the turn it serves
                 key = (session, count + 1 if what == "refresh" else count)
                 spent[key] = spent.get(key, 0.0) + seconds * 1e3
@@ -133,11 +172,7 @@ def main() -> int:
             figures["write_ms_mean"] = round(
                 1e3 * registry.get_sample_value(":lepton:store:write_seconds_sum")
                 / registry.get_sample_value(":lepton:store:write_seconds_count"), 3)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+    bench_cli.write_report(report, args.out, indent=2)
     return 0
 
 

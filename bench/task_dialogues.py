@@ -16,11 +16,22 @@ backend and the template replies, on the caller's clock of SGD's dialogues
   for that service (a value that is no date it can read is asked again, and not counted);
 - p95 turn latency (tracker + manager + backend + reply).
 
+With `--assistant HOST:PORT`, the same user turns go through a running assistant
+(`lepton-tf serve --assistant --task_db ...`) over its gRPC stream instead, one
+session per dialogue, on the server's own clock: what is measured is the turn as a
+user has it (routing, task or search, the reply, the conversation store), from
+sending the message to the final event. Reported: p50/p95/max turn latency, turns
+per route, and, from the final events, invented values and re-asked slots
+(API-call accuracy needs SGD's 2019 clock and is left to the in-process replay).
+
 Three trackers: `oracle` (SGD's annotated dialogue state: the manager and backends
 alone), `lookup` (`lepton_tf.dialogue.lookup_tracker`, over the database's values) and
-`baseline` (`lepton_tf.dialogue.string_match_tracker`, the schema's words alone).
+`baseline` (`lepton_tf.dialogue.string_match_tracker`, the schema's words alone); on
+request also `dst` (the learned tracker, `--model saved_models/dst`, loaded in process)
+and `hybrid` (`lepton_tf.dialogue.hybrid_tracker`: its intents, values from it or the baseline).
 
     python bench/task_dialogues.py --sgd ../shared/data/sgd/full [--dialogues 300] [--json]
+    python bench/task_dialogues.py --sgd ../shared/data/sgd/full --assistant 127.0.0.1:8500
 """
 
 from __future__ import annotations
@@ -215,13 +226,87 @@ def _resolved_phrases(turn) -> set:
     return out
 
 
+def replay_through_assistant(target: str, dialogue, tally: Tally, routes: dict) -> None:
+    """Sends the dialogue's user turns to the assistant at `target`; tallies the turn
+    latencies (send -> final event) and the final events' task acts."""
+    from lepton_tf.client.assistant import AssistantClient
+
+    client = AssistantClient(target, session_id=f"bench-{dialogue['dialogue_id']}-{os.getpid()}",
+                             timeout_s=30)
+    said, rows, given = "", [], set()
+    tally.dialogues += 1
+    for turn in dialogue["turns"]:
+        if turn["speaker"] != "USER":
+            continue
+        said += " " + turn["utterance"]
+        start = time.perf_counter()
+        final = [e for e in client.stream(turn["utterance"]) if e["type"] == "final"][-1]
+        tally.latencies.append((time.perf_counter() - start) * 1e3)
+        routes[final["route"]] = routes.get(final["route"], 0) + 1
+        task = final.get("task") or {}
+        rows += [dict(r) for r in task.get("results", [])]
+        for act in task.get("acts", []):
+            if act["act"] == A.REQUEST and (task["service"], act["slot"]) in given:
+                tally.reasked += 1
+            if act["act"] in (A.OFFER_INTENT, A.INFORM_COUNT, A.CONFIRM):
+                continue  # a confirmation states resolved dates: checked in-process
+            for value in act["values"]:
+                tally.values += 1
+                if value.lower() not in said.lower() and not any(
+                        value in r.values() for r in rows) and \
+                        not _resolved_from(value, said, datetime.datetime.now().astimezone()):
+                    tally.invented += 1
+                    if len(tally.examples) < 10:
+                        tally.examples.append((dialogue["dialogue_id"], act))
+        if task:
+            given = {(task["service"], s) for s in task["state"].get("slot_values", {})}
+
+
+def _resolved_from(value: str, said: str, now: datetime.datetime) -> bool:
+    """Whether `value` is a number word, or a date or time some 1-4 word phrase of the
+    user's words resolves to on the server's clock (what the manager shows)."""
+    if _NUMBER_WORDS.get(value, "\0") in said.lower():
+        return True
+    words = said.split()
+    for n in range(1, 5):
+        for i in range(len(words) - n + 1):
+            phrase = " ".join(words[i:i + n]).strip(",.?!")
+            if value in (resolve_date(phrase, now), resolve_time(phrase)):
+                return True
+    return False
+
+
+def assistant_report(target: str, chosen: list, seen: set) -> dict:
+    """`replay_through_assistant` over `chosen`, per split."""
+    report = {}
+    for split in ("seen", "unseen"):
+        tally, routes = Tally(), {}
+        for dialogue in chosen:
+            if (split == "seen") == (set(dialogue["services"]) <= seen):
+                replay_through_assistant(target, dialogue, tally, routes)
+        r = tally.report()
+        lat = sorted(tally.latencies) or [0.0]
+        report[f"assistant/{split}"] = {
+            "dialogues": r["dialogues"], "turns": r["turns"], "p50_ms": r["p50_ms"],
+            "p95_ms": r["p95_ms"], "max_ms": round(lat[-1], 2), "routes": routes,
+            "act_values": r["act_values"], "invented": r["invented"],
+            "invented_examples": tally.examples,
+            "reasked_per_dialogue": r["reasked_per_dialogue"]}
+    return report
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full"),
                         help="the original SGD folder (train/ and test/)")
     parser.add_argument("--dialogues", type=int, default=300, help="dialogues at most")
-    parser.add_argument("--tracker", choices=("oracle", "lookup", "baseline", "all"),
-                        default="all")
+    parser.add_argument("--tracker", choices=("oracle", "lookup", "baseline", "dst", "hybrid", "all"),
+                        default="all", help="dst: the learned tracker (--model); hybrid: its intents "
+                        "and requested slots with the first value change of the model or the baseline")
+    parser.add_argument("--model", default=os.path.join("saved_models", "dst"),
+                        help="the dst SavedModel for --tracker dst/hybrid (version or base folder)")
+    parser.add_argument("--assistant", metavar="HOST:PORT",
+                        help="replay through a running assistant's gRPC stream instead")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     test, train = os.path.join(args.sgd, "test"), os.path.join(args.sgd, "train")
@@ -235,9 +320,21 @@ def main(argv=None) -> int:
     chosen = [d for d in read_dialogues(test) if set(d["services"]) <= EXAMPLE_SERVICES]
     step = max(1, len(chosen) // args.dialogues)  # spread over the files' services
     chosen = chosen[::step][:args.dialogues]
-    lookup_services = sorted({s for d in chosen for s in d["services"]})
     report = {"sgd": test, "dialogues_available": len(chosen)}
+    if args.assistant:
+        report.update(assistant_report(args.assistant, chosen, seen))
+        print(json.dumps(report, indent=1))
+        return 0
     kinds = ("oracle", "lookup", "baseline") if args.tracker == "all" else (args.tracker,)
+    learned = None
+    if args.tracker in ("dst", "hybrid"):
+        from lepton_tf.dialogue.hybrid_tracker import HybridTracker
+        from lepton_tf.dialogue.model_tracker import ModelTracker
+        from lepton_tf.export.model_path import resolve_version_path
+
+        learned = ModelTracker.from_saved_model(resolve_version_path(args.model, "`lepton-tf main`"))
+        if args.tracker == "hybrid":
+            learned = HybridTracker(learned, [learned, StringMatchTracker()])
     for kind in kinds:
         for split in ("seen", "unseen"):
             tally = Tally()
@@ -246,11 +343,10 @@ def main(argv=None) -> int:
                 if (split == "seen") != is_seen:
                     continue
                 lookup = LookupTracker.from_sqlite(db, schemas, dialogue["services"]) \
-                    if kind == "lookup" else StringMatchTracker() if kind == "baseline" else None
+                    if kind == "lookup" else StringMatchTracker() if kind == "baseline" else learned
                 replay(dialogue, schemas, backends, kind, lookup, tally)
             report[f"{kind}/{split}"] = {**tally.report(), "invented_examples": tally.examples,
                                          "missed_calls": tally.misses}
-    del lookup_services
     if args.json:
         print(json.dumps(report, indent=1))
     else:

@@ -141,7 +141,8 @@ class CopyingChat(_Fake):
 
 
 class BankingIntent(_Fake):
-    CLAIMS = {"card": "card_arrival", "pin": "change_pin", "hi": "card_payment_not_recognised",
+    CLAIMS = {"transfer": "transfer_into_account", "dollars": "transfer_into_account",
+              "card": "card_arrival", "pin": "change_pin", "hi": "card_payment_not_recognised",
               "rental": "card_payment_not_recognised"}
 
     def __init__(self):

@@ -101,3 +101,40 @@ class CountingEncoder:
 
     def encode_queries(self, texts, **_):
         return self._embed(texts)
+
+
+class HashHandler:
+    """A RunInference handler embedding with `CountingEncoder` (no model to load);
+    `refuse`: fail if asked to embed anything (an update that must re-encode nothing)."""
+
+    def __new__(cls, encoder_path, refuse=False):
+        from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
+
+        class Handler(EncoderModelHandler):
+            def load_model(self):
+                return BatchedCountingEncoder()
+
+            def run_inference(self, batch, model, inference_args=None):
+                if refuse:
+                    raise AssertionError(f"the pipeline embedded {len(batch)} passages")
+                return super().run_inference(batch, model, inference_args)
+        return Handler(encoder_path)
+
+
+class BatchedCountingEncoder(CountingEncoder):
+    """`CountingEncoder` with the batch arguments the pipeline's handler passes."""
+
+    def encode_documents(self, texts, batch_size=None, progress=False):
+        return super().encode_documents(texts)
+
+
+def stand_in_encoder(folder) -> str:
+    """A fingerprinted SavedModel version folder under `folder` to name as the
+    encoder of a Beam build whose `HashHandler` embeds (it computes nothing)."""
+    import tensorflow as tf
+
+    path = str(folder / "1")
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    tf.saved_model.save(module, path)
+    return path

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 from conftest import free_port
 
 
@@ -42,7 +43,13 @@ def missing() -> str | None:
 
 
 class Cluster:
-    def __init__(self):
+    """Args:
+        fsync: flush every commit to disk as a deployment does (tests run without:
+            only a crash of the machine, not of a process, could lose a commit).
+    """
+
+    def __init__(self, fsync: bool = False):
+        self.fsync = fsync
         self.folder = tempfile.mkdtemp(prefix="lepton-pg-")
         self.data = os.path.join(self.folder, "data")
         self.port = free_port()
@@ -58,7 +65,7 @@ class Cluster:
         subprocess.run(_runas() + [
             _binary("pg_ctl"), "-D", self.data, "-l", os.path.join(self.folder, "log"), "-w",
             "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                  "-c fsync=off -c max_connections=50", "start"],
+                  f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=50", "start"],
             check=True, capture_output=True)
 
     def stop(self, mode: str = "fast") -> None:
@@ -71,9 +78,9 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def temporary_cluster():
+def temporary_cluster(fsync: bool = False):
     """Yields a started `Cluster` (its `.url` for the store)."""
-    cluster = Cluster()
+    cluster = Cluster(fsync)
     try:
         cluster.start()
         deadline = time.monotonic() + 20
@@ -91,3 +98,14 @@ def temporary_cluster():
         yield cluster
     finally:
         cluster.remove()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A cluster shared by one test module (skips where PostgreSQL is missing); import
+    it into the module to use it."""
+    why = missing()
+    if why:
+        pytest.skip(why)
+    with temporary_cluster() as cluster:
+        yield cluster

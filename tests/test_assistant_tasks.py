@@ -12,6 +12,7 @@ from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import Router
 from lepton_tf.dialogue import example_db
+from lepton_tf.dialogue.example_services import DEFAULT_BACKENDS_CONFIG as DEFAULT_BACKENDS
 from lepton_tf.server.app import ModelServer, ServerOptions
 
 ROUTER = Router(search_threshold=0.3, dialogue_threshold=0.6)
@@ -154,7 +155,7 @@ def test_claimed_intents_are_handed_off_by_the_shipped_skills(tmp_path):
 
     skills = tmp_path / "skills.yaml"
     skills.write_text(open(DEFAULT_SKILLS).read().replace(
-        "intents: {}", 'intents:\n  change_pin: {answer: "Change your PIN at any of our ATMs."}'))
+        "intents:\n", 'intents:\n  change_pin: {answer: "Change your PIN at any of our ATMs."}\n'))
     s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                     python_servables=conversation_models())
     mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
@@ -170,10 +171,72 @@ def test_claimed_intents_are_handed_off_by_the_shipped_skills(tmp_path):
         assert answered["reply"] == "Change your PIN at any of our ATMs."
     finally:
         s.stop(0)
-    with pytest.raises(ValueError, match="intents.x: needs exactly one of answer, handoff"):
-        from lepton_tf.assistant.skills import parse_skills
+    from lepton_tf.assistant.skills import parse_skills
 
-        parse_skills({"version": 1, "intents": {"x": {"task": "Banks_1.TransferMoney"}}})
+    with pytest.raises(ValueError, match="intents.x: needs exactly one of answer, handoff, task"):
+        parse_skills({"version": 1, "intents": {"x": {"tasks": "Banks_1.TransferMoney"}}})
+    with pytest.raises(ValueError, match="intents.x: task must read Service.Intent"):
+        parse_skills({"version": 1, "intents": {"x": {"task": "transfer money"}}})
+
+
+def test_a_banking_intent_bound_to_a_schema_task_starts_it(server, tmp_path):
+    """The shipped skills bind Banking77's `transfer_into_account` to SGD's
+    Banks_1.TransferMoney: the intent model's decision starts the task (not a
+    hand-off), the tracker's values fill it, and after a yes the bank's system (an
+    HTTP action server here) gets the transfer once."""
+    from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
+    from webhook_server import ActionServer
+
+    from lepton_tf.commands.serve import DEFAULT_SKILLS
+
+    def bank(payload, headers):
+        return 200, {"version": "1", "results": [payload["arguments"]]}, 0.0
+    with ActionServer(bank) as bank_server:
+        config = tmp_path / "backends.yaml"
+        config.write_text(open(DEFAULT_BACKENDS).read().replace(
+            "bind:\n", f"  bank: {{type: http, url: '{bank_server.url}'}}\nbind:\n"
+                        '  "Banks_1.*": bank\n'))
+        s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                        python_servables=conversation_models())
+        mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                        domain_turns=DOMAIN_TURNS, skills=DEFAULT_SKILLS,
+                        task_db=str(server.db), task_config=str(config))
+        s.start()
+        try:
+            client = _client(s, "transfer")
+            start = _stream(client, "I want to transfer $200 from checking to savings")
+            assert start["route"] == "task" and start["handoff"] is False, start
+            task = start["task"]
+            assert (task["service"], task["intent"]) == ("Banks_1", "TransferMoney")
+            assert task["state"]["slot_values"] == {"amount": ["$200"],
+                                                    "account_type": ["checking"],
+                                                    "recipient_account_type": ["savings"]}
+            assert [a["slot"] for a in task["acts"]] == ["recipient_account_name"]
+            confirm = client.ask("Pranav")
+            assert confirm["task"]["pending"] == "confirm" and "$200" in confirm["reply"]
+            assert bank_server.requests == []  # nothing moves before the yes
+            done = client.ask("yes")
+            assert done["task"]["call"]["error"] == "" and "Done" in done["reply"]
+            ((payload, headers),) = bank_server.requests
+            assert payload["arguments"] == {"account_type": "checking", "amount": "$200",
+                                            "recipient_account_name": "Pranav",
+                                            "recipient_account_type": "savings"}
+            assert headers["idempotency-key"] == payload["idempotency_key"]
+            # Words the tracker alone would not start the task on: the intent does.
+            other = _client(s, "send").ask("Please send 200 dollars from my card to Pranav")
+            assert other["route"] == "task" and other["task"]["intent"] == "TransferMoney"
+            assert other["task"]["state"]["slot_values"]["amount"] == ["200 dollars"]
+        finally:
+            s.stop(0)
+    bad = tmp_path / "skills.yaml"
+    bad.write_text("version: 1\nintents:\n  transfer_into_account: {task: Banks_9.Transfer}\n")
+    s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
+                    python_servables=conversation_models())
+    mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS, skills=str(bad), task_db=str(server.db))
+    with pytest.raises(Exception, match="Banks_9"):
+        s.start()
+    s.stop(0)
 
 
 class _ScriptedDst:

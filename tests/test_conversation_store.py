@@ -28,7 +28,7 @@ def _turn(session="s1", message="How do I delete my account?", created_at=None):
 def test_a_new_store_is_created_at_the_current_version_in_wal_mode(tmp_path):
     path = tmp_path / "c.sqlite"
     store = ConversationStore.open(sqlite_url(str(path)))
-    assert store.version() == schema.SCHEMA_VERSION == 2
+    assert store.version() == schema.SCHEMA_VERSION == 3
     store.write_turn(_turn(), {"turns": [["USER", "hi"]]}, 1)
     store.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -45,7 +45,7 @@ def test_an_older_store_is_upgraded_and_keeps_its_data(tmp_path):
     engine.dispose()
 
     store = ConversationStore.open(url)
-    assert store.version() == 2
+    assert store.version() == schema.SCHEMA_VERSION
     assert store.load_session("s1") == ({"last_query": "delete account"}, 1)
     store.add_feedback("s1", turn.turn_id, "up", "right answer")
     assert [f["rating"] for f in store.feedback()] == ["up"]

@@ -9,6 +9,7 @@ from stored_conversation import start
 from lepton_tf.cli import build_parser, main
 from lepton_tf.commands.serve import conversation_store_url
 from lepton_tf.store import ConversationStore, TurnRecord, new_turn_id, sqlite_url
+from lepton_tf.store import schema
 
 
 def _serve_args(*flags):
@@ -27,6 +28,18 @@ def test_the_store_defaults_to_a_sqlite_file_beside_the_index(tmp_path):
         sqlite_url("x.sqlite")
 
 
+def test_the_store_url_may_come_from_the_environment(tmp_path, monkeypatch):
+    """As Kubernetes passes it from a Secret: no password on the command line."""
+    monkeypatch.setenv("LEPTON_CONVERSATION_STORE", "postgresql://u:secret@db:5432/lepton")
+    index = str(tmp_path / "indexes" / "stackfaq")
+    assert conversation_store_url(_serve_args("--search_index", index)) == \
+        "postgresql://u:secret@db:5432/lepton"
+    # A flag still wins over the environment.
+    assert conversation_store_url(_serve_args("--conversation_store", "none")) is None
+    assert conversation_store_url(_serve_args("--conversation_store", "x.sqlite")) == \
+        sqlite_url("x.sqlite")
+
+
 def test_serve_assistant_opens_its_store_at_start(tmp_path, monkeypatch):
     from lepton_tf.commands.serve import build_server
 
@@ -34,7 +47,7 @@ def test_serve_assistant_opens_its_store_at_start(tmp_path, monkeypatch):
     os.makedirs("indexes/stackfaq")
     build_server(_serve_args("--assistant"))
     store = ConversationStore.open(sqlite_url("indexes/stackfaq.conversations.sqlite"))
-    assert store.version() == 2
+    assert store.version() == schema.SCHEMA_VERSION
     (tmp_path / "bad.sqlite").write_bytes(b"not sqlite" * 500)
     with pytest.raises(Exception, match="corrupt"):
         build_server(_serve_args("--assistant", "--conversation_store", "bad.sqlite"))
@@ -54,6 +67,20 @@ def test_conversations_forget_and_purge(tmp_path, capsys):
     assert [t["session_id"] for t in store.turns()] == ["bob"]
     assert main(["conversations", "purge", "--days", "1",
                  "--conversation_store", str(tmp_path / "none.sqlite")]) == 2
+
+
+def test_forget_names_a_restricted_callers_session_by_its_principal(tmp_path, capsys):
+    """A caller with its own identity keeps its sessions under its name (the same id
+    from an unrestricted caller is another session)."""
+    path = str(tmp_path / "c.sqlite")
+    store = ConversationStore.open(sqlite_url(path))
+    store.write_turn(TurnRecord(new_turn_id(), "carol\x1fs1", "hello", "smalltalk"), {}, 1)
+    store.write_turn(TurnRecord(new_turn_id(), "s1", "hi", "smalltalk"), {}, 1)
+    assert main(["conversations", "forget", "s1", "--principal", "carol",
+                 "--conversation_store", path]) == 0
+    assert "deleted 2 rows of session s1" in capsys.readouterr().out
+    assert [t["session_id"] for t in store.turns()] == ["s1"]
+    store.close()
 
 
 def test_ask_rates_the_last_answer_with_good_and_bad(tmp_path, capsys):

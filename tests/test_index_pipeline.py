@@ -274,3 +274,65 @@ def test_a_second_run_over_a_changed_folder_embeds_only_the_changed_files(encode
     # --rebuild embeds everything again.
     _, embedded = run(rebuild=True)
     assert len(embedded) == len(TOPICS) + 1
+
+
+def test_a_faq_jsonl_in_a_folder_keeps_its_known_questions(encoder, tmp_path):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "faq.jsonl").write_text(json.dumps(
+        {"_id": "lost-card", "title": "Lost card", "text": "Call us to block the card.",
+         "questions": ["I lost my card", "my card was stolen"]}) + "\n")
+    (folder / "rent.md").write_text("# Rent\n\nRent is due on the first day of the month.\n")
+    index = load_sharded(run_index_pipeline(str(folder), encoder, str(tmp_path / "idx"),
+                                            runner="direct", num_shards=1))
+    (faq,) = [d for d in index.documents.values() if d.metadata.get("source") == "faq.jsonl"]
+    assert faq.questions == ("I lost my card", "my card was stolen")
+
+
+def test_a_folder_built_on_beam_gets_the_in_process_weight_and_not_found_rule(encoder, tmp_path):
+    from lepton_tf.index.folder_build import build_folder_index
+    from lepton_tf.index.not_found_rule import load_rule
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(60):  # enough pseudo-queries (headings) for a fitted rule
+        t = TOPICS[i % len(TOPICS)]
+        (folder / f"{i:02d}.md").write_text(f"# {t} desk {i}\n\nHow to sort out a {t} "
+                                            f"problem, case {i}, at desk {i % 7}.\n")
+    beam_path = run_index_pipeline(str(folder), encoder, str(tmp_path / "beam"),
+                                   runner="direct", num_shards=1)
+    local = build_folder_index(str(folder), str(tmp_path / "local"), SavedModelEncoder(encoder),
+                               progress=False).path
+    beam_rule, local_rule = load_rule(beam_path), load_rule(local)
+    assert local_rule.fitted_on["fitted"].startswith("self-fitted")
+    assert beam_rule == local_rule and beam_rule.fitted_on == local_rule.fitted_on
+    assert load_sharded(beam_path).shards[0].fusion == load_index(local).fusion
+    assert not [name for name in os.listdir(beam_path) if name.startswith(".")]
+
+
+def test_an_edited_file_on_beam_embeds_only_its_changed_passages(encoder, tmp_path):
+    folder, out, log = tmp_path / "notes", str(tmp_path / "idx"), tmp_path / "embedded.txt"
+    folder.mkdir()
+    sections = ["# Hours\n\nThe office opens at nine.", "# Parking\n\nPark in the north garage.",
+                "# Lunch\n\nThe canteen serves lunch at noon."]
+    (folder / "guide.md").write_text("\n\n".join(sections) + "\n")
+    (folder / "faq.md").write_text("# Wifi\n\nThe password is on the fridge.\n")
+
+    def run(root, base):
+        log.write_text("")
+        path = run_index_pipeline(str(root), encoder, base, runner="direct", num_shards=2,
+                                  handler=RecordingHandler(encoder, log))
+        return path, sorted(log.read_text().split())
+
+    _, embedded = run(folder, out)
+    assert embedded == ["faq.md#0", "guide.md#0", "guide.md#1", "guide.md#2"]
+    (folder / "guide.md").write_text("\n\n".join(sections[:2] + [
+        "# Lunch\n\nThe canteen serves lunch at one."]) + "\n")
+    second, embedded = run(folder, out)
+    assert embedded == ["guide.md#2"]  # the untouched sections keep their vectors
+    updated = load_sharded(second)
+    assert "at one" in updated.documents["guide.md#2"].text
+    full = load_sharded(run(folder, str(tmp_path / "full"))[0])
+    for a, b in zip(updated.shards, full.shards):  # as a full rebuild
+        assert a.row_ids == b.row_ids
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)

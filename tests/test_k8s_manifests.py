@@ -67,3 +67,25 @@ def test_services_are_headless_and_select_pods_the_front_calls():
     job = next(doc for _, doc in resources if doc["kind"] == "Job")
     job_args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert f"--num-shards={len(shard_services)}" in job_args
+
+
+def test_the_assistant_replicas_share_a_store_whose_url_comes_from_a_secret():
+    """Every replica reads the conversation store's URL from the Secret through the
+    environment (`lepton-tf serve` reads $LEPTON_CONVERSATION_STORE); no URL, and so no
+    password, in any manifest's args."""
+    from lepton_tf.cli import build_parser
+    from lepton_tf.commands.serve import STORE_URL_VARIABLE
+
+    resources = _resources()
+    assistant = next(doc for _, doc in resources if doc["kind"] == "Deployment"
+                     and doc["metadata"]["name"] == "assistant")
+    assert assistant["spec"]["replicas"] >= 2
+    container = assistant["spec"]["template"]["spec"]["containers"][0]
+    build_parser().parse_args(["serve", *container["args"]])  # the flags exist
+    assert "--assistant" in container["args"]
+    env = {e["name"]: e for e in container["env"]}
+    secret = env[STORE_URL_VARIABLE]["valueFrom"]["secretKeyRef"]
+    assert secret["name"] and secret["key"] and not secret.get("optional")
+    for _, doc in resources:
+        text = yaml.safe_dump(doc)
+        assert "postgresql://" not in text and "--conversation_store" not in text

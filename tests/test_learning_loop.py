@@ -12,7 +12,7 @@ import pytest
 from test_not_found import THREADS, _TopicEncoder
 
 from lepton_tf.cli import main
-from lepton_tf.index import load_index, not_found
+from lepton_tf.index import load_index, not_found_rule
 from lepton_tf.index.build import build_index
 from lepton_tf.index.learned_questions import learn_questions
 from lepton_tf.index.storage import read_extra_file
@@ -105,9 +105,9 @@ def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
     assert set(after.documents["t7-a1"].questions) == set(after.documents["t7-a0"].questions) \
         == {"what about topic7 thing0 please", "what about topic7 thing1 please"}
     assert after.fusion.tuned_on.startswith("learned questions")
-    rule = not_found.load_rule(result["version"], has_questions=True)
+    rule = not_found_rule.load_rule(result["version"], has_questions=True)
     assert "question_top1" in rule.features  # refitted with the new evidence
-    assert read_extra_file(result["version"], not_found.FILE_NAME) is not None
+    assert read_extra_file(result["version"], not_found_rule.FILE_NAME) is not None
     # A new phrasing of a learned question is found; the search ranks its document first.
     vector = np.asarray(encoder.encode_queries(["what about topic7 thing0 please"]))
     assert after.hybrid_search(vector, ["what about topic7 thing0 please"], k=1)[0].doc_ids[0] \
@@ -123,3 +123,29 @@ def test_a_file_that_is_not_a_review_is_a_clear_error(tmp_path, capsys):
     assert main(["learn", "apply", str(bad), "--search_index", str(tmp_path)]) == 2
     assert "is not a review file of `lepton-tf learn export`: no column accept, doc_id, " \
            "question" in capsys.readouterr().err
+
+
+def test_a_missed_or_wrong_answer_proposes_every_document_it_showed(tmp_path):
+    """An operator who only confirms can accept the shown document that answers a
+    question the assistant flagged or answered wrong, without writing an id."""
+    from lepton_tf.store.learning import review_rows
+
+    store = ConversationStore.open(sqlite_url(str(tmp_path / "c.sqlite")))
+    shown = [{"n": 1, "doc_id": "t1-a0", "title": "one", "score": 0.5},
+             {"n": 2, "doc_id": "t2-a0", "title": "two", "score": 0.4}]
+    for message, not_found, rating in (("missed", True, None), ("wrong", False, "down"),
+                                       ("right", False, "up")):
+        record = TurnRecord(new_turn_id(), message, message, "search", sources=shown,
+                            cited=[] if not_found else [1], not_found=not_found, reply="r")
+        store.write_turn(record, {}, 1)
+        if rating:
+            store.add_feedback(message, record.turn_id, rating)
+    rows = {(r["question"], r["doc_id"]): r for r in review_rows(store)}
+    store.close()
+    assert rows["missed", "t1-a0"]["evidence"] == "not found: closest match; correct doc_id"
+    assert rows["missed", "t2-a0"]["evidence"] == "not found: shown #2; confirm doc_id"
+    assert (rows["wrong", "t1-a0"]["down"], rows["wrong", "t2-a0"]["down"]) == (1, 0)
+    assert rows["wrong", "t2-a0"]["evidence"] == "answer rated down: shown #2; confirm doc_id"
+    assert rows["wrong", "t2-a0"]["accept"] == ""  # proposed, never pre-accepted
+    # A right answer proposes the document it cited, nothing else.
+    assert ("right", "t2-a0") not in rows and rows["right", "t1-a0"]["accept"] == "yes"

@@ -118,12 +118,23 @@ def test_scores_and_not_found_are_those_of_the_permitted_documents_alone(world, 
         assert got["not_found"].tolist() == want["not_found"].tolist(), probe
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["few", "many"])
 @pytest.mark.parametrize("user", ["alice", "bob"])
-def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(world, user):
+def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(world, user,
+                                                                               many,
+                                                                               monkeypatch):
     """BM25's statistics (IDF, average length), the fused scores and a rule reading
-    `bm25` and `cover` are those of the permitted documents alone."""
-    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    `bm25` and `cover` are those of the permitted documents alone; also for a
+    caller who may read more passages than BM25 is rebuilt for (`many`: the
+    threshold lowered below these documents)."""
+    import lepton_tf.index.permitted_lexical as permitted_lexical
+    import lepton_tf.index.permitted_signals as permitted_signals
+    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
     from lepton_tf.search.servable import SearchServable
+
+    if many:
+        monkeypatch.setattr(permitted_lexical, "PERMITTED_BELOW", 1)
+        monkeypatch.setattr(permitted_signals, "PERMITTED_BELOW", 1)
 
     rule = NotFoundRule(("top1", "bm25", "cover"), (-1.0, -1.0, -1.0), (0.5, 0.5, 0.5),
                         (1.0, 1.0, 1.0))
@@ -160,7 +171,7 @@ def test_a_known_question_rule_sees_only_permitted_questions_in_one_pass(world, 
     read; and the signals come from the ranking pass (one question product,
     one BM25 scoring a query)."""
     from lepton_tf.index.lexical import LexicalIndex
-    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
     from lepton_tf.search.servable import SearchServable
     from lepton_tf.server import identity
 

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from corpus_files import CountingEncoder
+from corpus_files import CountingEncoder, HashHandler, stand_in_encoder
 
 from lepton_tf.index import Document, SearchIndex, load_index
 from lepton_tf.index.filters import FilterError
@@ -197,46 +197,18 @@ def test_permission_is_an_exact_prefilter(corpus, mode, sharded):
         permitted_filter('{"$readers": ["g1"]}', ["g0"])
 
 
-class _HashHandler:
-    """A RunInference handler embedding with `CountingEncoder` (no model to load);
-    `refuse`: fail if asked to embed anything (an update that must re-encode nothing)."""
-
-    def __new__(cls, encoder_path, refuse=False):
-        from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
-
-        class Handler(EncoderModelHandler):
-            def load_model(self):
-                return _Batched()
-
-            def run_inference(self, batch, model, inference_args=None):
-                if refuse:
-                    raise AssertionError(f"the pipeline embedded {len(batch)} passages")
-                return super().run_inference(batch, model, inference_args)
-        return Handler(encoder_path)
-
-
-class _Batched(CountingEncoder):
-    def encode_documents(self, texts, batch_size=None, progress=False):
-        return super().encode_documents(texts)
-
-
 def test_the_beam_built_index_carries_the_acl_and_updates_it_without_encoding(tmp_path):
     pytest.importorskip("apache_beam")
-    import tensorflow as tf
-
     from lepton_tf.index.fusion import FusionConfig
     from lepton_tf.index.sharded_storage import load_sharded
     from lepton_tf.pipelines.index_pipeline import run_index_pipeline
 
-    encoder = str(tmp_path / "encoder" / "1")
-    module = tf.Module()
-    module.v = tf.Variable(1.0)
-    tf.saved_model.save(module, encoder)  # a fingerprinted version folder to name
+    encoder = stand_in_encoder(tmp_path / "encoder")
     root = _corpus(tmp_path / "kb")
     acl = AclRules.parse(ACL)
     out = str(tmp_path / "idx")
     first = run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
-                               handler=_HashHandler(encoder), fusion=FusionConfig(), acl=acl,
+                               handler=HashHandler(encoder), fusion=FusionConfig(), acl=acl,
                                chunk_config=ChunkConfig(64, 8))
     index = load_sharded(first)
     readers = {d.metadata["source"]: d.readers for d in index.documents.values()
@@ -249,7 +221,7 @@ def test_the_beam_built_index_carries_the_acl_and_updates_it_without_encoding(tm
     assert merger and not {d.doc_id for d in merger} & set(hits[0].doc_ids)
     changed = AclRules.parse(ACL.replace("[board]", "[board, support]"))
     second = run_index_pipeline(str(root), encoder, out, runner="direct", num_shards=2,
-                                handler=_HashHandler(encoder, refuse=True),
+                                handler=HashHandler(encoder, refuse=True),
                                 fusion=FusionConfig(), acl=changed,
                                 chunk_config=ChunkConfig(64, 8))
     assert second != first

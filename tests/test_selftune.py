@@ -211,7 +211,7 @@ def test_a_folder_build_self_tunes_and_an_incremental_run_keeps_the_weight(tmp_p
 
 
 def test_retune_keeps_a_folder_index_incremental(tmp_path, monkeypatch):
-    from lepton_tf.commands.index import update_index
+    from lepton_tf.index.update import update_index
     from lepton_tf.index.folder_build import build_folder_index
 
     monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
@@ -229,6 +229,32 @@ def test_retune_keeps_a_folder_index_incremental(tmp_path, monkeypatch):
     report = build_folder_index(str(root), out, _ConceptEncoder(), **quiet)
     assert report.incremental and report.encoded == 1  # the ingest manifest survived
     assert load_index(out).fusion.tuned_on.startswith("self-tuned")
+
+
+def test_tune_on_a_folder_chooses_the_weight_before_the_one_version_it_publishes(
+        tmp_path, monkeypatch):
+    from lepton_tf.cli import main
+    from lepton_tf.index.storage import list_index_versions
+
+    monkeypatch.setattr("lepton_tf.index.encoding.SavedModelEncoder",
+                        lambda path: _ConceptEncoder())
+    root = tmp_path / "notes"
+    root.mkdir()
+    docs = _keyword_corpus()
+    for i, d in enumerate(docs):
+        (root / f"{d.doc_id}.md").write_text(f"# key{i}x0 key{i}x1\n\n{d.text}\n")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"query": f"key{i}x0 key{i}x2",
+                                         "positive": f"{d.doc_id}.md#0"}) + "\n"
+                             for i, d in enumerate(docs)))
+    out = str(tmp_path / "idx")
+    assert main(["index", "--corpus", str(root), "--out", out, "--tune", str(pairs)]) == 0
+    assert list_index_versions(out) == [1]  # one version, tuned before it was published
+    assert load_index(out).fusion.tuned_on.startswith("pairs.jsonl")
+    # Unchanged files with --tune: the weight is tuned again, into one more version.
+    assert main(["index", "--corpus", str(root), "--out", out, "--tune", str(pairs)]) == 0
+    assert list_index_versions(out) == [1, 2]
+    assert load_index(out).fusion.tuned_on.startswith("pairs.jsonl")
 
 
 def test_eval_search_scores_the_self_tuned_default_not_a_fixed_weight(tmp_path):

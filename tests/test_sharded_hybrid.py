@@ -131,3 +131,33 @@ def test_shards_without_bm25_gain_it_with_the_corpus_statistics():
             _assert_same(g, w, flat, q, t)
     finally:
         sharded.close()
+
+
+@pytest.mark.parametrize("filter", [None, {"lang": "en"}, {"$readers": ["staff"]},
+                                    {"$readers": ["staff"], "lang": "en"}])
+def test_one_scatter_a_query_returns_the_hits_and_the_not_found_cosines(filter):
+    from lepton_tf.index.not_found_rule import TOP_K
+
+    x, docs = _corpus(600)
+    docs = [Document(d.doc_id, d.text, d.title, d.metadata,
+                     readers=("staff",) if i % 3 else ("board",)) for i, d in enumerate(docs)]
+    flat = SearchIndex.build(x, docs)
+    sharded = ShardedIndex.build(x, docs, num_shards=3)
+    scatters = []
+    scatter = sharded.scatter
+    sharded.scatter = lambda call: scatters.append(call) or scatter(call)
+    queries, texts = _queries(8)
+    try:
+        for mode in MODES:
+            scatters.clear()
+            got = sharded.hybrid_search(queries, texts, 5, mode, filter, signals=TOP_K)
+            assert len(scatters) == 1  # the candidates and the signals in one pass
+            want = flat.hybrid_search(queries, texts, 5, mode, filter, signals=TOP_K)
+            for g, w in zip(got, want):
+                assert g.doc_ids == w.doc_ids
+                # the cosines over what the caller may read (not what the rest of the
+                # filter narrows the hits to), as the unsharded index's
+                np.testing.assert_allclose(g.signals.top_cosines, w.signals.top_cosines,
+                                           rtol=1e-5, atol=1e-6)
+    finally:
+        sharded.close()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from conftest import REPO, python_env
-from pg_cluster import missing, temporary_cluster
+from pg_cluster import postgres  # noqa: F401 - a fixture
 from stored_conversation import metric, post, start
 
 from lepton_tf.client.assistant import AssistantClient
@@ -78,15 +78,6 @@ def test_sigkill_right_after_answering_loses_no_turn(tmp_path, child_server):
         assert [c["n"] for c in final["citations"]] == [1], final
     finally:
         server.stop(0)
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    why = missing()
-    if why:
-        pytest.skip(why)
-    with temporary_cluster() as cluster:
-        yield cluster
 
 
 def test_two_servers_on_one_postgresql_alternate_turns(postgres, child_server):

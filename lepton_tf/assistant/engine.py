@@ -151,8 +151,14 @@ class Assistant:
         # the intent's skill.
         intent_name = intent.intent if route == OUT_OF_SCOPE and intent is not None \
             and intent.out_of_scope is False else ""
-        skill = self.skills.get(intent_name) if self.skills is not None and \
-            route == OUT_OF_SCOPE and intent_name else None
+        skill = self.skills.get(intent_name, self.tasks is not None) \
+            if self.skills is not None and route == OUT_OF_SCOPE and intent_name else None
+        if skill is not None and skill.kind == "task":  # the intent starts a schema task
+            task = timed(timings, "dialogue", self.tasks.turn, session, message, "", skill.text)
+            if task is not None:
+                return (yield from self._task_turn(session_id, session, message, task,
+                                                   timings, start))
+            skill = self.skills.get(intent_name, tasks_on=False)
         if skill is not None:
             route = SKILL
         shown, numbers, not_found = [], [], False
@@ -199,22 +205,21 @@ class Assistant:
         session.last_query = signals.query if route == SEARCH else ""
         session.last_reply = reply
         session.turn_count += 1
-        principal = identity.current()
+        principal, turn_id = identity.current(), new_turn_id()
         audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
                      "sources no longer readable: none shown" if revoked else
                      "unrestricted" if principal.unrestricted else
-                     f"readers={principal.readers()}", [not_found])
+                     f"readers={principal.readers()}", [not_found], turn_id=turn_id)
         timings["total"] = (time.perf_counter() - start) * 1e3
         result = TurnResult(reply, route, intent_name, citations,
                             "extractive" if numbers else "", related,
                             {k: round(v, 2) for k, v in timings.items()},
                             float(signals.top) if signals.top is not None else 0.0,
-                            not_found, new_turn_id(),
+                            not_found, turn_id,
                             handoff=skill is not None and skill.kind == "handoff")
         # Logged (committed) before any of the reply is sent: a turn a client saw
         # is in the log even if the process dies right after.
-        self.sessions.log_turn(session, self._record(session_id, message, result, shown,
-                                                     session))
+        self.sessions.log_turn(session, self._record(message, result, shown, session))
         return result
 
     def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
@@ -229,17 +234,23 @@ class Assistant:
         session.last_results, session.last_query, session.last_reply = [], "", task.reply
         session.turn_count += 1
         timings["total"] = (time.perf_counter() - start) * 1e3
+        turn_id, principal = new_turn_id(), identity.current()
+        audit.record("assistant", TASK, [message], [[]], "unrestricted"
+                     if principal.unrestricted else f"readers={principal.readers()}",
+                     [False], turn_id=turn_id)
         result = TurnResult(task.reply, TASK, task.intent,
                             timings_ms={k: round(v, 2) for k, v in timings.items()},
-                            turn_id=new_turn_id(), task=task.to_json())
-        self.sessions.log_turn(session, self._record(session_id, message, result, [], session))
+                            turn_id=turn_id, task=task.to_json())
+        self.sessions.log_turn(session, self._record(message, result, [], session))
         return result
 
-    def _record(self, session_id: str, message: str, result: TurnResult, shown: list,
+    def _record(self, message: str, result: TurnResult, shown: list,
                 session) -> TurnRecord:
+        """The turn as logged, under the session's key (a restricted caller's
+        sessions are its own: `session_key`)."""
         versions = getattr(self.backends, "versions", dict)()
         return TurnRecord(
-            turn_id=result.turn_id, session_id=session_id, message=message,
+            turn_id=result.turn_id, session_id=session.session_id, message=message,
             route=result.route, intent=result.intent, state=session.tracked_state(),
             sources=[{"n": n, "doc_id": p.doc_id, "title": p.title, "score": round(p.score, 4)}
                      for n, p in enumerate(shown, 1)],
@@ -257,13 +268,15 @@ class Assistant:
             StoreError: no conversation store, or it failed.
         """
         store = self._store()
-        store.add_feedback(session_id, turn_id, rating,
+        store.add_feedback(session_key(session_id), turn_id, rating,
                            self.sessions.writer.redact_text(comment or ""))
 
     def forget(self, session_id: str) -> int:
-        """Deletes everything stored of one session (see `StoredSessions.forget`)."""
+        """Deletes everything stored of one of the caller's sessions (see
+        `StoredSessions.forget`): a restricted caller names only its own (the id
+        is keyed by its principal, `session_key`)."""
         self._store()
-        return self.sessions.forget(session_id)
+        return self.sessions.forget(session_key(session_id))
 
     def _store(self):
         store = getattr(self.sessions, "store", None)

@@ -21,7 +21,9 @@ This hosts (all on the server's own ports):
 - `POST /v1/assistant:stream` (NDJSON) and the web page at `GET /` and
   `GET /assistant` on the REST port (the page is public, the stream
   endpoint honours `--auth_token`);
-- the operator's report at `GET /report` (honours `--auth_token`).
+- the operator's report at `GET /report` (a page) and `GET /v1/report` (JSON),
+  each group's data only to its admins;
+- with a store, the audit trail in it, admins' view at `GET /v1/audit`.
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       smalltalk_turns: tuple | None = None, domain_turns: list | None = None,
                       task_db: str | None = None, task_config: str | None = None,
                       skills: str | None = None, task_tracker: str = "lookup",
+                      task_services: tuple | None = None, task_generator: str = "",
                       store_url: str | None = None, retention_days: float | None = None,
-                      redact=None, redact_text=None):
+                      redact=None, redact_text=None, routing_thresholds: str | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
-        router: routing thresholds (default: the calibrated ones, for an index
-            with known questions when `knowledge_base` is such an index folder).
+        router: the routing rule (default: `routing_thresholds`' thresholds, for an
+            index with known questions when `knowledge_base` is such an index folder).
         max_sessions, ttl_s: the session store's memory bound and expiry.
         dialogue_turns: reference turns for the dialogue score (None: SGD sample).
         names: other model names (`intent`, `search`, `chat`, `encoder`).
@@ -85,12 +88,19 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             are refused).
         task_tracker: `lookup` (the lookup-table tracker over the database) or `dst`
             (the learned tracker: the `dst` servable this server hosts).
+        task_services: the schema services the tasks offer (None: the example's,
+            `tasks.DEFAULT_SERVICES`); any service of SGD's schemas with a bound backend.
+        task_generator: the reply generator servable this server hosts (`lepton-tf
+            train reply_generator`); its replies pass the value check or are
+            replaced by the template ("": template replies).
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
         redact, redact_text: the store writer's redaction hooks (see
             `lepton_tf.store.writer`); None: personal data is replaced by typed
             placeholders under the knowledge base's `redaction.json` policy.
+        routing_thresholds: a `lepton-tf eval routing --write` file (None: the
+            shipped one); read here, so a malformed file stops the start.
     """
     if task_tracker not in ("lookup", "dst"):
         raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
@@ -98,7 +108,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         else kb.load(knowledge_base)
     if router is None:
         router = default_router(isinstance(knowledge_base, str)
-                                and index_has_known_questions(knowledge_base))
+                                and index_has_known_questions(knowledge_base),
+                                routing_thresholds)
 
     intent_skills = None
     if skills:
@@ -122,11 +133,20 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
     def build(server):
         tasks = None
         if task_db:
-            from lepton_tf.assistant.tasks import TaskSkill, hosted_tracker
+            from lepton_tf.assistant.tasks import (DEFAULT_SERVICES, TaskSkill,
+                                                  hosted_generator, hosted_tracker)
 
             tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
                 if task_tracker == "dst" else None
-            tasks = TaskSkill.example(task_db, task_config, tracker=tracker)
+            bound = intent_skills.tasks() if intent_skills is not None else ()
+            services = tuple(dict.fromkeys([*(task_services or DEFAULT_SERVICES),
+                                            *(t.split(".")[0] for t in bound)]))
+            tasks = TaskSkill.example(task_db, task_config, services=services, tracker=tracker)
+            if task_generator:
+                tasks.generator = hosted_generator(server.manager, task_generator)
+            for task in bound:
+                if not tasks.offers(task):
+                    raise ValueError(f"{skills}: task {task} is not an intent of SGD's schemas")
         backends = ServerBackends(server.manager, names, dialogue_turns, max_new_tokens,
                                   smalltalk_turns, domain_turns)
         if warm_up:
@@ -147,11 +167,35 @@ def page_route(reply, body: bytes) -> None:
 
 
 REPORT_PATH = "/report"
+REPORT_JSON_PATH = "/v1/report"
+AUDIT_PATH = "/v1/audit"
 
 
-def report_route(server, name: str = "assistant"):
-    """`GET /report`: the operator's report of the assistant's store, as a page.
-    Not public: it honours `--auth_token` like the model routes."""
+READABLE_BATCH = 500  # doc ids a permission check asks `search` about at once
+
+
+def documents_of_groups(server, name: str = "assistant"):
+    """`(viewer, doc ids) -> the ids a member of the viewer's administered groups
+    may read` (asked of `search` as a principal in those groups, off the audit
+    trail): what the report and the trail show a restricted admin."""
+    from lepton_tf.server import audit, identity
+
+    def shown(viewer, doc_ids: list[str]) -> set[str]:
+        member = identity.Principal(viewer.name, frozenset(viewer.admin_of))
+        with server.manager.servable(name) as servable:
+            backends = servable.assistant.backends
+            with identity.acting_as(member), audit.scope(None):
+                return {d for start in range(0, len(doc_ids), READABLE_BATCH)
+                        for d in backends.readable(doc_ids[start:start + READABLE_BATCH])}
+    return shown
+
+
+def report_route(server, name: str = "assistant", as_json: bool = False):
+    """`GET /report` (a page) or `GET /v1/report` (JSON): the operator's report of
+    the assistant's store. Not public, and scoped to the caller: each group's
+    data only to its admins (`store.report_access`); a caller who administers
+    no group gets 403."""
+    from lepton_tf.server import identity
     from lepton_tf.store.report import build_report
     from lepton_tf.store.report_render import to_html
 
@@ -167,12 +211,32 @@ def report_route(server, name: str = "assistant"):
                 backends = assistant.backends
                 embed = backends.embed if getattr(backends, "has", lambda m: False)(
                     "encoder") else None
-                page = to_html(build_report(store, embed))
+                report = build_report(store, embed, viewer=identity.current(),
+                                      documents_of_groups=documents_of_groups(server, name))
+        except PermissionError as e:
+            reply.send_json(403, {"error": str(e)})
+            return
         except ServingError as e:
             reply.send_json(e.http_status, {"error": e.message})
             return
-        reply.send(200, page.encode("utf-8"), "text/html; charset=utf-8")
+        if as_json:
+            reply.send_json(200, report)
+        else:
+            reply.send(200, to_html(report).encode("utf-8"), "text/html; charset=utf-8")
     return handle
+
+
+def keep_audit_in_store(server, store_url: str, name: str = "assistant") -> None:
+    """Makes the conversation store the server's audit sink (beside an
+    `--audit_log` file when there is one: both get every record), and serves
+    the admins' view of it at `GET /v1/audit`."""
+    from lepton_tf.server.audit import AuditRoute, AuditSinks
+    from lepton_tf.store.audit_log import StoreAuditLog
+
+    trail = StoreAuditLog(ConversationStore.open(store_url))
+    server.audit = trail if server.audit is None else AuditSinks([trail, server.audit])
+    server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit,
+                                                        documents_of_groups(server, name)))
 
 
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
@@ -182,5 +246,8 @@ def mount_assistant(server, name: str = "assistant", **factory_options) -> None:
     server.add_rest_route("POST", REST_STREAM_PATH, rest_stream_route(server, name))
     feedback_api.mount(server, name)
     server.add_rest_route("GET", REPORT_PATH, report_route(server, name))
+    server.add_rest_route("GET", REPORT_JSON_PATH, report_route(server, name, as_json=True))
+    if factory_options.get("store_url"):
+        keep_audit_in_store(server, factory_options["store_url"], name)
     for path in PAGE_PATHS:
         server.add_rest_route("GET", path, page_route, public=True)

@@ -56,6 +56,10 @@ class Session:
     last_used: float = 0.0
     task_memory: TaskMemory | None = None  # the dialogue manager's
     turn_count: int = 0  # answered turns (a stored state never goes back past a newer one)
+    # `(turns, updated_at)` of the stored state this object last wrote or read: while
+    # the store still holds it, a turn's read moves no state (see `StoredSessions`).
+    stored_mark: tuple | None = None
+    store_read_s: float = 0.0  # this turn's read of the store (the turn's metric adds it)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add_turn(self, speaker: str, text: str, max_turns: int) -> None:
@@ -91,7 +95,7 @@ class Session:
 
     def restore(self, state: dict) -> None:
         """Takes over a stored `to_state` (keys this code does not know are ignored,
-        keys it lacks keep their defaults: stores written by older versions load)."""
+        keys it lacks keep their defaults, so a state stored without a field loads)."""
         defaults = Session(self.session_id)
         for f in dataclasses.fields(self):
             if f.name in _NOT_STATE:
@@ -101,7 +105,7 @@ class Session:
             setattr(self, f.name, decode(value) if decode else value)
 
 
-_NOT_STATE = ("session_id", "lock", "last_used")
+_NOT_STATE = ("session_id", "lock", "last_used", "stored_mark", "store_read_s")
 _DECODERS = {"turns": lambda v: [tuple(t) for t in v],
              "dialogue": lambda v: [tuple(t) for t in v],
              "last_results": lambda v: [RetrievedPassage(**p) for p in v],

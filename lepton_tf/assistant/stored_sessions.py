@@ -62,28 +62,46 @@ class StoredSessions(SessionStore):
                         str(e).splitlines()[0][:200])
 
     def refresh(self, session: Session) -> None:
+        start = time.perf_counter()
+        try:
+            self._refresh(session)
+        finally:
+            session.store_read_s = time.perf_counter() - start
+
+    def _refresh(self, session: Session) -> None:
         if self.writer.queued():
             # Writes are failing (or just recovering): reading would wait for the same
             # failure on every turn, and this session's stored state may be behind.
             return
         try:
-            stored = self.store.load_session(session.session_id)
+            stored = self.store.session_if_changed(session.session_id, session.stored_mark)
         except Exception as e:  # noqa: BLE001 - the database is down: go on from the cache
             self.writer.metrics.failures.labels("read").inc()
             log.warning("conversation store: session not read (%s); continuing from memory",
                         str(e).splitlines()[0][:200])
             return
         if stored is None:
+            session.stored_mark = None
             if session.turn_count:  # deleted in the store (forget): start over
                 session.restore({})
             return
-        state, turns = stored
+        state, turns, updated_at = stored
+        if state is None:  # still what this process wrote or read last: the cache is it
+            return
         session.restore(state)
         session.turn_count = turns
+        session.stored_mark = (turns, updated_at)
 
     def log_turn(self, session: Session, record: TurnRecord) -> None:
+        start = time.perf_counter()
         self.purge_if_due()
         self.writer.write(record, session.to_state(), session.turn_count)
+        self.writer.metrics.turn_seconds.observe(
+            session.store_read_s + time.perf_counter() - start)
+        session.store_read_s = 0.0
+        # Queued or dropped, the mark is still what the store will hold (or, if the
+        # turn was dropped, differs from it, and the next read restores the stored state).
+        session.stored_mark = (session.turn_count, record.created_at)
 
     def forget(self, session_id: str) -> int:
         """Deletes a session's stored data and its cached state.

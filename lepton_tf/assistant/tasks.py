@@ -20,7 +20,7 @@ import os
 import zoneinfo
 
 from lepton_tf.dialogue.policy import Policy, TaskMemory
-from lepton_tf.dialogue.replies import faithful_reply, template_reply
+from lepton_tf.dialogue.replies import template_reply
 
 # The example's services: one per domain (SGD has several per domain; one each keeps
 # "book a table" unambiguous).
@@ -64,17 +64,40 @@ def hosted_tracker(manager, model: str = "dst"):
     return ModelTracker(predict)
 
 
+def hosted_generator(manager, model: str):
+    """The reply generator (`dialogue.generated_replies.GeneratedReplies`) over the
+    `chat`-signature servable `model` hosted by the same server, called in process."""
+    import numpy as np
+
+    from lepton_tf.dialogue.generated_replies import GeneratedReplies
+    from lepton_tf.server import inference
+
+    def generate(contexts):
+        with manager.servable(model) as servable:
+            _, out = inference.predict_arrays(servable, "serving_default", {
+                "context": np.array([c.encode("utf-8") for c in contexts], object)}, ["reply"])
+        return [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in out["reply"]]
+    return GeneratedReplies(generate)
+
+
 class TaskSkill:
     """Args:
         policy: the dialogue manager (schemas, tracker, backends).
-        generator: optional `acts, service -> text` (a trained reply generator); its
-            replies pass the value check or are replaced by the template.
+        generator: optional `dialogue.generated_replies.GeneratedReplies` (the trained
+            reply generator); its replies pass the value check or are replaced by
+            the template.
         clock: `() -> aware datetime` in the caller's zone (default: this machine's).
     """
 
     def __init__(self, policy: Policy, generator=None, clock=None):
         self.policy, self.generator = policy, generator
         self.clock = clock or (lambda: datetime.datetime.now().astimezone())
+
+    def offers(self, task: str) -> bool:
+        """Whether `Service.Intent` is one of these tasks'."""
+        service, _, intent = task.partition(".")
+        return service in self.policy.schemas and \
+            intent in self.policy.schemas[service].intent_names
 
     @classmethod
     def example(cls, db_path: str, config_path: str | None = None,
@@ -86,6 +109,7 @@ class TaskSkill:
         Raises:
             FileNotFoundError: no database at `db_path`.
             ConfigError: a malformed backends file.
+            ValueError: a service SGD's schemas do not have.
         """
         from lepton_tf.dialogue.backends_config import load_backends
         from lepton_tf.dialogue.example_services import DEFAULT_BACKENDS_CONFIG, example_schemas
@@ -94,6 +118,9 @@ class TaskSkill:
         if not os.path.isfile(db_path):
             raise FileNotFoundError(f"no task database at {db_path} (lepton-tf main builds it)")
         every = example_schemas()
+        unknown = [name for name in services if name not in every]
+        if unknown:
+            raise ValueError(f"no such SGD service: {', '.join(unknown)}")
         schemas = {name: every[name] for name in services}
         backends = load_backends(config_path or DEFAULT_BACKENDS_CONFIG, every, environ,
                                  overrides={"example_db": {"url": f"sqlite:///{db_path}"}})
@@ -122,7 +149,8 @@ class TaskSkill:
             raise ValueError(f"time_zone {name[:60]!r} is not an IANA time zone name "
                              "(e.g. Europe/Paris, America/Los_Angeles).") from None
 
-    def turn(self, session, message: str, time_zone: str = "") -> TaskTurn | None:
+    def turn(self, session, message: str, time_zone: str = "",
+             task: str = "") -> TaskTurn | None:
         """The task's reply to `message`, or None when the turn is no task's.
 
         Args:
@@ -130,7 +158,15 @@ class TaskSkill:
             message: the user's turn.
             time_zone: the caller's IANA zone ("": the one given before, else the
                 server's clock): "tomorrow" and "7 pm" are resolved in it.
+            task: `Service.Intent` to start with this turn (an intent skill bound to
+                it), whatever the tracker made of it; "": the tracker decides.
+
+        Raises:
+            ValueError: a `task` these tasks do not offer.
         """
+        if task and not self.offers(task):
+            raise ValueError(f"task {task!r} is not an intent of the services offered")
+        started = tuple(task.split(".", 1)) if task else None
         memory = session.task_memory
         if memory is None:
             memory = session.task_memory = TaskMemory()
@@ -139,13 +175,13 @@ class TaskSkill:
             memory.time_zone = time_zone
         now = datetime.datetime.now(self.check_time_zone(memory.time_zone)) \
             if memory.time_zone else self.clock()
-        decision = self.policy.turn(memory, session.session_id, message, now)
+        decision = self.policy.turn(memory, session.session_id, message, now, started)
         if not decision.acts:
             return None
         service = self.policy.schemas.get(decision.service)
         if self.generator is not None:
-            reply, replaced = faithful_reply(self.generator(decision.acts, service),
-                                             decision.acts, service)
+            reply, replaced = self.generator.reply(
+                decision.acts, service, [("SYSTEM", memory.last_system), ("USER", message)])
         else:
             reply, replaced = template_reply(decision.acts, service), False
         memory.last_system = reply

@@ -39,5 +39,4 @@ def session_key(session_id: str) -> str:
     is another session (its last results never answer "the second one" for
     them). Unrestricted callers (a shared token, no auth) share ids.
     """
-    principal = identity.current()
-    return session_id if principal.unrestricted else f"{principal.name}\x1f{session_id}"
+    return identity.owned_session(identity.current(), session_id)

@@ -5,6 +5,15 @@
 
 The store is found as `lepton-tf serve` finds it: `--conversation_store`
 (a URL or a SQLite path), else the SQLite file beside `--search_index`.
+
+A caller of a server forgets one of its own conversations through the server
+(the token's principal owns it; another caller's session of the same id is
+not touched):
+
+    LEPTON_TOKEN=... lepton-tf conversations forget SESSION_ID --target localhost:8500
+
+On the database file itself, `--principal NAME` names a restricted caller's
+session (its sessions are stored under its name).
 """
 
 from __future__ import annotations
@@ -42,14 +51,46 @@ def open_store(args):
     return ConversationStore.open(url)
 
 
+def forget_through_server(args) -> int:
+    """`forget` as the token's caller, through the server's gRPC `Forget`.
+
+    Raises:
+        PermissionError: the server refused the token.
+        ValueError: nothing stored for that session (of this caller), or another error.
+    """
+    import grpc
+
+    from lepton_tf.client.assistant import AssistantClient
+    from lepton_tf.commands.report import caller_token
+
+    client = AssistantClient(args.target, args.session_id, token=caller_token(args))
+    try:
+        deleted = client.forget()["deleted_rows"]
+    except grpc.RpcError as e:
+        error = PermissionError if e.code() in (grpc.StatusCode.UNAUTHENTICATED,
+                                                grpc.StatusCode.PERMISSION_DENIED) \
+            else ValueError
+        raise error(f"{args.target}: {e.code().name}: {e.details()}") from None
+    finally:
+        client.close()
+    print(f"deleted {int(deleted)} rows of session {args.session_id}")
+    return 0
+
+
 def run(args) -> int:
     from lepton_tf.store import UnknownTurnError
 
+    if args.action == "forget" and args.target:
+        return forget_through_server(args)
     store = open_store(args)
     try:
         if args.action == "forget":
+            from lepton_tf.server.identity import Principal, owned_session
+
+            key = owned_session(Principal(args.principal), args.session_id) \
+                if args.principal else args.session_id
             try:
-                deleted = store.delete_session(args.session_id)
+                deleted = store.delete_session(key)
             except UnknownTurnError as e:
                 raise ValueError(str(e)) from None
             print(f"deleted {deleted} rows of session {args.session_id}")
@@ -67,6 +108,11 @@ def register(sub) -> None:
     actions = p.add_subparsers(dest="action", required=True)
     forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
     forget.add_argument("session_id", help="the session to delete")
+    forget.add_argument("--target", metavar="HOST:PORT", help="forget it through this "
+                        "server's gRPC port, as the caller of --token (or $LEPTON_TOKEN)")
+    forget.add_argument("--token", help="the caller's bearer token (default $LEPTON_TOKEN)")
+    forget.add_argument("--principal", help="on the database file: the restricted caller "
+                        "whose session it is")
     purge = actions.add_parser("purge", help="delete what is older than --days")
     purge.add_argument("--days", type=float, required=True,
                        help="delete turns, feedback and sessions older than this")

@@ -27,86 +27,20 @@ to the runner (docs/deploy.md shows them for Flink, Spark and Dataflow).
 
 import os
 
-DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
+from lepton_tf.index.build import DEFAULT_INDEX_DIR
+
 DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
 DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
 
 
 def _fixed_fusion(args):
-    """The `FusionConfig` of `--fusion` / `--dense-weight`; `tuned_on` says
-    the weight was given (`None` weight: the default, to be tuned)."""
+    """The `FusionConfig` of `--dense-weight` (None without it: the weight is
+    kept or tuned)."""
     from lepton_tf.index.fusion import FusionConfig
 
     if args.dense_weight is None:
-        return FusionConfig(args.fusion)
+        return None
     return FusionConfig(args.fusion, args.dense_weight, tuned_on="fixed (--dense-weight)")
-
-
-def update_index(index_dir: str, encoder_path: str, add: str | None = None,
-                 delete: list[str] | None = None, tune_pairs: str | None = None,
-                 retune: bool = False, fusion=None) -> str:
-    """Writes a new index version: the latest one with documents added
-    (upserted by id) and/or deleted, without rebuilding the searcher.
-
-    The fusion weight and its origin are kept, unless `tune_pairs` is given
-    (tuned on them), `retune` (chosen again on pseudo-queries,
-    `index.fusion_selftune.tune_default`) or `fusion` (set as given)."""
-    from lepton_tf.index.build import read_corpus, tune
-    from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.fusion_selftune import tune_default
-    from lepton_tf.index.sharded import ShardedIndex
-    from lepton_tf.index.sharded_storage import load_any, save_sharded
-    from lepton_tf.index.storage import save_index
-
-    encoder = SavedModelEncoder(encoder_path)
-    index = load_any(index_dir, expected_encoder=encoder.info)  # sharded or not
-    if delete:
-        index.delete(delete)
-    if add:
-        documents = read_corpus(add)
-        # Same title and text (a permission or metadata change): replaced, not re-encoded.
-        same = [d for d in documents if d.doc_id in index.documents and
-                index.documents[d.doc_id].embedding_text() == d.embedding_text() and
-                index.documents[d.doc_id].questions == d.questions]
-        if same:
-            index.replace_documents(same)
-            print(f"{len(same)} documents changed only readers or metadata: not re-encoded")
-        kept = {d.doc_id for d in same}
-        documents = [d for d in documents if d.doc_id not in kept]
-        if documents:
-            index.upsert(documents,
-                         encoder.encode_documents([d.embedding_text() for d in documents]))
-        if not isinstance(index, ShardedIndex):
-            index.refresh_questions(encoder.encode_queries)  # only the new ones are encoded
-    if isinstance(index, ShardedIndex):
-        if tune_pairs or retune:
-            raise SystemExit("lepton-tf index: --tune/--retune need a one-shard index (the "
-                             "fusion weight is tuned on one index's candidate pools).")
-        if not index.lexical:
-            index.rebuild_lexical()  # shards from before sharded BM25 gain theirs
-        path = save_sharded(index, index_dir)
-    else:
-        if index.lexical is None:
-            index.rebuild_lexical()  # an index from before hybrid search gains its BM25 part
-        if fusion is not None:
-            index.fusion = fusion
-        if tune_pairs:
-            tune(index, tune_pairs, encoder)
-        elif retune:
-            tune_default(index, encoder)
-        from lepton_tf.index import not_found
-        from lepton_tf.index.storage import read_extra_file
-        from lepton_tf.ingest.manifest import FILE_NAME as INGEST_MANIFEST
-
-        # Kept across updates: the not-found rule, and a folder's ingest manifest
-        # when the passages are unchanged (a re-tune), so the next folder run
-        # stays incremental.
-        kept = (not_found.FILE_NAME,) + (() if add or delete else (INGEST_MANIFEST,))
-        extra = {name: text for name in kept
-                 if (text := read_extra_file(index_dir, name)) is not None}
-        path = save_index(index, index_dir, extra_files=extra or None)
-    print(f"Index now {len(index)} documents -> {path}")
-    return path
 
 
 def _acl(args):
@@ -116,29 +50,34 @@ def _acl(args):
     return AclRules.load(args.acl) if getattr(args, "acl", None) else None
 
 
+def _chunking(args):
+    """The `ChunkConfig` of `--chunk-tokens` / `--chunk-overlap`."""
+    from lepton_tf.ingest import ChunkConfig
+
+    return ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
+
+
 def index_folder(args, encoder=None) -> int:
-    """`--corpus DIR` of files: chunk, encode what changed, publish a version.
+    """`--corpus DIR` of files: chunk, encode what changed, tune, publish one version.
 
     Returns:
         0, or 1 when `--strict` met a file that cannot be parsed.
     """
+    from lepton_tf.index.build import default_index_dir
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.ingest import ChunkConfig, ParseError
+    from lepton_tf.ingest import ParseError
 
     if args.version is not None:
         raise SystemExit("lepton-tf index: --version is for BEIR/JSONL builds; a folder "
                          "index always writes the next version.")
-    out = args.out or os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
-    config = ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
-    fixed = args.dense_weight is not None
     acl = _acl(args)  # a bad ACL file fails before any model is loaded
     try:
-        build_folder_index(args.corpus, out, encoder or SavedModelEncoder(args.encoder),
-                           config=config, k=args.k, strict=args.strict, rebuild=args.rebuild,
-                           self_tune=not (args.tune or fixed),
-                           fusion=_fixed_fusion(args) if fixed else None,
-                           acl=acl)
+        build_folder_index(args.corpus, args.out or default_index_dir(args.corpus),
+                           encoder or SavedModelEncoder(args.encoder), config=_chunking(args),
+                           k=args.k, strict=args.strict, rebuild=args.rebuild,
+                           fusion=_fixed_fusion(args), method=args.fusion,
+                           tune_pairs=args.tune, acl=acl)
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
@@ -146,11 +85,18 @@ def index_folder(args, encoder=None) -> int:
 
 
 def run(args) -> int:
+    from lepton_tf.index.build import default_index_dir, is_file_folder
+
     extra = getattr(args, "extra", [])
+    out = args.out or default_index_dir(args.corpus)
+    folder = is_file_folder(args.corpus)
     if args.runner != "local":
         if args.add or args.delete:
             raise ValueError("--add/--delete update the latest version in process: "
                              "use them without --runner.")
+        if args.tune or args.retune:
+            raise ValueError("--tune/--retune choose the weight on one index's candidate "
+                             "pools: use them without --runner (or give --dense-weight).")
         try:
             from lepton_tf.pipelines.index_pipeline import run_index_pipeline
         except ModuleNotFoundError as e:
@@ -158,50 +104,35 @@ def run(args) -> int:
                 raise
             raise ValueError(f"--runner {args.runner} needs apache-beam: "
                              "pip install 'lepton-tf[beam]'.") from None
-
-        from lepton_tf.index.build import is_file_folder
-        from lepton_tf.ingest import ChunkConfig
-
-        out = args.out or (os.path.join("indexes", os.path.basename(os.path.abspath(args.corpus)))
-                           if is_file_folder(args.corpus) else DEFAULT_INDEX_DIR)
         run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
                            num_shards=args.num_shards, k=args.k, version=args.version,
-                           beam_args=extra, rebuild=args.rebuild,
-                           chunk_config=ChunkConfig(max_tokens=args.chunk_tokens,
-                                                    overlap=args.chunk_overlap),
-                           fusion=_fixed_fusion(args) if args.dense_weight is not None else None,
-                           acl=_acl(args))
+                           beam_args=extra, rebuild=args.rebuild, chunk_config=_chunking(args),
+                           fusion=_fixed_fusion(args), method=args.fusion, acl=_acl(args))
         return _write_assistant_texts(out, args.corpus)
     if extra:
         raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
     if args.num_shards != 1:
         raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
-    from lepton_tf.index.build import is_file_folder
-
-    if getattr(args, "acl", None) and not is_file_folder(args.corpus):
+    if getattr(args, "acl", None) and not folder:
         raise ValueError("--acl maps a folder's files to readers; JSONL/BEIR records carry "
                          "their own \"readers\": [...] field.")
-    out = args.out or DEFAULT_INDEX_DIR
-    if args.questions and (args.add or args.delete or args.retune or is_file_folder(args.corpus)):
+    if args.questions and (args.add or args.delete or args.retune or folder):
         raise ValueError("--questions SPLIT is for building from a BEIR folder (documents "
                          "added with --add list theirs in a \"questions\" field).")
     if args.add or args.delete or args.retune:
+        from lepton_tf.index.update import update_index
+
         update_index(out, args.encoder, args.add, args.delete, args.tune, retune=args.retune,
-                     fusion=_fixed_fusion(args) if args.dense_weight is not None else None)
+                     fusion=_fixed_fusion(args))
         return _write_assistant_texts(out, args.corpus)
-    if is_file_folder(args.corpus):
+    if folder:
         status = index_folder(args)
-        if status != 0:
-            return status
-        folder_out = args.out or os.path.join(
-            "indexes", os.path.basename(os.path.abspath(args.corpus)))
-        if args.tune:  # the fusion weight, on the version just written
-            update_index(folder_out, args.encoder, tune_pairs=args.tune)
-        return _write_assistant_texts(folder_out, args.corpus)
+        return status or _write_assistant_texts(out, args.corpus)
     from lepton_tf.index.build import build_index
+    from lepton_tf.index.fusion import FusionConfig
 
     build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
-                tune_pairs=args.tune, fusion=_fixed_fusion(args),
+                tune_pairs=args.tune, fusion=_fixed_fusion(args) or FusionConfig(args.fusion),
                 auto_tune=args.dense_weight is None, questions=args.questions)
     return _write_assistant_texts(out, args.corpus)
 

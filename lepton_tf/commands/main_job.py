@@ -3,9 +3,10 @@
 1. the chat vocabulary, the `encoder` (all-MiniLM-L6-v2 as it is; `--encoder
    fine-tuned` trains it on StackFAQ first, `configs/encoder.yaml`), the
    ScaNN index of the StackFAQ answers, the `intent` classifier and the
-   `chat` model: each only if missing (the `chat` model ships in git);
+   `chat` model: each only if missing (the `chat` model ships in git), and
+   the `dst` state tracker exported from its shipped trained weights;
 2. the embedded server on its defaults (gRPC 127.0.0.1:8500, REST 8501)
-   hosting `chat`, `encoder`, `intent` and `search`;
+   hosting `chat`, `encoder`, `intent`, `dst` and `search`;
 3. a chat turn and a search through the stock TF Serving gRPC stubs, then a
    scripted conversation with the `assistant` (intent routing, search,
    grounded reply with citations), streamed over gRPC. The web page is at
@@ -18,7 +19,8 @@ import os
 
 from lepton_tf.commands.index import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
-                                        SERVABLES, default_request_limits, write_models_config)
+                                        SERVABLES, default_request_limits, served_names,
+                                        write_models_config)
 from lepton_tf.progress_bars import StageClock, machine_line
 
 from lepton_tf.commands.serve import DEFAULT_TASK_DB as DEFAULT_DB  # noqa: E402
@@ -47,6 +49,8 @@ EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed
                      "fusion weight: 719 answers re-encoded without their titles)",
             "chat": "26 + 22 + 76 min on 2 CPU cores (it ships in git)",
             "server start": "1 min at load 4, 2-3.5 min at load 10-14 on 2 CPU cores",
+            "dst": "1-2 min on 2 CPU cores: the shipped tracker weights onto all-MiniLM-L6-v2, "
+                   "exported (no training) and checked in a fresh process",
             "database": "1 s on 2 CPU cores: 50,086 SGD entities into SQLite",
             "demo": "10 s on 2 CPU cores"}
 
@@ -81,6 +85,39 @@ def ensure_servable(name: str, base_dir: str, clock: StageClock | None = None,
                      f"no version in {base_dir}/{name}, training it") as record:
         path = train(name, base_dir=base_dir, export=True)
         record["note"] = f"built -> {path}"
+    return path
+
+
+def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | None = None) -> str | None:
+    """The `dst` servable, exported from the shipped trained weights if there is none.
+
+    Args:
+        base_dir: the model base folder.
+        clock: the stage clock the job's summary reads.
+        weights: the weights file (default: the one the package ships).
+
+    Returns:
+        Its version folder (None when there is none and no weights file either).
+    """
+    from lepton_tf.export import latest_version_path
+    from lepton_tf.export.dst_servable import export_dst
+    from lepton_tf.tasks.dst_weights import load_tracker, shipped_weights_path
+
+    clock = clock or StageClock()
+    path = latest_version_path(base_dir, "dst")
+    if path:
+        with clock.stage("dst", what=f"using {path}") as record:
+            record["note"] = "existed"
+        return path
+    weights = weights or shipped_weights_path()
+    if not os.path.isfile(weights):
+        with clock.stage("dst", what=f"not served: no {weights}") as record:
+            record["note"] = "no trained weights"
+        return None
+    with clock.stage("dst", EXPECTED["dst"], f"no version in {base_dir}/dst, exporting {weights}") as record:
+        model, preprocessor = load_tracker(weights)
+        path = export_dst(model, preprocessor, base_dir=base_dir)
+        record["note"] = f"exported -> {path}"
     return path
 
 
@@ -172,10 +209,11 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
     from lepton_tf.search.wiring import search_factory
 
     clock = clock or StageClock()
+    names = served_names(base_dir)
     with clock.stage("server start", EXPECTED["server start"],
-                     f"serving {', '.join(SERVABLES)}, search and assistant on 127.0.0.1:"
+                     f"serving {', '.join(names)}, search and assistant on 127.0.0.1:"
                      f"{port} (REST {rest_port})"):
-        config = write_models_config(base_dir, SERVABLES, MODELS_CONFIG)
+        config = write_models_config(base_dir, names, MODELS_CONFIG)
         server = ModelServer(ServerOptions(model_config_file=config, port=port,
                                            rest_api_port=rest_port,
                                            file_system_poll_wait_seconds=0,
@@ -230,6 +268,7 @@ def run(args) -> int:
     for name in SERVABLES:
         if name != "encoder":
             ensure_servable(name, args.base_dir, clock)
+    ensure_dst(args.base_dir, clock)
     ensure_database(args.db, clock)
     if not args.no_serve:
         serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock,

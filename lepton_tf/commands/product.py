@@ -9,6 +9,9 @@ from lepton_tf.commands.index import DEFAULT_INDEX_DIR
 from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
+# Served when exported: the main job exports `dst` from the tracker weights the
+# package ships (`lepton_tf.tasks.dst_weights`), when it ships them.
+OPTIONAL_SERVABLES = ("dst",)
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
 # Per-model request limits: the chat decode holds ~9 MB per row and
 # TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.
@@ -19,32 +22,22 @@ def default_request_limits() -> str | None:
     """`serving/request_limits.json` when it is there (a clone), else None."""
     return REQUEST_LIMITS if os.path.isfile(REQUEST_LIMITS) else None
 
-__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "REQUEST_LIMITS",
-           "SERVABLES", "default_request_limits", "write_models_config"]
+
+
+def served_names(base_dir: str = DEFAULT_BASE_DIR) -> tuple[str, ...]:
+    """`SERVABLES`, plus each optional servable with a version in `base_dir`."""
+    from lepton_tf.export import latest_version_path
+
+    return SERVABLES + tuple(n for n in OPTIONAL_SERVABLES if latest_version_path(base_dir, n))
+
+
+__all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "OPTIONAL_SERVABLES", "REQUEST_LIMITS",
+           "SERVABLES", "default_request_limits", "served_names", "write_models_config"]
 
 
 def write_models_config(base_dir: str = DEFAULT_BASE_DIR, names=SERVABLES,
                         path: str = MODELS_CONFIG) -> str:
-    """A TF Serving `models.config` for the given servables of `base_dir`.
+    """`server.config.write_models_config` with the main job's defaults."""
+    from lepton_tf.server.config import write_models_config as write
 
-    Args:
-        base_dir: the folder holding `<name>/<version>/` for each name.
-        names: the servables.
-        path: the file to write (absolute base paths inside).
-
-    Returns:
-        `path`.
-    """
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = model_server_config_pb2.ModelServerConfig()
-    for name in names:
-        model = config.model_config_list.config.add()
-        model.name = name
-        model.base_path = os.path.abspath(os.path.join(base_dir, name))
-        model.model_platform = "tensorflow"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text_format.MessageToString(config))
-    return path
+    return write(base_dir, names, path)

@@ -63,19 +63,20 @@ def use_main_job_defaults(args) -> None:
     """No model flags: serve what `lepton-tf main` builds, where it builds it.
 
     Writes `runs/main/models.config` for `saved_models/{encoder,intent,chat}`
-    (as the main job does) and serves `indexes/stackfaq` as `search` when no
+    and `saved_models/dst` when it is there (as the main job does) and serves `indexes/stackfaq` as `search` when no
     `--search_index` is given and it exists.
     """
-    from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, SERVABLES,
-                                            default_request_limits, write_models_config)
+    from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, default_request_limits,
+                                            served_names, write_models_config)
 
-    args.model_config_file = write_models_config(DEFAULT_BASE_DIR, SERVABLES)
+    names = served_names(DEFAULT_BASE_DIR)
+    args.model_config_file = write_models_config(DEFAULT_BASE_DIR, names)
     if args.request_limits_file is None:
         args.request_limits_file = default_request_limits()
     if args.search_index is None and os.path.isdir(DEFAULT_INDEX_DIR):
         args.search_index = DEFAULT_INDEX_DIR
     print(f"lepton-tf serve: no --model_config_file or --model_base_path: serving what "
-          f"`lepton-tf main` builds ({', '.join(SERVABLES)} from {DEFAULT_BASE_DIR}/, "
+          f"`lepton-tf main` builds ({', '.join(names)} from {DEFAULT_BASE_DIR}/, "
           f"search from {args.search_index or 'nowhere: no index'}; config "
           f"{args.model_config_file})", flush=True)
 
@@ -139,17 +140,25 @@ def build_server(args):
                         task_config=getattr(args, "task_config", None),
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
                         task_tracker=getattr(args, "task_tracker", "lookup"),
+                        task_generator=getattr(args, "task_generator", "") or "",
+                        routing_thresholds=getattr(args, "routing_thresholds", None),
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None)
     return server
 
 
+STORE_URL_VARIABLE = "LEPTON_CONVERSATION_STORE"
+
+
 def conversation_store_url(args) -> str | None:
     """The assistant's store: `--conversation_store` (a URL, a file path, or `none`),
-    by default a SQLite file beside the index (`indexes/stackfaq.conversations.sqlite`)."""
+    else `$LEPTON_CONVERSATION_STORE`, else a SQLite file beside the index
+    (`indexes/stackfaq.conversations.sqlite`)."""
     from lepton_tf.store.conversation_store import sqlite_url
 
-    given = getattr(args, "conversation_store", None)
+    # The environment keeps a password out of the command line (`ps`, a pod's args):
+    # Kubernetes passes the URL from a Secret this way.
+    given = getattr(args, "conversation_store", None) or os.environ.get(STORE_URL_VARIABLE)
     if given and given.lower() == "none":
         return None
     if given and "://" in given:
@@ -257,14 +266,23 @@ def register(sub) -> None:
     own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
                      help="the task dialogues' state tracker: lookup tables over the database "
                           "(default) or the hosted `dst` model")
+    own.add_argument("--task_generator", default="", metavar="MODEL",
+                     help="write task replies with this hosted reply generator (`lepton-tf "
+                          "train reply_generator`), each checked against the acts and "
+                          "replaced by the template when a value is dropped or added "
+                          "(default: template replies)")
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
-                          "configs/skills/banking77.yaml: hand-offs; '' to refuse them)")
+                          "configs/skills/banking77.yaml: hand-offs and a transfer task; "
+                          "'' to refuse them)")
+    own.add_argument("--routing_thresholds", metavar="FILE", default=None,
+                     help="the assistant's routing thresholds, as `lepton-tf eval routing "
+                          "--write FILE` measured them (default: the shipped ones)")
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "
-                          "sqlite:///path (default: INDEX.conversations.sqlite beside "
-                          "--search_index), or none (memory only, no log, no feedback)")
+                          "sqlite:///path (default: $LEPTON_CONVERSATION_STORE if set, else "
+                          "INDEX.conversations.sqlite beside --search_index), or none (memory only, no log, no feedback)")
     own.add_argument("--conversation_retention_days", type=float, default=90,
                      help="delete stored turns, feedback and sessions older than this "
                           "(default 90; 0 keeps everything)")

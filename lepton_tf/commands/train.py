@@ -26,7 +26,26 @@ def run_export(args) -> int:
         return 0
     if not args.run:
         raise ValueError("Give --run (or, for chat, --from-saved-model with --config).")
-    export_run(args.model, args.run, args.base_dir, args.version)
+    if args.weights_file:
+        return _write_dst_weights(args)
+    export_run(args.model, args.run, args.base_dir, args.version, args.checkpoint)
+    return 0
+
+
+def _write_dst_weights(args) -> int:
+    """`--weights-file`: the run's trained variables as the small file the package ships."""
+    import shlex
+    import sys
+
+    from lepton_tf.tasks.dst_weights import save_tracker_weights
+    from lepton_tf.tasks.registry import restore_run
+
+    if args.model != "dst":
+        raise ValueError("--weights-file writes the `dst` tracker's trained weights only.")
+    model, task, _ = restore_run(args.model, args.run, args.checkpoint)
+    command = "lepton-tf " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = save_tracker_weights(model, task.section, args.weights_file, made_by=command)
+    print(f"Wrote the trained dst weights ({len(model.trainable_variables)} variables, float16) -> {path}")
     return 0
 
 
@@ -53,4 +72,8 @@ def register(sub) -> None:
     p.add_argument("--base-dir", default=DEFAULT_BASE_DIR,
                    help=f"model base folder (default {DEFAULT_BASE_DIR})")
     p.add_argument("--version", type=int, help="version number (default: the next free one)")
+    p.add_argument("--checkpoint", help="export this step backup or epoch checkpoint of the run "
+                                        "(e.g. runs/dst/backup/ckpt-400) instead of its final weights")
+    p.add_argument("--weights-file", help="dst: write the trained variables (float16 .npz, what the "
+                                          "package ships) instead of exporting")
     p.set_defaults(fn=run_export)

@@ -10,8 +10,8 @@ schema, with what a business already has, as Rasa's lookup tables do:
   restaurant names, cities, cuisines), categorical values from the schema,
   disambiguated by the word before them ("from Boston to Chicago");
 - dates ("tomorrow", "next Friday", "March 8th", "the 8th"), times ("7 pm",
-  "at 7", "make it 8") and counts ("for two", "4 people", "2 rooms", "3 nights")
-  by pattern, kept as said: the manager resolves them against the caller's clock;
+  "at 7", "make it 8"), counts ("for two", "4 people", "2 rooms", "3 nights") and
+  amounts of money ("$200") by pattern, kept as said: the manager resolves them against the caller's clock;
 - the slots the user asks about ("what's their phone number?");
 - carry-over: values given earlier stay until the user changes them.
 
@@ -48,6 +48,9 @@ _NUM = r"(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)"
 _PEOPLE = re.compile(rf"\b(?:for|party of|table for|group of)\s+{_NUM}\b(?!\s*(?:am|pm|a\.m|p\.m|:|nights?|"
                      rf"days?|rooms?|o'?clock))|\b{_NUM}\s+(?:people|persons|guests|adults|passengers|"
                      rf"tickets|seats|travell?ers|riders|of us)\b", re.I)
+# An amount of money as said: "$200", "$1,250.50", "200 dollars".
+_MONEY = re.compile(r"\$\s?\d[\d,]*(?:\.\d{1,2})?|\b\d[\d,]*(?:\.\d{1,2})?\s*(?:dollars|bucks|usd)\b",
+                    re.I)
 _ROOMS = re.compile(rf"\b{_NUM}\s+rooms?\b", re.I)
 _NIGHTS = re.compile(rf"\b{_NUM}\s+(?:nights?|days?)\b", re.I)
 _DAYPART = r"(?:\s+in the (?:morning|afternoon|evening)|\s+at night)?"
@@ -112,7 +115,9 @@ def _ends(slot: str) -> str:
 
 
 def _kind(slot: str, description: str) -> str:
-    """``date``, ``time``, ``people``, ``rooms``, ``nights`` or "" (a plain slot)."""
+    """``date``, ``time``, ``money``, ``people``, ``rooms``, ``nights`` or "" (a plain slot)."""
+    if slot == "amount" or "amount of money" in description.lower():
+        return "money"
     if is_date_slot(slot):
         return "date"
     if is_time_slot(slot):
@@ -238,7 +243,7 @@ class LookupTracker:
         def free(start, end):
             return all(end <= a or start >= b for a, b in taken)
         kinds = {s.name: _kind(s.name, s.description) for s in service.slots}
-        for kind, pattern in (("time", _TIME), ("date", _DATE), ("rooms", _ROOMS),
+        for kind, pattern in (("money", _MONEY), ("time", _TIME), ("date", _DATE), ("rooms", _ROOMS),
                               ("nights", _NIGHTS), ("people", _PEOPLE)):
             slots = [s for s in service.slot_names if kinds[s] == kind and self._given(service, s)]
             for match in pattern.finditer(low):

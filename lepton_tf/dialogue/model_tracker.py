@@ -68,15 +68,21 @@ class ModelTracker:
             or, with ``encode``, of ``track_turn_encoded``.
         encode: texts -> ``embeddings`` of the servable's ``encode_schema``; when given, each
             schema text is embedded once and its vector reused on every turn.
+        remember_turns: keep the outputs of this many distinct turns (utterances and
+            services), so scoring several trackers built on this one runs the model once
+            per turn; 0 (serving) keeps none.
     """
 
-    def __init__(self, predict: Predict, encode: Callable[[np.ndarray], np.ndarray] | None = None):
+    def __init__(self, predict: Predict, encode: Callable[[np.ndarray], np.ndarray] | None = None,
+                 remember_turns: int = 0):
         self.predict = predict
         self.encode = encode
+        self.remember_turns = int(remember_turns)
         self._vectors: dict[bytes, np.ndarray] = {}
+        self._outputs: dict[tuple, Mapping[str, np.ndarray]] = {}
 
     @classmethod
-    def from_saved_model(cls, path: str) -> "ModelTracker":
+    def from_saved_model(cls, path: str, remember_turns: int = 0) -> "ModelTracker":
         """Load a ``dst`` SavedModel version folder in this process (schema vectors cached)."""
         import tensorflow as tf
 
@@ -90,7 +96,7 @@ class ModelTracker:
         def embed(texts):
             return encode(texts=tf.constant(texts))["embeddings"].numpy()
 
-        return cls(predict, embed)
+        return cls(predict, embed, remember_turns)
 
     def _with_vectors(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Add the cached (or newly embedded) vectors of the rows' schema texts."""
@@ -111,9 +117,13 @@ class ModelTracker:
         if not schemas:
             return state
         services = list(schemas.values())
-        elements = [elements_of(s) for s in services]
-        rows = request_rows(user_utterance, system_utterance, elements)
-        out = self.predict(self._with_vectors(rows) if self.encode is not None else rows)
+        key = (user_utterance, system_utterance, tuple(s.name for s in services))
+        out = self._outputs.get(key)
+        if out is None:
+            rows = request_rows(user_utterance, system_utterance, [elements_of(s) for s in services])
+            out = self.predict(self._with_vectors(rows) if self.encode is not None else rows)
+            if len(self._outputs) < self.remember_turns:
+                self._outputs[key] = out
         before = state
         for row, service in enumerate(services):
             state = state.with_service(service.name, self._service_state(before, service, out, row))

@@ -50,6 +50,13 @@ def _values(state: DialogueState, service: str) -> dict[str, str]:
     return {s: v[0] for s, v in state.service(service).slot_values.items() if v}
 
 
+def _started(state: DialogueState, service: str, intent: str) -> DialogueState:
+    """``state`` with ``intent`` active in ``service``, the service in play (last)."""
+    now = state.service(service)
+    others = {k: v for k, v in state.services.items() if k != service}
+    return DialogueState({**others, service: dataclasses.replace(now, active_intent=intent)})
+
+
 class Policy:
     """Args:
         schemas: service name -> schema (the services the assistant serves).
@@ -62,7 +69,8 @@ class Policy:
 
     # -- the turn ----------------------------------------------------------------------
     def turn(self, memory: TaskMemory, session_id: str, text: str,
-             now: datetime.datetime | None = None) -> Decision:
+             now: datetime.datetime | None = None, task: tuple[str, str] | None = None
+             ) -> Decision:
         """Decide the system's acts for the user's ``text``; updates ``memory``.
 
         Args:
@@ -70,6 +78,8 @@ class Policy:
             session_id: for the idempotency keys.
             text: the user's turn.
             now: the caller's local time (default: this machine's).
+            task: ``(service, intent)`` the turn starts whatever the tracker read (an
+                intent classifier's intent bound to it); the tracker's values stay.
 
         Returns:
             The decision; no acts when the turn is about no task.
@@ -78,10 +88,14 @@ class Policy:
         memory.turn += 1
         kind = user_acts.reply_kind(text)
         before = memory.state
-        state = self.tracker.update(before, memory.last_system, text, self.schemas)
+        # A started task is the tracker's task in play: its values are read for it.
+        state = self.tracker.update(_started(before, *task) if task else before,
+                                    memory.last_system, text, self.schemas)
+        if task is not None:
+            state = _started(state, *task)
         memory.state = state
-        service = self._service_in_play(before, state, memory)
-        if memory.pending and kind and service != memory.service and \
+        service = task[0] if task is not None else self._service_in_play(before, state, memory)
+        if task is None and memory.pending and kind and service != memory.service and \
                 not any(state.service(n).slot_values != before.service(n).slot_values
                         for n in state.services):
             # "yes" / "another one" answers the question on the table, whatever the

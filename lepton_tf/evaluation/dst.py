@@ -27,6 +27,9 @@ from lepton_tf.evaluation.dst_scoring import ALL_SERVICES, FRAMES, SEEN_SERVICES
 
 BASELINE = "string_match"
 MODEL = "dst_model"
+# Hybrids: the model's intents and requested slots; slot values from the first of
+# the listed trackers to change a slot in a turn.
+HYBRIDS = {"model-first": (MODEL, BASELINE), "string-match-first": (BASELINE, MODEL)}
 HEADLINE = (metrics.JOINT_GOAL_ACCURACY, metrics.AVERAGE_GOAL_ACCURACY, metrics.ACTIVE_INTENT_ACCURACY,
             metrics.REQUESTED_SLOTS_F1)
 _SHORT = {metrics.JOINT_GOAL_ACCURACY: "JGA", metrics.AVERAGE_GOAL_ACCURACY: "AGA",
@@ -120,7 +123,14 @@ def run(args) -> int:
         from lepton_tf.export.model_path import resolve_version_path
 
         path = resolve_version_path(args.model, "`lepton-tf train dst --export`")
-        trackers[MODEL] = ModelTracker.from_saved_model(path)
+        # The hybrids reuse the model's outputs of each turn.
+        trackers[MODEL] = ModelTracker.from_saved_model(path, remember_turns=1_000_000 if args.hybrid else 0)
+        from lepton_tf.dialogue.hybrid_tracker import HybridTracker
+
+        for order in args.hybrid:
+            trackers[f"hybrid_{order}"] = HybridTracker(trackers[MODEL], [trackers[n] for n in HYBRIDS[order]])
+    elif args.hybrid:
+        raise ValueError("--hybrid needs --model")
     results = evaluate_dst(args.data, trackers, args.train_schema or default_train_schema(),
                            args.predictions, args.limit, args.write_predictions, args.every)
     print(json.dumps(results, indent=2, sort_keys=True) if args.json else format_table(results))
@@ -136,6 +146,9 @@ def register(sub) -> None:
                    help="folders of predicted dialogues (SGD layout, *.json[.gz]) to score as well")
     p.add_argument("--model", help="a dst SavedModel (version folder, or base folder for its latest) "
                                    "to score beside the baseline")
+    p.add_argument("--hybrid", action="append", choices=sorted(HYBRIDS), default=[],
+                   help="also score a hybrid: the model's intents and requested slots, slot values "
+                        "from the model and the baseline, the first named winning (repeatable)")
     p.add_argument("--limit", type=int, help="first N dialogues only")
     p.add_argument("--every", type=int, default=1, help="every Nth dialogue only (default 1: all)")
     p.add_argument("--write-predictions", help="write each tracker's predictions under this folder")

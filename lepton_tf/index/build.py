@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
-
 from lepton_tf.index.documents import Document, read_documents
-from lepton_tf.index.search_index import SearchIndex
-from lepton_tf.index.storage import save_index
+
+DEFAULT_INDEX_DIR = os.path.join("indexes", "stackfaq")
 
 
 def is_beir_folder(path: str) -> bool:
@@ -34,40 +32,52 @@ def read_corpus(path: str) -> list[Document]:
     return read_documents(path)
 
 
-def tune(index, pairs_path: str, encoder) -> None:
-    """Sets `index.fusion` to the weight that does best on the pairs file."""
-    from lepton_tf.data.pairs import read_pairs
-    from lepton_tf.index.fusion_tuning import tune_fusion
+def default_index_dir(corpus: str) -> str:
+    """Where `lepton-tf index` writes without `--out` (every path of it: a
+    build, an update, the Beam pipeline).
 
-    config, table = tune_fusion(index, read_pairs(pairs_path), encoder.encode_queries,
-                                source=pairs_path)
-    print("fusion: nDCG@10 by dense weight on " + config.tuned_on + ": "
-          + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
-    print(f"fusion: dense weight {config.dense_weight:g} ({config.method})")
+    Args:
+        corpus: the `--corpus` given.
+
+    Returns:
+        `indexes/<folder name>` for a folder of files, else `indexes/stackfaq`
+        (the default corpus's).
+    """
+    if is_file_folder(corpus):
+        return os.path.join("indexes", os.path.basename(os.path.abspath(corpus)))
+    return DEFAULT_INDEX_DIR
 
 
-def not_found_rule(corpus: str, index, encoder) -> dict[str, str]:
-    """`not_found.json` for the index when `corpus` is a BEIR folder whose ids name
-    their thread (StackFAQ): the rule fitted by leaving threads out
-    (`index.not_found_fit`); else nothing (the servable uses the default rule)."""
-    from lepton_tf.index import not_found, not_found_fit
+def not_found_rule(corpus: str, index, encoder, log=print):
+    """The not-found rule of the index when `corpus` is a BEIR folder whose ids
+    name their thread (StackFAQ): fitted by leaving threads out
+    (`index.not_found_thread_fit`).
 
-    result = not_found_fit.calibrate_collection(
+    Returns:
+        A `NotFoundRule`, or None (the servable uses the default rule).
+    """
+    import numpy as np
+
+    # (the module as `rules`: this function has its name)
+    from lepton_tf.index import not_found_rule as rules
+    from lepton_tf.index import not_found_thread_fit
+
+    result = not_found_thread_fit.calibrate_collection(
         corpus, index.row_ids, [index.documents[d].embedding_text() for d in index.row_ids],
         np.asarray(index.embeddings), encoder.encode_queries,
         questions=index.known_questions) if is_beir_folder(corpus) else None
     if result is None:
         rule = "the dense and known-question signals as fitted on StackFAQ" \
             if index.known_questions is not None \
-            else f"top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}"
-        print(f"not-found: no thread-named test questions in {corpus}; the default rule "
-              f"({rule}) applies")
-        return {}
+            else f"top-1 cosine < {rules.DEFAULT_NOT_FOUND_THRESHOLD}"
+        log(f"not-found: no thread-named test questions in {corpus}; the default rule "
+            f"({rule}) applies")
+        return None
     held = result["held_out"]
-    print(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "
-          f"unanswerable flagged {held['unanswerable_flagged']:.1%} of {held['unanswerable']}, "
-          f"answerable {held['answerable_flagged']:.1%} of {held['answerable']}")
-    return not_found.rule_file(result["rule"])
+    log(f"not-found: rule over {', '.join(result['rule'].features)}; held-out folds: "
+        f"unanswerable flagged {held['unanswerable_flagged']:.1%} of {held['unanswerable']}, "
+        f"answerable {held['answerable_flagged']:.1%} of {held['answerable']}")
+    return result["rule"]
 
 
 def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
@@ -95,6 +105,7 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
         The new index version folder.
     """
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.version_builder import IndexVersionBuilder
 
     start = time.time()
     documents = read_corpus(corpus)
@@ -109,19 +120,13 @@ def build_index(corpus: str, encoder_path: str, out_dir: str, *, k: int = 10,
         documents = attach_split_questions(documents, corpus, questions)
     encoder = encoder or SavedModelEncoder(encoder_path)
     vectors = encoder.encode_documents([d.embedding_text() for d in documents])
-    from lepton_tf.index.scann_config import IndexBuilder
-    config = IndexBuilder(*vectors.shape).auto().config(k=k)
-    index = SearchIndex.build(vectors, documents, config, encoder=encoder.info, fusion=fusion)
-    index.refresh_questions(encoder.encode_queries)
-    if index.known_questions is not None:
-        print(f"known questions: {len(index.known_questions)} embedded")
-    if tune_pairs:
-        tune(index, tune_pairs, encoder)
-    elif auto_tune:
-        from lepton_tf.index.fusion_selftune import tune_default
-        tune_default(index, encoder)
-    extra = not_found_rule(corpus, index, encoder) if calibrate else {}
-    path = save_index(index, out_dir, version, extra_files=extra)
+    # Without self-tuning, `fusion`'s weight is the one given (never tuned but on pairs).
+    builder = IndexVersionBuilder(out_dir, encoder, fusion=None if auto_tune else fusion,
+                                  method=fusion.method if fusion else "convex",
+                                  tune_pairs=tune_pairs, self_tune=auto_tune, version=version)
+    index = builder.new_index(vectors, documents, k)
+    path = builder.publish(index, calibrate=(lambda built: not_found_rule(corpus, built, encoder))
+                           if calibrate else None)
     print(f"Indexed {len(documents)} documents ({index.config.kind}) with "
           f"{encoder.info.name} v{encoder.info.version} in {time.time() - start:.0f} s -> {path}")
     return path

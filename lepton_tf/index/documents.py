@@ -36,6 +36,20 @@ class Document:
     questions: tuple = ()
     readers: tuple | None = None
 
+    @classmethod
+    def of_passage(cls, passage) -> "Document":
+        """The document of an ingested passage (`lepton_tf.ingest.Passage`), its
+        known questions included: every build path stores a folder's passages so.
+
+        Args:
+            passage: has `doc_id`, `text`, `title`, `metadata`, `questions`.
+
+        Returns:
+            A `Document` without readers (the ACL and records' own set them).
+        """
+        return cls(passage.doc_id, passage.text, passage.title, passage.metadata,
+                   tuple(passage.questions))
+
     def embedding_text(self) -> str:
         """What the document tower reads: the title, then the text."""
         return f"{self.title}\n{self.text}" if self.title else self.text
@@ -46,7 +60,7 @@ def write_documents(documents, path: str) -> None:
     with gzip.GzipFile(path, "wb", mtime=0) as f:
         for d in documents:
             record = {"_id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
-            if d.questions:  # absent otherwise: the same bytes as before for such documents
+            if d.questions:  # absent otherwise: a corpus without questions keeps its bytes
                 record["questions"] = list(d.questions)
             if d.readers is not None:
                 record["readers"] = list(d.readers)

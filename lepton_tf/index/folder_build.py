@@ -2,10 +2,12 @@
 
 The first run parses, chunks and encodes every file. Each version keeps an
 ingest manifest (`ingest.json`: sha256 and passage ids per file), so the
-next run on the same folder parses and encodes only new and changed files,
-loads the previous version, deletes the passages of changed and removed
-files, upserts the new ones (unchanged passages keep their stored vectors)
-and saves the result as a new version. Nothing is written until every
+next run on the same folder parses only new and changed files, loads the
+previous version, deletes the passages of changed and removed files that
+are gone, upserts the new ones (unchanged files' passages keep their stored
+vectors, and so do a changed file's passages whose title, text and
+questions are as stored: `ReusePlan.same_content`) and saves the result as
+a new version. Nothing is written until every
 vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
 
@@ -91,41 +93,6 @@ def report_unsupported(corpus_dir: str, log) -> tuple:
     return unsupported
 
 
-def _previous_manifest(out_dir: str, config, encoder, log):
-    """The ingest manifest of the latest version, if that version can be
-    updated (built from a folder, same chunking, same encoder); else None.
-    Reads only the two manifests, so an unchanged folder costs a scan."""
-    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
-    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
-
-    if not list_index_versions(out_dir):
-        return None
-    try:
-        built_by = read_manifest(out_dir).get("encoder", {})
-        text = read_extra_file(out_dir, FILE_NAME)
-    except IndexFormatError as e:
-        log(f"{e} Building anew.")
-        return None
-    if text is None:
-        log(f"{out_dir}: the latest version was not built from a folder: building anew.")
-        return None
-    try:
-        manifest = IngestManifest.from_json(text)
-    except (ValueError, KeyError) as e:
-        log(f"{out_dir}: unreadable {FILE_NAME} ({e}): building anew.")
-        return None
-    if manifest.chunking != config.to_dict():
-        log(f"Chunking changed ({manifest.chunking} -> {config.to_dict()}): "
-            "re-encoding every file.")
-        return None
-    ours, theirs = encoder.info.fingerprint, built_by.get("fingerprint", "")
-    if ours and theirs and ours != theirs:
-        log(f"{out_dir}: built with encoder {built_by.get('name')} v{built_by.get('version')}, "
-            f"now {encoder.info.name} v{encoder.info.version}: re-encoding every file.")
-        return None
-    return manifest
-
-
 def _load_previous(out_dir: str, encoder, log):
     """The latest version as a `SearchIndex` to update (None: build anew)."""
     from lepton_tf.index.storage import load_index
@@ -143,28 +110,6 @@ def _load_previous(out_dir: str, encoder, log):
 # chosen on their pseudo-queries; BEIR/JSONL builds keep `fusion_selftune`'s 4 n).
 TUNE_SAMPLE = 512
 ENCODING_BAR = "Encoding passages"  # one labelled bar per stage, after "Reading files"
-
-
-def _self_fitted_rule(index, pseudo_top1: list, log) -> dict:
-    """`not_found.json` fitted on the self-tuning pseudo-queries (none for an index
-    with known questions: its default rule uses them)."""
-    from lepton_tf.index import not_found
-    from lepton_tf.index.not_found_selffit import fit_threshold
-
-    rule = None if index.known_questions is not None else fit_threshold(pseudo_top1)
-    if rule is None:
-        return {}
-    log(f"not-found: {rule.fitted_on['rule']} ({rule.fitted_on['fitted']})")
-    return not_found.rule_file(rule)
-
-
-def _kept_rule(out_dir: str) -> dict:
-    """The previous version's `not_found.json`, kept by an incremental update."""
-    from lepton_tf.index import not_found
-    from lepton_tf.index.storage import read_extra_file
-
-    text = read_extra_file(out_dir, not_found.FILE_NAME)
-    return {not_found.FILE_NAME: text} if text is not None else {}
 
 
 def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress: bool, log):
@@ -190,28 +135,19 @@ def _parse(corpus_dir: str, relpaths: list[str], chunker, strict: bool, progress
     return parsed, skipped
 
 
-def _embed_questions(index, documents: list, encoder, log) -> None:
-    """Embeds the known questions of JSONL records (`Passage.questions`) with the
-    query tower; new ones only when the index has some already."""
-    if index.known_questions is None and not any(d.questions for d in documents):
-        return
-    index.refresh_questions(encoder.encode_queries)
-    if index.known_questions is not None:
-        log(f"known questions: {len(index.known_questions)} embedded")
-
-
 def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k: int = 10,
                        strict: bool = False, rebuild: bool = False, progress: bool = True,
                        log=print, self_tune: bool = True,
                        fusion=None, tune_sample: int = TUNE_SAMPLE,
-                       acl=None) -> FolderBuildReport:
+                       acl=None, tune_pairs: str | None = None,
+                       method: str = "convex") -> FolderBuildReport:
     """Indexes a folder of files, incrementally over its previous version.
 
     Args:
         corpus_dir: the folder (`.md .txt .html .pdf .jsonl .csv`, recursive).
         out_dir: the index base folder (versions inside).
-        encoder: has `encode_documents(texts) -> [N, D]` and `info`
-            (`SavedModelEncoder`).
+        encoder: has `encode_documents(texts) -> [N, D]`, `encode_queries`
+            and `info` (`SavedModelEncoder`).
         config: a `ChunkConfig` (default 200 tokens, 40 overlap).
         k: default number of results of a new index.
         strict: a file that cannot be parsed is fatal (else skipped and
@@ -227,6 +163,9 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         tune_sample: passages self-tuning cuts its pseudo-queries from (and
             re-encodes without them) at most.
         acl: `permissions.AclRules` (None: the previous version's, if any).
+        tune_pairs: a JSONL of `{query, positive}`: the weight is tuned on
+            them before the version is published (one version).
+        method: the fusion method of a version built anew.
 
     Returns:
         A `FolderBuildReport`.
@@ -236,22 +175,28 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         ValueError: if the folder yields no passage at all.
     """
     from lepton_tf.index import permissions
+    from lepton_tf.index.reuse_plan import ReusePlan
     from lepton_tf.index.scann_config import IndexBuilder
     from lepton_tf.index.search_index import SearchIndex
-    from lepton_tf.index.storage import resolve_index_dir, save_index
+    from lepton_tf.index.storage import resolve_index_dir
+    from lepton_tf.index.fusion_selftune import TUNING_BAR
+    from lepton_tf.index.version_builder import IndexVersionBuilder
     from lepton_tf.ingest import ChunkConfig, Chunker, IngestManifest, diff, scan_folder
-    from lepton_tf.ingest.manifest import FILE_NAME
 
     start = time.time()
     config = config or ChunkConfig()
     scanned = scan_folder(corpus_dir)
     unsupported = report_unsupported(corpus_dir, log)
     hashes = dict(scanned)
-    previous = None if rebuild else _previous_manifest(out_dir, config, encoder, log)
-    acl, acl_changed = _acl_rules(out_dir, acl, previous is not None, log)
+    plan = ReusePlan.decide(out_dir, encoder.info, chunking=config.to_dict(), rebuild=rebuild,
+                            log=log)
+    previous = plan.parts.ingest if plan.passages else None
+    if acl is None and plan.acl is not None:
+        log(f"No --acl given: keeping the permissions {out_dir} was built with.")
+    acl_changed = acl is not None and acl.text != (plan.acl.text if plan.acl else None)
     changes = diff(previous, scanned)
-    if previous and not acl_changed and not (changes.added or changes.changed or
-                                             changes.removed):
+    if previous and not acl_changed and not tune_pairs and not (
+            changes.added or changes.changed or changes.removed):
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, {}, 0,
@@ -262,17 +207,22 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     if previous and any(entry["passages"] for entry in reused.values()):
         index = _load_previous(out_dir, encoder, log)
     if index is None:  # nothing to reuse: build anew
+        if plan.passages:
+            plan = plan.without_passages("no passage of the previous version is reused")
         previous, changes, reused = None, diff(None, scanned), {}
+    builder = IndexVersionBuilder(out_dir, encoder, plan, fusion=fusion, method=method,
+                                  tune_pairs=tune_pairs, self_tune=self_tune,
+                                  tune_sample=tune_sample, fit_not_found=True, acl=acl, log=log,
+                                  tuning_bar=TUNING_BAR if progress else None)
     parsed, skipped = _parse(corpus_dir, changes.added + changes.changed, Chunker(config),
                              strict, progress, log)
-    documents = [Document(p.doc_id, p.text, p.title, p.metadata, p.questions)
-                 for rel in sorted(parsed) for p in parsed[rel]]
+    documents = [Document.of_passage(p) for rel in sorted(parsed) for p in parsed[rel]]
     files = {**reused, **{rel: {"sha256": hashes[rel], "passages": [p.doc_id for p in parsed[rel]]}
                           for rel in parsed}}
     failed = {rel: {"sha256": hashes[rel], "reason": r} for rel, r in skipped.items()}
     manifest = IngestManifest(config.to_dict(), files, failed)
     if (previous is not None and not documents and not changes.removed and not acl_changed
-            and not changes.changed and manifest.skipped == previous.skipped):
+            and not changes.changed and not tune_pairs and manifest.skipped == previous.skipped):
         current = resolve_index_dir(out_dir)
         log(f"No file changed: {current} is current.")
         return FolderBuildReport(current, False, True, [], [], [], changes.unchanged, skipped,
@@ -282,31 +232,28 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
         raise ValueError(f"{corpus_dir} yields no passage ({len(scanned)} supported files, "
                          f"{len(skipped)} skipped).")
     from lepton_tf.index.encoding import encode_documents_labelled
-    from lepton_tf.index.fusion_selftune import TUNING_BAR
 
-    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in documents],
-                                        ENCODING_BAR if progress else None) if documents else None
-    extra = {FILE_NAME: manifest.to_json()}
+    # A changed file's passages whose text, title and questions are as stored (an edit
+    # elsewhere in the file) keep their vectors: only the others are encoded.
+    same = [dataclasses.replace(d, readers=index.documents[d.doc_id].readers)
+            for d in documents if plan.same_content(index.documents.get(d.doc_id), d)] \
+        if index is not None else []
+    kept = {d.doc_id for d in same}
+    fresh = [d for d in documents if d.doc_id not in kept]
+    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in fresh],
+                                        ENCODING_BAR if progress else None) if fresh else None
     if index is None:
-        built = IndexBuilder(*vectors.shape).auto().config(k=k)
-        index = SearchIndex.build(vectors, documents, built, encoder=encoder.info, fusion=fusion)
-        _embed_questions(index, documents, encoder, log)
-        if self_tune and fusion is None:
-            from lepton_tf.index.fusion_selftune import tune_default
-            pseudo_top1: list = []
-            tune_default(index, encoder, log, top1=pseudo_top1, max_cut=tune_sample,
-                         progress=TUNING_BAR if progress else None)
-            extra.update(_self_fitted_rule(index, pseudo_top1, log))
+        index = builder.new_index(vectors, fresh, k)
     else:
-        extra.update(_kept_rule(out_dir))
         new_ids = {d.doc_id for d in documents}
         stale = [doc_id for rel in changes.changed + changes.removed
                  for doc_id in previous.files[rel]["passages"] if doc_id not in new_ids]
         if stale:
             index.delete(stale)
-        if documents:
-            index.upsert(documents, vectors)
-        _embed_questions(index, documents, encoder, log)
+        if same:
+            index.replace_documents(same)  # offsets and metadata may move; vectors stay
+        if fresh:
+            index.upsert(fresh, vectors)
         wanted = IndexBuilder(*index.embeddings.shape).auto().config(k=index.config.k)
         if wanted.kind != index.config.kind:  # grew past (or shrank below) exact search
             ordered = [index.documents[d] for d in index.row_ids]
@@ -314,30 +261,11 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
             index = SearchIndex.build(index.embeddings, ordered, wanted, encoder=encoder.info,
                                       fusion=index.fusion)
             index.known_questions = known
-    if fusion is not None:
-        index.fusion = fusion
-    regranted = permissions.apply_acl(index, acl)
-    if acl is not None:
-        extra[permissions.ACL_FILE] = acl.text
-    path = save_index(index, out_dir, extra_files=extra)
+    regranted = permissions.apply_acl(index, builder.kept_acl)
+    path = builder.publish(index, ingest=manifest)
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
-                               changes.removed, changes.unchanged, skipped, len(documents),
+                               changes.removed, changes.unchanged, skipped, len(fresh),
                                len(index), time.time() - start, unsupported,
                                permissions.unmatched(index.documents.values()), regranted)
     log(report.summary())
     return report
-
-
-def _acl_rules(out_dir: str, acl, incremental: bool, log):
-    """`(rules, changed)`: the rules to apply (given, else the previous version's)
-    and whether they differ from the previous version's."""
-    from lepton_tf.index.permissions import ACL_FILE, AclRules
-    from lepton_tf.index.storage import read_extra_file
-
-    stored = read_extra_file(out_dir, ACL_FILE) if incremental else None
-    if acl is None:
-        if stored is not None:
-            log(f"No --acl given: keeping the permissions {out_dir} was built with.")
-            return AclRules.parse(stored, f"{out_dir} ({ACL_FILE})"), False
-        return None, False
-    return acl, acl.text != stored

@@ -188,7 +188,7 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
         encoder: the index's encoder (`encode_queries`, `encode_documents`).
         n / seed / recipe / max_cut: see `pseudo_examples`.
         top1: when a list, each pseudo-query's best cosine similarity in the
-            held-out index is appended to it (what `index.not_found_selffit`
+            held-out index is appended to it (what `index.not_found_pseudo_threshold`
             fits an index's not-found rule on, at no extra encoding).
         progress: the label of the bar re-encoding the cut passages (None: no bar).
 
@@ -264,7 +264,8 @@ MAX_SAMPLE = 50_000
 
 
 def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int = MAX_SAMPLE,
-                   seed: int = DEFAULT_SEED, log=print):
+                   seed: int = DEFAULT_SEED, log=print, top1: list | None = None,
+                   max_cut: int | None = None):
     """`tune_default` over an exact index of (a seeded sample of) passages,
     for builds that never hold the whole index in one process (the Beam
     pipeline: its shards all get the weight chosen here).
@@ -277,6 +278,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         max_documents: at most this many passages (a seeded uniform sample).
         seed: the sampling seed.
         log: where messages go.
+        top1, max_cut: see `self_tune`.
 
     Returns:
         The chosen `FusionConfig` (`tuned_on` names the sample when there is one).
@@ -291,7 +293,7 @@ def tune_on_sample(documents, vectors, encoder, fusion=None, max_documents: int 
         k=min(100, len(rows)))
     index = SearchIndex.build(vectors[rows], [documents[i] for i in rows], config,
                               encoder=encoder.info, fusion=fusion)
-    chosen = tune_default(index, encoder, log)
+    chosen = tune_default(index, encoder, log, top1=top1, max_cut=max_cut)
     if len(rows) < len(documents) and chosen.tuned_on.startswith("self-tuned"):
         chosen = dataclasses.replace(
             chosen, tuned_on=f"{chosen.tuned_on} on {len(rows)} of {len(documents)} passages")

@@ -56,7 +56,7 @@ class Hits:
 
 @dataclasses.dataclass
 class QuerySignals:
-    """What the not-found rule reads of one query (`index.not_found`), taken
+    """What the not-found rule reads of one query (`index.not_found_rule`), taken
     from the search pass that ranked its hits rather than a second one.
 
     Every signal is over the passages the caller may read (`readable_rows`;
@@ -127,7 +127,7 @@ def bm25_scores(index, text: str) -> np.ndarray:
     """BM25 score of every index row (index row order)."""
     lexical = index.lexical
     if lexical is None:
-        raise ValueError("This index has no BM25 part (built before hybrid search): "
+        raise ValueError("This index was built without its BM25 part: "
                          "rebuild it with `lepton-tf index`, or search with mode=dense.")
     scores = np.zeros(len(index.row_ids), np.float32)
     scores[index.lexical_rows()] = lexical.scores(text)
@@ -165,8 +165,9 @@ def candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: s
         keyword matches the top-k rows by embedding that fill the answer;
         each list best first, all restricted to the filter.
     """
-    return _candidate_parts(index, queries, texts, k, pool, mode, filter,
-                            own_statistics=own_statistics, permitted_stats=permitted_stats)[0]
+    return candidate_parts_and_signals(index, queries, texts, k, pool, mode, filter,
+                                       own_statistics=own_statistics,
+                                       permitted_stats=permitted_stats)[0]
 
 
 def _unfiltered_dense(index, queries: np.ndarray, n: int):
@@ -200,8 +201,9 @@ def readable_rows(index, parsed: dict, allowed: np.ndarray | None) -> np.ndarray
     return index.field_index().rows({READERS_FIELD: parsed[READERS_FIELD]})
 
 
-def _candidate_parts(index, queries, texts: list[str], k: int, pool: int, mode: str,
-                     filter, top: int = 0, own_statistics: bool = True, permitted_stats=None):
+def candidate_parts_and_signals(index, queries, texts: list[str], k: int, pool: int,
+                                mode: str, filter, top: int = 0, own_statistics: bool = True,
+                                permitted_stats=None):
     """`candidate_parts`, and with `top` each query's signal part
     `(best top cosines, BM25 scores [N] or None)` over the rows the caller may
     read (`readable_rows`), with those rows; else `(None, None)`.
@@ -296,8 +298,8 @@ def _candidate_pools(index, queries, texts: list[str], k: int, mode: str, filter
         if allowed is not None:
             passes = np.zeros(known.shape[1], bool)
             passes[allowed] = True
-    parts, signal_parts, readable = _candidate_parts(index, queries, texts, k, pool, mode,
-                                                     filter, top)
+    parts, signal_parts, readable = candidate_parts_and_signals(index, queries, texts, k, pool,
+                                                                mode, filter, top)
     pools, signals = [], []
     for b, (query, (dense_rows, lexical_rows, fill, lexical)) in enumerate(zip(queries, parts)):
         asked = _question_rows(known[b], pool, passes) if known is not None and \

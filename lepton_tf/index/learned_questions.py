@@ -12,11 +12,12 @@
    do): half of the new questions (by a hash of their text) join the known
    questions, the other half are the answerable questions of the fit, with
    whole threads left out for the unanswerable ones
-   (`not_found_fit.fold_features`), so no question is scored against itself;
+   (`not_found_thread_fit.fold_features`), so no question is scored against itself;
    without enough, the version's rule is kept;
 3. the pairs' documents are upserted with the new questions
-   (`SearchIndex.upsert` + `refresh_questions`: only new questions are
-   encoded) and the version saved with its rule.
+   (`SearchIndex.upsert`; only new questions are encoded) and the version
+   published by the `IndexVersionBuilder` with its rule, keeping the ingest
+   manifest and the ACL (the passages are the same ones).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import hashlib
 
 import numpy as np
 
-from lepton_tf.index import not_found, not_found_fit
+from lepton_tf.index import not_found_thread_fit
 from lepton_tf.index.known_questions import KnownQuestions
 
 MIN_REFIT_QUESTIONS = 40
@@ -80,23 +81,23 @@ def refit_rule(index, by_doc: dict, encode_queries, folds: int = 5,
             first.setdefault(q, d)
     fit_questions = [(q, d) for q, d in first.items() if _half(q)]
     doc_ids = list(index.row_ids)
-    query_ids = [f"{not_found_fit.thread_of(d)}-learned{i}" for i, (_, d) in
+    query_ids = [f"{not_found_thread_fit.thread_of(d)}-learned{i}" for i, (_, d) in
                  enumerate(fit_questions)]
     if len(fit_questions) < MIN_REFIT_QUESTIONS // 2 or \
-            not not_found_fit.has_threads(doc_ids, query_ids, folds):
+            not not_found_thread_fit.has_threads(doc_ids, query_ids, folds):
         return None
     known_docs = [dataclasses.replace(d, questions=tuple(d.questions) + tuple(
         q for q in by_doc.get(d.doc_id, []) if not _half(q)))
         for d in (index.documents[i] for i in doc_ids)]
     known = KnownQuestions.of_documents(known_docs, encode_queries, index.known_questions)
-    groups = not_found_fit.thread_folds(doc_ids, folds, seed)
+    groups = not_found_thread_fit.thread_folds(doc_ids, folds, seed)
     texts = [q for q, _ in fit_questions]
-    parts = not_found_fit.fold_features(
+    parts = not_found_thread_fit.fold_features(
         doc_ids, [index.documents[d].embedding_text() for d in doc_ids],
         np.asarray(index.embeddings), query_ids, texts,
         np.asarray(encode_queries(texts), np.float32), groups, index.lexical is not None,
         known)
-    return not_found_fit.calibrate(parts, groups, fit_folds=3)
+    return not_found_thread_fit.calibrate(parts, groups, fit_folds=3)
 
 
 def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
@@ -112,9 +113,10 @@ def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
         `{"counts", "version" (None: nothing new), "fusion", "rule"}`.
     """
     from lepton_tf.data.pairs import RetrievalPair
-    from lepton_tf.index.sharded_storage import load_any
-    from lepton_tf.index.storage import read_extra_file, save_index
     from lepton_tf.index.fusion_tuning import tune_fusion
+    from lepton_tf.index.reuse_plan import ReusePlan
+    from lepton_tf.index.sharded_storage import load_any
+    from lepton_tf.index.version_builder import IndexVersionBuilder
 
     index = load_any(index_dir, expected_encoder=encoder.info)
     if not hasattr(index, "refresh_questions"):
@@ -133,12 +135,9 @@ def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
         log(f"learn: fusion dense weight {config.dense_weight:g} on {config.tuned_on}")
     refit = refit_rule(index, by_doc, encoder.encode_queries)
     if refit is None:
-        extra = {name: text for name in (not_found.FILE_NAME,)
-                 if (text := read_extra_file(index_dir, name)) is not None}
         log(f"learn: not-found rule kept (fewer than {MIN_REFIT_QUESTIONS} new questions, or "
             "document ids that name no threads)")
     else:
-        extra = not_found.rule_file(refit["rule"])
         held = refit["held_out"]
         log(f"learn: not-found rule refitted over {', '.join(refit['rule'].features)}; "
             f"held-out: unanswerable flagged {held['unanswerable_flagged']:.1%}, answerable "
@@ -146,8 +145,12 @@ def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:
     documents = [dataclasses.replace(index.documents[d], questions=tuple(
         index.documents[d].questions) + tuple(qs)) for d, qs in by_doc.items()]
     index.upsert(documents, encoder.encode_documents([d.embedding_text() for d in documents]))
-    index.refresh_questions(encoder.encode_queries)
-    path = save_index(index, index_dir, extra_files=extra or None)
+    # Same passages (their ids, files and texts): the ingest manifest and the ACL stay,
+    # so the next folder run keeps these passages and their learned questions.
+    plan = ReusePlan.decide(index_dir, encoder.info, log=log)
+    builder = IndexVersionBuilder(index_dir, encoder, plan, fusion=index.fusion,
+                                  not_found_rule=refit["rule"] if refit else None, log=log)
+    path = builder.publish(index, ingest=plan.parts.ingest)
     log(f"learn: index version {path} ({len(index.known_questions)} known questions)")
     return {"counts": counts, "version": path, "fusion": dataclasses.asdict(index.fusion),
             "rule": refit}

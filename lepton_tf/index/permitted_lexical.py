@@ -10,8 +10,9 @@ BM25 score, the fusion and the not-found rule's `bm25` / `cover` are what an
 index of the readable passages alone would give. Over local shards, each
 shard's permitted passages are scored with the statistics of every shard's
 permitted passages together (`permitted_stats`), as one index of them would.
-Larger permitted sets and remote shards score with the whole corpus's
-statistics (see docs/permissions.md).
+Larger permitted sets, and shards when some are remote or their permitted
+passages are many, score at query time with the statistics counted over the
+permitted passages (`permitted_bm25_exact`): the same scores again.
 """
 
 from __future__ import annotations
@@ -90,19 +91,39 @@ def permitted_stats(shards, parsed_filter: dict):
     return cache[key], key
 
 
+def _exact_scorer(index, parsed_filter: dict, stats):
+    """`text -> BM25 of every row`, the permitted rows scored with `stats` (a
+    `PermittedStatistics` of every shard's permitted passages) or, None, with
+    the statistics of this index's permitted passages; 0 elsewhere."""
+    from lepton_tf.index.permitted_bm25_exact import permitted_mask, term_counts
+
+    counts = term_counts(index)
+    mask, size = permitted_mask(index, parsed_filter[READERS_FIELD])
+    return lambda text: counts.scores(text, mask, stats, size)
+
+
 def lexical_scorer(index, parsed_filter: dict, own_statistics: bool = True, stats=None):
     """`text -> BM25 score of every row` for a search under `parsed_filter`.
 
     Args:
         index: a `SearchIndex`.
         parsed_filter: the parsed filter (with the caller's permission).
-        own_statistics: score a small permitted set with its own statistics
+        own_statistics: score the permitted set with its own statistics
             (False for a shard, unless `stats` gives every shard's).
-        stats: `(CorpusStats, key)` of the permitted passages of every shard
-            (`permitted_stats`), for a shard.
+        stats: for a shard, the statistics of the permitted passages of every
+            shard: `(CorpusStats, key)` (`permitted_stats`), or a
+            `PermittedStatistics` (`permitted_bm25_exact`).
     """
     from lepton_tf.index.hybrid import bm25_scores
+    from lepton_tf.index.permitted_bm25_exact import PermittedStatistics
 
+    permitted = READERS_FIELD in parsed_filter and index.lexical is not None
+    if permitted and isinstance(stats, PermittedStatistics):
+        return _exact_scorer(index, parsed_filter, stats)
+    if permitted and own_statistics and not stats and \
+            permitted_rows(index, parsed_filter) is None and \
+            index.field_index().rows({READERS_FIELD: parsed_filter[READERS_FIELD]}) is not None:
+        return _exact_scorer(index, parsed_filter, None)  # many permitted passages
     if stats:  # a shard: its permitted rows, every one of them (the others' are counted)
         rows = index.field_index().rows({READERS_FIELD: parsed_filter[READERS_FIELD]})
         rows = np.arange(len(index.row_ids)) if rows is None else rows

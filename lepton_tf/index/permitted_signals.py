@@ -1,6 +1,6 @@
 """The not-found rule's BM25 signals over only what a caller may read.
 
-The rule (`index.not_found`) reads the query's top cosines, BM25 signals and
+The rule (`index.not_found_rule`) reads the query's top cosines, BM25 signals and
 known-question cosines. Over the whole index, a document the caller may not
 read would move them (a close hidden passage lowers the flag's odds), so a
 caller could infer it exists from the flag. For a caller with a permission
@@ -40,11 +40,12 @@ class PermittedLexical:
     """
 
     def __init__(self, index, allowed: np.ndarray | None):
-        self.lexical = index.lexical
+        self.lexical, self.index, self.allowed = index.lexical, index, allowed
         mask = np.ones(len(index.row_ids), bool)
         if allowed is not None:
             mask[:] = False
             mask[allowed] = True
+        self._rows_mask, self._size = mask, None  # embedding row order
         self.mask = mask[index.lexical_rows()]  # BM25 row order
         self.retriever = self  # query_features reads retriever.vocab_dict
         self.vocab_dict = _PermittedVocabulary(self.lexical, self.mask)
@@ -53,7 +54,15 @@ class PermittedLexical:
         return self.lexical.tokens(text)
 
     def scores(self, text: str) -> np.ndarray:
-        return np.where(self.mask, self.lexical.scores(text), 0.0).astype(np.float32)
+        """BM25 in BM25 row order, with the permitted passages' statistics."""
+        if self.allowed is None:
+            return np.where(self.mask, self.lexical.scores(text), 0.0).astype(np.float32)
+        from lepton_tf.index.permitted_bm25_exact import term_counts
+
+        if self._size is None:
+            self._size = term_counts(self.index).size(self._rows_mask)
+        return term_counts(self.index).scores(text, self._rows_mask, None, self._size)[
+            self.index.lexical_rows()]
 
     def __len__(self) -> int:
         return int(self.mask.sum())

@@ -377,8 +377,8 @@ class SearchIndex:
             raise KeyError(f"Not in the index: {missing[:5]}")
         for d in documents:
             self.documents[d.doc_id] = d
-        self._derived.pop("fields", None)
-        self._derived.pop("permitted_bm25", None)
+        for derived in ("fields", "permitted_bm25", "permitted_masks"):  # they follow the ACL
+            self._derived.pop(derived, None)
 
     def refresh_questions(self, encode) -> None:
         """Embeds the documents' known questions that are new (after `upsert`;

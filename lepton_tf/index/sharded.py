@@ -199,27 +199,15 @@ class ShardedIndex:
 
         With `signals`, each `Hits` carries the query's best `signals` cosines
         over all shards (`hybrid.QuerySignals`, without BM25 or known
-        questions: no shard has the whole corpus's), from a second scatter:
-        over the passages the filter's permission leaves (exact), else all.
+        questions: no shard has the whole corpus's), over the passages the
+        filter's permission leaves (exact), else all: every shard adds its
+        own to the candidates it returns, so a query is one scatter.
         """
-        from lepton_tf.index.filters import READERS_FIELD, parse_filter
-        from lepton_tf.index.hybrid import QuerySignals
         from lepton_tf.index.sharded_hybrid import sharded_search
 
         queries = as_matrix(queries, self.dimension, "queries")
         k = self.config.k if k is None else int(k)
-        texts = list(texts)
-        hits = sharded_search(self, queries, texts, k, mode, filter, fusion)
-        if signals:
-            parsed = parse_filter(filter)
-            if READERS_FIELD in parsed:  # what the caller may read, not all
-                permission = {READERS_FIELD: parsed[READERS_FIELD]}
-                cosines = [np.sort(np.asarray(h.dense_scores, np.float32))[::-1] for h in
-                           sharded_search(self, queries, texts, signals, "dense", permission)]
-            else:
-                cosines = self.search_batched(queries, signals)[1]
-            for h, top in zip(hits, cosines):
-                h.signals = QuerySignals(np.asarray(top))
+        hits = sharded_search(self, queries, list(texts), k, mode, filter, fusion, signals)
         wanted = [[] for _ in self.shards]
         for h in hits:
             for doc_id in h.doc_ids:

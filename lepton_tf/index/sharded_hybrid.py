@@ -27,11 +27,13 @@ import dataclasses
 
 import numpy as np
 
-from lepton_tf.index.filters import parse_filter
+from lepton_tf.index.filters import READERS_FIELD, parse_filter
+from lepton_tf.index.permitted_bm25_exact import (PermittedStatistics, permitted_mask,
+                                                  term_counts)
 from lepton_tf.index.permitted_lexical import permitted_stats
 from lepton_tf.index.fusion import FusionConfig, rank_pool
-from lepton_tf.index.hybrid import (Hits, candidate_parts, check_search, first_occurrences,
-                                    pool_size)
+from lepton_tf.index.hybrid import (Hits, QuerySignals, candidate_parts_and_signals,
+                                    check_search, first_occurrences, pool_size)
 
 
 @dataclasses.dataclass
@@ -49,18 +51,24 @@ class Part:
 
 @dataclasses.dataclass
 class Candidates:
-    """One query's candidates from one shard: by embedding, by BM25, fill."""
+    """One query's candidates from one shard: by embedding, by BM25, fill, and
+    (when asked) the best cosines over the passages the caller may read, which
+    the not-found rule reads (`hybrid.QuerySignals`): from the same pass."""
 
     dense: Part
     lexical: Part
     fill: Part
+    top_cosines: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(0, np.float32))
 
 
 def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: str,
-                     filter=None, permitted_stats=None) -> list[Candidates]:
+                     filter=None, permitted_stats=None, signals: int = 0) -> list[Candidates]:
     """What one local shard (a `SearchIndex`) proposes for each query.
 
-    Args: as `hybrid.candidate_parts`.
+    Args: as `hybrid.candidate_parts`, and `signals`: how many of each
+        query's best cosines over the passages the caller may read to add
+        (`Candidates.top_cosines`; 0: none).
 
     Returns:
         one `Candidates` per query.
@@ -69,9 +77,10 @@ def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: 
     out = []
     # A shard's BM25 already scores with the whole corpus's statistics (or, for a
     # caller who may read few passages, with those of every shard's permitted ones).
-    for query, parts in zip(queries, candidate_parts(index, queries, texts, k, pool, mode,
-                                                     filter, own_statistics=False,
-                                                     permitted_stats=permitted_stats)):
+    found, tops, _ = candidate_parts_and_signals(index, queries, texts, k, pool, mode, filter,
+                                                 top=signals, own_statistics=False,
+                                                 permitted_stats=permitted_stats)
+    for b, (query, parts) in enumerate(zip(queries, found)):
         lexical = parts[3]
 
         def part(rows):
@@ -81,7 +90,8 @@ def shard_candidates(index, queries, texts: list[str], k: int, pool: int, mode: 
             return Part([index.row_ids[r] for r in rows],
                         np.asarray(index.embeddings[rows] @ query, np.float32),
                         np.asarray(bm25, np.float32))
-        out.append(Candidates(*(part(rows) for rows in parts[:3])))
+        top = np.asarray(tops[b][0], np.float32) if tops else np.zeros(0, np.float32)
+        out.append(Candidates(*(part(rows) for rows in parts[:3]), top_cosines=top))
     return out
 
 
@@ -127,9 +137,54 @@ def merge_candidates(per_shard: list[list[Candidates]], k: int, pool: int, mode:
     return pools
 
 
+def top_cosines(per_shard: list[list[Candidates]], n: int) -> list[np.ndarray]:
+    """Each query's best `n` cosines over every shard's (the global top of the
+    union of each shard's top), best first.
+
+    Args:
+        per_shard: for each shard, its `Candidates` for each query.
+        n: cosines kept a query.
+
+    Returns:
+        one float32 array per query.
+    """
+    out = []
+    for q in range(len(per_shard[0])):
+        cosines = np.concatenate([shard[q].top_cosines for shard in per_shard])
+        out.append(np.sort(cosines.astype(np.float32))[::-1][:n])
+    return out
+
+
+def local_statistics(shard, texts: list[str], parsed: dict) -> PermittedStatistics:
+    """The BM25 statistics of the passages of a local shard (a `SearchIndex`) that
+    the parsed filter's permission leaves, for the tokens of `texts`."""
+    if shard.lexical is None:
+        return PermittedStatistics()
+    mask, size = permitted_mask(shard, parsed[READERS_FIELD])
+    return term_counts(shard).statistics(mask, texts, size)
+
+
+def gather_statistics(sharded, texts: list[str], parsed: dict, filter) -> PermittedStatistics:
+    """Every shard's permitted passages' BM25 statistics, summed: each shard then
+    scores its own with them, as one index of all of them would (remote shards
+    count theirs on their server: `RemoteShard.term_statistics`)."""
+    def count(shard):
+        remote = getattr(shard, "term_statistics", None)
+        return remote(texts, filter) if remote is not None else \
+            local_statistics(shard, texts, parsed)
+    total = PermittedStatistics()
+    for stats in sharded.scatter(count):
+        total = total.merge(stats)
+    return total
+
+
 def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybrid",
-                   filter=None, fusion: FusionConfig | None = None) -> list[Hits]:
-    """Top-k passages of each query over a `ShardedIndex`'s shards.
+                   filter=None, fusion: FusionConfig | None = None,
+                   signals: int = 0) -> list[Hits]:
+    """Top-k passages of each query over a `ShardedIndex`'s shards, in one
+    scatter: with `signals`, each `Hits` carries the query's best `signals`
+    cosines over the passages the caller may read (`hybrid.QuerySignals`,
+    without BM25 or known questions: no shard has the whole corpus's).
 
     Args: as `hybrid.search`, with a `ShardedIndex` (local or remote shards).
 
@@ -145,16 +200,23 @@ def sharded_search(sharded, queries, texts: list[str], k: int, mode: str = "hybr
     pool = pool_size(k, mode, fusion)
     texts = list(texts)
     stats = permitted_stats(sharded.shards, parsed) if mode != "dense" else None
+    if stats is None and mode != "dense" and READERS_FIELD in parsed:
+        stats = gather_statistics(sharded, texts, parsed, filter)
 
     def ask(shard):
         ask_shard = getattr(shard, "candidates", None)
         if ask_shard is not None:  # a remote shard
-            return ask_shard(queries, texts, k, pool, mode, filter)
-        return shard_candidates(shard, queries, texts, k, pool, mode, filter, stats)
+            return ask_shard(queries, texts, k, pool, mode, filter, signals,
+                             statistics=stats if isinstance(stats, PermittedStatistics)
+                             else None)
+        return shard_candidates(shard, queries, texts, k, pool, mode, filter, stats, signals)
 
     per_shard = sharded.scatter(ask)
     hits = []
     for ids, dense, bm25 in merge_candidates(per_shard, k, pool, mode):
         order, scores = rank_pool(dense, bm25, mode, k, fusion)
         hits.append(Hits([ids[i] for i in order], scores, dense[order], bm25[order]))
+    if signals:
+        for h, top in zip(hits, top_cosines(per_shard, signals)):
+            h.signals = QuerySignals(top)
     return hits

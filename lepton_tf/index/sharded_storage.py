@@ -113,8 +113,15 @@ def write_top_manifest(staging: str, version: int, num_shards: int, k: int = 10,
     return top
 
 
-def save_sharded(index, base_dir: str, version: int | None = None) -> str:
+def save_sharded(index, base_dir: str, version: int | None = None,
+                 extra_files: dict[str, str] | None = None) -> str:
     """Writes a local `ShardedIndex` as a new sharded version; returns its folder.
+
+    Args:
+        index: the `ShardedIndex` (local shards).
+        base_dir: the folder holding versions.
+        version: the version number (default: latest + 1).
+        extra_files: as `write_top_manifest` (`VersionParts.files()`).
 
     Raises:
         FileExistsError: that version exists (versions are immutable).
@@ -123,7 +130,7 @@ def save_sharded(index, base_dir: str, version: int | None = None) -> str:
     with publish_atomically(base_dir, version, kind="index") as staging:
         for s, shard in enumerate(index.shards):
             write_shard(shard, staging, s)
-        write_top_manifest(staging, version, len(index.shards), index.config.k)
+        write_top_manifest(staging, version, len(index.shards), index.config.k, extra_files)
     return os.path.join(base_dir, str(version))
 
 

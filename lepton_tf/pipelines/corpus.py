@@ -112,7 +112,7 @@ class ReadSource:
         data = None if local else filesystems.read_bytes(path)
         for n, p in enumerate(iter_passages(path, relpath=rel, chunker=self._chunker,
                                             data=data)):
-            doc = Document(p.doc_id, p.text, p.title, p.metadata)
+            doc = Document.of_passage(p)
             yield (number, n), dataclasses.replace(doc, readers=readers_of_document(doc,
                                                                                     self.acl))
 

@@ -6,7 +6,8 @@ a sharded version built from a folder of files keeps an ingest manifest
 checksummed in the version's manifest. The next pipeline run over the same
 folder, with the same chunking, encoder and number of shards:
 
-- reads and embeds only the added and changed files;
+- reads only the added and changed files, and embeds their passages but
+  those whose title, text and questions are as stored (`KeepSameContent`);
 - takes every passage of an unchanged file, with its stored vector, from
   the previous version's shard that holds it (one worker a shard, its
   `documents` and `embeddings.npy` checked against the shard's manifest);
@@ -17,9 +18,10 @@ statistics), so the version equals a full rebuild: each reused passage keeps
 the position a full run would give it (its file's number in the new scan,
 its number in the file), hence the same row in the same shard.
 
-Only a local folder corpus and a local `--out` are incremental (hashing a
-remote corpus would read it all on the launcher); anything else, or
-`rebuild`, builds in full.
+Whether the previous version can be reused is the `index.reuse_plan`'s
+decision, the same as in process. Only a local folder corpus and a local
+`--out` are incremental (hashing a remote corpus would read it all on the
+launcher); anything else, or `rebuild`, builds in full.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class Plan:
         hashes: relpath -> sha256 of every file now.
         numbers: relpath -> its source number in the new scan.
         reused: relpath -> the previous manifest's entry, unchanged files.
+        changed_ids: the previous passage ids of changed files (those whose
+            title, text and questions are as stored keep their vectors:
+            `KeepSameContent`).
     """
 
     previous: str
@@ -50,6 +55,7 @@ class Plan:
     hashes: dict
     numbers: dict
     reused: dict
+    changed_ids: frozenset = frozenset()
 
     def positions(self) -> dict:
         """doc id -> `(source number, n)` of every reused passage."""
@@ -57,51 +63,27 @@ class Plan:
                 for n, doc_id in enumerate(entry["passages"])}
 
 
-def plan_run(corpus: str, out_dir: str, num_shards: int, chunk_config, encoder,
-             log=print) -> Plan | None:
+def plan_run(corpus: str, reuse) -> Plan | None:
     """The `Plan` of an incremental run, or None to build in full.
 
     Args:
-        corpus / out_dir: the run's.
-        num_shards: the run's (another count than the previous version's
-            moves passages between shards: built in full).
-        chunk_config: the run's `ChunkConfig` (None: the default).
-        encoder: the run's `EncoderInfo`.
-        log: where reasons to build in full go.
+        corpus: the run's folder of files.
+        reuse: the run's `index.reuse_plan.ReusePlan` (decided with the
+            run's chunking, encoder and number of shards: another count
+            than the previous version's moves passages between shards).
     """
-    from lepton_tf.index.build import is_file_folder
-    from lepton_tf.index.storage import list_index_versions, read_extra_file, read_manifest
-    from lepton_tf.ingest import ChunkConfig, diff, scan_folder
-    from lepton_tf.ingest.manifest import FILE_NAME, IngestManifest
-    from lepton_tf.pipelines.filesystems import is_local
+    from lepton_tf.ingest import diff, scan_folder
 
-    if not (is_local(corpus) and is_local(out_dir) and is_file_folder(corpus)
-            and list_index_versions(out_dir)):
+    if not reuse.passages:
         return None
-    from lepton_tf.index.storage import resolve_index_dir, sha256_file
-
-    top = read_manifest(out_dir)
-    previous = resolve_index_dir(out_dir)
-    text = read_extra_file(out_dir, FILE_NAME)
-    if text is not None and sha256_file(os.path.join(previous, FILE_NAME)) != \
-            top.get("sha256", {}).get(FILE_NAME):
-        text = None  # corrupt, or not the version's own: do not trust it
-    config = (chunk_config or ChunkConfig()).to_dict()
-    manifest = IngestManifest.from_json(text) if text else None
-    reason = ("it is not sharded" if top.get("kind") != "sharded" else
-              "it has no (intact) ingest manifest" if manifest is None else
-              f"it has {top.get('num_shards')} shards" if top.get("num_shards") != num_shards
-              else "its chunking differs" if manifest.chunking != config else
-              "another encoder made it"
-              if top.get("encoder", {}).get("fingerprint") != encoder.fingerprint else None)
-    if reason:
-        log(f"{previous}: {reason}: building in full.")
-        return None
+    manifest = reuse.parts.ingest
     scanned = scan_folder(corpus)
     changes = diff(manifest, scanned)
     numbers = {rel: i for i, (rel, _) in enumerate(scanned)}
-    return Plan(previous, changes, dict(scanned), numbers,
-                {rel: manifest.files[rel] for rel in changes.unchanged})
+    return Plan(reuse.previous, changes, dict(scanned), numbers,
+                {rel: manifest.files[rel] for rel in changes.unchanged},
+                frozenset(doc_id for rel in changes.changed
+                          for doc_id in manifest.files[rel]["passages"]))
 
 
 class ReadReused:
@@ -117,28 +99,75 @@ class ReadReused:
         self.previous, self.positions, self.acl = previous, positions, acl
 
     def __call__(self, shard: int):
-        from lepton_tf.index.documents import documents_path, read_documents
-        from lepton_tf.index.errors import IndexFormatError
-        from lepton_tf.index.sharded_storage import shard_name
-        from lepton_tf.index.storage import sha256_file
+        import dataclasses
 
-        folder = os.path.join(self.previous, shard_name(shard))
-        with open(os.path.join(folder, "manifest.json")) as f:
-            sums = json.load(f)["sha256"]
-        docs_file = os.path.relpath(documents_path(folder), folder)
-        for name in (docs_file, "embeddings.npy"):
-            if sha256_file(os.path.join(folder, name)) != sums.get(name):
-                raise IndexFormatError(f"{folder}/{name} fails its checksum: rebuild with "
-                                       "--rebuild.")
-        vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
-        for doc, vector in zip(read_documents(documents_path(folder)), vectors):
+        from lepton_tf.index.permissions import readers_of_document
+
+        for doc, vector in previous_shard(self.previous, shard):
             if doc.doc_id in self.positions:
                 if self.acl is not None:  # new permissions, same vectors: nothing re-encoded
-                    import dataclasses
-
-                    from lepton_tf.index.permissions import readers_of_document
                     doc = dataclasses.replace(doc, readers=readers_of_document(doc, self.acl))
                 yield shard, (self.positions[doc.doc_id], doc, np.array(vector, np.float32))
+
+
+EMBED = "embed"
+
+
+class KeepSameContent:
+    """`(shard, [(position, Document)])` of the passages read from changed files
+    -> `(shard, (position, Document, stored vector))` for each passage whose
+    title, text and questions are as stored in the previous version's shard
+    (`ReusePlan.same_content`; the same shard: the same number of shards),
+    and `TaggedOutput(EMBED, (position, Document))` for the others, to embed
+    (for `beam.FlatMap(...).with_outputs(EMBED, main=...)`).
+
+    Raises:
+        IndexFormatError: a previous shard file fails its checksum.
+    """
+
+    def __init__(self, previous: str, changed_ids: frozenset):
+        self.previous, self.changed_ids = previous, changed_ids
+
+    def __call__(self, group):
+        import apache_beam as beam
+
+        from lepton_tf.index.reuse_plan import ReusePlan
+
+        shard, items = group
+        stored = {}
+        if any(doc.doc_id in self.changed_ids for _, doc in items):
+            stored = {doc.doc_id: (doc, vector) for doc, vector
+                      in previous_shard(self.previous, shard) if doc.doc_id in self.changed_ids}
+        for position, doc in items:
+            old = stored.get(doc.doc_id)
+            if old is not None and ReusePlan.same_content(old[0], doc):
+                yield shard, (position, doc, np.array(old[1], np.float32))
+            else:
+                yield beam.pvalue.TaggedOutput(EMBED, (position, doc))
+
+
+def previous_shard(previous: str, shard: int):
+    """`(Document, vector)` of every passage of a previous version's shard, its
+    documents and vectors checked against the shard's manifest first.
+
+    Raises:
+        IndexFormatError: a file fails its checksum.
+    """
+    from lepton_tf.index.documents import documents_path, read_documents
+    from lepton_tf.index.errors import IndexFormatError
+    from lepton_tf.index.sharded_storage import shard_name
+    from lepton_tf.index.storage import sha256_file
+
+    folder = os.path.join(previous, shard_name(shard))
+    with open(os.path.join(folder, "manifest.json")) as f:
+        sums = json.load(f)["sha256"]
+    docs_file = os.path.relpath(documents_path(folder), folder)
+    for name in (docs_file, "embeddings.npy"):
+        if sha256_file(os.path.join(folder, name)) != sums.get(name):
+            raise IndexFormatError(f"{folder}/{name} fails its checksum: rebuild with "
+                                   "--rebuild.")
+    vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
+    return zip(read_documents(documents_path(folder)), vectors)
 
 
 def write_part(group, staging: str) -> None:
@@ -152,8 +181,8 @@ def write_part(group, staging: str) -> None:
 
 
 def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config,
-                    hashes: dict) -> str:
-    """The new version's `ingest.json` text: reused entries + the parts the
+                    hashes: dict):
+    """The new version's `IngestManifest`: reused entries + the parts the
     workers wrote for the files they read."""
     from lepton_tf.ingest import ChunkConfig
     from lepton_tf.ingest.manifest import IngestManifest
@@ -166,4 +195,4 @@ def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config
             with open(path) as f:
                 passages = json.load(f)
         files[rel] = {"sha256": hashes[rel], "passages": passages}
-    return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files).to_json()
+    return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files)

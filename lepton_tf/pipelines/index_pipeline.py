@@ -9,13 +9,17 @@
       -> Map(key_by_shard) -> GroupByKey             shard_of(doc_id), as lookups do
          -> Values -> Sample(50,000) -> Map(choose_fusion)  the fusion weight, self-tuned
                                                      on (a sample of) the passages (a
-                                                     side input of BuildShard)
+                                                     side input of BuildShard); for a
+                                                     folder, the not-found rule fitted
+                                                     on the same pseudo-queries
       -> Map(build_shard)                            one ScaNN searcher and one BM25
                                                      index (corpus statistics) a shard,
                                                      in parallel, written to the staging
                                                      folder of the new version
     then, in the launcher, once every worker has succeeded:
-      write_top_manifest in publish_atomically       top manifest last, atomic rename
+      write_top_manifest in publish_atomically       the version's parts (ingest manifest,
+                                                     rule, ACL: `IndexVersionBuilder`),
+                                                     top manifest last, atomic rename
 
 Same documents, same encoder graph, same per-shard builder as
 `ShardedIndex.build`: the result equals the in-process sharded build.
@@ -36,7 +40,6 @@ from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
-from lepton_tf.index.permissions import ACL_FILE
 from lepton_tf.index.search_index import EncoderInfo, SearchIndex
 from lepton_tf.index.fusion_selftune import MAX_SAMPLE
 from lepton_tf.index.sharded import shard_of
@@ -44,13 +47,17 @@ from lepton_tf.files.versions import publish_atomically
 from lepton_tf.index.sharded_storage import next_version, write_top_manifest
 from lepton_tf.index.build import is_file_folder
 from lepton_tf.index.storage import list_index_versions
-from lepton_tf.ingest import scan_folder
-from lepton_tf.ingest.manifest import FILE_NAME as INGEST_FILE
+from lepton_tf.index.reuse_plan import ReusePlan
+from lepton_tf.index.version_builder import IndexVersionBuilder
+from lepton_tf.ingest import ChunkConfig, scan_folder
 from lepton_tf.pipelines import filesystems, incremental
 from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
+
+
+FITTED_RULE = ".not-found-fitted.json"  # in the staging folder; the launcher reads it
 
 
 def key_by_shard(result, num_shards: int):
@@ -64,16 +71,35 @@ def text_stats(items):
     return LexicalIndex.corpus_stats([doc.embedding_text() for _, doc in items])
 
 
-def choose_fusion(items, encoder_path: str) -> dict:
+def choose_fusion(items, encoder_path: str, rule_to: str | None = None) -> dict:
     """Sampled `(position, doc, vector)`s -> the self-tuned `FusionConfig` as
-    a dict (`index.fusion_selftune.tune_on_sample`), every shard's weight."""
+    a dict (`index.fusion_selftune.tune_on_sample`), every shard's weight.
+
+    Args:
+        items: the sample.
+        encoder_path: the encoder SavedModel (queries are embedded).
+        rule_to: for a folder of files, a file to write the not-found rule
+            fitted on the same pseudo-queries into (JSON; none when no rule
+            is fitted), as the in-process folder build fits it; the
+            pseudo-queries are cut as there (`folder_build.TUNE_SAMPLE`).
+    """
+    import json
+
     from lepton_tf.index.encoding import SavedModelEncoder
+    from lepton_tf.index.folder_build import TUNE_SAMPLE
     from lepton_tf.index.fusion_selftune import tune_on_sample
+    from lepton_tf.index.version_builder import self_fitted_rule
 
     items = sorted(items, key=lambda item: item[0])
-    return tune_on_sample([doc for _, doc, _ in items],
-                          np.stack([vector for _, _, vector in items]),
-                          SavedModelEncoder(encoder_path)).to_dict()
+    documents, top1 = [doc for _, doc, _ in items], []
+    chosen = tune_on_sample(documents, np.stack([vector for _, _, vector in items]),
+                            SavedModelEncoder(encoder_path), top1=top1,
+                            max_cut=TUNE_SAMPLE if rule_to else None)
+    rule = self_fitted_rule(top1, any(d.questions for d in documents)) if rule_to else None
+    if rule is not None:
+        with open(rule_to, "w", encoding="utf-8") as f:
+            json.dump(rule.to_dict(), f)
+    return chosen.to_dict()
 
 
 def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
@@ -101,7 +127,7 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                  encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
                  record_files: bool = False, tune_with: str | None = None,
-                 fusion: FusionConfig | None = None, acl=None):
+                 fusion: FusionConfig | None = None, acl=None, same_content=None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
 
     Args:
@@ -111,18 +137,34 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
         reuse: an `incremental.ReadReused` adding the previous version's
             passages of unchanged files, with their vectors (None: none).
         record_files: write each file's passage ids into the staging folder
-            (`incremental.write_part`, for the ingest manifest).
+            (`incremental.write_part`, for the ingest manifest) and, when
+            self-tuning, the not-found rule fitted on its pseudo-queries
+            (`FITTED_RULE`).
         acl: `index.permissions.AclRules` giving each file's passages their readers.
+        same_content: an `incremental.KeepSameContent`: the passages read from
+            changed files that are as stored keep their vectors (None: every
+            passage read is embedded).
     """
     sources = list_sources(corpus) if sources is None else sources
     passages = (pipeline
                 | "Sources" >> beam.Create(sources)
                 | "SpreadSources" >> beam.Reshuffle()
                 | "Read" >> beam.FlatMap(ReadSource(chunk_config, acl)))
-    keyed = (passages
+    to_embed, kept = passages, None
+    if same_content is not None:
+        split = (passages
+                 | "PreviousShardOf" >> beam.Map(lambda item: (shard_of(item[1].doc_id,
+                                                                        num_shards), item))
+                 | "GroupByPreviousShard" >> beam.GroupByKey()
+                 | "KeepSameContent" >> beam.FlatMap(same_content).with_outputs(
+                     incremental.EMBED, main="kept"))
+        to_embed, kept = split[incremental.EMBED], split.kept
+    keyed = (to_embed
              | "Spread" >> beam.Reshuffle()
              | "Embed" >> RunInference(handler)
              | "KeyByShard" >> beam.Map(key_by_shard, num_shards))
+    if kept is not None:
+        keyed = (keyed, kept) | "WithSameContent" >> beam.Flatten()
     every_passage = passages
     if reuse is not None:
         reused = (pipeline
@@ -145,7 +187,8 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
         fused = beam.pvalue.AsSingleton(
             keyed | "Passages" >> beam.Values()
             | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
-            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with))
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with, os.path.join(
+                staging, FITTED_RULE) if record_files else None))
     else:
         fused = (fusion or FusionConfig()).to_dict()
     return (keyed
@@ -154,20 +197,27 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                                        stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
-def _stored_acl(version_dir: str) -> str | None:
-    """The ACL text a published version was built with (None: none)."""
-    path = os.path.join(version_dir, ACL_FILE)
+def _fitted_rule(staging: str):
+    """The rule `choose_fusion` fitted (None: none), its file removed from staging."""
+    import json
+
+    from lepton_tf.index.not_found_rule import NotFoundRule
+
+    path = os.path.join(staging, FITTED_RULE)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return f.read()
+        rule = NotFoundRule.from_dict(json.load(f))
+    os.remove(path)
+    return rule
 
 
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
                        handler=None, chunk_config=None, rebuild: bool = False,
-                       fusion=None, acl=None) -> str:
+                       fusion=None, acl=None, method: str = "convex",
+                       self_tune: bool = True) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -188,10 +238,18 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         rebuild: read and embed every file even when the previous version
             could be updated (`incremental`: by default a local folder is
             re-embedded only where its files changed).
-        fusion: a fixed `FusionConfig` for every shard (default: self-tuned
-            on up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
+        fusion: a fixed `FusionConfig` for every shard (default: an
+            incremental run keeps the previous version's, else self-tuned on
+            up to 50,000 of the passages, `index.fusion_selftune.tune_on_sample`).
         acl: `index.permissions.AclRules` for a folder of files (stored in the
-            version as `acl.yaml`; a changed ACL alone re-encodes nothing).
+            version as `acl.yaml`; a changed ACL alone re-encodes nothing;
+            None: the previous version's, if any).
+        method: the fusion method when the weight is self-tuned.
+        self_tune: False: the default weight instead of a self-tuned one.
+
+    What is reused from the previous version (passages of unchanged files,
+    the fusion weight, the not-found rule, the ACL) is the
+    `index.reuse_plan.ReusePlan`'s decision, as in process.
 
     Returns:
         The published version folder (the current one when no file changed).
@@ -207,41 +265,48 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    plan = None if rebuild else incremental.plan_run(corpus, out_dir, num_shards, chunk_config,
-                                                     encoder)
     record = filesystems.is_local(out_dir) and filesystems.is_local(corpus) \
         and is_file_folder(corpus)
-    sources, reuse = list_sources(corpus), None
+    reuse = ReusePlan.decide(out_dir, encoder, chunking=(chunk_config or ChunkConfig()).to_dict(),
+                             num_shards=num_shards, rebuild=rebuild) if record else ReusePlan()
+    builder = IndexVersionBuilder(out_dir, None, reuse, fusion=fusion, method=method,
+                                  self_tune=self_tune, acl=acl)
+    fusion = builder.pipeline_fusion()
+    acl = builder.kept_acl
+    plan = incremental.plan_run(corpus, reuse) if record else None
+    sources, reader_of_reused, same_content = list_sources(corpus), None, None
     if plan is not None:
         changes = plan.changes
-        acl_same = acl is None or acl.text == _stored_acl(plan.previous)
+        acl_same = acl is None or reuse.acl is not None and acl.text == reuse.acl.text
         if acl_same and not (changes.added or changes.changed or changes.removed):
             current = os.path.join(out_dir, str(list_index_versions(out_dir)[-1]))
             print(f"No file changed: {current} is current.")
             return current
         todo = set(changes.added + changes.changed)
         sources = [s for s in sources if s[2] in todo]
-        reuse = incremental.ReadReused(plan.previous, plan.positions(), acl)
+        reader_of_reused = incremental.ReadReused(plan.previous, plan.positions(), acl)
+        same_content = incremental.KeepSameContent(plan.previous, plan.changed_ids) \
+            if plan.changed_ids else None
         print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
               f"reused from {plan.previous}, {len(changes.removed)} removed.")
 
     def build(staging: str) -> None:
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
-                         chunk_config, sources, reuse, record,
-                         tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl)
+                         chunk_config, sources, reader_of_reused, record,
+                         tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl,
+                         same_content=same_content)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)
         with publish_atomically(out_dir, version, kind="index") as staging:
             build(staging)
-            extra = None
+            ingest = None
             if record:
                 hashes = plan.hashes if plan else dict(scan_folder(corpus))
-                extra = {INGEST_FILE: incremental.ingest_manifest(staging, sources, plan,
-                                                                  chunk_config, hashes)}
-            if acl is not None:
-                extra = {**(extra or {}), ACL_FILE: acl.text}
+                ingest = incremental.ingest_manifest(staging, sources, plan, chunk_config,
+                                                     hashes)
+            extra = builder.pipeline_parts(ingest, _fitted_rule(staging)).files() or None
             write_top_manifest(staging, version, num_shards, k, extra_files=extra)
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last

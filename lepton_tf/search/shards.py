@@ -9,13 +9,23 @@ once, calls every shard over gRPC Predict (the same TF Serving protos) in
 parallel through `RemoteShard`, and merges the top-k (`ShardedIndex`).
 
 BM25, hybrid and filters (`index.sharded_hybrid`) use two more signatures:
-- `candidates`: `embedding` `[B, D]`, `query` `[B]` strings, `k`, `pool`
-  int32, `mode`, `filter` strings -> for each of `dense`, `lexical`, `fill`:
-  `<part>_doc_ids` `[B, n]` strings (padded with ""), `<part>_dense` and
-  `<part>_bm25` float32 `[B, n]`, `<part>_count` int32 `[B]`: the shard's
-  candidates with both exact scores, which the front pools and fuses;
+- `candidates`: `embedding` `[B, D]`, `query` `[B]` strings, `k`, `pool`,
+  `signals` int32, `mode`, `filter` strings -> for each of `dense`,
+  `lexical`, `fill`: `<part>_doc_ids` `[B, n]` strings (padded with ""),
+  `<part>_dense` and `<part>_bm25` float32 `[B, n]`, `<part>_count` int32
+  `[B]`: the shard's candidates with both exact scores, which the front
+  pools and fuses; and `signal_cosines` float32 `[B, n]`, `signal_count`
+  int32 `[B]`: the shard's best `signals` cosines over what the caller may
+  read, from the same pass, which the front merges for the not-found rule
+  (one scatter a query);
 - `documents`: `doc_ids` `[N]` -> `texts`, `titles`, `metadata` (JSON) `[N]`:
   the final hits' documents only (not every candidate's text);
+- `term_statistics`: `query` `[B]`, `filter` -> `statistics` (JSON scalar):
+  the BM25 statistics (`index.permitted_bm25_exact.PermittedStatistics`) of
+  the shard's passages the filter's permission leaves, for the queries'
+  tokens. The front sums every shard's and asks `candidates_with_statistics`
+  (the `candidates` inputs and that `statistics`): every shard then scores
+  BM25 as one index of the caller's permitted passages alone would;
 - `info`: no inputs -> `fusion` (the shard manifest's `FusionConfig` as
   JSON) and `not_found` (the version's `not_found.json`, "" when it has
   none) scalar strings: the front fuses with shard 0's weight and refuses
@@ -33,14 +43,17 @@ import threading
 import numpy as np
 
 from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
-from lepton_tf.index import not_found
+from lepton_tf.index import not_found_rule
 from lepton_tf.index.documents import Document
-from lepton_tf.index.filters import READERS_FIELD, FilterError, matches
+from lepton_tf.index.filters import READERS_FIELD, FilterError, matches, parse_filter
+from lepton_tf.index.permitted_bm25_exact import PermittedStatistics
 from lepton_tf.index.permissions import permitted_filter, shown_metadata
 from lepton_tf.index.fusion import FusionConfig
-from lepton_tf.index.sharded_hybrid import Candidates, Part, shard_candidates
+from lepton_tf.index.sharded_hybrid import local_statistics, shard_candidates
 from lepton_tf.index.sharded_storage import shard_name
 from lepton_tf.index.storage import list_index_versions, load_index
+from lepton_tf.search.shard_tensors import (PARTS, SIGNAL_COSINES, SIGNAL_COUNT, filter_text,
+                                            pack_candidates, scalar_text, unpack_candidates)
 from lepton_tf.server import identity
 from lepton_tf.server.servable import Servable, Signature, TensorSpec
 
@@ -49,7 +62,8 @@ SIGNATURE = "search_vectors"
 CANDIDATES = "candidates"
 DOCUMENTS = "documents"
 INFO = "info"
-PARTS = ("dense", "lexical", "fill")
+TERM_STATISTICS = "term_statistics"
+CANDIDATES_WITH_STATISTICS = "candidates_with_statistics"
 _STRING = ("string", (None,))
 _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shape)
                       for part in PARTS
@@ -57,6 +71,8 @@ _CANDIDATE_OUTPUTS = {f"{part}_{name}": TensorSpec(f"{part}_{name}", dtype, shap
                                                  ("dense", "float32", (None, None)),
                                                  ("bm25", "float32", (None, None)),
                                                  ("count", "int32", (None,)))}
+_CANDIDATE_OUTPUTS[SIGNAL_COSINES] = TensorSpec(SIGNAL_COSINES, "float32", (None, None))
+_CANDIDATE_OUTPUTS[SIGNAL_COUNT] = TensorSpec(SIGNAL_COUNT, "int32", (None,))
 MAX_K = 1000
 _OUTPUTS = {"doc_ids": TensorSpec("doc_ids", "string", (None, None)),
             "scores": TensorSpec("scores", "float32", (None, None)),
@@ -80,11 +96,19 @@ class SearchShardServable(Servable):
                 "k": TensorSpec("k", "int32", ())}
         candidates = dict(spec, query=TensorSpec("query", *_STRING),
                           pool=TensorSpec("pool", "int32", ()),
+                          signals=TensorSpec("signals", "int32", ()),
                           mode=TensorSpec("mode", "string", ()),
                           filter=TensorSpec("filter", "string", ()))
         self._signatures = {
             "serving_default": Signature(spec, _OUTPUTS), SIGNATURE: Signature(spec, _OUTPUTS),
             CANDIDATES: Signature(candidates, _CANDIDATE_OUTPUTS),
+            CANDIDATES_WITH_STATISTICS: Signature(
+                dict(candidates, statistics=TensorSpec("statistics", "string", ())),
+                _CANDIDATE_OUTPUTS),
+            TERM_STATISTICS: Signature(
+                {"query": TensorSpec("query", *_STRING),
+                 "filter": TensorSpec("filter", "string", ())},
+                {"statistics": TensorSpec("statistics", "string", ())}),
             DOCUMENTS: Signature({"doc_ids": TensorSpec("doc_ids", *_STRING)},
                                  {name: TensorSpec(name, *_STRING)
                                   for name in ("texts", "titles", "metadata")}),
@@ -96,8 +120,10 @@ class SearchShardServable(Servable):
         return self._signatures
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if signature_name == CANDIDATES:
+        if signature_name in (CANDIDATES, CANDIDATES_WITH_STATISTICS):
             return self._candidates(inputs)
+        if signature_name == TERM_STATISTICS:
+            return self._term_statistics(inputs)
         if signature_name == DOCUMENTS:
             return self._documents(inputs)
         if signature_name == INFO:
@@ -131,23 +157,35 @@ class SearchShardServable(Servable):
 
 
     def _candidates(self, inputs) -> dict[str, np.ndarray]:
-        k, pool = (int(np.asarray(inputs[n]).reshape(())) for n in ("k", "pool"))
+        k, pool, signals = (int(np.asarray(inputs[n]).reshape(()))
+                            for n in ("k", "pool", "signals"))
         if not 1 <= k <= pool <= 10 * MAX_K:
             raise ValueError(f"Need 1 <= k <= pool <= {10 * MAX_K}, got k={k}, pool={pool}.")
+        if not 0 <= signals <= MAX_K:
+            raise ValueError(f"signals must be in [0, {MAX_K}], got {signals}.")
         texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
-        scalar = {n: np.asarray(inputs[n]).reshape(()).item() for n in ("mode", "filter")}
-        mode, filter = (v.decode("utf-8") if isinstance(v, bytes) else str(v)
-                        for v in (scalar["mode"], scalar["filter"]))
-        try:  # a front server passes its caller's permission on in `$readers`
-            filter = permitted_filter(filter, identity.current().readers())
-        except FilterError as e:
-            raise ValueError(str(e)) from None
+        mode, filter = (scalar_text(inputs[n]) for n in ("mode", "filter"))
+        filter = _permitted(filter)
+        stats = None
+        if "statistics" in inputs:  # every shard's permitted passages' (the front sums them)
+            try:
+                stats = PermittedStatistics.from_dict(json.loads(
+                    scalar_text(inputs["statistics"])))
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"statistics: {e}") from None
         found = shard_candidates(self.index, np.asarray(inputs["embedding"], np.float32), texts,
-                                 k, pool, mode, filter)
+                                 k, pool, mode, filter, stats, signals=signals)
         return pack_candidates(found)
 
+    def _term_statistics(self, inputs) -> dict[str, np.ndarray]:
+        texts = [t.decode("utf-8") for t in np.asarray(inputs["query"]).reshape(-1)]
+        parsed = parse_filter(_permitted(scalar_text(inputs["filter"])))
+        stats = local_statistics(self.index, texts, parsed) if READERS_FIELD in parsed \
+            else PermittedStatistics()
+        return {"statistics": np.array(json.dumps(stats.to_dict()).encode(), object)}
+
     def _info(self) -> dict[str, np.ndarray]:
-        rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found.FILE_NAME)
+        rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found_rule.FILE_NAME)
         text = ""
         if os.path.exists(rule):
             with open(rule, encoding="utf-8") as f:
@@ -173,37 +211,13 @@ class SearchShardServable(Servable):
                                       for d in docs], object)}
 
 
-def pack_candidates(found: list[Candidates]) -> dict[str, np.ndarray]:
-    """`Candidates` of each query -> the `candidates` signature's tensors."""
-    out = {}
-    for part in PARTS:
-        parts = [getattr(c, part) for c in found]
-        width = max([len(p.doc_ids) for p in parts] + [0])
-        ids = np.full((len(parts), width), b"", object)
-        dense, bm25 = (np.zeros((len(parts), width), np.float32) for _ in range(2))
-        for i, p in enumerate(parts):
-            n = len(p.doc_ids)
-            ids[i, :n] = [d.encode() for d in p.doc_ids]
-            dense[i, :n], bm25[i, :n] = p.dense, p.bm25
-        out.update({f"{part}_doc_ids": ids, f"{part}_dense": dense, f"{part}_bm25": bm25,
-                    f"{part}_count": np.asarray([len(p.doc_ids) for p in parts], np.int32)})
-    return out
-
-
-def unpack_candidates(out: dict[str, np.ndarray]) -> list[Candidates]:
-    """The `candidates` signature's tensors -> `Candidates` of each query."""
-    counts = {part: np.asarray(out[f"{part}_count"]).reshape(-1) for part in PARTS}
-    found = []
-    for i in range(len(counts["dense"])):
-        parts = []
-        for part in PARTS:
-            n = int(counts[part][i])
-            ids = [d.decode("utf-8") for d in np.asarray(out[f"{part}_doc_ids"])[i, :n]] \
-                if n else []
-            parts.append(Part(ids, np.asarray(out[f"{part}_dense"], np.float32)[i, :n],
-                              np.asarray(out[f"{part}_bm25"], np.float32)[i, :n]))
-        found.append(Candidates(*parts))
-    return found
+def _permitted(filter: str):
+    """The filter with the caller's permission (a front passes its caller's in
+    `$readers`; a restricted direct caller cannot lift its own)."""
+    try:
+        return permitted_filter(filter, identity.current().readers())
+    except FilterError as e:
+        raise ValueError(str(e)) from None
 
 
 def shard_source(index_dir: str, shard: int):
@@ -288,7 +302,7 @@ class RemoteShard:
             rule = np.asarray(out["not_found"]).reshape(()).item().decode("utf-8")
             self._info = {"fusion": FusionConfig.from_dict(json.loads(
                 np.asarray(out["fusion"]).reshape(()).item().decode("utf-8"))),
-                "not_found_rule": not_found.NotFoundRule.from_dict(json.loads(rule))
+                "not_found_rule": not_found_rule.NotFoundRule.from_dict(json.loads(rule))
                 if rule else None}
         return self._info
 
@@ -314,17 +328,31 @@ class RemoteShard:
             ids.append([d.doc_id for d in row])
         return ids, np.asarray(out["scores"], np.float32)
 
-    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None):
-        """This shard's `Candidates` for each query (`index.sharded_hybrid`)."""
-        if filter is not None and not isinstance(filter, (str, bytes)):
-            filter = json.dumps(filter)
-        filter = filter.decode("utf-8") if isinstance(filter, bytes) else (filter or "")
+    def candidates(self, queries, texts, k: int, pool: int, mode: str, filter=None,
+                   signals: int = 0, statistics: PermittedStatistics | None = None):
+        """This shard's `Candidates` for each query (`index.sharded_hybrid`), with
+        its best `signals` cosines over what the caller may read; with
+        `statistics`, BM25 scored with them (every shard's permitted passages')."""
+        inputs = {"embedding": np.asarray(queries, np.float32),
+                  "query": np.array([t.encode("utf-8") for t in texts], object),
+                  "k": np.int32(k), "pool": np.int32(pool), "signals": np.int32(signals),
+                  "mode": np.array(mode.encode(), object),
+                  "filter": np.array(filter_text(filter).encode("utf-8"), object)}
+        signature = CANDIDATES
+        if statistics is not None:
+            inputs["statistics"] = np.array(json.dumps(statistics.to_dict()).encode(), object)
+            signature = CANDIDATES_WITH_STATISTICS
+        return unpack_candidates(self.client.predict(self.model, inputs,
+                                                     signature_name=signature))
+
+    def term_statistics(self, texts, filter) -> PermittedStatistics:
+        """The BM25 statistics of this shard's passages the filter's permission
+        leaves, for the tokens of `texts`."""
         out = self.client.predict(self.model, {
-            "embedding": np.asarray(queries, np.float32),
             "query": np.array([t.encode("utf-8") for t in texts], object),
-            "k": np.int32(k), "pool": np.int32(pool), "mode": np.array(mode.encode(), object),
-            "filter": np.array(filter.encode("utf-8"), object)}, signature_name=CANDIDATES)
-        return unpack_candidates(out)
+            "filter": np.array(filter_text(filter).encode("utf-8"), object)},
+            signature_name=TERM_STATISTICS)
+        return PermittedStatistics.from_dict(json.loads(scalar_text(out["statistics"])))
 
     def fetch_documents(self, doc_ids) -> None:
         """Reads these hits' documents (text, title, metadata) into `documents`."""

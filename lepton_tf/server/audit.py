@@ -5,12 +5,15 @@ for every request; the record goes to the sink of the server that received
 the request (`ServerOptions.audit_log`: a JSONL file, `JsonlAuditLog`), set
 for the request's thread by the gRPC and REST fronts next to its principal. A
 conversation store implements the same `AuditSink` protocol (`write` and
-`read`) to keep the trail in its database instead.
+`read`) to keep the trail in its database (`store.audit_log.StoreAuditLog`,
+the default of a server whose assistant keeps a store; with `--audit_log`
+too, `AuditSinks` writes each record to both).
 
 Each record: `time`, `principal`, `groups`, `model`, `action`, `query`
 (redacted: `text.redaction`), `decision` (`unrestricted`, or the readers the
 answer was filtered to and how many passages they may read), `documents`
-(the ids returned, per query) and `not_found`.
+(the ids returned, per query), `not_found`, and for an assistant turn its
+`turn_id`.
 
 Reading is for admins: `read_for(sink, viewer)` returns the records of
 principals sharing a group the viewer administers (`Principal.admin_of`;
@@ -25,7 +28,7 @@ import json
 import os
 import threading
 import time
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from lepton_tf.server import identity
 from lepton_tf.text.redaction import redact
@@ -85,7 +88,7 @@ def current_sink() -> AuditSink | None:
 
 
 def record(model: str, action: str, queries: list[str], documents: list[list[str]],
-           decision: str, not_found: list[bool] | None = None) -> None:
+           decision: str, not_found: list[bool] | None = None, turn_id: str = "") -> None:
     """Writes one audit record for the current request (nothing without a sink).
 
     Args:
@@ -95,20 +98,51 @@ def record(model: str, action: str, queries: list[str], documents: list[list[str
         documents: the document ids returned, one list per query.
         decision: the permission decision (`unrestricted`, `readers=[...]`, ...).
         not_found: per query, whether the answer was "not found".
+        turn_id: the assistant turn this answered (the report finds its caller by it).
     """
     sink = current_sink()
     if sink is None:
         return
     principal = identity.current()
-    sink.write({"time": time.time(), "principal": principal.name,
-                "groups": sorted(principal.groups), "model": model, "action": action,
-                "query": [redact(q) for q in queries], "decision": decision,
-                "documents": documents, "not_found": list(not_found or [])})
+    entry = {"time": time.time(), "principal": principal.name,
+             "groups": sorted(principal.groups), "model": model, "action": action,
+             "query": [redact(q) for q in queries], "decision": decision,
+             "documents": documents, "not_found": list(not_found or [])}
+    if turn_id:
+        entry["turn_id"] = turn_id
+    sink.write(entry)
 
 
-def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:
+class AuditSinks:
+    """Several sinks as one: each record goes to all, reading is from the first.
+
+    Args:
+        sinks: the sinks, the one read from first.
+    """
+
+    def __init__(self, sinks: list):
+        self.sinks = list(sinks)
+
+    def write(self, record: dict) -> None:
+        for sink in self.sinks:
+            sink.write(record)
+
+    def read(self) -> Iterator[dict]:
+        return self.sinks[0].read()
+
+
+def read_for(sink: AuditSink, viewer: identity.Principal,
+             documents_of_groups: Callable | None = None) -> list[dict]:
     """The records `viewer` may read: those of principals in a group it
     administers (all for `"*"` admins and unrestricted viewers).
+
+    Args:
+        sink: the trail.
+        viewer: the caller.
+        documents_of_groups: `(viewer, doc ids) -> the ids a member of the
+            viewer's groups may read`; given, a restricted admin sees only
+            those of each record's documents (a caller in two groups: the
+            other group's documents stay hidden). None: all of them.
 
     Raises:
         PermissionError: the viewer administers no group.
@@ -116,21 +150,35 @@ def read_for(sink: AuditSink, viewer: identity.Principal) -> list[dict]:
     if not viewer.unrestricted and not viewer.admin_of:
         raise PermissionError(f"{viewer.name} administers no group: the audit trail is "
                               "for admins (admin_of in the tokens file).")
-    return [r for r in sink.read()
-            if viewer.unrestricted or identity.EVERYONE in viewer.admin_of
-            or set(r.get("groups", [])) & viewer.admin_of]
+    everything = viewer.unrestricted or identity.EVERYONE in viewer.admin_of
+    records = [r for r in sink.read()
+               if everything or set(r.get("groups", [])) & viewer.admin_of]
+    if everything or documents_of_groups is None:
+        return records
+    shown = documents_of_groups(viewer, sorted({d for r in records
+                                                for ids in r.get("documents") or []
+                                                for d in ids}))
+    return [dict(r, documents=[[d for d in ids if d in shown]
+                               for ids in r.get("documents") or []]) for r in records]
 
 
 @dataclasses.dataclass
 class AuditRoute:
-    """`GET /v1/audit`: the caller's admin view of the trail, as JSON."""
+    """`GET /v1/audit`: the caller's admin view of the trail, as JSON (see
+    `read_for` for `documents_of_groups`)."""
 
     sink: AuditSink
+    documents_of_groups: Callable | None = None
 
     def __call__(self, reply, body: bytes) -> None:
+        from lepton_tf.server.errors import ServingError
+
         try:
-            records = read_for(self.sink, identity.current())
+            records = read_for(self.sink, identity.current(), self.documents_of_groups)
         except PermissionError as e:
             reply.send_json(403, {"error": str(e)})
+            return
+        except ServingError as e:  # the permission check's `search` is not loaded
+            reply.send_json(e.http_status, {"error": e.message})
             return
         reply.send_json(200, {"records": records})

@@ -48,6 +48,24 @@ class Principal:
         return self.unrestricted or EVERYONE in self.admin_of or group in self.admin_of
 
 
+MAX_SESSION_KEY = 200  # the conversation store's session_id column
+
+
+def owned_session(principal: Principal, session_id: str) -> str:
+    """Where `principal`'s conversation `session_id` is kept: under its name for a
+    restricted caller (another caller's same id is another session, which it can
+    neither continue, rate nor forget); as it is for an unrestricted one. A key
+    longer than the store's column is replaced by its SHA-256 (same input, same key)."""
+    if principal.unrestricted:
+        return session_id
+    key = f"{principal.name}\x1f{session_id}"
+    if len(key) <= MAX_SESSION_KEY:
+        return key
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 # The server's own work (warmup, a shared token, no auth): no ACL applies.
 SERVER = Principal("server", unrestricted=True)
 

@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lepton_tf.store import schema
+from lepton_tf.store.prepared_postgres import PreparedTurnStatements
 from lepton_tf.store.errors import StoreError, StoreSchemaError, UnknownTurnError
 from lepton_tf.store.records import TurnRecord, check_rating
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # a locked file: wait this long, then the writer queues
 CONNECT_TIMEOUT_S = 3
+PG_CONNECT_ARGS = {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
 def engine_url(url: str) -> str:
@@ -71,8 +73,7 @@ def make_engine(url: str) -> sa.Engine:
         return engine
     # No pre_ping (a round trip per turn): a connection broken by a restarted server
     # fails one write, which the writer queues and retries on a fresh connection.
-    return sa.create_engine(url, pool_size=8, max_overflow=8,
-                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    return sa.create_engine(url, pool_size=8, max_overflow=8, connect_args=PG_CONNECT_ARGS)
 
 
 def _describe(url: str) -> str:
@@ -107,16 +108,30 @@ class ConversationStore:
             set_={"state": upsert.excluded.state, "turns": upsert.excluded.turns,
                   "updated_at": upsert.excluded.updated_at},
             where=sessions.c.turns < upsert.excluded.turns)
+        # A turn's read returns the state only when it changed since this process last
+        # wrote or read it (another replica's turn, a deletion): the common case moves
+        # and decodes no JSON, and the caller keeps its cached session.
+        changed = sa.or_(sessions.c.turns != sa.bindparam("known_turns", type_=sa.Integer),
+                         sessions.c.updated_at != sa.bindparam("known_at", type_=sa.Float))
+        self._read_changed = sa.select(
+            sessions.c.turns, sessions.c.updated_at,
+            sa.case((changed, sessions.c.state), else_=sa.null()).label("state")).where(
+            sessions.c.session_id == sa.bindparam("session_id"))
+        self._read_session = sa.select(sessions.c.state, sessions.c.turns).where(
+            sessions.c.session_id == sa.bindparam("session_id"))
         if self.dialect == "postgresql":
             # One statement (the log insert as a data-modifying CTE), autocommitted:
             # atomic, and one round trip instead of BEGIN, two inserts and COMMIT.
-            self._turn_statements = [upsert.add_cte(log.cte("logged"))]
-            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+            json_params = frozenset(
+                prefix + c.name for table, prefix in ((turns, "t_"), (sessions, "s_"))
+                for c in table.c if isinstance(c.type, sa.JSON))
+            self._prepared = PreparedTurnStatements(engine, json_params, PG_CONNECT_ARGS)
+            self._write_turn = upsert.add_cte(log.cte("logged"))
+            self._write_sql = self._prepared.compile(self._write_turn)
+            self._read_sql = self._prepared.compile(self._read_changed)
         else:
+            self._prepared = None
             self._turn_statements = [log, upsert]
-            self._autocommit = None
-        self._read_session = sa.select(sessions.c.state, sessions.c.turns).where(
-            sessions.c.session_id == sa.bindparam("session_id"))
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> "ConversationStore":
@@ -158,9 +173,31 @@ class ConversationStore:
     # -- sessions and turns --------------------------------------------
     def load_session(self, session_id: str) -> tuple[dict, int] | None:
         """`(state, turns)` of a stored session, or None."""
-        with (self._autocommit or self.engine).connect() as connection:
+        with self.engine.connect() as connection:
             row = connection.execute(self._read_session, {"session_id": session_id}).first()
         return None if row is None else (row.state, int(row.turns))
+
+    def session_if_changed(self, session_id: str, known: tuple[int, float] | None
+                           ) -> tuple[dict | None, int, float] | None:
+        """A turn's read of its session: `(state, turns, updated_at)`, with state None
+        when the stored session is still the one `known` names.
+
+        Args:
+            session_id: the conversation.
+            known: `(turns, updated_at)` of the state this process last wrote or read
+                for it; None reads the state whatever it is.
+
+        Returns:
+            None when nothing is stored for the session.
+        """
+        turns, at = known if known is not None else (-1, -1.0)
+        params = {"session_id": session_id, "known_turns": turns, "known_at": at}
+        if self._prepared is not None:
+            row = self._prepared.run(self._read_sql, params, fetch=True)
+            return None if row is None else (row[2], int(row[0]), float(row[1]))
+        with self.engine.connect() as connection:
+            row = connection.execute(self._read_changed, params).first()
+        return None if row is None else (row.state, int(row.turns), float(row.updated_at))
 
     def write_turn(self, record: TurnRecord, state: dict, turn_number: int) -> None:
         """Logs a turn and saves its session's state after it, in one transaction.
@@ -173,17 +210,21 @@ class ConversationStore:
             state: the session after the turn (JSON-ready).
             turn_number: the session's turn count after this turn.
         """
-        now = record.created_at
-        params = {"t_" + k: v for k, v in record.row().items()}
-        params.update(s_session_id=record.session_id, s_state=state, s_turns=turn_number,
-                      s_created_at=now, s_updated_at=now)
-        if self._autocommit is not None:
-            with self._autocommit.connect() as connection:
-                connection.execute(self._turn_statements[0], params)
+        params = self._turn_params(record, state, turn_number)
+        if self._prepared is not None:
+            self._prepared.run(self._write_sql, params)
             return
         with self.engine.begin() as connection:
             for statement in self._turn_statements:
                 connection.execute(statement, params)
+
+    @staticmethod
+    def _turn_params(record: TurnRecord, state: dict, turn_number: int) -> dict:
+        now = record.created_at
+        params = {"t_" + k: v for k, v in record.row().items()}
+        params.update(s_session_id=record.session_id, s_state=state, s_turns=turn_number,
+                      s_created_at=now, s_updated_at=now)
+        return params
 
     def add_feedback(self, session_id: str, turn_id: str, rating: str,
                      comment: str | None = None) -> None:
@@ -262,4 +303,6 @@ class ConversationStore:
                 schema.turns.c.turn_id == turn_id)).first() is not None
 
     def close(self) -> None:
+        if self._prepared is not None:
+            self._prepared.dispose()
         self.engine.dispose()

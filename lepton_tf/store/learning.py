@@ -2,7 +2,8 @@
 list of unanswered questions.
 
 `review_rows` proposes, for each search question, a document: the one its
-answer cited, or for a question that found nothing its closest match. Rated
+answer cited, or for a question that found nothing its closest match (and for
+those, as for answers rated down, the other documents shown too). Rated
 up (and never down) rows come pre-accepted (`accept` = yes); the others wait
 for the operator (`accept` empty): an answered, unrated one to confirm the
 document, a rated-down one or a not-found one to correct `doc_id` to the
@@ -23,6 +24,7 @@ REVIEW_COLUMNS = ("accept", "question", "doc_id", "title", "evidence", "asked", 
                   "not_found")
 TODO_COLUMNS = ("count", "question", "other_phrasings")
 YES = ("yes", "y", "1", "true", "x")
+SHOWN_CANDIDATES = 3  # documents proposed for a question answered wrong or not at all
 
 
 def _key(question: str) -> str:
@@ -30,7 +32,13 @@ def _key(question: str) -> str:
 
 
 def review_rows(store: ConversationStore, since: float = 0.0) -> list[dict]:
-    """Candidate `(question, document)` pairs from answered search turns, most asked first."""
+    """Candidate `(question, document)` pairs from answered search turns, most asked first.
+
+    A question whose answer was rated down, or that found nothing, is proposed
+    with each document it was shown (up to `SHOWN_CANDIDATES`), not only the cited
+    or closest one: the operator can confirm the one that answers it instead of
+    looking up a document id.
+    """
     ratings: dict = collections.defaultdict(collections.Counter)
     for f in store.feedback(since):
         ratings[f["turn_id"]][f["rating"]] += 1
@@ -38,28 +46,44 @@ def review_rows(store: ConversationStore, since: float = 0.0) -> list[dict]:
     for turn in store.turns(since):
         if not turn["sources"] or not (turn["route"] == "search" or turn["not_found"]):
             continue
+        rated = ratings[turn["turn_id"]]
         cited = turn["cited"][0] if turn["cited"] else 1
         first = next((s for s in turn["sources"] if s["n"] == cited), turn["sources"][0])
-        key = (_key(turn["message"]), first["doc_id"])
-        row = rows.setdefault(key, {"question": turn["message"], "doc_id": first["doc_id"],
-                                    "title": first["title"], "asked": 0, "up": 0, "down": 0,
-                                    "not_found": 0})
-        row["asked"] += 1
-        row["not_found"] += bool(turn["not_found"])
-        row["up"] += ratings[turn["turn_id"]]["up"]
-        row["down"] += ratings[turn["turn_id"]]["down"]
+        proposed = [first]
+        if turn["not_found"] or rated["down"]:
+            proposed += [s for s in turn["sources"][:SHOWN_CANDIDATES] if s is not first]
+        for source in proposed:
+            key = (_key(turn["message"]), source["doc_id"])
+            row = rows.setdefault(key, {"question": turn["message"], "doc_id": source["doc_id"],
+                                        "title": source["title"], "asked": 0, "up": 0,
+                                        "down": 0, "not_found": 0, "shown_as": None})
+            row["asked"] += 1
+            row["not_found"] += bool(turn["not_found"])
+            if source is first:  # the rating is of the answer from this document
+                row["up"] += rated["up"]
+                row["down"] += rated["down"]
+                row["shown_as"] = 0
+            elif row["shown_as"] is None:
+                row["shown_as"] = source["n"]
     for row in rows.values():
-        if row["down"]:
-            row["evidence"] = f"rated down {row['down']}, up {row['up']}: correct doc_id"
-        elif row["up"]:
-            row["evidence"] = "rated up"
-        elif row["not_found"]:
-            row["evidence"] = "not found: closest match; correct doc_id"
-        else:
-            row["evidence"] = "answered, not rated: confirm doc_id"
+        row["evidence"] = _evidence(row)
         row["accept"] = "yes" if row["up"] and not row["down"] else ""
+        del row["shown_as"]
     return sorted(rows.values(), key=lambda r: (r["accept"] != "yes", -r["up"], -r["asked"],
                                                 r["question"]))
+
+
+def _evidence(row: dict) -> str:
+    if row["down"]:
+        return f"rated down {row['down']}, up {row['up']}: correct doc_id"
+    if row["up"]:
+        return "rated up"
+    if row["shown_as"]:  # another shown document of a missed or wrong answer
+        return (f"{'not found' if row['not_found'] else 'answer rated down'}: shown "
+                f"#{row['shown_as']}; confirm doc_id")
+    if row["not_found"]:
+        return "not found: closest match; correct doc_id"
+    return "answered, not rated: confirm doc_id"
 
 
 def todo_rows(store: ConversationStore, embed: Callable | None = None,

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from lepton_tf.store.conversation_store import ConversationStore
+from lepton_tf.store.report_access import visible_turn_ids
 
 DEFAULT_SIMILARITY = 0.8  # cosine within which two unanswered questions are one group
 LATENCY_QUANTILES = (50, 90, 95, 99)
@@ -72,7 +73,8 @@ def _percentiles(values: list[float]) -> dict:
 
 def build_report(store: ConversationStore, embed: Callable | None = None,
                  days: float | None = None, similarity: float = DEFAULT_SIMILARITY,
-                 top: int = 10, now: float | None = None) -> dict:
+                 top: int = 10, now: float | None = None, viewer=None,
+                 documents_of_groups: Callable | None = None) -> dict:
     """The report's sections over the turns of the last `days` (None: all).
 
     Args:
@@ -82,15 +84,32 @@ def build_report(store: ConversationStore, embed: Callable | None = None,
         similarity: see `group_questions`.
         top: rows in the unanswered and worst-rated lists.
         now: the report's time (tests).
+        viewer: the `Principal` asking: only the turns (and their questions,
+            documents and ratings) of the groups it administers are counted
+            (`report_access`); None: the database's owner, everything.
+        documents_of_groups: `(viewer, doc ids) -> the ids a member of the
+            viewer's groups may read`: the sources and documents a restricted
+            admin is shown (a caller in two groups: the other group's
+            documents stay hidden); None: all of the visible turns'.
 
     Returns:
         A dict: `period`, `turns`, `per_day`, `per_route`, `not_found`,
-        `unanswered`, `worst_rated`, `latency_ms`, `documents`, `grouped_by`.
+        `unanswered`, `worst_rated`, `latency_ms`, `documents`, `grouped_by`,
+        `scope` (`all`, or the groups shown).
+
+    Raises:
+        PermissionError: the viewer administers no group.
     """
     now = time.time() if now is None else now
     since = 0.0 if days is None else now - days * 86400.0
-    turns = list(store.turns(since))
-    ratings = [f for f in store.feedback(since)]
+    visible = visible_turn_ids(store, viewer)
+    turns = [t for t in store.turns(since) if visible is None or t["turn_id"] in visible]
+    if visible is not None and documents_of_groups is not None:
+        shown = documents_of_groups(viewer, sorted({s["doc_id"] for t in turns
+                                                    for s in t["sources"]}))
+        turns = [dict(t, sources=[s for s in t["sources"] if s["doc_id"] in shown])
+                 for t in turns]
+    ratings = [f for f in store.feedback(since) if visible is None or f["turn_id"] in visible]
     by_turn = {t["turn_id"]: t for t in turns}
     per_day: dict = collections.defaultdict(collections.Counter)
     per_route = collections.Counter()
@@ -118,7 +137,7 @@ def build_report(store: ConversationStore, embed: Callable | None = None,
         entry[f["rating"]] += 1
         if f["comment"]:
             entry["comments"].append(f["comment"])
-        cited = set(turn["cited"]) or {s["n"] for s in turn["sources"][:1]}
+        cited = set(turn["cited"]) or {1}  # uncited: its first source (numbered from 1)
         for source in turn["sources"]:
             if source["n"] in cited:
                 documents[source["doc_id"]][f["rating"]] += 1
@@ -145,6 +164,7 @@ def build_report(store: ConversationStore, embed: Callable | None = None,
         "unanswered": group_questions(unanswered, embed, similarity)[:top],
         "unanswered_total": len(unanswered),
         "grouped_by": "encoder" if embed is not None else "text",
+        "scope": "all" if visible is None else sorted(viewer.admin_of),
         "worst_rated": worst_rated,
         "latency_ms": {route: _percentiles(v) for route, v in latency.items()},
         "documents": sorted(({"doc_id": d, **v} for d, v in documents.items()),

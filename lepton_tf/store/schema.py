@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 APPLICATION = "lepton-tf conversations"
+MIGRATION_LOCK_KEY = 0x6C6570746F6E  # a PostgreSQL advisory lock: one process migrates at once
 
 metadata = sa.MetaData()
 
@@ -58,6 +59,23 @@ feedback = sa.Table(
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False))
 
+# The audit trail (`lepton_tf.server.audit`): one row per search or assistant turn,
+# the query already redacted. `groups` is the caller's at the time: the operator's
+# report shows a group's turns to that group's admins through it (`turn_id`).
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("principal", sa.String(200), nullable=False, index=True),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("query", sa.JSON, nullable=False),
+    sa.Column("decision", sa.Text, nullable=False),
+    sa.Column("documents", sa.JSON, nullable=False),
+    sa.Column("not_found", sa.JSON, nullable=False),
+    sa.Column("turn_id", sa.String(32), nullable=True, index=True))
+
 
 def _create(*tables):
     def step(connection) -> None:
@@ -71,6 +89,7 @@ def _create(*tables):
 MIGRATIONS = [
     _create(sessions, turns),   # 1: sessions and the turn log
     _create(feedback),          # 2: ratings of turns
+    _create(audit),             # 3: the audit trail
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 OUR_TABLES = {t.name for t in metadata.sorted_tables}
@@ -113,6 +132,19 @@ def migrate(engine: sa.Engine, target: int = SCHEMA_VERSION) -> tuple[int | None
     Raises:
         StoreSchemaError: not our store, or a newer version than this code knows.
     """
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine, target)
+    # Replicas starting at once on a new database would each create the tables; one
+    # at a time, the later ones find the store at its version.
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        try:
+            return _migrate(engine, target)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+
+
+def _migrate(engine: sa.Engine, target: int) -> tuple[int | None, int]:
     from lepton_tf.store.errors import StoreSchemaError
 
     with engine.begin() as connection:

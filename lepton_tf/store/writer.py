@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from lepton_tf.text.redaction import DEFAULT_POLICY, RedactionPolicy, redact, re
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUED = 10_000
+REDACTED_TEXTS_CACHED = 4096  # strings, each with its redaction
 Redact = Callable[[TurnRecord, dict], tuple[TurnRecord, dict]]
 # Session fields stored as they are: an open task needs its values to go on.
 KEPT_SESSION_FIELDS = frozenset({"task_memory"})
@@ -53,11 +55,16 @@ def redacting(policy: RedactionPolicy = DEFAULT_POLICY) -> tuple[Redact, Callabl
     Returns:
         `(redact, redact_text)` for `TurnWriter`.
     """
+    # A session's state repeats the texts of its earlier turns and the passages shown,
+    # redacted again at every turn: memoized, only the new texts are searched.
+    cached = functools.lru_cache(maxsize=REDACTED_TEXTS_CACHED)(
+        lambda text: redact(text, policy))
+
     def turn(record: TurnRecord, state: dict) -> tuple[TurnRecord, dict]:
         return dataclasses.replace(
-            record, message=redact(record.message, policy), reply=redact(record.reply, policy),
-            state=redact_value(record.state, policy)), {
-                key: value if key in KEPT_SESSION_FIELDS else redact_value(value, policy)
+            record, message=cached(record.message), reply=cached(record.reply),
+            state=redact_value(record.state, policy, cached)), {
+                key: value if key in KEPT_SESSION_FIELDS else redact_value(value, policy, cached)
                 for key, value in state.items()}
 
     return turn, lambda text: redact(text, policy)

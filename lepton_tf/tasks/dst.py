@@ -3,7 +3,8 @@
 Config ``model`` (``DSTModelSection``): ``backbone`` ``minilm`` (all-MiniLM-L6-v2,
 offline) or ``scratch`` (a random BERT of ``bert_layers``/``bert_hidden``/``bert_heads``,
 for tests), ``trainable_layers`` (top layers fine-tuned), ``hidden_dim``/``dropout``
-of the heads, the token budgets and the padded schema sizes.
+of the heads, ``status_weights`` (loss weight per slot status) and
+``head_learning_rate_multiplier``, the token budgets and the padded schema sizes.
 Config ``data`` (``DSTDataSection``): ``train`` / ``validation`` folders in SGD's
 layout, and ``limit_dialogues`` / ``validation_dialogues`` caps.
 
@@ -38,6 +39,10 @@ class DSTModelSection:
     trainable_layers: int = 2
     hidden_dim: int = 256
     dropout: float = 0.1
+    # Loss weights of the slot statuses none, dontcare, active, carryover.
+    status_weights: tuple = (1.0, 1.0, 1.0, 1.0)
+    # The fresh heads' learning rate over the fine-tuned encoder layers'.
+    head_learning_rate_multiplier: float = 1.0
     user_length: int = 40
     system_length: int = 37
     schema_length: int = 24
@@ -55,6 +60,9 @@ class DSTDataSection:
     validation: str | None = None
     limit_dialogues: int | None = None
     validation_dialogues: int | None = 200
+    # Every Nth dialogue of each split: a sample spread over all services and
+    # files (SGD's files go single-domain first), cheaper to build on a CPU.
+    every: int = 1
 
 
 def model_section(config) -> DSTModelSection:
@@ -81,15 +89,23 @@ def build_backbone(section: DSTModelSection) -> DSTBackbone:
     raise ValueError(f"model.backbone must be minilm or scratch, got {section.backbone!r}")
 
 
-def load_split(folder: str, limit: int | None) -> tuple[list[dict], dict[str, ServiceElements]]:
-    """The first ``limit`` dialogues of an SGD folder and its services' elements."""
+def load_split(folder: str, limit: int | None,
+               every: int = 1) -> tuple[list[dict], dict[str, ServiceElements]]:
+    """Every ``every``-th dialogue of an SGD folder, the first ``limit`` of those, and its services' elements.
+
+    Raises:
+        ValueError: for ``every`` below 1.
+    """
+    if every < 1:
+        raise ValueError(f"data.every must be at least 1, got {every}")
     data = schema_path(folder).read_bytes()
     raw_schema = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
     dialogues: list[dict] = []
     for path in dialogue_paths(folder):
         dialogues += read_dialogue_file(path)
-        if limit is not None and len(dialogues) >= limit:
+        if limit is not None and len(dialogues) >= limit * every:
             break
+    dialogues = dialogues[::every]
     services = {s["service_name"]: ServiceElements.from_sgd(s) for s in raw_schema}
     return dialogues[:limit] if limit is not None else dialogues, services
 
@@ -112,13 +128,18 @@ class DSTTask:
 
     def build_model(self, config: TrainConfig) -> StateTrackerModel:
         s = self.section
-        model = StateTrackerModel(build_backbone(s), hidden_dim=s.hidden_dim, dropout=s.dropout, name="dst")
+        model = StateTrackerModel(build_backbone(s), hidden_dim=s.hidden_dim, dropout=s.dropout,
+                                  status_weights=s.status_weights, name="dst")
         model(dummy_features(s, self.preprocessor.sequence_length, model.backbone.hidden_dim))
         self.model = model
         return model
 
     def compile_args(self, config: TrainConfig) -> dict[str, Any]:
         return {}
+
+    def learning_rate_multipliers(self, config: TrainConfig) -> dict[str, float]:
+        """The heads' learning-rate multiplier (read by the Trainer's optimizer)."""
+        return {"schema_heads/": self.section.head_learning_rate_multiplier}
 
     def schema_embeddings(self, table: ElementTable, cache_dir: str | None) -> np.ndarray:
         """Vectors of the table's texts (cached by content in ``cache_dir``), plus a zero padding row."""
@@ -135,7 +156,7 @@ class DSTTask:
         return np.concatenate([vectors, np.zeros((1, vectors.shape[1]), np.float32)])
 
     def _dataset_arrays(self, folder: str, limit: int | None, config: TrainConfig):
-        dialogues, services = load_split(folder, limit)
+        dialogues, services = load_split(folder, limit, self.data.every)
         table = ElementTable.of(services.values())
         s = self.section
         arrays = build_arrays(dialogues, services, table, self.preprocessor, s.max_intents, s.max_slots,
@@ -166,11 +187,17 @@ def encode_texts(backbone: DSTBackbone, preprocessor: DSTPreprocessor, texts: li
 
 
 def to_model_inputs(batch: dict, table: tf.Tensor) -> tuple[dict, dict]:
-    """Arrays (element indices) -> model features (element vectors) and labels."""
+    """Arrays (element indices) -> model features (element vectors) and labels.
+
+    The turn is cut to the batch's longest one (span labels point inside it).
+    """
     def vectors(index):
         return tf.gather(table, tf.where(index >= 0, index, tf.shape(table)[0] - 1))
 
-    features = {k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask", "span_mask")}
+    # Cut the batch to its longest turn: most turns are far shorter than the
+    # token budget, and the encoder's cost grows with the padded length.
+    length = tf.reduce_max(tf.reduce_sum(tf.cast(batch["padding_mask"], tf.int32), axis=1))
+    features = {k: batch[k][:, :length] for k in ("token_ids", "segment_ids", "padding_mask", "span_mask")}
     features.update(intents=vectors(batch["intent_index"]), intent_mask=batch["intent_index"] >= 0,
                     slots=vectors(batch["slot_index"]), slot_mask=batch["slot_index"] >= 0,
                     values=vectors(batch["value_index"]), value_mask=batch["value_index"] >= 0)

@@ -15,7 +15,7 @@ import pkgutil
 from typing import Callable
 
 DEFAULT_BASE_DIR = "saved_models"
-_NOT_TASKS = {"registry", "sections", "intent_head", "chat_restore"}  # parts of tasks
+_NOT_TASKS = {"registry", "sections", "intent_head", "chat_restore", "dst_examples", "dst_weights"}  # parts of tasks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,16 +62,20 @@ def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=Fals
     return export_run(name, config.output_dir, base_dir, version) if export else None
 
 
-def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
-               version: int | None = None) -> str:
-    """Exports a finished run's `final.weights.h5` into a fresh model.
+def restore_run(name: str, run_dir: str, checkpoint: str | None = None):
+    """A fresh, never-compiled model of a run, with its trained weights.
 
-    Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
-    the weights for Adam) out of the SavedModel. The copy computes in
-    float32 whatever precision trained it (a `mixed_bfloat16` run's
-    variables are float32), so a servable answers the same on every CPU.
+    Args:
+        name: the task.
+        run_dir: the run's output_dir.
+        checkpoint: a step backup or epoch checkpoint of the run (e.g.
+            ``runs/dst/backup/ckpt-400``) instead of its ``final.weights.h5``.
+
+    Returns:
+        ``(model, task, config)``.
     """
     import keras
+    import tensorflow as tf
 
     from lepton_tf.training import load_config
 
@@ -80,7 +84,24 @@ def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
     keras.mixed_precision.set_global_policy("float32")
     task = trainable.make_task(config)
     model = task.build_model(config)
-    model.load_weights(os.path.join(run_dir, "final.weights.h5"))
-    path = trainable.export(model, task, config, base_dir, version)
+    if checkpoint:
+        # The backup holds the model's variables in order, then the optimizer's.
+        tf.train.Checkpoint(model_variables=list(model.variables)).restore(checkpoint).expect_partial()
+    else:
+        model.load_weights(os.path.join(run_dir, "final.weights.h5"))
+    return model, task, config
+
+
+def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
+               version: int | None = None, checkpoint: str | None = None) -> str:
+    """Exports a run's `final.weights.h5` (or ``checkpoint``) into a fresh model.
+
+    Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
+    the weights for Adam) out of the SavedModel. The copy computes in
+    float32 whatever precision trained it (a `mixed_bfloat16` run's
+    variables are float32), so a servable answers the same on every CPU.
+    """
+    model, task, config = restore_run(name, run_dir, checkpoint)
+    path = load(name).export(model, task, config, base_dir, version)
     print(f"Exported {name} -> {path}")
     return path

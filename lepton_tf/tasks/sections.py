@@ -195,3 +195,40 @@ class IntentDataSection:
 
 def intent_data(config) -> IntentDataSection:
     return parse_section(IntentDataSection, _section(config, "data"), "data")
+
+
+# -- reply generator ------------------------------------------------------------
+
+@dataclasses.dataclass
+class GeneratorDataSection:
+    """`data:` of the reply generator task (`tasks.reply_generator`).
+
+    Attributes:
+        vocab: the chat vocabulary file (the one the starting weights used).
+        label_smoothing: of the training loss.
+        train, validation: SGD folders in the original format (system acts with
+            values); validation None: no validation.
+        sample: system turns sampled (seeded) from `train` (None: all).
+        validation_limit: validation turns evaluated at epoch ends.
+        context_turns: dialogue turns shown after the acts.
+        init_saved_model: an exported `chat` version whose weights start the run
+            (its sizes must be the `model:` section's).
+        init_weights: or a run's `final.weights.h5` to start from.
+        export: `export_chat` options.
+    """
+
+    vocab: str = "vocab/chat-v2.txt"
+    label_smoothing: float = 0.1
+    train: str = "../shared/data/sgd/full/train"
+    validation: str | None = "../shared/data/sgd/full/dev"
+    sample: int | None = None
+    validation_limit: int = 500
+    context_turns: int = 2
+    init_saved_model: str | None = None
+    init_weights: str | None = None
+    export: dict = dataclasses.field(default_factory=dict)
+
+
+def generator_data(config) -> GeneratorDataSection:
+    """The `GeneratorDataSection` of a config."""
+    return parse_section(GeneratorDataSection, _section(config, "data"), "data")

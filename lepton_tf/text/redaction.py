@@ -20,8 +20,12 @@ What counts, and why each detector is built the way it is:
   length (`stdnum.iban`); the longest run of groups that validates is taken,
   so a word after the number is not read as part of it;
 - phone numbers: Google's libphonenumber metadata (`phonenumbers`), which
-  knows each country's valid number ranges, international (`+44 ...`) and,
-  for the policy's region, national (`(415) 555-0132`) forms.
+  knows each country's valid number ranges, international (`+44 ...`, and
+  `0044 ...` with the international call prefix most countries dial, or
+  `011 44 ...` from North America) and, for the policy's region, national
+  (`(415) 555-0132`) forms. A national number must also be grouped as that
+  country writes it: `2026-000418` (an order id) is digit for digit a valid
+  Washington number, but no one writes one as 4-6.
 
 Checksummed kinds run first, so a card number is never half-read as a phone.
 The live conversation keeps the real values (a booking needs them); only what
@@ -32,9 +36,11 @@ knowledge base (`RedactionPolicy`, `load_policy`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
+from typing import Callable
 
 KINDS = ("EMAIL", "IBAN", "CARD", "PHONE")
 POLICY_FILE = "redaction.json"
@@ -45,6 +51,12 @@ _CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){10,30}")
 _GROUP = re.compile(r"[A-Za-z0-9]+")
 _PLACEHOLDER = re.compile(r"\[(?:EMAIL|IBAN|CARD|PHONE)\]")
+# A dialled international call prefix before a country code: "00" (most of the
+# world), "011" (North America). Rewritten to "+" (padded to keep offsets).
+_CALL_PREFIX = re.compile(r"(?<![\w+])(?:00|011[ -]?)(?=[1-9])")
+_NANP = frozenset({"US", "CA", "AG", "AI", "AS", "BB", "BM", "BS", "DM", "DO", "GD", "GU",
+                   "JM", "KN", "KY", "LC", "MP", "MS", "PR", "SX", "TC", "TT", "VC", "VG",
+                   "VI"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,17 +205,47 @@ def find_personal_data(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> l
             if _luhn_card(m.group()):
                 add("CARD", m.start(), m.end())
     if policy.phones:
-        import phonenumbers
-
         # Numbers already claimed by a checksummed kind are masked so the phone
         # matcher cannot read part of a card number as a phone number.
         masked = list(text)
         for start, end in taken:
             masked[start:end] = "x" * (end - start)
-        for match in phonenumbers.PhoneNumberMatcher(
-                "".join(masked), policy.phone_region, leniency=phonenumbers.Leniency.VALID):
-            add("PHONE", match.start, match.end)
+        for start, end in _phone_spans("".join(masked), policy.phone_region):
+            add("PHONE", start, end)
     return sorted(found, key=lambda f: f.start)
+
+
+def _with_plus(text: str, region: str) -> tuple[str, dict[int, int]]:
+    """`text` with dialled international prefixes written as `+` (same length),
+    and where each such `+` stands -> where its prefix starts."""
+    prefixes = {}
+
+    def plus(m: re.Match) -> str:
+        if m.group().startswith("011") and region.upper() not in _NANP:
+            return m.group()
+        prefixes[m.end() - 1] = m.start()
+        return " " * (len(m.group()) - 1) + "+"
+    return _CALL_PREFIX.sub(plus, text), prefixes
+
+
+def _phone_spans(text: str, region: str) -> list[tuple[int, int]]:
+    """Spans of valid phone numbers: international ones as written, national ones
+    only when grouped as their country writes them."""
+    import phonenumbers
+
+    text, prefixes = _with_plus(text, region)
+    spans, national = [], []
+    for match in phonenumbers.PhoneNumberMatcher(text, region,
+                                                 leniency=phonenumbers.Leniency.VALID):
+        if match.raw_string.startswith("+"):
+            spans.append((prefixes.get(match.start, match.start), match.end))
+        else:
+            national.append((match.start, match.end))
+    if national:
+        grouped = {(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING)}
+        spans += [span for span in national if span in grouped]
+    return spans
 
 
 def redact(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> str:
@@ -228,14 +270,24 @@ def redact(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> str:
     return "".join(out)
 
 
-def redact_value(value, policy: RedactionPolicy = DEFAULT_POLICY):
-    """`redact` applied to every string inside a JSON-like value (dicts, lists)."""
+def redact_value(value, policy: RedactionPolicy = DEFAULT_POLICY,
+                 redact_text: Callable[[str], str] | None = None):
+    """`redact` applied to every string inside a JSON-like value (dicts, lists).
+
+    Args:
+        value: a string, or dicts and lists of them (other values are kept).
+        policy: the knowledge base's `RedactionPolicy`.
+        redact_text: redacts one string instead of `redact(text, policy)` (a
+            memoized one, for values whose strings repeat).
+    """
+    if redact_text is None:
+        redact_text = functools.partial(redact, policy=policy)
     if isinstance(value, str):
-        return redact(value, policy)
+        return redact_text(value)
     if isinstance(value, dict):
-        return {k: redact_value(v, policy) for k, v in value.items()}
+        return {k: redact_value(v, policy, redact_text) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(redact_value(v, policy) for v in value)
+        return type(value)(redact_value(v, policy, redact_text) for v in value)
     return value
 
 

@@ -75,7 +75,9 @@ class Trainer:
                 raise ValueError(
                     f"{type(task).__name__}.build_model must return a built model "
                     "(create it with keras.Input or call it once on a batch).")
-            model.compile(optimizer=make_optimizer(self.config),
+            # A task may give its fresh layers a larger step than its pretrained ones.
+            multipliers = getattr(task, "learning_rate_multipliers", None)
+            model.compile(optimizer=make_optimizer(self.config, multipliers(self.config) if multipliers else None),
                           jit_compile=self.config.jit_compile,
                           **task.compile_args(self.config))
             model.optimizer.build(model.trainable_variables)

@@ -43,14 +43,21 @@ class StateTrackerModel(keras.Model):
         backbone: the ``DSTBackbone``.
         hidden_dim: width of the heads.
         dropout: dropout in the heads.
+        status_weights: loss weight of each slot status class (none, dontcare, active,
+            carryover). "none" is about 93% of SGD's slot labels; unweighted, a model
+            first learns to predict it everywhere and fills no value.
     """
 
-    def __init__(self, backbone: DSTBackbone, hidden_dim: int = 256, dropout: float = 0.1, **kwargs):
+    def __init__(self, backbone: DSTBackbone, hidden_dim: int = 256, dropout: float = 0.1,
+                 status_weights=(1.0, 1.0, 1.0, 1.0), **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.heads = SchemaHeads(hidden_dim, dropout, name="schema_heads")
         self.hidden_dim = int(hidden_dim)
         self.dropout = float(dropout)
+        self.status_weights = tuple(float(w) for w in status_weights)
+        if len(self.status_weights) != 4 or min(self.status_weights) <= 0:
+            raise ValueError(f"status_weights must be 4 positive numbers, got {status_weights!r}")
         self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in LOSSES}
         self.intent_accuracy = keras.metrics.SparseCategoricalAccuracy(name="intent_accuracy")
 
@@ -73,7 +80,8 @@ class StateTrackerModel(keras.Model):
         requested = keras.losses.binary_crossentropy(
             ops.cast(y["requested"], "float32")[..., None], y_pred["requested_logits"][..., None], from_logits=True)
         requested_loss = _masked_mean(requested, slot_mask)
-        status_loss = _masked_mean(_sparse_ce(y["status"], y_pred["status_logits"]), slot_mask)
+        status_weight = ops.take(ops.convert_to_tensor(self.status_weights, "float32"), ops.maximum(y["status"], 0))
+        status_loss = _masked_mean(_sparse_ce(y["status"], y_pred["status_logits"]) * status_weight, slot_mask)
         value_loss = _masked_mean(_sparse_ce(y["value"], y_pred["value_logits"]), y["value"] >= 0)
         span_weight = y["span_start"] >= 0
         span_loss = 0.5 * (_masked_mean(_sparse_ce(y["span_start"], y_pred["span_start_logits"]), span_weight)
@@ -90,7 +98,7 @@ class StateTrackerModel(keras.Model):
 
     def get_config(self):
         return {"backbone": keras.saving.serialize_keras_object(self.backbone), "hidden_dim": self.hidden_dim,
-                "dropout": self.dropout, "name": self.name}
+                "dropout": self.dropout, "status_weights": list(self.status_weights), "name": self.name}
 
     @classmethod
     def from_config(cls, config):

@@ -10,7 +10,7 @@ searched against the index without it: `index.fusion_selftune`); their top-1
 cosines place the StackFAQ operating point on this corpus's own scale: the
 threshold is the quantile of this index's pseudo-query top-1 cosines at
 which StackFAQ's operating point sits among StackFAQ's pseudo-queries
-(`bench/not_found_selffit.py` measures it). It never rises above the default
+(`bench/not_found_pseudo_threshold.py` measures it). It never rises above the default
 threshold: a fit only loosens the rule where the corpus scores lower.
 
 The operating point carried is looser than StackFAQ's own: 10% of the
@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD, NotFoundRule, threshold_rule
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD, NotFoundRule, threshold_rule
 
-# `python bench/not_found_selffit.py --false-flags 0.10` (StackFAQ, zero-shot
+# `python bench/not_found_pseudo_threshold.py --false-flags 0.10` (StackFAQ, zero-shot
 # all-MiniLM-L6-v2; 125 self-tuning pseudo-queries, title recipe, seed 0): top-1 < 0.5891
 # flags 10% of its 375 real test questions and 82.4% of them with their thread left out;
 # 9.6% of the pseudo-queries are below it. (At 0.626: 20.0% of the pseudo-queries, 16.8% of

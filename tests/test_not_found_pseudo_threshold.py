@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
-from lepton_tf.index.not_found_selffit import MIN_PSEUDO_QUERIES, fit_threshold
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD
+from lepton_tf.index.not_found_pseudo_threshold import MIN_PSEUDO_QUERIES, fit_threshold
 
 
 def test_threshold_is_the_stackfaq_quantile_of_this_corpus_and_never_above_the_default():
@@ -23,7 +23,7 @@ def test_threshold_is_the_stackfaq_quantile_of_this_corpus_and_never_above_the_d
 def test_folder_index_writes_its_self_fitted_rule(tmp_path):
     from corpus_files import CountingEncoder
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.index.not_found import load_rule
+    from lepton_tf.index.not_found_rule import load_rule
     from lepton_tf.index.storage import resolve_index_dir
 
     docs = tmp_path / "docs"
