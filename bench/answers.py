@@ -77,7 +77,11 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         from lepton_tf.assistant.grounding import RetrievedPassage as Passage
     except ImportError:  # a checkout from before the rename
         from lepton_tf.assistant.grounding import Passage
-    from lepton_tf.index import load_index, not_found_rule
+    from lepton_tf.index import load_index
+    try:
+        from lepton_tf.index import not_found_rule
+    except ImportError:  # a checkout from before the rename
+        from lepton_tf.index import not_found as not_found_rule
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index
     from lepton_tf.index.storage import resolve_index_dir
@@ -120,7 +124,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         vector = encoder.encode_queries([item["question"]])
         _, cosines = index.search(vector[0], 10)
         try:
-            off_topic.append(bool(rule.flags(not_found.query_features(
+            off_topic.append(bool(rule.flags(not_found_rule.query_features(
                 np.asarray(cosines), item["question"], index.lexical))))
         except KeyError:
             off_topic.append(None)

@@ -83,7 +83,7 @@ def test_a_sample_budget_leaves_enough_pseudo_queries_to_fit_on():
     of titles: 30 pseudo-queries from 2,589 passages, no not-found fit."""
     from lepton_tf.index.documents import Document
     from lepton_tf.index.fusion_selftune import pseudo_examples
-    from lepton_tf.index.not_found_selffit import MIN_PSEUDO_QUERIES
+    from lepton_tf.index.not_found_pseudo_threshold import MIN_PSEUDO_QUERIES
 
     words = "the tool reads each file and writes a report about the lines it found".split()
     documents = [Document(f"d{i}", " ".join(f"{words[(i + j) % len(words)]}{i}"
