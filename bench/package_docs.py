@@ -29,6 +29,8 @@ import sysconfig
 
 import bench_cli
 
+import bench_cli
+
 _SUFFIX = {"text/markdown": ".md", "text/x-rst": ".rst"}
 _DOC_NAME = re.compile(r"(?:^|/)(?:docs?|documentation)/[^/]+\.(?:md|rst|txt)$"
                        r"|(?:readme|best_practices|guidelines)[^/]*\.(?:md|rst|txt)$", re.I)
