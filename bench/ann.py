@@ -15,12 +15,13 @@ Needs the `bench` extra: `pip install -e '.[bench]'`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 import numpy as np
+
+import bench_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -221,8 +222,7 @@ def build_scaling(quick: bool):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--only-scaling", action="store_true")

@@ -32,18 +32,21 @@ both have):
   that leans on one it does not show ("i.e.", "Otherwise", "This ...", a bare
   link: `assistant.standalone.leans_back`);
 - not-found false flags: the index's not-found rule flags the question (every
-  question here has its answer in the corpus).
+  question here has its answer in the corpus); and how many of 12 off-topic
+  questions (`bench/data/offtopic_questions.jsonl`: sourdough, passports, the
+  weather in Berlin, ...) it flags, as it should.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "bench", "data")
@@ -52,6 +55,8 @@ SETS = {"realdocs": (os.path.join(DATA, "realdocs"),
         "heldout": (os.path.join(DATA, "realdocs_heldout"),
                     os.path.join(DATA, "realdocs_heldout_questions.jsonl"))}
 CORPUS, QUESTIONS = SETS["realdocs"]
+# Questions no set's documents answer: the not-found rule should flag them all.
+OFF_TOPIC = os.path.join(DATA, "offtopic_questions.jsonl")
 _CITE = re.compile(r"\s*\[\d{1,2}\]")
 
 
@@ -72,7 +77,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         from lepton_tf.assistant.grounding import RetrievedPassage as Passage
     except ImportError:  # a checkout from before the rename
         from lepton_tf.assistant.grounding import Passage
-    from lepton_tf.index import load_index, not_found
+    from lepton_tf.index import load_index, not_found_rule
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.folder_build import build_folder_index
     from lepton_tf.index.storage import resolve_index_dir
@@ -84,7 +89,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         build_folder_index(corpus, index_dir, encoder, progress=False, rebuild=True)
     build_seconds = time.time() - start
     index = load_index(index_dir)
-    rule = not_found.load_rule(resolve_index_dir(index_dir))
+    rule = not_found_rule.load_rule(resolve_index_dir(index_dir))
 
     def similarity(question, sentences):
         q = encoder.encode_queries([question])[0]
@@ -98,7 +103,7 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         passages = [Passage(d, index.documents[d].title, index.documents[d].text, float(s))
                     for d, s in zip(hits.doc_ids, hits.scores)][:CONTEXT_PASSAGES]
         _, cosines = index.search(vector[0], 10)
-        features = not_found.query_features(np.asarray(cosines), question, index.lexical)
+        features = not_found_rule.query_features(np.asarray(cosines), question, index.lexical)
         try:
             flagged = rule.flags(features)
         except KeyError:  # a rule needing known questions this index has none of
@@ -110,7 +115,17 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
                                            for d in hits.doc_ids[:3]),
                         "sources": [index.documents[d].metadata.get("source", "")
                                     for d in hits.doc_ids[:3]]})
+    off_topic = []
+    for item in read_questions(OFF_TOPIC):
+        vector = encoder.encode_queries([item["question"]])
+        _, cosines = index.search(vector[0], 10)
+        try:
+            off_topic.append(bool(rule.flags(not_found.query_features(
+                np.asarray(cosines), item["question"], index.lexical))))
+        except KeyError:
+            off_topic.append(None)
     result = {"encoder": encoder_path, "passages": len(index), "build_seconds": build_seconds,
+              "off_topic_flagged": off_topic,
               "rule": rule.to_dict().get("fitted_on", {}), "records": records}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
@@ -153,25 +168,25 @@ def compare(paths: list[str]) -> str:
             hits = sum(j[row] for j in judged)
             cells.append(f"{hits}/{len(judged)} ({100 * hits / len(judged):.0f}%)")
         lines.append(f"{names[row]:34}" + "".join(f"{c:>26}" for c in cells))
+    for subset, label in (("top3", "source"), ("answer_top3", "answer passage")):
+        cells = []
+        for judged in scored:
+            top = [j for j in judged if j[subset]]
+            whole = sum(j["whole"] for j in top)
+            cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
+        name = f"whole, {label} in top 3"
+        lines.append(f"{name:34}" + "".join(f"{c:>26}" for c in cells))
     cells = []
-    for judged in scored:
-        top = [j for j in judged if j["top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where the source is top 3':34}" + "".join(f"{c:>26}" for c in cells))
-    cells = []
-    for judged in scored:
-        top = [j for j in judged if j["answer_top3"]]
-        whole = sum(j["whole"] for j in top)
-        cells.append(f"{whole}/{len(top)} ({100 * whole / max(len(top), 1):.0f}%)")
-    lines.append(f"{'whole, where answer passage top 3':34}" + "".join(f"{c:>26}" for c in cells))
+    for run in runs:
+        flags = run.get("off_topic_flagged") or []
+        cells.append(f"{sum(bool(f) for f in flags)}/{len(flags)}")
+    lines.append(f"{'off-topic questions flagged':34}" + "".join(f"{c:>26}" for c in cells))
     lines.append(f"{'passages indexed':34}" + "".join(f"{r['passages']:>26}" for r in runs))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--encoder", default=os.path.join("saved_models", "encoder"),
                         help="encoder SavedModel (base or version folder)")
     parser.add_argument("--out", default=os.path.join("runs", "answers.json"),

@@ -1,8 +1,9 @@
-"""Assistant benchmark: latency per turn and per stage; routing threshold calibration.
+"""Assistant benchmark: latency per turn and per stage.
 
     python bench/assistant.py                         # saved_models/ + indexes/stackfaq, 60 turns
     python bench/assistant.py --turns 200 --out bench.json
-    python bench/assistant.py --calibrate             # thresholds on StackFAQ/SGD/Banking77
+
+The routing thresholds are measured by `lepton-tf eval routing` (docs/assistant.md).
 
 Latency: one embedded server (in this process) hosts `encoder`, `intent`,
 `chat` (whatever versions `--base-dir` holds), `search` (the index) and the
@@ -17,7 +18,6 @@ p95 < 1.5 s on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -25,6 +25,8 @@ import sys
 import time
 
 import numpy as np
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -102,83 +104,14 @@ def bench(args) -> dict:
             "p95_ms": p95}
 
 
-def calibrate(args) -> dict:
-    from lepton_tf.assistant import calibration
-
-    server, names = start_server(args.base_dir, args.index_dir, warm_up=False)
-    try:
-        with server.manager.servable("assistant") as servable:
-            backends = servable.assistant.backends
-        sets = calibration.labelled_sets(args.calibration_size)
-        signals = calibration.collect_signals(backends, sets)
-    finally:
-        server.stop()
-    from lepton_tf.assistant.routing import default_router, index_has_known_questions
-
-    import dataclasses
-
-    # The thresholds the assistant uses for this index; without the domain score: the
-    # rule before it.
-    in_use = default_router(index_has_known_questions(args.index_dir))
-    before = calibration.held_out(in_use, {r: dataclasses.replace(s, domain=None)
-                                           for r, s in signals.items()})
-    out = {"defaults": dict(before, search_threshold=in_use.search_threshold,
-                            dialogue_threshold=in_use.dialogue_threshold,
-                            service_threshold=in_use.service_threshold)}
-    if all(s.domain is not None for s in signals.values()):
-        # The rule as it ships (with the domain score), at the thresholds in use: what a
-        # new encoder does before its recalibration.
-        shipped = calibration.held_out(in_use, signals)
-        out["defaults with the domain score"] = dict(
-            shipped, margin_threshold=in_use.margin_threshold,
-            dialogue_floor=in_use.dialogue_floor)
-        print(f"thresholds in use, with the domain score: held-out mean recall "
-              f"{shipped['held_out_mean_recall']:.3f}; " + ", ".join(
-                  f"{route} -> " + " / ".join(f"{r} {v:.3f}" for r, v in row.items())
-                  for route, row in shipped["held_out_confusion"].items()))
-    for use_intent in (True, False):
-        result = calibration.calibrate(signals, use_intent)
-        router = result.pop("router")
-        print(f"\nuse_intent={use_intent}: search_threshold {router.search_threshold}, "
-              f"dialogue_threshold {router.dialogue_threshold}, "
-              f"service_threshold {router.service_threshold}, margin_threshold "
-              f"{router.margin_threshold}, dialogue_floor {router.dialogue_floor}; held-out "
-              f"mean recall {result['held_out_mean_recall']:.3f} (sizes {result['sizes']}); "
-              f"without the domain score at ({in_use.search_threshold}, "
-              f"{in_use.dialogue_threshold}, {in_use.service_threshold}) "
-              f"{before['held_out_mean_recall']:.3f}")
-        print("| true \\ routed | search | chat | out_of_scope | (before: search / chat / "
-              "out_of_scope) |\n| --- | --- | --- | --- | --- |")
-        for route, row in result["held_out_confusion"].items():
-            old = before["held_out_confusion"][route]
-            print(f"| {route} | " + " | ".join(f"{row[r]:.3f}" for r in row) + " | "
-                  + " / ".join(f"{old[r]:.3f}" for r in old) + " |")
-        out[f"use_intent={use_intent}"] = dict(result, search_threshold=router.search_threshold,
-                                               dialogue_threshold=router.dialogue_threshold,
-                                               service_threshold=router.service_threshold,
-                                               margin_threshold=router.margin_threshold,
-                                               dialogue_floor=router.dialogue_floor)
-    for route, s in signals.items():
-        print(f"{route}: search score p5/p50/p95 "
-              + "/".join(f"{np.percentile(s.search, q):.3f}" for q in (5, 50, 95))
-              + ", dialogue score " + "/".join(f"{np.percentile(s.dialogue, q):.3f}"
-                                               for q in (5, 50, 95))
-              + (f", intent in scope {np.mean([i.out_of_scope is False for i in s.intents]):.3f}"
-                 if s.intents and s.intents[0] is not None else ""))
-    return out
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--base-dir", default="saved_models")
     p.add_argument("--index-dir", default=os.path.join("indexes", "stackfaq"))
     p.add_argument("--turns", type=int, default=60)
-    p.add_argument("--calibrate", action="store_true")
-    p.add_argument("--calibration-size", type=int, default=400)
     p.add_argument("--out", help="write the figures as JSON")
     args = p.parse_args()
-    result = calibrate(args) if args.calibrate else bench(args)
+    result = bench(args)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1, default=str)

@@ -4,7 +4,7 @@
     python bench/conversations.py --sessions 30 --json runs/bench_conversations.json
 
 A copy of the StackFAQ index is made with one fold of whole threads
-left out (`lepton_tf.index.not_found_fit`'s folds: the held-out fold 4),
+left out (`lepton_tf.index.not_found_thread_fit`'s folds: the held-out fold 4),
 so the test questions of those threads are unanswerable. One embedded
 server hosts `encoder`, `intent`, `chat`, that `search` and the
 `assistant`; each session is a Schema-Guided Dialogue test dialogue's user
@@ -30,7 +30,6 @@ Reported (targets in brackets):
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -41,6 +40,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import bench_cli
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH))
@@ -80,8 +81,8 @@ def build_left_out_index(index_dir: str, out_dir: str, folds: int = 5, seed: int
     from lepton_tf.assistant import knowledge_base
     from lepton_tf.data.beir import read_beir
     from lepton_tf.data.paths import data_dir
-    from lepton_tf.index import not_found
-    from lepton_tf.index.not_found_fit import thread_folds, thread_of
+    from lepton_tf.index import not_found_rule
+    from lepton_tf.index.not_found_thread_fit import thread_folds, thread_of
     from lepton_tf.index.storage import load_index, read_extra_file, save_index
 
     collection = read_beir(os.path.join(str(data_dir()), "beir", "stackfaq"), "test")
@@ -89,8 +90,8 @@ def build_left_out_index(index_dir: str, out_dir: str, folds: int = 5, seed: int
     index = load_index(index_dir)
     index.delete([d for d in index.documents if thread_of(d) in left_out])
     out = os.path.join(out_dir, "index")
-    rule = read_extra_file(index_dir, not_found.FILE_NAME)  # fitted without that fold
-    save_index(index, out, extra_files={not_found.FILE_NAME: rule} if rule else None)
+    rule = read_extra_file(index_dir, not_found_rule.FILE_NAME)  # fitted without that fold
+    save_index(index, out, extra_files={not_found_rule.FILE_NAME: rule} if rule else None)
     knowledge_base.write_default(out, "stackfaq")
     questions = sorted(collection.queries.items())
     return (out, [q for i, q in questions if thread_of(i) not in left_out],
@@ -251,8 +252,7 @@ def report(tally: Tally, latency: list) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--base-dir", default="saved_models")
     p.add_argument("--index-dir", default=os.path.join("indexes", "stackfaq"))
     p.add_argument("--sessions", type=int, default=21, help="10 turns each")

@@ -23,7 +23,6 @@ a 0.3 s deadline.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -37,6 +36,8 @@ import grpc
 import numpy as np
 import requests
 import soak
+
+import bench_cli
 
 TEXT = soak.TEXT
 METRICS_PATH = "/monitoring/prometheus/metrics"
@@ -158,8 +159,7 @@ def _diff(before: dict, after: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--deadline-ms", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", type=int, default=8192, help="rows for intent/encoder/search")
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
         report["server"] = soak.proc_status(proc.pid)
     finally:
         soak.stop_server(proc)
-    soak.write_report(report, args.out)
+    bench_cli.write_report(report, args.out)
     worst = max(report["process_max_past_deadline_s"].values(), default=0.0)
     return 0 if worst <= 1.0 else 1
 

@@ -15,13 +15,14 @@ line per (path, batch): turns/s, p50 and p95 milliseconds per request.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+import bench_cli
 
 
 def sgd_rows(data: Path):
@@ -40,7 +41,7 @@ def sgd_rows(data: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--model", required=True, help="dst version folder or base folder")
     parser.add_argument("--data", default="data/sgd/dst_sample", help="SGD-layout folder of turns")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the turns per setting")

@@ -12,10 +12,11 @@ are kept (values are what the user says, and the scorer compares them).
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 from pathlib import Path
+
+import bench_cli
 
 
 def _read(path: Path):
@@ -76,7 +77,7 @@ def rename_frame(frame: dict, paraphrases: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--data", required=True, help="SGD-layout folder (schema.json[.gz], dialogues_*.json[.gz])")
     parser.add_argument("--paraphrases", default="bench/data/sgd_test_schema_paraphrases.json")
     parser.add_argument("--out", required=True, help="folder to write")

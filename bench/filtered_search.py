@@ -27,12 +27,13 @@ scored at query time with the permitted passages' statistics,
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 import numpy as np
+
+import bench_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -61,8 +62,7 @@ def pct(ms):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--keep", type=float, default=0.01, help="fraction the filter keeps")

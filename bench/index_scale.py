@@ -19,7 +19,6 @@ Needs the `beam` extra: `pip install -e '.[beam]'`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -28,6 +27,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import bench_cli
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -285,8 +286,7 @@ def dataclass_dict(config) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--part", choices=["all", "ingest", "shards", "documents"], default="all",
                    help="documents: the document store's and BM25's bytes a passage only")
     p.add_argument("--encoder", default=os.path.join("saved_models", "encoder"))

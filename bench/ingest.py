@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+import bench_cli
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -267,8 +269,7 @@ def compare_builds(folder: str, encoder_path: str, checkouts: list[tuple[str, st
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--folder", help="index this real folder (stage timings) instead")
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="with --folder: index it with that checkout's code first")

@@ -28,7 +28,7 @@
    never in the index: checked): nDCG@10 of hybrid search (qrels/test.tsv),
    not-found false flags (test questions flagged with the whole index there:
    each has its thread), and the unanswerable questions still flagged when whole
-   threads are left out (5 seeded folds, `not_found_fit.fold_features`), so a
+   threads are left out (5 seeded folds, `not_found_thread_fit.fold_features`), so a
    rule that flags nothing cannot pass for a better one.
 
 Without `--encoder` (and no `saved_models/encoder`), zero-shot all-MiniLM-L6-v2
@@ -37,14 +37,14 @@ is exported to a temporary folder first (not timed).
 
 from __future__ import annotations
 
-import argparse
 import collections
-import json
 import os
 import shutil
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -77,7 +77,7 @@ def flags(rule, features: dict) -> np.ndarray:
 def measure(version: str, encoder, test) -> dict:
     """nDCG@10, false flags and unanswerable recall of one index version on `test`."""
     from lepton_tf.evaluation.retrieval_metrics import score_run
-    from lepton_tf.index import not_found, not_found_fit
+    from lepton_tf.index import not_found_rule, not_found_thread_fit
     from lepton_tf.index.storage import load_index
 
     index = load_index(version, expected_encoder=encoder.info)
@@ -85,7 +85,7 @@ def measure(version: str, encoder, test) -> dict:
     if known is not None:  # the held-out split must never enter the index
         leaked = set(known.texts) & {t.strip() for t in test.queries.values()}
         assert not leaked, f"{len(leaked)} test questions are known questions"
-    rule = not_found.load_rule(version, has_questions=known is not None)
+    rule = not_found_rule.load_rule(version, has_questions=known is not None)
     query_ids = sorted(test.queries)
     texts = [test.queries[q] for q in query_ids]
     vectors = np.asarray(encoder.encode_queries(texts), np.float32)
@@ -94,12 +94,14 @@ def measure(version: str, encoder, test) -> dict:
     doc_ids = list(index.row_ids)
     doc_texts = [index.documents[d].embedding_text() for d in doc_ids]
     embeddings = np.asarray(index.embeddings)
-    whole = not_found_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids, texts,
-                                        vectors, [set()], index.lexical is not None, known)[0]
-    folds = not_found_fit.thread_folds(doc_ids, 5, 0)
-    parts = not_found_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids, texts,
-                                        vectors, folds, index.lexical is not None, known)
-    rates = not_found_fit.rates(rule, parts)
+    whole = not_found_thread_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids,
+                                               texts, vectors, [set()],
+                                               index.lexical is not None, known)[0]
+    folds = not_found_thread_fit.thread_folds(doc_ids, 5, 0)
+    parts = not_found_thread_fit.fold_features(doc_ids, doc_texts, embeddings, query_ids,
+                                               texts, vectors, folds,
+                                               index.lexical is not None, known)
+    rates = not_found_thread_fit.rates(rule, parts)
     flagged = flags(rule, whole["features"])
     return {"version": version, "nDCG@10": round(score_run(test.qrels, run)["nDCG@10"], 4),
             "false_flags": round(float(flagged.mean()), 4),
@@ -112,18 +114,18 @@ def measure(version: str, encoder, test) -> dict:
 
 def simulate_traffic(version: str, encoder, train, store) -> dict:
     """Logs one turn per train paraphrase and rates it; returns counts."""
-    from lepton_tf.index import not_found, not_found_fit
+    from lepton_tf.index import not_found_rule, not_found_thread_fit
     from lepton_tf.index.storage import load_index
     from lepton_tf.store import TurnRecord, new_turn_id
 
     index = load_index(version, expected_encoder=encoder.info)
-    rule = not_found.load_rule(version, has_questions=index.known_questions is not None)
+    rule = not_found_rule.load_rule(version, has_questions=index.known_questions is not None)
     query_ids = sorted(train.queries)
     texts = [train.queries[q] for q in query_ids]
     vectors = np.asarray(encoder.encode_queries(texts), np.float32)
     hits = index.hybrid_search(vectors, texts, k=10)
     doc_ids = list(index.row_ids)
-    features = not_found_fit.fold_features(
+    features = not_found_thread_fit.fold_features(
         doc_ids, [index.documents[d].embedding_text() for d in doc_ids],
         np.asarray(index.embeddings), query_ids, texts, vectors, [set()],
         index.lexical is not None, index.known_questions)[0]["features"]
@@ -168,8 +170,7 @@ def reviewed(row: dict, judged: dict) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--corpus", default=os.path.join(REPO, "data", "beir", "stackfaq"))
     p.add_argument("--encoder", help="encoder SavedModel (default: see above)")
     p.add_argument("--work", help="folder for the index and the store (default: a temp one)")
@@ -180,7 +181,7 @@ def main() -> int:
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.build import build_index
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index import not_found_fit
+    from lepton_tf.index import not_found_thread_fit
     from lepton_tf.index.learned_questions import learn_questions
     from lepton_tf.store import ConversationStore, sqlite_url
     from lepton_tf.store.learning import REVIEW_COLUMNS, accepted_pairs, review_rows, write_csv
@@ -219,11 +220,11 @@ def main() -> int:
         after["accepted"] = len(pairs)
         after["accepted_by_evidence"] = dict(collections.Counter(
             evidence_kind(r["evidence"]) for r in left if r["accept"] == "yes"))
-        threads = {not_found_fit.thread_of(d) for _, d in pairs}
+        threads = {not_found_thread_fit.thread_of(d) for _, d in pairs}
         after["threads_with_learned_questions"] = len(threads)
         # The held-out questions flagged before: does their thread now have a known question?
         after["flagged_before_whose_thread_learned"] = round(float(np.mean([
-            bool({not_found_fit.thread_of(d) for d in test.qrels[q]} & threads)
+            bool({not_found_thread_fit.thread_of(d) for d in test.qrels[q]} & threads)
             for q in flagged_before])), 4) if flagged_before else None
         after["rule_refitted"] = learned["rule"] is not None
         after["false_flags_drop"] = round(1 - after["false_flags"] / b["false_flags"], 4) \
@@ -231,11 +232,7 @@ def main() -> int:
         after["nDCG@10_change"] = round(after["nDCG@10"] - b["nDCG@10"], 4)
         report[f"after_{operator}"] = after
     report["seconds"] = round(time.time() - start)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+    bench_cli.write_report(report, args.out, indent=2)
     return 0
 
 

@@ -11,11 +11,14 @@ for the check itself, for SGD's own human-written system turns:
 - slot error rate per slot: (missing + added) / slots, all slots;
 - BLEU (sacrebleu) of the templates against the human turns.
 
-With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`), the
+With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`, or
+its run folder), the
 same turns are also written by the learned generator, from the acts and the two
 turns before (`lepton_tf.text.act_format`), greedy: its SER and BLEU are reported
-raw, and as sent (`faithful_reply`: a reply that drops or adds a value is replaced
-by the template), with the share replaced. `--sample N` takes N turns spread over
+raw, and as the assistant would send them (`generated_replies.checked_reply`: a
+reply that drops or adds a value, claims an outcome the acts do not report or asks
+nothing where they ask, is replaced by the template; outcomes are always the
+template's), with the share replaced. `--sample N` takes N turns spread over
 the whole split (generation is slow on a CPU).
 
     python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test [--limit N] [--json]
@@ -75,11 +78,31 @@ def _errors(reply: str, acts: list, service) -> tuple[int, int, int, bool]:
     return slots, len(dropped), len(added), free_error
 
 
-def generate_replies(saved_model: str, contexts: list[str], batch: int = 32) -> list[str]:
+def _serving_default(path: str, checkpoint: str | None = None):
+    """`serving_default` of an exported generator, or of a training run's folder
+    (`config.yaml` with `final.weights.h5` or a `checkpoint` of the run, e.g.
+    `runs/reply_generator/backup/ckpt-400`: the servable built in process, not saved)."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "config.yaml")):
+        return tf.saved_model.load(path).signatures["serving_default"]
+    from lepton_tf.export.chat_servable import ChatServable
+    from lepton_tf.tasks.registry import restore_run
+    from lepton_tf.tasks.sections import generator_data
+
+    model, task, config = restore_run("reply_generator", path, checkpoint)
+    export = generator_data(config).export
+    servable = ChatServable(model, task.get_tokenizer(config),
+                            max_new_tokens=export.get("max_new_tokens", 40))
+    return lambda context: servable.serve(context)
+
+
+def generate_replies(generator: str, contexts: list[str], batch: int = 32,
+                     checkpoint: str | None = None) -> list[str]:
     """The generator's greedy replies (its `serving_default`) to `contexts`."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(saved_model).signatures["serving_default"]
+    serve = _serving_default(generator, checkpoint)
     out = []
     for i in range(0, len(contexts), batch):
         replies = serve(context=tf.constant(contexts[i:i + batch]))["reply"].numpy()
@@ -101,9 +124,10 @@ def _score(texts: list[str], rows: list, references: list[str]) -> dict:
             "bleu": round(sacrebleu.corpus_bleu(texts, [references]).score, 2)}
 
 
-def generator_report(folder: str, saved_model: str, sample: int) -> dict:
+def generator_report(folder: str, saved_model: str, sample: int,
+                     checkpoint: str | None = None) -> dict:
     """Template, generator (raw) and sent (value-checked) replies on `sample` turns."""
-    from lepton_tf.dialogue.replies import faithful_reply
+    from lepton_tf.dialogue.generated_replies import checked_reply, generates
     from lepton_tf.text.act_format import generator_context
 
     history: list = []
@@ -114,9 +138,9 @@ def generator_report(folder: str, saved_model: str, sample: int) -> dict:
     contexts = [generator_context([(a.act, a.slot, a.values) for a in acts], past)
                 for acts, _, _, past in turns]
     start = time.perf_counter()
-    generated = generate_replies(saved_model, contexts)
+    generated = generate_replies(saved_model, contexts, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    sent = [faithful_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
+    sent = [checked_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
     rows = [(acts, service) for acts, service, _, _ in turns]
     humans = [h for _, _, h, _ in turns]
     return {"system_turns": len(turns), "generation_seconds": round(seconds, 1),
@@ -124,7 +148,9 @@ def generator_report(folder: str, saved_model: str, sample: int) -> dict:
             "generator": _score(generated, rows, humans),
             "sent": {**_score([r for r, _ in sent], rows, humans),
                      "replaced_by_template": round(sum(r for _, r in sent) / max(len(sent), 1),
-                                                   4)},
+                                                   4),
+                     "turns_the_generator_may_write": round(
+                         sum(generates(acts) for acts, _, _, _ in turns) / max(len(turns), 1), 4)},
             "human": _score(humans, rows, humans),
             "examples": [{"acts": [a.to_json() for a in acts], "generated": g, "human": h}
                          for g, (acts, _, h, _) in list(zip(generated, turns))[:8]]}
@@ -135,8 +161,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sgd", default=os.path.join("..", "shared", "data", "sgd", "full", "test"),
                         help="an SGD split folder (schema.json + dialogues_*.json[.gz])")
     parser.add_argument("--limit", type=int, default=None, help="system turns at most")
-    parser.add_argument("--generator", metavar="SAVED_MODEL",
-                        help="also score this exported reply generator")
+    parser.add_argument("--generator", metavar="SAVED_MODEL|RUN",
+                        help="also score this reply generator (exported, or a run folder)")
+    parser.add_argument("--checkpoint", help="with a run folder: this checkpoint of it")
     parser.add_argument("--sample", type=int, default=1000,
                         help="with --generator: system turns, spread over the split")
     parser.add_argument("--json", action="store_true")
@@ -145,7 +172,8 @@ def main(argv=None) -> int:
         print(f"error: no dialogues_*.json[.gz] in {args.sgd}", file=sys.stderr)
         return 1
     if args.generator:
-        print(json.dumps(generator_report(args.sgd, args.generator, args.sample), indent=1))
+        print(json.dumps(generator_report(args.sgd, args.generator, args.sample,
+                                                args.checkpoint), indent=1))
         return 0
     import sacrebleu
 

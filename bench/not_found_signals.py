@@ -4,7 +4,7 @@
     python bench/not_found_signals.py --index indexes/stackfaq --nested   # + nested cut
 
 The same folds as `lepton-tf eval not-found` (whole StackFAQ threads left out
-in 5 seeded groups; `index.not_found_fit.fold_features`), plus signals the
+in 5 seeded groups; `index.not_found_thread_fit.fold_features`), plus signals the
 index does not store today:
 
 - `title_max`: the best cosine of the query to a kept document's title (the
@@ -19,7 +19,7 @@ index does not store today:
   `cos_bm25top`: the cosine of the BM25 top-1 document.
 
 Each feature set is fitted and cut on its fit folds only, for every choice of
-3 fit folds among 5 (`not_found_fit.rotations`), and the mean and spread of
+3 fit folds among 5 (`not_found_thread_fit.rotations`), and the mean and spread of
 the held-out rates are printed. `--per-fold` also standardises each fold's
 features by that fold's own questions (transductive: it reads the held-out
 questions' distribution, so a single query at serving time cannot have it).
@@ -59,7 +59,7 @@ def folds_with_signals(index_dir: str, encoder_path: str, collection: str):
     from lepton_tf.data.beir import read_beir
     from lepton_tf.index.encoding import SavedModelEncoder
     from lepton_tf.index.lexical import LexicalIndex
-    from lepton_tf.index.not_found_fit import fold_features, thread_folds, thread_of
+    from lepton_tf.index.not_found_thread_fit import fold_features, thread_folds, thread_of
     from lepton_tf.index.storage import load_index
 
     encoder = SavedModelEncoder(encoder_path)
@@ -100,7 +100,7 @@ def nested(parts, groups, features) -> tuple[np.ndarray, np.ndarray]:
         means of (target, unanswerable flagged, answerable flagged) and the
         spread of the two rates.
     """
-    from lepton_tf.index.not_found_fit import fit_rule, rates
+    from lepton_tf.index.not_found_thread_fit import fit_rule, rates
 
     rows = []
     for chosen in itertools.combinations(range(len(parts)), 3):
@@ -129,8 +129,8 @@ def main() -> int:
     p.add_argument("--nested", action="store_true")
     args = p.parse_args()
     from lepton_tf.data.paths import data_dir
-    from lepton_tf.index import not_found
-    from lepton_tf.index.not_found_fit import rotations
+    from lepton_tf.index import not_found_rule
+    from lepton_tf.index.not_found_thread_fit import rotations
 
     collection = args.collection or os.path.join(str(data_dir()), "beir", "stackfaq")
     parts, groups = folds_with_signals(args.index, args.encoder, collection)
@@ -139,9 +139,9 @@ def main() -> int:
             part["features"] = {k: (v - v.mean()) / (v.std() + 1e-6)
                                 for k, v in part["features"].items()}
     # NotFoundRule.from_dict checks names against FEATURES; these rules stay in memory.
-    not_found.FEATURES = tuple(parts[0]["features"])
+    not_found_rule.FEATURES = tuple(parts[0]["features"])
     for name, features in SETS.items():
-        if set(features) - set(not_found.FEATURES):
+        if set(features) - set(not_found_rule.FEATURES):
             print(f"{name:>36}: skipped (the index has no known questions)")
             continue
         r = rotations(parts, groups, 3, features, 0.9)

@@ -20,13 +20,14 @@ measurement only and is not redistributed.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import re
 import shutil
 import sys
 import sysconfig
+
+import bench_cli
 
 _SUFFIX = {"text/markdown": ".md", "text/x-rst": ".rst"}
 _DOC_NAME = re.compile(r"(?:^|/)(?:docs?|documentation)/[^/]+\.(?:md|rst|txt)$"
@@ -91,8 +92,7 @@ def collect(dest: str, limit: int = 80, min_chars: int = 2000,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("dest")
     parser.add_argument("--limit", type=int, default=80)
     parser.add_argument("--min-chars", type=int, default=2000)

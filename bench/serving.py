@@ -17,7 +17,6 @@ do not share a GIL; both share this machine's cores, which the report prints.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -27,6 +26,8 @@ import threading
 import time
 
 import numpy as np
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -174,8 +175,7 @@ def throughput(client, requests_, clients: int, seconds: float) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--model-base-path", default=os.path.join(REPO, "saved_models", "encoder"))
     p.add_argument("--model-name", default="encoder")
     p.add_argument("--signature", default="encode_query")

@@ -22,7 +22,7 @@ WORDS = ("index shard search passage query vector hotel room booking train ticke
 
 def main(argv=None) -> None:
     from lepton_tf.index import Document
-    from lepton_tf.index.not_found import TOP_K
+    from lepton_tf.index.not_found_rule import TOP_K
     from lepton_tf.index.sharded import ShardedIndex
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

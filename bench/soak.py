@@ -24,7 +24,6 @@ the assistant logs its turns there, and every valid assistant turn answered
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
@@ -35,6 +34,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -130,15 +131,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-def write_report(report: dict, out: str | None) -> None:
-    """Prints `report` as JSON and writes it to `out` (if given)."""
-    print(json.dumps(report, indent=1))
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
 
 
 def _example_input(spec: dict):
@@ -373,8 +365,7 @@ def percentile(values, q):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_cli.parser(__doc__)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--warmup-s", type=float, default=30.0,
@@ -451,7 +442,7 @@ def soak(args) -> int:
     report["conversation_store"] = lost_turns(args.store_url, stats.turn_ids)
     if report["conversation_store"] is not None:
         report["conversation_store"]["store_ms_per_turn"] = store_time
-    write_report(report, args.out)
+    bench_cli.write_report(report, args.out)
     lost = (report["conversation_store"] or {}).get("lost", 0)
     return 0 if not report["valid"]["errors"] and not report["hostile"]["bad"] and not lost \
         else 1

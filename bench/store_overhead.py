@@ -26,13 +26,13 @@ each turn, timed around the session read and the turn write
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
 import tempfile
 import time
+
+import bench_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(REPO, "tests"), REPO]  # tests/conftest.py, not the root one
@@ -52,8 +52,7 @@ def percentiles(ms: list[float]) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_cli.parser(__doc__)
     p.add_argument("--turns", type=int, default=400, help="turns per configuration")
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--fsync", action="store_true",
@@ -173,11 +172,7 @@ def main() -> int:
             figures["write_ms_mean"] = round(
                 1e3 * registry.get_sample_value(":lepton:store:write_seconds_sum")
                 / registry.get_sample_value(":lepton:store:write_seconds_count"), 3)
-    print(json.dumps(report, indent=2))
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=2)
+    bench_cli.write_report(report, args.out, indent=2)
     return 0
 
 

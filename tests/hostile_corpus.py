@@ -10,6 +10,7 @@ what is wrong with an answer (None when it is a clean error or a success).
 The gRPC half is `hostile_grpc`.
 """
 
+import collections
 import json
 import random
 import re
@@ -205,6 +206,13 @@ def rest_request(rng: random.Random) -> tuple[str, bytes]:
 
 
 _STATUS = re.compile(rb"^HTTP/\d\.\d (\d{3}) ")
+
+
+def report(problems: list, total: int) -> str:
+    """The assertion message: how many of `total` answers were bad, by class, and a sample."""
+    by_class = collections.Counter(kind for kind, _ in problems)
+    sample = "\n".join(f"  [{kind}] {text}" for kind, text in problems[:15])
+    return f"{len(problems)} of {total} bad answers {dict(by_class)}:\n{sample}"
 
 
 def send_raw(host: str, port: int, data: bytes, timeout: float = 10.0) -> bytes:

@@ -12,6 +12,7 @@ past the row limit, and 1 ms deadlines.
 """
 
 import random
+from concurrent import futures
 
 import grpc
 from google.protobuf import struct_pb2
@@ -214,18 +215,35 @@ def grpc_call(rng: random.Random) -> tuple[str, bytes, float]:
     return method, data, timeout
 
 
-def send_call(channel: grpc.Channel, method: str, data: bytes, timeout: float):
+def send_call(channel: grpc.Channel, method: str, data: bytes, timeout: float,
+              metadata=()):
     """`(code, details)` of one call sent as raw bytes."""
     try:
         if method == STREAM:
             call = channel.unary_stream(method)
-            for _ in call(data, timeout=timeout):
+            for _ in call(data, timeout=timeout, metadata=metadata):
                 pass
         else:
-            channel.unary_unary(method)(data, timeout=timeout)
+            channel.unary_unary(method)(data, timeout=timeout, metadata=metadata)
         return grpc.StatusCode.OK, ""
     except grpc.RpcError as e:
         return e.code(), e.details() or ""
+
+
+def problems_of(channel: grpc.Channel, corpus: list, judge, workers: int = 4) -> list:
+    """`judge(item)` of every call of `corpus`, 4 at a time; the problems it found
+    (`(method, problem)`, None for a good answer). Closes `channel`."""
+    try:
+        with futures.ThreadPoolExecutor(workers) as pool:
+            return [p for p in pool.map(judge, corpus) if p is not None]
+    finally:
+        channel.close()
+
+
+def judged(method: str, data: bytes, code, details: str):
+    """`(short method name, problem)` of an answer `judge_grpc` finds wrong, else None."""
+    problem = judge_grpc(method, data, code, details)
+    return None if problem is None else (method.rsplit("/", 1)[1], problem)
 
 
 def judge_grpc(method: str, data: bytes, code, details: str) -> str | None:

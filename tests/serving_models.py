@@ -129,27 +129,35 @@ model_config_list {{
 """
 
 
+def export_test_models(base: str) -> str:
+    """Exports half (v1, v2), tf1 and words under `base`; returns their models.config."""
+    import string_model
+
+    export_half_plus_two(os.path.join(base, "half"), 1)
+    export_half_plus_two(os.path.join(base, "half"), 2, b=3.0)
+    export_tf1_classifier(os.path.join(base, "tf1"), 1)
+    string_model.export(base, version=1, validate=False)
+    path = os.path.join(base, "models.config")
+    with open(path, "w") as f:
+        f.write(MODELS_CONFIG.format(base=base))
+    return path
+
+
 def start_test_server(base, **options):
     """A started `ModelServer` on free ports hosting half (v1, v2, labels), tf1,
     words, and the fake encoder/search/chat Python servables.
     """
     from conftest import free_port
     from fake_servables import FakeChat, FakeEncoder, FakeSearch
-    import string_model
     from lepton_tf.server.app import ModelServer, ServerOptions
     from lepton_tf.search.wiring import local_embedder
 
     base = str(base)
-    export_half_plus_two(os.path.join(base, "half"), 1)
-    export_half_plus_two(os.path.join(base, "half"), 2, b=3.0)
-    export_tf1_classifier(os.path.join(base, "tf1"), 1)
-    string_model.export(base, version=1, validate=False)
-    with open(os.path.join(base, "models.config"), "w") as f:
-        f.write(MODELS_CONFIG.format(base=base))
+    config = export_test_models(base)
     with open(os.path.join(base, "monitoring.config"), "w") as f:
         f.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
     defaults = dict(port=0, rest_api_port=free_port(),
-                    model_config_file=os.path.join(base, "models.config"),
+                    model_config_file=config,
                     monitoring_config_file=os.path.join(base, "monitoring.config"),
                     max_request_bytes=1 << 20, file_system_poll_wait_seconds=0)
     defaults.update(options)

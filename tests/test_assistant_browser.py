@@ -4,24 +4,16 @@ Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and
 `selenium` (the `test` extra); skips with the reason otherwise.
 """
 
-import shutil
-
 import pytest
 
 from assistant_fakes import fake_models
 from conftest import free_port
+from headless_browser import browser, needs_browser, send  # noqa: F401 - a fixture
 from lepton_tf.assistant.mount import mount_assistant
 from lepton_tf.assistant.routing import Router
 from lepton_tf.server.app import ModelServer, ServerOptions
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
-                                "(pip install -e '.[test]')")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="headless browser test needs chromium and chromedriver "
-           "(apt-get install -y chromium chromium-driver; .ci/run does it)")
+pytestmark = needs_browser
 
 
 @pytest.fixture(scope="module")
@@ -35,31 +27,13 @@ def page_url():
     server.stop(0)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(20)
-    yield driver
-    driver.quit()
-
-
 def test_question_gets_streamed_answer_with_citation(page_url, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(page_url)
     wait = WebDriverWait(browser, 15)
-    box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
-    box.send_keys("How do I reset my password?")
-    browser.find_element(By.ID, "send").click()
-    turn = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".turn.assistant[data-done]"))
+    turn = send(browser, wait, "How do I reset my password?", 1)
     assert turn.get_attribute("data-done") == "1" and turn.get_attribute("data-route") == "search"
     citation = turn.find_element(By.CSS_SELECTOR, "a.citation")
     assert citation.text == "[1]"
@@ -90,7 +64,6 @@ def test_mixed_conversation_in_the_page(conversation_url, browser):
     """The mixed conversation typed into the page: each turn's reply, route, intent
     and not-found flag as the page shows them (data attributes of the turn)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     from conversation_fakes import SCRIPT, check_conversation
@@ -99,12 +72,7 @@ def test_mixed_conversation_in_the_page(conversation_url, browser):
     wait = WebDriverWait(browser, 15)
     turns = []
     for i, (message, kind) in enumerate(SCRIPT, 1):
-        box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
-        box.send_keys(message)
-        browser.find_element(By.ID, "send").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
-                                                 ".turn.assistant[data-done]")) == i)
-        turn = browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+        turn = send(browser, wait, message, i)
         assert turn.get_attribute("data-done") == "1"
         shown = [(li.find_element(By.TAG_NAME, "strong").text, li.text)
                  for li in browser.find_elements(By.CSS_SELECTOR, "#sources li")] \
@@ -180,22 +148,13 @@ def test_task_card_confirms_a_booking_with_its_button(task_url, browser):
     import sqlite3
 
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, db = task_url
     browser.get(url)
     wait = WebDriverWait(browser, 20)
 
-    def say(message, count):
-        box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
-        box.send_keys(message)
-        browser.find_element(By.ID, "send").click()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
-                                                 ".turn.assistant[data-done]")) == count)
-        return browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
-
-    turn = say("Book a table at Arcadia in San Jose tomorrow at 7 pm", 1)
+    turn = send(browser, wait, "Book a table at Arcadia in San Jose tomorrow at 7 pm", 1)
     assert turn.get_attribute("data-route") == "task"
     card = turn.find_element(By.CSS_SELECTOR, ".task-card")
     assert "Restaurants_1 · ReserveRestaurant" in card.text and "restaurant name: Arcadia" in card.text

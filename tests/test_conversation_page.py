@@ -6,29 +6,13 @@ Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them) and
 `selenium` (the `test` extra); skips with the reason otherwise.
 """
 
-import pytest
 from conftest import free_port
+from headless_browser import browser, needs_browser, send  # noqa: F401 - a fixture
 from stored_conversation import start
-from test_assistant_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401 - fixture
 
 from lepton_tf.store import ConversationStore, sqlite_url
 
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="headless browser test needs chromium and chromedriver "
-           "(apt-get install -y chromium chromium-driver; .ci/run does it)")
-
-
-def _ask(browser, wait, message, count):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
-
-    box = wait.until(ec.element_to_be_clickable((By.ID, "message")))
-    box.send_keys(message)
-    browser.find_element(By.ID, "send").click()
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR,
-                                             ".turn.assistant[data-done]")) == count)
-    return browser.find_elements(By.CSS_SELECTOR, ".turn.assistant")[-1]
+pytestmark = needs_browser
 
 
 def test_rate_an_answer_and_continue_after_a_restart(tmp_path, browser):  # noqa: F811
@@ -40,7 +24,7 @@ def test_rate_an_answer_and_continue_after_a_restart(tmp_path, browser):  # noqa
     wait = WebDriverWait(browser, 20)
     try:
         browser.get(f"http://127.0.0.1:{port}/")
-        turn = _ask(browser, wait, "How do I delete my Facebook account?", 1)
+        turn = send(browser, wait, "How do I delete my Facebook account?", 1)
         assert turn.get_attribute("data-done") == "1", turn.text
         turn.find_element(By.CSS_SELECTOR, ".rating input").send_keys("wrong page")
         turn.find_element(By.CSS_SELECTOR, "button.rate-down").click()
@@ -58,11 +42,11 @@ def test_rate_an_answer_and_continue_after_a_restart(tmp_path, browser):  # noqa
 
     server = start(url, rest_port=port)  # a new process's worth of state: only the store
     try:
-        second = _ask(browser, wait, "what about the second one?", 2)
+        second = send(browser, wait, "what about the second one?", 2)
         assert second.get_attribute("data-route") == "search"
         assert {a.text for a in second.find_elements(By.CSS_SELECTOR, "a.citation")} == {"[2]"}
         browser.refresh()  # the tab keeps its session: the conversation goes on
-        first = _ask(browser, wait, "the first one", 1)
+        first = send(browser, wait, "the first one", 1)
         assert {a.text for a in first.find_elements(By.CSS_SELECTOR, "a.citation")} == {"[1]"}
         assert "Facebook" in first.find_element(By.CSS_SELECTOR, ".reply").text
     finally:

@@ -27,7 +27,7 @@ from lepton_tf.data import (  # noqa: E402
     read_sgd_schemas,
     read_stackfaq,
 )
-from lepton_tf.data.pipeline import make_dataset  # noqa: E402
+from lepton_tf.data.tf_datasets import make_dataset  # noqa: E402
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -111,7 +111,7 @@ def test_servable_outputs_and_no_xla_ops(loaded):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda x: {k: v[:0] for k, v in x.items()}, "the batch is empty"),
+    (lambda x: {k: v[:0] for k, v in x.items()}, "got an empty batch"),
     (lambda x: {**x, "system_utterance": x["system_utterance"][:1]}, "system_utterance: needs one row"),
     (lambda x: {**x, "intents": np.array([[b"", b""], [b"Set a new alarm", b""]])}, "every row needs at least one"),
     (lambda x: {**x, "slot_values": x["slot_values"][:, :1]}, "slot_values: needs one row per slot"),
@@ -202,7 +202,7 @@ def test_lepton_server_answers_invalid_argument(trained):
         inputs = example_inputs()
         out = servable.run("serving_default", inputs)
         assert out["slot_value"].shape == (2, 2)
-        for bad, message in (({k: v[:0] for k, v in inputs.items()}, "the batch is empty"),
+        for bad, message in (({k: v[:0] for k, v in inputs.items()}, "got an empty batch"),
                              ({**inputs, "intents": np.array([[b""], [b""]])}, "at least one intent")):
             with pytest.raises(ServingError) as error:
                 servable.run("serving_default", bad)

@@ -19,10 +19,9 @@ import hostile_corpus
 import hostile_grpc
 import pytest
 import requests
-import string_model
 from assistant_fakes import fake_models
 from conftest import free_port
-from serving_models import MODELS_CONFIG, export_half_plus_two, export_tf1_classifier
+from serving_models import export_test_models
 
 # The corpus sizes can be lowered (never below 2,000 / 1,000 in the suite) to
 # replay the corpus quickly against an older server, which stalls on many requests.
@@ -36,15 +35,9 @@ def server(tmp_path_factory):
     from lepton_tf.assistant.mount import mount_assistant
     from lepton_tf.server.app import ModelServer, ServerOptions
 
-    base = str(tmp_path_factory.mktemp("fuzz"))
-    export_half_plus_two(os.path.join(base, "half"), 1)
-    export_half_plus_two(os.path.join(base, "half"), 2, b=3.0)
-    export_tf1_classifier(os.path.join(base, "tf1"), 1)
-    string_model.export(base, version=1, validate=False)
-    with open(os.path.join(base, "models.config"), "w") as f:
-        f.write(MODELS_CONFIG.format(base=base))
+    config = export_test_models(str(tmp_path_factory.mktemp("fuzz")))
     options = dict(port=0, rest_api_port=free_port(), max_request_bytes=1 << 20,
-                   model_config_file=os.path.join(base, "models.config"),
+                   model_config_file=config,
                    file_system_poll_wait_seconds=0, rest_idle_timeout_s=1.0)
     fields = {f.name for f in dataclasses.fields(ServerOptions)}
     srv = ModelServer(ServerOptions(**{k: v for k, v in options.items() if k in fields}),
@@ -59,12 +52,6 @@ def _still_serving(server):
     r = requests.post(f"http://127.0.0.1:{server.rest_port}/v1/models/half:predict",
                       data=json.dumps({"instances": [1.0]}), timeout=10)
     assert r.json() == {"predictions": [3.5]}
-
-
-def _report(problems: list, total: int) -> str:
-    by_class = collections.Counter(kind for kind, _ in problems)
-    sample = "\n".join(f"  [{kind}] {text}" for kind, text in problems[:15])
-    return f"{len(problems)} of {total} bad answers {dict(by_class)}:\n{sample}"
 
 
 def test_hostile_rest_requests_get_clean_errors(server):
@@ -82,7 +69,7 @@ def test_hostile_rest_requests_get_clean_errors(server):
     with futures.ThreadPoolExecutor(8) as pool:  # stalled-body cases wait out the 1 s timeout
         answers = list(pool.map(one, corpus))
     problems = [p for _, p in answers if p is not None]
-    assert not problems, _report(problems, len(corpus))
+    assert not problems, hostile_corpus.report(problems, len(corpus))
     statuses = collections.Counter(status for status, _ in answers)
     assert statuses[413] >= 20 and statuses[400] >= 200, statuses  # limits and plain 400s
     _still_serving(server)
@@ -97,16 +84,11 @@ def test_hostile_grpc_calls_get_clean_status(server):
 
     def one(item):
         method, data, timeout = item
-        code, details = hostile_grpc.send_call(channel, method, data, timeout)
-        problem = hostile_grpc.judge_grpc(method, data, code, details)
-        return None if problem is None else (method.rsplit("/", 1)[1], problem)
+        return hostile_grpc.judged(method, data,
+                                   *hostile_grpc.send_call(channel, method, data, timeout))
 
-    try:
-        with futures.ThreadPoolExecutor(4) as pool:
-            problems = [p for p in pool.map(one, corpus) if p is not None]
-    finally:
-        channel.close()
-    assert not problems, _report(problems, len(corpus))
+    problems = hostile_grpc.problems_of(channel, corpus, one)
+    assert not problems, hostile_corpus.report(problems, len(corpus))
     _still_serving(server)
 
 

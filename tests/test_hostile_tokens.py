@@ -74,12 +74,6 @@ def _with_token(data: bytes, rng: random.Random) -> tuple[bytes, bool]:
     return b"\r\n".join([line] + headers) + sep + rest, valid
 
 
-def _report(problems, total):
-    by_class = collections.Counter(kind for kind, _ in problems)
-    return f"{len(problems)} of {total} bad answers {dict(by_class)}:\n" + \
-        "\n".join(f"  [{k}] {t}" for k, t in problems[:15])
-
-
 def test_hostile_rest_requests_with_tokens(server):
     rng = random.Random(SEED)
     corpus = []
@@ -104,7 +98,7 @@ def test_hostile_rest_requests_with_tokens(server):
     with futures.ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(one, corpus))
     problems = [p for _, p in answers if p is not None]
-    assert not problems, _report(problems, len(corpus))
+    assert not problems, hostile_corpus.report(problems, len(corpus))
     statuses = collections.Counter(s for s, _ in answers)
     assert statuses[401] >= 200 and statuses[400] >= 50, statuses
 
@@ -124,15 +118,7 @@ def test_hostile_grpc_calls_with_tokens(server):
 
     def one(item):
         method, data, timeout, metadata = item
-        try:
-            if method == hostile_grpc.STREAM:
-                for _ in channel.unary_stream(method)(data, timeout=timeout, metadata=metadata):
-                    pass
-            else:
-                channel.unary_unary(method)(data, timeout=timeout, metadata=metadata)
-            code, details = grpc.StatusCode.OK, ""
-        except grpc.RpcError as e:
-            code, details = e.code(), e.details() or ""
+        code, details = hostile_grpc.send_call(channel, method, data, timeout, metadata)
         valid = any(v in (f"Bearer {pf.ALICE}", f"Bearer {pf.BOB}") for _, v in metadata)
         if not valid:
             # Metadata over 8 KiB is refused by gRPC's transport before any server
@@ -143,15 +129,10 @@ def test_hostile_grpc_calls_with_tokens(server):
                 code == grpc.StatusCode.RESOURCE_EXHAUSTED and oversized)
             return None if ok else (method, f"{code.name} without a valid token "
                                             f"({metadata[:1]!r:.60}): {details[:100]}")
-        problem = hostile_grpc.judge_grpc(method, data, code, details)
-        return None if problem is None else (method.rsplit("/", 1)[1], problem)
+        return hostile_grpc.judged(method, data, code, details)
 
-    try:
-        with futures.ThreadPoolExecutor(4) as pool:
-            problems = [p for p in pool.map(one, corpus) if p is not None]
-    finally:
-        channel.close()
-    assert not problems, _report(problems, len(corpus))
+    problems = hostile_grpc.problems_of(channel, corpus, one)
+    assert not problems, hostile_corpus.report(problems, len(corpus))
 
 
 FILTERS = ['{"$readers": ["board"]}', '{"$readers": "*"}', '{"$x": 1}', '{"doc_id": []}',

@@ -291,7 +291,7 @@ def test_a_faq_jsonl_in_a_folder_keeps_its_known_questions(encoder, tmp_path):
 
 def test_a_folder_built_on_beam_gets_the_in_process_weight_and_not_found_rule(encoder, tmp_path):
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.index.not_found import load_rule
+    from lepton_tf.index.not_found_rule import load_rule
 
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -308,3 +308,31 @@ def test_a_folder_built_on_beam_gets_the_in_process_weight_and_not_found_rule(en
     assert beam_rule == local_rule and beam_rule.fitted_on == local_rule.fitted_on
     assert load_sharded(beam_path).shards[0].fusion == load_index(local).fusion
     assert not [name for name in os.listdir(beam_path) if name.startswith(".")]
+
+
+def test_an_edited_file_on_beam_embeds_only_its_changed_passages(encoder, tmp_path):
+    folder, out, log = tmp_path / "notes", str(tmp_path / "idx"), tmp_path / "embedded.txt"
+    folder.mkdir()
+    sections = ["# Hours\n\nThe office opens at nine.", "# Parking\n\nPark in the north garage.",
+                "# Lunch\n\nThe canteen serves lunch at noon."]
+    (folder / "guide.md").write_text("\n\n".join(sections) + "\n")
+    (folder / "faq.md").write_text("# Wifi\n\nThe password is on the fridge.\n")
+
+    def run(root, base):
+        log.write_text("")
+        path = run_index_pipeline(str(root), encoder, base, runner="direct", num_shards=2,
+                                  handler=RecordingHandler(encoder, log))
+        return path, sorted(log.read_text().split())
+
+    _, embedded = run(folder, out)
+    assert embedded == ["faq.md#0", "guide.md#0", "guide.md#1", "guide.md#2"]
+    (folder / "guide.md").write_text("\n\n".join(sections[:2] + [
+        "# Lunch\n\nThe canteen serves lunch at one."]) + "\n")
+    second, embedded = run(folder, out)
+    assert embedded == ["guide.md#2"]  # the untouched sections keep their vectors
+    updated = load_sharded(second)
+    assert "at one" in updated.documents["guide.md#2"].text
+    full = load_sharded(run(folder, str(tmp_path / "full"))[0])
+    for a, b in zip(updated.shards, full.shards):  # as a full rebuild
+        assert a.row_ids == b.row_ids
+        np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)

@@ -11,7 +11,7 @@ from test_not_found import THREADS, _query, _TopicEncoder
 
 from lepton_tf.cli import main as cli_main
 from lepton_tf.data.beir import write_beir
-from lepton_tf.index import Document, SearchIndex, load_index, not_found
+from lepton_tf.index import Document, SearchIndex, load_index, not_found_rule
 from lepton_tf.index.build import build_index
 from lepton_tf.index.documents import read_documents, write_documents
 from lepton_tf.index.errors import IndexFormatError
@@ -58,14 +58,14 @@ def test_a_paraphrase_of_a_known_question_is_found_where_the_answer_alone_is_far
     assert read_manifest(path)["questions"] == THREADS
     assert VECTORS_FILE in read_manifest(path)["sha256"]  # checksummed like the rest
     with_known = SearchServable(path, encoder.encode_queries)
-    assert with_known.not_found_rule == not_found.DEFAULT_QUESTIONS_RULE
+    assert with_known.not_found_rule == not_found_rule.DEFAULT_QUESTIONS_RULE
     assert _query(with_known, "zebra4 giraffe4 lion4") is False
     assert _query(with_known, "walrus penguin seal") is True
     for r in rows:
         del r["questions"]
     plain = build_index(_faq(tmp_path, rows), "", str(tmp_path / "without"), encoder=encoder)
     without = SearchServable(plain, encoder.encode_queries)
-    assert without.not_found_rule == not_found.DEFAULT_RULE
+    assert without.not_found_rule == not_found_rule.DEFAULT_RULE
     assert _query(without, "zebra4 giraffe4 lion4") is True
 
 
@@ -87,9 +87,9 @@ def test_a_beir_split_becomes_known_questions_and_the_fitted_rule_reads_them(tmp
     path = build_index(folder, "", str(tmp_path / "index"), encoder=encoder, questions="train")
     index = load_index(path)
     assert index.documents["t3-a0"].questions == ("how topic3 asked before",)
-    with open(os.path.join(path, not_found.FILE_NAME)) as f:
-        rule = not_found.NotFoundRule.from_dict(json.load(f))
-    assert set(not_found.QUESTION_FEATURES) <= set(rule.features)
+    with open(os.path.join(path, not_found_rule.FILE_NAME)) as f:
+        rule = not_found_rule.NotFoundRule.from_dict(json.load(f))
+    assert set(not_found_rule.QUESTION_FEATURES) <= set(rule.features)
     servable = SearchServable(path, encoder.encode_queries)
     assert _query(servable, "how topic3 query0") is False
     assert _query(servable, "what zebra giraffe") is True
@@ -141,9 +141,10 @@ def test_a_rule_that_needs_known_questions_falls_back_without_them(tmp_path):
     encoder = _TopicEncoder()
     index = SearchIndex.build(encoder.encode_documents(["topic1 a", "topic2 b"]),
                               [Document("a", "topic1 a"), Document("b", "topic2 b")])
-    path = save_index(index, str(tmp_path), extra_files=not_found.rule_file(
-        not_found.DEFAULT_QUESTIONS_RULE))
-    assert SearchServable(path, encoder.encode_queries).not_found_rule == not_found.DEFAULT_RULE
+    path = save_index(index, str(tmp_path), extra_files=not_found_rule.rule_file(
+        not_found_rule.DEFAULT_QUESTIONS_RULE))
+    assert SearchServable(path, encoder.encode_queries).not_found_rule == \
+        not_found_rule.DEFAULT_RULE
 
 
 def test_corrupt_question_files_are_refused(tmp_path):
@@ -223,7 +224,8 @@ def test_eval_search_refuses_known_questions_from_the_scored_split(tmp_path):
 
 
 def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_questions(tmp_path):
-    from lepton_tf.assistant import routing
+    from lepton_tf.assistant import routing, routing_thresholds
+    from lepton_tf.assistant.routing import Router
 
     rows = [{"_id": f"n{i}", "text": f"topic{i} notes", "questions": [f"q{i} ask"]}
             for i in range(3)]
@@ -236,8 +238,8 @@ def test_the_assistant_routes_with_the_threshold_of_an_index_with_known_question
     assert routing.index_has_known_questions(os.path.dirname(with_known))
     assert not routing.index_has_known_questions(os.path.dirname(without))
     assert not routing.index_has_known_questions(str(tmp_path / "nothing"))
-    assert routing.default_router(True).search_threshold == \
-        routing.KNOWN_QUESTIONS_SEARCH_THRESHOLD
+    assert routing.default_router(True).search_threshold == routing_thresholds.load()[
+        "known_questions"]["thresholds"]["search_threshold"] > Router().search_threshold
     assert routing.default_router(False) == routing.Router()
 
 
@@ -347,7 +349,7 @@ def test_a_faq_jsonl_inside_a_folder_keeps_its_known_questions(tmp_path):
     assert index.documents["faq.jsonl#4"].questions == ("zebra4 giraffe4 lion4",)
     assert index.known_questions is not None and len(index.known_questions) == THREADS
     servable = SearchServable(report.path, encoder.encode_queries)
-    assert servable.not_found_rule == not_found.DEFAULT_QUESTIONS_RULE
+    assert servable.not_found_rule == not_found_rule.DEFAULT_QUESTIONS_RULE
     assert _query(servable, "zebra4 giraffe4 lion4") is False
     assert _query(servable, "walrus penguin seal") is True
 

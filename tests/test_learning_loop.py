@@ -12,7 +12,7 @@ import pytest
 from test_not_found import THREADS, _TopicEncoder
 
 from lepton_tf.cli import main
-from lepton_tf.index import load_index, not_found
+from lepton_tf.index import load_index, not_found_rule
 from lepton_tf.index.build import build_index
 from lepton_tf.index.learned_questions import learn_questions
 from lepton_tf.index.storage import read_extra_file
@@ -105,9 +105,9 @@ def test_applying_the_review_adds_known_questions_and_refits(logged, tmp_path):
     assert set(after.documents["t7-a1"].questions) == set(after.documents["t7-a0"].questions) \
         == {"what about topic7 thing0 please", "what about topic7 thing1 please"}
     assert after.fusion.tuned_on.startswith("learned questions")
-    rule = not_found.load_rule(result["version"], has_questions=True)
+    rule = not_found_rule.load_rule(result["version"], has_questions=True)
     assert "question_top1" in rule.features  # refitted with the new evidence
-    assert read_extra_file(result["version"], not_found.FILE_NAME) is not None
+    assert read_extra_file(result["version"], not_found_rule.FILE_NAME) is not None
     # A new phrasing of a learned question is found; the search ranks its document first.
     vector = np.asarray(encoder.encode_queries(["what about topic7 thing0 please"]))
     assert after.hybrid_search(vector, ["what about topic7 thing0 please"], k=1)[0].doc_ids[0] \

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from lepton_tf.data.beir import write_beir
-from lepton_tf.index import Document, SearchIndex, load_index, not_found
+from lepton_tf.index import Document, SearchIndex, load_index, not_found_rule
 from lepton_tf.index.build import build_index
-from lepton_tf.index.not_found_fit import (
+from lepton_tf.index.not_found_thread_fit import (
     calibrate,
     fold_features,
     rotations,
@@ -80,7 +80,7 @@ def test_left_out_threads_make_unanswerable_questions_and_a_held_out_rule():
     # Only held-out threads' answerable questions: the other held-out fold's.
     assert result["held_out_threads"]["answerable"] == 2 * 6
     rule = result["rule"]
-    assert not_found.NotFoundRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
+    assert not_found_rule.NotFoundRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
 
 
 def _parts(rng, n, overlap_cover):
@@ -116,12 +116,12 @@ def test_index_build_writes_the_fitted_rule_and_the_search_servable_uses_it(tmp_
     encoder = _TopicEncoder()
     path = build_index(_thread_collection(tmp_path), "", str(tmp_path / "index"),
                        encoder=encoder)
-    assert not_found.FILE_NAME in read_manifest(path)["sha256"]  # checksummed like the rest
-    with open(os.path.join(path, not_found.FILE_NAME)) as f:
-        written = not_found.NotFoundRule.from_dict(json.load(f))
+    assert not_found_rule.FILE_NAME in read_manifest(path)["sha256"]  # checksummed like the rest
+    with open(os.path.join(path, not_found_rule.FILE_NAME)) as f:
+        written = not_found_rule.NotFoundRule.from_dict(json.load(f))
     # No known questions in this corpus: every signal but theirs.
-    assert written.features == tuple(f for f in not_found.FEATURES
-                                     if f not in not_found.QUESTION_FEATURES)
+    assert written.features == tuple(f for f in not_found_rule.FEATURES
+                                     if f not in not_found_rule.QUESTION_FEATURES)
     assert written.fitted_on["held_out"]["unanswerable_flagged"] >= 0.9
     servable = SearchServable(str(tmp_path / "index"), encoder.encode_queries)
     assert servable.not_found_rule == written
@@ -129,8 +129,8 @@ def test_index_build_writes_the_fitted_rule_and_the_search_servable_uses_it(tmp_
     assert _query(servable, "what zebra giraffe") is True
     # A rule that flags everything is obeyed, whatever the top cosine.
     index = load_index(path)
-    everything = not_found.NotFoundRule(("top1",), (0.0,), (0.0,), (1.0,), 1.0, 0.0)
-    save_index(index, str(tmp_path / "strict"), extra_files=not_found.rule_file(everything))
+    everything = not_found_rule.NotFoundRule(("top1",), (0.0,), (0.0,), (1.0,), 1.0, 0.0)
+    save_index(index, str(tmp_path / "strict"), extra_files=not_found_rule.rule_file(everything))
     strict = SearchServable(str(tmp_path / "strict"), encoder.encode_queries)
     assert _query(strict, "how topic3 query0") is True
 
@@ -141,22 +141,23 @@ def test_a_users_index_without_calibration_uses_the_default_rule(tmp_path):
     corpus.write_text("".join(json.dumps({"_id": f"note{i}", "text": f"topic{i} notes"}) + "\n"
                               for i in range(THREADS)))
     path = build_index(str(corpus), "", str(tmp_path / "index"), encoder=encoder)
-    assert not os.path.exists(os.path.join(path, not_found.FILE_NAME))
+    assert not os.path.exists(os.path.join(path, not_found_rule.FILE_NAME))
     servable = SearchServable(path, encoder.encode_queries)
-    assert servable.not_found_rule == not_found.DEFAULT_RULE
+    assert servable.not_found_rule == not_found_rule.DEFAULT_RULE
     assert _query(servable, "topic5 notes") is False       # cosine ~1 >= 0.626
     assert _query(servable, "zebra giraffe lion") is True  # cosine ~0.2
-    assert not_found.DEFAULT_RULE.flags({"top1": not_found.DEFAULT_NOT_FOUND_THRESHOLD - 1e-3})
-    assert not not_found.DEFAULT_RULE.flags({"top1": not_found.DEFAULT_NOT_FOUND_THRESHOLD})
+    threshold = not_found_rule.DEFAULT_NOT_FOUND_THRESHOLD
+    assert not_found_rule.DEFAULT_RULE.flags({"top1": threshold - 1e-3})
+    assert not not_found_rule.DEFAULT_RULE.flags({"top1": threshold})
 
 
 def test_an_unreadable_rule_file_is_refused(tmp_path):
     index = SearchIndex.build(_TopicEncoder().encode_documents(["topic1 a", "topic2 b"]),
                               [Document("a", "topic1 a"), Document("b", "topic2 b")])
-    path = save_index(index, str(tmp_path), extra_files={not_found.FILE_NAME: '{"features": '
+    path = save_index(index, str(tmp_path), extra_files={not_found_rule.FILE_NAME: '{"features": '
                                                           '["nope"], "weights": [1]}'})
     with pytest.raises(ValueError, match="not-found rule"):
-        not_found.load_rule(path)
+        not_found_rule.load_rule(path)
 
 
 def test_rotations_fit_each_choice_on_its_own_folds_only():

@@ -129,7 +129,7 @@ def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(w
     threshold lowered below these documents)."""
     import lepton_tf.index.permitted_lexical as permitted_lexical
     import lepton_tf.index.permitted_signals as permitted_signals
-    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
     from lepton_tf.search.servable import SearchServable
 
     if many:
@@ -171,7 +171,7 @@ def test_a_known_question_rule_sees_only_permitted_questions_in_one_pass(world, 
     read; and the signals come from the ranking pass (one question product,
     one BM25 scoring a query)."""
     from lepton_tf.index.lexical import LexicalIndex
-    from lepton_tf.index.not_found import FILE_NAME, NotFoundRule
+    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
     from lepton_tf.search.servable import SearchServable
     from lepton_tf.server import identity
 

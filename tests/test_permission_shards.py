@@ -111,7 +111,7 @@ def test_shard_servers_enforce_permissions_on_direct_callers(shard_world):
 def test_sharded_not_found_cosines_are_over_permitted_passages(shard_world, user):
     """Local and remote shards: the not-found signals returned with the hits are
     the best cosines among the passages the caller may read, exactly."""
-    from lepton_tf.index.not_found import TOP_K
+    from lepton_tf.index.not_found_rule import TOP_K
     from lepton_tf.index.sharded import ShardedIndex
     from lepton_tf.search.shards import RemoteShard
     from lepton_tf.server import identity

@@ -76,12 +76,13 @@ def test_the_task_trains_from_sgd_files_and_its_loss_falls(tmp_path):
 
 class ScriptedGenerator:
     """A servable with the chat signature: it reads the acts' values from the context
-    and writes them out (`adds`: plus a number the acts do not hold)."""
+    and asks about them (`mode` "adds": plus a number the acts do not hold; "claims":
+    says it is booked, with the right values)."""
 
     name, version = "reply_generator", 1
 
     def __init__(self):
-        self.seen, self.adds = [], False
+        self.seen, self.mode = [], "faithful"
 
     def close(self):
         pass
@@ -99,8 +100,11 @@ class ScriptedGenerator:
             self.seen.append(context)
             acts = context.split("acts:", 1)[1].split("[USER]")[0].split("[SYSTEM]")[0]
             values = [v.split(")")[0].strip() for v in acts.split("= ")[1:]]
-            reply = "Okay: " + ", ".join(values) + "."
-            replies.append((reply + (" It seats 12." if self.adds else "")).encode())
+            said = ", ".join(values)
+            reply = {"faithful": f"Shall I book {said}?",
+                     "adds": f"Shall I book {said}? It seats 12.",
+                     "claims": f"Your table is booked: {said}."}[self.mode]
+            replies.append(reply.encode())
         return {"reply": np.array(replies, object)}
 
 
@@ -129,10 +133,18 @@ def test_a_generated_reply_is_sent_only_when_it_states_exactly_the_acts(served):
                              timeout_s=20)
     confirm = client.ask("Book a table at Arcadia in San Jose at 7 pm")
     assert confirm["route"] == "task" and confirm["task"]["reply_replaced"] is False
-    assert confirm["reply"].startswith("Okay: Arcadia, San Jose, 7 pm, ")
+    assert confirm["reply"].startswith("Shall I book Arcadia, San Jose, 7 pm, ")
     assert "CONFIRM ( time = 7 pm )" in generator.seen[-1]  # rendered, as a reply says it
     assert generator.seen[-1].endswith("[USER] Book a table at Arcadia in San Jose at 7 pm")
-    generator.adds = True
+    generator.mode = "adds"
     again = client.ask("make it 8 pm")
     assert again["task"]["reply_replaced"] is True and "12" not in again["reply"]
     assert again["reply"].startswith("Please confirm:") and "8 pm" in again["reply"]
+    generator.mode = "claims"  # every value right, but it says booked before the yes
+    claimed = client.ask("make it 9 pm")
+    assert claimed["task"]["reply_replaced"] is True and "booked" not in claimed["reply"]
+    assert claimed["reply"].startswith("Please confirm:") and "9 pm" in claimed["reply"]
+    generator.mode = "faithful"
+    done = client.ask("yes")  # the outcome is always the template's
+    assert done["reply"].startswith("Done: it is booked.")
+    assert done["task"]["reply_replaced"] is False

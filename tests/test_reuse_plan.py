@@ -59,7 +59,10 @@ def test_the_plan_of_a_folder_version(tmp_path):
         assert other.acl is not None  # the permissions outlive a rebuild
     stranger = dataclasses.replace(encoder.info, fingerprint="another-model")
     assert not ReusePlan.decide(out, stranger, log=lambda m: None).passages
-    assert ReusePlan.decide(out, encoder.info, rebuild=True) == ReusePlan(reason="rebuild")
+    rebuild = ReusePlan.decide(out, encoder.info, rebuild=True)
+    assert not (rebuild.passages or rebuild.keep_fusion or rebuild.keep_rule)
+    assert rebuild.reason == "rebuild" and rebuild.acl is not None
+    assert ReusePlan.decide(str(tmp_path / "none"), encoder.info) == ReusePlan()
 
 
 def test_a_retune_keeps_the_permissions_and_the_folder_stays_incremental(tmp_path, monkeypatch):
@@ -81,6 +84,9 @@ def test_a_retune_keeps_the_permissions_and_the_folder_stays_incremental(tmp_pat
     (root / "public" / "hours.md").write_text("# Hours\n\nThe office opens at ten.")
     report = build_folder_index(str(root), out, encoder, **QUIET)
     assert report.incremental and report.encoded == 1
+    assert load_index(out).documents["board/minutes.md#0"].readers == ("board",)
+    report = build_folder_index(str(root), out, encoder, rebuild=True, **QUIET)
+    assert not report.incremental  # re-encoded, but who may read what stays
     assert load_index(out).documents["board/minutes.md#0"].readers == ("board",)
 
 
@@ -121,3 +127,40 @@ def test_learned_questions_keep_the_folder_incremental_and_its_permissions(tmp_p
     assert index.documents["public/hours.md#0"].questions == ("when does the office open",)
     assert index.documents["board/minutes.md#0"].readers == ("board",)
     assert "when does the office open" in index.known_questions.texts
+
+
+def test_an_edited_file_re_encodes_only_its_changed_passages(tmp_path):
+    import numpy as np
+
+    encoder = CountingEncoder()
+    root, out = tmp_path / "kb", str(tmp_path / "idx")
+    root.mkdir()
+    sections = ["# Hours\n\nThe office opens at nine.", "# Parking\n\nPark in the north garage.",
+                "# Lunch\n\nThe canteen serves lunch at noon."]
+    (root / "guide.md").write_text("\n\n".join(sections) + "\n")
+    (root / "faq.md").write_text("# Wifi\n\nThe password is on the fridge.\n")
+    first = build_folder_index(str(root), out, encoder, self_tune=False, **QUIET)
+    assert first.encoded == 4
+    before = load_index(first.path)
+    (root / "guide.md").write_text("\n\n".join(sections[:2] + [
+        "# Lunch\n\nThe canteen serves lunch at one."]) + "\n")
+    encoder.encoded.clear()
+    second = build_folder_index(str(root), out, encoder, **QUIET)
+    assert second.changed == ["guide.md"] and second.encoded == 1
+    assert encoder.encoded == ["Lunch\nThe canteen serves lunch at one."]
+    after = load_index(second.path)
+    assert "at one" in after.documents["guide.md#2"].text
+    for doc_id in ("guide.md#0", "guide.md#1"):  # the untouched sections' vectors, as stored
+        np.testing.assert_array_equal(after.embeddings[after.row_of()[doc_id]],
+                                      before.embeddings[before.row_of()[doc_id]])
+    assert after.fusion == before.fusion and second.acl_changed == 0
+
+
+def test_tune_with_a_runner_is_refused_not_ignored(tmp_path, capsys):
+    from lepton_tf.cli import main
+
+    root = _folder(tmp_path / "kb")
+    assert main(["index", "--corpus", str(root), "--runner", "direct", "--tune",
+                 str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "idx")]) == 2
+    assert "--tune/--retune choose the weight on one index" in capsys.readouterr().err
+    assert not (tmp_path / "idx").exists()

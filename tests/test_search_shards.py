@@ -163,7 +163,7 @@ def tuned_cluster(tmp_path_factory):
     from lepton_tf.cli import build_parser
     from lepton_tf.commands.serve import build_server
     from lepton_tf.index.fusion import FusionConfig
-    from lepton_tf.index.not_found import FILE_NAME, threshold_rule
+    from lepton_tf.index.not_found_rule import FILE_NAME, threshold_rule
 
     x = _vectors(N, 0)
     docs = [Document(f"d{i}", f"text {i}", f"title {i}") for i in range(N)]
@@ -184,7 +184,7 @@ def tuned_cluster(tmp_path_factory):
 
 def test_front_fuses_with_the_shards_tuned_weight_and_rule(tuned_cluster):
     """On main the front fused with the default 0.85 and the default rule."""
-    from lepton_tf.index.not_found import threshold_rule
+    from lepton_tf.index.not_found_rule import threshold_rule
     from lepton_tf.search.servable import SearchServable
     from lepton_tf.search.shards import RemoteShard
 

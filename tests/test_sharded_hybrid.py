@@ -136,7 +136,7 @@ def test_shards_without_bm25_gain_it_with_the_corpus_statistics():
 @pytest.mark.parametrize("filter", [None, {"lang": "en"}, {"$readers": ["staff"]},
                                     {"$readers": ["staff"], "lang": "en"}])
 def test_one_scatter_a_query_returns_the_hits_and_the_not_found_cosines(filter):
-    from lepton_tf.index.not_found import TOP_K
+    from lepton_tf.index.not_found_rule import TOP_K
 
     x, docs = _corpus(600)
     docs = [Document(d.doc_id, d.text, d.title, d.metadata,

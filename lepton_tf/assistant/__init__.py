@@ -11,5 +11,6 @@
 - `streaming`: the server-streaming gRPC method and the NDJSON REST endpoint;
 - `mount`: hosting all of it (and the web page `static/index.html`) in a `ModelServer`;
 - `demo`: the scripted conversation of `lepton-tf main` (its gRPC client is `lepton_tf.client.AssistantClient`);
-- `calibration`: the routing thresholds measured on data.
+- `calibration`: the routing thresholds measured on data (`lepton-tf eval routing`);
+- `routing_thresholds`: the thresholds file that command writes and the router reads.
 """

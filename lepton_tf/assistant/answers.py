@@ -34,7 +34,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lepton_tf.assistant import sentence_scores
 from lepton_tf.assistant.standalone import (code_line, introduces, leans_back, looks_like_code,
                                             markup_only)
 
@@ -163,15 +162,8 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     scores = np.asarray(similarity(question, texts), np.float32)
     if focus:
         scores = scores + np.asarray(similarity(focus, texts), np.float32)
-    bonus = np.array([OPENING_BONUS * (i == 0) + PASSAGE_WEIGHT * passages[n - 1].score
-                      for n, i, _ in candidates], np.float32)
-    # Shared rare words help pick the answering sentence; whether the next one
-    # still answers is judged on the plain similarity, the best one's taken
-    # without them too (a best sentence holding every asked word would
-    # otherwise shut out the sentence that completes it).
-    follow_scores = scores + bonus
-    scores = scores + bonus + sentence_scores.KEYWORD_WEIGHT * sentence_scores.keyword_overlap(
-        f"{question} {focus}", texts)
+    scores = scores + np.array([OPENING_BONUS * (i == 0) + PASSAGE_WEIGHT
+                                * passages[n - 1].score for n, i, _ in candidates], np.float32)
     said_sentences = {" ".join(s.split()) for s in split_sentences(_CITE.sub("", said))}
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     fresh = [j for j in order if texts[j] not in said_sentences
@@ -189,7 +181,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         if len(chosen) >= MAX_SENTENCES or candidates[j][0] != n:
             break
         announced = introduces(texts[chosen[-1]])  # "Run:" is nothing without what follows
-        if not announced and (follow_scores[j] < MIN_FOLLOW_RATIO * follow_scores[best]
+        if not announced and (scores[j] < MIN_FOLLOW_RATIO * scores[best]
                               or length + len(texts[j]) > MAX_CHARS):
             break
         if trigrams(texts[j]) & grams or has_repeated_trigram(texts[j]):

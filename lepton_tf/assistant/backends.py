@@ -20,6 +20,7 @@ import numpy as np
 from lepton_tf.assistant import smalltalk
 from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.routing import IntentResult
+from lepton_tf.contracts import chat as chat_contract
 from lepton_tf.contracts import encoder as encoder_contract
 from lepton_tf.contracts import intent as intent_contract
 from lepton_tf.contracts import search as search_contract
@@ -96,7 +97,8 @@ class ServerBackends:
                  domain_turns: list | None = None):
         self.manager = manager
         self.names = {intent_contract.MODEL: intent_contract.MODEL,
-                      search_contract.MODEL: search_contract.MODEL, "chat": "chat",
+                      search_contract.MODEL: search_contract.MODEL,
+                      chat_contract.MODEL: chat_contract.MODEL,
                       encoder_contract.MODEL: encoder_contract.MODEL, **(names or {})}
         self.max_new_tokens = max_new_tokens
         self._dialogue_turns = dialogue_turns
@@ -232,17 +234,15 @@ class ServerBackends:
         return np.stack([known[s] for s in sentences]) @ self.embed([question])[0]
 
     def chat(self, context: str) -> str:
-        inputs = {"context": _strings([context])}
-        signature = "serving_default"
+        inputs = {chat_contract.CONTEXT: _strings([context])}
+        signature = chat_contract.DEFAULT_SIGNATURE
         if self.max_new_tokens is not None:
-            from lepton_tf.client.chat import GENERATE_DEFAULTS
-
-            signature = "generate"
-            for key, value in dict(GENERATE_DEFAULTS, max_new_tokens=self.max_new_tokens).items():
-                inputs[key] = np.array(value, np.float32 if isinstance(value, float)
-                                       else np.int32)
-        out = self._predict("chat", signature, inputs, ["reply"])
-        return _text(out["reply"].reshape(-1)[0])
+            signature = chat_contract.GENERATE_SIGNATURE
+            values = dict(chat_contract.GENERATE_DEFAULTS, max_new_tokens=self.max_new_tokens)
+            for key, dtype in chat_contract.GENERATE_OPTIONS:
+                inputs[key] = np.array(values[key], dtype)
+        out = self._predict(chat_contract.MODEL, signature, inputs, [chat_contract.REPLY])
+        return _text(out[chat_contract.REPLY].reshape(-1)[0])
 
     def embed(self, texts: list[str],
               signature: str = encoder_contract.QUERY_SIGNATURE) -> np.ndarray:

@@ -25,7 +25,7 @@ from lepton_tf.client.assistant import SERVICE
 from lepton_tf.server.errors import (ServingError, failed_precondition, internal,
                                      invalid_argument, not_found, unavailable)
 from lepton_tf.server.grpc_service import lenient, refuse_malformed
-from lepton_tf.server.rest_json import parse_body
+from lepton_tf.server.rest_json import parse_route_body
 from lepton_tf.store.errors import StoreError, UnknownTurnError
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,7 @@ def rest_route(server, action: str, name: str = "assistant"):
     """An `add_rest_route` handler for `feedback` or `forget`."""
     def handle(reply, body: bytes) -> None:
         try:
-            try:
-                doc = parse_body(body)
-            except ServingError as e:
-                raise invalid_argument(f"Malformed JSON body: {e.message}") from None
-            reply.send_json(200, _call(server.manager, name, action, doc))
+            reply.send_json(200, _call(server.manager, name, action, parse_route_body(body)))
         except ServingError as e:
             reply.send_json(e.http_status, {"error": e.message})
     return handle

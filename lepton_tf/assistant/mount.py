@@ -62,12 +62,12 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       skills: str | None = None, task_tracker: str = "lookup",
                       task_services: tuple | None = None, task_generator: str = "",
                       store_url: str | None = None, retention_days: float | None = None,
-                      redact=None, redact_text=None):
+                      redact=None, redact_text=None, routing_thresholds: str | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
-        router: routing thresholds (default: the calibrated ones, for an index
-            with known questions when `knowledge_base` is such an index folder).
+        router: the routing rule (default: `routing_thresholds`' thresholds, for an
+            index with known questions when `knowledge_base` is such an index folder).
         max_sessions, ttl_s: the session store's memory bound and expiry.
         dialogue_turns: reference turns for the dialogue score (None: SGD sample).
         names: other model names (`intent`, `search`, `chat`, `encoder`).
@@ -99,6 +99,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         redact, redact_text: the store writer's redaction hooks (see
             `lepton_tf.store.writer`); None: personal data is replaced by typed
             placeholders under the knowledge base's `redaction.json` policy.
+        routing_thresholds: a `lepton-tf eval routing --write` file (None: the
+            shipped one); read here, so a malformed file stops the start.
     """
     if task_tracker not in ("lookup", "dst"):
         raise ValueError(f"task_tracker must be lookup or dst, got {task_tracker!r}")
@@ -106,7 +108,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         else kb.load(knowledge_base)
     if router is None:
         router = default_router(isinstance(knowledge_base, str)
-                                and index_has_known_questions(knowledge_base))
+                                and index_has_known_questions(knowledge_base),
+                                routing_thresholds)
 
     intent_skills = None
     if skills:

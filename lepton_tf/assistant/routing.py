@@ -30,7 +30,7 @@ domain_score >= margin_threshold`) and like task dialogue at all
 else `out_of_scope`. The banking intent model alone claims SGD turns ("How
 much does the sedan cost per day?" is `disposable_card_limits`), and the
 dialogue score alone overlaps between the two; their margin separates them
-(`bench/assistant.py --calibrate`). Without one:
+(`lepton-tf eval routing`). Without one:
 
 3. `chat` when `dialogue_score >= service_threshold`: a request very like the
    SGD turns the chat model was trained on (restaurants, hotels, flights,
@@ -44,16 +44,21 @@ dialogue score alone overlaps between the two; their margin separates them
 6. `out_of_scope` otherwise.
 
 Thresholds are calibrated on data by `lepton_tf.assistant.calibration`
-(StackFAQ test queries vs SGD user turns vs Banking77 test queries; see
-`bench/assistant.py --calibrate`); the defaults below are its result.
+(StackFAQ test queries vs SGD user turns vs Banking77 test queries):
+`lepton-tf eval routing --write FILE` measures them and writes the file the
+assistant reads (`routing_thresholds`; the shipped one is its result). The
+small-talk threshold is carried over from the file in use: it separates the
+greetings of `smalltalk.TURNS` from every StackFAQ and Banking77 query, which
+that command does not score.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from lepton_tf.index import not_found
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
+from lepton_tf.assistant import routing_thresholds
+from lepton_tf.index import not_found_rule
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD
 
 SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE = "search", "chat", "smalltalk", "out_of_scope"
 # A turn the dialogue manager took (the tracked intent is a schema's, or the turn
@@ -63,43 +68,24 @@ TASK = "task"
 # the business's answer, or a hand-off to a person) instead of a refusal.
 SKILL = "skill"
 ROUTES = (SEARCH, CHAT, SMALLTALK, OUT_OF_SCOPE, TASK, SKILL)
-# Calibrated with `python bench/assistant.py --calibrate` on the main job's default encoder,
-# zero-shot all-MiniLM-L6-v2, its StackFAQ index (self-tuned w 0.95) and intent v1.
-# The fine-tuned encoder v1 (`configs/encoder_full.yaml`) gave 0.45 / 0.51.
-DEFAULT_SEARCH_THRESHOLD = 0.462
-# For an index whose documents have known questions (`index.known_questions`: a search
-# score is then the best of the document's cosine and its known questions', higher for
-# every turn): `python bench/assistant.py --calibrate` on the main job's StackFAQ index with
-# its 874 train paraphrases, the other thresholds unchanged. Held-out halves: StackFAQ to
-# search 99.5%, SGD to chat 98.5%, Banking77 refused 98.5% (at 0.462: 100% / 98.0% / 89.0%,
-# 10% of Banking77 requests sent to search).
-KNOWN_QUESTIONS_SEARCH_THRESHOLD = 0.596
-DEFAULT_DIALOGUE_THRESHOLD = 0.522
-# Zero-shot MiniLM encoder, similarity to `backends.CHITCHAT_TURNS`: Banking77 test (3,079
-# queries) max 0.364, StackFAQ test queries (375) max 0.270; "Hi there!" 0.80, "Hello" 0.77,
-# "bye" 0.87, "Thanks!" 0.58, "Good evening" 0.93 (encoder v1: max 0.374 / 0.263 over 1,249
-# StackFAQ queries; 0.81, 0.78, 0.79, 0.58, 0.70), so 0.5 still separates them.
-DEFAULT_CHITCHAT_THRESHOLD = 0.5
-# Rule 3, `python bench/assistant.py --calibrate` (zero-shot MiniLM encoder, intent v1 of
-# the main job): among turns the intent model claims, SGD test turns against Banking77 test
-# queries by the dialogue score, best balanced accuracy on the fit halves. The main job's
-# intent model claims none of the SGD fit turns, so the calibration keeps rule 3 off (1.01,
-# above any cosine); it applies only without a domain score. Encoder v1 (fine-tuned): 0.589.
-DEFAULT_SERVICE_THRESHOLD = 1.01
 SHORT_TURN_WORDS = 4
-# `python bench/assistant.py --calibrate` (zero-shot MiniLM encoder, intent v1; SGD test
-# turns against Banking77 test queries not routed to search, fit halves): the margin of best
-# balanced accuracy, and the floor under which 2% of the SGD turns fall. On the held-out
-# halves (188 StackFAQ / 200 SGD / 200 Banking77): SGD turns to chat 98.0%, Banking77 refused
-# 97.0%, StackFAQ to search 98.9%. Encoder v1 (fine-tuned) gave 0.008 / 0.392 and 97.5% /
-# 98.5% / 98.9%; its thresholds on the zero-shot signals: 98.0% / 97.5% / 99.5%.
-DEFAULT_MARGIN_THRESHOLD = -0.016
-DEFAULT_DIALOGUE_FLOOR = 0.394
+# The shipped thresholds (`routing_thresholds.json`, written by `lepton-tf eval routing`):
+# a `Router()` routes with them.
+_SHIPPED = routing_thresholds.thresholds()
 
 
-def default_router(known_questions: bool = False) -> "Router":
-    """The calibrated thresholds for an index with (or without) known questions."""
-    return Router(KNOWN_QUESTIONS_SEARCH_THRESHOLD) if known_questions else Router()
+def default_router(known_questions: bool = False, thresholds_file: str | None = None,
+                   ) -> "Router":
+    """The calibrated router for an index with (or without) known questions.
+
+    Args:
+        known_questions: the index's documents carry known questions.
+        thresholds_file: a `lepton-tf eval routing --write` file (None: the shipped one).
+
+    Raises:
+        ValueError: a missing or malformed thresholds file (see `routing_thresholds.load`).
+    """
+    return Router(**routing_thresholds.thresholds(known_questions, thresholds_file))
 
 
 def index_has_known_questions(index_dir: str | None) -> bool:
@@ -139,23 +125,23 @@ class Router:
         margin_threshold: minimum `dialogue_score - domain_score` for `chat`.
         dialogue_floor: minimum `dialogue_score` for `chat` (with a domain score).
         not_found_threshold: a search turn whose top score is below this is
-            answered "not found" (`index.not_found.threshold_rule`); the search
+            answered "not found" (`index.not_found_rule.threshold_rule`); the search
             servable's `not_found` flag (its index's calibrated rule), when it
             has one, decides instead.
     """
 
-    search_threshold: float = DEFAULT_SEARCH_THRESHOLD
-    dialogue_threshold: float = DEFAULT_DIALOGUE_THRESHOLD
+    search_threshold: float = _SHIPPED["search_threshold"]
+    dialogue_threshold: float = _SHIPPED["dialogue_threshold"]
     use_intent: bool = True
-    chitchat_threshold: float = DEFAULT_CHITCHAT_THRESHOLD
-    service_threshold: float = DEFAULT_SERVICE_THRESHOLD
+    chitchat_threshold: float = _SHIPPED["chitchat_threshold"]
+    service_threshold: float = _SHIPPED["service_threshold"]
     not_found_threshold: float = DEFAULT_NOT_FOUND_THRESHOLD
-    margin_threshold: float = DEFAULT_MARGIN_THRESHOLD
-    dialogue_floor: float = DEFAULT_DIALOGUE_FLOOR
+    margin_threshold: float = _SHIPPED["margin_threshold"]
+    dialogue_floor: float = _SHIPPED["dialogue_floor"]
 
     def not_found(self, search_score: float | None) -> bool:
         """Whether a search turn's top score says the answer is not in the index."""
-        return search_score is None or not_found.threshold_rule(
+        return search_score is None or not_found_rule.threshold_rule(
             self.not_found_threshold).flags({"top1": search_score})
 
     def route(self, search_score: float | None, dialogue_score: float | None,

@@ -95,7 +95,7 @@ class Session:
 
     def restore(self, state: dict) -> None:
         """Takes over a stored `to_state` (keys this code does not know are ignored,
-        keys it lacks keep their defaults: stores written by older versions load)."""
+        keys it lacks keep their defaults, so a state stored without a field loads)."""
         defaults = Session(self.session_id)
         for f in dataclasses.fields(self):
             if f.name in _NOT_STATE:

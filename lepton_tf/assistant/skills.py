@@ -37,7 +37,7 @@ import dataclasses
 import os
 import re
 
-import yaml
+from lepton_tf.files.yaml_file import read_yaml
 
 KINDS = ("answer", "handoff", "task")
 _TASK = re.compile(r"^[A-Za-z][A-Za-z0-9]*_\d+\.[A-Za-z][A-Za-z0-9]*$")
@@ -64,7 +64,7 @@ class Skills:
         self._bound, self._default = bound, default
 
     def get(self, intent: str, tasks_on: bool = True) -> Skill | None:
-        """The skill of ``intent`` (None: none bound and no default: refused as before).
+        """The skill of ``intent`` (None: none bound and no default: the turn is refused).
 
         Args:
             intent: the intent classifier's label.
@@ -121,11 +121,4 @@ def load_skills(path: str | os.PathLike) -> Skills:
     Raises:
         ValueError: a missing or malformed file.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot be read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: invalid YAML: {e}") from None
-    return parse_skills(raw, os.fspath(path))
+    return parse_skills(read_yaml(path), os.fspath(path))

@@ -35,7 +35,7 @@ from lepton_tf.client.assistant import SERVICE
 from lepton_tf.server import deadline
 from lepton_tf.server.errors import ServingError, internal, invalid_argument
 from lepton_tf.server.grpc_service import lenient, refuse_malformed
-from lepton_tf.server.rest_json import parse_body
+from lepton_tf.server.rest_json import parse_route_body
 
 log = logging.getLogger(__name__)
 REST_STREAM_PATH = "/v1/assistant:stream"
@@ -108,11 +108,7 @@ def rest_stream_route(server, name: str = "assistant"):
     """
     def handle(reply, body: bytes) -> None:
         try:
-            try:
-                doc = parse_body(body)
-            except ServingError as e:
-                raise invalid_argument(f"Malformed JSON body: {e.message}") from None
-            session_id, message, zone = _request_fields(doc)
+            session_id, message, zone = _request_fields(parse_route_body(body))
             for event in _events(server.manager, name, session_id, message, zone):
                 if not reply.streaming:
                     reply.start_stream(200, "application/x-ndjson; charset=utf-8",

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from lepton_tf.client.base import PredictClient
+from lepton_tf.contracts import chat as chat_contract
+from lepton_tf.contracts.chat import GENERATE_DEFAULTS, GENERATE_OPTIONS
 from lepton_tf.text.chat_format import SYSTEM, USER, build_context
-
-# The chat servable's own defaults (lepton_tf/export/chat_servable.py), sent for the
-# `generate` options a caller leaves unset: TF Serving signatures need every input.
-GENERATE_DEFAULTS = {"max_new_tokens": 40, "temperature": 0.0, "top_p": 1.0, "top_k": 0,
-                     "num_beams": 1, "seed": 0, "no_repeat_ngram_size": 3}
 
 
 class ChatClient(PredictClient):
@@ -27,7 +24,7 @@ class ChatClient(PredictClient):
         **kwargs: `PredictClient` options (target, timeout_s, tls, token, ...).
     """
 
-    def __init__(self, target: str = "localhost:8500", *, model: str = "chat",
+    def __init__(self, target: str = "localhost:8500", *, model: str = chat_contract.MODEL,
                  max_turns: int = 8, **kwargs):
         super().__init__(target, **kwargs)
         self.model, self.max_turns = model, max_turns
@@ -37,23 +34,24 @@ class ChatClient(PredictClient):
               temperature: float | None = None, top_p: float | None = None,
               top_k: int | None = None, num_beams: int | None = None,
               seed: int | None = None, no_repeat_ngram_size: int | None = None) -> list[str]:
-        """One reply per context (a batch); decoding options select `generate`."""
-        inputs = {"context": np.array([c.encode("utf-8") for c in contexts], dtype=object)}
-        options = {"max_new_tokens": (max_new_tokens, np.int32),
-                   "temperature": (temperature, np.float32), "top_p": (top_p, np.float32),
-                   "top_k": (top_k, np.int32), "num_beams": (num_beams, np.int32),
-                   "seed": (seed, np.int32),
-                   "no_repeat_ngram_size": (no_repeat_ngram_size, np.int32)}
-        given = {k: v for k, v in options.items() if v[0] is not None}
-        signature = "serving_default"
-        if given:
-            for key, (value, dtype) in options.items():
-                inputs[key] = np.array(GENERATE_DEFAULTS[key] if value is None else value,
-                                       dtype=dtype)
-            signature = "generate"
+        """One reply per context (a batch); decoding options select `generate`, the
+        options left unset taking the servable's defaults (TF Serving signatures need
+        every input)."""
+        inputs = {chat_contract.CONTEXT: np.array([c.encode("utf-8") for c in contexts],
+                                                  dtype=object)}
+        given = {"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+                 "top_k": top_k, "num_beams": num_beams, "seed": seed,
+                 "no_repeat_ngram_size": no_repeat_ngram_size}
+        signature = chat_contract.DEFAULT_SIGNATURE
+        if any(v is not None for v in given.values()):
+            for key, dtype in GENERATE_OPTIONS:
+                inputs[key] = np.array(GENERATE_DEFAULTS[key] if given[key] is None
+                                       else given[key], dtype=dtype)
+            signature = chat_contract.GENERATE_SIGNATURE
         outputs = self.predict(self.model, inputs, signature_name=signature,
-                               output_filter=["reply"])
-        return [r.decode("utf-8", "replace") for r in np.asarray(outputs["reply"]).reshape(-1)]
+                               output_filter=[chat_contract.REPLY])
+        return [r.decode("utf-8", "replace")
+                for r in np.asarray(outputs[chat_contract.REPLY]).reshape(-1)]
 
     def send(self, message: str, **options) -> str:
         """Adds a user turn, gets the reply, remembers both."""

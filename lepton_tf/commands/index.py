@@ -51,6 +51,7 @@ def _acl(args):
 
 
 def _chunking(args):
+    """The `ChunkConfig` of `--chunk-tokens` / `--chunk-overlap`."""
     from lepton_tf.ingest import ChunkConfig
 
     return ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)

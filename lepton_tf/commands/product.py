@@ -37,26 +37,7 @@ __all__ = ["DEFAULT_BASE_DIR", "DEFAULT_INDEX_DIR", "MODELS_CONFIG", "OPTIONAL_S
 
 def write_models_config(base_dir: str = DEFAULT_BASE_DIR, names=SERVABLES,
                         path: str = MODELS_CONFIG) -> str:
-    """A TF Serving `models.config` for the given servables of `base_dir`.
+    """`server.config.write_models_config` with the main job's defaults."""
+    from lepton_tf.server.config import write_models_config as write
 
-    Args:
-        base_dir: the folder holding `<name>/<version>/` for each name.
-        names: the servables.
-        path: the file to write (absolute base paths inside).
-
-    Returns:
-        `path`.
-    """
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    config = model_server_config_pb2.ModelServerConfig()
-    for name in names:
-        model = config.model_config_list.config.add()
-        model.name = name
-        model.base_path = os.path.abspath(os.path.join(base_dir, name))
-        model.model_platform = "tensorflow"
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text_format.MessageToString(config))
-    return path
+    return write(base_dir, names, path)

@@ -141,6 +141,7 @@ def build_server(args):
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
                         task_tracker=getattr(args, "task_tracker", "lookup"),
                         task_generator=getattr(args, "task_generator", "") or "",
+                        routing_thresholds=getattr(args, "routing_thresholds", None),
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None)
     return server
@@ -274,6 +275,9 @@ def register(sub) -> None:
                      help="what the intent model's intents do (default "
                           "configs/skills/banking77.yaml: hand-offs and a transfer task; "
                           "'' to refuse them)")
+    own.add_argument("--routing_thresholds", metavar="FILE", default=None,
+                     help="the assistant's routing thresholds, as `lepton-tf eval routing "
+                          "--write FILE` measured them (default: the shipped ones)")
     own.add_argument("--conversation_store", metavar="URL|PATH|none",
                      help="where the assistant keeps sessions, the turn log and feedback: "
                           "postgresql://user:password@host:5432/db, a SQLite file path or "

@@ -9,5 +9,6 @@ of the layers, beside `text`.
 
 - `encoder`: the `encoder` SavedModel (`encode_query`, `encode_document`).
 - `intent`: the `intent` SavedModel.
+- `chat`: the `chat` SavedModel (`generate`'s options and their defaults).
 - `search`: the `search` servable, its modes, `SearchHit`, pack / unpack.
 """

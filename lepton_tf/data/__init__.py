@@ -1,12 +1,12 @@
-"""Data layer: readers for the vendored datasets and tf.data pipelines.
+"""Data layer: readers for the vendored datasets and `tf.data` datasets of arrays.
 
 Readers (pure Python, no TensorFlow import):
     data_dir, read_sgd_dialogues, iter_response_pairs, read_sgd_schemas,
     read_banking77, banking77_labels, read_stackfaq
 Records: Turn, Dialogue, ResponsePair, IntentExample, FaqThread, ServiceSchema
 Errors: DataFormatError
-Pipelines: make_dataset (loaded lazily on first attribute access, since it imports
-    TensorFlow; not in __all__, so `from lepton_tf.data import *` stays fast)
+tf.data: make_dataset (`tf_datasets`; loaded lazily on first attribute access, since it
+    imports TensorFlow; not in __all__, so `from lepton_tf.data import *` stays fast)
 """
 
 from lepton_tf.data.banking77 import banking77_labels, read_banking77
@@ -41,7 +41,7 @@ def __dir__():
 def __getattr__(name):
     # Lazy: keep `import lepton_tf.data` free of the slow TensorFlow import.
     if name == "make_dataset":
-        from lepton_tf.data.pipeline import make_dataset
+        from lepton_tf.data.tf_datasets import make_dataset
 
         globals()["make_dataset"] = make_dataset
         return make_dataset

@@ -36,12 +36,11 @@ import os
 import time
 from collections.abc import Mapping
 
-import yaml
-
 from lepton_tf.dialogue.backend import UNSUPPORTED, BackendCall, BackendError, BackendResult
 from lepton_tf.dialogue.python_backend import PythonBackend
 from lepton_tf.dialogue.sql_backend import SqlBackend
 from lepton_tf.dialogue.webhook import WebhookBackend
+from lepton_tf.files.yaml_file import read_yaml
 
 CONFIG_VERSION = 1
 _KEYS = {"sql": {"type", "url", "url_env", "pass_through", "timeout_s", "max_results"},
@@ -182,13 +181,7 @@ def load_backends(path: str | os.PathLike, schemas, environ: Mapping[str, str] |
     Raises:
         ConfigError: a missing or malformed file.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    raw = read_yaml(path, ConfigError)
     for name, keys in (overrides or {}).items():
         if isinstance(raw, dict) and isinstance(raw.get("backends"), dict) \
                 and name in raw["backends"]:

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from lepton_tf.contracts import chat as chat_contract
 from lepton_tf.evaluation import write_json
 
 BASELINE_TURNS = 3  # the baseline's query: the last 3 turns
@@ -89,30 +90,29 @@ class ModelReplies:
         from lepton_tf.progress_bars import batch_starts
 
         tf, out = self.tf, []
-        fn = self.model.signatures["generate"]
-        # Models with a no-repeat constraint take `no_repeat_ngram_size` (their
-        # serving_default uses 3); older ones have no such input.
-        extra = {"no_repeat_ngram_size": tf.constant(self.no_repeat_ngram_size)} \
-            if "no_repeat_ngram_size" in fn.structured_input_signature[1] else {}
+        fn = self.model.signatures[chat_contract.GENERATE_SIGNATURE]
+        options = dict(chat_contract.GENERATE_DEFAULTS, max_new_tokens=self.max_new_tokens,
+                       num_beams=self.num_beams, no_repeat_ngram_size=self.no_repeat_ngram_size)
+        # A model exported without the no-repeat constraint has no such input.
+        names = [n for n, _ in chat_contract.GENERATE_OPTIONS
+                 if n in fn.structured_input_signature[1]]
         for i in batch_starts(len(contexts), batch_size, "replies", unit="context"):
-            r = fn(context=tf.constant(contexts[i:i + batch_size]),
-                   max_new_tokens=tf.constant(self.max_new_tokens),
-                   temperature=tf.constant(0.0), top_p=tf.constant(1.0),
-                   top_k=tf.constant(0), num_beams=tf.constant(self.num_beams),
-                   seed=tf.constant(0), **extra)
-            out += [s.decode() for s in r["reply"].numpy()]
+            r = fn(**{chat_contract.CONTEXT: tf.constant(contexts[i:i + batch_size])},
+                   **{n: tf.constant(options[n], dtype) for n, dtype in
+                      chat_contract.GENERATE_OPTIONS if n in names})
+            out += [s.decode() for s in r[chat_contract.REPLY].numpy()]
         return out
 
     def perplexity(self, contexts, references, batch_size: int = 128) -> float:
         from lepton_tf.progress_bars import batch_starts
 
         tf, nll, tokens = self.tf, 0.0, 0
-        fn = self.model.signatures["score"]
+        fn = self.model.signatures[chat_contract.SCORE_SIGNATURE]
         for i in batch_starts(len(contexts), batch_size, "perplexity", unit="context"):
-            r = fn(context=tf.constant(contexts[i:i + batch_size]),
-                   reply=tf.constant(references[i:i + batch_size]))
-            nll += float(r["nll"].numpy().sum())
-            tokens += int(r["tokens"].numpy().sum())
+            r = fn(**{chat_contract.CONTEXT: tf.constant(contexts[i:i + batch_size]),
+                      chat_contract.REPLY: tf.constant(references[i:i + batch_size])})
+            nll += float(r[chat_contract.NLL].numpy().sum())
+            tokens += int(r[chat_contract.TOKENS].numpy().sum())
         return float(np.exp(nll / max(tokens, 1)))
 
 

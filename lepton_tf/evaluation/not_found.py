@@ -1,11 +1,11 @@
 """`lepton-tf eval not-found`: the not-found rule, fitted and reported on held-out threads.
 
 Whole StackFAQ threads are left out of the index in turn (`folds` groups);
-the rule (`index.not_found`: a logistic model over the top cosines and BM25
+the rule (`index.not_found_rule`: a logistic model over the top cosines and BM25
 signals of a query) is fitted on the first `fit_folds` folds with only
 their threads' questions, its cut chosen there to flag `--recall` of their
 unanswerable questions, and reported on the other folds, whose threads the
-fit never saw (see `index.not_found_fit`); then the same for every choice of
+fit never saw (see `index.not_found_thread_fit`); then the same for every choice of
 fit folds, with the mean and spread of the held-out rates. `lepton-tf index` fits the same
 rule and writes it into the index version (`not_found.json`).
 
@@ -26,14 +26,14 @@ import os
 import numpy as np
 
 from lepton_tf.evaluation import write_json
-from lepton_tf.index import not_found
-from lepton_tf.index.not_found_fit import TARGET_RECALL, calibrate_collection, thread_of
+from lepton_tf.index import not_found_rule
+from lepton_tf.index.not_found_thread_fit import TARGET_RECALL, calibrate_collection, thread_of
 
 __all__ = ["evaluate", "register", "thread_of"]
 
 
 def evaluate(encoder_path: str, collection_dir: str, folds: int = 5, fit_folds: int = 3,
-             seed: int = 0, index_dir: str | None = None, features=not_found.FEATURES,
+             seed: int = 0, index_dir: str | None = None, features=not_found_rule.FEATURES,
              recall: float = TARGET_RECALL, questions: str | None = None) -> dict:
     """Encodes the test questions (the documents too, unless `index_dir` holds an index
     this encoder built: its stored vectors and known questions are used), then fits
@@ -131,8 +131,8 @@ def register(sub) -> None:
     p.add_argument("--fit-folds", type=int, default=3,
                    help="folds the rule is fit on (the others report it)")
     p.add_argument("--seed", type=int, default=0, help="the thread shuffle's seed")
-    p.add_argument("--features", default=",".join(not_found.FEATURES),
-                   help=f"comma-separated, among {', '.join(not_found.FEATURES)}")
+    p.add_argument("--features", default=",".join(not_found_rule.FEATURES),
+                   help=f"comma-separated, among {', '.join(not_found_rule.FEATURES)}")
     p.add_argument("--recall", type=float, default=TARGET_RECALL,
                    help="share of the fit folds' unanswerable questions the cut flags")
     p.add_argument("--questions", metavar="SPLIT",

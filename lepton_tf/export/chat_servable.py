@@ -40,21 +40,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from lepton_tf.contracts import chat as chat_contract
+from lepton_tf.contracts.chat import (CONTEXT, DEFAULT_MAX_NEW_TOKENS, DEFAULT_NO_REPEAT_NGRAM, NLL,
+                                      REPLY, TOKENS, TOKENS_GENERATED)
 from lepton_tf.export.input_checks import check_scalar, check_string_batch
-
 from lepton_tf.models.chat_preprocessor import ChatPreprocessor
 from lepton_tf.models.chat_generation import MAX_BEAMS, ChatDecoder
 from lepton_tf.models.no_repeat import MAX_NO_REPEAT_NGRAM
 from lepton_tf.text.chat_format import GROUNDED_CONTEXT_PATTERN
 
-DEFAULT_MAX_NEW_TOKENS = 40
-# Word-piece 3-grams: a loop ("Submit " Submit " Submit ...") is cut, a reply
-# that says a 3-word phrase once is not.
-DEFAULT_NO_REPEAT_NGRAM = 3
 MAX_CONTEXT_CHARS = 4096
-_SCALARS = (("max_new_tokens", tf.int32), ("temperature", tf.float32),
-            ("top_p", tf.float32), ("top_k", tf.int32), ("num_beams", tf.int32),
-            ("seed", tf.int32), ("no_repeat_ngram_size", tf.int32))
+_SCALARS = tuple((name, tf.as_dtype(dtype)) for name, dtype in chat_contract.GENERATE_OPTIONS)
 
 
 class ChatServable(tf.Module):
@@ -91,10 +87,10 @@ class ChatServable(tf.Module):
         self.use_cache = use_cache
         # Positions past `max_length - 1` have no embedding.
         self.max_new_tokens_limit = int(model.max_length) - 1
-        self.defaults = {"max_new_tokens": min(int(max_new_tokens), self.max_new_tokens_limit),
-                         "temperature": 0.0, "top_p": 1.0, "top_k": 0,
-                         "num_beams": int(num_beams), "seed": 0,
-                         "no_repeat_ngram_size": int(no_repeat_ngram_size)}
+        self.defaults = dict(chat_contract.GENERATE_DEFAULTS,
+                             max_new_tokens=min(int(max_new_tokens), self.max_new_tokens_limit),
+                             num_beams=int(num_beams),
+                             no_repeat_ngram_size=int(no_repeat_ngram_size))
 
     @staticmethod
     def _check_text(text, name):
@@ -146,7 +142,7 @@ class ChatServable(tf.Module):
                 message=f"no_repeat_ngram_size must be in [0, {MAX_NO_REPEAT_NGRAM}]"),
         ]
         with tf.control_dependencies(checks):
-            return self._check_text(context, "context")
+            return self._check_text(context, CONTEXT)
 
     def _encode_context(self, context):
         return self.preprocessor.pack_contexts(context)
@@ -166,12 +162,12 @@ class ChatServable(tf.Module):
                                               use_cache=self.use_cache,
                                               encoder_token_ids=ids,
                                               no_repeat_ngram_size=no_repeat_ngram_size)
-        return {"reply": self.tokenizer.detokenize(tokens), "tokens_generated": lengths,
-                "tokens": tokens}
+        return {REPLY: self.tokenizer.detokenize(tokens), TOKENS_GENERATED: lengths,
+                TOKENS: tokens}
 
     # The decoding graph (6 sampler branches) is traced once, here; the
     # other signatures call this function instead of tracing their own copy.
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CONTEXT)]
                  + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
     def generate_tokens(self, context, max_new_tokens, temperature, top_p, top_k,
                         num_beams, seed, no_repeat_ngram_size):
@@ -179,22 +175,22 @@ class ChatServable(tf.Module):
         return self._generate(context, max_new_tokens, temperature, top_p, top_k,
                               num_beams, seed, no_repeat_ngram_size)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")]
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CONTEXT)]
                  + [tf.TensorSpec([], d, name=n) for n, d in _SCALARS])
     def generate(self, context, max_new_tokens, temperature, top_p, top_k, num_beams, seed,
                  no_repeat_ngram_size):
         out = self.generate_tokens(context, max_new_tokens, temperature, top_p, top_k,
                                    num_beams, seed, no_repeat_ngram_size)
-        return {"reply": out["reply"], "tokens_generated": out["tokens_generated"]}
+        return {REPLY: out[REPLY], TOKENS_GENERATED: out[TOKENS_GENERATED]}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CONTEXT)])
     def serve(self, context):
         d = self.defaults
         out = self.generate_tokens(context, *(tf.constant(d[n], dt) for n, dt in _SCALARS))
-        return {"reply": out["reply"], "tokens_generated": out["tokens_generated"]}
+        return {REPLY: out[REPLY], TOKENS_GENERATED: out[TOKENS_GENERATED]}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="context"),
-                                  tf.TensorSpec([None], tf.string, name="reply")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=CONTEXT),
+                                  tf.TensorSpec([None], tf.string, name=REPLY)])
     def score(self, context, reply):
         """Teacher-forced log-likelihood of `reply` after `context`.
 
@@ -203,7 +199,7 @@ class ChatServable(tf.Module):
         `exp(sum(nll) / sum(tokens))`. Replies longer than the model's
         `reply_length - 1` tokens are cut.
         """
-        context, reply = self._check_text(context, "context"), self._check_text(reply, "reply")
+        context, reply = self._check_text(context, CONTEXT), self._check_text(reply, REPLY)
         same_batch = tf.debugging.assert_equal(
             tf.size(context), tf.size(reply),
             message="context and reply must hold the same number of strings")
@@ -217,11 +213,13 @@ class ChatServable(tf.Module):
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
         real = tf.cast(tf.not_equal(labels, 0), tf.float32)
         nll = -tf.reduce_sum(tf.gather(log_probs, labels, batch_dims=2) * real, axis=1)
-        return {"nll": nll, "tokens": tf.cast(tf.reduce_sum(real, axis=1), tf.int32)}
+        return {NLL: nll, TOKENS: tf.cast(tf.reduce_sum(real, axis=1), tf.int32)}
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serve, "generate": self.generate,
-                "generate_tokens": self.generate_tokens, "score": self.score}
+        return {chat_contract.DEFAULT_SIGNATURE: self.serve,
+                chat_contract.GENERATE_SIGNATURE: self.generate,
+                chat_contract.GENERATE_TOKENS_SIGNATURE: self.generate_tokens,
+                chat_contract.SCORE_SIGNATURE: self.score}
 
 
 SAMPLE_CONTEXTS = np.array([
@@ -250,16 +248,17 @@ def export_chat(model, tokenizer, *, base_dir: str = "saved_models", name: str =
                             no_repeat_ngram_size=no_repeat_ngram_size)
     ctx = SAMPLE_CONTEXTS
 
-    def options(n, t, p, k, beams, seed, no_repeat=DEFAULT_NO_REPEAT_NGRAM):
-        return {"context": ctx, "max_new_tokens": np.int32(n), "temperature": np.float32(t),
-                "top_p": np.float32(p), "top_k": np.int32(k), "num_beams": np.int32(beams),
-                "seed": np.int32(seed), "no_repeat_ngram_size": np.int32(no_repeat)}
+    def options(*values):
+        return {CONTEXT: ctx, **{name: np.dtype(dtype).type(value) for (name, dtype), value in
+                                 zip(chat_contract.GENERATE_OPTIONS, values)}}
 
     n = min(24, servable.max_new_tokens_limit)
-    examples = {"serving_default": {"context": ctx},
-                "generate": options(n, 0.8, 0.9, 0, 1, 7),
-                "generate_tokens": options(n, 0.0, 1.0, 0, 3, 0, 0),
-                "score": {"context": ctx, "reply": np.array([b"Where are you leaving from?",
-                                                             b"How about Il Fornaio?"])}}
+    examples = {chat_contract.DEFAULT_SIGNATURE: {CONTEXT: ctx},
+                chat_contract.GENERATE_SIGNATURE: options(n, 0.8, 0.9, 0, 1, 7,
+                                                          DEFAULT_NO_REPEAT_NGRAM),
+                chat_contract.GENERATE_TOKENS_SIGNATURE: options(n, 0.0, 1.0, 0, 3, 0, 0),
+                chat_contract.SCORE_SIGNATURE: {
+                    CONTEXT: ctx, REPLY: np.array([b"Where are you leaving from?",
+                                                   b"How about Il Fornaio?"])}}
     return export_servable(servable, name=name, signatures=servable.signatures(),
                            examples=examples, base_dir=base_dir, version=version, atol=1e-4)

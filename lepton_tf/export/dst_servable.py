@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from lepton_tf.export.input_checks import check_shape, check_string_batch
 from lepton_tf.models.dst.dst_heads import STATUS_ACTIVE, STATUS_DONTCARE
 from lepton_tf.models.dst.dst_preprocessor import SPECIAL, DSTPreprocessor
 from lepton_tf.models.dst.state_tracker_model import StateTrackerModel
@@ -57,14 +58,13 @@ _ENCODED_SPEC = {
 MAX_ENCODE_TEXTS = 4096
 
 
-def _ensure_ranks(*inputs):
-    """Each string input at its signature's rank, checked when the request runs.
-
-    A server may feed a tensor of another rank to the graph (the signature's
-    shape is not always enforced before it runs); EnsureShape refuses it with
-    InvalidArgumentError naming the shapes, instead of a failure deep inside.
-    """
-    return [tf.ensure_shape(x, spec.shape) for x, spec in zip(inputs, _SPEC.values())]
+def _ensure_ranks(user, system, *schema):
+    """Each string input at its signature's rank (the utterances a non-empty batch),
+    checked when the request runs (see `input_checks`)."""
+    return [check_string_batch(user, "user_utterance"),
+            check_string_batch(system, "system_utterance")] + [
+        check_shape(x, spec.shape, name) for x, (name, spec) in zip(schema,
+                                                                    list(_SPEC.items())[2:])]
 
 
 def _check_inputs(user, system, intents, slots, slot_values):
@@ -72,7 +72,6 @@ def _check_inputs(user, system, intents, slots, slot_values):
     batch = tf.shape(user)[0]
     shape_s, shape_v = tf.shape(slots), tf.shape(slot_values)
     return [
-        tf.debugging.assert_positive(batch, message="user_utterance: the batch is empty"),
         tf.debugging.assert_equal(tf.shape(system)[0], batch,
                                   message="system_utterance: needs one row per user_utterance"),
         tf.debugging.assert_equal(tf.shape(intents)[0], batch, message="intents: needs one row per user_utterance"),
@@ -125,9 +124,9 @@ class DSTServable(tf.Module):
                       slot_embeddings, value_embeddings):
         user_utterance, system_utterance, intents, slots, slot_values = _ensure_ranks(
             user_utterance, system_utterance, intents, slots, slot_values)
-        intent_embeddings = tf.ensure_shape(intent_embeddings, [None, None, None])
-        slot_embeddings = tf.ensure_shape(slot_embeddings, [None, None, None])
-        value_embeddings = tf.ensure_shape(value_embeddings, [None, None, None, None])
+        intent_embeddings, slot_embeddings, value_embeddings = (
+            check_shape(x, _ENCODED_SPEC[name].shape, name) for x, name in zip(
+                (intent_embeddings, slot_embeddings, value_embeddings), _ENCODED_SPEC))
         checks = [
             tf.debugging.assert_equal(tf.shape(intent_embeddings)[:2], tf.shape(intents),
                                       message="intent_embeddings: needs one vector per intent"),
@@ -143,7 +142,7 @@ class DSTServable(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
     def encode_schema(self, texts):
-        texts = tf.ensure_shape(texts, [None])
+        texts = check_shape(texts, [None], "texts")
         checks = [tf.debugging.assert_less_equal(tf.shape(texts)[0], MAX_ENCODE_TEXTS,
                                                  message=f"texts: at most {MAX_ENCODE_TEXTS} per request")]
         with tf.control_dependencies(checks):

@@ -71,6 +71,22 @@ def check_string_batch(text: tf.Tensor, name: str, *, require_text: bool = False
         return tf.identity(text)
 
 
+def check_shape(value: tf.Tensor, shape, name: str) -> tf.Tensor:
+    """`value`, checked at run time to have `shape` (`None`: any size there), so a
+    tensor of another rank is refused before any op reads it.
+
+    Args:
+        value: a signature's input.
+        shape: the signature's shape for it, e.g. `[None, None]`.
+        name: the input's name, as a client knows it.
+
+    Raises:
+        tf.errors.InvalidArgumentError: at run time, for another rank or size;
+            the message names the input.
+    """
+    return tf.ensure_shape(value, shape, name=f"{name}_must_have_the_signature_shape")
+
+
 def check_scalar(value: tf.Tensor, name: str) -> tf.Tensor:
     """`value`, checked at run time to be a scalar (see the module's note on
     why the signature's `[]` is not enough).

@@ -1,7 +1,7 @@
 """Corpus -> embeddings -> ScaNN + stemmed BM25 index, versioned beside a document store.
 
 The names below are loaded on first use (PEP 562): importing a light module
-of this package (`not_found`, `fusion`) must not import TensorFlow, so that
+of this package (`not_found_rule`, `fusion`) must not import TensorFlow, so that
 `lepton-tf --help` and the evaluation parsers stay instant.
 """
 

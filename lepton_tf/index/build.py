@@ -33,8 +33,16 @@ def read_corpus(path: str) -> list[Document]:
 
 
 def default_index_dir(corpus: str) -> str:
-    """Where `lepton-tf index` writes without `--out`: `indexes/<folder name>`
-    for a folder of files, else `indexes/stackfaq` (the default corpus's)."""
+    """Where `lepton-tf index` writes without `--out` (every path of it: a
+    build, an update, the Beam pipeline).
+
+    Args:
+        corpus: the `--corpus` given.
+
+    Returns:
+        `indexes/<folder name>` for a folder of files, else `indexes/stackfaq`
+        (the default corpus's).
+    """
     if is_file_folder(corpus):
         return os.path.join("indexes", os.path.basename(os.path.abspath(corpus)))
     return DEFAULT_INDEX_DIR
@@ -43,23 +51,25 @@ def default_index_dir(corpus: str) -> str:
 def not_found_rule(corpus: str, index, encoder, log=print):
     """The not-found rule of the index when `corpus` is a BEIR folder whose ids
     name their thread (StackFAQ): fitted by leaving threads out
-    (`index.not_found_fit`).
+    (`index.not_found_thread_fit`).
 
     Returns:
         A `NotFoundRule`, or None (the servable uses the default rule).
     """
     import numpy as np
 
-    from lepton_tf.index import not_found, not_found_fit
+    # (the module as `rules`: this function has its name)
+    from lepton_tf.index import not_found_rule as rules
+    from lepton_tf.index import not_found_thread_fit
 
-    result = not_found_fit.calibrate_collection(
+    result = not_found_thread_fit.calibrate_collection(
         corpus, index.row_ids, [index.documents[d].embedding_text() for d in index.row_ids],
         np.asarray(index.embeddings), encoder.encode_queries,
         questions=index.known_questions) if is_beir_folder(corpus) else None
     if result is None:
         rule = "the dense and known-question signals as fitted on StackFAQ" \
             if index.known_questions is not None \
-            else f"top-1 cosine < {not_found.DEFAULT_NOT_FOUND_THRESHOLD}"
+            else f"top-1 cosine < {rules.DEFAULT_NOT_FOUND_THRESHOLD}"
         log(f"not-found: no thread-named test questions in {corpus}; the default rule "
             f"({rule}) applies")
         return None

@@ -60,7 +60,7 @@ def write_documents(documents, path: str) -> None:
     with gzip.GzipFile(path, "wb", mtime=0) as f:
         for d in documents:
             record = {"_id": d.doc_id, "title": d.title, "text": d.text, "metadata": d.metadata}
-            if d.questions:  # absent otherwise: the same bytes as before for such documents
+            if d.questions:  # absent otherwise: a corpus without questions keeps its bytes
                 record["questions"] = list(d.questions)
             if d.readers is not None:
                 record["readers"] = list(d.readers)

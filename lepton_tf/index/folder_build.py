@@ -2,10 +2,12 @@
 
 The first run parses, chunks and encodes every file. Each version keeps an
 ingest manifest (`ingest.json`: sha256 and passage ids per file), so the
-next run on the same folder parses and encodes only new and changed files,
-loads the previous version, deletes the passages of changed and removed
-files, upserts the new ones (unchanged passages keep their stored vectors)
-and saves the result as a new version. Nothing is written until every
+next run on the same folder parses only new and changed files, loads the
+previous version, deletes the passages of changed and removed files that
+are gone, upserts the new ones (unchanged files' passages keep their stored
+vectors, and so do a changed file's passages whose title, text and
+questions are as stored: `ReusePlan.same_content`) and saves the result as
+a new version. Nothing is written until every
 vector is computed, and `save_index` publishes by an atomic rename: a crash
 leaves the previous version current and no half-written one.
 
@@ -231,18 +233,27 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
                          f"{len(skipped)} skipped).")
     from lepton_tf.index.encoding import encode_documents_labelled
 
-    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in documents],
-                                        ENCODING_BAR if progress else None) if documents else None
+    # A changed file's passages whose text, title and questions are as stored (an edit
+    # elsewhere in the file) keep their vectors: only the others are encoded.
+    same = [dataclasses.replace(d, readers=index.documents[d.doc_id].readers)
+            for d in documents if plan.same_content(index.documents.get(d.doc_id), d)] \
+        if index is not None else []
+    kept = {d.doc_id for d in same}
+    fresh = [d for d in documents if d.doc_id not in kept]
+    vectors = encode_documents_labelled(encoder, [d.embedding_text() for d in fresh],
+                                        ENCODING_BAR if progress else None) if fresh else None
     if index is None:
-        index = builder.new_index(vectors, documents, k)
+        index = builder.new_index(vectors, fresh, k)
     else:
         new_ids = {d.doc_id for d in documents}
         stale = [doc_id for rel in changes.changed + changes.removed
                  for doc_id in previous.files[rel]["passages"] if doc_id not in new_ids]
         if stale:
             index.delete(stale)
-        if documents:
-            index.upsert(documents, vectors)
+        if same:
+            index.replace_documents(same)  # offsets and metadata may move; vectors stay
+        if fresh:
+            index.upsert(fresh, vectors)
         wanted = IndexBuilder(*index.embeddings.shape).auto().config(k=index.config.k)
         if wanted.kind != index.config.kind:  # grew past (or shrank below) exact search
             ordered = [index.documents[d] for d in index.row_ids]
@@ -253,7 +264,7 @@ def build_folder_index(corpus_dir: str, out_dir: str, encoder, *, config=None, k
     regranted = permissions.apply_acl(index, builder.kept_acl)
     path = builder.publish(index, ingest=manifest)
     report = FolderBuildReport(path, True, previous is not None, changes.added, changes.changed,
-                               changes.removed, changes.unchanged, skipped, len(documents),
+                               changes.removed, changes.unchanged, skipped, len(fresh),
                                len(index), time.time() - start, unsupported,
                                permissions.unmatched(index.documents.values()), regranted)
     log(report.summary())

@@ -177,7 +177,7 @@ def self_tune(index, encoder, n: int = DEFAULT_QUERIES, seed: int = DEFAULT_SEED
         encoder: the index's encoder (`encode_queries`, `encode_documents`).
         n / seed / recipe / max_cut: see `pseudo_examples`.
         top1: when a list, each pseudo-query's best cosine similarity in the
-            held-out index is appended to it (what `index.not_found_selffit`
+            held-out index is appended to it (what `index.not_found_pseudo_threshold`
             fits an index's not-found rule on, at no extra encoding).
         progress: the label of the bar re-encoding the cut passages (None: no bar).
 

@@ -56,7 +56,7 @@ class Hits:
 
 @dataclasses.dataclass
 class QuerySignals:
-    """What the not-found rule reads of one query (`index.not_found`), taken
+    """What the not-found rule reads of one query (`index.not_found_rule`), taken
     from the search pass that ranked its hits rather than a second one.
 
     Every signal is over the passages the caller may read (`readable_rows`;
@@ -127,7 +127,7 @@ def bm25_scores(index, text: str) -> np.ndarray:
     """BM25 score of every index row (index row order)."""
     lexical = index.lexical
     if lexical is None:
-        raise ValueError("This index has no BM25 part (built before hybrid search): "
+        raise ValueError("This index was built without its BM25 part: "
                          "rebuild it with `lepton-tf index`, or search with mode=dense.")
     scores = np.zeros(len(index.row_ids), np.float32)
     scores[index.lexical_rows()] = lexical.scores(text)

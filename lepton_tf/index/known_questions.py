@@ -9,10 +9,10 @@ the documents (`questions.json` + `questions.npy` in the version).
 
 They rank (`index.hybrid`: a document's dense score is the best of its own
 cosine and its known questions'), and they tell the not-found rule
-(`index.not_found`) what the document cosines cannot: a new question that asks what a known question asks is
-close to it (query-to-query similarity is what the encoder is best at),
-while a question about something the knowledge base never answers is far
-from every known question. On StackFAQ with zero-shot all-MiniLM-L6-v2,
+(`index.not_found_rule`) what the document cosines cannot: a new question that
+asks what a known question asks is close to it (query-to-query similarity is
+what the encoder is best at), while a question about something the knowledge
+base never answers is far from every known question. On StackFAQ with zero-shot all-MiniLM-L6-v2,
 adding `question_top1`, `question_margin` and `question_top3` to the rule
 takes held-out false flags from 14.0% to 5.4% at 90% of the unanswerable
 questions flagged (`lepton-tf eval not-found`, mean over 10 fold rotations).

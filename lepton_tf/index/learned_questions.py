@@ -12,7 +12,7 @@
    do): half of the new questions (by a hash of their text) join the known
    questions, the other half are the answerable questions of the fit, with
    whole threads left out for the unanswerable ones
-   (`not_found_fit.fold_features`), so no question is scored against itself;
+   (`not_found_thread_fit.fold_features`), so no question is scored against itself;
    without enough, the version's rule is kept;
 3. the pairs' documents are upserted with the new questions
    (`SearchIndex.upsert`; only new questions are encoded) and the version
@@ -27,7 +27,7 @@ import hashlib
 
 import numpy as np
 
-from lepton_tf.index import not_found_fit
+from lepton_tf.index import not_found_thread_fit
 from lepton_tf.index.known_questions import KnownQuestions
 
 MIN_REFIT_QUESTIONS = 40
@@ -81,23 +81,23 @@ def refit_rule(index, by_doc: dict, encode_queries, folds: int = 5,
             first.setdefault(q, d)
     fit_questions = [(q, d) for q, d in first.items() if _half(q)]
     doc_ids = list(index.row_ids)
-    query_ids = [f"{not_found_fit.thread_of(d)}-learned{i}" for i, (_, d) in
+    query_ids = [f"{not_found_thread_fit.thread_of(d)}-learned{i}" for i, (_, d) in
                  enumerate(fit_questions)]
     if len(fit_questions) < MIN_REFIT_QUESTIONS // 2 or \
-            not not_found_fit.has_threads(doc_ids, query_ids, folds):
+            not not_found_thread_fit.has_threads(doc_ids, query_ids, folds):
         return None
     known_docs = [dataclasses.replace(d, questions=tuple(d.questions) + tuple(
         q for q in by_doc.get(d.doc_id, []) if not _half(q)))
         for d in (index.documents[i] for i in doc_ids)]
     known = KnownQuestions.of_documents(known_docs, encode_queries, index.known_questions)
-    groups = not_found_fit.thread_folds(doc_ids, folds, seed)
+    groups = not_found_thread_fit.thread_folds(doc_ids, folds, seed)
     texts = [q for q, _ in fit_questions]
-    parts = not_found_fit.fold_features(
+    parts = not_found_thread_fit.fold_features(
         doc_ids, [index.documents[d].embedding_text() for d in doc_ids],
         np.asarray(index.embeddings), query_ids, texts,
         np.asarray(encode_queries(texts), np.float32), groups, index.lexical is not None,
         known)
-    return not_found_fit.calibrate(parts, groups, fit_folds=3)
+    return not_found_thread_fit.calibrate(parts, groups, fit_folds=3)
 
 
 def learn_questions(index_dir: str, encoder, pairs, log=print) -> dict:

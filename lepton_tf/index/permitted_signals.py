@@ -1,6 +1,6 @@
 """The not-found rule's BM25 signals over only what a caller may read.
 
-The rule (`index.not_found`) reads the query's top cosines, BM25 signals and
+The rule (`index.not_found_rule`) reads the query's top cosines, BM25 signals and
 known-question cosines. Over the whole index, a document the caller may not
 read would move them (a close hidden passage lowers the flag's odds), so a
 caller could infer it exists from the flag. For a caller with a permission

@@ -4,8 +4,9 @@ Every build path asks `ReusePlan.decide` and follows its answer: the folder
 build in process (`index.folder_build`), the Beam pipeline
 (`pipelines.index_pipeline`) and an update (`index.update`). The rules:
 
-- Nothing is reused without a previous version, with `rebuild`, or when
-  another encoder made it (its vectors are another space's).
+- No passage and no tuning is reused without a previous version, with
+  `rebuild`, or when another encoder made it (its vectors are another
+  space's).
 - Passages (with their stored vectors and known-question vectors): a
   folder build reuses the passages of unchanged files (sha256 in the
   ingest manifest) when the previous version was cut with the same
@@ -15,7 +16,8 @@ build in process (`index.folder_build`), the Beam pipeline
   metadata change) keeps its vector (`same_content`).
 - Tuning is kept whenever passages are: the not-found rule always, the
   fusion weight unless `retune` (both were chosen on the same corpus).
-- The ACL is the previous version's unless a new one is given.
+- The ACL is the previous version's unless a new one is given, whatever
+  else is rebuilt: re-encoding never drops who may read what.
 
 A BEIR/JSONL corpus build (`index.build.build_index`) builds anew.
 """
@@ -64,7 +66,7 @@ class ReusePlan:
                 reused by file); None for an update of the latest version.
             num_shards: a folder build's layout: shards of a sharded build,
                 None for one index.
-            rebuild: reuse nothing.
+            rebuild: reuse no passage and no tuning (the ACL stays).
             retune: choose the fusion weight again (passages still reused).
             log: where the reason to build anew goes.
 
@@ -74,8 +76,8 @@ class ReusePlan:
         from lepton_tf.index.storage import list_index_versions, read_manifest, \
             resolve_index_dir
 
-        if rebuild or "://" in out_dir or not list_index_versions(out_dir):
-            return cls(reason="rebuild" if rebuild else "no previous version")
+        if "://" in out_dir or not list_index_versions(out_dir):
+            return cls()
         previous = resolve_index_dir(out_dir)
         try:
             manifest = read_manifest(previous)
@@ -86,7 +88,9 @@ class ReusePlan:
         sharded = manifest.get("kind") == "sharded"
         ours, theirs = encoder.fingerprint, manifest.get("encoder", {}).get("fingerprint", "")
         reason = ""
-        if ours and theirs and ours != theirs:
+        if rebuild:
+            reason = "rebuild"
+        elif ours and theirs and ours != theirs:
             built = manifest.get("encoder", {})
             reason = (f"built with encoder {built.get('name')} v{built.get('version')}, now "
                       f"{encoder.name} v{encoder.version}")
@@ -94,14 +98,23 @@ class ReusePlan:
             reason = _folder_reason(parts, chunking, sharded, manifest.get("num_shards"),
                                     num_shards)
         if reason:
-            log(f"{previous}: {reason}: building anew.")
+            if not rebuild:
+                log(f"{previous}: {reason}: building anew.")
             return cls(previous, parts, sharded=sharded, reason=reason)
         return cls(previous, parts, passages=True, keep_fusion=not retune, keep_rule=True,
                    sharded=sharded, reason="")
 
     def without_passages(self, reason: str) -> ReusePlan:
         """This plan once the previous passages turned out unusable (a version
-        that fails to load): built anew, only its ACL kept."""
+        that fails to load, or none of its passages is left): built anew,
+        only its ACL kept.
+
+        Args:
+            reason: why, as `reason` says it.
+
+        Returns:
+            A new `ReusePlan`.
+        """
         return dataclasses.replace(self, passages=False, keep_fusion=False, keep_rule=False,
                                    reason=reason)
 

@@ -139,7 +139,15 @@ def merge_candidates(per_shard: list[list[Candidates]], k: int, pool: int, mode:
 
 def top_cosines(per_shard: list[list[Candidates]], n: int) -> list[np.ndarray]:
     """Each query's best `n` cosines over every shard's (the global top of the
-    union of each shard's top), best first."""
+    union of each shard's top), best first.
+
+    Args:
+        per_shard: for each shard, its `Candidates` for each query.
+        n: cosines kept a query.
+
+    Returns:
+        one float32 array per query.
+    """
     out = []
     for q in range(len(per_shard[0])):
         cosines = np.concatenate([shard[q].top_cosines for shard in per_shard])

@@ -31,7 +31,7 @@ from typing import Callable
 
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.fusion_selftune import TUNING_BAR
-from lepton_tf.index.not_found import NotFoundRule
+from lepton_tf.index.not_found_rule import NotFoundRule
 from lepton_tf.index.permissions import AclRules
 from lepton_tf.index.reuse_plan import ReusePlan
 from lepton_tf.index.version_parts import VersionParts
@@ -200,13 +200,13 @@ class IndexVersionBuilder:
 
 def self_fitted_rule(pseudo_top1: list, has_questions: bool, log=print):
     """The top-1 threshold fitted on self-tuning pseudo-queries
-    (`not_found_selffit`), for a folder of the user's files without known
+    (`not_found_pseudo_threshold`), for a folder of the user's files without known
     questions (with them, the default rule reads the questions).
 
     Returns:
         A `NotFoundRule`, or None (too few pseudo-queries, or known questions).
     """
-    from lepton_tf.index.not_found_selffit import fit_threshold
+    from lepton_tf.index.not_found_pseudo_threshold import fit_threshold
 
     rule = None if has_questions or not pseudo_top1 else fit_threshold(pseudo_top1)
     if rule is not None:

@@ -20,9 +20,10 @@ import dataclasses
 import json
 import os
 
-from lepton_tf.index import not_found
 from lepton_tf.index.errors import IndexFormatError
 from lepton_tf.index.fusion import FusionConfig
+from lepton_tf.index.not_found_rule import FILE_NAME as RULE_FILE
+from lepton_tf.index.not_found_rule import NotFoundRule, rule_file
 from lepton_tf.index.permissions import ACL_FILE, AclRules
 from lepton_tf.ingest.manifest import FILE_NAME as INGEST_FILE
 from lepton_tf.ingest.manifest import IngestManifest
@@ -41,7 +42,7 @@ class VersionParts:
     """
 
     fusion: FusionConfig | None = None
-    not_found_rule: not_found.NotFoundRule | None = None
+    not_found_rule: NotFoundRule | None = None
     ingest: IngestManifest | None = None
     acl: AclRules | None = None
 
@@ -49,7 +50,7 @@ class VersionParts:
         """The version's extra files (name -> text), checksummed with it."""
         files = {}
         if self.not_found_rule is not None:
-            files.update(not_found.rule_file(self.not_found_rule))
+            files.update(rule_file(self.not_found_rule))
         if self.ingest is not None:
             files[INGEST_FILE] = self.ingest.to_json()
         if self.acl is not None:
@@ -75,7 +76,7 @@ class VersionParts:
 
         manifest = read_manifest(version_dir)
         texts = {}
-        for name in (not_found.FILE_NAME, INGEST_FILE, ACL_FILE):
+        for name in (RULE_FILE, INGEST_FILE, ACL_FILE):
             path = os.path.join(version_dir, name)
             if not os.path.exists(path):
                 continue
@@ -84,11 +85,11 @@ class VersionParts:
             with open(path, encoding="utf-8") as f:
                 texts[name] = f.read()
         try:
-            rule = texts.get(not_found.FILE_NAME)
+            rule = texts.get(RULE_FILE)
             ingest = texts.get(INGEST_FILE)
             acl = texts.get(ACL_FILE)
             return cls(_stored_fusion(version_dir, manifest),
-                       None if rule is None else not_found.NotFoundRule.from_dict(
+                       None if rule is None else NotFoundRule.from_dict(
                            json.loads(rule)),
                        None if ingest is None else IngestManifest.from_json(ingest),
                        None if acl is None else AclRules.parse(acl, f"{version_dir}/{ACL_FILE}"))

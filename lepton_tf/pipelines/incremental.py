@@ -6,7 +6,8 @@ a sharded version built from a folder of files keeps an ingest manifest
 checksummed in the version's manifest. The next pipeline run over the same
 folder, with the same chunking, encoder and number of shards:
 
-- reads and embeds only the added and changed files;
+- reads only the added and changed files, and embeds their passages but
+  those whose title, text and questions are as stored (`KeepSameContent`);
 - takes every passage of an unchanged file, with its stored vector, from
   the previous version's shard that holds it (one worker a shard, its
   `documents` and `embeddings.npy` checked against the shard's manifest);
@@ -44,6 +45,9 @@ class Plan:
         hashes: relpath -> sha256 of every file now.
         numbers: relpath -> its source number in the new scan.
         reused: relpath -> the previous manifest's entry, unchanged files.
+        changed_ids: the previous passage ids of changed files (those whose
+            title, text and questions are as stored keep their vectors:
+            `KeepSameContent`).
     """
 
     previous: str
@@ -51,6 +55,7 @@ class Plan:
     hashes: dict
     numbers: dict
     reused: dict
+    changed_ids: frozenset = frozenset()
 
     def positions(self) -> dict:
         """doc id -> `(source number, n)` of every reused passage."""
@@ -76,7 +81,9 @@ def plan_run(corpus: str, reuse) -> Plan | None:
     changes = diff(manifest, scanned)
     numbers = {rel: i for i, (rel, _) in enumerate(scanned)}
     return Plan(reuse.previous, changes, dict(scanned), numbers,
-                {rel: manifest.files[rel] for rel in changes.unchanged})
+                {rel: manifest.files[rel] for rel in changes.unchanged},
+                frozenset(doc_id for rel in changes.changed
+                          for doc_id in manifest.files[rel]["passages"]))
 
 
 class ReadReused:
@@ -92,28 +99,75 @@ class ReadReused:
         self.previous, self.positions, self.acl = previous, positions, acl
 
     def __call__(self, shard: int):
-        from lepton_tf.index.documents import documents_path, read_documents
-        from lepton_tf.index.errors import IndexFormatError
-        from lepton_tf.index.sharded_storage import shard_name
-        from lepton_tf.index.storage import sha256_file
+        import dataclasses
 
-        folder = os.path.join(self.previous, shard_name(shard))
-        with open(os.path.join(folder, "manifest.json")) as f:
-            sums = json.load(f)["sha256"]
-        docs_file = os.path.relpath(documents_path(folder), folder)
-        for name in (docs_file, "embeddings.npy"):
-            if sha256_file(os.path.join(folder, name)) != sums.get(name):
-                raise IndexFormatError(f"{folder}/{name} fails its checksum: rebuild with "
-                                       "--rebuild.")
-        vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
-        for doc, vector in zip(read_documents(documents_path(folder)), vectors):
+        from lepton_tf.index.permissions import readers_of_document
+
+        for doc, vector in previous_shard(self.previous, shard):
             if doc.doc_id in self.positions:
                 if self.acl is not None:  # new permissions, same vectors: nothing re-encoded
-                    import dataclasses
-
-                    from lepton_tf.index.permissions import readers_of_document
                     doc = dataclasses.replace(doc, readers=readers_of_document(doc, self.acl))
                 yield shard, (self.positions[doc.doc_id], doc, np.array(vector, np.float32))
+
+
+EMBED = "embed"
+
+
+class KeepSameContent:
+    """`(shard, [(position, Document)])` of the passages read from changed files
+    -> `(shard, (position, Document, stored vector))` for each passage whose
+    title, text and questions are as stored in the previous version's shard
+    (`ReusePlan.same_content`; the same shard: the same number of shards),
+    and `TaggedOutput(EMBED, (position, Document))` for the others, to embed
+    (for `beam.FlatMap(...).with_outputs(EMBED, main=...)`).
+
+    Raises:
+        IndexFormatError: a previous shard file fails its checksum.
+    """
+
+    def __init__(self, previous: str, changed_ids: frozenset):
+        self.previous, self.changed_ids = previous, changed_ids
+
+    def __call__(self, group):
+        import apache_beam as beam
+
+        from lepton_tf.index.reuse_plan import ReusePlan
+
+        shard, items = group
+        stored = {}
+        if any(doc.doc_id in self.changed_ids for _, doc in items):
+            stored = {doc.doc_id: (doc, vector) for doc, vector
+                      in previous_shard(self.previous, shard) if doc.doc_id in self.changed_ids}
+        for position, doc in items:
+            old = stored.get(doc.doc_id)
+            if old is not None and ReusePlan.same_content(old[0], doc):
+                yield shard, (position, doc, np.array(old[1], np.float32))
+            else:
+                yield beam.pvalue.TaggedOutput(EMBED, (position, doc))
+
+
+def previous_shard(previous: str, shard: int):
+    """`(Document, vector)` of every passage of a previous version's shard, its
+    documents and vectors checked against the shard's manifest first.
+
+    Raises:
+        IndexFormatError: a file fails its checksum.
+    """
+    from lepton_tf.index.documents import documents_path, read_documents
+    from lepton_tf.index.errors import IndexFormatError
+    from lepton_tf.index.sharded_storage import shard_name
+    from lepton_tf.index.storage import sha256_file
+
+    folder = os.path.join(previous, shard_name(shard))
+    with open(os.path.join(folder, "manifest.json")) as f:
+        sums = json.load(f)["sha256"]
+    docs_file = os.path.relpath(documents_path(folder), folder)
+    for name in (docs_file, "embeddings.npy"):
+        if sha256_file(os.path.join(folder, name)) != sums.get(name):
+            raise IndexFormatError(f"{folder}/{name} fails its checksum: rebuild with "
+                                   "--rebuild.")
+    vectors = np.load(os.path.join(folder, "embeddings.npy"), mmap_mode="r")
+    return zip(read_documents(documents_path(folder)), vectors)
 
 
 def write_part(group, staging: str) -> None:

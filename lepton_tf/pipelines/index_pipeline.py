@@ -127,7 +127,7 @@ def build_shard(group, staging: str, k: int, encoder: dict, stats=None,
 def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                  encoder: EncoderInfo, handler, chunk_config=None, sources=None, reuse=None,
                  record_files: bool = False, tune_with: str | None = None,
-                 fusion: FusionConfig | None = None, acl=None):
+                 fusion: FusionConfig | None = None, acl=None, same_content=None):
     """Adds the indexing steps to `pipeline`; returns the `(shard, count)` PCollection.
 
     Args:
@@ -141,16 +141,30 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
             self-tuning, the not-found rule fitted on its pseudo-queries
             (`FITTED_RULE`).
         acl: `index.permissions.AclRules` giving each file's passages their readers.
+        same_content: an `incremental.KeepSameContent`: the passages read from
+            changed files that are as stored keep their vectors (None: every
+            passage read is embedded).
     """
     sources = list_sources(corpus) if sources is None else sources
     passages = (pipeline
                 | "Sources" >> beam.Create(sources)
                 | "SpreadSources" >> beam.Reshuffle()
                 | "Read" >> beam.FlatMap(ReadSource(chunk_config, acl)))
-    keyed = (passages
+    to_embed, kept = passages, None
+    if same_content is not None:
+        split = (passages
+                 | "PreviousShardOf" >> beam.Map(lambda item: (shard_of(item[1].doc_id,
+                                                                        num_shards), item))
+                 | "GroupByPreviousShard" >> beam.GroupByKey()
+                 | "KeepSameContent" >> beam.FlatMap(same_content).with_outputs(
+                     incremental.EMBED, main="kept"))
+        to_embed, kept = split[incremental.EMBED], split.kept
+    keyed = (to_embed
              | "Spread" >> beam.Reshuffle()
              | "Embed" >> RunInference(handler)
              | "KeyByShard" >> beam.Map(key_by_shard, num_shards))
+    if kept is not None:
+        keyed = (keyed, kept) | "WithSameContent" >> beam.Flatten()
     every_passage = passages
     if reuse is not None:
         reused = (pipeline
@@ -187,7 +201,7 @@ def _fitted_rule(staging: str):
     """The rule `choose_fusion` fitted (None: none), its file removed from staging."""
     import json
 
-    from lepton_tf.index.not_found import NotFoundRule
+    from lepton_tf.index.not_found_rule import NotFoundRule
 
     path = os.path.join(staging, FITTED_RULE)
     if not os.path.exists(path):
@@ -260,7 +274,7 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     fusion = builder.pipeline_fusion()
     acl = builder.kept_acl
     plan = incremental.plan_run(corpus, reuse) if record else None
-    sources, reader_of_reused = list_sources(corpus), None
+    sources, reader_of_reused, same_content = list_sources(corpus), None, None
     if plan is not None:
         changes = plan.changes
         acl_same = acl is None or reuse.acl is not None and acl.text == reuse.acl.text
@@ -271,6 +285,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         todo = set(changes.added + changes.changed)
         sources = [s for s in sources if s[2] in todo]
         reader_of_reused = incremental.ReadReused(plan.previous, plan.positions(), acl)
+        same_content = incremental.KeepSameContent(plan.previous, plan.changed_ids) \
+            if plan.changed_ids else None
         print(f"Incremental: {len(todo)} file(s) to read and embed, {len(changes.unchanged)} "
               f"reused from {plan.previous}, {len(changes.removed)} removed.")
 
@@ -278,7 +294,8 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
         with beam.Pipeline(options=options) as pipeline:
             expand_index(pipeline, corpus, staging, num_shards, k, encoder, handler,
                          chunk_config, sources, reader_of_reused, record,
-                         tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl)
+                         tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl,
+                         same_content=same_content)
 
     if filesystems.is_local(out_dir):
         version = next_version(out_dir, version)

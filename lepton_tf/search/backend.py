@@ -15,7 +15,7 @@ import numpy as np
 from lepton_tf.index.documents import Document
 from lepton_tf.index.hybrid import Hits
 from lepton_tf.index.known_questions import KnownQuestions
-from lepton_tf.index.not_found import NotFoundRule
+from lepton_tf.index.not_found_rule import NotFoundRule
 from lepton_tf.index.search_index import EncoderInfo
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from lepton_tf.contracts import search as contract
 from lepton_tf.contracts.search import SearchHit
-from lepton_tf.index import not_found
+from lepton_tf.index import not_found_rule
 from lepton_tf.index.filters import READERS_FIELD, FilterError
 from lepton_tf.index.permissions import permitted_filter, shown_metadata
 from lepton_tf.index.permitted_signals import permitted_lexical
@@ -25,7 +25,7 @@ MAX_K = 1000
 _OUTPUTS = {name: TensorSpec(name, "string", (None, None)) for name in contract.STRING_OUTPUTS}
 _OUTPUTS.update({name: TensorSpec(name, "float32", (None, None))
                  for name in contract.SCORE_OUTPUTS})
-# bool [B]: the index's not-found rule flags the query (`index.not_found`).
+# bool [B]: the index's not-found rule flags the query (`index.not_found_rule`).
 _OUTPUTS[contract.NOT_FOUND] = TensorSpec(contract.NOT_FOUND, "bool", (None,))
 _QUERY = TensorSpec(contract.QUERY, "string", (None,))
 _K = TensorSpec(contract.K, "int32", ())
@@ -68,7 +68,7 @@ class SearchServable(Servable):
 
     `not_found` (bool `[B]`): the index version's not-found rule
     (`not_found.json`, fitted by `lepton-tf index` on thread-named test
-    questions; else the default top-1 cosine rule, see `index.not_found`)
+    questions; else the default top-1 cosine rule, see `index.not_found_rule`)
     flags the query: its answer is likely not in the index (the assistant's
     not-found answer, `lepton-tf eval not-found`). The rule reads the query's
     top cosines and BM25 signals, and its cosines to the documents' known
@@ -118,7 +118,7 @@ class SearchServable(Servable):
                      "callers with an identity (--tokens_file, --jwt_*): a server without "
                      "them, or with one shared --auth_token, lets every caller read every "
                      "document", name, self.version)
-        self.not_found_rule = not_found.threshold_rule(not_found_threshold) \
+        self.not_found_rule = not_found_rule.threshold_rule(not_found_threshold) \
             if not_found_threshold is not None else self._rule()
         self.encoder = None  # the paired encoder version's EncoderInfo, when paired
         self._on_close: list[Callable[[], None]] = []
@@ -130,16 +130,16 @@ class SearchServable(Servable):
             contract.K_SIGNATURE: Signature(with_k, _OUTPUTS),
             contract.OPTIONS_SIGNATURE: Signature(dict(with_k, **options), _OUTPUTS)}
 
-    def _rule(self) -> not_found.NotFoundRule:
+    def _rule(self) -> not_found_rule.NotFoundRule:
         known = self.index.known_questions is not None
         rule = self.index.not_found_rule or \
-            not_found.load_rule(self.path if index_is_folder(self.path) else None, known)
+            not_found_rule.load_rule(self.path if index_is_folder(self.path) else None, known)
         # BM25 features need one index's scores and vocabulary (`cover`: the share of the
         # query's tokens the corpus holds), which no shard has alone: the cosine rule.
         if rule.needs_lexical() and (self.index.sharded or self.index.lexical is None):
-            return not_found.default_rule(known)  # no BM25 here
+            return not_found_rule.default_rule(known)  # no BM25 here
         if rule.needs_questions() and not known:
-            return not_found.DEFAULT_RULE  # no embedded known questions here
+            return not_found_rule.DEFAULT_RULE  # no embedded known questions here
         return rule
 
     def not_found(self, hits: list, texts: list[str]) -> np.ndarray:
@@ -164,7 +164,7 @@ class SearchServable(Servable):
             questions = self.index.known_questions.features_of(np.stack(
                 [np.zeros(0, np.float32) if s.question_cosines is None else s.question_cosines
                  for s in signals]), readers)
-        return np.array([len(s.top_cosines) == 0 or rule.flags(not_found.query_features(
+        return np.array([len(s.top_cosines) == 0 or rule.flags(not_found_rule.query_features(
             s.top_cosines, text, lexical, q, s.bm25 if lexical is not None else None))
             for s, text, q in zip(signals, texts, questions)], bool)
 
@@ -199,7 +199,7 @@ class SearchServable(Servable):
             filter = _scalar_text(inputs, contract.FILTER)
         if mode != "dense" and self.index.lexical is None:
             raise ValueError(f"mode {mode} needs BM25, which index version {self.version} "
-                             "lacks (built before hybrid search): rebuild it with "
+                             "was built without: rebuild it with "
                              "`lepton-tf index`, or use mode dense.")
         return k, mode, filter
 
@@ -233,7 +233,7 @@ class SearchServable(Servable):
         strings = [t.decode("utf-8") for t in texts]
         try:
             hits = self.index.hybrid_search(vectors, strings, k, mode, filter,
-                                            signals=not_found.TOP_K)
+                                            signals=not_found_rule.TOP_K)
         except FilterError as e:
             raise ValueError(str(e)) from None
         out = contract.pack_outputs([self._hits(h) for h in hits],

@@ -43,7 +43,7 @@ import threading
 import numpy as np
 
 from lepton_tf.contracts.search import metadata_bytes, metadata_from_bytes
-from lepton_tf.index import not_found
+from lepton_tf.index import not_found_rule
 from lepton_tf.index.documents import Document
 from lepton_tf.index.filters import READERS_FIELD, FilterError, matches, parse_filter
 from lepton_tf.index.permitted_bm25_exact import PermittedStatistics
@@ -185,7 +185,7 @@ class SearchShardServable(Servable):
         return {"statistics": np.array(json.dumps(stats.to_dict()).encode(), object)}
 
     def _info(self) -> dict[str, np.ndarray]:
-        rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found.FILE_NAME)
+        rule = os.path.join(os.path.dirname(os.path.normpath(self.path)), not_found_rule.FILE_NAME)
         text = ""
         if os.path.exists(rule):
             with open(rule, encoding="utf-8") as f:
@@ -302,7 +302,7 @@ class RemoteShard:
             rule = np.asarray(out["not_found"]).reshape(()).item().decode("utf-8")
             self._info = {"fusion": FusionConfig.from_dict(json.loads(
                 np.asarray(out["fusion"]).reshape(()).item().decode("utf-8"))),
-                "not_found_rule": not_found.NotFoundRule.from_dict(json.loads(rule))
+                "not_found_rule": not_found_rule.NotFoundRule.from_dict(json.loads(rule))
                 if rule else None}
         return self._info
 

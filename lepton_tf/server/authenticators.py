@@ -1,7 +1,7 @@
 """Bearer tokens -> principals: a shared token, a tokens file, signed JWTs.
 
 `--auth_token T`: one shared token; its caller is unrestricted (every
-document), as before identities existed.
+document): one caller, nobody to tell apart.
 
 `--tokens_file FILE` (YAML), reloaded when the file changes:
 

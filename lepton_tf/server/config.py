@@ -72,6 +72,27 @@ def single_model_config(name: str, base_path: str):
     return config
 
 
+def write_models_config(base_dir: str, names, path: str) -> str:
+    """A TF Serving `models.config` for the given servables of `base_dir`.
+
+    Args:
+        base_dir: the folder holding `<name>/<version>/` for each name.
+        names: the servables.
+        path: the file to write (absolute base paths inside).
+
+    Returns:
+        `path`.
+    """
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        config.model_config_list.config.MergeFrom(
+            single_model_config(name, os.path.join(base_dir, name)).model_config_list.config)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text_format.MessageToString(config))
+    return path
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchingOptions:
     """Server-side batching knobs (TF Serving's defaults where it has them)."""

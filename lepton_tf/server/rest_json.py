@@ -15,7 +15,7 @@ from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow_serving.apis import input_pb2
 
 from lepton_tf.server import inference
-from lepton_tf.server.errors import invalid_argument
+from lepton_tf.server.errors import ServingError, invalid_argument
 from lepton_tf.server.limits import MAX_RANK
 from lepton_tf.server.servable import Signature
 from lepton_tf.server.tensors import tf_type_name
@@ -57,6 +57,19 @@ def parse_body(body: bytes) -> dict:
     if not isinstance(name, str):
         raise invalid_argument("'signature_name' key must be a string value.")
     return doc
+
+
+def parse_route_body(body: bytes) -> dict:
+    """`parse_body` for lepton-tf's own REST routes (not TF Serving's), whose
+    errors say "Malformed JSON body: ...".
+
+    Raises:
+        ServingError: INVALID_ARGUMENT.
+    """
+    try:
+        return parse_body(body)
+    except ServingError as e:
+        raise invalid_argument(f"Malformed JSON body: {e.message}") from None
 
 
 def _has_lone_surrogate(doc) -> bool:

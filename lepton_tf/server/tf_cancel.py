@@ -8,7 +8,7 @@ milliseconds. Eager TensorFlow picks the manager up from
 whole process (`CancellationManagerContext` sets it for every thread at
 once), so concurrent requests could not each have their own. `install()`
 replaces that lookup by a per-thread one (the thread's own manager, else the
-global as before); `cancellable()` gives the calling thread a manager and
+global one); `cancellable()` gives the calling thread a manager and
 registers it with one watchdog thread, which calls `start_cancel()` when the
 deadline passes or the cancel flag is set. A chat decode of 128 tokens
 (1.5 s a row here) then stops at its deadline instead of after its last
@@ -37,7 +37,7 @@ _installed: bool | None = None  # None: not tried yet
 def install() -> bool:
     """Makes TensorFlow's cancellation lookup per-thread (once); True if it could.
 
-    Returns False (and calls then run to their end, as before) when this
+    Returns False (and calls then run to their end) when this
     TensorFlow has no `cancellation.context` to hook.
     """
     global _installed

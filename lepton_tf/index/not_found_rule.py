@@ -24,7 +24,7 @@ already has (`query_features`):
 writes it into the index version as `not_found.json` (checksummed in the
 manifest). An index without one uses `default_rule`: with embedded known
 questions (a user's FAQ JSONL) `DEFAULT_QUESTIONS_RULE`, else (a user's folder
-of files, an index built before this file) `DEFAULT_RULE`, top-1 cosine below
+of files) `DEFAULT_RULE`, top-1 cosine below
 `DEFAULT_NOT_FOUND_THRESHOLD`; both calibrated on StackFAQ with the default
 encoder. An index without BM25 (sharded) lacks `bm25` and `cover`, and one
 without embedded known questions (sharded, Beam-built) the `question_*`

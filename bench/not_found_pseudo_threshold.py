@@ -1,8 +1,8 @@
 """Where StackFAQ's not-found threshold sits among its own pseudo-queries.
 
-    python bench/not_found_selffit.py --encoder saved_models/encoder
+    python bench/not_found_pseudo_threshold.py --encoder saved_models/encoder
 
-`index.not_found_selffit` carries the StackFAQ operating point (top-1 cosine
+`index.not_found_pseudo_threshold` carries the StackFAQ operating point (top-1 cosine
 0.626, fitted on real held-out questions) to an index without questions by
 quantile: it cuts each index at the same quantile of its own self-tuning
 pseudo-queries' top-1 cosines. This script measures that quantile on
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
 
     from lepton_tf.index.build import read_corpus
     from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
+    from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD
     from lepton_tf.index.search_index import SearchIndex
     from lepton_tf.index.fusion_selftune import self_tune
     from lepton_tf.data.beir import read_beir

@@ -1,4 +1,4 @@
-"""Building deterministic ``tf.data`` input pipelines from in-memory arrays."""
+"""Deterministic `tf.data` datasets from in-memory arrays (training input, not Beam)."""
 
 from __future__ import annotations
 

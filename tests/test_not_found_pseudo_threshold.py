@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lepton_tf.index.not_found import DEFAULT_NOT_FOUND_THRESHOLD
-from lepton_tf.index.not_found_selffit import MIN_PSEUDO_QUERIES, fit_threshold
+from lepton_tf.index.not_found_rule import DEFAULT_NOT_FOUND_THRESHOLD
+from lepton_tf.index.not_found_pseudo_threshold import MIN_PSEUDO_QUERIES, fit_threshold
 
 
 def test_threshold_is_the_stackfaq_quantile_of_this_corpus_and_never_above_the_default():
@@ -23,7 +23,7 @@ def test_threshold_is_the_stackfaq_quantile_of_this_corpus_and_never_above_the_d
 def test_folder_index_writes_its_self_fitted_rule(tmp_path):
     from corpus_files import CountingEncoder
     from lepton_tf.index.folder_build import build_folder_index
-    from lepton_tf.index.not_found import load_rule
+    from lepton_tf.index.not_found_rule import load_rule
     from lepton_tf.index.storage import resolve_index_dir
 
     docs = tmp_path / "docs"
@@ -65,3 +65,13 @@ def test_self_tuning_re_encodes_a_sample_not_the_folder(tmp_path):
                                 log=lambda _: None, tune_sample=30)
     assert report.passages == 120
     assert len(encoder.encoded) <= report.passages + 30  # one pass, and the sample
+
+
+def test_the_carried_operating_point_flags_a_tenth_of_answerable_questions():
+    """By default a folder carries StackFAQ's point at 10% of its answerable
+    questions flagged (9.6% of its pseudo-queries), not its 0.626 threshold's
+    16.8% (20% of the pseudo-queries): 16-22% of the real-docs questions were
+    flagged though every answer was in the folder."""
+    rule = fit_threshold(np.linspace(0.30, 0.70, 101))
+    assert rule.fitted_on["rule"] == "top1 < 0.3384"
+    assert "10% of answerable questions flagged" in rule.fitted_on["fitted"]

@@ -5,7 +5,7 @@ thread are answered by that thread's answers. The threads are split into
 `folds` seeded groups and each group is left out of the documents in turn:
 a question of the left-out group is *unanswerable* (its answers are not in
 the index), a question of a kept thread is *answerable*. Each question gets
-`not_found.query_features` against the kept documents: exact cosines (what
+`not_found_rule.query_features` against the kept documents: exact cosines (what
 ScaNN approximates) and a BM25 index of the kept documents alone (its
 vocabulary and IDF without the left-out threads), and, when the documents
 list known questions (`index.known_questions`), its cosines to those known
@@ -28,7 +28,7 @@ import random
 
 import numpy as np
 
-from lepton_tf.index import not_found
+from lepton_tf.index import not_found_rule
 from lepton_tf.index.lexical import LexicalIndex
 
 # The share of the fit folds' unanswerable questions the cut flags: 2 points above the
@@ -68,12 +68,12 @@ def fold_features(doc_ids: list, doc_texts: list, doc_vectors: np.ndarray, query
     out = []
     for left_out in folds:
         kept = ~np.isin(doc_threads, list(left_out))
-        cosines = -np.sort(-(query_vectors @ doc_vectors[kept].T), axis=1)[:, :not_found.TOP_K]
+        cosines = -np.sort(-(query_vectors @ doc_vectors[kept].T), axis=1)[:, :not_found_rule.TOP_K]
         bm25 = LexicalIndex([d for d, k in zip(doc_ids, kept) if k],
                             [t for t, k in zip(doc_texts, kept) if k]) if lexical else None
         known = questions.keep_documents(np.asarray(doc_ids)[kept]).features(query_vectors) \
             if questions is not None else [None] * len(query_texts)
-        rows = [not_found.query_features(c, t, bm25, q)
+        rows = [not_found_rule.query_features(c, t, bm25, q)
                 for c, t, q in zip(cosines, query_texts, known)]
         out.append({"features": {f: np.array([r[f] for r in rows]) for f in rows[0]},
                     "unanswerable": np.isin(query_threads, list(left_out)),
@@ -127,12 +127,12 @@ def operating_point(z: np.ndarray, y: np.ndarray, recall: float) -> float:
 
 
 def available(parts: list[dict]) -> tuple:
-    """The `not_found.FEATURES` the parts have (no `question_*` without known questions)."""
-    return tuple(f for f in not_found.FEATURES if f in parts[0]["features"])
+    """The `not_found_rule.FEATURES` the parts have (no `question_*` without known questions)."""
+    return tuple(f for f in not_found_rule.FEATURES if f in parts[0]["features"])
 
 
 def fit_rule(parts: list[dict], features=None, recall: float = TARGET_RECALL,
-             fit_threads: set | None = None) -> not_found.NotFoundRule:
+             fit_threads: set | None = None) -> not_found_rule.NotFoundRule:
     """The rule fitted on `parts` (folds), cut to flag `recall` of their unanswerable
     questions; only questions of `fit_threads` (None: all) are used.
 
@@ -147,11 +147,12 @@ def fit_rule(parts: list[dict], features=None, recall: float = TARGET_RECALL,
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     weights, bias = fit_logistic((x - mean) / scale, y)
     cut = operating_point(bias + ((x - mean) / scale) @ weights, y, recall)
-    return not_found.NotFoundRule(tuple(features), tuple(map(float, weights)),
-                                  tuple(map(float, mean)), tuple(map(float, scale)), bias, cut)
+    return not_found_rule.NotFoundRule(tuple(features), tuple(map(float, weights)),
+                                       tuple(map(float, mean)), tuple(map(float, scale)),
+                                       bias, cut)
 
 
-def rates(rule: not_found.NotFoundRule, parts: list[dict], keep_threads: set | None = None,
+def rates(rule: not_found_rule.NotFoundRule, parts: list[dict], keep_threads: set | None = None,
           cut: float | None = None) -> dict:
     """Shares of unanswerable and answerable questions `rule` flags in `parts`
     (answerable ones only of `keep_threads` when given)."""
@@ -247,7 +248,7 @@ def has_threads(doc_ids, query_ids, folds: int) -> bool:
 
 def calibrate_collection(collection_dir: str, doc_ids: list, doc_texts: list,
                          doc_vectors: np.ndarray, encode_queries, folds: int = 5,
-                         fit_folds: int = 3, seed: int = 0, features=not_found.FEATURES,
+                         fit_folds: int = 3, seed: int = 0, features=not_found_rule.FEATURES,
                          recall: float = TARGET_RECALL, lexical: bool = True,
                          rotate: bool = False, questions=None) -> dict | None:
     """`calibrate` on a BEIR folder's test questions against these documents.
@@ -278,9 +279,9 @@ def calibrate_collection(collection_dir: str, doc_ids: list, doc_texts: list,
     if not has_threads(doc_ids, query_ids, folds):
         return None
     if not lexical:
-        features = tuple(f for f in features if f not in not_found.LEXICAL_FEATURES)
+        features = tuple(f for f in features if f not in not_found_rule.LEXICAL_FEATURES)
     if questions is None:
-        features = tuple(f for f in features if f not in not_found.QUESTION_FEATURES)
+        features = tuple(f for f in features if f not in not_found_rule.QUESTION_FEATURES)
     else:
         reused = set(questions.texts) & {collection.queries[q].strip() for q in query_ids}
         if reused:
