@@ -226,6 +226,11 @@ def test_a_banking_intent_bound_to_a_schema_task_starts_it(server, tmp_path):
             other = _client(s, "send").ask("Please send 200 dollars from my card to Pranav")
             assert other["route"] == "task" and other["task"]["intent"] == "TransferMoney"
             assert other["task"]["state"]["slot_values"]["amount"] == ["200 dollars"]
+            # Bank words alone do not open the bank's task: a PIN question is the
+            # PIN intent's hand-off, not "which account type?".
+            pin = _client(s, "pin").ask("What's my bank card's PIN?")
+            assert pin["route"] != "task" and pin.get("task") in (None, {}), pin
+            assert pin["handoff"] is True, pin
         finally:
             s.stop(0)
     bad = tmp_path / "skills.yaml"

@@ -250,3 +250,10 @@ def test_a_question_about_the_offer_is_answered_from_its_row(db_path, schemas, t
     assert [(a.act, a.slot, a.values) for a in decision.acts] == [
         (A.INFORM, "genre", (offered["genre"],))]
     assert decision.call is None  # answered from the row on offer, not a new search
+
+
+def test_a_question_from_a_slot_description_drops_its_article():
+    """SGD describes Banks_1's `account_type` as "The account type of the user": the
+    question for it must not read "What the account type ...?"."""
+    reply = template_reply([A.Act(A.REQUEST, "account_type")], example_schemas()["Banks_1"])
+    assert reply == "What account type of the user would you like?"

@@ -139,9 +139,13 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             tracker = hosted_tracker(server.manager, (names or {}).get("dst", "dst")) \
                 if task_tracker == "dst" else None
             bound = intent_skills.tasks() if intent_skills is not None else ()
-            services = tuple(dict.fromkeys([*(task_services or DEFAULT_SERVICES),
-                                            *(t.split(".")[0] for t in bound)]))
-            tasks = TaskSkill.example(task_db, task_config, services=services, tracker=tracker)
+            offered = tuple(task_services or DEFAULT_SERVICES)
+            skill_only: dict = {}
+            for service, intent in (t.split(".", 1) for t in bound):
+                if service not in offered:
+                    skill_only[service] = skill_only.get(service, frozenset()) | {intent}
+            tasks = TaskSkill.example(task_db, task_config, services=offered + tuple(skill_only),
+                                      tracker=tracker, skill_only=skill_only)
             if task_generator:
                 tasks.generator = hosted_generator(server.manager, task_generator)
             for task in bound:

@@ -101,10 +101,12 @@ class TaskSkill:
 
     @classmethod
     def example(cls, db_path: str, config_path: str | None = None,
-                services=DEFAULT_SERVICES, environ=None, tracker=None) -> "TaskSkill":
+                services=DEFAULT_SERVICES, environ=None, tracker=None,
+                skill_only=None) -> "TaskSkill":
         """The shipped example: SGD's services, the lookup tracker (or `tracker`, any
         `Tracker`: the learned one), the backends of `configs/dialogue/backends.yaml`
-        with the database at `db_path`.
+        with the database at `db_path`. `skill_only`: service -> intents, for the
+        services offered only for the intents skills are bound to (`Policy`).
 
         Raises:
             FileNotFoundError: no database at `db_path`.
@@ -129,7 +131,7 @@ class TaskSkill:
 
         # dateparser loads its language data on first use (0.3-0.7 s): here, not in a turn.
         resolve_date("next friday", datetime.datetime.now())
-        return cls(Policy(schemas, tracker, backends))
+        return cls(Policy(schemas, tracker, backends, skill_only))
 
     def help_text(self) -> str:
         """What the assistant can do, from the services' own descriptions."""

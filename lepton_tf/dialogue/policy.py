@@ -62,10 +62,15 @@ class Policy:
         schemas: service name -> schema (the services the assistant serves).
         tracker: a ``Tracker``.
         backends: has ``call(BackendCall) -> BackendResult`` (``Backends``).
+        skill_only: service -> the intents of it that intent skills are bound to,
+            for a service offered only for those: a turn opens it only on one of
+            them (the tracker's or ``task``); once open, the tracker carries it on.
     """
 
-    def __init__(self, schemas: Mapping[str, Service], tracker, backends):
+    def __init__(self, schemas: Mapping[str, Service], tracker, backends,
+                 skill_only: Mapping[str, frozenset] | None = None):
         self.schemas, self.tracker, self.backends = schemas, tracker, backends
+        self.skill_only = dict(skill_only or {})
 
     # -- the turn ----------------------------------------------------------------------
     def turn(self, memory: TaskMemory, session_id: str, text: str,
@@ -102,6 +107,12 @@ class Policy:
             # tracker made of it.
             memory.state = state = before
             service = memory.service
+        if task is None and service in self.skill_only and service != memory.service and \
+                state.service(service).active_intent not in self.skill_only[service]:
+            # Its words ("bank", "card") are in many questions that are none of its
+            # offered intents ("what is my card's PIN?" is no balance enquiry).
+            memory.state = before
+            return Decision([])
         if kind == user_acts.CANCEL and memory.service:
             return self._cancel(memory)
         if not service:

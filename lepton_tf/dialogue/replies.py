@@ -71,7 +71,9 @@ def _question(slot: str, service: Service | None) -> str:
         return f"Which {label(slot[:-5])}?"
     description = ""
     if service is not None and slot in service.slot_names:
-        description = service.slot(slot).description.rstrip(".")
+        # "The account type of the user" reads "What account type of the user ...".
+        description = re.sub(r"^(the|a|an)\s+", "", service.slot(slot).description.strip()
+                             .rstrip("."), flags=re.I)
     return f"What {description[0].lower() + description[1:]} would you like?" if description \
         else f"What {label(slot)} would you like?"
 
