@@ -85,6 +85,28 @@ def _text(out) -> str:
                       default=lambda b: b.decode() if isinstance(b, bytes) else str(b))
 
 
+def _principal(user):
+    """The caller the leak tests act as: alice reads support's documents, bob none."""
+    from lepton_tf.server import identity
+
+    return identity.Principal(user, frozenset({"support"} if user == "alice" else ()))
+
+
+def _served_with_rule(world, user, rule) -> dict:
+    """The full index and `user`'s permitted-only view, each served with `rule`
+    as its not-found rule."""
+    from lepton_tf.index.not_found_rule import FILE_NAME
+    from lepton_tf.search.servable import SearchServable
+
+    served = {}
+    for name, path in (("full", world["full"]), ("view", world["views"][user])):
+        with open(os.path.join(path, FILE_NAME), "w") as f:
+            json.dump(rule.to_dict(), f)
+        served[name] = SearchServable(path, pf.embed)
+        assert served[name].not_found_rule.features == rule.features
+    return served
+
+
 @pytest.mark.parametrize("user", ["alice", "bob"])
 def test_search_never_shows_a_hidden_document(world, user):
     server = world["server"]
@@ -129,8 +151,8 @@ def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(w
     threshold lowered below these documents)."""
     import lepton_tf.index.permitted_lexical as permitted_lexical
     import lepton_tf.index.permitted_signals as permitted_signals
-    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
-    from lepton_tf.search.servable import SearchServable
+    from lepton_tf.index.not_found_rule import NotFoundRule
+    from lepton_tf.server import identity
 
     if many:
         monkeypatch.setattr(permitted_lexical, "PERMITTED_BELOW", 1)
@@ -138,14 +160,8 @@ def test_bm25_fusion_and_a_lexical_not_found_rule_see_only_permitted_documents(w
 
     rule = NotFoundRule(("top1", "bm25", "cover"), (-1.0, -1.0, -1.0), (0.5, 0.5, 0.5),
                         (1.0, 1.0, 1.0))
-    served = {}
-    for name, path in (("full", world["full"]), ("view", world["views"][user])):
-        with open(os.path.join(path, FILE_NAME), "w") as f:
-            json.dump(rule.to_dict(), f)
-        served[name] = SearchServable(path, pf.embed)
-        assert served[name].not_found_rule.features == rule.features
-    from lepton_tf.server import identity
-    principal = identity.Principal(user, frozenset({"support"} if user == "alice" else ()))
+    served = _served_with_rule(world, user, rule)
+    principal = _principal(user)
     flags = set()
     for probe in pf.PROBES + ["office parking fee euros", "refund receipt"]:
         for mode in MODES:
@@ -171,7 +187,7 @@ def test_a_known_question_rule_sees_only_permitted_questions_in_one_pass(world, 
     read; and the signals come from the ranking pass (one question product,
     one BM25 scoring a query)."""
     from lepton_tf.index.lexical import LexicalIndex
-    from lepton_tf.index.not_found_rule import FILE_NAME, NotFoundRule
+    from lepton_tf.index.not_found_rule import NotFoundRule
     from lepton_tf.search.servable import SearchServable
     from lepton_tf.server import identity
 
@@ -184,13 +200,8 @@ def test_a_known_question_rule_sees_only_permitted_questions_in_one_pass(world, 
     assert tops["full"] > tops["view"] + 0.1  # the hidden question is the closest
     rule = NotFoundRule(("question_top1",), (-1.0,), ((tops["full"] + tops["view"]) / 2,),
                         (1.0,))
-    served = {}
-    for name, path in (("full", world["full"]), ("view", world["views"][user])):
-        with open(os.path.join(path, FILE_NAME), "w") as f:
-            json.dump(rule.to_dict(), f)
-        served[name] = SearchServable(path, pf.embed)
-        assert served[name].not_found_rule.features == rule.features
-    principal = identity.Principal(user, frozenset({"support"} if user == "alice" else ()))
+    served = _served_with_rule(world, user, rule)
+    principal = _principal(user)
     assert served["full"].run("search_options", _inputs(probe))["not_found"].tolist() == [False]
     counts = {"questions": 0, "bm25": 0}
     known = served["full"].index.known_questions
