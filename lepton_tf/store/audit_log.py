@@ -7,8 +7,12 @@ back, the permission decision and whether it was a not-found answer. A turn
 of the assistant carries its `turn_id`, which is how the operator's report
 knows whose group a logged turn belongs to (`report_access`).
 
-A failed write is logged and counted, never raised: the request has been
-answered already, and an audit outage must not turn answers into errors.
+A failed write is logged and counted (`failures_total{operation="audit"}`
+in the store's Prometheus series), never raised: the request has been
+answered already, and an audit outage must not turn answers into errors. An
+assistant turn's record does not come here when the turn is written to the
+same database: it goes in the turn's own write, and waits in the writer's
+retry queue with the turn while the database fails.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import sqlalchemy as sa
 
 from lepton_tf.store import schema
 from lepton_tf.store.conversation_store import ConversationStore
+from lepton_tf.store.metrics import StoreMetrics
 from lepton_tf.store.records import AUDIT_FIELDS, audit_row
 
 log = logging.getLogger(__name__)
@@ -30,10 +35,12 @@ class StoreAuditLog:
 
     Args:
         store: the store (opened, so at the schema version with the `audit` table).
+        metrics: the store's Prometheus series (the server's); None: its own.
     """
 
-    def __init__(self, store: ConversationStore):
+    def __init__(self, store: ConversationStore, metrics: StoreMetrics | None = None):
         self.store = store
+        self.metrics = metrics or StoreMetrics()
         # An assistant turn on this database writes its record with the turn
         # (`server.audit.keeps_in`), in the turn's one statement.
         self.database = store.database
@@ -47,6 +54,7 @@ class StoreAuditLog:
                 connection.execute(schema.audit.insert().values(**row))
         except Exception as e:  # noqa: BLE001 - the answer went out; say the record did not
             self.failures += 1
+            self.metrics.failures.labels("audit").inc()
             log.error("audit trail: record of %s not written (%s)", row["principal"],
                       str(e).splitlines()[0][:200])
 
