@@ -174,3 +174,29 @@ def test_a_bad_prepared_statements_option_is_a_clear_error(url, error):
 
     with pytest.raises(ValueError, match=error):
         store_options(url)
+
+
+def test_with_an_audit_file_too_a_turn_is_in_the_file_and_the_store_once(tmp_path):
+    import json
+
+    from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
+    from stored_conversation import ROUTER
+
+    from lepton_tf.assistant.mount import mount_assistant
+    from lepton_tf.server.app import ModelServer, ServerOptions
+    from conftest import free_port
+
+    url, trail = sqlite_url(str(tmp_path / "c.sqlite")), tmp_path / "audit.jsonl"
+    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port(),
+                                       audit_log=str(trail)),
+                         python_servables=conversation_models())
+    mount_assistant(server, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,
+                    domain_turns=DOMAIN_TURNS, store_url=url)
+    server.start()
+    try:
+        turn_ids = [_ask(server, "both", message) for message in MESSAGES]
+    finally:
+        server.stop(0)
+    in_file = [json.loads(line).get("turn_id") for line in trail.read_text().splitlines()]
+    assert in_file == turn_ids
+    assert _audited_turns(url) == turn_ids
