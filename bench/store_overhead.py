@@ -18,6 +18,10 @@ does (the tests' clusters run without). The
 turns rotate over 20 sessions and a script of searches, follow-ups, small talk
 and a booking request, so the session read and the turn write both happen.
 
+Beside them, once a turn, a bare round trip to the cluster (`SELECT 1`,
+prepared, on a connection of this process): the floor of each PostgreSQL
+round trip at the machine's load.
+
 Two measures: the difference of the per-turn percentiles (on vs off; on a
 loaded machine the noise of two distributions), and the store's own time in
 each turn, timed around the session read and the turn write with its audit
@@ -131,6 +135,11 @@ def main() -> int:
                                           session_id=f"bench-{i}", timeout_s=30)
                           for i in range(args.sessions)] for name, s in servers.items()}
         timings = {name: [] for name in servers}
+        round_trips: list = []
+        bare = None
+        if "postgresql" in urls:
+            bare = psycopg.connect(urls["postgresql"], autocommit=True)
+            stack.callback(bare.close)
         answered = {name: [] for name in servers}
         rng = random.Random(0)
         load_at_start = round(os.getloadavg()[0], 2)
@@ -147,11 +156,17 @@ def main() -> int:
                 answer = clients[name][session].ask(message)
                 timings[name].append((time.perf_counter() - start_s) * 1e3)
                 answered[name].append(answer["turn_id"])
+            if bare is not None:  # the floor: one round trip that does nothing
+                start_s = time.perf_counter()
+                bare.execute("SELECT 1", prepare=True).fetchone()
+                round_trips.append((time.perf_counter() - start_s) * 1e3)
         commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True).stdout.strip()
         report = {"commit": commit, "turns": args.turns, "loadavg_1m": [load_at_start, round(os.getloadavg()[0], 2)],
                   "postgresql_fsync": args.fsync, "cpus": os.cpu_count(),
                   "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
+        if round_trips:
+            report["postgresql_bare_round_trip_ms"] = percentiles(round_trips)
         base = report["per_turn_ms"]["off"]
         for name, url in urls.items():
             if url is None:
