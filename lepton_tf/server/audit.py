@@ -7,7 +7,10 @@ for the request's thread by the gRPC and REST fronts next to its principal. A
 conversation store implements the same `AuditSink` protocol (`write` and
 `read`) to keep the trail in its database (`store.audit_log.StoreAuditLog`,
 the default of a server whose assistant keeps a store; with `--audit_log`
-too, `AuditSinks` writes each record to both).
+too, `AuditSinks` writes each record to both). An assistant turn builds its
+record with `entry` and hands it to the turn's write: a store sink on the
+database the turn is written to gets it in that same write (one round trip),
+the other sinks through `write(record, written_in=...)`.
 
 Each record: `time`, `principal`, `groups`, `model`, `action`, `query`
 (redacted: `text.redaction`), `decision` (`unrestricted`, or the readers the

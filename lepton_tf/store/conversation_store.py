@@ -124,12 +124,14 @@ class ConversationStore:
     Args:
         engine: the database (see `open`).
         description: the URL without password, for messages.
+        prepared: PostgreSQL statements are prepared on the server (False behind
+            PgBouncer's transaction mode: `store_options`).
     """
 
     def __init__(self, engine: sa.Engine, description: str = "", prepared: bool = True):
         self.engine, self.description = engine, description
         # What identifies the database (an audit sink on the same one lets a turn
-        # carry its record: `server.audit.keeps_in`).
+        # carry its record: `server.audit.keeps_in`); compared, never shown.
         self.database = engine.url.render_as_string(hide_password=False)
         self.dialect = engine.dialect.name
         insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
