@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         vector = encoder.encode_queries([item["question"]])
         hits = index.hybrid_search(vector, [item["question"]], k=CONTEXT_PASSAGES)[0]
         passages = [{"id": d, "title": index.documents[d].title, "text": index.documents[d].text,
-                     "score": round(float(s), 4)} for d, s in zip(hits.doc_ids, hits.scores)]
+                     "score": round(float(s), 4), "metadata": dict(index.documents[d].metadata)}
+                    for d, s in zip(hits.doc_ids, hits.scores)]
         sentences = sorted({s for p in passages for s in split_sentences(p["text"])})
         cosines = encoder.encode_documents(sentences, progress=False) @ vector[0]
         cases.append({**item, "passages": passages,

@@ -28,12 +28,16 @@ def _cases():
 
 
 def _reply(case) -> str:
-    passages = [RetrievedPassage(p["id"], p["title"], p["text"], p["score"])
-                for p in case["passages"]]
+    passages = [RetrievedPassage(p["id"], p["title"], p["text"], p["score"],
+                                 metadata=p["metadata"]) for p in case["passages"]]
 
     def recorded(question, sentences):
         return [case["similarity"][s] for s in sentences]
     return extractive_answer(case["question"], passages, recorded)[0]
+
+
+def _section(title: str) -> RetrievedPassage:
+    return RetrievedPassage("f.md#0", title, "", 1.0, metadata={"source": "f.md", "start": 0})
 
 
 def _flat(text: str) -> str:
@@ -78,7 +82,7 @@ def test_a_pointer_to_other_docs_from_a_real_readme_counts_less():
     assert is_pointer(pointer) and not is_pointer(answer)
     adjust = answer_likeness("Which extras does jsonschema offer for format validation?",
                              [(1, 0, answer), (1, 1, pointer)],
-                             ["jsonschema > Installation > Extras"])
+                             [_section("jsonschema > Installation > Extras")])
     assert adjust[0] - adjust[1] >= 0.2
 
 
@@ -86,5 +90,22 @@ def test_a_definition_by_name_is_preferred_for_what_is():
     adjust = answer_likeness("What is h11?",
                              [(1, 0, "It's a bring-your-own-I/O library."),
                               (1, 1, "h11 is a little HTTP/1.1 library written in Python."),
-                              (1, 2, "h11 is also a pun.")], ["h11"])
+                              (1, 2, "h11 is also a pun.")],
+                             [_section("h11")])
     assert adjust[1] > adjust[0] and adjust[1] > adjust[2]
+
+
+def test_a_record_that_is_one_answer_keeps_its_opening():
+    # A Q&A answer or FAQ entry (no file section): judged by similarity alone,
+    # as on StackFAQ, where the opening sentence is the answer.
+    record = RetrievedPassage("t1", "Send urgent mail in Gmail",
+                              "Use the priority marker. Otherwise mark it urgent in the subject.",
+                              1.0)
+    faq = RetrievedPassage("f1", "Opening hours", "Nine to five. Default hours apply.", 1.0,
+                           ("When does the office open by default?",),
+                           {"source": "faq.jsonl", "start": 0, "record": "f1"})
+    candidates = [(1, 0, "Use the priority marker."),
+                  (1, 1, "Otherwise mark it urgent in the subject."),
+                  (2, 0, "Nine to five."), (2, 1, "Default hours apply.")]
+    adjust = answer_likeness("how do I mark mail urgent by default", candidates, [record, faq])
+    assert not adjust.any()

@@ -134,26 +134,52 @@ def asks(sentence: str) -> bool:
     return sentence.rstrip(" *_").endswith("?")
 
 
+def is_document_section(passage) -> bool:
+    """Whether `passage` is cut from a section of a file (a folder index's
+    passage: `source` and `start` in its metadata), not a record that is one
+    answer (a Q&A thread's answer, a FAQ entry, a JSONL or CSV record).
+
+    A record was matched to the question as a whole and leads with its
+    answer: its sentences are judged by similarity alone (on StackFAQ the
+    opening sentence is the answer). In a section of a document the answer
+    can sit anywhere, so answer-likeness is for those.
+
+    >>> from lepton_tf.assistant.grounding import RetrievedPassage as P
+    >>> is_document_section(P("a.md#3", "Guide > Install", "x", 1.0, (),
+    ...                       {"source": "a.md", "start": 120}))
+    True
+    >>> is_document_section(P("q1", "How do I do it?", "x", 1.0))
+    False
+    """
+    metadata = getattr(passage, "metadata", None) or {}
+    return ("source" in metadata and "start" in metadata and "record" not in metadata
+            and not getattr(passage, "questions", ()))
+
+
 def answer_likeness(question: str, candidates: Sequence[tuple[int, int, str]],
-                    titles: Sequence[str]) -> np.ndarray:
+                    passages: Sequence) -> np.ndarray:
     """What to add to each candidate sentence's similarity to the question.
 
     Args:
         question: the question as answered.
         candidates: `(passage number from 1, sentence index, text)`.
-        titles: each passage's title (its heading path), by passage number - 1.
+        passages: the shown passages (`RetrievedPassage`), by passage number - 1.
 
     Returns:
-        float32 `[len(candidates)]`.
+        float32 `[len(candidates)]`; 0 for the sentences of a passage that
+        is not a section of a document (`is_document_section`).
     """
     subject = definition_subject(question)
     asks_how = bool(_HOW_QUESTION.search(question))
     stems = [content_stems(text) for _, _, text in candidates]
     weight = term_weights(stems)
-    focus = {n: focus_terms(question, titles[n - 1]) for n in {c[0] for c in candidates}}
+    focus = {n: focus_terms(question, passages[n - 1].title) for n in {c[0] for c in candidates}}
+    documents = {n for n in focus if is_document_section(passages[n - 1])}
     defined: set[int] = set()
     out = np.zeros(len(candidates), np.float32)
     for k, (n, _, text) in enumerate(candidates):
+        if n not in documents:
+            continue
         if focus[n]:
             total = sum(weight(t) for t in focus[n])
             out[k] += FOCUS_WEIGHT * sum(weight(t) for t in focus[n] & stems[k]) / total

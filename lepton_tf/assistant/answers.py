@@ -169,7 +169,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
     # follow it are judged against its similarity alone (a bonus it earned as
     # the answer would otherwise cut the steps after it).
     base = scores
-    scores = scores + answer_likeness(question, candidates, [p.title for p in passages])
+    scores = scores + answer_likeness(question, candidates, passages)
     said_sentences = {" ".join(s.split()) for s in split_sentences(_CITE.sub("", said))}
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     fresh = [j for j in order if texts[j] not in said_sentences
