@@ -44,7 +44,7 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("qid", ["q07", "q25", "q36", "q40"])
+@pytest.mark.parametrize("qid", ["q03", "q07", "q25", "q27", "q36", "q40"])
 def test_the_reply_holds_the_answer_phrase_whole(qid):
     case = _cases()[qid]
     reply = _reply(case)
@@ -109,3 +109,17 @@ def test_a_record_that_is_one_answer_keeps_its_opening():
                   (2, 0, "Nine to five."), (2, 1, "Default hours apply.")]
     adjust = answer_likeness("how do I mark mail urgent by default", candidates, [record, faq])
     assert not adjust.any()
+
+
+def test_a_short_list_item_is_what_its_lead_in_announces():
+    # jsonschema's README: "Two extras are available ...:" then "* ``format``",
+    # "* ``format-nongpl``" (two words each: before, dropped as markup).
+    reply = _reply(_cases()["q27"])
+    assert reply.startswith("Two extras are available when installing the package"), reply
+    assert "* ``format``\n* ``format-nongpl`` [1]" in reply, reply
+    assert "Please read" not in reply
+
+
+def test_a_how_question_is_answered_by_the_instruction():
+    reply = _reply(_cases()["q03"])  # How do I get Redis locks in portalocker?
+    assert reply.startswith("Install the optional `redis` extra for Redis locks"), reply

@@ -20,7 +20,9 @@ features correct for that, each from the text alone:
   further details", "the guide covers ...") answers nothing itself.
 - **a question** (a FAQ heading, a rhetorical question) is not its answer.
 - **a code line or command** is an answer to "how do I" questions only
-  (`looks like code` as in `assistant.standalone.code_line`).
+  (`assistant.standalone.code_line`), and so, for those, is an
+  **instruction** ("Install the `redis` extra ...", "To disable it, pass
+  ...").
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from lepton_tf.assistant.standalone import code_line
 
 FOCUS_WEIGHT = 0.3       # times the share of the question's focus terms in the sentence
 DEFINITION_BONUS = 0.35  # the first sentence that defines what "What is X?" asks about
-POINTER_PENALTY = 0.2
+POINTER_PENALTY = 0.3
 QUESTION_PENALTY = 0.2
 CODE_PENALTY = 0.15      # a code line, for a question that asks no "how"
+INSTRUCTION_BONUS = 0.2   # an instruction ("Install ...", "To X, pass ..."), for a "how"
 _TOKEN = re.compile(r"[a-z0-9]+")
 # Function words and question words: they say how something is asked, not what.
 _STOP = frozenset("""a about all also am an and any are as at be been but by can could
@@ -49,6 +52,13 @@ _DEFINITION_QUESTION = re.compile(r"^\s*what(?:'s|\s+is|\s+are)\s+(?:an?\s+|the\
                                   r"(?P<subject>[\w.\- ]{1,40}?)\s*\??\s*$", re.IGNORECASE)
 _HOW_QUESTION = re.compile(r"\b(?:how|example|command|install|run|call|code|syntax)\b",
                            re.IGNORECASE)
+# An instruction: a sentence that opens with what to do (an imperative verb
+# of documentation, or "To <do X>, <do Y>").
+_DOING = (r"(?:install|use|run|set|pass|call|add|create|import|open|click|select|enable"
+          r"|disable|configure|define|give|keep|specify|choose|put|type|press|replace|remove"
+          r"|wrap|subclass|register|upgrade)")
+_INSTRUCTION = re.compile(rf"^[\s*>-]*(?:{_DOING}\b|to\s+\w+\b[^.,;:]*,\s*{_DOING}\b)",
+                          re.IGNORECASE)
 _POINTER = re.compile(
     r"""^[\s*>-]*(?:please\s+)?(?:see|read|refer\s+to|consult|check\s+out|visit|head\s+to)\b
       | \bfor\s+(?:further|more|additional)\s+(?:details|information|info|examples)\b
@@ -125,6 +135,19 @@ def is_pointer(sentence: str) -> bool:
     return bool(_POINTER.search(sentence))
 
 
+def instructs(sentence: str) -> bool:
+    """Whether `sentence` tells the reader what to do.
+
+    >>> instructs("Install the optional `redis` extra for Redis locks:")
+    True
+    >>> instructs("To disable whitespace removal, pass `preserve_whitespace=True`.")
+    True
+    >>> instructs("Redis locks need a Redis server."), instructs("See the guide.")
+    (False, False)
+    """
+    return bool(_INSTRUCTION.match(sentence))
+
+
 def asks(sentence: str) -> bool:
     """A question in the text (a FAQ heading), not an answer.
 
@@ -192,6 +215,8 @@ def answer_likeness(question: str, candidates: Sequence[tuple[int, int, str]],
             out[k] -= QUESTION_PENALTY
         if not asks_how and code_line(text):
             out[k] -= CODE_PENALTY
+        if asks_how and instructs(text):
+            out[k] += INSTRUCTION_BONUS
     return out
 
 
