@@ -15,16 +15,11 @@ from typing import Any
 from lepton_tf.data._io import open_text
 from lepton_tf.data.errors import DataFormatError
 from lepton_tf.data.json_fields import json_field, json_strings
-from lepton_tf.data.paths import data_file
+from lepton_tf.data.paths import split_file
 from lepton_tf.data.records import Dialogue, ResponsePair, ServiceSchema, Turn
 
 SPLITS = ("train", "dev", "test")
 SPEAKERS = ("USER", "SYSTEM")
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
 def _strings(obj: dict, key: str, path, line: int, where: str, required: bool = True) -> tuple[str, ...]:
@@ -79,9 +74,7 @@ def read_sgd_dialogues(split: str, path: str | os.PathLike | None = None) -> lis
         FileNotFoundError: naming the file if it is missing.
         DataFormatError: naming the file and 1-based line of a malformed dialogue.
     """
-    _check_split(split)
-    if path is None:
-        path = data_file("sgd", f"sgd_{split}.jsonl.gz")
+    path = split_file("sgd", "sgd_{split}.jsonl.gz", split, SPLITS, path)
     dialogues = []
     line = 0
     try:
@@ -156,9 +149,7 @@ def read_sgd_schemas(split: str, path: str | os.PathLike | None = None) -> dict[
         DataFormatError: if the file is not valid JSON (with the line) or a
             service lacks a name, description or intents (no line).
     """
-    _check_split(split)
-    if path is None:
-        path = data_file("sgd", f"schema_{split}.json.gz")
+    path = split_file("sgd", "schema_{split}.json.gz", split, SPLITS, path)
     try:
         with open_text(path) as fh:
             raw = json.load(fh)
