@@ -138,3 +138,13 @@ def test_forget_on_the_file_deletes_the_audit_records_of_that_session(tmp_path, 
     assert "deleted 3 rows" in capsys.readouterr().out  # the turn, its record, the session
     rows = _audit_rows(url)
     assert [r[0] for r in rows] == [kept] and "diagnosis" not in repr(rows)
+
+
+@pytest.mark.parametrize("flags, error", [
+    (["--audit_retention_days", "0"], "must be > 0"),
+    (["--audit_retention_days", "5", "--conversation_retention_days", "0"], "needs"),
+])
+def test_serve_refuses_an_audit_retention_it_would_not_apply(flags, error, capsys):
+    assert main(["serve", "--assistant", "--port", "0", "--rest_api_port", "0",
+                 "--conversation_store", "none", *flags]) == 2
+    assert error in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""`lepton-tf conversations`: delete one session's data, or purge old turns.
+"""`lepton-tf conversations`: delete one session's data (its audit records
+included), or purge old turns and audit records.
 
     lepton-tf conversations forget SESSION_ID --search_index indexes/stackfaq
     lepton-tf conversations purge --days 30 --conversation_store postgresql://...

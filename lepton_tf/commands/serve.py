@@ -144,8 +144,24 @@ def build_server(args):
                         routing_thresholds=getattr(args, "routing_thresholds", None),
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None,
-                        audit_retention_days=args.audit_retention_days)
+                        audit_retention_days=audit_retention_days(args))
     return server
+
+
+def audit_retention_days(args) -> float | None:
+    """`--audit_retention_days`, checked (None: as the turns' retention).
+
+    Raises:
+        ValueError: 0 days or less, or given while the turns are kept forever
+            (the purge that applies it would not run).
+    """
+    days = getattr(args, "audit_retention_days", None)
+    if days is not None and days <= 0:
+        raise ValueError("--audit_retention_days must be > 0.")
+    if days is not None and not args.conversation_retention_days:
+        raise ValueError("--audit_retention_days needs --conversation_retention_days > 0 "
+                         "(a turn's audit record goes with its turn at the latest).")
+    return days
 
 
 STORE_URL_VARIABLE = "LEPTON_CONVERSATION_STORE"
