@@ -4,7 +4,8 @@ The in-memory LRU stays as a cache of `Session` objects (their locks order a
 session's turns in this process), but before each turn the state is read
 from the database, so a restarted server, or another replica on the same
 PostgreSQL, continues where the last turn left it. Each turn is written
-(state and turn log, one transaction) before its final event.
+(state, turn log and, when the trail is kept in the same database, its audit
+record: one transaction, on PostgreSQL one statement) before its final event.
 
 When the database fails the conversation goes on from the cached state: a
 failed read keeps it (counted), and while turns wait in the writer's retry
@@ -20,6 +21,7 @@ from typing import Callable
 
 from lepton_tf.assistant.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TURNS, DEFAULT_TTL_S,
                                           Session, SessionStore)
+from lepton_tf.server import audit
 from lepton_tf.store.records import TurnRecord
 from lepton_tf.store.writer import TurnWriter
 
@@ -33,16 +35,19 @@ class StoredSessions(SessionStore):
     Args:
         writer: the store's writer (holds the store, the metrics and redaction).
         retention_days: turns, feedback and sessions older than this are deleted
-            (at start, then hourly); None keeps everything.
+            (at start, then hourly); None keeps everything, the audit trail included.
         max_sessions, ttl_s, max_turns, clock: as `SessionStore` (the cache).
+        audit_retention_days: audit records older than this are deleted in the same
+            purge (None: as `retention_days`; see `ConversationStore.purge`).
     """
 
     def __init__(self, writer: TurnWriter, retention_days: float | None = None,
                  max_sessions: int = DEFAULT_MAX_SESSIONS, ttl_s: float = DEFAULT_TTL_S,
-                 max_turns: int = DEFAULT_MAX_TURNS, clock: Callable[[], float] = time.monotonic):
+                 max_turns: int = DEFAULT_MAX_TURNS, clock: Callable[[], float] = time.monotonic,
+                 audit_retention_days: float | None = None):
         super().__init__(max_sessions, ttl_s, max_turns, clock)
         self.writer, self.store = writer, writer.store
-        self.retention_days = retention_days
+        self.retention_days, self.audit_retention_days = retention_days, audit_retention_days
         self._next_purge = 0.0
         self.purge_if_due()
 
@@ -52,7 +57,8 @@ class StoredSessions(SessionStore):
             return
         self._next_purge = time.monotonic() + RETENTION_CHECK_S
         try:
-            deleted = self.store.purge(self.retention_days)
+            deleted = self.store.purge(self.retention_days,
+                                       audit_retention_days=self.audit_retention_days)
             if deleted:
                 log.info("conversation store: %d rows older than %g days deleted", deleted,
                          self.retention_days)
@@ -92,10 +98,17 @@ class StoredSessions(SessionStore):
         session.turn_count = turns
         session.stored_mark = (turns, updated_at)
 
-    def log_turn(self, session: Session, record: TurnRecord) -> None:
+    def log_turn(self, session: Session, record: TurnRecord,
+                 audited: dict | None = None) -> None:
         start = time.perf_counter()
         self.purge_if_due()
+        # The audit trail kept in this database takes the turn's record in the turn's
+        # own write (one round trip); the other sinks (a file) get it as before.
+        carried = audited is not None and audit.keeps_in(self.store.database)
+        if carried:
+            record.audit = audited
         self.writer.write(record, session.to_state(), session.turn_count)
+        audit.write(audited, written_in=self.store.database if carried else None)
         self.writer.metrics.turn_seconds.observe(
             session.store_read_s + time.perf_counter() - start)
         session.store_read_s = 0.0
