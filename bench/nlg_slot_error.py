@@ -12,14 +12,16 @@ for the check itself, for SGD's own human-written system turns:
 - BLEU (sacrebleu) of the templates against the human turns.
 
 With `--generator SAVED_MODEL` (an exported `lepton-tf train reply_generator`, or
-its run folder), the
-same turns are also written by the learned generator, from the acts and the two
-turns before (`lepton_tf.text.act_format`), greedy: its SER and BLEU are reported
-raw, and as the assistant would send them (`generated_replies.checked_reply`: a
-reply that drops or adds a value, claims an outcome the acts do not report or asks
-nothing where they ask, is replaced by the template; outcomes are always the
-template's), with the share replaced. `--sample N` takes N turns spread over
-the whole split (generation is slow on a CPU).
+its run folder), the same turns are also written by the learned generator from the
+delexicalised acts (`lepton_tf.text.act_format`), greedy, and relexicalised from the
+acts (`generated_replies.relexicalised`). Its SER and BLEU are reported raw (a
+value missing, a value-like span the acts do not hold, or a placeholder no act value
+fills, i.e. a slot repeated or hallucinated, each count as errors), and as the
+assistant would send them (`generated_replies.checked_reply`: a reply with any of
+those, or that claims an outcome the acts do not report or asks nothing where they
+ask, is replaced by the template; outcomes are always the template's), with the
+share replaced. `--sample N` takes N turns spread over the whole split (generation
+is slow on a CPU).
 
     python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test [--limit N] [--json]
     python bench/nlg_slot_error.py --sgd ../shared/data/sgd/full/test --sample 1000 \
@@ -43,9 +45,8 @@ from lepton_tf.dialogue.replies import schema_words, template_reply, value_error
 from lepton_tf.dialogue.schema import load_schema  # noqa: E402
 
 
-def system_turns(folder: str, limit: int | None, history: list | None = None):
-    """`(acts, service schema, human utterance)` per SGD system turn (one per frame);
-    `history`, when given, is set to the two turns before each (speaker, text)."""
+def system_turns(folder: str, limit: int | None):
+    """`(acts, service schema, human utterance)` per SGD system turn (one per frame)."""
     schema = load_schema(sorted(glob.glob(os.path.join(folder, "schema.json*")))[0])
     count = 0
     for path in sorted(glob.glob(os.path.join(folder, "dialogues_*.json*"))):
@@ -53,12 +54,9 @@ def system_turns(folder: str, limit: int | None, history: list | None = None):
         with opener(path, "rt", encoding="utf-8") as fh:
             dialogues = json.load(fh)
         for dialogue in dialogues:
-            for index, turn in enumerate(dialogue["turns"]):
+            for turn in dialogue["turns"]:
                 if turn["speaker"] != "SYSTEM":
                     continue
-                if history is not None:
-                    history[:] = [(t["speaker"], t["utterance"])
-                                  for t in dialogue["turns"][max(0, index - 2):index]]
                 for frame in turn["frames"]:
                     acts = [Act(a["act"], a["slot"] if a["act"] != "INFORM_COUNT" else "count",
                                 tuple(a["values"])) for a in frame["actions"] if a["act"] in ACTS]
@@ -81,7 +79,8 @@ def _errors(reply: str, acts: list, service) -> tuple[int, int, int, bool]:
 def _serving_default(path: str, checkpoint: str | None = None):
     """`serving_default` of an exported generator, or of a training run's folder
     (`config.yaml` with `final.weights.h5` or a `checkpoint` of the run, e.g.
-    `runs/reply_generator/backup/ckpt-400`: the servable built in process, not saved)."""
+    `runs/reply_generator/backup/ckpt-400`: the servable built in process, not saved,
+    with the export options of the run's config)."""
     import tensorflow as tf
 
     if not os.path.isfile(os.path.join(path, "config.yaml")):
@@ -91,9 +90,7 @@ def _serving_default(path: str, checkpoint: str | None = None):
     from lepton_tf.tasks.sections import generator_data
 
     model, task, config = restore_run("reply_generator", path, checkpoint)
-    export = generator_data(config).export
-    servable = ChatServable(model, task.get_tokenizer(config),
-                            max_new_tokens=export.get("max_new_tokens", 40))
+    servable = ChatServable(model, task.get_tokenizer(config), **generator_data(config).export)
     return lambda context: servable.serve(context)
 
 
@@ -110,14 +107,19 @@ def generate_replies(generator: str, contexts: list[str], batch: int = 32,
     return out
 
 
-def _score(texts: list[str], rows: list, references: list[str]) -> dict:
-    """SER, slot error rate and BLEU of `texts` over `rows` (`(acts, service)`)."""
+def _score(texts: list[str], rows: list, references: list[str],
+           unfilled: list[int] | None = None) -> dict:
+    """SER, slot error rate and BLEU of `texts` over `rows` (`(acts, service)`).
+    `unfilled`: per text, placeholders the generator wrote that no act value fills (a
+    slot repeated past its values, or one no act holds): hallucinated slots."""
     import sacrebleu
 
     slots = dropped = added = free_errors = 0
-    for text, (acts, service) in zip(texts, rows):
+    for i, (text, (acts, service)) in enumerate(zip(texts, rows)):
         n, d, a, free = _errors(text, acts, service)
-        slots, dropped, added, free_errors = slots + n, dropped + d, added + a, free_errors + free
+        extra = unfilled[i] if unfilled else 0
+        slots, dropped, added = slots + n, dropped + d, added + a + extra
+        free_errors += free or extra > 0
     return {"ser_turns": round(free_errors / max(len(texts), 1), 4),
             "slot_error_rate": round((dropped + added) / max(slots, 1), 4),
             "slots": slots, "missing": dropped, "added": added,
@@ -126,34 +128,38 @@ def _score(texts: list[str], rows: list, references: list[str]) -> dict:
 
 def generator_report(folder: str, saved_model: str, sample: int,
                      checkpoint: str | None = None) -> dict:
-    """Template, generator (raw) and sent (value-checked) replies on `sample` turns."""
-    from lepton_tf.dialogue.generated_replies import checked_reply, generates
-    from lepton_tf.text.act_format import generator_context
+    """Template, generator (raw: relexicalised from the acts) and sent (checked)
+    replies on `sample` turns spread over the split."""
+    from lepton_tf.dialogue.generated_replies import (checked_reply, generates,
+                                                      generator_input, relexicalised)
 
-    history: list = []
-    turns = [(acts, service, human, list(history))
-             for acts, service, human in system_turns(folder, None, history) if acts]
+    turns = [(acts, service, human) for acts, service, human in system_turns(folder, None)
+             if acts]
     step = max(1, len(turns) // sample)
     turns = turns[::step][:sample]
-    contexts = [generator_context([(a.act, a.slot, a.values) for a in acts], past)
-                for acts, _, _, past in turns]
+    contexts = [generator_input(acts) for acts, _, _ in turns]
     start = time.perf_counter()
     generated = generate_replies(saved_model, contexts, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
-    sent = [checked_reply(g, acts, service) for g, (acts, service, _, _) in zip(generated, turns)]
-    rows = [(acts, service) for acts, service, _, _ in turns]
-    humans = [h for _, _, h, _ in turns]
+    filled = [relexicalised(g, acts) for g, (acts, _, _) in zip(generated, turns)]
+    sent = [checked_reply(g, acts, service) for g, (acts, service, _) in zip(generated, turns)]
+    rows = [(acts, service) for acts, service, _ in turns]
+    humans = [h for _, _, h in turns]
     return {"system_turns": len(turns), "generation_seconds": round(seconds, 1),
             "template": _score([template_reply(a, s) for a, s in rows], rows, humans),
-            "generator": _score(generated, rows, humans),
+            "generator": {**_score([r for r, _, _ in filled], rows, humans,
+                                   [len(extra) for _, _, extra in filled]),
+                          "placeholders_missing": sum(len(m) for _, m, _ in filled),
+                          "placeholders_unfilled": sum(len(x) for _, _, x in filled)},
             "sent": {**_score([r for r, _ in sent], rows, humans),
                      "replaced_by_template": round(sum(r for _, r in sent) / max(len(sent), 1),
                                                    4),
                      "turns_the_generator_may_write": round(
-                         sum(generates(acts) for acts, _, _, _ in turns) / max(len(turns), 1), 4)},
+                         sum(generates(acts) for acts, _, _ in turns) / max(len(turns), 1), 4)},
             "human": _score(humans, rows, humans),
-            "examples": [{"acts": [a.to_json() for a in acts], "generated": g, "human": h}
-                         for g, (acts, _, h, _) in list(zip(generated, turns))[:8]]}
+            "examples": [{"acts": [a.to_json() for a in acts], "generated": g, "sent": r,
+                          "human": h}
+                         for g, (r, _), (acts, _, h) in list(zip(generated, sent, turns))[:8]]}
 
 
 def main(argv=None) -> int:
@@ -173,7 +179,7 @@ def main(argv=None) -> int:
         return 1
     if args.generator:
         print(json.dumps(generator_report(args.sgd, args.generator, args.sample,
-                                                args.checkpoint), indent=1))
+                                          args.checkpoint), indent=1))
         return 0
     import sacrebleu
 

@@ -183,7 +183,8 @@ def test_a_banking_intent_bound_to_a_schema_task_starts_it(server, tmp_path):
     """The shipped skills bind Banking77's `transfer_into_account` to SGD's
     Banks_1.TransferMoney: the intent model's decision starts the task (not a
     hand-off), the tracker's values fill it, and after a yes the bank's system (an
-    HTTP action server here) gets the transfer once."""
+    HTTP action server here, bound in place of the example database) gets the
+    transfer once."""
     from conversation_fakes import DIALOGUE_TURNS, DOMAIN_TURNS, conversation_models
     from webhook_server import ActionServer
 
@@ -194,8 +195,8 @@ def test_a_banking_intent_bound_to_a_schema_task_starts_it(server, tmp_path):
     with ActionServer(bank) as bank_server:
         config = tmp_path / "backends.yaml"
         config.write_text(open(DEFAULT_BACKENDS).read().replace(
-            "bind:\n", f"  bank: {{type: http, url: '{bank_server.url}'}}\nbind:\n"
-                        '  "Banks_1.*": bank\n'))
+            "bind:\n", f"  bank: {{type: http, url: '{bank_server.url}'}}\nbind:\n").replace(
+            '"Banks_1.*": example_db', '"Banks_1.*": bank'))
         s = ModelServer(ServerOptions(port=0, rest_api_port=free_port()),
                         python_servables=conversation_models())
         mount_assistant(s, router=ROUTER, dialogue_turns=DIALOGUE_TURNS, search_k=3,

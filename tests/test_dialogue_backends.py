@@ -72,7 +72,7 @@ def test_sqlite_searches_with_slot_values_and_books_once_per_key(sqlite_url):
 def test_sql_backend_says_what_it_cannot_do(sqlite_url, tmp_path):
     backend = SqlBackend(sqlite_url, example_schemas(), PASS_THROUGH)
     with pytest.raises(BackendError) as e:
-        backend.call(BackendCall("Banks_1", "CheckBalance", {"account_type": "checking"}))
+        backend.call(BackendCall("Calendar_1", "GetEvents", {"event_date": "2019-03-01"}))
     assert e.value.kind == "unsupported"
     missing = SqlBackend(f"sqlite:///{tmp_path}/none.sqlite", example_schemas())
     with pytest.raises(BackendError) as e:
@@ -199,8 +199,9 @@ def test_shipped_config_binds_the_catalogue_to_the_database(sqlite_url):
     backends = load_backends(DEFAULT_BACKENDS_CONFIG, example_schemas(), environ={},
                              overrides={"example_db": {"url": sqlite_url}})
     assert backends.bound("Restaurants_1", "ReserveRestaurant") == "example_db"
-    assert backends.bound("Banks_1", "TransferMoney") == ""
-    result = backends.call(BackendCall("Banks_1", "TransferMoney", {"amount": "100"},
+    assert backends.bound("Banks_1", "TransferMoney") == "example_db"
+    assert backends.bound("Calendar_1", "AddEvent") == ""
+    result = backends.call(BackendCall("Calendar_1", "AddEvent", {"event_name": "Lunch"},
                                        True, "s:1"))
     assert not result.ok and result.error == "unsupported" and result.rows == ()
     found = backends.call(BackendCall("Hotels_1", "SearchHotel",

@@ -56,7 +56,8 @@ def test_extract_keeps_each_search_result_once_and_no_booking(tmp_path):
 def test_vendored_entities_build_a_database_of_real_restaurants(tmp_path):
     db_path = tmp_path / "example.sqlite"
     counts = example_db.build_example_db(db_path)
-    assert len(counts) == len(example_db.EXAMPLE_SERVICES)
+    # The catalogue, and the example bank customer's two accounts.
+    assert len(counts) == len(example_db.EXAMPLE_SERVICES) + 1 and counts["banks_1"] == 2
     assert counts["restaurants_1"] > 1000 and counts["hotels_1"] > 1000
     with sqlite3.connect(db_path) as db:
         rows = db.execute("SELECT street_address, phone_number FROM restaurants_1 WHERE "
@@ -67,6 +68,21 @@ def test_vendored_entities_build_a_database_of_real_restaurants(tmp_path):
     assert rows == [("2083 Camden Avenue", "408-369-9820")]
     assert reservations == 0
     assert example_db.ensure_example_db(db_path) is False
+
+
+def test_a_database_built_before_the_accounts_gets_them_and_keeps_its_bookings(tmp_path):
+    db_path = tmp_path / "example.sqlite"
+    example_db.build_example_db(db_path)
+    with sqlite3.connect(db_path) as db:
+        db.execute("DROP TABLE banks_1")
+        db.execute("INSERT INTO reservations (service, intent, idempotency_key, arguments, "
+                   "result, created_at) VALUES ('Restaurants_1', 'ReserveRestaurant', 'k', "
+                   "'{}', '{}', 'now')")
+    assert example_db.ensure_example_db(db_path) is False
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT account_type FROM banks_1 ORDER BY 1").fetchall() == [
+            ("checking",), ("savings",)]
+        assert db.execute("SELECT count(*) FROM reservations").fetchone()[0] == 1
 
 
 def test_names_that_are_not_identifiers_never_reach_sql():

@@ -1,9 +1,11 @@
-"""The learned reply generator: its training examples from SGD's system acts, a tiny
-training run of the task, and the assistant with `task_generator` on: a generated
-reply is sent only when it states exactly the acts' values, else the template is."""
+"""The learned reply generator: its delexicalised training examples from SGD's system
+acts, a tiny training run of the task, and the assistant with `task_generator` on: a
+generated reply, its placeholders filled from the acts, is sent only when it states
+exactly the acts' values, else the template is."""
 
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -36,15 +38,23 @@ DIALOGUE = {"dialogue_id": "1_00000", "services": ["Restaurants_1"], "turns": [
 ]}
 
 
-def test_training_examples_are_the_acts_then_the_turns_before():
+def test_training_examples_are_delexicalised_acts_and_replies():
+    import copy
+
     from lepton_tf.tasks.reply_generator import act_examples
 
-    examples = list(act_examples([DIALOGUE], context_turns=2))
+    examples = list(act_examples([DIALOGUE]))
     assert examples == [
-        ("[DOC] [1] acts: REQUEST ( cuisine ) [USER] Find me a place to eat in San Jose.",
-         "What kind of food?"),
-        ("[DOC] [1] acts: OFFER ( restaurant name = Arcadia ) OFFER ( city = San Jose ) "
-         "[SYSTEM] What kind of food? [USER] Italian.", "How about Arcadia in San Jose?")]
+        ("[DOC] [1] acts: request cuisine", "What kind of food?"),
+        ("[DOC] [1] acts: offer [restaurant_name] ; offer [city]",
+         "How about [restaurant_name] in [city]?")]
+    # A turn that says a value otherwise, or holds a value the acts do not, is left
+    # out: the model must only ever write values through placeholders.
+    other = copy.deepcopy(DIALOGUE)
+    other["turns"][3]["utterance"] = "How about Arcadia in SJ?"
+    assert [r for _, r in act_examples([other])] == ["What kind of food?"]
+    other["turns"][3]["utterance"] = "How about Arcadia in San Jose at 7?"
+    assert [r for _, r in act_examples([other])] == ["What kind of food?"]
 
 
 def test_the_task_trains_from_sgd_files_and_its_loss_falls(tmp_path):
@@ -75,9 +85,10 @@ def test_the_task_trains_from_sgd_files_and_its_loss_falls(tmp_path):
 
 
 class ScriptedGenerator:
-    """A servable with the chat signature: it reads the acts' values from the context
-    and asks about them (`mode` "adds": plus a number the acts do not hold; "claims":
-    says it is booked, with the right values)."""
+    """A servable with the chat signature: it reads the acts' placeholders from the
+    context and asks about them (`mode` "adds": plus a number the acts do not hold;
+    "claims": says it is booked, with every placeholder; "repeats": one placeholder
+    twice; "drops": all but the last)."""
 
     name, version = "reply_generator", 1
 
@@ -98,12 +109,13 @@ class ScriptedGenerator:
         for raw in inputs["context"]:
             context = raw.decode()
             self.seen.append(context)
-            acts = context.split("acts:", 1)[1].split("[USER]")[0].split("[SYSTEM]")[0]
-            values = [v.split(")")[0].strip() for v in acts.split("= ")[1:]]
-            said = ", ".join(values)
+            placeholders = re.findall(r"\[[a-z_]+\]", context)
+            said = ", ".join(placeholders)
             reply = {"faithful": f"Shall I book {said}?",
                      "adds": f"Shall I book {said}? It seats 12.",
-                     "claims": f"Your table is booked: {said}."}[self.mode]
+                     "claims": f"Your table is booked: {said}.",
+                     "repeats": f"Shall I book {said}, {placeholders[0]}?",
+                     "drops": f"Shall I book {', '.join(placeholders[:-1])}?"}[self.mode]
             replies.append(reply.encode())
         return {"reply": np.array(replies, object)}
 
@@ -133,9 +145,15 @@ def test_a_generated_reply_is_sent_only_when_it_states_exactly_the_acts(served):
                              timeout_s=20)
     confirm = client.ask("Book a table at Arcadia in San Jose at 7 pm")
     assert confirm["route"] == "task" and confirm["task"]["reply_replaced"] is False
+    # Filled from the acts, values as a reply says them.
     assert confirm["reply"].startswith("Shall I book Arcadia, San Jose, 7 pm, ")
-    assert "CONFIRM ( time = 7 pm )" in generator.seen[-1]  # rendered, as a reply says it
-    assert generator.seen[-1].endswith("[USER] Book a table at Arcadia in San Jose at 7 pm")
+    # The generator sees the acts' slots, never a value nor the user's words.
+    assert "confirm [time]" in generator.seen[-1] and "Arcadia" not in generator.seen[-1]
+    for mode, time in (("repeats", "6 pm"), ("drops", "10 pm")):  # a slot twice, one left out
+        generator.mode = mode
+        changed = client.ask(f"make it {time}")
+        assert changed["task"]["reply_replaced"] is True, (mode, changed)
+        assert changed["reply"].startswith("Please confirm:") and time in changed["reply"]
     generator.mode = "adds"
     again = client.ask("make it 8 pm")
     assert again["task"]["reply_replaced"] is True and "12" not in again["reply"]

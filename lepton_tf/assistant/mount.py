@@ -92,7 +92,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             `tasks.DEFAULT_SERVICES`); any service of SGD's schemas with a bound backend.
         task_generator: the reply generator servable this server hosts (`lepton-tf
             train reply_generator`); its replies pass the value check or are
-            replaced by the template ("": template replies).
+            replaced by the template ("": template replies; `auto`: the
+            `reply_generator` servable when the server hosts one).
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
@@ -149,8 +150,12 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                     skill_only[service] = skill_only.get(service, frozenset()) | {intent}
             tasks = TaskSkill.example(task_db, task_config, services=offered + tuple(skill_only),
                                       tracker=tracker, skill_only=skill_only)
-            if task_generator:
-                tasks.generator = hosted_generator(server.manager, task_generator)
+            generator = task_generator
+            if generator == AUTO_GENERATOR:
+                generator = HOSTED_GENERATOR if HOSTED_GENERATOR in server.manager.model_names() \
+                    else ""
+            if generator:
+                tasks.generator = hosted_generator(server.manager, generator)
             for task in bound:
                 if not tasks.offers(task):
                     raise ValueError(f"{skills}: task {task} is not an intent of SGD's schemas")
@@ -253,6 +258,11 @@ def keep_audit_in_store(server, store_url: str, name: str = "assistant") -> None
     server.audit = trail if server.audit is None else AuditSinks([trail, server.audit])
     server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit,
                                                         documents_of_groups(server, name)))
+
+
+# `task_generator="auto"`: the shipped generator's servable, when the server hosts it
+# (`lepton-tf main` exports it from the weights the package ships).
+AUTO_GENERATOR, HOSTED_GENERATOR = "auto", "reply_generator"
 
 
 def mount_assistant(server, name: str = "assistant", **factory_options) -> None:

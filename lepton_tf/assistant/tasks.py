@@ -182,8 +182,7 @@ class TaskSkill:
             return None
         service = self.policy.schemas.get(decision.service)
         if self.generator is not None:
-            reply, replaced = self.generator.reply(
-                decision.acts, service, [("SYSTEM", memory.last_system), ("USER", message)])
+            reply, replaced = self.generator.reply(decision.acts, service)
         else:
             reply, replaced = template_reply(decision.acts, service), False
         memory.last_system = reply

@@ -4,9 +4,10 @@
    fine-tuned` trains it on StackFAQ first, `configs/encoder.yaml`), the
    ScaNN index of the StackFAQ answers, the `intent` classifier and the
    `chat` model: each only if missing (the `chat` model ships in git), and
-   the `dst` state tracker exported from its shipped trained weights;
+   the `dst` state tracker and the task `reply_generator` exported from their
+   shipped trained weights;
 2. the embedded server on its defaults (gRPC 127.0.0.1:8500, REST 8501)
-   hosting `chat`, `encoder`, `intent`, `dst` and `search`;
+   hosting `chat`, `encoder`, `intent`, `dst`, `reply_generator` and `search`;
 3. a chat turn and a search through the stock TF Serving gRPC stubs, then a
    scripted conversation with the `assistant` (intent routing, search,
    grounded reply with citations), streamed over gRPC. The web page is at
@@ -51,6 +52,8 @@ EXPECTED = {"vocab": "1 min at most: TensorFlow's imports, the file is committed
             "server start": "1 min at load 4, 2-3.5 min at load 10-14 on 2 CPU cores",
             "dst": "6 min at load 11-14 on 2 CPU cores: the shipped tracker weights onto "
                    "all-MiniLM-L6-v2, exported (no training) and checked in a fresh process",
+            "reply_generator": "8 min at load 6-11 on 2 CPU cores: the shipped generator weights "
+                               "exported (no training) and checked in a fresh process",
             "database": "1 s on 2 CPU cores: 50,086 SGD entities into SQLite",
             "demo": "10 s on 2 CPU cores"}
 
@@ -72,19 +75,46 @@ def ensure_servable(name: str, base_dir: str, clock: StageClock | None = None,
     Returns:
         Its version folder.
     """
-    from lepton_tf.export import latest_version_path
     from lepton_tf.tasks.registry import train
 
     clock = clock or StageClock()
-    path = latest_version_path(base_dir, name)
+    path = _existing(name, base_dir, clock)
     if path:
-        with clock.stage(name, what=f"using {path}") as record:
-            record["note"] = "existed"
         return path
     with clock.stage(name, EXPECTED.get(name, "") if expected is None else expected,
                      f"no version in {base_dir}/{name}, training it") as record:
         path = train(name, base_dir=base_dir, export=True)
         record["note"] = f"built -> {path}"
+    return path
+
+
+def _existing(name: str, base_dir: str, clock: StageClock) -> str | None:
+    """The latest version of `name` in `base_dir`, recorded as used (None: none)."""
+    from lepton_tf.export import latest_version_path
+
+    path = latest_version_path(base_dir, name)
+    if path:
+        with clock.stage(name, what=f"using {path}") as record:
+            record["note"] = "existed"
+    return path
+
+
+def _ensure_from_weights(name: str, base_dir: str, clock: StageClock | None, weights: str,
+                         export) -> str | None:
+    """The `name` servable, exported by `export(weights, base_dir)` from a shipped
+    trained weights file if there is no version yet (None: no version, no file)."""
+    clock = clock or StageClock()
+    path = _existing(name, base_dir, clock)
+    if path:
+        return path
+    if not os.path.isfile(weights):
+        with clock.stage(name, what=f"not served: no {weights}") as record:
+            record["note"] = "no trained weights"
+        return None
+    with clock.stage(name, EXPECTED[name], f"no version in {base_dir}/{name}, exporting "
+                                           f"{weights}") as record:
+        path = export(weights, base_dir)
+        record["note"] = f"exported -> {path}"
     return path
 
 
@@ -99,26 +129,27 @@ def ensure_dst(base_dir: str, clock: StageClock | None = None, weights: str | No
     Returns:
         Its version folder (None when there is none and no weights file either).
     """
-    from lepton_tf.export import latest_version_path
     from lepton_tf.export.dst_servable import export_dst
     from lepton_tf.tasks.dst_weights import load_tracker, shipped_weights_path
 
-    clock = clock or StageClock()
-    path = latest_version_path(base_dir, "dst")
-    if path:
-        with clock.stage("dst", what=f"using {path}") as record:
-            record["note"] = "existed"
-        return path
-    weights = weights or shipped_weights_path()
-    if not os.path.isfile(weights):
-        with clock.stage("dst", what=f"not served: no {weights}") as record:
-            record["note"] = "no trained weights"
-        return None
-    with clock.stage("dst", EXPECTED["dst"], f"no version in {base_dir}/dst, exporting {weights}") as record:
-        model, preprocessor = load_tracker(weights)
-        path = export_dst(model, preprocessor, base_dir=base_dir)
-        record["note"] = f"exported -> {path}"
-    return path
+    def export(path, base):
+        model, preprocessor = load_tracker(path)
+        return export_dst(model, preprocessor, base_dir=base)
+    return _ensure_from_weights("dst", base_dir, clock, weights or shipped_weights_path(), export)
+
+
+def ensure_reply_generator(base_dir: str, clock: StageClock | None = None,
+                           weights: str | None = None) -> str | None:
+    """The `reply_generator` servable, exported from the shipped trained weights if
+    there is none (see `ensure_dst`)."""
+    from lepton_tf.export.chat_servable import export_chat
+    from lepton_tf.tasks.generator_weights import load_generator, shipped_weights_path
+
+    def export(path, base):
+        model, tokenizer, options = load_generator(path)
+        return export_chat(model, tokenizer, base_dir=base, name="reply_generator", **options)
+    return _ensure_from_weights("reply_generator", base_dir, clock,
+                                weights or shipped_weights_path(), export)
 
 
 def ensure_encoder(base_dir: str, clock: StageClock | None = None,
@@ -219,7 +250,8 @@ def serve_and_query(base_dir: str, index_dir: str, port: int, rest_port: int,
                              python_servables={"search": search_factory(index_dir)})
         from lepton_tf.commands.serve import DEFAULT_SKILLS
 
-        mount_assistant(server, knowledge_base=index_dir, task_db=task_db, skills=DEFAULT_SKILLS)
+        mount_assistant(server, knowledge_base=index_dir, task_db=task_db, skills=DEFAULT_SKILLS,
+                        task_generator="auto")
         server.start()
         print(f"server up: gRPC {server.grpc_port}, REST {server.rest_port}")
     target = f"127.0.0.1:{server.grpc_port}"
@@ -267,6 +299,7 @@ def run(args) -> int:
         if name != "encoder":
             ensure_servable(name, args.base_dir, clock)
     ensure_dst(args.base_dir, clock)
+    ensure_reply_generator(args.base_dir, clock)
     ensure_database(args.db, clock)
     if not args.no_serve:
         serve_and_query(args.base_dir, args.index_dir, args.port, args.rest_api_port, clock,

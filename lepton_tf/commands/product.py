@@ -9,9 +9,10 @@ from lepton_tf.commands.index import DEFAULT_INDEX_DIR
 from lepton_tf.tasks.registry import DEFAULT_BASE_DIR
 
 SERVABLES = ("encoder", "intent", "chat")
-# Served when exported: the main job exports `dst` from the tracker weights the
-# package ships (`lepton_tf.tasks.dst_weights`), when it ships them.
-OPTIONAL_SERVABLES = ("dst",)
+# Served when exported: the main job exports `dst` and `reply_generator` from the
+# trained weights the package ships (`lepton_tf.tasks.dst_weights`,
+# `lepton_tf.tasks.generator_weights`), when it ships them.
+OPTIONAL_SERVABLES = ("dst", "reply_generator")
 MODELS_CONFIG = os.path.join("runs", "main", "models.config")
 # Per-model request limits: the chat decode holds ~9 MB per row and
 # TensorFlow keeps the peak, so chat takes at most 64 rows, run 2 at a time.

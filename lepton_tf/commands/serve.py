@@ -140,7 +140,7 @@ def build_server(args):
                         task_config=getattr(args, "task_config", None),
                         skills=DEFAULT_SKILLS if skills is None else skills or None,
                         task_tracker=getattr(args, "task_tracker", "lookup"),
-                        task_generator=getattr(args, "task_generator", "") or "",
+                        task_generator=getattr(args, "task_generator", "auto") or "",
                         routing_thresholds=getattr(args, "routing_thresholds", None),
                         store_url=conversation_store_url(args),
                         retention_days=args.conversation_retention_days or None,
@@ -283,11 +283,12 @@ def register(sub) -> None:
     own.add_argument("--task_tracker", choices=("lookup", "dst"), default="lookup",
                      help="the task dialogues' state tracker: lookup tables over the database "
                           "(default) or the hosted `dst` model")
-    own.add_argument("--task_generator", default="", metavar="MODEL",
+    own.add_argument("--task_generator", default="auto", metavar="MODEL",
                      help="write task replies with this hosted reply generator (`lepton-tf "
-                          "train reply_generator`), each checked against the acts and "
-                          "replaced by the template when a value is dropped or added "
-                          "(default: template replies)")
+                          "train reply_generator`), placeholders filled from the acts, each "
+                          "checked against the acts and replaced by the template when a "
+                          "value is dropped or added (default `auto`: `reply_generator` when "
+                          "hosted, which `lepton-tf main` exports; '': template replies)")
     own.add_argument("--skills", default=None,
                      help="what the intent model's intents do (default "
                           "configs/skills/banking77.yaml: hand-offs and a transfer task; "

@@ -31,7 +31,7 @@ def run_export(args) -> int:
     if not args.run:
         raise ValueError("Give --run (or, for chat, --from-saved-model with --config).")
     if args.weights_file:
-        return _write_dst_weights(args)
+        return _write_weights(args)
     export_run(args.model, args.run, args.base_dir, args.version, args.checkpoint,
                args.precision)
     return 0
@@ -48,20 +48,29 @@ def _export_zero_shot(args) -> int:
     return 0
 
 
-def _write_dst_weights(args) -> int:
+def _write_weights(args) -> int:
     """`--weights-file`: the run's trained variables as the small file the package ships."""
     import shlex
     import sys
 
-    from lepton_tf.tasks.dst_weights import save_tracker_weights
     from lepton_tf.tasks.registry import restore_run
 
-    if args.model != "dst":
-        raise ValueError("--weights-file writes the `dst` tracker's trained weights only.")
-    model, task, _ = restore_run(args.model, args.run, args.checkpoint)
+    if args.model not in ("dst", "reply_generator"):
+        raise ValueError("--weights-file writes the `dst` or `reply_generator` weights only.")
+    model, task, config = restore_run(args.model, args.run, args.checkpoint)
     command = "lepton-tf " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = save_tracker_weights(model, task.section, args.weights_file, made_by=command)
-    print(f"Wrote the trained dst weights ({len(model.trainable_variables)} variables, float16) -> {path}")
+    if args.model == "dst":
+        from lepton_tf.tasks.dst_weights import save_tracker_weights
+
+        path = save_tracker_weights(model, task.section, args.weights_file, made_by=command)
+        count = len(model.trainable_variables)
+    else:
+        from lepton_tf.tasks.generator_weights import save_generator_weights
+
+        path = save_generator_weights(model, task.get_tokenizer(config), config,
+                                      args.weights_file, made_by=command)
+        count = len(model.weights)
+    print(f"Wrote the trained {args.model} weights ({count} variables, float16) -> {path}")
     return 0
 
 
@@ -99,6 +108,7 @@ def register(sub) -> None:
     p.add_argument("--zero-shot", action="store_true",
                    help="encoder: export all-MiniLM-L6-v2 as it is (no --run), as "
                         "`lepton-tf main` does")
-    p.add_argument("--weights-file", help="dst: write the trained variables (float16 .npz, what the "
-                                          "package ships) instead of exporting")
+    p.add_argument("--weights-file", help="dst, reply_generator: write the trained variables "
+                                          "(float16 .npz, what the package ships) instead of "
+                                          "exporting")
     p.set_defaults(fn=run_export)

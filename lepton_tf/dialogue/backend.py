@@ -81,6 +81,20 @@ class BackendError(Exception):
         self.kind, self.detail = kind, detail
 
 
+class Declined(Exception):
+    """A transaction the business refused, for a reason it states (insufficient
+    funds): an answer, not a failure to answer, so the user is told the reason and
+    nothing is retried.
+
+    Attributes:
+        reason: the business's words, said to the user as they are.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclasses.dataclass(frozen=True)
 class BackendResult:
     """What came back from one call.
@@ -92,6 +106,7 @@ class BackendResult:
         error: "" on success, else a ``BackendError`` kind.
         detail: the error's detail.
         elapsed_ms: the call's wall time.
+        declined: a transaction's refusal, in the business's words ("" for none).
     """
 
     call: BackendCall
@@ -100,6 +115,7 @@ class BackendResult:
     error: str = ""
     detail: str = ""
     elapsed_ms: float = 0.0
+    declined: str = ""
 
     @property
     def ok(self) -> bool:
@@ -108,7 +124,8 @@ class BackendResult:
     def to_json(self) -> dict:
         return {"call": self.call.to_json(), "backend": self.backend,
                 "results": [dict(r) for r in self.rows], "error": self.error,
-                "detail": self.detail, "elapsed_ms": round(self.elapsed_ms, 2)}
+                "detail": self.detail, "elapsed_ms": round(self.elapsed_ms, 2),
+                "declined": self.declined}
 
 
 @runtime_checkable

@@ -36,14 +36,16 @@ import os
 import time
 from collections.abc import Mapping
 
-from lepton_tf.dialogue.backend import UNSUPPORTED, BackendCall, BackendError, BackendResult
+from lepton_tf.dialogue.backend import (UNSUPPORTED, BackendCall, BackendError, BackendResult,
+                                        Declined)
 from lepton_tf.dialogue.python_backend import PythonBackend
-from lepton_tf.dialogue.sql_backend import SqlBackend
+from lepton_tf.dialogue.sql_backend import Debit, SqlBackend
 from lepton_tf.dialogue.webhook import WebhookBackend
 from lepton_tf.files.yaml_file import read_yaml
 
 CONFIG_VERSION = 1
-_KEYS = {"sql": {"type", "url", "url_env", "pass_through", "timeout_s", "max_results"},
+_KEYS = {"sql": {"type", "url", "url_env", "pass_through", "debits", "timeout_s",
+                 "max_results"},
          "http": {"type", "url", "url_env", "token_env", "timeout_s", "retries", "backoff_s",
                   "idempotent_transactions", "ca_file"},
          "python": {"type", "callable", "timeout_s"}}
@@ -88,6 +90,9 @@ class Backends:
         except BackendError as e:
             return BackendResult(request, name, error=e.kind, detail=e.detail,
                                  elapsed_ms=(time.perf_counter() - start) * 1e3)
+        except Declined as e:
+            return BackendResult(request, name, declined=e.reason,
+                                 elapsed_ms=(time.perf_counter() - start) * 1e3)
         return BackendResult(request, name, tuple(rows),
                              elapsed_ms=(time.perf_counter() - start) * 1e3)
 
@@ -97,6 +102,21 @@ def _number(raw: dict, key: str, where: str, default: float, kind=float):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{where}.{key}: must be a number >= 0, got {value!r}")
     return kind(value)
+
+
+def _debits(raw, where: str) -> dict[str, Debit]:
+    """``"Service.Intent": {amount: SLOT, balance: COLUMN}`` of a SQL backend."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must map 'Service.Intent' to {{amount, balance}}")
+    out = {}
+    for pattern, spec in raw.items():
+        if "." not in str(pattern) or not isinstance(spec, dict) \
+                or set(spec) != {"amount", "balance"} \
+                or not all(isinstance(v, str) and v for v in spec.values()):
+            raise ConfigError(f"{where}.{pattern}: needs 'Service.Intent': "
+                              "{amount: SLOT, balance: COLUMN}")
+        out[str(pattern)] = Debit(spec["amount"], spec["balance"])
+    return out
 
 
 def _build(name: str, raw, schemas, where: str, environ: Mapping[str, str]):
@@ -115,7 +135,8 @@ def _build(name: str, raw, schemas, where: str, environ: Mapping[str, str]):
             if not isinstance(passed, list) or not all(isinstance(s, str) for s in passed):
                 raise ConfigError(f"{where}.pass_through: must be a list of slot names")
             return SqlBackend(str(url), schemas, passed, timeout,
-                              _number(raw, "max_results", where, 50, int))
+                              _number(raw, "max_results", where, 50, int),
+                              _debits(raw.get("debits", {}), f"{where}.debits"))
         if kind == "http":
             token = ""
             if raw.get("token_env"):

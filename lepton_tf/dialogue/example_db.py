@@ -12,11 +12,12 @@ a database the example services search and book against:
   de-duplicated rows returned by its search (non-transactional) intents.
 - :func:`build_example_db` writes a SQLite database from that file: one table per
   service (the service name in lower case), one column per result slot, plus a
-  ``reservations`` table the transactional intents write into.
+  ``reservations`` table the transactional intents write into, and the example
+  bank customer's accounts (`example_accounts`, table ``banks_1``).
 
-Services whose results are the caller's own records, not a catalogue (bank
-balances, alarms, calendar entries, payments, shared locations, ride quotes,
-weather reports) are left out: those belong to a business's own systems.
+Other services whose results are the caller's own records, not a catalogue
+(alarms, calendar entries, payments, shared locations, ride quotes, weather
+reports) are left out: those belong to a business's own systems.
 
     >>> sorted(EXAMPLE_SERVICES)[:3]
     ['Buses_1', 'Buses_2', 'Buses_3']
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import glob
 import gzip
+import itertools
 import json
 import os
 import re
@@ -36,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lepton_tf.data.paths import data_dir
+from lepton_tf.dialogue.example_accounts import ACCOUNTS_FILE
 from lepton_tf.dialogue.schema import load_schema
 
 ENTITIES_FILE = ("sgd", "entities.jsonl.gz")
@@ -197,7 +200,9 @@ def load_example_tables(connection, placeholder: str = "?", services: Iterable[s
     wanted = None if services is None else set(services)
     counts = {}
     cursor = connection.cursor()
-    for table in read_entities(entities_path):
+    # The example bank customer's accounts (`example_accounts`) come with the catalogue.
+    accounts = data_dir().joinpath(*ACCOUNTS_FILE)
+    for table in itertools.chain(read_entities(entities_path), read_entities(accounts)):
         if wanted is not None and table["service"] not in wanted:
             continue
         create, insert = create_tables_sql(table)
@@ -236,11 +241,25 @@ def build_example_db(db_path: str | os.PathLike, entities_path: str | os.PathLik
 
 
 def ensure_example_db(db_path: str | os.PathLike) -> bool:
-    """Build the example database unless ``db_path`` exists; True when it built it."""
-    if Path(db_path).is_file():
-        return False
-    build_example_db(db_path)
-    return True
+    """Build the example database unless ``db_path`` exists; True when it built it.
+    One built before the bank accounts were shipped gets their table, reservations
+    and all else kept."""
+    if not Path(db_path).is_file():
+        build_example_db(db_path)
+        return True
+    db = sqlite3.connect(db_path)
+    try:
+        for table in read_entities(data_dir().joinpath(*ACCOUNTS_FILE)):
+            name = table_name(table["service"])
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                              (name,)).fetchone():
+                create, insert = create_tables_sql(table)
+                db.execute(create)
+                db.executemany(insert, table["rows"])
+        db.commit()
+    finally:
+        db.close()
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -259,21 +259,23 @@ class LookupTracker:
                     values[slot] = said
                     taken.append(match.span())
         grams = list(_ngrams(text))
-        for slot in service.slots:
-            if slot.name in values or kinds[slot.name] or not self._given(service, slot.name):
-                continue
-            if slot.is_categorical:
-                if set(slot.possible_values) <= {"True", "False"}:
-                    continue
-                table = {_normalise(v): v for v in slot.possible_values}
-            else:
-                table = self._lookups.get(service.name, {}).get(slot.name, {})
-            for gram, start, end in grams:
-                value = table.get(gram)
-                if value is not None and free(start, end) and self._fits(slot.name, low, start):
-                    values[slot.name] = value
-                    taken.append((start, end))
-                    break
+        lookups = [s for s in service.slots if s.name not in values and not kinds[s.name]
+                   and self._given(service, s.name)
+                   and not (s.is_categorical and set(s.possible_values) <= {"True", "False"})]
+        # Every slot's matches compete, longest first: "Ace Hotel London" is one hotel's
+        # name, not the name "Ace Hotel" and the location "London".
+        found = []
+        for order, slot in enumerate(lookups):  # a tie goes to the schema's first slot
+            table = {_normalise(v): v for v in slot.possible_values} if slot.is_categorical \
+                else self._lookups.get(service.name, {}).get(slot.name, {})
+            found += [(start - end, start, order, slot.name, table[gram])
+                      for gram, start, end in grams
+                      if gram in table and self._fits(slot.name, low, start)]
+        for length, start, _, name, value in sorted(found):
+            if name not in values and free(start, start - length):
+                values[name] = value
+                taken.append((start, start - length))
+        for slot in lookups:
             if slot.name not in values and not slot.is_categorical and _ends(slot.name):
                 # A place the lookup table lacks, capitalised after its cue ("to Boston").
                 cue = "|".join(_START if _ends(slot.name) == "start" else _END)

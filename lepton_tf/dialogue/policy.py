@@ -364,10 +364,11 @@ class Policy:
             act = Act(A.BACKEND_ERROR, "transaction") if result.error != "unsupported" \
                 else Act(A.UNSUPPORTED)
             return self._say(memory, [act], call=result, arguments=args, keep_pending=True)
-        if not result.rows:
+        if not result.rows:  # declined: the business's reason, when it gave one
             memory.pending = ""
-            return self._say(memory, [Act(A.NOTIFY_FAILURE), Act(A.REQ_MORE)], call=result,
-                             arguments=args)
+            failure = Act(A.NOTIFY_FAILURE, "reason", (result.declined,)) if result.declined \
+                else Act(A.NOTIFY_FAILURE)
+            return self._say(memory, [failure, Act(A.REQ_MORE)], call=result, arguments=args)
         memory.pending, memory.last_result = "", dict(result.rows[0])
         booked = result.rows[0]
         shown = [Act(A.INFORM, s, (booked[s],)) for s in booked

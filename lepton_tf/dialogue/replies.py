@@ -120,8 +120,9 @@ def template_reply(acts: list[Act], service: Service | None = None) -> str:
         out.append(f"Please confirm: {_pairs(by_kind[A.CONFIRM])}. Shall I go ahead?")
     if A.NOTIFY_SUCCESS in by_kind:
         out.append("Done: it is booked.")
-    if A.NOTIFY_FAILURE in by_kind:
-        out.append("Sorry, that could not be booked: the business declined it.")
+    for act in by_kind.get(A.NOTIFY_FAILURE, [])[:1]:
+        out.append(f"Sorry, that was not done: {act.values[0]}." if act.values
+                   else "Sorry, that could not be booked: the business declined it.")
     for act in by_kind.get(A.INFORM, []):
         out.append(f"The {label(act.slot)} is {_said(act.slot, act.values)}." if act.values
                    else f"I don't have the {label(act.slot)}.")

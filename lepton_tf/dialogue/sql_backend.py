@@ -14,6 +14,9 @@ with a unique ``idempotency_key``.
   transaction). Else it inserts the reservation with ``ON CONFLICT DO NOTHING`` on
   the idempotency key and returns the stored record: a retry gets the first booking
   back, never a second one (and a key reused for other arguments is an error).
+- A transaction listed in ``debits`` (`sql_debit`) also takes its amount from the
+  balance of the row it names, in the same database transaction, with that row
+  locked; a balance too low declines it and changes nothing.
 
 SQLite: ``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path``.
 PostgreSQL: ``postgresql://user@host:port/db`` through psycopg 3.
@@ -29,9 +32,10 @@ import threading
 from collections.abc import Iterable, Mapping
 
 from lepton_tf.dialogue.backend import (FAILED, TIMEOUT, UNREACHABLE, UNSUPPORTED, BackendCall,
-                                        BackendError)
+                                        BackendError, Declined)
 from lepton_tf.dialogue.example_db import RESERVATIONS_DDL, RESERVATIONS_TABLE, identifier, table_name
 from lepton_tf.dialogue.schema import DONTCARE, Service
+from lepton_tf.dialogue.sql_debit import Debit
 
 MAX_RESULTS = 50
 SQLITE_PREFIX = "sqlite:///"
@@ -49,19 +53,23 @@ class SqlBackend:
         timeout_s: how long a statement may run (SQLite: waiting for a lock;
             PostgreSQL: ``statement_timeout`` and the connect timeout).
         max_results: rows a search returns at most.
+        debits: ``"Service.Intent"`` glob -> `Debit`: transactions that take an
+            amount from the balance of the row they name.
 
     Raises:
         ValueError: a URL of another kind.
     """
 
     def __init__(self, url: str, schemas: Mapping[str, Service], pass_through: Iterable[str] = (),
-                 timeout_s: float = 5.0, max_results: int = MAX_RESULTS):
+                 timeout_s: float = 5.0, max_results: int = MAX_RESULTS,
+                 debits: Mapping[str, Debit] | None = None):
         if not url.startswith((SQLITE_PREFIX,) + POSTGRES_PREFIXES):
             raise ValueError(f"database url must start with {SQLITE_PREFIX} or postgresql://, "
                              f"got {url.split(':', 1)[0]}:...")
         self.url, self.schemas = url, schemas
         self._pass_through = tuple(p if "." in p else f"*.{p}" for p in pass_through)
         self.timeout_s, self.max_results = timeout_s, max_results
+        self.debits = dict(debits or {})
         self.postgres = url.startswith(POSTGRES_PREFIXES)
         self._columns: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
@@ -100,7 +108,8 @@ class SqlBackend:
             value = fn(cursor)
             db.commit()
             return value
-        except BackendError:
+        except (BackendError, Declined):
+            db.rollback()
             raise
         except Exception as e:  # the two drivers' error trees differ: sort by message
             db.rollback()
@@ -188,7 +197,14 @@ class SqlBackend:
                                 columns)
         where, values = self._where(filters)
         table = identifier(table_name(request.service))
-        find = self._sql(f"SELECT * FROM {table}{where} LIMIT 1")
+        debit = next((d for p, d in self.debits.items()
+                      if fnmatch.fnmatchcase(f"{request.service}.{request.intent}", p)), None)
+        if debit is not None and not filters:
+            raise BackendError(FAILED, "a debit must name the row it takes from")
+        # The row is locked before the key is read, so two tries of one transfer run
+        # one after the other, and the second finds the first's record.
+        find = self._sql(f"SELECT * FROM {table}{where} LIMIT 1"
+                         + (" FOR UPDATE" if debit is not None and self.postgres else ""))
         insert = self._sql(
             f"INSERT INTO {RESERVATIONS_TABLE} (service, intent, idempotency_key, arguments, "
             "result, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING")
@@ -203,6 +219,8 @@ class SqlBackend:
             return [json.loads(row[0])]
 
         def book(cursor):
+            if debit is not None and not self.postgres:
+                cursor.execute("BEGIN IMMEDIATE")  # the write lock, before reading
             cursor.execute(stored, (request.idempotency_key,))
             done = cursor.fetchone()
             if done:  # a retry: the first booking, unchanged
@@ -214,6 +232,11 @@ class SqlBackend:
                 if row is None:  # no such restaurant/hotel/car: nothing to book
                     return []
                 entity = dict(zip([d[0] for d in cursor.description], row))
+            if debit is not None:
+                left = debit.new_balance(entity.get(debit.balance), request.arguments.get(
+                    debit.amount, ""))
+                cursor.execute(self._sql(f"UPDATE {table} SET {identifier(debit.balance)} = ?"
+                                         f"{where}"), [left] + values)
             result = _result(entity, request.arguments, intent.result_slots)
             cursor.execute(insert, (request.service, request.intent, request.idempotency_key,
                                     arguments, json.dumps(result, sort_keys=True),

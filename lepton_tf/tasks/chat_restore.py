@@ -52,6 +52,36 @@ def restore_from_saved_model(model, saved_model_dir: str) -> None:
                              f"model has {len(model.weights)}")
 
 
+def restore_with_fewer_positions(model, saved_model_dir: str) -> None:
+    """Like `restore_from_saved_model`, for a `model` whose position table is shorter
+    than the SavedModel's (a shorter context: the reply generator reads acts, not
+    dialogues): the stored model is rebuilt at its own length, and its weights are
+    copied over, the position table cut to the first positions.
+
+    Raises:
+        AssertionError: the two models' weights differ other than in positions.
+    """
+    from lepton_tf.models.chat import ChatModel
+
+    reader = tf.train.load_checkpoint(os.path.join(saved_model_dir, "variables", "variables"))
+    positions = max(shape[0] for key, shape in reader.get_variable_to_shape_map().items()
+                    if key.startswith("model/") and "position_embedding" in key)
+    config = {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
+    donor = ChatModel(**{**config, "context_length": positions}, name="chat_model")
+    restore_from_saved_model(donor, saved_model_dir)
+    build(model)
+    if len(model.weights) != len(donor.weights):
+        raise AssertionError(f"{len(model.weights)} weights, the stored model has "
+                             f"{len(donor.weights)}")
+    for mine, stored in zip(model.weights, donor.weights):
+        value = stored.numpy()
+        if tuple(mine.shape) != value.shape:
+            if tuple(mine.shape[1:]) != value.shape[1:] or mine.shape[0] > value.shape[0]:
+                raise AssertionError(f"{mine.path}: {tuple(mine.shape)} against {value.shape}")
+            value = value[:mine.shape[0]]
+        mine.assign(value)
+
+
 def chat_model_from_saved_model(saved_model_dir: str, config_path: str):
     """`(model, task, config)`: the config's `ChatModel` with the SavedModel's weights."""
     from lepton_tf.models.chat import ChatModel

@@ -11,8 +11,6 @@ architecture, so the package ships a few MB instead of a SavedModel, and
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import os
 
 import numpy as np
@@ -20,9 +18,10 @@ import numpy as np
 from lepton_tf.data.paths import data_dir
 from lepton_tf.models.dst import DSTPreprocessor, StateTrackerModel
 from lepton_tf.tasks.dst import DSTModelSection, build_backbone, dummy_features, model_section
+from lepton_tf.training.weights_archive import read_archive, write_archive
+from lepton_tf.training.weights_archive import read_meta as read_archive_meta
 
 FORMAT = "lepton_tf.dst_weights.v1"
-_META = "__meta__"
 SHIPPED = ("dst", "tracker_weights.npz")
 
 
@@ -46,13 +45,7 @@ def save_tracker_weights(model: StateTrackerModel, section: DSTModelSection, pat
     variables = model.trainable_variables
     meta = {"format": FORMAT, "model": dataclasses.asdict(section), "made_by": made_by,
             "variables": [[v.path, list(v.shape)] for v in variables]}
-    arrays = {f"v{i:04d}": np.asarray(v.numpy(), np.float16) for i, v in enumerate(variables)}
-    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    with open(path, "wb") as f:
-        f.write(buffer.getvalue())
+    write_archive(path, [v.numpy() for v in variables], meta)
     return path
 
 
@@ -62,13 +55,7 @@ def read_meta(path: str) -> dict:
     Raises:
         ValueError: when the file is not a tracker weights file.
     """
-    with np.load(path) as data:
-        if _META not in data.files:
-            raise ValueError(f"{path}: not a dst weights file (no {_META})")
-        meta = json.loads(data[_META].tobytes().decode("utf-8"))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
-    return meta
+    return read_archive_meta(path, FORMAT)
 
 
 def load_tracker(path: str) -> tuple[StateTrackerModel, DSTPreprocessor]:
@@ -84,7 +71,7 @@ def load_tracker(path: str) -> tuple[StateTrackerModel, DSTPreprocessor]:
         ValueError: when the file does not fit the architecture it names (a
             variable missing, extra, or of another shape).
     """
-    meta = read_meta(path)
+    meta, stored = read_archive(path, FORMAT)
     section = model_section({**meta["model"], "status_weights": tuple(meta["model"]["status_weights"])})
     preprocessor = DSTPreprocessor(user_length=section.user_length, system_length=section.system_length,
                                    schema_length=section.schema_length)
@@ -92,14 +79,11 @@ def load_tracker(path: str) -> tuple[StateTrackerModel, DSTPreprocessor]:
                               status_weights=section.status_weights, name="dst")
     model(dummy_features(section, preprocessor.sequence_length, model.backbone.hidden_dim))
     variables = model.trainable_variables
-    with np.load(path) as data:
-        stored = sorted(k for k in data.files if k != _META)
-        if len(stored) != len(variables):
-            raise ValueError(f"{path}: {len(stored)} variables, the model has {len(variables)} trainable ones")
-        for i, variable in enumerate(variables):
-            value = data[f"v{i:04d}"]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"{path}: variable {i} ({meta['variables'][i][0]}) has shape "
-                                 f"{tuple(value.shape)}, the model's {variable.path} {tuple(variable.shape)}")
-            variable.assign(value.astype(np.float32))
+    if len(stored) != len(variables):
+        raise ValueError(f"{path}: {len(stored)} variables, the model has {len(variables)} trainable ones")
+    for i, (variable, value) in enumerate(zip(variables, stored)):
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{path}: variable {i} ({meta['variables'][i][0]}) has shape "
+                             f"{tuple(value.shape)}, the model's {variable.path} {tuple(variable.shape)}")
+        variable.assign(value.astype(np.float32))
     return model, preprocessor

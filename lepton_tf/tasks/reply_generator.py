@@ -1,12 +1,16 @@
 """The reply generator: the chat model trained to write a system turn from its acts.
 
-Each SGD system turn is one example: its acts with their values (as the turn
-states them) as passages, the turns before it as the dialogue, the system
-utterance as the target (`text.act_format`). The model is the chat model's
+Each SGD system turn is one example, delexicalised: its acts with each value a
+``[slot]`` placeholder as passages (`text.act_format`), the system utterance with
+each of those values replaced by its placeholder as the target
+(`text.delexicalised_acts`). A turn that says a value otherwise ("two people" is
+read, "the 8th" for March 8th is not), or that still holds a digit once its values
+are placeholders (a value the acts do not hold), is left out: the model must
+learn that values come only from placeholders. The model is the chat model's
 encoder-decoder with its copy head, started from an exported `chat` version, so
-it already writes SGD's style and quotes passages; this run teaches it to quote
-the acts' values. The assistant keeps a generated reply only if it states exactly
-the acts' values (`dialogue.replies.faithful_reply`).
+it already writes SGD's style and quotes passages. After decoding, the
+placeholders are filled from the acts, and the assistant keeps the reply only if
+it states exactly the acts' values (`dialogue.replies.faithful_reply`).
 
     lepton-tf train reply_generator            # configs/reply_generator.yaml
     lepton-tf export reply_generator --run runs/reply_generator
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -28,12 +33,14 @@ from lepton_tf.tasks.chat import (ChatTask, MaskedSmoothedCrossEntropy, encode_t
 from lepton_tf.tasks.sections import chat_model, generator_data
 from lepton_tf.text import ChatTokenizer
 from lepton_tf.text.act_format import generator_context
+from lepton_tf.text.delexicalised_acts import PLACEHOLDER, delexicalise
 from lepton_tf.text.vocab_io import load_vocab
 from lepton_tf.training.config import TrainConfig
 
 SYSTEM_ACTS = frozenset({"INFORM", "REQUEST", "CONFIRM", "OFFER", "NOTIFY_SUCCESS",
                          "NOTIFY_FAILURE", "INFORM_COUNT", "OFFER_INTENT", "REQ_MORE",
                          "GOODBYE"})
+_DIGIT = re.compile(r"\d")
 
 
 def turn_acts(turn: dict) -> list[tuple[str, str, list]]:
@@ -43,8 +50,9 @@ def turn_acts(turn: dict) -> list[tuple[str, str, list]]:
             if a["act"] in SYSTEM_ACTS]
 
 
-def act_examples(dialogues, context_turns: int = 2):
-    """`(context, reply)` strings: one per system turn with at least one act.
+def act_examples(dialogues, context_turns: int = 0):
+    """`(context, delexicalised reply)` strings: one per system turn with at least
+    one act whose values its utterance states as they are (see the module).
 
     Args:
         dialogues: SGD dialogues in the original format.
@@ -54,10 +62,12 @@ def act_examples(dialogues, context_turns: int = 2):
         turns = dialogue["turns"]
         for i, turn in enumerate(turns):
             acts = turn_acts(turn) if turn["speaker"] == "SYSTEM" else []
-            if not acts:
+            target = delexicalise(turn["utterance"], acts) if acts else None
+            if target is None or _DIGIT.search(PLACEHOLDER.sub("", target)):
                 continue
-            history = [(t["speaker"], t["utterance"]) for t in turns[max(0, i - context_turns):i]]
-            yield generator_context(acts, history), turn["utterance"]
+            history = [(t["speaker"], t["utterance"])
+                       for t in turns[max(0, i - context_turns):i]] if context_turns else []
+            yield generator_context(acts, history), target
 
 
 def read_examples(folder: str, context_turns: int) -> tuple[list[str], list[str]]:
@@ -96,9 +106,9 @@ class ReplyGeneratorTask(ChatTask):
                           name="chat_model", **dataclasses.asdict(chat_model(config)))
         data = generator_data(config)
         if data.init_saved_model:
-            from lepton_tf.tasks.chat_restore import restore_from_saved_model
+            from lepton_tf.tasks.chat_restore import restore_with_fewer_positions
 
-            restore_from_saved_model(model, data.init_saved_model)
+            restore_with_fewer_positions(model, data.init_saved_model)
         elif data.init_weights:
             load_grown_weights(model, data.init_weights)
         return model
