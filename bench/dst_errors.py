@@ -1,7 +1,7 @@
 """Where the learned tracker goes wrong on SGD-layout dialogues: its errors counted by kind.
 
     python bench/dst_errors.py --data ../shared/data/sgd/full/dev --model saved_models/dst --every 40 \
-        [--train-schema FILE] [--outputs-cache /tmp/dst_dev40.pkl] [--out report.json]
+        [--train-schema FILE] [--outputs-cache /tmp/dst_dev40.pkl] [--out report.json] [--ablation]
 
 Runs `dialogue.model_tracker.ModelTracker` over every Nth dialogue and compares each
 predicted frame with the annotated one, slot by slot, as SGD's scorer does (free-text
@@ -14,6 +14,10 @@ values by fuzzy match). A wrong slot is counted once, at the turn where it goes 
   (an offered value the user took), earlier in the dialogue, in another service's state
   (carried across services), or nowhere verbatim;
 - the service.
+
+`--ablation` instead scores the decodings the tracker's default was chosen from
+(`dialogue.dst_decoding`), each rule added in turn, with SGD's metrics (run it on dev,
+never on test).
 
 It also counts active-intent errors (none predicted, another intent, an intent where the
 annotation has none; whether the annotated intent had just changed) and requested-slot
@@ -163,6 +167,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=40, help="every Nth dialogue")
     parser.add_argument("--outputs-cache", help="pickle file of the servable's outputs per turn")
     parser.add_argument("--out", help="also write the report here")
+    parser.add_argument("--train-schema", default="../shared/data/sgd/full/train/schema.json.gz",
+                        help="training schema (seen vs unseen services, --ablation)")
+    parser.add_argument("--ablation", action="store_true", help="score the decoding rules one by one")
     args = parser.parse_args()
 
     from lepton_tf.data.sgd_full import dialogue_paths, load_dialogues, schema_path
@@ -175,10 +182,45 @@ def main() -> None:
     reference = dict(list(load_dialogues(dialogue_paths(args.data)).items())[::args.every])
     loaded = ModelTracker.from_saved_model(resolve_version_path(args.model, "`lepton-tf export dst`"))
     cached = CachedPredict(loaded.predict, args.outputs_cache)
-    tracker = ModelTracker(cached, loaded.encode)
-    hypothesis = track_dialogues(tracker, reference.values(), schema)
+    if args.ablation:
+        report = ablation(reference, schema, cached, loaded.encode, args.train_schema)
+    else:
+        hypothesis = track_dialogues(ModelTracker(cached, loaded.encode), reference.values(), schema)
+        report = analyse(reference, hypothesis, schema)
     cached.save()
-    bench_cli.write_report(analyse(reference, hypothesis, schema), args.out)
+    bench_cli.write_report(report, args.out)
+
+
+def ablation(reference: dict, schema, cached: CachedPredict, encode, train_schema: str) -> dict:
+    """SGD's headline metrics of each decoding, the rules of ``TUNED`` added one by one."""
+    from lepton_tf.dialogue.dst_decoding import ARGMAX, TUNED, Decoding
+    from lepton_tf.dialogue.model_tracker import ModelTracker
+    from lepton_tf.dialogue.schema import load_schema
+    from lepton_tf.dialogue.track_dialogues import track_dialogues
+    from lepton_tf.evaluation.dst_scoring import get_metrics
+    from lepton_tf.evaluation import dst_metrics as m
+
+    decodings = {
+        "argmax, carried values by words": (ARGMAX, None),
+        "argmax": (ARGMAX, encode),
+        "+ switch margin 0.2": (Decoding(switch_margin=0.2), encode),
+        "+ switch margin 0.4": (Decoding(switch_margin=0.4), encode),
+        "+ switch margin 0.6": (Decoding(switch_margin=0.6), encode),
+        "+ margin 0.4, arguments only": (Decoding(switch_margin=0.4, arguments_only=True), encode),
+        "+ carry threshold 0.1": (Decoding(switch_margin=0.4, arguments_only=True, carry_threshold=0.1), encode),
+        "+ carry threshold 0.3 (TUNED)": (TUNED, encode),
+        "+ requested threshold 0.3": (Decoding(switch_margin=0.4, arguments_only=True, carry_threshold=0.3,
+                                               requested_threshold=0.3), encode),
+    }
+    seen = set(load_schema(train_schema))
+    report = {}
+    for name, (decoding, vectors) in decodings.items():
+        hypothesis = track_dialogues(ModelTracker(cached, vectors, decoding=decoding), reference.values(), schema)
+        scores = get_metrics(reference, hypothesis, schema, seen)[0]
+        report[name] = {c: {k: round(scores[c][k], 3) for k in (
+            m.JOINT_GOAL_ACCURACY, m.AVERAGE_GOAL_ACCURACY, m.ACTIVE_INTENT_ACCURACY, m.REQUESTED_SLOTS_F1)}
+            for c in ("#ALL_SERVICES", "#SEEN_SERVICES", "#UNSEEN_SERVICES")}
+    return report
 
 
 if __name__ == "__main__":
