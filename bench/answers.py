@@ -39,6 +39,7 @@ both have):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -99,12 +100,17 @@ def run(encoder_path: str, out: str, index_dir: str | None = None, reuse: bool =
         q = encoder.encode_queries([question])[0]
         return np.asarray(encoder.encode_documents(list(sentences))) @ q
 
+    fields = {f.name for f in dataclasses.fields(Passage)}
     records = []
     for item in read_questions(questions):
         question = item["question"]
         vector = encoder.encode_queries([question])
         hits = index.hybrid_search(vector, [question], k=10)[0]
-        passages = [Passage(d, index.documents[d].title, index.documents[d].text, float(s))
+        # With the metadata the search servable returns, where the checkout's
+        # passages carry it (what kind of passage it is tells the extractor).
+        passages = [Passage(d, index.documents[d].title, index.documents[d].text, float(s),
+                            **({"metadata": dict(index.documents[d].metadata)}
+                               if "metadata" in fields else {}))
                     for d, s in zip(hits.doc_ids, hits.scores)][:CONTEXT_PASSAGES]
         _, cosines = index.search(vector[0], 10)
         features = not_found_rule.query_features(np.asarray(cosines), question, index.lexical)

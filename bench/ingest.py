@@ -4,6 +4,8 @@
     python bench/ingest.py --files 100 --quick  # smoke run
     python bench/package_docs.py /tmp/docs      # a real folder: installed packages' docs
     python bench/ingest.py --folder /tmp/docs --encoder ENCODER --baseline /tmp/old
+    python bench/ingest.py --folder /tmp/docs --encoder ENCODER --baseline /tmp/old \
+        --also-encoder BFLOAT16_ENCODER
 
 `--folder DIR` indexes that folder from scratch (`build_folder_index`,
 progress bars on) and times its stages separately: ingest (scan, parse,
@@ -13,7 +15,8 @@ weight search), each as passages/s of the index, with the passages tuning
 re-encoded. With `--baseline CHECKOUT` the same folder is indexed first by
 that checkout's code (`git worktree add /tmp/old COMMIT`; the stages are
 timed the same way, whatever its module names) and then by this one, in one
-run, and both are printed side by side.
+run, and both are printed side by side; `--also-encoder E` adds a third
+build, this checkout with encoder E (a bfloat16 export), after them.
 
 Pages are written from StackFAQ text (a thread's question as the page
 title, its answers and others as sections): 45% Markdown, 35% HTML, 20%
@@ -233,17 +236,23 @@ def staged_build(folder: str, encoder_path: str, out_dir: str) -> dict:
     return result
 
 
-def compare_builds(folder: str, encoder_path: str, checkouts: list[tuple[str, str]],
+def compare_builds(folder: str, encoder_path: str, checkouts: list[tuple],
                    out: str) -> dict:
-    """Runs `staged_build` in a fresh process per checkout, in order; prints a table."""
+    """Runs `staged_build` in a fresh process per checkout, in order; prints a table.
+
+    Args:
+        checkouts: `(name, checkout)` or `(name, checkout, encoder)` (another
+            encoder than `encoder_path` for that build).
+    """
     import subprocess
 
     here = os.path.abspath(__file__)
     runs = {}
-    for name, checkout in checkouts:
+    for name, checkout, *encoder in checkouts:
         result_file = os.path.join(tempfile.mkdtemp(prefix="bench-ingest-"), "stages.json")
-        print(f"== {name}: {checkout}", flush=True)
-        subprocess.run([sys.executable, here, "--folder", folder, "--encoder", encoder_path,
+        encoder = encoder[0] if encoder else encoder_path
+        print(f"== {name}: {checkout}, encoder {encoder}", flush=True)
+        subprocess.run([sys.executable, here, "--folder", folder, "--encoder", encoder,
                         "--code", checkout, "--stages-out", result_file], check=True,
                        cwd=checkout)
         with open(result_file) as f:
@@ -260,7 +269,7 @@ def compare_builds(folder: str, encoder_path: str, checkouts: list[tuple[str, st
         print(f"{label:34}" + "".join(f"{run[key]:>22}" for run in runs.values()))
     result = {"folder": folder, "files": len(os.listdir(folder)), "encoder": encoder_path,
               "cpus": os.cpu_count(), "runs": runs,
-              "checkouts": dict(checkouts)}
+              "checkouts": {c[0]: list(c[1:]) for c in checkouts}}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
@@ -273,6 +282,9 @@ def main(argv=None) -> int:
     parser.add_argument("--folder", help="index this real folder (stage timings) instead")
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="with --folder: index it with that checkout's code first")
+    parser.add_argument("--also-encoder", metavar="ENCODER",
+                        help="with --folder: index it a last time with this checkout and this "
+                             "encoder (a bfloat16 export: bench/encoder_precision.py)")
     parser.add_argument("--code", help=argparse.SUPPRESS)  # the checkout a child imports
     parser.add_argument("--stages-out", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=int, default=1000)
@@ -291,7 +303,9 @@ def main(argv=None) -> int:
     if args.folder:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         checkouts = ([("baseline", os.path.abspath(args.baseline))] if args.baseline else []) \
-            + [("this checkout", root)]
+            + [("this checkout", root)] + ([("this checkout, --also-encoder", root,
+                                              os.path.abspath(args.also_encoder))]
+                                            if args.also_encoder else [])
         compare_builds(os.path.abspath(args.folder), os.path.abspath(args.encoder), checkouts,
                        args.out)
         return 0

@@ -4,6 +4,8 @@
     python bench/soak.py --clients 16 --minutes 5 -- --model_config_file=models.config \
         --search_index=indexes/stackfaq --assistant
     python bench/soak.py --tiny --minutes 2 --conversation-store temp-postgresql
+    python bench/soak.py --tiny --clients 3 --minutes 2 --conversation-store temp-sqlite \
+        --beside-no-store
 
 The server runs as a child process (`--tiny`: the test suite's tiny SavedModels,
 fake encoder/search/chat/intent and the assistant; otherwise `lepton-tf serve`
@@ -20,6 +22,10 @@ seconds any model computed past a request's deadline, from the server's
 `:lepton:serving:compute_past_deadline_*` series. With `--conversation-store`,
 the assistant logs its turns there, and every valid assistant turn answered
 (its `turn_id`) is looked up in the log at the end: `lost` must be 0.
+`--beside-no-store` (tiny only) runs a second server with no store, and sends
+each valid assistant request to it too, right after: `assistant/*` and
+`assistant-no-store/*` are the same turns under the same load, with and
+without the store.
 """
 
 from __future__ import annotations
@@ -95,19 +101,23 @@ def proc_status(pid: int) -> dict:
     return out
 
 
-def start_server(args, grpc_port: int, rest_port: int) -> subprocess.Popen:
+def start_server(args, grpc_port: int, rest_port: int,
+                 store_url: str | None = "given") -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    given = getattr(args, "store_url", None)  # bench/deadlines.py keeps no store
+    store_url = given if store_url == "given" else store_url
     if args.tiny:
         code = TINY_SERVER.format(repo=REPO, tests=os.path.join(REPO, "tests"),
                                   base=tempfile.mkdtemp(prefix="soak-"), grpc_port=grpc_port,
-                                  rest_port=rest_port, store_url=args.store_url)
+                                  rest_port=rest_port, store_url=store_url)
         command = [sys.executable, "-c", code]
     else:
-        store = [f"--conversation_store={args.store_url}"] if args.store_url else []
+        store = [f"--conversation_store={store_url}"] if store_url else []
         command = [sys.executable, "-m", "lepton_tf.cli", "serve", f"--port={grpc_port}",
                    f"--rest_api_port={rest_port}", *store, *args.server_args]
     # The server's output goes to a file: a pipe nobody reads would stall it once full.
-    log_path = getattr(args, "server_log", None) or os.path.join(
+    log_path = (getattr(args, "server_log", None) if store_url == given
+                else None) or os.path.join(
         tempfile.mkdtemp(prefix="soak-log-"), "server.log")
     log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - the child's, for its life
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -188,6 +198,35 @@ def _rest_json(inputs: dict):
                        for k, v in inputs.items()}}
 
 
+def _valid(args, stub, session, rest: str, models: dict, name: str, front: str,
+           turn_ids: list | None) -> str | None:
+    """Sends one valid request; the error, or None. An assistant turn's id goes to
+    `turn_ids` (None: not kept)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+    try:
+        if front == "grpc":
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = name
+            for alias, value in models[name].items():
+                request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            response = stub.Predict(request, timeout=args.timeout_s)
+            if "turn_id" in response.outputs and turn_ids is not None:
+                turn_ids.append(response.outputs["turn_id"].string_val[0].decode())
+        else:
+            r = session.post(f"{rest}/v1/models/{name}:predict",
+                             json=_rest_json(models[name]), timeout=args.timeout_s)
+            if r.status_code != 200:
+                return f"HTTP {r.status_code} {r.text[:200]}"
+            if name == "assistant" and turn_ids is not None:
+                turn_id = r.json()["outputs"]["turn_id"]
+                turn_ids.append(turn_id[0] if isinstance(turn_id, list) else turn_id)
+    except (grpc.RpcError, requests.RequestException) as e:
+        detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
+        return f"{type(e).__name__}: {detail}"
+    return None
+
+
 def client(worker: int, args, ports, models: dict, stop: threading.Event, stats: Stats):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -196,35 +235,23 @@ def client(worker: int, args, ports, models: dict, stop: threading.Event, stats:
     channel = grpc.insecure_channel(f"127.0.0.1:{ports[0]}")
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     session = requests.Session()
+    beside = None
+    if len(ports) > 2:  # the server with no store (`--beside-no-store`)
+        beside = (prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{ports[2]}")), f"http://127.0.0.1:{ports[3]}")
     names = sorted(models)
     while not stop.is_set():
         pick = rng.random()
         name = rng.choice(names)
         if pick < 0.45:  # valid
             front = "grpc" if rng.random() < 0.5 else "rest"
-            start, error = time.monotonic(), None
-            try:
-                if front == "grpc":
-                    request = predict_pb2.PredictRequest()
-                    request.model_spec.name = name
-                    for alias, value in models[name].items():
-                        request.inputs[alias].CopyFrom(tf.make_tensor_proto(value))
-                    response = stub.Predict(request, timeout=args.timeout_s)
-                    if "turn_id" in response.outputs:
-                        stats.turn_ids.append(response.outputs["turn_id"].string_val[0].decode())
-                else:
-                    r = session.post(f"{rest}/v1/models/{name}:predict",
-                                     json=_rest_json(models[name]), timeout=args.timeout_s)
-                    if r.status_code != 200:
-                        error = f"HTTP {r.status_code} {r.text[:200]}"
-                    elif name == "assistant":
-                        turn_id = r.json()["outputs"]["turn_id"]
-                        stats.turn_ids.append(turn_id[0] if isinstance(turn_id, list)
-                                              else turn_id)
-            except (grpc.RpcError, requests.RequestException) as e:
-                detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
-                error = f"{type(e).__name__}: {detail}"
+            start = time.monotonic()
+            error = _valid(args, stub, session, rest, models, name, front, stats.turn_ids)
             stats.valid(f"{name}/{front}", time.monotonic() - start, error)
+            if beside is not None and name == "assistant":
+                start = time.monotonic()
+                error = _valid(args, beside[0], session, beside[1], models, name, front, None)
+                stats.valid(f"{name}-no-store/{front}", time.monotonic() - start, error)
         elif pick < 0.65:
             kind, data = hostile_corpus.rest_request(rng)
             raw = hostile_corpus.send_raw("127.0.0.1", ports[1], data, timeout=30)
@@ -377,6 +404,9 @@ def main(argv=None) -> int:
     parser.add_argument("--conversation-store", metavar="URL|temp-sqlite|temp-postgresql",
                         help="the assistant's conversation store (temp-*: a new SQLite file, or "
                              "a throwaway PostgreSQL cluster); reports turns lost from the log")
+    parser.add_argument("--beside-no-store", action="store_true",
+                        help="(--tiny) also send each valid assistant turn to a server with "
+                             "no store: the turn's latency with and without, in one run")
     parser.add_argument("server_args", nargs="*", help="after --: `lepton-tf serve` arguments")
     args = parser.parse_args(argv)
     import contextlib
@@ -418,6 +448,13 @@ def lost_turns(url: str | None, turn_ids: list) -> dict | None:
 def soak(args) -> int:
     ports = (free_port(), free_port())
     proc = start_server(args, *ports)
+    beside = None
+    if getattr(args, "beside_no_store", False):
+        if not args.tiny:
+            raise SystemExit("--beside-no-store needs --tiny")
+        beside_ports = (free_port(), free_port())
+        beside = start_server(args, *beside_ports, store_url=None)
+        ports += beside_ports
     try:
         models = valid_requests(f"http://127.0.0.1:{ports[1]}")
         stats, stop = Stats(), threading.Event()
@@ -439,6 +476,8 @@ def soak(args) -> int:
         store_time = store_turn_ms(f"http://127.0.0.1:{ports[1]}")
     finally:
         stop_server(proc)
+        if beside is not None:
+            stop_server(beside)
     report["conversation_store"] = lost_turns(args.store_url, stats.turn_ids)
     if report["conversation_store"] is not None:
         report["conversation_store"]["store_ms_per_turn"] = store_time
@@ -458,6 +497,7 @@ def summarise(args, models, stats: Stats, warm: dict, end: dict, wall_s: float) 
                   "error_rate": round(errors / total, 5) if total else None,
                   "error_examples": stats.examples,
                   "per_servable_ms": {k: {"n": len(v), "p50": percentile(v, 50),
+                                          "p95": percentile(v, 95),
                                           "p99": percentile(v, 99),
                                           "errors": stats.errors.get(k, 0)}
                                       for k, v in sorted(stats.latency.items())}},

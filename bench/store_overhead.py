@@ -3,31 +3,37 @@ on SQLite and on PostgreSQL, and whether every answered turn is in the log.
 
     python bench/store_overhead.py --turns 400 --out runs/store_overhead.json
 
-Four servers run in this process at once (the test suite's conversation fakes
+Five servers run in this process at once (the test suite's conversation fakes
 as models, so a turn costs a few ms and the store's share shows), each with
-the assistant: store off (memory), SQLite (a WAL file), PostgreSQL (a
-throwaway cluster started with initdb/pg_ctl; left out when PostgreSQL is not
-installed) and, on the same cluster in another database,
-`postgresql_sqlalchemy`: the baseline turn path the PostgreSQL store had
-before it ran prepared statements (every turn's read moved and decoded the
-whole session state, and both statements went through SQLAlchemy's
-execution layer). Turns go to all in turn, in shuffled order, so machine noise
-falls on all alike; each turn is a gRPC Predict call timed at the client.
+the assistant and, with a store, the audit trail kept in it: store off
+(memory), SQLite (a WAL file), PostgreSQL (a throwaway cluster started with
+initdb/pg_ctl; left out when PostgreSQL is not installed), and `*_before`:
+the turn path before a turn carried its audit record, on another file and
+another database of the same cluster (the record in a transaction of its
+own: on PostgreSQL five round trips a turn instead of two). Turns go to all
+in turn, in shuffled order, so machine noise falls on all alike; each turn
+is a gRPC Predict call timed at the client.
 `--fsync` runs the cluster flushing every commit to disk, as a deployment
 does (the tests' clusters run without). The
 turns rotate over 20 sessions and a script of searches, follow-ups, small talk
 and a booking request, so the session read and the turn write both happen.
 
+Beside them, once a turn, a bare round trip to the cluster (`SELECT 1`,
+prepared, on a connection of this process): the floor of each PostgreSQL
+round trip at the machine's load.
+
 Two measures: the difference of the per-turn percentiles (on vs off; on a
 loaded machine the noise of two distributions), and the store's own time in
-each turn, timed around the session read and the turn write
-(`StoredSessions.refresh` + `log_turn`, the only store work in a turn).
+each turn, timed around the session read and the turn write with its audit
+record (`StoredSessions.refresh` + `log_turn`, the only store work in a turn).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -66,33 +72,29 @@ def main() -> int:
     from stored_conversation import start
 
     from lepton_tf.client.assistant import AssistantClient
-    from lepton_tf.store import ConversationStore, sqlite_url
+    import sqlalchemy as sa
+
+    from lepton_tf.store import ConversationStore, schema, sqlite_url
+    from lepton_tf.store.records import audit_row
 
     from lepton_tf.assistant.stored_sessions import StoredSessions
 
-    class SQLAlchemyExecution(ConversationStore):
-        """The baseline PostgreSQL turn path: the same one-statement write, and a
-        read of the whole state every turn, both through SQLAlchemy's execution."""
-
-        def __init__(self, engine, description=""):
-            super().__init__(engine, description)
-            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-        def session_if_changed(self, session_id, known):
-            with self._autocommit.connect() as connection:
-                row = connection.execute(self._read_changed, {
-                    "session_id": session_id, "known_turns": -1, "known_at": -1.0}).first()
-            return None if row is None else (row.state, int(row.turns), float(row.updated_at))
+    class SeparateAuditWrite(ConversationStore):
+        """The turn path before a turn carried its audit record: the record went in a
+        transaction of its own through SQLAlchemy (BEGIN, INSERT, COMMIT: three round
+        trips on PostgreSQL, a second commit on SQLite), then the turn's write."""
 
         def write_turn(self, record, state, turn_number):
-            with self._autocommit.connect() as connection:
-                connection.execute(self._write_turn,
-                                   self._turn_params(record, state, turn_number))
+            if record.audit is not None:
+                with self.engine.begin() as connection:
+                    connection.execute(schema.audit.insert().values(**audit_row(record.audit)))
+                record = dataclasses.replace(record, audit=None)
+            super().write_turn(record, state, turn_number)
 
     baseline_urls: set = set()
     plain_open = ConversationStore.open.__func__
     ConversationStore.open = classmethod(lambda cls, url, migrate=True: plain_open(
-        SQLAlchemyExecution if url in baseline_urls else cls, url, migrate))
+        SeparateAuditWrite if url in baseline_urls else cls, url, migrate))
 
     in_turn: dict = {}  # store -> per-turn seconds of read + write
 
@@ -111,7 +113,9 @@ def main() -> int:
 
     folder = tempfile.mkdtemp(prefix="store-bench-")
     with contextlib.ExitStack() as stack:
-        urls = {"off": None, "sqlite": sqlite_url(os.path.join(folder, "c.sqlite"))}
+        urls = {"off": None, "sqlite": sqlite_url(os.path.join(folder, "c.sqlite")),
+                "sqlite_before": sqlite_url(os.path.join(folder, "before.sqlite"))}
+        baseline_urls.add(urls["sqlite_before"])
         why = pg_cluster.missing()
         if why is None:
             cluster = stack.enter_context(pg_cluster.temporary_cluster(fsync=args.fsync))
@@ -119,9 +123,9 @@ def main() -> int:
             import psycopg
 
             with psycopg.connect(cluster.url, autocommit=True) as connection:
-                connection.execute("CREATE DATABASE baseline")
-            urls["postgresql_sqlalchemy"] = cluster.url.rsplit("/", 1)[0] + "/baseline"
-            baseline_urls.add(urls["postgresql_sqlalchemy"])
+                connection.execute("CREATE DATABASE before")
+            urls["postgresql_before"] = cluster.url.rsplit("/", 1)[0] + "/before"
+            baseline_urls.add(urls["postgresql_before"])
         else:
             print(f"PostgreSQL left out: {why}")
         servers = {name: start(url) for name, url in urls.items()}
@@ -131,6 +135,11 @@ def main() -> int:
                                           session_id=f"bench-{i}", timeout_s=30)
                           for i in range(args.sessions)] for name, s in servers.items()}
         timings = {name: [] for name in servers}
+        round_trips: list = []
+        bare = None
+        if "postgresql" in urls:
+            bare = psycopg.connect(urls["postgresql"], autocommit=True)
+            stack.callback(bare.close)
         answered = {name: [] for name in servers}
         rng = random.Random(0)
         load_at_start = round(os.getloadavg()[0], 2)
@@ -147,9 +156,17 @@ def main() -> int:
                 answer = clients[name][session].ask(message)
                 timings[name].append((time.perf_counter() - start_s) * 1e3)
                 answered[name].append(answer["turn_id"])
-        report = {"turns": args.turns, "loadavg_1m": [load_at_start, round(os.getloadavg()[0], 2)],
+            if bare is not None:  # the floor: one round trip that does nothing
+                start_s = time.perf_counter()
+                bare.execute("SELECT 1", prepare=True).fetchone()
+                round_trips.append((time.perf_counter() - start_s) * 1e3)
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        report = {"commit": commit, "turns": args.turns, "loadavg_1m": [load_at_start, round(os.getloadavg()[0], 2)],
                   "postgresql_fsync": args.fsync, "cpus": os.cpu_count(),
                   "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
+        if round_trips:
+            report["postgresql_bare_round_trip_ms"] = percentiles(round_trips)
         base = report["per_turn_ms"]["off"]
         for name, url in urls.items():
             if url is None:
@@ -160,6 +177,10 @@ def main() -> int:
             store = ConversationStore.open(url)
             logged = {t["turn_id"] for t in store.turns()}
             figures["lost_turns"] = sum(t not in logged for t in answered[name])
+            with store.engine.connect() as connection:
+                audited = set(connection.execute(sa.select(schema.audit.c.turn_id)).scalars())
+            figures["turns_without_audit_record"] = sum(t not in audited
+                                                        for t in answered[name])
             description = store.description
             store.close()
             registry = servers[name].metrics.registry

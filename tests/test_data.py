@@ -145,13 +145,38 @@ def test_response_pairs_on_tiny_file(tmp_path, compress):
         list(iter_response_pairs(dialogues, max_context_turns=0))
 
 
+@pytest.mark.parametrize("spoil, fault", [
+    (lambda d: d.pop("turns"), "dialogue d1: missing field 'turns'"),
+    (lambda d: d.update(services="S_1"), "dialogue d1.services: must be a list, got a string"),
+    (lambda d: d["services"].append(7), "dialogue d1.services[1]: must be a string, got a number"),
+    (lambda d: d.update(dialogue_id=["d1"]), "dialogue.dialogue_id: must be a string, got a list"),
+])
+def test_both_sgd_readers_name_a_bad_field_in_the_same_words(tmp_path, spoil, fault):
+    """The vendored JSONL reader and the reader of SGD's own folders check a
+    field with one checker, so a user reads the same message from both."""
+    from lepton_tf.data.sgd_full import read_dialogue_file
+
+    bad = {**TINY, "services": list(TINY["services"]),
+           "turns": [{**t, "frames": []} for t in TINY["turns"]]}
+    spoil(bad)
+    jsonl = _write_jsonl(tmp_path / "bad.jsonl", [bad])
+    with pytest.raises(DataFormatError) as info:
+        read_sgd_dialogues("dev", path=jsonl)
+    assert str(info.value) == f"{jsonl}:1: {fault}"
+    folder_file = tmp_path / "dialogues_001.json"
+    folder_file.write_text(json.dumps([bad]))
+    with pytest.raises(DataFormatError) as info:
+        read_dialogue_file(folder_file)
+    assert str(info.value) == f"{folder_file}: {fault}"
+
+
 def test_sgd_malformed_line(tmp_path):
     bad = {k: v for k, v in TINY.items() if k != "turns"}
     path = _write_jsonl(tmp_path / "bad.jsonl", [TINY, bad])
     with pytest.raises(DataFormatError) as info:
         read_sgd_dialogues("dev", path=path)
     assert (info.value.path, info.value.line) == (str(path), 2)
-    assert str(info.value) == f"{path}:2: expected key 'turns' in dialogue"
+    assert str(info.value) == f"{path}:2: dialogue d1: missing field 'turns'"
 
     path = _write_jsonl(tmp_path / "bad2.jsonl", [TINY, TINY, "{not json"])
     with pytest.raises(DataFormatError, match=r"bad2\.jsonl:3: invalid JSON"):

@@ -336,3 +336,67 @@ def test_an_edited_file_on_beam_embeds_only_its_changed_passages(encoder, tmp_pa
     for a, b in zip(updated.shards, full.shards):  # as a full rebuild
         assert a.row_ids == b.row_ids
         np.testing.assert_allclose(a.embeddings, b.embeddings, atol=1e-5)
+
+
+def _pairs(path, n=20):
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"query": f"sort out {TOPICS[i % len(TOPICS)]} number {i}",
+                                "positive": f"doc{i}"}) + "\n")
+    return str(path)
+
+
+def test_tune_on_beam_chooses_the_weight_on_the_shards_before_the_one_version(
+        encoder, corpus, tmp_path):
+    from lepton_tf.index.update import update_index
+
+    pairs, out = _pairs(tmp_path / "pairs.jsonl"), str(tmp_path / "beam")
+    path = run_index_pipeline(corpus, encoder, out, runner="direct", num_shards=3,
+                              tune_pairs=pairs)
+    assert list_index_versions(out) == [1]  # tuned before the one publish
+    sharded = load_sharded(path)  # every checksum verified, shard manifests included
+    assert {s.fusion for s in sharded.shards} == {sharded.fusion}
+    assert sharded.fusion.tuned_on == "pairs.jsonl (20 queries)"
+    # The weight one unsharded index of the same corpus chooses on the same pairs.
+    flat = load_index(build_index(corpus, encoder, str(tmp_path / "flat"), tune_pairs=pairs))
+    assert (sharded.fusion.dense_weight, sharded.fusion.tuned_on) == (
+        flat.fusion.dense_weight, flat.fusion.tuned_on)
+    # An in-process re-tune of the sharded version: on the pairs, then self-tuned.
+    again = load_sharded(update_index(out, encoder, tune_pairs=pairs, retune=True, log=print))
+    assert again.fusion == sharded.fusion and {s.fusion for s in again.shards} == {again.fusion}
+    selftuned = load_sharded(update_index(out, encoder, retune=True))
+    assert selftuned.fusion.tuned_on.startswith("self-tuned")
+    assert {s.fusion for s in selftuned.shards} == {selftuned.fusion}
+    assert list_index_versions(out) == [1, 2, 3]
+
+
+def test_a_version_on_an_object_store_gets_the_parts_of_a_local_one(encoder, tmp_path, fake_s3):
+    from lepton_tf.index.permissions import AclRules
+    from lepton_tf.index.version_parts import VersionParts
+    from lepton_tf.pipelines import filesystems
+
+    folder = tmp_path / "notes"
+    (folder / "board").mkdir(parents=True)
+    for i in range(60):  # enough pseudo-queries (headings) for a fitted rule
+        t = TOPICS[i % len(TOPICS)]
+        (folder / ("board" if i % 5 == 0 else "") / f"{i:02d}.md").write_text(
+            f"# {t} desk {i}\n\nHow to sort out a {t} problem, case {i}, at desk {i % 7}.\n")
+    acl = AclRules.parse('"**": ["*"]\n"board/**": ["board"]\n', "acl.yaml")
+    local = run_index_pipeline(str(folder), encoder, str(tmp_path / "local"), runner="direct",
+                               num_shards=2, acl=acl)
+    remote = run_index_pipeline(str(folder), encoder, "s3://bucket/index", runner="direct",
+                                num_shards=2, acl=acl)
+    keys = sorted(k for (_, k) in fake_s3.files if k.startswith("index/1/"))
+    assert not [k for k in keys if "/." in k]  # no staging pieces published
+    mounted = tmp_path / "mounted"
+    for key in keys:
+        target = mounted / key[len("index/"):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(filesystems.read_bytes(f"s3://bucket/{key}"))
+    assert remote == "s3://bucket/index/1"
+    want, got = VersionParts.read(local), VersionParts.read(str(mounted / "1"))  # checksummed
+    assert got.not_found_rule is not None and got.not_found_rule == want.not_found_rule
+    assert got.acl.text == want.acl.text and got.fusion == want.fusion
+    assert got.ingest.files == want.ingest.files and len(got.ingest.files) == 60
+    index = load_sharded(str(mounted))
+    assert index.documents["board/00.md#0"].readers == ("board",)

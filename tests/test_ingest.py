@@ -265,21 +265,21 @@ def test_hits_carry_the_passage_its_document_and_where_it_is(tmp_path):
 
 def test_cli_index_folder_and_beir_inputs_still_route(tmp_path, capsys):
     from lepton_tf.cli import build_parser
-    from lepton_tf.commands.index import index_folder
+    from lepton_tf.commands.index import build
     from lepton_tf.index.build import is_file_folder, read_corpus
 
     root = make_corpus(tmp_path / "c")
     args = build_parser().parse_args(["index", "--corpus", str(root), "--out",
                                       str(tmp_path / "idx"), "--chunk-tokens", "64",
                                       "--chunk-overlap", "8"])
-    assert is_file_folder(args.corpus) and index_folder(args, CountingEncoder()) == 0
+    assert is_file_folder(args.corpus) and build(args, CountingEncoder()) == 0
     printed = capsys.readouterr().out
     assert "Skipped broken.pdf" in printed and "passages" in printed
     assert json.loads((tmp_path / "idx" / "1" / "ingest.json").read_text())["chunking"][
         "max_tokens"] == 64
     strict = build_parser().parse_args(["index", "--corpus", str(root), "--out",
                                         str(tmp_path / "idx2"), "--strict"])
-    assert index_folder(strict, CountingEncoder()) == 1
+    assert build(strict, CountingEncoder()) == 1
     assert "broken.pdf" in capsys.readouterr().out and not (tmp_path / "idx2" / "1").exists()
     beir = tmp_path / "beir"
     beir.mkdir()

@@ -73,7 +73,7 @@ def test_lepton_tf_index_of_a_folder_of_stop_words(tmp_path):
     from corpus_files import CountingEncoder
 
     from lepton_tf.cli import build_parser
-    from lepton_tf.commands.index import index_folder
+    from lepton_tf.commands.index import build
 
     root = tmp_path / "notes"
     root.mkdir()
@@ -81,7 +81,7 @@ def test_lepton_tf_index_of_a_folder_of_stop_words(tmp_path):
     (root / "b.txt").write_text("!!! ... ???\n")
     args = build_parser().parse_args(["index", "--corpus", str(root), "--out",
                                       str(tmp_path / "idx")])
-    assert index_folder(args, CountingEncoder()) == 0
+    assert build(args, CountingEncoder()) == 0
     index = load_index(str(tmp_path / "idx"))
     assert len(index) >= 2 and index.lexical is not None
     assert index.lexical.search(["be"], k=2)[0] == [[]]

@@ -156,11 +156,12 @@ def test_an_edited_file_re_encodes_only_its_changed_passages(tmp_path):
     assert after.fusion == before.fusion and second.acl_changed == 0
 
 
-def test_tune_with_a_runner_is_refused_not_ignored(tmp_path, capsys):
+def test_retune_with_a_runner_is_refused_not_ignored(tmp_path, capsys):
     from lepton_tf.cli import main
 
     root = _folder(tmp_path / "kb")
-    assert main(["index", "--corpus", str(root), "--runner", "direct", "--tune",
-                 str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "idx")]) == 2
-    assert "--tune/--retune choose the weight on one index" in capsys.readouterr().err
+    assert main(["index", "--corpus", str(root), "--runner", "direct", "--retune",
+                 "--out", str(tmp_path / "idx")]) == 2
+    assert "--add/--delete/--retune update the latest version in process" \
+        in capsys.readouterr().err
     assert not (tmp_path / "idx").exists()

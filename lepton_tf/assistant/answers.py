@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from lepton_tf.assistant.answer_likeness import answer_likeness
 from lepton_tf.assistant.standalone import (code_line, introduces, leans_back, looks_like_code,
                                             markup_only)
 
@@ -164,6 +165,11 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         scores = scores + np.asarray(similarity(focus, texts), np.float32)
     scores = scores + np.array([OPENING_BONUS * (i == 0) + PASSAGE_WEIGHT
                                 * passages[n - 1].score for n, i, _ in candidates], np.float32)
+    # The best sentence is chosen by answer-likeness too; the sentences that
+    # follow it are judged against its similarity alone (a bonus it earned as
+    # the answer would otherwise cut the steps after it).
+    base = scores
+    scores = scores + answer_likeness(question, candidates, passages)
     said_sentences = {" ".join(s.split()) for s in split_sentences(_CITE.sub("", said))}
     order = sorted(range(len(candidates)), key=lambda j: -scores[j])
     fresh = [j for j in order if texts[j] not in said_sentences
@@ -181,7 +187,7 @@ def extractive_answer(question: str, passages: list, similarity: Callable | None
         if len(chosen) >= MAX_SENTENCES or candidates[j][0] != n:
             break
         announced = introduces(texts[chosen[-1]])  # "Run:" is nothing without what follows
-        if not announced and (scores[j] < MIN_FOLLOW_RATIO * scores[best]
+        if not announced and (base[j] < MIN_FOLLOW_RATIO * base[best]
                               or length + len(texts[j]) > MAX_CHARS):
             break
         if trigrams(texts[j]) & grams or has_repeated_trigram(texts[j]):

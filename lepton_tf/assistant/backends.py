@@ -176,11 +176,15 @@ class ServerBackends:
         """`(passages, not_found)`: the search servable's flag (None: it has none)."""
         signature, inputs = self.search_request([query], k)
         with self.manager.servable(self.names[search_contract.MODEL]) as servable:
-            flagged = search_contract.NOT_FOUND in servable.signatures[signature].outputs
+            outputs = servable.signatures[signature].outputs
+        # The flag and the metadata (with a hit's known questions) where the servable has them.
         wanted = [search_contract.DOC_IDS, search_contract.SCORES, search_contract.TEXTS,
-                  search_contract.TITLES] + ([search_contract.NOT_FOUND] if flagged else [])
+                  search_contract.TITLES] + [name for name in (search_contract.METADATA,
+                                                              search_contract.NOT_FOUND)
+                                             if name in outputs]
         out = self._predict(search_contract.MODEL, signature, inputs, wanted)
-        passages = [RetrievedPassage(h.doc_id, h.title, h.text, h.score)
+        passages = [RetrievedPassage(h.doc_id, h.title, h.text, h.score, h.known_questions,
+                                     h.metadata)
                     for h in search_contract.unpack_hits(out)[0]]
         not_found = search_contract.unpack_not_found(out)
         return passages, not_found[0] if not_found is not None else None

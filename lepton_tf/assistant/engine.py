@@ -206,7 +206,7 @@ class Assistant:
         session.last_reply = reply
         session.turn_count += 1
         principal, turn_id = identity.current(), new_turn_id()
-        audit.record("assistant", route, [message], [[p.doc_id for _, p in citations]],
+        audited = audit.entry("assistant", route, [message], [[p.doc_id for _, p in citations]],
                      "sources no longer readable: none shown" if revoked else
                      "unrestricted" if principal.unrestricted else
                      f"readers={principal.readers()}", [not_found], turn_id=turn_id)
@@ -219,7 +219,7 @@ class Assistant:
                             handoff=skill is not None and skill.kind == "handoff")
         # Logged (committed) before any of the reply is sent: a turn a client saw
         # is in the log even if the process dies right after.
-        self.sessions.log_turn(session, self._record(message, result, shown, session))
+        self.sessions.log_turn(session, self._record(message, result, shown, session), audited)
         return result
 
     def _task_turn(self, session_id: str, session, message: str, task, timings: dict,
@@ -235,13 +235,13 @@ class Assistant:
         session.turn_count += 1
         timings["total"] = (time.perf_counter() - start) * 1e3
         turn_id, principal = new_turn_id(), identity.current()
-        audit.record("assistant", TASK, [message], [[]], "unrestricted"
+        audited = audit.entry("assistant", TASK, [message], [[]], "unrestricted"
                      if principal.unrestricted else f"readers={principal.readers()}",
                      [False], turn_id=turn_id)
         result = TurnResult(task.reply, TASK, task.intent,
                             timings_ms={k: round(v, 2) for k, v in timings.items()},
                             turn_id=turn_id, task=task.to_json())
-        self.sessions.log_turn(session, self._record(message, result, [], session))
+        self.sessions.log_turn(session, self._record(message, result, [], session), audited)
         return result
 
     def _record(self, message: str, result: TurnResult, shown: list,

@@ -47,6 +47,9 @@ class RetrievedPassage:
     title: str
     text: str
     score: float
+    questions: tuple = ()  # the questions its document is known to answer (a FAQ's)
+    # Where it comes from (`source`, `section`, `start`, ... of a folder's passage).
+    metadata: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def snippet(self, chars: int = SNIPPET_CHARS) -> str:
         text = " ".join(self.text.split())
@@ -149,26 +152,45 @@ def grounded_reply(raw: str, passages: list[RetrievedPassage], question: str = "
 
 def related_questions(passages: list[RetrievedPassage], exclude: int | None, limit: int = 3,
                       asked: str = "") -> list[str]:
-    """Up to `limit` titles of the retrieved passages, not the one cited first.
+    """Up to `limit` questions the retrieved passages answer, not the one cited first.
 
-    StackFAQ titles are questions; a file's heading path is asked about its
-    section (`as_question`). Duplicates and the question just asked are
-    skipped.
+    A passage whose document lists known questions (a FAQ's phrasings, as
+    the search servable returns them) offers its first one not asked yet;
+    otherwise its title: StackFAQ titles are questions, and a file's heading
+    path is asked about its section (`as_question`). Duplicates and the
+    question just asked are skipped.
+
+    >>> faq = RetrievedPassage("a", "Opening hours", "Nine to five.", 0.9,
+    ...                        ("When does the office open?",))
+    >>> related_questions([faq, RetrievedPassage("b", "Guide > Parking", "North.", 0.8)], None)
+    ['When does the office open?', 'What about Parking, in Guide?']
     """
     out: list[str] = []
-    seen = {" ".join(asked.lower().split())}
+    seen = {_key(asked)}  # questions asked or offered
+    titles = set()  # a passage of a document already offered (or cited) offers nothing new
     if exclude is not None and 1 <= exclude <= len(passages):
-        seen.add(as_question(passages[exclude - 1].title).lower())
+        cited = passages[exclude - 1]
+        titles.add(_key(cited.title))
+        seen.update(_key(q) for q in cited.questions)
     for i, passage in enumerate(passages, 1):
-        title = as_question(passage.title)
-        key = title.lower()
-        if i == exclude or not title or key in seen:
+        if i == exclude or _key(passage.title) in titles:
             continue
-        seen.add(key)
-        out.append(title)
+        offered = [" ".join(q.split()) for q in passage.questions] + \
+            [as_question(passage.title)]
+        question = next((q for q in offered if q and _key(q) not in seen), None)
+        if question is None:
+            continue
+        titles.add(_key(passage.title))
+        seen.add(_key(question))
+        out.append(question)
         if len(out) == limit:
             break
     return out
+
+
+def _key(question: str) -> str:
+    """A question as compared for repeats: case, spacing and its end mark aside."""
+    return " ".join(question.lower().split()).rstrip(" ?.!")
 
 
 def as_question(title: str) -> str:

@@ -125,9 +125,9 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
             return SessionStore(max_sessions, ttl_s)
         default_redact, default_redact_text = redacting(load_policy(
             knowledge_base if isinstance(knowledge_base, str) else None))
-        writer = TurnWriter(ConversationStore.open(store_url), StoreMetrics(
-            server.metrics.registry), redact=redact or default_redact,
-            redact_text=redact_text or default_redact_text)
+        writer = TurnWriter(ConversationStore.open(store_url), store_metrics(server),
+                            redact=redact or default_redact,
+                            redact_text=redact_text or default_redact_text)
         return StoredSessions(writer, retention_days, max_sessions, ttl_s)
 
     def build(server):
@@ -230,6 +230,15 @@ def report_route(server, name: str = "assistant", as_json: bool = False):
     return handle
 
 
+def store_metrics(server) -> StoreMetrics:
+    """The server's one set of store series: the turn writer and the audit trail
+    count in it (a second set in the same registry would be refused)."""
+    metrics = getattr(server, "store_metrics", None)
+    if metrics is None:
+        metrics = server.store_metrics = StoreMetrics(server.metrics.registry)
+    return metrics
+
+
 def keep_audit_in_store(server, store_url: str, name: str = "assistant") -> None:
     """Makes the conversation store the server's audit sink (beside an
     `--audit_log` file when there is one: both get every record), and serves
@@ -237,7 +246,7 @@ def keep_audit_in_store(server, store_url: str, name: str = "assistant") -> None
     from lepton_tf.server.audit import AuditRoute, AuditSinks
     from lepton_tf.store.audit_log import StoreAuditLog
 
-    trail = StoreAuditLog(ConversationStore.open(store_url))
+    trail = StoreAuditLog(ConversationStore.open(store_url), store_metrics(server))
     server.audit = trail if server.audit is None else AuditSinks([trail, server.audit])
     server.add_rest_route("GET", AUDIT_PATH, AuditRoute(server.audit,
                                                         documents_of_groups(server, name)))

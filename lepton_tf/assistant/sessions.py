@@ -20,6 +20,7 @@ from typing import Callable
 from lepton_tf.assistant.grounding import RetrievedPassage
 from lepton_tf.assistant.routing import TASK
 from lepton_tf.dialogue.task_memory import TaskMemory
+from lepton_tf.server import audit
 from lepton_tf.store.records import TurnRecord
 
 DEFAULT_MAX_SESSIONS = 10_000
@@ -169,9 +170,17 @@ class SessionStore:
         """Brings `session` up to date before a turn (held under its lock). In memory
         there is nothing newer; a stored store reads what another process wrote."""
 
-    def log_turn(self, session: Session, record: TurnRecord) -> None:
+    def log_turn(self, session: Session, record: TurnRecord,
+                 audited: dict | None = None) -> None:
         """Called once per answered turn, under the session's lock, before its final
-        event; in memory nothing is kept."""
+        event; in memory nothing is kept but the audit record (to the request's sinks).
+
+        Args:
+            session: the session after the turn.
+            record: the turn.
+            audited: its audit record (`server.audit.entry`; None: not audited).
+        """
+        audit.write(audited)
 
     def close(self) -> None:
         """Releases what the store holds (nothing in memory)."""

@@ -110,8 +110,15 @@ def markup_only(sentence: str) -> bool:
     (True, False)
     >>> markup_only("code-block:: sh."), markup_only("|Conda-Forge-Status|")
     (True, True)
+    >>> markup_only("* ``format-nongpl``")
+    False
     """
+    if _LIST_ITEM.match(sentence) and _WORD.search(_URL.sub(" ", sentence)):
+        return False  # a short list item is content: what the sentence before it lists
     return len(_WORD.findall(_URL.sub(" ", sentence))) < 3 or bool(_DIRECTIVE.match(sentence))
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d{1,2}[.)])\s+\S")
 
 
 # A reStructuredText directive or substitution line (`.. code-block:: sh`, `|Badge|`).

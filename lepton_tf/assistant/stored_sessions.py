@@ -4,7 +4,8 @@ The in-memory LRU stays as a cache of `Session` objects (their locks order a
 session's turns in this process), but before each turn the state is read
 from the database, so a restarted server, or another replica on the same
 PostgreSQL, continues where the last turn left it. Each turn is written
-(state and turn log, one transaction) before its final event.
+(state, turn log and, when the trail is kept in the same database, its audit
+record: one transaction, on PostgreSQL one statement) before its final event.
 
 When the database fails the conversation goes on from the cached state: a
 failed read keeps it (counted), and while turns wait in the writer's retry
@@ -20,6 +21,7 @@ from typing import Callable
 
 from lepton_tf.assistant.sessions import (DEFAULT_MAX_SESSIONS, DEFAULT_MAX_TURNS, DEFAULT_TTL_S,
                                           Session, SessionStore)
+from lepton_tf.server import audit
 from lepton_tf.store.records import TurnRecord
 from lepton_tf.store.writer import TurnWriter
 
@@ -92,10 +94,17 @@ class StoredSessions(SessionStore):
         session.turn_count = turns
         session.stored_mark = (turns, updated_at)
 
-    def log_turn(self, session: Session, record: TurnRecord) -> None:
+    def log_turn(self, session: Session, record: TurnRecord,
+                 audited: dict | None = None) -> None:
         start = time.perf_counter()
         self.purge_if_due()
+        # The audit trail kept in this database takes the turn's record in the turn's
+        # own write (one round trip); the other sinks (a file) get it as before.
+        carried = audited is not None and audit.keeps_in(self.store.database)
+        if carried:
+            record.audit = audited
         self.writer.write(record, session.to_state(), session.turn_count)
+        audit.write(audited, written_in=self.store.database if carried else None)
         self.writer.metrics.turn_seconds.observe(
             session.store_read_s + time.perf_counter() - start)
         session.store_read_s = 0.0

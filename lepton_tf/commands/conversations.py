@@ -18,7 +18,6 @@ session (its sessions are stored under its name).
 
 from __future__ import annotations
 
-import argparse
 
 
 def add_store_args(p) -> None:
@@ -102,10 +101,10 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("conversations", help="delete a session's stored data, or purge old "
-                                             "turns", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = p.add_subparsers(dest="action", required=True)
+    from lepton_tf.commands.parsers import add_with_actions
+
+    actions = add_with_actions(sub, "conversations", "delete a session's stored data, or "
+                               "purge old turns", __doc__)
     forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
     forget.add_argument("session_id", help="the session to delete")
     forget.add_argument("--target", metavar="HOST:PORT", help="forget it through this "
@@ -118,4 +117,4 @@ def register(sub) -> None:
                        help="delete turns, feedback and sessions older than this")
     for q in (forget, purge):
         add_store_args(q)
-    p.set_defaults(fn=run)
+        q.set_defaults(fn=run)

@@ -19,65 +19,44 @@
     lepton-tf index --retune [--tune pairs.jsonl]  # choose the latest version's weight again
     lepton-tf index --runner direct --num-shards 4 --direct_num_workers=2 \
         --direct_running_mode=multi_processing   # Beam pipeline, sharded version
+    lepton-tf index --runner direct --num-shards 4 --tune pairs.jsonl
+                                                 # tuned on the built shards, then published
     lepton-tf index --runner flink --num-shards 64 --flink_master=HOST:8081 ...
 
 Flags this command does not know are Beam pipeline options, passed through
-to the runner (docs/deploy.md shows them for Flink, Spark and Dataflow).
+to the runner (docs/deploy.md shows them for Flink, Spark and Dataflow). The
+build that runs is chosen by `lepton_tf.indexing`, which a program can call.
 """
 
-import os
-
 from lepton_tf.index.build import DEFAULT_INDEX_DIR
+from lepton_tf.indexing import DEFAULT_CORPUS, DEFAULT_ENCODER
 
-DEFAULT_CORPUS = os.path.join("data", "beir", "stackfaq")
-DEFAULT_ENCODER = os.path.join("saved_models", "encoder")
-
-
-def _fixed_fusion(args):
-    """The `FusionConfig` of `--dense-weight` (None without it: the weight is
-    kept or tuned)."""
-    from lepton_tf.index.fusion import FusionConfig
-
-    if args.dense_weight is None:
-        return None
-    return FusionConfig(args.fusion, args.dense_weight, tuned_on="fixed (--dense-weight)")
+__all__ = ["DEFAULT_CORPUS", "DEFAULT_ENCODER", "DEFAULT_INDEX_DIR", "register", "run"]
 
 
-def _acl(args):
-    """The `--acl FILE` rules (None without the flag)."""
-    from lepton_tf.index.permissions import AclRules
+def request_of(args):
+    """The `IndexRequest` of the parsed flags."""
+    import dataclasses
 
-    return AclRules.load(args.acl) if getattr(args, "acl", None) else None
+    from lepton_tf.indexing import IndexRequest
 
-
-def _chunking(args):
-    """The `ChunkConfig` of `--chunk-tokens` / `--chunk-overlap`."""
-    from lepton_tf.ingest import ChunkConfig
-
-    return ChunkConfig(max_tokens=args.chunk_tokens, overlap=args.chunk_overlap)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(IndexRequest)
+             if hasattr(args, f.name)}
+    return IndexRequest(**given, beam_args=list(getattr(args, "extra", [])))
 
 
-def index_folder(args, encoder=None) -> int:
-    """`--corpus DIR` of files: chunk, encode what changed, tune, publish one version.
+def build(args, encoder=None) -> int:
+    """Builds the version the flags ask for (`indexing.build_index_version`),
+    with an encoder object instead of `--encoder`'s when given.
 
     Returns:
         0, or 1 when `--strict` met a file that cannot be parsed.
     """
-    from lepton_tf.index.build import default_index_dir
-    from lepton_tf.index.encoding import SavedModelEncoder
-    from lepton_tf.index.folder_build import build_folder_index
+    from lepton_tf.indexing import build_index_version
     from lepton_tf.ingest import ParseError
 
-    if args.version is not None:
-        raise SystemExit("lepton-tf index: --version is for BEIR/JSONL builds; a folder "
-                         "index always writes the next version.")
-    acl = _acl(args)  # a bad ACL file fails before any model is loaded
     try:
-        build_folder_index(args.corpus, args.out or default_index_dir(args.corpus),
-                           encoder or SavedModelEncoder(args.encoder), config=_chunking(args),
-                           k=args.k, strict=args.strict, rebuild=args.rebuild,
-                           fusion=_fixed_fusion(args), method=args.fusion,
-                           tune_pairs=args.tune, acl=acl)
+        build_index_version(request_of(args), encoder)
     except ParseError as e:
         print(f"lepton-tf index: {e} (--strict: nothing written)")
         return 1
@@ -85,56 +64,9 @@ def index_folder(args, encoder=None) -> int:
 
 
 def run(args) -> int:
-    from lepton_tf.index.build import default_index_dir, is_file_folder
-
-    extra = getattr(args, "extra", [])
-    out = args.out or default_index_dir(args.corpus)
-    folder = is_file_folder(args.corpus)
-    if args.runner != "local":
-        if args.add or args.delete:
-            raise ValueError("--add/--delete update the latest version in process: "
-                             "use them without --runner.")
-        if args.tune or args.retune:
-            raise ValueError("--tune/--retune choose the weight on one index's candidate "
-                             "pools: use them without --runner (or give --dense-weight).")
-        try:
-            from lepton_tf.pipelines.index_pipeline import run_index_pipeline
-        except ModuleNotFoundError as e:
-            if e.name != "apache_beam":
-                raise
-            raise ValueError(f"--runner {args.runner} needs apache-beam: "
-                             "pip install 'lepton-tf[beam]'.") from None
-        run_index_pipeline(args.corpus, args.encoder, out, runner=args.runner,
-                           num_shards=args.num_shards, k=args.k, version=args.version,
-                           beam_args=extra, rebuild=args.rebuild, chunk_config=_chunking(args),
-                           fusion=_fixed_fusion(args), method=args.fusion, acl=_acl(args))
-        return _write_assistant_texts(out, args.corpus)
-    if extra:
-        raise ValueError(f"Beam options {' '.join(extra)} need --runner (not local).")
-    if args.num_shards != 1:
-        raise ValueError("--num-shards needs a Beam --runner (direct on this machine).")
-    if getattr(args, "acl", None) and not folder:
-        raise ValueError("--acl maps a folder's files to readers; JSONL/BEIR records carry "
-                         "their own \"readers\": [...] field.")
-    if args.questions and (args.add or args.delete or args.retune or folder):
-        raise ValueError("--questions SPLIT is for building from a BEIR folder (documents "
-                         "added with --add list theirs in a \"questions\" field).")
-    if args.add or args.delete or args.retune:
-        from lepton_tf.index.update import update_index
-
-        update_index(out, args.encoder, args.add, args.delete, args.tune, retune=args.retune,
-                     fusion=_fixed_fusion(args))
-        return _write_assistant_texts(out, args.corpus)
-    if folder:
-        status = index_folder(args)
-        return status or _write_assistant_texts(out, args.corpus)
-    from lepton_tf.index.build import build_index
-    from lepton_tf.index.fusion import FusionConfig
-
-    build_index(args.corpus, args.encoder, out, k=args.k, version=args.version,
-                tune_pairs=args.tune, fusion=_fixed_fusion(args) or FusionConfig(args.fusion),
-                auto_tune=args.dense_weight is None, questions=args.questions)
-    return _write_assistant_texts(out, args.corpus)
+    request = request_of(args)
+    status = build(args)
+    return status or _write_assistant_texts(request.out_dir, request.corpus)
 
 
 def _write_assistant_texts(index_dir: str, corpus: str) -> int:

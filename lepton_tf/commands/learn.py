@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 
@@ -56,11 +55,10 @@ def export(args) -> int:
 
 def register(sub) -> None:
     from lepton_tf.commands.conversations import add_store_args
+    from lepton_tf.commands.parsers import add_with_actions
 
-    p = sub.add_parser("learn", help="known questions from the conversation log (export a "
-                                     "review file, apply it)", description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    actions = p.add_subparsers(dest="action", required=True)
+    actions = add_with_actions(sub, "learn", "known questions from the conversation log "
+                               "(export a review file, apply it)", __doc__)
     out = actions.add_parser("export", help="write the review CSV and the unanswered to-do")
     add_store_args(out)
     out.add_argument("--review", default="review.csv", help="review CSV to write")
@@ -79,4 +77,5 @@ def register(sub) -> None:
                        help="index base folder (its latest version is updated)")
     apply.add_argument("--encoder", default="saved_models/encoder",
                        help="the index's encoder SavedModel")
-    p.set_defaults(fn=run)
+    for action in (out, apply):
+        action.set_defaults(fn=run)

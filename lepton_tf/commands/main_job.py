@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from lepton_tf.commands.index import DEFAULT_CORPUS
+from lepton_tf.indexing import DEFAULT_CORPUS
 from lepton_tf.commands.product import (DEFAULT_BASE_DIR, DEFAULT_INDEX_DIR, MODELS_CONFIG,
                                         SERVABLES, default_request_limits, served_names,
                                         write_models_config)

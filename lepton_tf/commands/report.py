@@ -24,7 +24,6 @@ database file directly (no `--server`) is its owner's view, everything; give
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import urllib.error
@@ -154,8 +153,9 @@ def run(args) -> int:
 def register(sub) -> None:
     from lepton_tf.commands.conversations import add_store_args
 
-    p = sub.add_parser("report", help="the operator's report of the conversation log",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from lepton_tf.commands.parsers import add_documented
+
+    p = add_documented(sub, "report", "the operator's report of the conversation log", __doc__)
     add_store_args(p)
     p.add_argument("--days", type=float, help="only the last DAYS days (default: all kept)")
     p.add_argument("--html", metavar="FILE", help="also write the report page here")

@@ -196,9 +196,9 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("serve", help="serve models over TF Serving's gRPC and REST APIs",
-                       description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    from lepton_tf.commands.parsers import add_documented
+
+    p = add_documented(sub, "serve", "serve models over TF Serving's gRPC and REST APIs", __doc__)
     tf = p.add_argument_group("TF Serving flags (same names and meanings)")
     tf.add_argument("--port", type=int, default=8500, help="gRPC port (default 8500)")
     tf.add_argument("--rest_api_port", type=int, default=8501,

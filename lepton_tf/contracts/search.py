@@ -9,7 +9,8 @@ Signatures (all answer the same outputs):
   `filter` (string scalar, JSON `{field: value or [values]}`; `""` for none).
 
 Outputs `[B, k]`: `doc_ids`, `texts`, `titles`, `metadata` (a JSON object
-as UTF-8 text) strings; `scores`, `dense_score`, `bm25_score` float32; and
+as UTF-8 text; `questions` in it lists the questions the passage's document
+is known to answer, when it lists some) strings; `scores`, `dense_score`, `bm25_score` float32; and
 `not_found` bool `[B]`. A row with fewer hits than the widest is padded with
 `doc_ids` `""` and scores 0; `unpack_hits` drops the padding.
 """
@@ -41,6 +42,7 @@ METADATA = "metadata"
 DENSE_SCORE = "dense_score"
 BM25_SCORE = "bm25_score"
 NOT_FOUND = "not_found"
+KNOWN_QUESTIONS = "questions"  # the metadata key of a hit's known questions
 STRING_OUTPUTS = (DOC_IDS, TEXTS, TITLES, METADATA)
 SCORE_OUTPUTS = (SCORES, DENSE_SCORE, BM25_SCORE)
 
@@ -79,6 +81,12 @@ class SearchHit:
     metadata: dict = dataclasses.field(default_factory=dict)
     dense_score: float | None = None
     bm25_score: float | None = None
+
+    @property
+    def known_questions(self) -> tuple[str, ...]:
+        """The questions the passage's document is known to answer (a FAQ's
+        phrasings; none for a folder's passages)."""
+        return tuple(self.metadata.get(KNOWN_QUESTIONS) or ())
 
     @property
     def source(self) -> str:

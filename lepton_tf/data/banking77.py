@@ -14,7 +14,7 @@ import zlib
 
 from lepton_tf.data._io import open_text
 from lepton_tf.data.errors import DataFormatError
-from lepton_tf.data.paths import data_file
+from lepton_tf.data.paths import data_file, split_file
 from lepton_tf.data.records import IntentExample
 
 SPLITS = ("train", "test")
@@ -39,10 +39,7 @@ def read_banking77(split: str, path: str | os.PathLike | None = None) -> list[In
         DataFormatError: naming the file and 1-based line of a bad header or of a
             row that does not have exactly two non-empty fields.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if path is None:
-        path = data_file("banking77", f"{split}.csv.gz")
+    path = split_file("banking77", "{split}.csv.gz", split, SPLITS, path)
     examples = []
     line = 0
     try:

@@ -62,3 +62,24 @@ def data_file(*parts: str) -> Path:
             "holds sgd/, banking77/ and stackfaq/ (the repository's data/)."
         )
     return path
+
+
+def split_file(corpus: str, name: str, split: str, splits: tuple[str, ...],
+               path: str | os.PathLike | None = None):
+    """The file of one split of a vendored corpus, or `path` when the caller gives one.
+
+    Args:
+        corpus: the corpus's folder under the data folder (``"sgd"``).
+        name: the file name with ``{split}`` in it (``"sgd_{split}.jsonl.gz"``).
+        split: the split asked for.
+        splits: the corpus's splits.
+        path: a file to read instead of the vendored one.
+
+    Raises:
+        ValueError: `split` is not one of `splits`.
+        FileNotFoundError: the vendored file is missing.
+    """
+    if split not in splits:
+        raise ValueError(f"split must be one of {splits}, got {split!r}")
+    return path if path is not None else data_file(corpus, name.format(split=split))
+

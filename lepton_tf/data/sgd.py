@@ -14,53 +14,32 @@ from typing import Any
 
 from lepton_tf.data._io import open_text
 from lepton_tf.data.errors import DataFormatError
-from lepton_tf.data.paths import data_file
+from lepton_tf.data.json_fields import json_field, json_strings
+from lepton_tf.data.paths import split_file
 from lepton_tf.data.records import Dialogue, ResponsePair, ServiceSchema, Turn
 
 SPLITS = ("train", "dev", "test")
 SPEAKERS = ("USER", "SYSTEM")
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-
-
-def _field(obj: Any, key: str, kind: type, path, line: int | None, what: str) -> Any:
-    """Return ``obj[key]`` after checking it exists and has type ``kind``."""
-    if not isinstance(obj, dict):
-        raise DataFormatError(path, line, f"expected a JSON object for {what}, got {type(obj).__name__}")
-    if key not in obj:
-        raise DataFormatError(path, line, f"expected key {key!r} in {what}")
-    value = obj[key]
-    if not isinstance(value, kind):
-        raise DataFormatError(
-            path, line, f"key {key!r} in {what} must be {kind.__name__}, got {type(value).__name__}"
-        )
-    return value
-
-
-def _strings(obj: dict, key: str, path, line: int, what: str, required: bool = True) -> tuple[str, ...]:
+def _strings(obj: dict, key: str, path, line: int, where: str, required: bool = True) -> tuple[str, ...]:
     """Return ``obj[key]`` (a list of strings) as a tuple; missing -> () if not required."""
-    if not required and key not in obj:
+    if not required and isinstance(obj, dict) and key not in obj:
         return ()
-    items = _field(obj, key, list, path, line, what)
-    if not all(isinstance(x, str) for x in items):
-        raise DataFormatError(path, line, f"key {key!r} in {what} must be a list of strings")
-    return tuple(items)
+    return json_strings(json_field(obj, key, list, path, where, line), path, f"{where}.{key}", line)
 
 
 def _parse_turn(raw: Any, index: int, path, line: int) -> Turn:
-    what = f"turn {index}"
-    speaker = _field(raw, "speaker", str, path, line, what)
+    where = f"turn {index}"
+    speaker = json_field(raw, "speaker", str, path, where, line)
     if speaker not in SPEAKERS:
-        raise DataFormatError(path, line, f"{what}: speaker must be USER or SYSTEM, got {speaker!r}")
+        raise DataFormatError(path, line, f"{where}.speaker: must be USER or SYSTEM, got {speaker!r}")
     return Turn(
         speaker=speaker,
-        utterance=_field(raw, "utterance", str, path, line, what),
-        services=_strings(raw, "services", path, line, what, required=False),
-        intents=_strings(raw, "intents", path, line, what, required=False),
-        acts=_strings(raw, "acts", path, line, what, required=False),
+        utterance=json_field(raw, "utterance", str, path, where, line),
+        services=_strings(raw, "services", path, line, where, required=False),
+        intents=_strings(raw, "intents", path, line, where, required=False),
+        acts=_strings(raw, "acts", path, line, where, required=False),
     )
 
 
@@ -69,12 +48,12 @@ def _parse_dialogue(text: str, path, line: int) -> Dialogue:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, line, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-    what = "dialogue"
-    dialogue_id = _field(raw, "dialogue_id", str, path, line, what)
-    turns = _field(raw, "turns", list, path, line, what)
+    dialogue_id = json_field(raw, "dialogue_id", str, path, "dialogue", line)
+    where = f"dialogue {dialogue_id}"
+    turns = json_field(raw, "turns", list, path, where, line)
     return Dialogue(
         dialogue_id=dialogue_id,
-        services=_strings(raw, "services", path, line, what),
+        services=_strings(raw, "services", path, line, where),
         turns=tuple(_parse_turn(t, i, path, line) for i, t in enumerate(turns)),
     )
 
@@ -95,9 +74,7 @@ def read_sgd_dialogues(split: str, path: str | os.PathLike | None = None) -> lis
         FileNotFoundError: naming the file if it is missing.
         DataFormatError: naming the file and 1-based line of a malformed dialogue.
     """
-    _check_split(split)
-    if path is None:
-        path = data_file("sgd", f"sgd_{split}.jsonl.gz")
+    path = split_file("sgd", "sgd_{split}.jsonl.gz", split, SPLITS, path)
     dialogues = []
     line = 0
     try:
@@ -172,9 +149,7 @@ def read_sgd_schemas(split: str, path: str | os.PathLike | None = None) -> dict[
         DataFormatError: if the file is not valid JSON (with the line) or a
             service lacks a name, description or intents (no line).
     """
-    _check_split(split)
-    if path is None:
-        path = data_file("sgd", f"schema_{split}.json.gz")
+    path = split_file("sgd", "schema_{split}.json.gz", split, SPLITS, path)
     try:
         with open_text(path) as fh:
             raw = json.load(fh)
@@ -186,17 +161,15 @@ def read_sgd_schemas(split: str, path: str | os.PathLike | None = None) -> dict[
         raise DataFormatError(path, None, "expected a JSON list of services")
     schemas: dict[str, ServiceSchema] = {}
     for i, service in enumerate(raw):
-        what = f"service {i}"
-        name = _field(service, "service_name", str, path, None, what)
+        where = f"service {i}"
+        name = json_field(service, "service_name", str, path, where)
         intents: dict[str, str] = {}
-        for j, intent in enumerate(_field(service, "intents", list, path, None, f"service {name!r}")):
-            where = f"intent {j} of service {name!r}"
-            intents[_field(intent, "name", str, path, None, where)] = _field(
-                intent, "description", str, path, None, where
-            )
+        for j, intent in enumerate(json_field(service, "intents", list, path, f"service {name!r}")):
+            where = f"service {name!r} intent {j}"
+            intents[json_field(intent, "name", str, path, where)] = json_field(intent, "description", str, path, where)
         schemas[name] = ServiceSchema(
             service_name=name,
-            description=_field(service, "description", str, path, None, f"service {name!r}"),
+            description=json_field(service, "description", str, path, f"service {name!r}"),
             intents=intents,
         )
     return schemas

@@ -20,6 +20,7 @@ from typing import Any
 
 from lepton_tf.data._io import open_binary
 from lepton_tf.data.errors import DataFormatError
+from lepton_tf.data.json_fields import json_field, json_strings
 
 SCHEMA_NAMES = ("schema.json", "schema.json.gz")
 # The per-frame dump the official scorer writes next to predictions; never an input.
@@ -57,35 +58,18 @@ def dialogue_paths(folder: str | os.PathLike, pattern: str = "dialogues_*.json")
     return paths
 
 
-def _need(obj: Any, key: str, kind: type, path: Path, where: str) -> Any:
-    if not isinstance(obj, dict):
-        raise DataFormatError(path, None, f"{where}: must be a JSON object")
-    if key not in obj:
-        raise DataFormatError(path, None, f"{where}: missing field {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind):
-        raise DataFormatError(path, None, f"{where}.{key}: must be {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _check_strings(items: list, path: Path, where: str) -> None:
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise DataFormatError(path, None, f"{where}[{i}]: must be a string, got {type(item).__name__}")
-
-
 def check_state(state: Any, path: Path, where: str) -> None:
     """Check a frame's ``state`` object (the fields the scorer reads).
 
     Raises:
         DataFormatError: naming the file and ``where``.
     """
-    _need(state, "active_intent", str, path, where)
-    _check_strings(_need(state, "requested_slots", list, path, where), path, f"{where}.requested_slots")
-    for slot, values in _need(state, "slot_values", dict, path, where).items():
+    json_field(state, "active_intent", str, path, where)
+    json_strings(json_field(state, "requested_slots", list, path, where), path, f"{where}.requested_slots")
+    for slot, values in json_field(state, "slot_values", dict, path, where).items():
         if not isinstance(values, list) or not values:
             raise DataFormatError(path, None, f"{where}.slot_values.{slot}: must be a non-empty list of strings")
-        _check_strings(values, path, f"{where}.slot_values.{slot}")
+        json_strings(values, path, f"{where}.slot_values.{slot}")
 
 
 def check_dialogue(dialogue: Any, path: Path) -> None:
@@ -94,20 +78,20 @@ def check_dialogue(dialogue: Any, path: Path) -> None:
     Raises:
         DataFormatError: naming the file, the dialogue, the turn, the frame and the field.
     """
-    dialogue_id = _need(dialogue, "dialogue_id", str, path, "dialogue")
+    dialogue_id = json_field(dialogue, "dialogue_id", str, path, "dialogue")
     here = f"dialogue {dialogue_id}"
-    _check_strings(_need(dialogue, "services", list, path, here), path, f"{here}.services")
-    for t, turn in enumerate(_need(dialogue, "turns", list, path, here)):
+    json_strings(json_field(dialogue, "services", list, path, here), path, f"{here}.services")
+    for t, turn in enumerate(json_field(dialogue, "turns", list, path, here)):
         where = f"{here} turn {t}"
-        speaker = _need(turn, "speaker", str, path, where)
+        speaker = json_field(turn, "speaker", str, path, where)
         if speaker not in ("USER", "SYSTEM"):
             raise DataFormatError(path, None, f"{where}.speaker: must be USER or SYSTEM, got {speaker!r}")
-        _need(turn, "utterance", str, path, where)
-        for f, frame in enumerate(_need(turn, "frames", list, path, where)):
+        json_field(turn, "utterance", str, path, where)
+        for f, frame in enumerate(json_field(turn, "frames", list, path, where)):
             frame_where = f"{where} frame {f}"
-            _need(frame, "service", str, path, frame_where)
+            json_field(frame, "service", str, path, frame_where)
             if speaker == "USER":
-                check_state(_need(frame, "state", dict, path, frame_where), path, f"{frame_where}.state")
+                check_state(json_field(frame, "state", dict, path, frame_where), path, f"{frame_where}.state")
 
 
 def read_dialogue_file(path: str | os.PathLike) -> list[dict]:

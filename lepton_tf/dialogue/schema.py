@@ -144,10 +144,7 @@ class Service:
         Raises:
             KeyError: naming the service and the slot when there is no such slot.
         """
-        for s in self.slots:
-            if s.name == name:
-                return s
-        raise KeyError(f"service {self.name!r} has no slot {name!r}")
+        return self._named(self.slots, "slot", name)
 
     def intent(self, name: str) -> Intent:
         """Return the intent called ``name``.
@@ -155,10 +152,13 @@ class Service:
         Raises:
             KeyError: naming the service and the intent when there is no such intent.
         """
-        for i in self.intents:
-            if i.name == name:
-                return i
-        raise KeyError(f"service {self.name!r} has no intent {name!r}")
+        return self._named(self.intents, "intent", name)
+
+    def _named(self, items, kind: str, name: str):
+        for item in items:
+            if item.name == name:
+                return item
+        raise KeyError(f"service {self.name!r} has no {kind} {name!r}")
 
 
 class Schema(Mapping[str, Service]):

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from lepton_tf.contracts import chat as chat_contract
-from lepton_tf.evaluation import write_json
+from lepton_tf.evaluation import add_model_args, write_json
 
 BASELINE_TURNS = 3  # the baseline's query: the last 3 turns
 
@@ -210,17 +210,13 @@ def run(args) -> int:
             print(f"\n[{split}{' unseen' if s['unseen'] else ''} {','.join(s['services'])}] "
                   f"{s['context'][-300:]}\n  model:     {s['model']}\n"
                   f"  baseline:  {s['baseline']}\n  reference: {s['reference']}")
-    if args.json:
-        write_json(results, args.json)
+    write_json(results, args.json)
     return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="chat model vs BM25 baseline: perplexity, BLEU, distinct")
-    p.add_argument("--model", help="chat SavedModel: a version folder or a base folder (its "
-                   "latest version); default: the latest in --base-dir")
-    p.add_argument("--base-dir", default="saved_models",
-                   help="model base folder searched for chat (default saved_models)")
+    add_model_args(p, "chat")
     p.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["dev", "test"],
                    help="SGD splits to evaluate (default dev test)")
     p.add_argument("--limit", type=int, default=500,

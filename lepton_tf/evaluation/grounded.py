@@ -208,8 +208,7 @@ def run(args) -> int:
         print(f"\nQ: {s['question']}\n  passages: {s['passages']}\n"
               + "".join(f"  {k}: {v}\n" for k, v in s.items()
                         if k not in ("question", "passages")))
-    if args.json:
-        write_json(result, args.json)
+    write_json(result, args.json)
     return 0
 
 

@@ -217,11 +217,10 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
+    from lepton_tf.evaluation import add_model_args
+
     p = sub.add_parser("intent", help="intent accuracy, macro-F1 and out-of-scope detection")
-    p.add_argument("--model", help="intent SavedModel: a version folder or a base folder "
-                   "(its latest version); default: the latest in --base-dir")
-    p.add_argument("--base-dir", default="saved_models",
-                   help="model base folder searched for intent (default saved_models)")
+    add_model_args(p, "intent")
     p.add_argument("--test", help="CSV/JSONL of (text, label); default Banking77 test")
     p.add_argument("--oos", nargs="*", default=["sgd", "stackfaq"],
                    help="out-of-scope sources: sgd, stackfaq or CSV/JSONL files")

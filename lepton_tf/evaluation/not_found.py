@@ -111,8 +111,7 @@ def run(args) -> int:
           f"threads' questions only {own['mean']:.1%}, sd {own['std']:.1%}); trade-off "
           + ", ".join(f"{p['fit_recall']:.0%}: {p['unanswerable_flagged']:.1%}/"
                       f"{p['answerable_flagged']:.1%}" for p in rotated["curve_mean"]))
-    if args.json:
-        write_json(result, args.json)
+    write_json(result, args.json)
     return 0
 
 

@@ -155,8 +155,7 @@ def run(args) -> int:
         routing_thresholds.write(args.write, profile, result["thresholds"], command_line(args),
                                  measured)
         print(f"wrote the {profile!r} profile of {args.write}")
-    if args.json:
-        write_json(result, args.json)
+    write_json(result, args.json)
     return 0
 
 

@@ -61,7 +61,9 @@ def per_query_ndcg(index, pairs, embed_queries, method: str | None = None):
     depend on the weight); its pool is then ranked once per weight.
 
     Args:
-        index: a `SearchIndex` with its BM25 part.
+        index: a `SearchIndex` with its BM25 part, or a `ShardedIndex`
+            (each weight is one scatter of every query: the shards rank
+            their candidates at the front, `sharded_hybrid`).
         pairs: `RetrievalPair`s whose positives are documents of the index.
         embed_queries: list of str -> float32 `[B, D]`.
         method: fusion method (default: the index's).
@@ -80,6 +82,8 @@ def per_query_ndcg(index, pairs, embed_queries, method: str | None = None):
                          "of the index (by id, text, or title + text): nothing to tune on.")
     base = dataclasses.replace(index.fusion, method=method or index.fusion.method)
     vectors = np.asarray(embed_queries(queries), np.float32)
+    if getattr(index, "sharded", False):
+        return queries, skipped, _sharded_ndcg(index, vectors, queries, relevant, base)
     pools = hybrid.candidate_pools(index, vectors, queries, DEPTH, "hybrid", fusion=base)
     table = {}
     for w in WEIGHTS:
@@ -90,12 +94,24 @@ def per_query_ndcg(index, pairs, embed_queries, method: str | None = None):
     return queries, skipped, table
 
 
+def _sharded_ndcg(index, vectors, queries: list[str], relevant: list[set[str]], base):
+    """`per_query_ndcg`'s table on a `ShardedIndex`: the front merges the
+    shards' candidates and ranks them as one index would, once a weight."""
+    table = {}
+    for w in WEIGHTS:
+        hits = index.hybrid_search(vectors, queries, DEPTH, "hybrid",
+                                   fusion=dataclasses.replace(base, dense_weight=w))
+        table[w] = np.asarray([ndcg_at_10(h.doc_ids, rel) for h, rel in zip(hits, relevant)],
+                              np.float64)
+    return table
+
+
 def tune_fusion(index, pairs, embed_queries, source: str = "pairs",
                 method: str | None = None) -> tuple[FusionConfig, dict]:
     """The best dense weight on `pairs`, set on `index.fusion`.
 
     Args:
-        index: a `SearchIndex` with its BM25 part.
+        index: a `SearchIndex` with its BM25 part, or a `ShardedIndex`.
         pairs: `RetrievalPair`s whose positives are documents of the index.
         embed_queries: list of str -> float32 `[B, D]`.
         source: what to record as `tuned_on` (the pairs file name).

@@ -39,7 +39,7 @@ def update_index(index_dir: str, encoder, add: str | None = None,
         FileNotFoundError: no index at `index_dir`.
         IndexMismatchError: the index was built by another encoder.
         KeyError: an id to delete is not in the index.
-        ValueError: tuning asked of a sharded index.
+        ValueError: `tune_pairs` none of whose positives is in the index.
     """
     from lepton_tf.index.build import read_corpus
     from lepton_tf.index.reuse_plan import ReusePlan

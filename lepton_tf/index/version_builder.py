@@ -104,10 +104,10 @@ class IndexVersionBuilder:
                 own test questions, tried when no rule is kept.
 
         Returns:
-            The `VersionParts` to publish; `index.fusion` is set.
+            The `VersionParts` to publish; `index.fusion` (and each shard's) is set.
 
         Raises:
-            ValueError: tuning asked of a sharded index.
+            ValueError: `tune_pairs` none of whose positives is in the index.
         """
         sharded = getattr(index, "sharded", False)
         if not sharded and (index.known_questions is not None
@@ -116,21 +116,17 @@ class IndexVersionBuilder:
             self.log(f"known questions: {len(index.known_questions or ())} embedded")
         pseudo_top1: list = []
         if self.fusion is not None:
-            index.fusion = self.fusion
-            for shard in getattr(index, "shards", ()):  # each shard's manifest holds it
-                shard.fusion = self.fusion
-        if self.tune_pairs or self._self_tunes():
-            if sharded:
-                raise ValueError("--tune/--retune need a one-shard index (the fusion weight "
-                                 "is tuned on one index's candidate pools).")
-            if self.tune_pairs:
-                tune_on_pairs(index, self.tune_pairs, self.encoder, self.log)
-            else:
-                from lepton_tf.index.fusion_selftune import tune_default
+            set_fusion(index, self.fusion)
+        if self.tune_pairs:
+            tune_on_pairs(index, self.tune_pairs, self.encoder, self.log)
+        elif self._self_tunes() and sharded:
+            set_fusion(index, self_tune_shards(index, self.encoder, self.log, pseudo_top1,
+                                               self.tune_sample))
+        elif self._self_tunes():
+            from lepton_tf.index.fusion_selftune import tune_default
 
-                index.fusion = tune_default(index, self.encoder, self.log, top1=pseudo_top1,
-                                            max_cut=self.tune_sample,
-                                            progress=self.tuning_bar)
+            index.fusion = tune_default(index, self.encoder, self.log, top1=pseudo_top1,
+                                        max_cut=self.tune_sample, progress=self.tuning_bar)
         return VersionParts(index.fusion, self._rule(index, pseudo_top1, calibrate), ingest,
                             self.kept_acl)
 
@@ -171,15 +167,11 @@ class IndexVersionBuilder:
 
     def pipeline_fusion(self) -> FusionConfig | None:
         """The fusion config every shard of a Beam build gets (None: self-tune
-        it in the pipeline, on a sample of the passages).
-
-        Raises:
-            ValueError: `tune_pairs` (a pipeline has no one index to tune on).
-        """
+        it in the pipeline, on a sample of the passages). With `tune_pairs`
+        the shards are built with the method's default weight and tuned in
+        the launcher before the version is published (`tune_on_pairs`)."""
         if self.tune_pairs:
-            raise ValueError("--tune needs a one-shard index (the fusion weight is tuned on "
-                             "one index's candidate pools): build without --runner, or "
-                             "give --dense-weight.")
+            return FusionConfig(self.method)
         if self.fusion is not None:
             return self.fusion
         if self.plan.keep_fusion and self.plan.parts.fusion is not None:
@@ -214,8 +206,33 @@ def self_fitted_rule(pseudo_top1: list, has_questions: bool, log=print):
     return rule
 
 
+def set_fusion(index, fusion: FusionConfig) -> None:
+    """Sets how `index` fuses: a `SearchIndex`, or a `ShardedIndex` and each
+    of its shards (each shard's manifest holds it)."""
+    index.fusion = fusion
+    for shard in getattr(index, "shards", ()):
+        shard.fusion = fusion
+
+
+def self_tune_shards(index, encoder, log=print, top1: list | None = None,
+                     max_cut: int | None = None) -> FusionConfig:
+    """The self-tuned weight of a local `ShardedIndex`: chosen on (a seeded
+    sample of) every shard's passages and vectors, as the Beam build chooses
+    it (`fusion_selftune.tune_on_sample`)."""
+    import numpy as np
+
+    from lepton_tf.index.fusion_selftune import tune_on_sample
+
+    documents = [shard.documents[doc_id] for shard in index.shards for doc_id in shard.row_ids]
+    vectors = np.concatenate([np.asarray(shard.embeddings, np.float32)
+                              for shard in index.shards])
+    return tune_on_sample(documents, vectors, encoder, fusion=index.fusion, log=log, top1=top1,
+                          max_cut=max_cut)
+
+
 def tune_on_pairs(index, pairs_path: str, encoder, log=print) -> None:
-    """Sets `index.fusion` to the weight that does best on the pairs file.
+    """Sets `index.fusion` (a `SearchIndex`'s, or a `ShardedIndex`'s and its
+    shards') to the weight that does best on the pairs file.
 
     Raises:
         ValueError: pairs whose positives are not in the index.
@@ -225,6 +242,7 @@ def tune_on_pairs(index, pairs_path: str, encoder, log=print) -> None:
 
     config, table = tune_fusion(index, read_pairs(pairs_path), encoder.encode_queries,
                                 source=pairs_path)
+    set_fusion(index, config)
     log("fusion: nDCG@10 by dense weight on " + config.tuned_on + ": "
         + " ".join(f"{w:g}:{v:.3f}" for w, v in table.items()))
     log(f"fusion: dense weight {config.dense_weight:g} ({config.method})")

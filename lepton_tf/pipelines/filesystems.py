@@ -105,6 +105,11 @@ def remote_versions(base: str) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit())
 
 
+def remove(path: str) -> None:
+    """Deletes one file or object."""
+    FileSystems.delete([path])
+
+
 def delete_quietly(path: str) -> None:
     """Deletes `path` and what is under it, ignoring what is not there."""
     try:
@@ -116,7 +121,7 @@ def delete_quietly(path: str) -> None:
 
 
 def publish_manifest_last(base: str, version: int | None, build, num_shards: int,
-                          k: int) -> str:
+                          k: int, parts=None) -> str:
     """Publishes a sharded version on an object store, manifest last.
 
     Args:
@@ -125,6 +130,9 @@ def publish_manifest_last(base: str, version: int | None, build, num_shards: int
         build: `build(version_prefix)` writes every shard under it (the
             pipeline); an exception publishes nothing.
         num_shards / k: as the version's manifest records them.
+        parts: `parts(version_prefix)` -> the version's other files (name ->
+            text: `VersionParts.files()`), called once every shard is in,
+            written and checksummed before the top manifest (None: none).
 
     Returns:
         The version's prefix.
@@ -143,13 +151,17 @@ def publish_manifest_last(base: str, version: int | None, build, num_shards: int
     delete_quietly(final)  # what a killed run of this version left (no manifest)
     try:
         build(final)
+        extra = parts(final) if parts is not None else None
         with tempfile.TemporaryDirectory(prefix="lepton-manifest-") as tmp:
             for s in range(num_shards):  # the shard manifests, to checksum them
                 name = shard_name(s)
                 if exists(join(final, name, MANIFEST)):
                     os.makedirs(os.path.join(tmp, name))
                     local_copy(join(final, name, MANIFEST), os.path.join(tmp, name))
-            write_top_manifest(tmp, version, num_shards, k)
+            write_top_manifest(tmp, version, num_shards, k, extra_files=extra)
+            for name in extra or {}:  # checksummed above, written before the manifest
+                with open(os.path.join(tmp, name), "rb") as f:
+                    write_bytes(join(final, name), f.read())
             with open(os.path.join(tmp, MANIFEST), "rb") as f:
                 write_bytes(join(final, MANIFEST), f.read())
     except BaseException:

@@ -172,27 +172,26 @@ def previous_shard(previous: str, shard: int):
 
 def write_part(group, staging: str) -> None:
     """`(source number, [(n, doc id)])` -> that file's passage ids, in order,
-    in the staging folder (the launcher merges them into `ingest.json`)."""
+    in the staging folder or prefix (the launcher merges them into `ingest.json`)."""
+    from lepton_tf.pipelines import filesystems
+
     number, items = group
-    folder = os.path.join(staging, PARTS)
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"{number}.json"), "w") as f:
-        json.dump([doc_id for _, doc_id in sorted(items)], f)
+    filesystems.write_bytes(filesystems.join(staging, PARTS, f"{number}.json"),
+                            json.dumps([doc_id for _, doc_id in sorted(items)]).encode())
 
 
 def ingest_manifest(staging: str, sources: list, plan: Plan | None, chunk_config,
                     hashes: dict):
     """The new version's `IngestManifest`: reused entries + the parts the
-    workers wrote for the files they read."""
+    workers wrote for the files they read (removed from staging once read)."""
     from lepton_tf.ingest import ChunkConfig
     from lepton_tf.ingest.manifest import IngestManifest
+    from lepton_tf.pipelines import filesystems
 
     files = dict(plan.reused) if plan else {}
     for number, _, rel in sources:
-        path = os.path.join(staging, PARTS, f"{number}.json")
-        passages = []
-        if os.path.exists(path):
-            with open(path) as f:
-                passages = json.load(f)
+        path = filesystems.join(staging, PARTS, f"{number}.json")
+        passages = json.loads(filesystems.read_bytes(path)) if filesystems.exists(path) else []
         files[rel] = {"sha256": hashes[rel], "passages": passages}
+    filesystems.delete_quietly(filesystems.join(staging, PARTS))
     return IngestManifest((chunk_config or ChunkConfig()).to_dict(), files)

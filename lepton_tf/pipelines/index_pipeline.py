@@ -16,10 +16,12 @@
                                                      index (corpus statistics) a shard,
                                                      in parallel, written to the staging
                                                      folder of the new version
-    then, in the launcher, once every worker has succeeded:
-      write_top_manifest in publish_atomically       the version's parts (ingest manifest,
+    then, in the launcher, once every worker has succeeded (`staged_version`):
+      --tune PAIRS: the weight chosen on the shards  each shard's manifest rewritten
+      write_top_manifest                             the version's parts (ingest manifest,
                                                      rule, ACL: `IndexVersionBuilder`),
-                                                     top manifest last, atomic rename
+                                                     top manifest last; a local version
+                                                     is then renamed into place
 
 Same documents, same encoder graph, same per-shard builder as
 `ShardedIndex.build`: the result equals the in-process sharded build.
@@ -36,7 +38,7 @@ import numpy as np
 from apache_beam.ml.inference.base import RunInference
 
 from lepton_tf.index.scann_config import IndexBuilder
-from lepton_tf.index.encoding import read_encoder_info, resolve_encoder_path
+from lepton_tf.index.encoding import SavedModelEncoder, read_encoder_info, resolve_encoder_path
 from lepton_tf.index.fusion import FusionConfig
 from lepton_tf.index.lexical import LexicalIndex
 from lepton_tf.index.lexical_stats import merge_all
@@ -50,14 +52,11 @@ from lepton_tf.index.storage import list_index_versions
 from lepton_tf.index.reuse_plan import ReusePlan
 from lepton_tf.index.version_builder import IndexVersionBuilder
 from lepton_tf.ingest import ChunkConfig, scan_folder
-from lepton_tf.pipelines import filesystems, incremental
+from lepton_tf.pipelines import filesystems, incremental, staged_version
 from lepton_tf.pipelines.filesystems import write_shard_to
 from lepton_tf.pipelines.corpus import ReadSource, list_sources
 from lepton_tf.pipelines.encoder_handler import EncoderModelHandler
 from lepton_tf.pipelines.runners import pipeline_options
-
-
-FITTED_RULE = ".not-found-fitted.json"  # in the staging folder; the launcher reads it
 
 
 def key_by_shard(result, num_shards: int):
@@ -97,8 +96,7 @@ def choose_fusion(items, encoder_path: str, rule_to: str | None = None) -> dict:
                             max_cut=TUNE_SAMPLE if rule_to else None)
     rule = self_fitted_rule(top1, any(d.questions for d in documents)) if rule_to else None
     if rule is not None:
-        with open(rule_to, "w", encoding="utf-8") as f:
-            json.dump(rule.to_dict(), f)
+        staged_version.write_text(rule_to, json.dumps(rule.to_dict()))
     return chosen.to_dict()
 
 
@@ -187,8 +185,8 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
         fused = beam.pvalue.AsSingleton(
             keyed | "Passages" >> beam.Values()
             | "SampleForFusion" >> beam.combiners.Sample.FixedSizeGlobally(MAX_SAMPLE)
-            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with, os.path.join(
-                staging, FITTED_RULE) if record_files else None))
+            | "ChooseFusion" >> beam.Map(choose_fusion, tune_with, filesystems.join(
+                staging, staged_version.FITTED_RULE) if record_files else None))
     else:
         fused = (fusion or FusionConfig()).to_dict()
     return (keyed
@@ -197,27 +195,12 @@ def expand_index(pipeline, corpus: str, staging: str, num_shards: int, k: int,
                                        stats=beam.pvalue.AsSingleton(stats), fusion=fused))
 
 
-def _fitted_rule(staging: str):
-    """The rule `choose_fusion` fitted (None: none), its file removed from staging."""
-    import json
-
-    from lepton_tf.index.not_found_rule import NotFoundRule
-
-    path = os.path.join(staging, FITTED_RULE)
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        rule = NotFoundRule.from_dict(json.load(f))
-    os.remove(path)
-    return rule
-
-
 def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: str = "direct",
                        num_shards: int = 1, k: int = 10, version: int | None = None,
                        beam_args: list[str] | None = None, num_workers: int = 0,
                        handler=None, chunk_config=None, rebuild: bool = False,
                        fusion=None, acl=None, method: str = "convex",
-                       self_tune: bool = True) -> str:
+                       self_tune: bool = True, tune_pairs: str | None = None) -> str:
     """Runs the pipeline and publishes one sharded index version.
 
     Args:
@@ -246,10 +229,17 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
             None: the previous version's, if any).
         method: the fusion method when the weight is self-tuned.
         self_tune: False: the default weight instead of a self-tuned one.
+        tune_pairs: a JSONL of `{query, positive}`: the weight is chosen on
+            them over the built shards before the version is published
+            (`staged_version.tune_staged_shards`; the launcher loads the
+            shards, so it needs the version's memory).
 
-    What is reused from the previous version (passages of unchanged files,
-    the fusion weight, the not-found rule, the ACL) is the
-    `index.reuse_plan.ReusePlan`'s decision, as in process.
+    What is reused from a local previous version (passages of unchanged
+    files, the fusion weight, the not-found rule, the ACL) is the
+    `index.reuse_plan.ReusePlan`'s decision, as in process; an object-store
+    `out_dir` builds in full. Either way the version gets the parts a local
+    build of the same corpus gets (`index.version_parts`: a folder's ingest
+    manifest, the fitted not-found rule, the ACL).
 
     Returns:
         The published version folder (the current one when no file changed).
@@ -265,15 +255,16 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
     handler = handler or EncoderModelHandler(encoder_path)
     options = pipeline_options(runner, beam_args, num_workers)
     start = time.time()
-    record = filesystems.is_local(out_dir) and filesystems.is_local(corpus) \
-        and is_file_folder(corpus)
+    record = filesystems.is_local(corpus) and is_file_folder(corpus)
+    local_out = filesystems.is_local(out_dir)
     reuse = ReusePlan.decide(out_dir, encoder, chunking=(chunk_config or ChunkConfig()).to_dict(),
-                             num_shards=num_shards, rebuild=rebuild) if record else ReusePlan()
+                             num_shards=num_shards, rebuild=rebuild) \
+        if record and local_out else ReusePlan()
     builder = IndexVersionBuilder(out_dir, None, reuse, fusion=fusion, method=method,
-                                  self_tune=self_tune, acl=acl)
+                                  self_tune=self_tune, acl=acl, tune_pairs=tune_pairs)
     fusion = builder.pipeline_fusion()
     acl = builder.kept_acl
-    plan = incremental.plan_run(corpus, reuse) if record else None
+    plan = incremental.plan_run(corpus, reuse) if record and local_out else None
     sources, reader_of_reused, same_content = list_sources(corpus), None, None
     if plan is not None:
         changes = plan.changes
@@ -297,20 +288,27 @@ def run_index_pipeline(corpus: str, encoder_path: str, out_dir: str, *, runner: 
                          tune_with=None if fusion else encoder_path, fusion=fusion, acl=acl,
                          same_content=same_content)
 
-    if filesystems.is_local(out_dir):
+    def parts(staging: str) -> dict[str, str] | None:
+        """The version's parts, chosen once the workers are done (`staged_version`)."""
+        if tune_pairs:
+            staged_version.tune_staged_shards(staging, num_shards, k, tune_pairs,
+                                              SavedModelEncoder(encoder_path))
+        ingest = None
+        if record:
+            hashes = plan.hashes if plan else dict(scan_folder(corpus))
+            ingest = incremental.ingest_manifest(staging, sources, plan, chunk_config, hashes)
+        rule = staged_version.take_fitted_rule(staging)
+        return builder.pipeline_parts(ingest, rule).files() or None
+
+    if local_out:
         version = next_version(out_dir, version)
         with publish_atomically(out_dir, version, kind="index") as staging:
             build(staging)
-            ingest = None
-            if record:
-                hashes = plan.hashes if plan else dict(scan_folder(corpus))
-                ingest = incremental.ingest_manifest(staging, sources, plan, chunk_config,
-                                                     hashes)
-            extra = builder.pipeline_parts(ingest, _fitted_rule(staging)).files() or None
-            write_top_manifest(staging, version, num_shards, k, extra_files=extra)
+            write_top_manifest(staging, version, num_shards, k, extra_files=parts(staging))
         path = os.path.join(out_dir, str(version))
     else:  # gs://, s3://: no atomic rename; the top manifest is written last
-        path = filesystems.publish_manifest_last(out_dir, version, build, num_shards, k)
+        path = filesystems.publish_manifest_last(out_dir, version, build, num_shards, k,
+                                                 parts=parts)
     print(f"Indexed {corpus} in {num_shards} shard(s) on {runner} with {encoder.name} "
           f"v{encoder.version} in {time.time() - start:.0f} s -> {path}")
     return path

@@ -254,10 +254,19 @@ class SearchServable(Servable):
 
     def _hits(self, hits) -> list[SearchHit]:
         """One query's `Hits` as the contract's hits, with their documents
-        (metadata without the readers: callers do not see who else may read)."""
+        (metadata without the readers: callers do not see who else may read;
+        with the document's known questions, which a caller may ask next)."""
         documents = self.index.documents
-        return [SearchHit(d.doc_id, float(score), d.title, d.text, shown_metadata(d.metadata),
+        return [SearchHit(d.doc_id, float(score), d.title, d.text, _metadata(d),
                           float(dense), float(bm25))
                 for d, score, dense, bm25 in zip((documents[i] for i in hits.doc_ids),
                                                  hits.scores, hits.dense_scores,
                                                  hits.bm25_scores)]
+
+
+def _metadata(document) -> dict:
+    """A hit's metadata: the document's as callers see it, and its known questions."""
+    metadata = shown_metadata(document.metadata)
+    if document.questions:
+        metadata[contract.KNOWN_QUESTIONS] = list(document.questions)
+    return metadata

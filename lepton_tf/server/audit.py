@@ -7,7 +7,10 @@ for the request's thread by the gRPC and REST fronts next to its principal. A
 conversation store implements the same `AuditSink` protocol (`write` and
 `read`) to keep the trail in its database (`store.audit_log.StoreAuditLog`,
 the default of a server whose assistant keeps a store; with `--audit_log`
-too, `AuditSinks` writes each record to both).
+too, `AuditSinks` writes each record to both). An assistant turn builds its
+record with `entry` and hands it to the turn's write: a store sink on the
+database the turn is written to gets it in that same write (one round trip),
+the other sinks through `write(record, written_in=...)`.
 
 Each record: `time`, `principal`, `groups`, `model`, `action`, `query`
 (redacted: `text.redaction`), `decision` (`unrestricted`, or the readers the
@@ -87,9 +90,9 @@ def current_sink() -> AuditSink | None:
     return getattr(_local, "sink", None)
 
 
-def record(model: str, action: str, queries: list[str], documents: list[list[str]],
-           decision: str, not_found: list[bool] | None = None, turn_id: str = "") -> None:
-    """Writes one audit record for the current request (nothing without a sink).
+def entry(model: str, action: str, queries: list[str], documents: list[list[str]],
+          decision: str, not_found: list[bool] | None = None, turn_id: str = "") -> dict | None:
+    """The audit record of the current request, built but not written (`write`).
 
     Args:
         model: the servable answering.
@@ -99,18 +102,55 @@ def record(model: str, action: str, queries: list[str], documents: list[list[str
         decision: the permission decision (`unrestricted`, `readers=[...]`, ...).
         not_found: per query, whether the answer was "not found".
         turn_id: the assistant turn this answered (the report finds its caller by it).
+
+    Returns:
+        The record; None when the request's thread has no sink (nothing is audited).
     """
-    sink = current_sink()
-    if sink is None:
-        return
+    if current_sink() is None:
+        return None
     principal = identity.current()
-    entry = {"time": time.time(), "principal": principal.name,
+    built = {"time": time.time(), "principal": principal.name,
              "groups": sorted(principal.groups), "model": model, "action": action,
              "query": [redact(q) for q in queries], "decision": decision,
              "documents": documents, "not_found": list(not_found or [])}
     if turn_id:
-        entry["turn_id"] = turn_id
-    sink.write(entry)
+        built["turn_id"] = turn_id
+    return built
+
+
+def keeps_in(database: str) -> bool:
+    """Whether one of the current sinks keeps its records in `database` (a store
+    sink's `database`: its URL): a turn written there can carry its record."""
+    return any(getattr(sink, "database", None) == database for sink in _sinks())
+
+
+def write(record: dict | None, written_in: str | None = None) -> None:
+    """Writes `record` (from `entry`) to the current sinks.
+
+    Args:
+        record: the record; None writes nothing.
+        written_in: the database that already holds it (a turn's write carried it):
+            a sink keeping its records there is skipped, the others get it.
+    """
+    if record is None:
+        return
+    for sink in _sinks():
+        if written_in is None or getattr(sink, "database", None) != written_in:
+            sink.write(record)
+
+
+def _sinks() -> list:
+    sink = current_sink()
+    if sink is None:
+        return []
+    return list(sink.sinks) if isinstance(sink, AuditSinks) else [sink]
+
+
+def record(model: str, action: str, queries: list[str], documents: list[list[str]],
+           decision: str, not_found: list[bool] | None = None, turn_id: str = "") -> None:
+    """Writes one audit record for the current request (nothing without a sink);
+    the arguments are `entry`'s."""
+    write(entry(model, action, queries, documents, decision, not_found, turn_id))
 
 
 class AuditSinks:

@@ -279,18 +279,22 @@ def regress_result(servable: Servable, signature_name: str, input_proto,
 
 def classify(servable: Servable, request,
              method_check: bool = False) -> classification_pb2.ClassificationResponse:
-    name, result = classify_result(servable, request.model_spec.signature_name, request.input,
-                                   method_check)
-    response = classification_pb2.ClassificationResponse(result=result)
-    _fill_spec(response.model_spec, servable, name)
-    return response
+    return _response(classify_result, classification_pb2.ClassificationResponse, servable,
+                     request, method_check)
 
 
 def regress(servable: Servable, request,
             method_check: bool = False) -> regression_pb2.RegressionResponse:
-    name, result = regress_result(servable, request.model_spec.signature_name, request.input,
-                                  method_check)
-    response = regression_pb2.RegressionResponse(result=result)
+    return _response(regress_result, regression_pb2.RegressionResponse, servable, request,
+                     method_check)
+
+
+def _response(compute, response_type, servable: Servable, request, method_check: bool):
+    """`compute(servable, signature, input, method_check)` -> `(name, result)`, wrapped in
+    a `response_type` with its model spec (Classify and Regress answer alike)."""
+    name, result = compute(servable, request.model_spec.signature_name, request.input,
+                           method_check)
+    response = response_type(result=result)
     _fill_spec(response.model_spec, servable, name)
     return response
 

@@ -7,24 +7,27 @@ back, the permission decision and whether it was a not-found answer. A turn
 of the assistant carries its `turn_id`, which is how the operator's report
 knows whose group a logged turn belongs to (`report_access`).
 
-A failed write is logged and counted, never raised: the request has been
-answered already, and an audit outage must not turn answers into errors.
+A failed write is logged and counted (`failures_total{operation="audit"}`
+in the store's Prometheus series), never raised: the request has been
+answered already, and an audit outage must not turn answers into errors. An
+assistant turn's record does not come here when the turn is written to the
+same database: it goes in the turn's own write, and waits in the writer's
+retry queue with the turn while the database fails.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Iterator
 
 import sqlalchemy as sa
 
 from lepton_tf.store import schema
 from lepton_tf.store.conversation_store import ConversationStore
+from lepton_tf.store.metrics import StoreMetrics
+from lepton_tf.store.records import AUDIT_FIELDS, audit_row
 
 log = logging.getLogger(__name__)
-_FIELDS = ("principal", "groups", "model", "action", "query", "decision", "documents",
-           "not_found", "turn_id")
 
 
 class StoreAuditLog:
@@ -32,27 +35,26 @@ class StoreAuditLog:
 
     Args:
         store: the store (opened, so at the schema version with the `audit` table).
+        metrics: the store's Prometheus series (the server's); None: its own.
     """
 
-    def __init__(self, store: ConversationStore):
+    def __init__(self, store: ConversationStore, metrics: StoreMetrics | None = None):
         self.store = store
+        self.metrics = metrics or StoreMetrics()
+        # An assistant turn on this database writes its record with the turn
+        # (`server.audit.keeps_in`), in the turn's one statement.
+        self.database = store.database
         self.failures = 0  # writes lost to a failing database (also logged)
 
     def write(self, record: dict) -> None:
         """Appends one record (already redacted); a database failure is logged."""
-        row = {key: record.get(key) for key in _FIELDS}
-        row.update(created_at=float(record.get("time") or time.time()),
-                   principal=str(row["principal"] or "")[:200],
-                   groups=list(row["groups"] or []), query=list(row["query"] or []),
-                   documents=list(row["documents"] or []),
-                   not_found=list(row["not_found"] or []),
-                   decision=str(row["decision"] or ""), model=str(row["model"] or ""),
-                   action=str(row["action"] or ""), turn_id=row["turn_id"] or None)
+        row = audit_row(record)
         try:
             with self.store.engine.begin() as connection:
                 connection.execute(schema.audit.insert().values(**row))
         except Exception as e:  # noqa: BLE001 - the answer went out; say the record did not
             self.failures += 1
+            self.metrics.failures.labels("audit").inc()
             log.error("audit trail: record of %s not written (%s)", row["principal"],
                       str(e).splitlines()[0][:200])
 
@@ -64,7 +66,7 @@ class StoreAuditLog:
             rows = connection.execute(sa.select(a).where(a.c.created_at >= since)
                                       .order_by(a.c.created_at, a.c.audit_id)).all()
         for row in rows:
-            record = {key: getattr(row, key) for key in _FIELDS}
+            record = {key: getattr(row, key) for key in AUDIT_FIELDS}
             record["time"] = row.created_at
             if record["turn_id"] is None:
                 del record["turn_id"]

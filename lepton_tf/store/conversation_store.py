@@ -24,11 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from lepton_tf.store import schema
 from lepton_tf.store.prepared_postgres import PreparedTurnStatements
 from lepton_tf.store.errors import StoreError, StoreSchemaError, UnknownTurnError
-from lepton_tf.store.records import TurnRecord, check_rating
+from lepton_tf.store.records import TurnRecord, audit_row, check_rating
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # a locked file: wait this long, then the writer queues
 CONNECT_TIMEOUT_S = 3
 PG_CONNECT_ARGS = {"connect_timeout": CONNECT_TIMEOUT_S}
+PREPARED_OPTION = "prepared_statements"  # ?prepared_statements=off: see `store_options`
 
 
 def engine_url(url: str) -> str:
@@ -60,8 +61,35 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> sa.Engine:
-    """The SQLAlchemy engine of a store URL (not connected yet)."""
+def store_options(url: str) -> tuple[str, bool]:
+    """`(url, prepared)`: the URL without the store's own query option, and whether
+    PostgreSQL statements are prepared on the server.
+
+    `?prepared_statements=off` is for PgBouncer in transaction mode (before 1.21,
+    or without `max_prepared_statements`): a server connection there serves many
+    clients, so a statement prepared on it by one client is unknown to the next.
+
+    Raises:
+        ValueError: a value other than on/off, or the option on a SQLite URL.
+    """
+    parsed = sa.make_url(engine_url(url))
+    value = parsed.query.get(PREPARED_OPTION, "on")
+    if value not in ("on", "off"):
+        raise ValueError(f"{PREPARED_OPTION} must be on or off, got {str(value)[:20]!r}")
+    if PREPARED_OPTION in parsed.query and parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"{PREPARED_OPTION} is an option of PostgreSQL stores only")
+    return (parsed.difference_update_query([PREPARED_OPTION]).render_as_string(
+        hide_password=False), value == "on")
+
+
+def make_engine(url: str, prepared: bool = True) -> sa.Engine:
+    """The SQLAlchemy engine of a store URL (not connected yet).
+
+    Args:
+        url: the store (without the `store_options` option).
+        prepared: False: psycopg never prepares a statement (PgBouncer's
+            transaction mode); its default prepares one run 5 times on a connection.
+    """
     url = engine_url(url)
     if url.startswith("sqlite"):
         path = url[len("sqlite:///"):]
@@ -73,7 +101,13 @@ def make_engine(url: str) -> sa.Engine:
         return engine
     # No pre_ping (a round trip per turn): a connection broken by a restarted server
     # fails one write, which the writer queues and retries on a fresh connection.
-    return sa.create_engine(url, pool_size=8, max_overflow=8, connect_args=PG_CONNECT_ARGS)
+    return sa.create_engine(url, pool_size=8, max_overflow=8,
+                            connect_args=pg_connect_args(prepared))
+
+
+def pg_connect_args(prepared: bool) -> dict:
+    """psycopg's connect arguments: timeouts, and no prepared statements if not `prepared`."""
+    return PG_CONNECT_ARGS if prepared else {**PG_CONNECT_ARGS, "prepare_threshold": None}
 
 
 def _describe(url: str) -> str:
@@ -90,24 +124,30 @@ class ConversationStore:
     Args:
         engine: the database (see `open`).
         description: the URL without password, for messages.
+        prepared: PostgreSQL statements are prepared on the server (False behind
+            PgBouncer's transaction mode: `store_options`).
     """
 
-    def __init__(self, engine: sa.Engine, description: str = ""):
+    def __init__(self, engine: sa.Engine, description: str = "", prepared: bool = True):
         self.engine, self.description = engine, description
+        # What identifies the database (an audit sink on the same one lets a turn
+        # carry its record: `server.audit.keeps_in`); compared, never shown.
+        self.database = engine.url.render_as_string(hide_password=False)
         self.dialect = engine.dialect.name
         insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
         # Built once: building a statement per turn costs more than SQLite's commit.
-        sessions, turns = schema.sessions, schema.turns
-        prefixed = lambda table, prefix: {  # noqa: E731
-            c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in table.c}
-        log = insert(turns).values(prefixed(turns, "t_")).on_conflict_do_nothing(
+        sessions, turns, audit = schema.sessions, schema.turns, schema.audit
+        prefixed = lambda columns, prefix: {  # noqa: E731
+            c.name: sa.bindparam(prefix + c.name, type_=c.type) for c in columns}
+        log = insert(turns).values(prefixed(turns.c, "t_")).on_conflict_do_nothing(
             index_elements=[turns.c.turn_id])
-        upsert = insert(sessions).values(prefixed(sessions, "s_"))
+        upsert = insert(sessions).values(prefixed(sessions.c, "s_"))
         upsert = upsert.on_conflict_do_update(
             index_elements=[sessions.c.session_id],
             set_={"state": upsert.excluded.state, "turns": upsert.excluded.turns,
                   "updated_at": upsert.excluded.updated_at},
             where=sessions.c.turns < upsert.excluded.turns)
+        audited = [c for c in audit.c if c.name != "audit_id"]
         # A turn's read returns the state only when it changed since this process last
         # wrote or read it (another replica's turn, a deletion): the common case moves
         # and decodes no JSON, and the caller keeps its cached session.
@@ -120,18 +160,29 @@ class ConversationStore:
         self._read_session = sa.select(sessions.c.state, sessions.c.turns).where(
             sessions.c.session_id == sa.bindparam("session_id"))
         if self.dialect == "postgresql":
-            # One statement (the log insert as a data-modifying CTE), autocommitted:
-            # atomic, and one round trip instead of BEGIN, two inserts and COMMIT.
+            # One statement (the log and audit inserts as data-modifying CTEs),
+            # autocommitted: atomic, and one round trip instead of BEGIN, three
+            # inserts and COMMIT. The audit row goes in only with a new turn row, so a
+            # retried write that had committed adds no second one.
             json_params = frozenset(
-                prefix + c.name for table, prefix in ((turns, "t_"), (sessions, "s_"))
-                for c in table.c if isinstance(c.type, sa.JSON))
-            self._prepared = PreparedTurnStatements(engine, json_params, PG_CONNECT_ARGS)
+                prefix + c.name for columns, prefix in
+                ((turns.c, "t_"), (sessions.c, "s_"), (audited, "a_"))
+                for c in columns if isinstance(c.type, sa.JSON))
+            self._prepared = PreparedTurnStatements(engine, json_params,
+                                                    pg_connect_args(prepared), prepared)
+            logged = log.returning(turns.c.turn_id).cte("logged")
+            audit_insert = audit.insert().from_select(
+                [c.name for c in audited],
+                sa.select(*prefixed(audited, "a_").values()).select_from(logged))
             self._write_turn = upsert.add_cte(log.cte("logged"))
             self._write_sql = self._prepared.compile(self._write_turn)
+            self._write_audited_sql = self._prepared.compile(
+                upsert.add_cte(logged).add_cte(audit_insert.cte("audited")))
             self._read_sql = self._prepared.compile(self._read_changed)
         else:
             self._prepared = None
-            self._turn_statements = [log, upsert]
+            self._log, self._upsert = log, upsert
+            self._audit_insert = audit.insert().values(prefixed(audited, "a_"))
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> "ConversationStore":
@@ -144,7 +195,8 @@ class ConversationStore:
             ValueError: an unsupported URL.
         """
         description = _describe(url)
-        engine = make_engine(url)
+        url, prepared = store_options(url)
+        engine = make_engine(url, prepared)
         try:
             if migrate:
                 schema.migrate(engine)
@@ -164,7 +216,7 @@ class ConversationStore:
         except sa.exc.SQLAlchemyError as e:
             engine.dispose()
             raise StoreError(f"{description}: {e}".splitlines()[0]) from None
-        return cls(engine, description)
+        return cls(engine, description, prepared)
 
     def version(self) -> int | None:
         with self.engine.connect() as connection:
@@ -200,7 +252,8 @@ class ConversationStore:
         return None if row is None else (row.state, int(row.turns), float(row.updated_at))
 
     def write_turn(self, record: TurnRecord, state: dict, turn_number: int) -> None:
-        """Logs a turn and saves its session's state after it, in one transaction.
+        """Logs a turn (and its audit record, if it carries one) and saves its
+        session's state after it, in one transaction.
 
         Idempotent (a retried write that had committed changes nothing), and a
         late retry never rolls a session back past a newer turn.
@@ -212,11 +265,14 @@ class ConversationStore:
         """
         params = self._turn_params(record, state, turn_number)
         if self._prepared is not None:
-            self._prepared.run(self._write_sql, params)
+            self._prepared.run(self._write_sql if record.audit is None
+                               else self._write_audited_sql, params)
             return
         with self.engine.begin() as connection:
-            for statement in self._turn_statements:
-                connection.execute(statement, params)
+            logged = connection.execute(self._log, params).rowcount
+            if logged and record.audit is not None:
+                connection.execute(self._audit_insert, params)
+            connection.execute(self._upsert, params)
 
     @staticmethod
     def _turn_params(record: TurnRecord, state: dict, turn_number: int) -> dict:
@@ -224,6 +280,8 @@ class ConversationStore:
         params = {"t_" + k: v for k, v in record.row().items()}
         params.update(s_session_id=record.session_id, s_state=state, s_turns=turn_number,
                       s_created_at=now, s_updated_at=now)
+        if record.audit is not None:
+            params.update({"a_" + k: v for k, v in audit_row(record.audit).items()})
         return params
 
     def add_feedback(self, session_id: str, turn_id: str, rating: str,

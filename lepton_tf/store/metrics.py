@@ -28,7 +28,7 @@ class StoreMetrics:
             ["outcome"], registry=self.registry)
         self.failures = Counter(
             ":lepton:store:failures", "Database operations that failed, by operation "
-            "(write, retry, read, feedback, delete).", ["operation"], registry=self.registry)
+            "(write, retry, read, feedback, delete, purge, audit).", ["operation"], registry=self.registry)
         self.queued = Gauge(":lepton:store:queued_turns",
                             "Turns waiting in the retry queue.", registry=self.registry)
         self.write_seconds = Histogram(

@@ -14,7 +14,9 @@ SQLAlchemy's PostgreSQL dialect, run straight on psycopg connections:
   trips), with no ping on checkout and no rollback on return (a connection
   never holds an open transaction);
 - each statement is prepared on a connection the first time it runs there
-  (`prepare=True`), so later turns send only Bind/Execute;
+  (`prepare=True`), so later turns send only Bind/Execute; behind PgBouncer in
+  transaction mode (`prepared=False`) nothing is prepared, each statement is
+  parsed where it lands;
 - a connection that broke (a restarted server) is dropped from the pool, so
   the writer's retry gets a fresh one.
 """
@@ -36,14 +38,17 @@ class PreparedTurnStatements:
             own pool stays for everything else: migrations, feedback, reports).
         json_params: the names of parameters that hold JSON values.
         connect_args: passed to psycopg's connect (timeouts).
+        prepared: prepare each statement on each connection (False: never).
     """
 
-    def __init__(self, engine: sa.Engine, json_params: frozenset, connect_args: dict):
+    def __init__(self, engine: sa.Engine, json_params: frozenset, connect_args: dict,
+                 prepared: bool = True):
         self.engine = sa.create_engine(
             engine.url, isolation_level="AUTOCOMMIT", pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW, pool_reset_on_return=None,
             connect_args=connect_args)
         self.json_params = json_params
+        self.prepare = True if prepared else None  # None: psycopg's threshold (off)
         # Connect now: the first connection runs the dialect's setup queries, a cost
         # for the start, not for the first turn.
         self.engine.raw_connection().close()
@@ -57,7 +62,7 @@ class PreparedTurnStatements:
                 for name, value in params.items()}
 
     def run(self, sql: str, params: dict, fetch: bool = False) -> tuple | None:
-        """Executes `sql` (prepared) and returns its first row if `fetch`.
+        """Executes `sql` (prepared unless turned off) and returns its first row if `fetch`.
 
         Raises:
             psycopg.Error: the database failed (the connection is discarded if broken).
@@ -65,7 +70,7 @@ class PreparedTurnStatements:
         proxied = self.engine.raw_connection()
         connection = proxied.driver_connection
         try:
-            cursor = connection.execute(sql, self._params(params), prepare=True)
+            cursor = connection.execute(sql, self._params(params), prepare=self.prepare)
             return cursor.fetchone() if fetch else None
         except Exception:
             if connection.broken or connection.closed:

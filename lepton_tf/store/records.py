@@ -38,6 +38,9 @@ class TurnRecord:
         model_versions: model name -> version that served the turn.
         index_version: the `search` version (the index) that served it ("" if none).
         created_at: Unix seconds.
+        audit: the turn's audit record (`server.audit.entry`) when the store keeps
+            the audit trail: written with the turn, in the same statement; None
+            when the trail is elsewhere or off.
     """
 
     turn_id: str
@@ -55,9 +58,30 @@ class TurnRecord:
     model_versions: dict = dataclasses.field(default_factory=dict)
     index_version: str = ""
     created_at: float = dataclasses.field(default_factory=time.time)
+    audit: dict | None = None
 
     def row(self) -> dict:
-        return dataclasses.asdict(self)
+        """The `turns` table's row."""
+        row = dataclasses.asdict(self)
+        del row["audit"]
+        return row
+
+
+AUDIT_FIELDS = ("principal", "groups", "model", "action", "query", "decision", "documents",
+                "not_found", "turn_id")
+
+
+def audit_row(record: dict) -> dict:
+    """The `audit` table's row of an audit record (`server.audit.entry`'s shape)."""
+    row = {key: record.get(key) for key in AUDIT_FIELDS}
+    row.update(created_at=float(record.get("time") or time.time()),
+               principal=str(row["principal"] or "")[:200],
+               groups=list(row["groups"] or []), query=list(row["query"] or []),
+               documents=list(row["documents"] or []),
+               not_found=list(row["not_found"] or []),
+               decision=str(row["decision"] or ""), model=str(row["model"] or ""),
+               action=str(row["action"] or ""), turn_id=row["turn_id"] or None)
+    return row
 
 
 def check_rating(rating, comment) -> tuple[str, str]:

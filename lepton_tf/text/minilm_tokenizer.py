@@ -83,14 +83,8 @@ class MiniLMTokenizer(keras.layers.Layer):
         return list(self._vocab)
 
     def tokenize(self, strings):
-        """Word pieces without special tokens or truncation.
-
-        Args:
-            strings: `tf.string` tensor of shape `[B]`.
-
-        Returns:
-            int32 `tf.RaggedTensor` of shape `[B, None]`.
-        """
+        """Word pieces without special tokens or truncation: a `tf.string`
+        tensor `[B]` -> an int32 `tf.RaggedTensor` `[B, None]`."""
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
         return self._tokenizer.tokenize(strings)
 
