@@ -1,6 +1,6 @@
 """Where the learned tracker goes wrong on SGD-layout dialogues: its errors counted by kind.
 
-    python bench/dst_errors.py --data ../shared/data/sgd/full/dev --model saved_models/dst --every 40 \
+    python bench/dst_errors.py --data SGD_DIR/dev --model saved_models/dst --every 40 \
         [--train-schema FILE] [--outputs-cache /tmp/dst_dev40.pkl] [--out report.json] [--ablation]
 
 Runs `dialogue.model_tracker.ModelTracker` over every Nth dialogue and compares each
@@ -167,8 +167,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=40, help="every Nth dialogue")
     parser.add_argument("--outputs-cache", help="pickle file of the servable's outputs per turn")
     parser.add_argument("--out", help="also write the report here")
-    parser.add_argument("--train-schema", default="../shared/data/sgd/full/train/schema.json.gz",
-                        help="training schema (seen vs unseen services, --ablation)")
+    parser.add_argument("--train-schema", help="training schema: seen vs unseen services, with --ablation "
+                                               "(default: the shipped SGD train schema)")
     parser.add_argument("--ablation", action="store_true", help="score the decoding rules one by one")
     args = parser.parse_args()
 
@@ -183,7 +183,9 @@ def main() -> None:
     loaded = ModelTracker.from_saved_model(resolve_version_path(args.model, "`lepton-tf export dst`"))
     cached = CachedPredict(loaded.predict, args.outputs_cache)
     if args.ablation:
-        report = ablation(reference, schema, cached, loaded.encode, args.train_schema)
+        from lepton_tf.evaluation.dst import default_train_schema
+
+        report = ablation(reference, schema, cached, loaded.encode, args.train_schema or default_train_schema())
     else:
         hypothesis = track_dialogues(ModelTracker(cached, loaded.encode), reference.values(), schema)
         report = analyse(reference, hypothesis, schema)
