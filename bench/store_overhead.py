@@ -20,7 +20,9 @@ and a booking request, so the session read and the turn write both happen.
 
 Beside them, once a turn, a bare round trip to the cluster (`SELECT 1`,
 prepared, on a connection of this process): the floor of each PostgreSQL
-round trip at the machine's load.
+round trip at the machine's load; and the database's own time for the new
+path's read and write (`log_min_duration_statement = 0` on its database),
+beside the store's time around each as the turn's thread sees it.
 
 Two measures: the difference of the per-turn percentiles (on vs off; on a
 loaded machine the noise of two distributions), and the store's own time in
@@ -55,6 +57,18 @@ def percentiles(ms: list[float]) -> dict:
     a = np.asarray(ms)
     return {"p50": round(float(np.percentile(a, 50)), 3),
             "p95": round(float(np.percentile(a, 95)), 3), "n": len(ms)}
+
+
+def server_side(cluster) -> dict:
+    """The turn's read and write as PostgreSQL timed them (execution only, no waits
+    on the client's side), from the cluster's log."""
+    import re
+
+    with open(os.path.join(cluster.folder, "log"), encoding="utf-8", errors="replace") as f:
+        found = re.findall(r"duration: ([\d.]+) ms\s+execute [^:]+: (SELECT sessions|WITH)",
+                           f.read())
+    return {name: percentiles([float(ms) for ms, text in found if text.startswith(prefix)])
+            for name, prefix in (("read", "SELECT"), ("write", "WITH")) if found}
 
 
 def main() -> int:
@@ -124,6 +138,8 @@ def main() -> int:
 
             with psycopg.connect(cluster.url, autocommit=True) as connection:
                 connection.execute("CREATE DATABASE before")
+                # The database's own time per statement (new path only), in its log.
+                connection.execute("ALTER DATABASE postgres SET log_min_duration_statement = 0")
             urls["postgresql_before"] = cluster.url.rsplit("/", 1)[0] + "/before"
             baseline_urls.add(urls["postgresql_before"])
         else:
@@ -167,6 +183,7 @@ def main() -> int:
                   "per_turn_ms": {n: percentiles(t) for n, t in timings.items()}}
         if round_trips:
             report["postgresql_bare_round_trip_ms"] = percentiles(round_trips)
+            report["postgresql_server_side_ms"] = server_side(cluster)
         base = report["per_turn_ms"]["off"]
         for name, url in urls.items():
             if url is None:
@@ -190,6 +207,9 @@ def main() -> int:
                 key = (session, count + 1 if what == "refresh" else count)
                 spent[key] = spent.get(key, 0.0) + seconds * 1e3
             figures["store_ms_in_turn"] = percentiles(list(spent.values()))
+            for what in ("refresh", "log_turn"):
+                figures[f"store_ms_{what}"] = percentiles(
+                    [1e3 * t for (_, _, w), t in in_turn[description].items() if w == what])
             figures["write_ms_mean"] = round(
                 1e3 * registry.get_sample_value(":lepton:store:write_seconds_sum")
                 / registry.get_sample_value(":lepton:store:write_seconds_count"), 3)

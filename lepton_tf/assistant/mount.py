@@ -62,7 +62,7 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
                       skills: str | None = None, task_tracker: str = "lookup",
                       task_services: tuple | None = None, task_generator: str = "",
                       store_url: str | None = None, retention_days: float | None = None,
-                      redact=None, redact_text=None, routing_thresholds: str | None = None):
+                      audit_retention_days: float | None = None, redact=None, redact_text=None, routing_thresholds: str | None = None):
     """A `register_python_servable` factory: `server -> AssistantServable`.
 
     Args:
@@ -96,6 +96,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         store_url: the conversation store (`sqlite:///path` or `postgresql://...`);
             None: sessions in memory only, no turn log, no feedback.
         retention_days: delete stored turns older than this (None: keep).
+        audit_retention_days: delete the store's audit records older than this
+            (None: as `retention_days`; a turn's record goes with its turn at the latest).
         redact, redact_text: the store writer's redaction hooks (see
             `lepton_tf.store.writer`); None: personal data is replaced by typed
             placeholders under the knowledge base's `redaction.json` policy.
@@ -128,7 +130,8 @@ def assistant_factory(router: Router | None = None, max_sessions: int = 10_000,
         writer = TurnWriter(ConversationStore.open(store_url), store_metrics(server),
                             redact=redact or default_redact,
                             redact_text=redact_text or default_redact_text)
-        return StoredSessions(writer, retention_days, max_sessions, ttl_s)
+        return StoredSessions(writer, retention_days, max_sessions, ttl_s,
+                              audit_retention_days=audit_retention_days)
 
     def build(server):
         tasks = None

@@ -35,16 +35,19 @@ class StoredSessions(SessionStore):
     Args:
         writer: the store's writer (holds the store, the metrics and redaction).
         retention_days: turns, feedback and sessions older than this are deleted
-            (at start, then hourly); None keeps everything.
+            (at start, then hourly); None keeps everything, the audit trail included.
         max_sessions, ttl_s, max_turns, clock: as `SessionStore` (the cache).
+        audit_retention_days: audit records older than this are deleted in the same
+            purge (None: as `retention_days`; see `ConversationStore.purge`).
     """
 
     def __init__(self, writer: TurnWriter, retention_days: float | None = None,
                  max_sessions: int = DEFAULT_MAX_SESSIONS, ttl_s: float = DEFAULT_TTL_S,
-                 max_turns: int = DEFAULT_MAX_TURNS, clock: Callable[[], float] = time.monotonic):
+                 max_turns: int = DEFAULT_MAX_TURNS, clock: Callable[[], float] = time.monotonic,
+                 audit_retention_days: float | None = None):
         super().__init__(max_sessions, ttl_s, max_turns, clock)
         self.writer, self.store = writer, writer.store
-        self.retention_days = retention_days
+        self.retention_days, self.audit_retention_days = retention_days, audit_retention_days
         self._next_purge = 0.0
         self.purge_if_due()
 
@@ -54,7 +57,8 @@ class StoredSessions(SessionStore):
             return
         self._next_purge = time.monotonic() + RETENTION_CHECK_S
         try:
-            deleted = self.store.purge(self.retention_days)
+            deleted = self.store.purge(self.retention_days,
+                                       audit_retention_days=self.audit_retention_days)
             if deleted:
                 log.info("conversation store: %d rows older than %g days deleted", deleted,
                          self.retention_days)

@@ -1,4 +1,5 @@
-"""`lepton-tf conversations`: delete one session's data, or purge old turns.
+"""`lepton-tf conversations`: delete one session's data (its audit records
+included), or purge old turns and audit records.
 
     lepton-tf conversations forget SESSION_ID --search_index indexes/stackfaq
     lepton-tf conversations purge --days 30 --conversation_store postgresql://...
@@ -94,7 +95,11 @@ def run(args) -> int:
                 raise ValueError(str(e)) from None
             print(f"deleted {deleted} rows of session {args.session_id}")
         else:
-            print(f"deleted {store.purge(args.days)} rows older than {args.days:g} days")
+            deleted = store.purge(args.days, audit_retention_days=args.audit_retention_days)
+            audit_days = args.days if args.audit_retention_days is None \
+                else args.audit_retention_days
+            print(f"deleted {deleted} rows: turns, feedback and sessions older than "
+                  f"{args.days:g} days, audit records older than {audit_days:g} days")
     finally:
         store.close()
     return 0
@@ -105,7 +110,8 @@ def register(sub) -> None:
 
     actions = add_with_actions(sub, "conversations", "delete a session's stored data, or "
                                "purge old turns", __doc__)
-    forget = actions.add_parser("forget", help="delete one session's state, turns and feedback")
+    forget = actions.add_parser("forget", help="delete one session's state, turns, feedback "
+                                 "and the audit records of its turns")
     forget.add_argument("session_id", help="the session to delete")
     forget.add_argument("--target", metavar="HOST:PORT", help="forget it through this "
                         "server's gRPC port, as the caller of --token (or $LEPTON_TOKEN)")
@@ -115,6 +121,9 @@ def register(sub) -> None:
     purge = actions.add_parser("purge", help="delete what is older than --days")
     purge.add_argument("--days", type=float, required=True,
                        help="delete turns, feedback and sessions older than this")
+    purge.add_argument("--audit_retention_days", type=float, metavar="DAYS",
+                       help="delete audit records older than this (default: --days; an "
+                            "assistant turn's record goes with its turn at the latest)")
     for q in (forget, purge):
         add_store_args(q)
         q.set_defaults(fn=run)

@@ -143,8 +143,25 @@ def build_server(args):
                         task_generator=getattr(args, "task_generator", "") or "",
                         routing_thresholds=getattr(args, "routing_thresholds", None),
                         store_url=conversation_store_url(args),
-                        retention_days=args.conversation_retention_days or None)
+                        retention_days=args.conversation_retention_days or None,
+                        audit_retention_days=audit_retention_days(args))
     return server
+
+
+def audit_retention_days(args) -> float | None:
+    """`--audit_retention_days`, checked (None: as the turns' retention).
+
+    Raises:
+        ValueError: 0 days or less, or given while the turns are kept forever
+            (the purge that applies it would not run).
+    """
+    days = getattr(args, "audit_retention_days", None)
+    if days is not None and days <= 0:
+        raise ValueError("--audit_retention_days must be > 0.")
+    if days is not None and not args.conversation_retention_days:
+        raise ValueError("--audit_retention_days needs --conversation_retention_days > 0 "
+                         "(a turn's audit record goes with its turn at the latest).")
+    return days
 
 
 STORE_URL_VARIABLE = "LEPTON_CONVERSATION_STORE"
@@ -286,6 +303,10 @@ def register(sub) -> None:
     own.add_argument("--conversation_retention_days", type=float, default=90,
                      help="delete stored turns, feedback and sessions older than this "
                           "(default 90; 0 keeps everything)")
+    own.add_argument("--audit_retention_days", type=float, metavar="DAYS",
+                     help="delete the store's audit records older than this, in the same "
+                          "hourly purge (default: --conversation_retention_days; an assistant "
+                          "turn's record goes with its turn at the latest)")
     own.add_argument("--ssl_cert_file", help="TLS certificate (PEM) for gRPC and REST")
     own.add_argument("--ssl_key_file", help="TLS private key (PEM)")
     own.add_argument("--auth_token", help="require 'Authorization: Bearer TOKEN' (one shared "

@@ -305,7 +305,8 @@ class ConversationStore:
                 created_at=time.time()))
 
     def delete_session(self, session_id: str) -> int:
-        """Deletes one session's state, turns and feedback.
+        """Deletes one session's state, turns, feedback and the audit records of its
+        turns (they hold the caller's redacted words and name the caller).
 
         Returns:
             The rows deleted.
@@ -313,8 +314,12 @@ class ConversationStore:
         Raises:
             UnknownTurnError: nothing is stored for that session.
         """
+        t = schema.turns
         deleted = 0
         with self.engine.begin() as connection:
+            # The audit rows first: they are found through the session's turns.
+            deleted += connection.execute(_delete_audit_of(
+                sa.select(t.c.turn_id).where(t.c.session_id == session_id))).rowcount
             for table in (schema.feedback, schema.turns, schema.sessions):
                 deleted += connection.execute(
                     table.delete().where(table.c.session_id == session_id)).rowcount
@@ -322,19 +327,41 @@ class ConversationStore:
             raise UnknownTurnError(f"No stored session {session_id[:200]!r}.")
         return deleted
 
-    def purge(self, retention_days: float, now: float | None = None) -> int:
-        """Deletes turns, feedback and sessions older than `retention_days`.
+    def purge(self, retention_days: float, now: float | None = None,
+              audit_retention_days: float | None = None) -> int:
+        """Deletes turns, feedback and sessions older than `retention_days`, and audit
+        records older than `audit_retention_days`.
+
+        An assistant turn's audit record goes with its turn at the latest: the
+        turn is how `delete_session` finds the record, so a record outliving its
+        turn could no longer be forgotten on request.
+
+        Args:
+            retention_days: the age (days) past which turns, feedback and sessions go.
+            now: the present (Unix seconds; tests set it).
+            audit_retention_days: the age past which audit records go (None: as
+                `retention_days`).
 
         Returns:
             The rows deleted.
+
+        Raises:
+            ValueError: a retention of 0 days or less.
         """
-        if retention_days <= 0:
-            raise ValueError("retention_days must be > 0.")
-        cutoff = (time.time() if now is None else now) - retention_days * 86400.0
+        if audit_retention_days is None:
+            audit_retention_days = retention_days
+        if retention_days <= 0 or audit_retention_days <= 0:
+            raise ValueError("retention days must be > 0.")
+        now = time.time() if now is None else now
+        cutoff = now - retention_days * 86400.0
+        t, a = schema.turns, schema.audit
         deleted = 0
         with self.engine.begin() as connection:
+            deleted += connection.execute(_delete_audit_of(
+                sa.select(t.c.turn_id).where(t.c.created_at < cutoff),
+                a.c.created_at < now - audit_retention_days * 86400.0)).rowcount
             for table, column in ((schema.feedback, schema.feedback.c.created_at),
-                                  (schema.turns, schema.turns.c.created_at),
+                                  (t, t.c.created_at),
                                   (schema.sessions, schema.sessions.c.updated_at)):
                 deleted += connection.execute(table.delete().where(column < cutoff)).rowcount
         return deleted
@@ -364,3 +391,10 @@ class ConversationStore:
         if self._prepared is not None:
             self._prepared.dispose()
         self.engine.dispose()
+
+
+def _delete_audit_of(turn_ids: sa.Select, *also) -> sa.Delete:
+    """The deletion of the audit records of the turns `turn_ids` selects (or that
+    match any of `also`)."""
+    a = schema.audit
+    return a.delete().where(sa.or_(a.c.turn_id.in_(turn_ids), *also))
