@@ -34,19 +34,11 @@ sys.path.insert(0, ROOT)
 
 
 def export_bfloat16(base_dir: str) -> str:
-    """Zero-shot all-MiniLM-L6-v2 exported under `mixed_bfloat16`: its version folder."""
-    import keras
+    """Zero-shot all-MiniLM-L6-v2 exported in bfloat16 (`lepton-tf export encoder
+    --zero-shot --precision bfloat16`): its version folder."""
+    from lepton_tf.tasks.encoder import export_zero_shot
 
-    from lepton_tf.export.encoder_servable import export_encoder
-    from lepton_tf.models.retrieval import DualEncoder
-    from lepton_tf.models.sentence_encoder import SentenceEncoder
-
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        return export_encoder(DualEncoder(SentenceEncoder.from_minilm()), base_dir=base_dir)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+    return export_zero_shot(base_dir, precision="bfloat16")
 
 
 def graph_ops(version_dir: str) -> set[str]:

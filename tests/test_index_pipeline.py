@@ -381,7 +381,7 @@ def test_a_version_on_an_object_store_gets_the_parts_of_a_local_one(encoder, tmp
         t = TOPICS[i % len(TOPICS)]
         (folder / ("board" if i % 5 == 0 else "") / f"{i:02d}.md").write_text(
             f"# {t} desk {i}\n\nHow to sort out a {t} problem, case {i}, at desk {i % 7}.\n")
-    acl = AclRules.parse('"**": ["*"]\n"board/**": ["board"]\n', "acl.yaml")
+    acl = AclRules.parse('"*.md": ["*"]\n"board/**": ["board"]\n', "acl.yaml")
     local = run_index_pipeline(str(folder), encoder, str(tmp_path / "local"), runner="direct",
                                num_shards=2, acl=acl)
     remote = run_index_pipeline(str(folder), encoder, "s3://bucket/index", runner="direct",
@@ -400,3 +400,4 @@ def test_a_version_on_an_object_store_gets_the_parts_of_a_local_one(encoder, tmp
     assert got.ingest.files == want.ingest.files and len(got.ingest.files) == 60
     index = load_sharded(str(mounted))
     assert index.documents["board/00.md#0"].readers == ("board",)
+    assert index.documents["01.md#0"].readers == ("*",)

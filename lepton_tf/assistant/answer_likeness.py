@@ -23,6 +23,11 @@ features correct for that, each from the text alone:
   (`assistant.standalone.code_line`), and so, for those, is an
   **instruction** ("Install the `redis` extra ...", "To disable it, pass
   ...").
+
+They apply to sections of documents only (`is_document_section`); a record
+that is one answer keeps the choice by similarity. The weights were set on
+the real-docs set `bench/data/realdocs` and checked on StackFAQ train
+questions (see docs/answers-and-first-hour.md).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ DEFINITION_BONUS = 0.35  # the first sentence that defines what "What is X?" ask
 POINTER_PENALTY = 0.3
 QUESTION_PENALTY = 0.2
 CODE_PENALTY = 0.15      # a code line, for a question that asks no "how"
-INSTRUCTION_BONUS = 0.2   # an instruction ("Install ...", "To X, pass ..."), for a "how"
+INSTRUCTION_BONUS = 0.2  # an instruction ("Install ...", "To X, pass ..."), for a "how"
 _TOKEN = re.compile(r"[a-z0-9]+")
 # Function words and question words: they say how something is asked, not what.
 _STOP = frozenset("""a about all also am an and any are as at be been but by can could

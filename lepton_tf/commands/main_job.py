@@ -140,14 +140,12 @@ def ensure_encoder(base_dir: str, clock: StageClock | None = None,
 
     if latest_version_path(base_dir, "encoder") or recipe == "fine-tuned":
         return ensure_servable("encoder", base_dir, clock, EXPECTED["encoder fine-tuned"])
-    from lepton_tf.export.encoder_servable import export_encoder
-    from lepton_tf.models.retrieval import DualEncoder
-    from lepton_tf.models.sentence_encoder import SentenceEncoder
+    from lepton_tf.tasks.encoder import export_zero_shot
 
     clock = clock or StageClock()
     with clock.stage("encoder", EXPECTED["encoder"], f"no version in {base_dir}/encoder, exporting "
                      "zero-shot all-MiniLM-L6-v2 (no training)") as record:
-        path = export_encoder(DualEncoder(SentenceEncoder.from_minilm()), base_dir=base_dir)
+        path = export_zero_shot(base_dir)
         record["note"] = f"exported -> {path}"
     return path
 

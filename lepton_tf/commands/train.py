@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from lepton_tf.tasks.registry import DEFAULT_BASE_DIR, discover, export_run, train
+from lepton_tf.tasks.registry import (DEFAULT_BASE_DIR, EXPORT_PRECISIONS,
+                                      check_export_precision, discover, export_run, train)
 
 
 def run_train(args) -> int:
@@ -14,6 +15,9 @@ def run_train(args) -> int:
 
 
 def run_export(args) -> int:
+    check_export_precision(args.model, args.precision)  # before any model is built
+    if args.zero_shot:
+        return _export_zero_shot(args)
     if args.from_saved_model:
         if args.model != "chat" or not args.config:
             raise ValueError("--from-saved-model re-exports `chat` and needs --config.")
@@ -28,7 +32,19 @@ def run_export(args) -> int:
         raise ValueError("Give --run (or, for chat, --from-saved-model with --config).")
     if args.weights_file:
         return _write_dst_weights(args)
-    export_run(args.model, args.run, args.base_dir, args.version, args.checkpoint)
+    export_run(args.model, args.run, args.base_dir, args.version, args.checkpoint,
+               args.precision)
+    return 0
+
+
+def _export_zero_shot(args) -> int:
+    """`--zero-shot`: all-MiniLM-L6-v2 as it is, the encoder `lepton-tf main` builds."""
+    if args.model != "encoder" or args.run or args.from_saved_model:
+        raise ValueError("--zero-shot exports the encoder, without --run or --from-saved-model.")
+    from lepton_tf.tasks.encoder import export_zero_shot
+
+    path = export_zero_shot(args.base_dir, args.version, args.precision)
+    print(f"Exported zero-shot encoder ({args.precision}) -> {path}")
     return 0
 
 
@@ -74,6 +90,15 @@ def register(sub) -> None:
     p.add_argument("--version", type=int, help="version number (default: the next free one)")
     p.add_argument("--checkpoint", help="export this step backup or epoch checkpoint of the run "
                                         "(e.g. runs/dst/backup/ckpt-400) instead of its final weights")
+    # Checked by the command, not argparse `choices`: a wrong value is one line.
+    p.add_argument("--precision", default="float32",
+                   help=f"encoder: {' or '.join(EXPORT_PRECISIONS)} (default float32). "
+                        "bfloat16 runs the matrix products in bfloat16, signatures stay "
+                        "float32: faster indexing on CPUs with bfloat16 kernels, see "
+                        "docs/export-and-serve.md")
+    p.add_argument("--zero-shot", action="store_true",
+                   help="encoder: export all-MiniLM-L6-v2 as it is (no --run), as "
+                        "`lepton-tf main` does")
     p.add_argument("--weights-file", help="dst: write the trained variables (float16 .npz, what the "
                                           "package ships) instead of exporting")
     p.set_defaults(fn=run_export)

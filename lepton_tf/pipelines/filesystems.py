@@ -9,8 +9,9 @@ paths keep the local code (atomic renames).
 Object stores have no atomic rename of a folder, so a version on one is
 published *manifest last*, as TF Serving publishes there: the shard files
 are written straight under `<out>/<version>/`, each shard's `manifest.json`
-(the sha256 of its files) after its files, the version's `manifest.json`
-(the sha256 of every shard manifest) after every shard. A version is
+(the sha256 of its files) after its files, then the version's parts
+(`index.version_parts`: ingest manifest, not-found rule, ACL), then the
+version's `manifest.json` (the sha256 of every shard manifest and part). A version is
 complete exactly when its top manifest exists: `list_index_versions` lists
 only those, so a server polling a mounted bucket (gcsfuse, mountpoint-s3)
 never loads a half-written version, and `load_sharded` verifies every

@@ -141,6 +141,29 @@ def _export(model, task: EncoderTask, config: TrainConfig, base_dir: str, versio
                           document_length=encoder_model(config).document_export_length)
 
 
+def export_zero_shot(base_dir: str, version: int | None = None,
+                     precision: str = "float32") -> str:
+    """All-MiniLM-L6-v2 as it is (no training) as an `encoder` version.
+
+    Args:
+        base_dir: the model base folder.
+        version: version number (default: the next free one).
+        precision: `float32`, or `bfloat16` (`registry.EXPORT_PRECISIONS`).
+
+    Returns:
+        The version folder written.
+
+    Raises:
+        ValueError: for an unknown precision.
+    """
+    from lepton_tf.export.encoder_servable import export_encoder
+    from lepton_tf.tasks.registry import export_policy
+
+    with export_policy("encoder", precision):
+        return export_encoder(DualEncoder(SentenceEncoder.from_minilm()), base_dir=base_dir,
+                              version=version)
+
+
 def _make_task(config: TrainConfig) -> EncoderTask:
     encoder_model(config), encoder_data(config)  # a typo in either fails here, not hours in
     return EncoderTask()

@@ -8,6 +8,7 @@ A trainable model is a module `lepton_tf/tasks/<name>.py` with a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -15,6 +16,12 @@ import pkgutil
 from typing import Callable
 
 DEFAULT_BASE_DIR = "saved_models"
+# The precisions an export computes in, as the Keras policy its model is built
+# under. `bfloat16` keeps the variables, pooling, normalisation and signatures
+# in float32 (SentenceEncoder declares them) and runs the matrix products in
+# bfloat16: measured for the encoder only (docs/benchmarks.md), so only it.
+EXPORT_PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+REDUCED_PRECISION_MODELS = ("encoder",)
 _NOT_TASKS = {"registry", "sections", "intent_head", "chat_restore", "dst_examples", "dst_weights"}  # parts of tasks
 
 
@@ -40,6 +47,41 @@ def load(name: str) -> Trainable:
     return module.TRAINABLE
 
 
+def check_export_precision(name: str, precision: str) -> str:
+    """The Keras policy that exports `name` in `precision`.
+
+    Raises:
+        ValueError: for an unknown precision, or a reduced one for a model
+            other than `REDUCED_PRECISION_MODELS`.
+    """
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, "
+                         f"not {precision!r}.")
+    if precision != "float32" and name not in REDUCED_PRECISION_MODELS:
+        raise ValueError(f"--precision {precision} exports {', '.join(REDUCED_PRECISION_MODELS)}"
+                         f" only, not {name}: the others are exported in float32.")
+    return EXPORT_PRECISIONS[precision]
+
+
+@contextlib.contextmanager
+def export_policy(name: str, precision: str):
+    """Builds and exports `name` under `precision`'s Keras policy, then puts
+    back the policy that was global before (a model's layers keep theirs).
+
+    Raises:
+        ValueError: as `check_export_precision`.
+    """
+    import keras
+
+    policy = check_export_precision(name, precision)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=False,
           version=None, **overrides) -> str | None:
     """Trains a registered model from its config; optionally exports it.
@@ -62,7 +104,8 @@ def train(name: str, *, config_path=None, base_dir=DEFAULT_BASE_DIR, export=Fals
     return export_run(name, config.output_dir, base_dir, version) if export else None
 
 
-def restore_run(name: str, run_dir: str, checkpoint: str | None = None):
+def restore_run(name: str, run_dir: str, checkpoint: str | None = None,
+                precision: str = "float32"):
     """A fresh, never-compiled model of a run, with its trained weights.
 
     Args:
@@ -70,6 +113,8 @@ def restore_run(name: str, run_dir: str, checkpoint: str | None = None):
         run_dir: the run's output_dir.
         checkpoint: a step backup or epoch checkpoint of the run (e.g.
             ``runs/dst/backup/ckpt-400``) instead of its ``final.weights.h5``.
+        precision: an `EXPORT_PRECISIONS` key: the global Keras policy the
+            model is built under (and left set, for its export).
 
     Returns:
         ``(model, task, config)``.
@@ -81,7 +126,7 @@ def restore_run(name: str, run_dir: str, checkpoint: str | None = None):
 
     trainable = load(name)
     config = load_config(os.path.join(run_dir, "config.yaml"))
-    keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy(check_export_precision(name, precision))
     task = trainable.make_task(config)
     model = task.build_model(config)
     if checkpoint:
@@ -93,15 +138,23 @@ def restore_run(name: str, run_dir: str, checkpoint: str | None = None):
 
 
 def export_run(name: str, run_dir: str, base_dir: str = DEFAULT_BASE_DIR,
-               version: int | None = None, checkpoint: str | None = None) -> str:
+               version: int | None = None, checkpoint: str | None = None,
+               precision: str = "float32") -> str:
     """Exports a run's `final.weights.h5` (or ``checkpoint``) into a fresh model.
 
     Exporting a fresh, never-compiled copy keeps the optimizer's slots (2x
-    the weights for Adam) out of the SavedModel. The copy computes in
-    float32 whatever precision trained it (a `mixed_bfloat16` run's
-    variables are float32), so a servable answers the same on every CPU.
+    the weights for Adam) out of the SavedModel. By default the copy
+    computes in float32 whatever precision trained it (a `mixed_bfloat16`
+    run's variables are float32), so a servable answers the same on every
+    CPU; `precision="bfloat16"` (the encoder only) trades that for speed on
+    CPUs with bfloat16 kernels, its signatures still float32.
+
+    Raises:
+        ValueError: as `check_export_precision`.
     """
-    model, task, config = restore_run(name, run_dir, checkpoint)
-    path = load(name).export(model, task, config, base_dir, version)
-    print(f"Exported {name} -> {path}")
+    with export_policy(name, precision):
+        model, task, config = restore_run(name, run_dir, checkpoint, precision)
+        path = load(name).export(model, task, config, base_dir, version)
+    print(f"Exported {name} -> {path}" if precision == "float32"
+          else f"Exported {name} ({precision}) -> {path}")
     return path
