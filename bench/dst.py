@@ -1,10 +1,14 @@
 """Turns per second and latency per turn of the `dst` servable, at batch 1 and 16.
 
-    python bench/dst.py --model saved_models/dst [--data data/sgd/dst_sample] [--repeats 3] [--grpc]
+    python bench/dst.py --model saved_models/dst [--data data/sgd/dst_sample] [--repeats 3] [--grpc | --hosted]
 
 With `--grpc` the model is hosted by the embedded server (`lepton_tf.server`, the TF
 Serving API on 127.0.0.1, a free port) and every request is a gRPC Predict, as a client
 of `lepton-tf serve` sends it; without it the SavedModel is called in this process.
+With `--hosted` the embedded server hosts it and the assistant's own tracker
+(`assistant.tasks.hosted_tracker`, in the server's process, as `serve --assistant
+--task_tracker dst` runs it) tracks each turn, once re-encoding the schema on every turn
+and once with the schema's vectors cached: milliseconds per turn, side by side.
 
 Rows are real SGD user turns with their service's schema (one row = one turn for
 one service). Two paths: `track_turn_encoded` with the service's schema vectors
@@ -46,6 +50,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/sgd/dst_sample", help="SGD-layout folder of turns")
     parser.add_argument("--repeats", type=int, default=3, help="passes over the turns per setting")
     parser.add_argument("--grpc", action="store_true", help="through the embedded server over gRPC")
+    parser.add_argument("--hosted", action="store_true",
+                        help="the assistant's hosted tracker, schema re-encoded vs cached, per turn")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -58,6 +64,9 @@ def main() -> None:
     data = Path(args.data)
     schema = load_schema(next(p for p in (data / "schema.json", data / "schema.json.gz") if p.exists()))
     rows = sgd_rows(data)
+    if args.hosted:
+        _bench_hosted(args, schema, rows, path)
+        return
     tracker = ModelTracker.from_saved_model(path)
     server = None
     if args.grpc:
@@ -111,6 +120,37 @@ def _bench(args, schema, rows, tracker, signature_fn, as_tensors: bool) -> None:
             print(f"{signature:20s} batch {batch:2d}: {batch * len(seconds) / seconds.sum():7.1f} turns/s, "
                   f"p50 {1000 * np.percentile(seconds, 50):6.1f} ms, p95 {1000 * np.percentile(seconds, 95):6.1f} ms "
                   f"per request ({len(seconds)} requests)")
+
+
+def _bench_hosted(args, schema, rows, path) -> None:
+    """`hosted_tracker` over the embedded server's `dst`: one `update` per turn."""
+    import os
+
+    from lepton_tf.assistant.tasks import hosted_tracker
+    from lepton_tf.dialogue.state import DialogueState
+    from lepton_tf.server.app import ModelServer, ServerOptions
+
+    server = ModelServer(ServerOptions(model_name="dst", model_base_path=os.path.dirname(os.path.abspath(path)),
+                                       port=0, rest_api_port=0, file_system_poll_wait_seconds=0))
+    server.start()
+    print(f"{path}: {len(rows)} turns of {args.data}, the assistant's hosted tracker in the server's process")
+    try:
+        for cache in (False, True):
+            tracker = hosted_tracker(server.manager, "dst", cache_schema=cache)
+            tracker.update(DialogueState(), rows[0][1], rows[0][0], {rows[0][2]: schema[rows[0][2]]})  # warm up
+            latencies = []
+            for _ in range(args.repeats):
+                for user, system, service in rows:
+                    begin = time.perf_counter()
+                    tracker.update(DialogueState(), system, user, {service: schema[service]})
+                    latencies.append(time.perf_counter() - begin)
+            seconds = np.array(latencies)
+            label = "schema vectors cached" if cache else "schema re-encoded"
+            print(f"hosted, {label:21s}: {len(seconds) / seconds.sum():7.1f} turns/s, "
+                  f"p50 {1000 * np.percentile(seconds, 50):6.1f} ms, p95 {1000 * np.percentile(seconds, 95):6.1f} ms "
+                  f"per turn ({len(seconds)} turns)")
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

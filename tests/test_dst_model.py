@@ -212,3 +212,50 @@ def test_lepton_server_answers_invalid_argument(trained):
         assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT and "shape" in error.value.message
     finally:
         servable.close()
+
+
+def test_the_hosted_tracker_encodes_each_schema_text_once(trained, monkeypatch):
+    """`serve --assistant --task_tracker dst`: the server-side tracker keeps the schema's vectors."""
+    from lepton_tf.assistant.tasks import hosted_tracker
+    from lepton_tf.server import inference
+    from lepton_tf.server.app import ModelServer, ServerOptions
+
+    server = ModelServer(ServerOptions(model_name="dst", model_base_path=str(trained / "models" / "dst"), port=0,
+                                       rest_api_port=0, file_system_poll_wait_seconds=0))
+    server.start()
+    try:
+        calls = []
+        run = inference.predict_arrays
+        monkeypatch.setattr(inference, "predict_arrays",
+                            lambda servable, name, *a, **k: calls.append(name) or run(servable, name, *a, **k))
+        weather = {"Weather_1": load_schema(SAMPLE / "schema.json.gz")["Weather_1"]}
+        turns = [("", "What's the weather in Paris?"), ("Anything else?", "And on March 3rd?")]
+        states = {}
+        for cache in (True, False):
+            tracker, state = hosted_tracker(server.manager, "dst", cache_schema=cache), DialogueState()
+            for system, user in turns:
+                state = tracker.update(state, system, user, weather)
+            states[cache] = state
+        assert calls == ["encode_schema", "track_turn_encoded", "track_turn_encoded",
+                         "serving_default", "serving_default"]
+        assert states[True] == states[False]
+    finally:
+        server.stop()
+
+
+def test_schema_vectors_are_kept_per_model_version():
+    from lepton_tf.dialogue.schema_vectors import SchemaVectors
+
+    encoded = []
+
+    def encode(texts):
+        encoded.append(sorted(texts.tolist()))
+        return np.ones((len(texts), 3), np.float32)
+
+    vectors = SchemaVectors()
+    rows = request_rows("hi", "", [elements_of(load_schema(SAMPLE / "schema.json.gz")["Weather_1"])])
+    vectors.add_to(dict(rows), encode, version=1)
+    vectors.add_to(dict(rows), encode, version=1)
+    assert len(encoded) == 1 and b"" in encoded[0]
+    out = vectors.add_to(dict(rows), encode, version=2)  # a new model version: encoded again
+    assert len(encoded) == 2 and out["slot_embeddings"].shape == rows["slots"].shape + (3,)

@@ -49,19 +49,31 @@ class TaskTurn:
                 "pending": self.pending, "reply_replaced": self.replaced}
 
 
-def hosted_tracker(manager, model: str = "dst"):
+def hosted_tracker(manager, model: str = "dst", cache_schema: bool = True):
     """The learned tracker (`dialogue.model_tracker.ModelTracker`) over the `dst`
-    servable hosted by the same server, called in process."""
-    from lepton_tf.dialogue.model_tracker import ModelTracker
+    servable hosted by the same server, called in process.
+
+    With `cache_schema` (and a servable that has `encode_schema` and
+    `track_turn_encoded`) each schema text is encoded once per model version and a
+    turn runs only the utterances through the encoder; without, every turn re-encodes
+    the services' descriptions (`serving_default`)."""
+    from lepton_tf.dialogue.model_tracker import OUTPUTS_READ, ModelTracker
+    from lepton_tf.dialogue.schema_vectors import SchemaVectors
     from lepton_tf.server import inference
 
-    wanted = ["active_intent", "slot_status", "requested_probabilities", "slot_value"]
+    vectors = SchemaVectors()
 
     def predict(inputs):
         with manager.servable(model) as servable:
-            _, out = inference.predict_arrays(servable, "serving_default", inputs, wanted)
-        return out
-    return ModelTracker(predict)
+            wanted = [k for k in OUTPUTS_READ if k in servable.signatures["serving_default"].outputs]
+            if cache_schema and {"encode_schema", "track_turn_encoded"} <= set(servable.signatures):
+                def encode(texts):
+                    return inference.predict_arrays(servable, "encode_schema", {"texts": texts},
+                                                    ["embeddings"])[1]["embeddings"]
+                rows = vectors.add_to(dict(inputs), encode, version=servable.version)
+                return inference.predict_arrays(servable, "track_turn_encoded", rows, wanted)[1]
+            return inference.predict_arrays(servable, "serving_default", inputs, wanted)[1]
+    return ModelTracker(predict, vectors=vectors)
 
 
 def hosted_generator(manager, model: str):

@@ -3,9 +3,8 @@
 The servable says, per service in play, what this turn does (intent, requested
 slots, per slot: nothing, don't care, a new value, or a value carried over from
 earlier). This class keeps the state: untouched slots keep their values, and a
-carried-over value is taken from the slot of another service whose description
-shares the most words with this slot's (a restaurant's city becomes the ride's
-destination city).
+carried-over value is taken from the slot of another service whose description is
+the closest to this slot's (a restaurant's city becomes the ride's destination city).
 """
 
 from __future__ import annotations
@@ -15,12 +14,16 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from lepton_tf.dialogue.dst_decoding import TUNED, Decoding
 from lepton_tf.dialogue.schema import DONTCARE, Service
+from lepton_tf.dialogue.schema_vectors import SchemaVectors
 from lepton_tf.dialogue.state import NO_INTENT, DialogueState, ServiceState
-from lepton_tf.models.dst.dst_heads import STATUS_CARRYOVER, STATUS_DONTCARE, STATUS_ACTIVE
+from lepton_tf.models.dst.dst_heads import STATUS_ACTIVE, STATUS_CARRYOVER, STATUS_DONTCARE
 from lepton_tf.models.dst.schema_elements import ServiceElements
 
-REQUESTED_THRESHOLD = 0.5
+# The servable's outputs this tracker reads (a server-side caller asks for these only).
+OUTPUTS_READ = ("active_intent", "intent_probabilities", "slot_status", "status_probabilities",
+                "requested_probabilities", "slot_value")
 Predict = Callable[[dict[str, np.ndarray]], Mapping[str, np.ndarray]]
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -71,18 +74,23 @@ class ModelTracker:
         remember_turns: keep the outputs of this many distinct turns (utterances and
             services), so scoring several trackers built on this one runs the model once
             per turn; 0 (serving) keeps none.
+        decoding: how the outputs become decisions (``dst_decoding``; default ``TUNED``).
+        vectors: the schema vectors cache to use (a ``predict`` that adds the vectors
+            itself shares its cache here, so carried values are matched by them too).
     """
 
     def __init__(self, predict: Predict, encode: Callable[[np.ndarray], np.ndarray] | None = None,
-                 remember_turns: int = 0):
+                 remember_turns: int = 0, decoding: Decoding = TUNED, vectors: SchemaVectors | None = None):
         self.predict = predict
+        self.decoding = decoding
         self.encode = encode
         self.remember_turns = int(remember_turns)
-        self._vectors: dict[bytes, np.ndarray] = {}
+        self._vectors = vectors if vectors is not None else SchemaVectors()
+        self._services: dict[str, Service] = {}  # every service seen: carried values' sources
         self._outputs: dict[tuple, Mapping[str, np.ndarray]] = {}
 
     @classmethod
-    def from_saved_model(cls, path: str, remember_turns: int = 0) -> "ModelTracker":
+    def from_saved_model(cls, path: str, remember_turns: int = 0, decoding: Decoding = TUNED) -> "ModelTracker":
         """Load a ``dst`` SavedModel version folder in this process (schema vectors cached)."""
         import tensorflow as tf
 
@@ -96,20 +104,18 @@ class ModelTracker:
         def embed(texts):
             return encode(texts=tf.constant(texts))["embeddings"].numpy()
 
-        return cls(predict, embed, remember_turns)
+        return cls(predict, embed, remember_turns, decoding)
+
+    def with_decoding(self, decoding: Decoding) -> "ModelTracker":
+        """A tracker on the same servable, schema vectors and remembered outputs, decoding
+        them differently (scoring several decodings runs the model once per turn)."""
+        other = ModelTracker(self.predict, self.encode, self.remember_turns, decoding)
+        other._vectors, other._outputs, other._services = self._vectors, self._outputs, self._services
+        return other
 
     def _with_vectors(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Add the cached (or newly embedded) vectors of the rows' schema texts."""
-        texts = [rows[k].reshape(-1) for k in ("intents", "slots", "slot_values")]
-        missing = sorted({t for part in texts for t in part.tolist() if t not in self._vectors})
-        if missing:
-            for text, vector in zip(missing, self.encode(np.array(missing, dtype=object))):
-                self._vectors[text] = vector
-        for key, name in (("intent_embeddings", "intents"), ("slot_embeddings", "slots"),
-                          ("value_embeddings", "slot_values")):
-            flat = [self._vectors[t] for t in rows[name].reshape(-1).tolist()]
-            rows[key] = np.stack(flat).reshape(rows[name].shape + (-1,)).astype(np.float32)
-        return rows
+        return self._vectors.add_to(rows, self.encode)
 
     def update(self, state: DialogueState, system_utterance: str, user_utterance: str,
                schemas: Mapping[str, Service]) -> DialogueState:
@@ -117,6 +123,7 @@ class ModelTracker:
         if not schemas:
             return state
         services = list(schemas.values())
+        self._services.update(schemas)
         key = (user_utterance, system_utterance, tuple(s.name for s in services))
         out = self._outputs.get(key)
         if out is None:
@@ -132,36 +139,46 @@ class ModelTracker:
     def _service_state(self, before: DialogueState, service: Service, out: Mapping[str, np.ndarray],
                        row: int) -> ServiceState:
         previous = before.service(service.name)
-        intent = int(out["active_intent"][row])
+        names = service.intent_names
+        decoding = self.decoding
+        intent = decoding.intent(out, row, names.index(previous.active_intent)
+                                 if previous.active_intent in names else -1)
         values = dict(previous.slot_values)
-        requested = []
-        for k, slot in enumerate(service.slots):
-            status = int(out["slot_status"][row, k])
-            if out["requested_probabilities"][row, k] > REQUESTED_THRESHOLD:
-                requested.append(slot.name)
+        requested = [slot.name for k, slot in enumerate(service.slots) if decoding.requested(out, row, k)]
+        updates = decoding.slot_updates(out, row, service, first_turn=service.name not in before.services)
+        for slot, (status, value) in zip(service.slots, updates):
             if status == STATUS_DONTCARE:
                 values[slot.name] = (DONTCARE,)
-            elif status == STATUS_ACTIVE:
-                value = out["slot_value"][row, k].decode("utf-8")
-                if value:
-                    values[slot.name] = (value,)
+            elif status == STATUS_ACTIVE and value:
+                values[slot.name] = (value,)
             elif status == STATUS_CARRYOVER:
-                carried = _carried_value(before, service, slot.name, slot.description)
+                carried = _carried_value(before, service, slot, self._services, self._vectors)
                 if carried is not None:
                     values[slot.name] = (carried,)
         return ServiceState(active_intent=service.intents[intent].name if intent >= 0 else NO_INTENT,
                             requested_slots=tuple(requested), slot_values=values)
 
 
-def _carried_value(state: DialogueState, service: Service, slot: str, description: str) -> str | None:
-    """The value of the most similar filled slot of another service (by name and description words)."""
-    want = _words(slot) | _words(description)
-    best, best_overlap = None, 0
+def _carried_value(state: DialogueState, service: Service, slot, known: Mapping[str, Service],
+                   vectors: SchemaVectors) -> str | None:
+    """The value of the most similar filled slot of another service: by the cosine of the
+    two slots' description vectors where both are cached, else by the words the other
+    slot's name shares with this slot's name and description."""
+    want = _words(slot.name) | _words(slot.description)
+    mine = vectors.vector(slot.description)
+    best, best_score = None, 0.0
     for other_name, other in state.services.items():
         if other_name == service.name:
             continue
+        descriptions = {s.name: s.description for s in known[other_name].slots} if other_name in known else {}
         for other_slot, vals in other.slot_values.items():
-            overlap = len(want & _words(other_slot))
-            if vals and vals[0] != DONTCARE and overlap > best_overlap:
-                best, best_overlap = vals[0], overlap
+            if not vals or vals[0] == DONTCARE:
+                continue
+            theirs = vectors.vector(descriptions[other_slot]) if other_slot in descriptions else None
+            if mine is not None and theirs is not None:
+                score = float(np.dot(mine, theirs) / max(np.linalg.norm(mine) * np.linalg.norm(theirs), 1e-9))
+            else:
+                score = float(len(want & _words(other_slot)))
+            if score > best_score:
+                best, best_score = vals[0], score
     return best

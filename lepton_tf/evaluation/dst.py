@@ -122,15 +122,22 @@ def run(args) -> int:
         from lepton_tf.dialogue.model_tracker import ModelTracker
         from lepton_tf.export.model_path import resolve_version_path
 
+        from lepton_tf.dialogue.dst_decoding import DECODINGS, TUNED
+
         path = resolve_version_path(args.model, "`lepton-tf train dst --export`")
-        # The hybrids reuse the model's outputs of each turn.
-        trackers[MODEL] = ModelTracker.from_saved_model(path, remember_turns=1_000_000 if args.hybrid else 0)
+        # The hybrids and the other decodings reuse the model's outputs of each turn.
+        shared = bool(args.hybrid or args.decoding)
+        trackers[MODEL] = ModelTracker.from_saved_model(path, remember_turns=1_000_000 if shared else 0,
+                                                        decoding=TUNED)
+        for name in args.decoding:
+            if DECODINGS[name] is not TUNED:
+                trackers[f"{MODEL}_{name}"] = trackers[MODEL].with_decoding(DECODINGS[name])
         from lepton_tf.dialogue.hybrid_tracker import HybridTracker
 
         for order in args.hybrid:
             trackers[f"hybrid_{order}"] = HybridTracker(trackers[MODEL], [trackers[n] for n in HYBRIDS[order]])
-    elif args.hybrid:
-        raise ValueError("--hybrid needs --model")
+    elif args.hybrid or args.decoding:
+        raise ValueError("--hybrid and --decoding need --model")
     results = evaluate_dst(args.data, trackers, args.train_schema or default_train_schema(),
                            args.predictions, args.limit, args.write_predictions, args.every)
     print(json.dumps(results, indent=2, sort_keys=True) if args.json else format_table(results))
@@ -149,6 +156,10 @@ def register(sub) -> None:
     p.add_argument("--hybrid", action="append", choices=sorted(HYBRIDS), default=[],
                    help="also score a hybrid: the model's intents and requested slots, slot values "
                         "from the model and the baseline, the first named winning (repeatable)")
+    p.add_argument("--decoding", action="append", choices=("argmax", "tuned"), default=[],
+                   help="also score the model with this decoding of its outputs (repeatable; "
+                        "dst_model itself uses the tracker's default, tuned): argmax takes the "
+                        "most probable intent, status and requested slots, as the servable does")
     p.add_argument("--limit", type=int, help="first N dialogues only")
     p.add_argument("--every", type=int, default=1, help="every Nth dialogue only (default 1: all)")
     p.add_argument("--write-predictions", help="write each tracker's predictions under this folder")
