@@ -119,7 +119,7 @@ def test_feedback_and_forget_over_rest_and_grpc(store_url):
         assert [(f["rating"], f["comment"]) for f in store.feedback()] == [
             ("up", ""), ("down", "the second source was right")]
         status, body = post(rest, "/v1/assistant:forget", {"session_id": "rated"})
-        assert status == 200 and body["deleted_rows"] == 4  # turn, 2 ratings, session
+        assert status == 200 and body["deleted_rows"] == 5  # turn, its audit record, 2 ratings, session
         assert store.feedback() == [] and store.load_session("rated") is None
         assert post(rest, "/v1/assistant:forget", {"session_id": "rated"})[0] == 404
         # The forgotten conversation starts over: "the second one" has nothing before it.
