@@ -24,7 +24,8 @@ def recorded(monkeypatch):
     import lepton_tf.models.retrieval as retrieval
     monkeypatch.setattr(retrieval, "DualEncoder", lambda encoder: ("dual", encoder))
     monkeypatch.setattr(encoder_servable, "export_encoder",
-                        lambda model, base_dir, version=None: calls.append("export") or f"{base_dir}/encoder/1")
+                        lambda model, base_dir, version=None:
+                        calls.append("export") or f"{base_dir}/encoder/1")
     monkeypatch.setattr(registry, "train",
                         lambda name, base_dir, export: calls.append(f"train {name}")
                         or f"{base_dir}/{name}/1")
