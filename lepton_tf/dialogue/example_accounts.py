@@ -17,12 +17,13 @@ one line, ``service``, ``columns``, ``rows``); `example_db` loads it into the ta
 from __future__ import annotations
 
 import argparse
-import glob
 import gzip
 import json
 import os
 import sys
 from pathlib import Path
+
+from lepton_tf.data.sgd_full import dialogue_paths, read_dialogue_file
 
 ACCOUNTS_FILE = ("sgd", "accounts.jsonl.gz")
 BANK_SERVICE = "Banks_1"
@@ -37,22 +38,18 @@ def extract_accounts(sgd_dir: str | os.PathLike, out_path: str | os.PathLike) ->
 
     Raises:
         FileNotFoundError: no training dialogues, or no ``CheckBalance`` result.
+        DataFormatError: a training dialogue file that is not SGD's format.
     """
-    files = sorted(glob.glob(str(Path(sgd_dir) / "train" / "dialogues_*.json*")))
-    if not files:
-        raise FileNotFoundError(f"no train/dialogues_*.json[.gz] under {sgd_dir}")
     balances: dict[str, str] = {}
-    for path in files:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for dialogue in json.load(fh):
-                for turn in dialogue["turns"]:
-                    for frame in turn["frames"]:
-                        call = frame.get("service_call") or {}
-                        if frame["service"] != BANK_SERVICE or call.get("method") != "CheckBalance":
-                            continue
-                        for result in frame.get("service_results", []):
-                            balances.setdefault(result["account_type"], result["balance"])
+    for path in dialogue_paths(Path(sgd_dir) / "train"):
+        for dialogue in read_dialogue_file(path):
+            for turn in dialogue["turns"]:
+                for frame in turn["frames"]:
+                    call = frame.get("service_call") or {}
+                    if frame["service"] != BANK_SERVICE or call.get("method") != "CheckBalance":
+                        continue
+                    for result in frame.get("service_results", []):
+                        balances.setdefault(result["account_type"], result["balance"])
     if not balances:
         raise FileNotFoundError(f"no {BANK_SERVICE} CheckBalance result under {sgd_dir}")
     rows = [[kind, balances[kind]] for kind in sorted(balances)]
